@@ -1,0 +1,62 @@
+#pragma once
+// FaceTrack: the boundary type between face analysis and everything after it, stored as
+// WORKDIR/track.safetensors (format "ned.track", version 1).
+//
+// Coordinate frames:
+//   frame   : pixels of the decoded frame in display orientation, (0,0) = centre of the top-left pixel
+//   crop    : pixels of the crop_size x crop_size face crop (256 by default)
+//   aligned : crop warped by `align` onto NED's 68-point template (same size as the crop)
+//
+// Stored tensors (T = frame count):
+//   boxes [T,4] f32      smoothed square face box x0,y0,x1,y1 in frame pixels (before the margin)
+//   valid [T] u8         1 if a face is known for the frame (detected or filled), 0 = pass through
+//   crop_to_frame [T,2,3] f32   affine mapping crop pixels to frame pixels
+//   detected [T] u8      1 if the detector itself fired on this frame (before filling)
+// and, after `ned analyze` (has_analysis):
+//   landmarks [T,68,2] f32          single-detection 68 iBUG landmarks, crop pixels
+//   aligned_landmarks [T,68,2] f32  multisample-averaged landmarks mapped by `align`, aligned pixels
+//   align [T,2,3] f32               similarity crop -> aligned
+//   pupils [T,2,2] f32              image-left then image-right pupil, crop pixels
+// __metadata__: format, version, source, fps (e.g. "30000/1001"), width, height, crop_size, frame_count.
+#include <opencv2/core.hpp>
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace ned::detect {
+
+constexpr int kNumLandmarks = 68;
+using Landmarks = std::array<cv::Point2f, kNumLandmarks>;
+
+/// Everything known about the target face in one frame.
+struct FaceFrame {
+    bool valid = false;            ///< a face box exists (detected or filled); false = pass through
+    bool detected = false;         ///< the detector fired on this frame
+    cv::Vec4f box{0, 0, 0, 0};     ///< smoothed square box x0,y0,x1,y1 in frame pixels
+    cv::Matx23f crop_to_frame = cv::Matx23f::eye();  ///< crop pixel -> frame pixel
+    // --- filled by analysis (FaceTrack::has_analysis) ---
+    Landmarks landmarks{};          ///< single-detection landmarks, crop pixels
+    Landmarks aligned_landmarks{};  ///< multisample-averaged landmarks in aligned pixels
+    cv::Matx23f align = cv::Matx23f::eye();          ///< crop -> aligned similarity
+    std::array<cv::Point2f, 2> pupils{};             ///< image-left, image-right pupil, crop pixels
+};
+
+/// The face track of one video.
+struct FaceTrack {
+    std::string source;        ///< input video path
+    int width = 0, height = 0; ///< frame size (display orientation)
+    int fps_num = 0, fps_den = 1;  ///< average frame rate of the source
+    int crop_size = 256;
+    bool has_analysis = false; ///< landmarks/align/pupils are filled
+    std::vector<FaceFrame> frames;  ///< one entry per decoded frame, in order
+
+    size_t num_valid() const;
+};
+
+/// Write `track` to `path` (format ned.track v1), atomically.
+void save_track(const std::string& path, const FaceTrack& track);
+/// Read a track file; throws InputError naming the file if it is missing, not ned.track or inconsistent.
+FaceTrack load_track(const std::string& path);
+
+}  // namespace ned::detect

@@ -1,0 +1,115 @@
+#pragma once
+// Video I/O on libav* (FFmpeg 5.1). Boundary types of the decode/encode stages.
+//
+// VideoReader decodes every format the system FFmpeg decodes into BGR frames in *display orientation*
+// (the stream's rotation metadata is applied), each with its presentation timestamp, preserving variable
+// frame rate. VideoWriter encodes BGR frames with libx264 (yuv420p) at exactly the timestamps given, and
+// copies every audio stream of the source packet for packet (never re-encoded).
+//
+// Errors: unreadable / not-a-video / no video stream / no frames -> InputError (exit code 2);
+// encoder or muxer failures -> IoError. Not thread-safe: one reader/writer per thread.
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ned::io {
+
+/// An exact rational number (frame rates, time bases).
+struct Rational {
+    int num = 0;
+    int den = 1;
+    double value() const { return den ? static_cast<double>(num) / den : 0.0; }
+};
+
+struct AudioStreamInfo {
+    int index = -1;          ///< stream index in the container
+    std::string codec;       ///< codec name, e.g. "aac"
+    int sample_rate = 0;     ///< Hz
+    int channels = 0;
+    int64_t bit_rate = 0;    ///< bits/s, 0 if unknown
+};
+
+struct VideoInfo {
+    std::string path;
+    std::string container;    ///< demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    double duration_s = 0.0;  ///< container duration
+    int stream_index = -1;    ///< index of the video stream
+    std::string codec;        ///< e.g. "h264", "hevc", "mpeg4", "vp9"
+    int width = 0;            ///< coded width (before rotation)
+    int height = 0;           ///< coded height (before rotation)
+    int rotation = 0;         ///< clockwise degrees to display: 0, 90, 180, 270
+    int display_width = 0;    ///< width of the frames VideoReader returns (after rotation)
+    int display_height = 0;
+    Rational frame_rate;      ///< average frame rate (avg_frame_rate, else r_frame_rate)
+    Rational time_base;       ///< video stream time base (timestamps below are in this unit)
+    int64_t frame_count = 0;  ///< number of frames (counted by decoding when probe(count=true))
+    bool frame_count_exact = false;
+    std::string pix_fmt;      ///< e.g. "yuv420p"
+    int64_t start_pts = 0;    ///< first video pts (time_base units), may be non-zero
+    std::vector<AudioStreamInfo> audio;
+};
+
+/// Read stream information. With `count_frames` the video is demuxed (not decoded) to count its packets.
+VideoInfo probe(const std::string& path, bool count_frames = true);
+
+/// One decoded frame.
+struct Frame {
+    cv::Mat bgr;          ///< CV_8UC3, display orientation
+    int64_t index = 0;    ///< 0-based decode-order index (presentation order)
+    int64_t pts = 0;      ///< presentation timestamp in VideoInfo::time_base units
+    double time_s = 0.0;  ///< pts in seconds
+};
+
+class VideoReader {
+public:
+    /// Opens `path`; throws InputError if it cannot be opened or has no video stream.
+    /// threads: decoder threads, 0 = auto.
+    explicit VideoReader(const std::string& path, int threads = 0);
+    ~VideoReader();
+    VideoReader(const VideoReader&) = delete;
+    VideoReader& operator=(const VideoReader&) = delete;
+
+    /// Stream information (frame_count is an estimate unless probed with counting).
+    const VideoInfo& info() const;
+    /// Decode the next frame into `frame`; false at the end of the stream. A decode error mid-stream
+    /// (truncated file) logs a warning naming the frame and ends the stream.
+    bool read(Frame& frame);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+struct VideoWriterOptions {
+    int crf = 18;                  ///< libx264 constant rate factor (0 = lossless, 18 = visually lossless)
+    std::string preset = "medium"; ///< libx264 preset
+    bool copy_audio = true;        ///< copy every audio stream of the source, packet for packet
+    int threads = 0;               ///< encoder threads, 0 = auto
+};
+
+class VideoWriter {
+public:
+    /// Creates `out_path` (container chosen from its extension: .mp4, .mov, .mkv) for frames of
+    /// source.display_width x display_height in source.time_base. When options.copy_audio, the audio
+    /// streams of source.path are copied; an audio codec the container cannot hold throws InputError
+    /// suggesting .mkv. Does not check for existing files (callers use AtomicFile).
+    VideoWriter(const std::string& out_path, const VideoInfo& source, const VideoWriterOptions& options = {});
+    ~VideoWriter();
+    VideoWriter(const VideoWriter&) = delete;
+    VideoWriter& operator=(const VideoWriter&) = delete;
+
+    /// Encode one frame at frame.pts (source time base). Frames must come in increasing pts order.
+    void write(const Frame& frame);
+    /// Flush the encoder, write the remaining audio packets and the trailer. Called by the destructor
+    /// if not called explicitly (errors are then only logged).
+    void finish();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ned::io

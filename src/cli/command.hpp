@@ -1,0 +1,45 @@
+#pragma once
+// Subcommand registry of the `ned` executable. Each src/cli/cmd_<name>.cpp defines
+//     static void setup(CLI::App& app, const CommonOptions& common);
+// which adds its subcommand with app.add_subcommand(...), binds the flags to a local options struct and
+// registers the work with set_runner(sub, lambda). The lambda runs after parsing and after logging and
+// threads are set up. Registration happens at static-initialisation time:
+//     NED_REGISTER_COMMAND(crop, setup);
+// The CLI sources form an OBJECT library so these registrations are never dropped by the linker.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ned::cli {
+
+/// Options shared by every subcommand (given before or after the subcommand name).
+struct CommonOptions {
+    int verbosity = 0;         ///< -v (repeatable) raises, -q sets -1
+    bool quiet = false;
+    std::string log_file;      ///< --log-file: also write a full debug log here
+    int threads = 0;           ///< --threads: worker threads, 0 = all cores
+    std::string device = "auto";  ///< --device auto|cpu|cuda|cuda:N
+    bool overwrite = false;    ///< -y: overwrite existing outputs
+};
+
+using SetupFn = void (*)(CLI::App&, const CommonOptions&);
+
+/// Called from NED_REGISTER_COMMAND; `order` sorts --help output.
+bool register_command(const char* name, SetupFn fn, int order);
+/// All registered setup functions, sorted by order then name.
+std::vector<std::pair<std::string, SetupFn>> registered_commands();
+
+/// Attach the work of a subcommand.
+void set_runner(CLI::App* sub, std::function<void()> run);
+/// The runner of a parsed subcommand (empty if none was set).
+std::function<void()> runner_for(CLI::App* sub);
+
+/// Number of worker threads to use for `--threads N` (0 = hardware concurrency).
+int resolve_threads(int requested);
+
+}  // namespace ned::cli
+
+#define NED_REGISTER_COMMAND(name, fn, order) \
+    static const bool ned_cli_registered_##name = ::ned::cli::register_command(#name, fn, order)

@@ -1,0 +1,66 @@
+// ned — Neural Emotion Director in one binary. Entry point: parses the command line, sets up logging and
+// threads, runs the chosen subcommand and maps exceptions to exit codes (the only catch in the program):
+//   0 ok, 1 failure, 2 bad usage or input, 3 missing or invalid model asset.
+#include <cstdio>
+#include <exception>
+
+#include "command.hpp"
+#include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
+#include "ned/core/progress.hpp"
+#include "ned/core/torch_util.hpp"
+
+int main(int argc, char** argv) {
+    using namespace ned::cli;
+    CLI::App app{
+        "ned - change the emotion on an actor's face in a video while keeping speech, identity, background "
+        "and audio\n(Neural Emotion Director, CVPR 2022, in one C++ binary)",
+        "ned"};
+    app.set_version_flag("--version", std::string("ned ") + NED_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough();
+    app.footer("Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 missing or invalid model asset.\n"
+               "Run 'ned <command> --help' for the options of a command. Docs: docs/cli.md");
+
+    CommonOptions common;
+    app.add_flag("-v,--verbose", common.verbosity, "More log output (-vv for trace)")->group("Common");
+    app.add_flag("-q,--quiet", common.quiet, "Only warnings and errors; no progress bars")->group("Common");
+    app.add_option("--log-file", common.log_file, "Also write a full debug log to this file")->group("Common");
+    app.add_option("--threads", common.threads, "Worker threads (0 = all cores)")
+        ->check(CLI::NonNegativeNumber)
+        ->group("Common");
+    app.add_option("--device", common.device, "Where networks run: auto, cpu, cuda or cuda:N")
+        ->group("Common")
+        ->capture_default_str();
+    app.add_flag("-y,--overwrite", common.overwrite, "Overwrite existing output files")->group("Common");
+
+    for (const auto& [name, setup] : registered_commands()) setup(app, common);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);  // prints help/version, or the parse error
+        return code == 0 ? 0 : 2;
+    }
+
+    try {
+        ned::log::setup(common.quiet ? -1 : common.verbosity, common.log_file);
+        ned::set_progress_enabled(!common.quiet);
+        ned::set_torch_threads(resolve_threads(common.threads));
+        for (CLI::App* sub : app.get_subcommands()) {
+            if (auto run = runner_for(sub)) run();
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        const int code = ned::exit_code_for(e);
+        const bool known = dynamic_cast<const ned::Error*>(&e) != nullptr;
+        std::fflush(stdout);
+        if (known) {
+            std::fprintf(stderr, "ned: error: %s\n", e.what());
+        } else {
+            std::fprintf(stderr, "ned: internal error: %s (rerun with -v for details)\n", e.what());
+        }
+        ned::log::get().flush();
+        return code;
+    }
+}

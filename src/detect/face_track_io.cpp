@@ -1,0 +1,119 @@
+#include <cstring>
+
+#include "ned/core/error.hpp"
+#include "ned/core/safetensors.hpp"
+#include "ned/detect/face_track.hpp"
+
+namespace ned::detect {
+
+size_t FaceTrack::num_valid() const {
+    size_t n = 0;
+    for (const auto& f : frames) n += f.valid ? 1 : 0;
+    return n;
+}
+
+namespace {
+constexpr const char* kFormat = "ned.track";
+
+void put_mat23(std::vector<float>& v, const cv::Matx23f& m) {
+    for (int i = 0; i < 6; ++i) v.push_back(m.val[i]);
+}
+cv::Matx23f get_mat23(const float* p) {
+    cv::Matx23f m;
+    for (int i = 0; i < 6; ++i) m.val[i] = p[i];
+    return m;
+}
+}  // namespace
+
+void save_track(const std::string& path, const FaceTrack& track) {
+    const int64_t T = static_cast<int64_t>(track.frames.size());
+    st::File f;
+    f.metadata = {{"format", kFormat},
+                  {"version", "1"},
+                  {"source", track.source},
+                  {"fps", std::to_string(track.fps_num) + "/" + std::to_string(track.fps_den)},
+                  {"width", std::to_string(track.width)},
+                  {"height", std::to_string(track.height)},
+                  {"crop_size", std::to_string(track.crop_size)},
+                  {"frame_count", std::to_string(T)},
+                  {"has_analysis", track.has_analysis ? "1" : "0"}};
+    std::vector<float> boxes, c2f, lmk, alm, align, pupils;
+    std::vector<uint8_t> valid, detected;
+    for (const auto& fr : track.frames) {
+        for (int i = 0; i < 4; ++i) boxes.push_back(fr.box[i]);
+        put_mat23(c2f, fr.crop_to_frame);
+        valid.push_back(fr.valid ? 1 : 0);
+        detected.push_back(fr.detected ? 1 : 0);
+        if (track.has_analysis) {
+            for (const auto& p : fr.landmarks) lmk.insert(lmk.end(), {p.x, p.y});
+            for (const auto& p : fr.aligned_landmarks) alm.insert(alm.end(), {p.x, p.y});
+            put_mat23(align, fr.align);
+            for (const auto& p : fr.pupils) pupils.insert(pupils.end(), {p.x, p.y});
+        }
+    }
+    f.tensors["boxes"] = st::Tensor::f32({T, 4}, boxes);
+    f.tensors["valid"] = st::Tensor::u8({T}, valid);
+    f.tensors["detected"] = st::Tensor::u8({T}, detected);
+    f.tensors["crop_to_frame"] = st::Tensor::f32({T, 2, 3}, c2f);
+    if (track.has_analysis) {
+        f.tensors["landmarks"] = st::Tensor::f32({T, kNumLandmarks, 2}, lmk);
+        f.tensors["aligned_landmarks"] = st::Tensor::f32({T, kNumLandmarks, 2}, alm);
+        f.tensors["align"] = st::Tensor::f32({T, 2, 3}, align);
+        f.tensors["pupils"] = st::Tensor::f32({T, 2, 2}, pupils);
+    }
+    st::save(path, f);
+}
+
+FaceTrack load_track(const std::string& path) {
+    st::File f = st::load(path, st::Role::Input);
+    f.require_format(kFormat, 1);
+    FaceTrack t;
+    t.source = f.meta("source");
+    try {
+        t.width = std::stoi(f.meta("width", "0"));
+        t.height = std::stoi(f.meta("height", "0"));
+        t.crop_size = std::stoi(f.meta("crop_size", "256"));
+        const std::string fps = f.meta("fps", "0/1");
+        const auto slash = fps.find('/');
+        t.fps_num = std::stoi(fps.substr(0, slash));
+        t.fps_den = slash == std::string::npos ? 1 : std::stoi(fps.substr(slash + 1));
+    } catch (const std::exception&) {
+        throw InputError(path + ": malformed track metadata (width/height/crop_size/fps)");
+    }
+    const auto& boxes = f.at("boxes", st::DType::F32, {-1, 4});
+    const int64_t T = boxes.shape[0];
+    const auto& valid = f.at("valid", st::DType::U8, {T});
+    const auto& c2f = f.at("crop_to_frame", st::DType::F32, {T, 2, 3});
+    const st::Tensor* detected = f.has("detected") ? &f.at("detected", st::DType::U8, {T}) : nullptr;
+    t.has_analysis = f.has("landmarks");
+    const st::Tensor *lmk = nullptr, *alm = nullptr, *align = nullptr, *pupils = nullptr;
+    if (t.has_analysis) {
+        lmk = &f.at("landmarks", st::DType::F32, {T, kNumLandmarks, 2});
+        alm = &f.at("aligned_landmarks", st::DType::F32, {T, kNumLandmarks, 2});
+        align = &f.at("align", st::DType::F32, {T, 2, 3});
+        pupils = &f.at("pupils", st::DType::F32, {T, 2, 2});
+    }
+    t.frames.resize(T);
+    for (int64_t i = 0; i < T; ++i) {
+        auto& fr = t.frames[i];
+        const float* b = boxes.ptr<float>() + 4 * i;
+        fr.box = {b[0], b[1], b[2], b[3]};
+        fr.valid = valid.ptr<uint8_t>()[i] != 0;
+        fr.detected = detected ? detected->ptr<uint8_t>()[i] != 0 : fr.valid;
+        fr.crop_to_frame = get_mat23(c2f.ptr<float>() + 6 * i);
+        if (t.has_analysis) {
+            for (int k = 0; k < kNumLandmarks; ++k) {
+                const float* p = lmk->ptr<float>() + (i * kNumLandmarks + k) * 2;
+                const float* q = alm->ptr<float>() + (i * kNumLandmarks + k) * 2;
+                fr.landmarks[k] = {p[0], p[1]};
+                fr.aligned_landmarks[k] = {q[0], q[1]};
+            }
+            fr.align = get_mat23(align->ptr<float>() + 6 * i);
+            const float* pp = pupils->ptr<float>() + 4 * i;
+            fr.pupils = {cv::Point2f(pp[0], pp[1]), cv::Point2f(pp[2], pp[3])};
+        }
+    }
+    return t;
+}
+
+}  // namespace ned::detect

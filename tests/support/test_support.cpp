@@ -1,0 +1,101 @@
+#include "support/test_support.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_paths.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ned::test {
+
+std::string data_dir() {
+    const char* env = std::getenv("NED_TEST_DATA_DIR");
+    std::string d = env && *env ? env : NED_TEST_DATA_DIR_DEFAULT;
+    std::error_code ec;
+    if (!fs::is_directory(d, ec)) return {};
+    return fs::canonical(d, ec).string();
+}
+
+std::string data_path(const std::string& rel) {
+    auto d = data_dir();
+    return d.empty() ? std::string() : d + "/" + rel;
+}
+
+std::vector<std::string> shared_videos() {
+    std::vector<std::string> out;
+    auto d = data_dir();
+    if (d.empty()) return out;
+    for (const auto& e : fs::recursive_directory_iterator(d + "/video")) {
+        if (!e.is_regular_file()) continue;
+        auto ext = e.path().extension().string();
+        if (ext == ".mp4" || ext == ".mkv" || ext == ".webm" || ext == ".avi" || ext == ".mov")
+            out.push_back(e.path().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+TempDir::TempDir() {
+    static std::atomic<int> counter{0};
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "test";
+    std::replace(name.begin(), name.end(), '/', '_');
+    fs::path p = fs::temp_directory_path() / ("ned-test-" + std::to_string(::getpid()) + "-" +
+                                              std::to_string(counter++) + "-" + name);
+    fs::create_directories(p);
+    path_ = p.string();
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    if (!std::getenv("NED_KEEP_TEST_FILES")) fs::remove_all(path_, ec);
+}
+
+std::string ned_binary() { return NED_BINARY_PATH; }
+
+namespace {
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+}  // namespace
+
+RunResult run_ned(const std::vector<std::string>& args) {
+    TempDir tmp;
+    const std::string out_path = tmp / "stdout", err_path = tmp / "stderr";
+    RunResult r;
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int fo = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(fo, 1);
+        ::dup2(fe, 2);
+        std::vector<char*> argv;
+        std::string bin = ned_binary();
+        argv.push_back(bin.data());
+        std::vector<std::string> copy = args;
+        for (auto& a : copy) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(bin.c_str(), argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out_path);
+    r.err = slurp(err_path);
+    return r;
+}
+
+}  // namespace ned::test

@@ -1,0 +1,46 @@
+#pragma once
+// Helpers shared by the tests: where the shared clips are (tests skip when absent), a scratch folder
+// per test, and running the `ned` binary.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ned::test {
+
+/// ../shared/data (or $NED_TEST_DATA_DIR); empty string if the folder does not exist.
+std::string data_dir();
+/// data_dir() + "/" + rel, or "" when the data folder is absent.
+std::string data_path(const std::string& rel);
+/// Every video under data_dir()/video (recursively, sorted); empty when absent.
+std::vector<std::string> shared_videos();
+/// A fresh empty folder for this test (under the build tree's Testing/tmp), removed at exit of the test.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::string& path() const { return path_; }
+    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+struct RunResult {
+    int exit_code = -1;
+    std::string out;  ///< stdout
+    std::string err;  ///< stderr
+};
+/// Run the built `ned` binary with arguments (no shell); captures stdout and stderr.
+RunResult run_ned(const std::vector<std::string>& args);
+/// Path of the built ned binary.
+std::string ned_binary();
+
+}  // namespace ned::test
+
+/// Skip the current test when the shared data folder is absent.
+#define NED_REQUIRE_DATA()                                                                  \
+    do {                                                                                    \
+        if (::ned::test::data_dir().empty())                                                \
+            GTEST_SKIP() << "shared test data not found (../shared/data); skipping";        \
+    } while (0)
