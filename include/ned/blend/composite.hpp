@@ -1,0 +1,52 @@
+#pragma once
+// Compositing of new 256x256 faces into the original video: NED's soft-eroded mask + Laplacian blend in
+// crop space, then the blended crop is warped back (Lanczos) into the frame, ONLY inside the face region
+// (the warped soft mask is the alpha), so pixels away from the face stay bit-identical.
+#include <opencv2/core.hpp>
+
+#include <string>
+
+#include "ned/core/progress.hpp"
+#include "ned/detect/face_track.hpp"
+
+namespace ned::blend {
+
+struct CompositeOptions {
+    int levels = 4;               ///< Laplacian pyramid levels (NED n_levels)
+    int erosion_kernel = 0;       ///< SoftErosion kernel; 0 = NED's rule int(33*H/256) made odd
+    float erosion_threshold = 0.8f;  ///< SoftErosion threshold (NED blending: 0.8)
+    int crf = 18;                 ///< libx264 CRF of the output
+    std::string preset = "medium";   ///< libx264 preset
+    std::string faces_dir;        ///< per-frame faces (frame_name(i, ".png")); required
+    std::string masks_dir;        ///< per-frame masks (0/255 PNG, same names); empty = default mask
+    bool overwrite = false;       ///< replace an existing output
+    int threads = 0;              ///< worker threads (0 = all cores)
+};
+
+/// The NED soft blending mask for a crop-space mask (u8 0/255 or float [0,1]): SoftErosion with
+/// erosion_kernel (0 = NED's rule) and threshold; returns the soft mask (CV_32FC1 [0,1]).
+cv::Mat blend_mask(const cv::Mat& mask, int erosion_kernel = 0, float threshold = 0.8f);
+
+/// Per-frame blend in crop space: the soft-eroded `mask` (NED's rule, k = int(33*H/256) made odd,
+/// thr 0.8) then Laplacian blending of `face_bgr` into `crop_bgr`. crop/face: CV_8UC3 same size,
+/// mask: u8 0/255 or float [0,1] of the same size. Returns CV_8UC3 (rounded, clipped).
+cv::Mat blend_face(const cv::Mat& crop_bgr, const cv::Mat& face_bgr, const cv::Mat& mask, int levels);
+
+/// The default face mask when none is given: the ellipse inscribed in the face box (the square box
+/// before NED's margin) mapped into the crop: centre = crop centre, semi-axes = box side/2 in crop
+/// pixels (= (crop_size-margin)/2), u8 0/255. Used until landmark masks exist.
+cv::Mat default_face_mask(int crop_size, float margin = 70.f);
+
+/// Paste a blended crop into `frame` (in place): the crop and `alpha` (CV_32FC1 [0,1], crop size) are
+/// warped through crop_to_frame (crop Lanczos4, alpha bilinear) into the frame region covered by alpha > 0
+/// only; there frame = frame*(1-a) + crop*a. Pixels where the warped alpha is 0 are not touched.
+void paste_crop(cv::Mat& frame_bgr, const cv::Mat& crop_bgr, const cv::Mat& alpha, const cv::Matx23f& crop_to_frame);
+
+/// Composite a whole video: for every frame with a valid face in `track` and a face PNG in
+/// options.faces_dir, crop (detect::extract_crop), blend_face, paste_crop; other frames pass through.
+/// Written with io::VideoWriter (audio copied) via AtomicFile to out_path. Streaming, one frame at a time.
+/// Returns the number of frames that got a new face.
+long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+                     const CompositeOptions& options, const ProgressFn& progress = {});
+
+}  // namespace ned::blend
