@@ -63,6 +63,22 @@ struct Frame {
     double time_s = 0.0;  ///< pts in seconds
 };
 
+/// All packets of one stream, demuxed without decoding (e.g. to compare copied audio byte for byte).
+struct StreamPackets {
+    int index = -1;
+    std::string codec;
+    Rational time_base;
+    std::vector<int64_t> pts;               ///< per packet, time_base units (INT64_MIN when unknown)
+    std::vector<int64_t> dts;
+    std::vector<std::vector<uint8_t>> data; ///< payload bytes per packet
+    /// pts of packet i in seconds (NaN when unknown).
+    double pts_s(size_t i) const;
+};
+
+/// Demux every packet of stream `stream_index` of `path`. Throws InputError for unreadable files or a
+/// stream index that does not exist.
+StreamPackets read_stream_packets(const std::string& path, int stream_index);
+
 class VideoReader {
 public:
     /// Opens `path`; throws InputError if it cannot be opened or has no video stream.

@@ -1,0 +1,310 @@
+// VideoWriter: BGR frames -> yuv420p (libswscale) -> libx264 at the caller's timestamps, muxed with every
+// audio stream of the source copied packet for packet. The source is opened a second time for its audio
+// packets, which are written in dts order alongside the video packets (bounded memory).
+#include <opencv2/core.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <filesystem>
+
+#include "io/av_ptr.hpp"
+#include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
+
+namespace ned::io {
+namespace {
+
+const std::array<const char*, 10> kPresets = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                              "medium",    "slow",      "slower",   "veryslow", "placebo"};
+
+struct AudioMap {
+    int in_index;
+    int out_index;
+    AVRational in_tb;
+};
+
+}  // namespace
+
+struct VideoWriter::Impl {
+    std::string path;
+    VideoInfo source;
+    VideoWriterOptions options;
+    av::OutputContextPtr out;
+    av::CodecContextPtr enc;
+    av::SwsPtr sws;
+    av::FramePtr yuv;
+    av::PacketPtr pkt;
+    AVStream* vst = nullptr;
+    int width = 0, height = 0;          // encoded size (display size rounded up to even)
+    int64_t last_pts = AV_NOPTS_VALUE;
+    int64_t frames = 0;
+    bool finished = false;
+    bool header_written = false;
+
+    // Audio copied from a second demuxer on the source.
+    av::InputContextPtr audio_in;
+    std::vector<AudioMap> audio_map;  // by input stream index lookups
+    av::PacketPtr audio_pkt;          // the next audio packet not yet written (read ahead)
+    bool audio_pending = false;
+    bool audio_done = true;
+    int64_t audio_packets = 0;
+
+    const AudioMap* map_for(int in_index) const {
+        for (const auto& m : audio_map)
+            if (m.in_index == in_index) return &m;
+        return nullptr;
+    }
+    void read_audio();
+    void write_audio_until(int64_t ts, AVRational tb, bool all);
+    void drain(bool flushing);
+    void write_packet(AVPacket* p);
+};
+
+void VideoWriter::Impl::write_packet(AVPacket* p) {
+    const int err = av_interleaved_write_frame(out.get(), p);
+    if (err < 0) throw IoError(cat("[io] ", path, ": cannot write a packet: ", av::error_string(err)));
+}
+
+void VideoWriter::Impl::read_audio() {
+    audio_pending = false;
+    while (!audio_done) {
+        const int err = av_read_frame(audio_in.get(), audio_pkt.get());
+        if (err == AVERROR_EOF) {
+            audio_done = true;
+            break;
+        }
+        if (err < 0) {
+            NED_LOG_WARN("[io] {}: read error after {} audio packets ({}); the rest of the audio is dropped",
+                         source.path, audio_packets, av::error_string(err));
+            audio_done = true;
+            break;
+        }
+        if (map_for(audio_pkt->stream_index)) {
+            audio_pending = true;
+            return;
+        }
+        av_packet_unref(audio_pkt.get());
+    }
+}
+
+// Write the read-ahead audio packets whose dts is <= ts (in tb), or all of them.
+void VideoWriter::Impl::write_audio_until(int64_t ts, AVRational tb, bool all) {
+    while (audio_pending) {
+        const AudioMap* m = map_for(audio_pkt->stream_index);
+        const int64_t t = audio_pkt->dts != AV_NOPTS_VALUE ? audio_pkt->dts : audio_pkt->pts;
+        if (!all && t != AV_NOPTS_VALUE && ts != AV_NOPTS_VALUE && av_compare_ts(t, m->in_tb, ts, tb) > 0) return;
+        AVStream* ost = out->streams[m->out_index];
+        audio_pkt->stream_index = m->out_index;
+        av_packet_rescale_ts(audio_pkt.get(), m->in_tb, ost->time_base);
+        audio_pkt->pos = -1;
+        write_packet(audio_pkt.get());  // takes the reference
+        ++audio_packets;
+        read_audio();
+    }
+}
+
+// Receive every packet the encoder has ready and mux it (after the audio that comes before it).
+void VideoWriter::Impl::drain(bool flushing) {
+    for (;;) {
+        const int err = avcodec_receive_packet(enc.get(), pkt.get());
+        if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return;
+        if (err < 0) throw IoError(cat("[io] ", path, ": the H.264 encoder failed: ", av::error_string(err)));
+        pkt->stream_index = vst->index;
+        av_packet_rescale_ts(pkt.get(), enc->time_base, vst->time_base);
+        const int64_t t = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+        write_audio_until(t, vst->time_base, false);
+        write_packet(pkt.get());
+    }
+}
+
+VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, const VideoWriterOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+    av::install_log_callback();
+    Impl& m = *impl_;
+    m.path = out_path;
+    m.source = source;
+    m.options = options;
+
+    if (options.crf < 0 || options.crf > 51)
+        throw InputError(cat("invalid CRF ", options.crf, " for '", out_path, "': expected 0..51"));
+    if (std::find_if(kPresets.begin(), kPresets.end(), [&](const char* p) { return options.preset == p; }) ==
+        kPresets.end())
+        throw InputError(cat("invalid x264 preset '", options.preset,
+                             "': expected ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, "
+                             "veryslow or placebo"));
+    if (source.display_width <= 0 || source.display_height <= 0)
+        throw InputError(cat("cannot write '", out_path, "': the source frame size is unknown (",
+                             source.display_width, "x", source.display_height, ")"));
+
+    AVFormatContext* raw = nullptr;
+    int err = avformat_alloc_output_context2(&raw, nullptr, nullptr, out_path.c_str());
+    if (err < 0 || !raw)
+        throw InputError(cat("cannot choose a container for '", out_path,
+                             "' from its extension; use .mp4, .mov or .mkv"));
+    m.out.reset(raw);
+    const AVOutputFormat* ofmt = m.out->oformat;
+    if (avformat_query_codec(ofmt, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) != 1)
+        throw InputError(cat("the ", ofmt->name, " container of '", out_path,
+                             "' cannot hold H.264 video; use .mp4, .mov or .mkv"));
+
+    const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
+    if (!codec) throw IoError("[io] the libx264 encoder is not available in this FFmpeg build");
+    m.enc.reset(avcodec_alloc_context3(codec));
+    if (!m.enc) throw std::bad_alloc();
+
+    m.width = source.display_width + (source.display_width & 1);
+    m.height = source.display_height + (source.display_height & 1);
+    if (m.width != source.display_width || m.height != source.display_height)
+        NED_LOG_WARN("[io] {}: {}x{} frames are padded to {}x{} (yuv420p needs even sizes)", out_path,
+                     source.display_width, source.display_height, m.width, m.height);
+
+    AVRational tb = av::to_av(source.time_base);
+    if (tb.num <= 0 || tb.den <= 0) {
+        tb = source.frame_rate.num > 0 ? av_inv_q(av::to_av(source.frame_rate)) : AVRational{1, 90000};
+        NED_LOG_WARN("[io] {}: source time base unknown; using {}/{}", out_path, tb.num, tb.den);
+    }
+    AVCodecContext* c = m.enc.get();
+    c->width = m.width;
+    c->height = m.height;
+    c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->time_base = tb;
+    if (source.frame_rate.num > 0 && source.frame_rate.den > 0) c->framerate = av::to_av(source.frame_rate);
+    c->sample_aspect_ratio = AVRational{1, 1};
+    // BGR -> YUV below uses swscale's default BT.601 limited-range matrix; say so in the stream.
+    c->colorspace = AVCOL_SPC_SMPTE170M;
+    c->color_range = AVCOL_RANGE_MPEG;
+    c->thread_count = options.threads > 0 ? options.threads : 0;
+    if (ofmt->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    av_opt_set(c->priv_data, "preset", options.preset.c_str(), 0);
+    av_opt_set_int(c->priv_data, "crf", options.crf, 0);
+    err = avcodec_open2(c, codec, nullptr);
+    if (err < 0) throw IoError(cat("[io] ", out_path, ": cannot open libx264: ", av::error_string(err)));
+
+    m.vst = avformat_new_stream(m.out.get(), nullptr);
+    if (!m.vst) throw std::bad_alloc();
+    err = avcodec_parameters_from_context(m.vst->codecpar, c);
+    if (err < 0) throw IoError(cat("[io] ", out_path, ": cannot set up the video stream: ", av::error_string(err)));
+    m.vst->time_base = tb;
+    m.vst->avg_frame_rate = c->framerate;
+
+    if (options.copy_audio && !source.audio.empty()) {
+        m.audio_in = av::open_input(source.path);
+        for (unsigned i = 0; i < m.audio_in->nb_streams; ++i) {
+            AVStream* ist = m.audio_in->streams[i];
+            if (ist->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) {
+                ist->discard = AVDISCARD_ALL;
+                continue;
+            }
+            const char* cname = avcodec_get_name(ist->codecpar->codec_id);
+            const int q = avformat_query_codec(ofmt, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL);
+            if (q == 0) {
+                throw InputError(cat("audio stream #", i, " of '", source.path, "' is ", cname, ", which the ",
+                                     ofmt->name, " container of '", out_path,
+                                     "' cannot hold without re-encoding; write a .mkv output instead"));
+            }
+            AVStream* ost = avformat_new_stream(m.out.get(), nullptr);
+            if (!ost) throw std::bad_alloc();
+            err = avcodec_parameters_copy(ost->codecpar, ist->codecpar);
+            if (err < 0) throw IoError(cat("[io] ", out_path, ": cannot copy audio stream #", i));
+            ost->codecpar->codec_tag = 0;
+            ost->time_base = ist->time_base;
+            ost->disposition = ist->disposition;
+            if (const AVDictionaryEntry* lang = av_dict_get(ist->metadata, "language", nullptr, 0))
+                av_dict_set(&ost->metadata, "language", lang->value, 0);
+            m.audio_map.push_back({static_cast<int>(i), ost->index, ist->time_base});
+        }
+        m.audio_pkt = av::make_packet();
+        m.audio_done = m.audio_map.empty();
+    }
+
+    if (!(ofmt->flags & AVFMT_NOFILE)) {
+        err = avio_open(&m.out->pb, out_path.c_str(), AVIO_FLAG_WRITE);
+        if (err < 0) throw IoError(cat("cannot create '", out_path, "': ", av::error_string(err)));
+    }
+    err = avformat_write_header(m.out.get(), nullptr);
+    if (err < 0) {
+        // Most often an audio codec the muxer refuses at header time.
+        throw InputError(cat("cannot write the ", ofmt->name, " header of '", out_path, "': ", av::error_string(err),
+                             m.audio_map.empty() ? "" : " (if the audio codec is the problem, write a .mkv output)"));
+    }
+    m.header_written = true;
+    m.yuv = av::make_frame();
+    m.yuv->format = AV_PIX_FMT_YUV420P;
+    m.yuv->width = m.width;
+    m.yuv->height = m.height;
+    err = av_frame_get_buffer(m.yuv.get(), 0);
+    if (err < 0) throw std::bad_alloc();
+    m.pkt = av::make_packet();
+    m.sws.reset(sws_getContext(m.width, m.height, AV_PIX_FMT_BGR24, m.width, m.height, AV_PIX_FMT_YUV420P,
+                               SWS_BICUBIC, nullptr, nullptr, nullptr));
+    if (!m.sws) throw IoError("[io] cannot create the BGR -> yuv420p converter");
+    if (!m.audio_done) m.read_audio();
+    NED_LOG_DEBUG("[io] writing {} ({}x{}, time base {}/{}, stream time base {}/{}, {} audio stream(s) copied)",
+                  out_path, m.width, m.height, tb.num, tb.den, m.vst->time_base.num, m.vst->time_base.den,
+                  m.audio_map.size());
+}
+
+VideoWriter::~VideoWriter() {
+    if (impl_ && !impl_->finished) {
+        try {
+            finish();
+        } catch (const std::exception& e) {
+            NED_LOG_ERROR("[io] {}: finishing the video failed: {}", impl_->path, e.what());
+        }
+    }
+}
+
+void VideoWriter::write(const Frame& frame) {
+    Impl& m = *impl_;
+    if (m.finished) throw Error(cat("[io] ", m.path, ": write() after finish()"));
+    if (frame.bgr.type() != CV_8UC3 || frame.bgr.cols != m.source.display_width ||
+        frame.bgr.rows != m.source.display_height)
+        throw Error(cat("[io] ", m.path, ": frame ", frame.index, " is ", frame.bgr.cols, "x", frame.bgr.rows,
+                        " (type ", frame.bgr.type(), "), expected ", m.source.display_width, "x",
+                        m.source.display_height, " CV_8UC3"));
+    if (m.last_pts != AV_NOPTS_VALUE && frame.pts <= m.last_pts)
+        throw Error(cat("[io] ", m.path, ": frame ", frame.index, " has pts ", frame.pts,
+                        ", not after the previous frame's ", m.last_pts));
+    cv::Mat src = frame.bgr;
+    if (m.width != src.cols || m.height != src.rows) {
+        cv::Mat padded;
+        cv::copyMakeBorder(src, padded, 0, m.height - src.rows, 0, m.width - src.cols, cv::BORDER_REPLICATE);
+        src = padded;
+    } else if (!src.isContinuous()) {
+        src = src.clone();
+    }
+    int err = av_frame_make_writable(m.yuv.get());
+    if (err < 0) throw std::bad_alloc();
+    const uint8_t* in[4] = {src.data, nullptr, nullptr, nullptr};
+    const int in_stride[4] = {static_cast<int>(src.step[0]), 0, 0, 0};
+    sws_scale(m.sws.get(), in, in_stride, 0, m.height, m.yuv->data, m.yuv->linesize);
+    m.yuv->pts = frame.pts;
+    err = avcodec_send_frame(m.enc.get(), m.yuv.get());
+    if (err < 0)
+        throw IoError(cat("[io] ", m.path, ": the H.264 encoder refused frame ", frame.index, ": ",
+                          av::error_string(err)));
+    m.last_pts = frame.pts;
+    ++m.frames;
+    m.drain(false);
+}
+
+void VideoWriter::finish() {
+    Impl& m = *impl_;
+    if (m.finished) return;
+    m.finished = true;  // even on failure: never retry from the destructor
+    int err = avcodec_send_frame(m.enc.get(), nullptr);
+    if (err < 0 && err != AVERROR_EOF)
+        throw IoError(cat("[io] ", m.path, ": cannot flush the H.264 encoder: ", av::error_string(err)));
+    m.drain(true);
+    m.write_audio_until(AV_NOPTS_VALUE, AVRational{1, 1}, true);
+    err = av_interleaved_write_frame(m.out.get(), nullptr);  // flush the interleaving queue
+    if (err < 0) throw IoError(cat("[io] ", m.path, ": cannot flush the muxer: ", av::error_string(err)));
+    err = av_write_trailer(m.out.get());
+    if (err < 0) throw IoError(cat("[io] ", m.path, ": cannot write the trailer: ", av::error_string(err)));
+    if (!(m.out->oformat->flags & AVFMT_NOFILE)) avio_closep(&m.out->pb);
+    if (m.frames == 0) NED_LOG_WARN("[io] {}: no frames were written", m.path);
+    NED_LOG_DEBUG("[io] {}: wrote {} frames and {} audio packets", m.path, m.frames, m.audio_packets);
+}
+
+}  // namespace ned::io
