@@ -1,0 +1,201 @@
+#include "ned/blend/composite.hpp"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <future>
+
+#include "ned/blend/laplacian_blend.hpp"
+#include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
+#include "ned/core/log.hpp"
+#include "ned/detect/crop.hpp"
+#include "ned/detect/soft_erosion.hpp"
+#include "ned/io/video.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ned::blend {
+
+cv::Mat blend_mask(const cv::Mat& mask, int erosion_kernel, float threshold) {
+    const int k = erosion_kernel > 0 ? erosion_kernel : detect::blend_erosion_kernel_size(mask.rows);
+    return detect::soft_erosion(mask, k, threshold).soft;
+}
+
+namespace {
+cv::Mat to_float(const cv::Mat& u8) {
+    cv::Mat f;
+    u8.convertTo(f, CV_32F, 1.0 / 255.0);
+    return f;
+}
+cv::Mat to_u8(const cv::Mat& f) {
+    cv::Mat u;
+    f.convertTo(u, CV_8U, 255.0);  // saturate_cast rounds and clips
+    return u;
+}
+cv::Mat blend_with_soft(const cv::Mat& crop_bgr, const cv::Mat& face_bgr, const cv::Mat& soft, int levels) {
+    NED_CHECK(crop_bgr.type() == CV_8UC3 && face_bgr.type() == CV_8UC3, "blend_face expects BGR u8 images");
+    NED_CHECK(crop_bgr.size() == face_bgr.size(), "blend_face: crop ", crop_bgr.size(), " vs face ", face_bgr.size());
+    return to_u8(laplacian_blend(to_float(crop_bgr), to_float(face_bgr), soft, levels));
+}
+}  // namespace
+
+cv::Mat blend_face(const cv::Mat& crop_bgr, const cv::Mat& face_bgr, const cv::Mat& mask, int levels) {
+    NED_CHECK(mask.size() == crop_bgr.size(), "blend_face: mask ", mask.size(), " vs crop ", crop_bgr.size());
+    return blend_with_soft(crop_bgr, face_bgr, blend_mask(mask), levels);
+}
+
+cv::Mat default_face_mask(int crop_size, float margin) {
+    cv::Mat m = cv::Mat::zeros(crop_size, crop_size, CV_8U);
+    const float c = 0.5f * static_cast<float>(crop_size - 1);
+    const float r = 0.5f * (static_cast<float>(crop_size) - margin);
+    cv::ellipse(m, cv::RotatedRect(cv::Point2f(c, c), cv::Size2f(2 * r, 2 * r), 0.f), cv::Scalar(255), cv::FILLED,
+                cv::LINE_8);
+    return m;
+}
+
+void paste_crop(cv::Mat& frame, const cv::Mat& crop, const cv::Mat& alpha, const cv::Matx23f& m) {
+    NED_CHECK(frame.type() == CV_8UC3 && crop.type() == CV_8UC3, "paste_crop expects BGR u8 images");
+    NED_CHECK(alpha.type() == CV_32FC1 && alpha.size() == crop.size(), "paste_crop: alpha must be CV_32FC1 of crop size");
+    cv::Mat nz = alpha > 0.f;
+    const cv::Rect ab = cv::boundingRect(nz);
+    if (ab.empty()) return;
+    // Frame region that the alpha support (plus one crop pixel for the bilinear footprint) maps onto.
+    float xs[2] = {ab.x - 1.f, ab.x + ab.width + 0.f}, ys[2] = {ab.y - 1.f, ab.y + ab.height + 0.f};
+    float x0 = 1e30f, y0 = 1e30f, x1 = -1e30f, y1 = -1e30f;
+    for (float u : xs)
+        for (float v : ys) {
+            const float x = m(0, 0) * u + m(0, 1) * v + m(0, 2), y = m(1, 0) * u + m(1, 1) * v + m(1, 2);
+            x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+        }
+    cv::Rect roi(cv::Point(static_cast<int>(std::floor(x0)) - 1, static_cast<int>(std::floor(y0)) - 1),
+                 cv::Point(static_cast<int>(std::ceil(x1)) + 2, static_cast<int>(std::ceil(y1)) + 2));
+    roi &= cv::Rect(0, 0, frame.cols, frame.rows);
+    if (roi.empty()) return;
+    cv::Matx23f mr = m;  // crop -> ROI pixels
+    mr(0, 2) -= static_cast<float>(roi.x);
+    mr(1, 2) -= static_cast<float>(roi.y);
+    cv::Mat warped, walpha;
+    cv::warpAffine(crop, warped, mr, roi.size(), cv::INTER_LANCZOS4, cv::BORDER_REPLICATE);
+    cv::warpAffine(alpha, walpha, mr, roi.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar(0));
+    cv::Mat dst = frame(roi);
+    for (int y = 0; y < roi.height; ++y) {
+        const float* a = walpha.ptr<float>(y);
+        const cv::Vec3b* w = warped.ptr<cv::Vec3b>(y);
+        cv::Vec3b* d = dst.ptr<cv::Vec3b>(y);
+        for (int x = 0; x < roi.width; ++x) {
+            const float al = std::min(1.f, a[x]);
+            if (!(al > 0.f)) continue;
+            for (int c = 0; c < 3; ++c)
+                d[x][c] = cv::saturate_cast<uint8_t>(d[x][c] + al * (static_cast<float>(w[x][c]) - d[x][c]));
+        }
+    }
+}
+
+namespace {
+/// Work of one frame (runs on a helper thread while the main thread decodes/encodes).
+struct FrameJob {
+    io::Frame frame;
+    bool replace = false;
+};
+}  // namespace
+
+long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+                     const CompositeOptions& opts, const ProgressFn& progress) {
+    if (opts.levels < 0 || opts.levels > 8) throw InputError(cat("--levels must be in [0, 8] (got ", opts.levels, ")"));
+    if (opts.erosion_kernel < 0 || (opts.erosion_kernel > 0 && opts.erosion_kernel % 2 == 0))
+        throw InputError(cat("erosion kernel must be odd (got ", opts.erosion_kernel, ")"));
+    if (opts.faces_dir.empty() || !fs::is_directory(opts.faces_dir))
+        throw InputError(cat("faces folder not found: '", opts.faces_dir, "'"));
+    if (!opts.masks_dir.empty() && !fs::is_directory(opts.masks_dir))
+        throw InputError(cat("masks folder not found: '", opts.masks_dir, "'"));
+    check_input_file(video_path, "input video");
+    AtomicFile out(out_path, opts.overwrite);
+
+    io::VideoReader reader(video_path);
+    const io::VideoInfo& info = reader.info();
+    if (info.display_width != track.width || info.display_height != track.height)
+        throw InputError(cat("track is for ", track.width, "x", track.height, " frames but ", video_path, " has ",
+                             info.display_width, "x", info.display_height, " (was the track made from this video?)"));
+    const int cs = track.crop_size;
+    io::VideoWriterOptions wopts;
+    wopts.crf = opts.crf;
+    wopts.preset = opts.preset;
+    wopts.threads = opts.threads;
+    io::VideoWriter writer(out.temp_path(), info, wopts);
+
+    const cv::Mat default_soft = blend_mask(default_face_mask(cs), opts.erosion_kernel, opts.erosion_threshold);
+    std::atomic<bool> warned_mask{false};
+    long total = info.frame_count > 0 ? static_cast<long>(info.frame_count) : static_cast<long>(track.frames.size());
+    long replaced = 0, index = 0;
+
+    // Per-frame work (face PNG read, blend, paste) runs asynchronously so it overlaps the encoder.
+    auto process = [&](io::Frame fr) -> FrameJob {
+        FrameJob job;
+        const long t = fr.index;
+        if (t < static_cast<long>(track.frames.size()) && track.frames[t].valid) {
+            const std::string name = frame_name(t, ".png");
+            const std::string face_path = opts.faces_dir + "/" + name;
+            if (fs::exists(face_path)) {
+                cv::Mat face = cv::imread(face_path, cv::IMREAD_COLOR);
+                if (face.empty()) throw InputError(cat("cannot read face image ", face_path));
+                if (face.cols != cs || face.rows != cs)
+                    throw InputError(cat("face image ", face_path, " is ", face.cols, "x", face.rows, ", expected ",
+                                         cs, "x", cs));
+                cv::Mat soft = default_soft;
+                if (!opts.masks_dir.empty()) {
+                    const std::string mask_path = opts.masks_dir + "/" + name;
+                    if (fs::exists(mask_path)) {
+                        cv::Mat mk = cv::imread(mask_path, cv::IMREAD_GRAYSCALE);
+                        if (mk.empty()) throw InputError(cat("cannot read mask image ", mask_path));
+                        if (mk.size() != face.size())
+                            throw InputError(cat("mask image ", mask_path, " is ", mk.cols, "x", mk.rows,
+                                                 ", expected ", cs, "x", cs));
+                        soft = blend_mask(mk, opts.erosion_kernel, opts.erosion_threshold);
+                    } else if (!warned_mask.exchange(true)) {
+                        NED_LOG_WARN("[composite] no mask {} (and maybe others): using the default face mask",
+                                     mask_path);
+                    }
+                }
+                const cv::Mat crop = detect::extract_crop(fr.bgr, track.frames[t], cs);
+                const cv::Mat blended = blend_with_soft(crop, face, soft, opts.levels);
+                paste_crop(fr.bgr, blended, soft, track.frames[t].crop_to_frame);
+                job.replace = true;
+            }
+        }
+        job.frame = std::move(fr);
+        return job;
+    };
+
+    std::future<FrameJob> pending;
+    auto drain = [&]() {
+        FrameJob job = pending.get();
+        replaced += job.replace ? 1 : 0;
+        writer.write(job.frame);
+        if (progress) progress(job.frame.index + 1, std::max(total, job.frame.index + 1));
+    };
+    io::Frame fr;
+    while (reader.read(fr)) {
+        if (fr.bgr.cols != track.width || fr.bgr.rows != track.height)
+            throw InputError(cat(video_path, ": frame ", fr.index, " has a different size than the track"));
+        std::future<FrameJob> next = std::async(std::launch::async, process, std::move(fr));
+        fr = io::Frame{};
+        if (pending.valid()) drain();
+        pending = std::move(next);
+        ++index;
+    }
+    if (pending.valid()) drain();
+    if (index == 0) throw InputError(cat(video_path, ": no video frames could be decoded"));
+    if (index != static_cast<long>(track.frames.size()))
+        NED_LOG_WARN("[composite] the track has {} frames but {} has {}; extra frames pass through",
+                     track.frames.size(), video_path, index);
+    writer.finish();
+    out.commit();
+    return replaced;
+}
+
+}  // namespace ned::blend

@@ -1,0 +1,350 @@
+#include "ned/detect/face_tracker.hpp"
+
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
+#include "ned/detect/crop.hpp"
+#include "ned/io/video.hpp"
+
+namespace ned::detect {
+
+float iou(const cv::Vec4f& a, const cv::Vec4f& b) {
+    const float aw = a[2] - a[0], ah = a[3] - a[1], bw = b[2] - b[0], bh = b[3] - b[1];
+    if (aw <= 0 || ah <= 0 || bw <= 0 || bh <= 0) return 0.f;
+    const float iw = std::min(a[2], b[2]) - std::max(a[0], b[0]);
+    const float ih = std::min(a[3], b[3]) - std::max(a[1], b[1]);
+    if (iw <= 0 || ih <= 0) return 0.f;
+    const float inter = iw * ih;
+    return inter / (aw * ah + bw * bh - inter);
+}
+
+namespace {
+float area(const cv::Vec4f& b) { return std::max(0.f, b[2] - b[0]) * std::max(0.f, b[3] - b[1]); }
+
+/// Index of the face_index-th largest detection, or -1 when there are too few.
+int pick_by_rank(const std::vector<Detection>& dets, int face_index) {
+    if (static_cast<int>(dets.size()) <= face_index) return -1;
+    std::vector<int> order(dets.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int x, int y) { return area(dets[x].box) > area(dets[y].box); });
+    return order[face_index];
+}
+}  // namespace
+
+TargetSelection select_target(const std::vector<std::vector<Detection>>& detections,
+                              const std::vector<bool>& cuts, int face_index, float min_iou, int max_gap) {
+    TargetSelection sel;
+    const size_t T = detections.size();
+    sel.chosen.assign(T, -1);
+    sel.segment_start.assign(T, false);
+    if (T == 0) return sel;
+    sel.segment_start[0] = true;
+    bool have = false, lost = false;  // lost: the track existed in this shot and was lost (re-acquire = jump)
+    cv::Vec4f last{};
+    int gap = 0;
+    for (size_t t = 0; t < T; ++t) {
+        if (t < cuts.size() && cuts[t]) {
+            sel.segment_start[t] = true;
+            have = false;
+            lost = false;
+        }
+        const auto& dets = detections[t];
+        int pick = -1;
+        if (!have) {
+            pick = pick_by_rank(dets, face_index);
+            if (pick >= 0 && lost) sel.segment_start[t] = true;  // re-acquired after a long gap
+        } else {
+            float best = 0.f;
+            for (size_t i = 0; i < dets.size(); ++i) {
+                const float v = iou(dets[i].box, last);
+                if (v > best) {
+                    best = v;
+                    pick = static_cast<int>(i);
+                }
+            }
+            if (best < min_iou) {
+                pick = -1;
+                // A fast move of the same face: a similar-sized box whose centre moved less than half a side.
+                const float side = std::sqrt(area(last));
+                const float lcx = 0.5f * (last[0] + last[2]), lcy = 0.5f * (last[1] + last[3]);
+                float best_d = 0.5f * side;
+                for (size_t i = 0; i < dets.size(); ++i) {
+                    const float ratio = std::sqrt(area(dets[i].box)) / std::max(side, 1e-6f);
+                    if (ratio < 1.f / 1.5f || ratio > 1.5f) continue;
+                    const float d = std::hypot(0.5f * (dets[i].box[0] + dets[i].box[2]) - lcx,
+                                               0.5f * (dets[i].box[1] + dets[i].box[3]) - lcy);
+                    if (d < best_d) {
+                        best_d = d;
+                        pick = static_cast<int>(i);
+                    }
+                }
+                if (pick >= 0) sel.segment_start[t] = true;  // the face jumped: do not smooth across
+            }
+        }
+        if (pick >= 0) {
+            sel.chosen[t] = pick;
+            last = dets[pick].box;
+            have = true;
+            gap = 0;
+        } else if (have && ++gap >= max_gap) {
+            have = false;
+            lost = true;
+        }
+    }
+    return sel;
+}
+
+bool fill_missing(std::vector<cv::Vec4f>& boxes, const std::vector<bool>& present) {
+    const size_t n = boxes.size();
+    NED_CHECK(present.size() == n, "fill_missing: ", present.size(), " flags for ", n, " boxes");
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) any = any || present[i];
+    if (!any) return false;
+    // NED smooth_boxes: a missing box takes the next non-missing one, else the previous one.
+    int next = -1;
+    std::vector<int> src(n, -1);
+    for (int i = static_cast<int>(n) - 1; i >= 0; --i) {
+        if (present[i]) next = i;
+        src[i] = next;
+    }
+    int prev = -1;
+    for (size_t i = 0; i < n; ++i) {
+        if (present[i]) {
+            prev = static_cast<int>(i);
+            continue;
+        }
+        const int s = src[i] >= 0 ? src[i] : prev;
+        boxes[i] = boxes[s];
+    }
+    return true;
+}
+
+std::vector<cv::Vec4f> median_smooth(const std::vector<cv::Vec4f>& boxes, int window) {
+    const int n = static_cast<int>(boxes.size());
+    int w = std::min(window, n);
+    if (w % 2 == 0) --w;
+    if (w <= 1) return boxes;
+    const int r = w / 2;
+    auto reflect = [n](int i) {  // scipy 'reflect' / cv::BORDER_REFLECT: d c b a | a b c d | d c b a
+        while (i < 0 || i >= n) i = i < 0 ? -i - 1 : 2 * n - i - 1;
+        return i;
+    };
+    std::vector<cv::Vec4f> out(n);
+    std::vector<float> buf(w);
+    for (int c = 0; c < 4; ++c)
+        for (int i = 0; i < n; ++i) {
+            for (int k = -r; k <= r; ++k) buf[k + r] = boxes[reflect(i + k)][c];
+            std::nth_element(buf.begin(), buf.begin() + r, buf.end());
+            out[i][c] = buf[r];
+        }
+    return out;
+}
+
+std::vector<float> grey_histogram(const cv::Mat& grey) {
+    NED_CHECK(grey.type() == CV_8UC1, "grey_histogram expects u8 grey");
+    std::vector<float> h(64, 0.f);
+    for (int y = 0; y < grey.rows; ++y) {
+        const uint8_t* p = grey.ptr<uint8_t>(y);
+        for (int x = 0; x < grey.cols; ++x) h[p[x] >> 2] += 1.f;
+    }
+    const float total = static_cast<float>(grey.total());
+    if (total > 0)
+        for (auto& v : h) v /= total;
+    return h;
+}
+
+float histogram_distance(const std::vector<float>& a, const std::vector<float>& b) {
+    NED_CHECK(a.size() == b.size(), "histogram sizes differ");
+    float s = 0.f;
+    for (size_t i = 0; i < a.size(); ++i) s += std::abs(a[i] - b[i]);
+    return 0.5f * s;
+}
+
+namespace {
+
+/// Bounded work queue of downscaled grey frames for the detection threads.
+struct DetectQueue {
+    struct Item {
+        long index;
+        cv::Mat grey;
+    };
+    std::mutex m;
+    std::condition_variable not_empty, not_full;
+    std::deque<Item> items;
+    size_t capacity = 8;
+    bool closed = false;
+
+    void push(Item it) {
+        std::unique_lock<std::mutex> lk(m);
+        not_full.wait(lk, [&] { return items.size() < capacity || closed; });
+        items.push_back(std::move(it));
+        not_empty.notify_one();
+    }
+    bool pop(Item& it) {
+        std::unique_lock<std::mutex> lk(m);
+        not_empty.wait(lk, [&] { return !items.empty() || closed; });
+        if (items.empty()) return false;
+        it = std::move(items.front());
+        items.pop_front();
+        not_full.notify_one();
+        return true;
+    }
+    void close() {
+        std::lock_guard<std::mutex> lk(m);
+        closed = true;
+        not_empty.notify_all();
+        not_full.notify_all();
+    }
+};
+
+}  // namespace
+
+FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, const ProgressFn& progress) {
+    if (opts.face_index < 0) throw InputError(cat("--face-index must be >= 0 (got ", opts.face_index, ")"));
+    if (opts.smooth_window < 1) throw InputError(cat("--smooth-window must be >= 1 (got ", opts.smooth_window, ")"));
+    if (opts.crop_size < 16) throw InputError(cat("crop size must be >= 16 (got ", opts.crop_size, ")"));
+    if (!(opts.cut_threshold > 0.f)) throw InputError(cat("--cut-threshold must be > 0 (got ", opts.cut_threshold, ")"));
+    DetectorOptions dopts;
+    dopts.detect_scale = opts.detect_scale;
+    dopts.upsample = opts.upsample;
+    FaceDetector probe_det(dopts);  // validates the options before any decoding
+
+    io::VideoReader reader(video_path);
+    const io::VideoInfo& info = reader.info();
+    const int W = info.display_width, H = info.display_height;
+    const float scale = resolve_detect_scale(dopts, W, H);
+    const cv::Size small_size(std::max(1, static_cast<int>(std::lround(W * scale))),
+                              std::max(1, static_cast<int>(std::lround(H * scale))));
+    long total = info.frame_count > 0 ? static_cast<long>(info.frame_count) : 0;
+    if (opts.max_frames > 0 && (total <= 0 || total > opts.max_frames)) total = opts.max_frames;
+    NED_LOG_INFO("[crop] {}: {}x{}, detecting at {}x{} (scale {:.3f}, upsample {})", video_path, W, H,
+                 small_size.width, small_size.height, scale, opts.upsample);
+
+    int nthreads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
+    nthreads = std::max(1, nthreads);
+
+    std::vector<std::vector<Detection>> detections;
+    std::mutex det_mutex;
+    std::atomic<long> done{0};
+    std::exception_ptr worker_error;
+    DetectQueue queue;
+    queue.capacity = static_cast<size_t>(2 * nthreads + 2);
+    std::vector<std::thread> workers;
+    for (int i = 0; i < nthreads; ++i) {
+        workers.emplace_back([&, i] {
+            try {
+                FaceDetector det(dopts);
+                DetectQueue::Item it;
+                while (queue.pop(it)) {
+                    auto d = det.detect_scaled(it.grey, scale);
+                    {
+                        std::lock_guard<std::mutex> lk(det_mutex);
+                        if (static_cast<long>(detections.size()) <= it.index) detections.resize(it.index + 1);
+                        detections[it.index] = std::move(d);
+                    }
+                    ++done;
+                }
+            } catch (...) {
+                std::lock_guard<std::mutex> lk(det_mutex);
+                if (!worker_error) worker_error = std::current_exception();
+                queue.close();
+            }
+        });
+    }
+
+    std::vector<bool> cuts;
+    long frames = 0;
+    std::exception_ptr reader_error;
+    try {
+        io::Frame fr;
+        cv::Mat grey_full, grey_small;
+        std::vector<float> prev_hist;
+        while ((opts.max_frames <= 0 || frames < opts.max_frames) && reader.read(fr)) {
+            if (fr.bgr.cols != W || fr.bgr.rows != H)
+                throw InputError(cat(video_path, ": frame ", frames, " is ", fr.bgr.cols, "x", fr.bgr.rows,
+                                     ", expected ", W, "x", H, " (size changes mid-stream are not supported)"));
+            cv::Mat small_bgr;
+            if (small_size.width == W && small_size.height == H)
+                small_bgr = fr.bgr;
+            else
+                cv::resize(fr.bgr, small_bgr, small_size, 0, 0, scale < 1.f ? cv::INTER_AREA : cv::INTER_LINEAR);
+            cv::Mat g;
+            cv::cvtColor(small_bgr, g, cv::COLOR_BGR2GRAY);
+            auto hist = grey_histogram(g);
+            bool cut = false;
+            if (!prev_hist.empty()) {
+                const float d = histogram_distance(hist, prev_hist);
+                cut = d > opts.cut_threshold;
+                if (cut) NED_LOG_DEBUG("[crop] shot cut at frame {} (histogram distance {:.3f})", frames, d);
+            }
+            prev_hist = std::move(hist);
+            cuts.push_back(cut);
+            queue.push({frames, std::move(g)});
+            ++frames;
+            {
+                std::lock_guard<std::mutex> lk(det_mutex);
+                if (worker_error) break;
+            }
+            if (progress) progress(done.load(), std::max(total, frames));
+        }
+    } catch (...) {
+        reader_error = std::current_exception();
+    }
+    queue.close();
+    for (auto& w : workers) w.join();
+    if (reader_error) std::rethrow_exception(reader_error);
+    if (worker_error) std::rethrow_exception(worker_error);
+    if (progress) progress(frames, frames);
+    if (frames == 0) throw InputError(cat(video_path, ": no video frames could be decoded"));
+    detections.resize(frames);
+
+    const TargetSelection sel = select_target(detections, cuts, opts.face_index, opts.min_iou, opts.max_gap);
+
+    FaceTrack track;
+    track.source = video_path;
+    track.width = W;
+    track.height = H;
+    track.fps_num = info.frame_rate.num;
+    track.fps_den = info.frame_rate.den > 0 ? info.frame_rate.den : 1;
+    track.crop_size = opts.crop_size;
+    track.frames.resize(frames);
+    long n_detected = 0;
+    for (long t = 0; t < frames;) {
+        long e = t + 1;
+        while (e < frames && !sel.segment_start[e]) ++e;
+        std::vector<cv::Vec4f> boxes(e - t);
+        std::vector<bool> present(e - t);
+        for (long i = t; i < e; ++i) {
+            present[i - t] = sel.chosen[i] >= 0;
+            if (present[i - t]) boxes[i - t] = hog_to_ned_box(detections[i][sel.chosen[i]].box);
+        }
+        if (fill_missing(boxes, present)) {
+            boxes = median_smooth(boxes, opts.smooth_window);
+            for (long i = t; i < e; ++i) {
+                FaceFrame& f = track.frames[i];
+                f.valid = true;
+                f.detected = present[i - t];
+                n_detected += f.detected ? 1 : 0;
+                f.box = make_square(boxes[i - t]);
+                f.crop_to_frame = crop_transform(f.box, opts.crop_size, opts.margin);
+            }
+        }
+        t = e;
+    }
+    if (track.num_valid() == 0) throw InputError(cat("no face found in ", video_path));
+    NED_LOG_INFO("[crop] {} frames, face detected in {}, valid (detected or filled) in {}", frames, n_detected,
+                 track.num_valid());
+    return track;
+}
+
+}  // namespace ned::detect
