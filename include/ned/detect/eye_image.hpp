@@ -6,6 +6,8 @@
 
 #include <array>
 
+#include "ned/detect/face_track.hpp"
+
 namespace ned::detect {
 
 /// NED's disk radius for one eye from its 6 contour points (iBUG order 36..41 or 42..47), points first
@@ -18,5 +20,9 @@ int eye_disk_radius(const std::array<cv::Point2f, 6>& eye);
 /// channel (index 2) set to 255 on the disks and 0 elsewhere. `left_eye` = image-left eye (iBUG 36..41).
 cv::Mat draw_eye_image(const std::array<cv::Point2f, 6>& left_eye, const std::array<cv::Point2f, 6>& right_eye,
                        cv::Point2f left_pupil, cv::Point2f right_pupil, int size);
+
+/// Eye image of an analysed frame (FaceTrack::has_analysis): eye contours from the single-detection landmarks
+/// and the pupils, in crop space or (aligned = true) mapped by f.align, as NED's eyes/ inputs.
+cv::Mat frame_eye_image(const FaceFrame& f, int crop_size, bool aligned);
 
 }  // namespace ned::detect

@@ -1,0 +1,62 @@
+#pragma once
+// `ned analyze`: face analysis of a video on top of its face track (ned-reference §1.4, §1.5, §1.7):
+//   build_track (detection, tracking, smoothing, crop transforms), then ONE streaming pass over the frames:
+//   crop -> dlib 68 landmarks (single + NED multisample) -> Umeyama alignment onto NED's template -> pupils;
+//   optional face masks (FSGAN U-Net when a converted model is given, else from landmarks), images and a
+//   preview video. Result: WORKDIR/track.safetensors with has_analysis = true.
+//
+// Frames are decoded on the calling thread and processed in batches on `threads` workers while the next
+// batch is decoded; outputs are written in frame order. Memory is bounded by the batch size.
+#include <array>
+#include <string>
+
+#include "ned/core/progress.hpp"
+#include "ned/detect/face_mask.hpp"
+#include "ned/detect/face_track.hpp"
+#include "ned/detect/face_tracker.hpp"
+#include "ned/detect/landmarks.hpp"
+
+namespace ned::detect {
+
+struct AnalyzeOptions {
+    TrackOptions track;               ///< options of the track building pass (threads, max_frames, ...)
+    std::string landmark_model;       ///< dlib 68-point model; empty = kDefaultLandmarkModel
+    std::string segmentation_model;   ///< converted FSGAN U-Net (safetensors); empty = landmark masks
+    bool multisample = true;          ///< NED's 5-fold landmark averaging for the alignment
+    int multisample_shift = 5;        ///< pixels (NED: 5)
+    bool save_images = false;         ///< write crops/, aligned/, eyes/, masks/ PNGs into the workdir
+    std::string preview_path;         ///< optional preview video (box, landmarks, pupils, mask outline)
+    FaceMaskOptions mask;             ///< landmark mask parameters (masks/ and preview)
+    int threads = 0;                  ///< worker threads for the per-frame pass (0 = all cores)
+    bool overwrite = false;           ///< replace existing outputs
+};
+
+/// Analysis results of one crop.
+struct CropAnalysis {
+    Landmarks single{};     ///< landmarks of the crop itself
+    Landmarks averaged{};   ///< multisample mean (== single without multisample)
+    cv::Matx23f align = cv::Matx23f::eye();
+    Landmarks aligned{};    ///< averaged mapped by align
+    std::array<cv::Point2f, 2> pupils{};  ///< from `single`, crop pixels
+};
+
+/// Landmarks, alignment and pupils of one crop with the predictor rectangle `rect` (crop pixels).
+CropAnalysis analyze_crop(const LandmarkDetector& detector, const cv::Mat& crop_bgr, const cv::Rect2f& rect,
+                          bool multisample = true, int shift = 5);
+
+/// A FaceFrame for a still image from a dlib HOG detection: the NED box (hog_to_ned_box, make_square) and
+/// crop_to_frame (crop_transform) exactly as build_track makes them.
+FaceFrame face_frame_from_detection(const cv::Vec4f& hog_box, int crop_size = 256, float margin = 70.f);
+
+/// Fill the analysis fields of `track` (built for `video_path`) in one streaming pass, writing the optional
+/// images / preview of `options`. Sets has_analysis. `workdir` is used only for images.
+void analyze_track(FaceTrack& track, const std::string& video_path, const std::string& workdir,
+                   const AnalyzeOptions& options, const ProgressFn& progress = {});
+
+/// build_track + analyze_track + save_track(WORKDIR/track.safetensors). The workdir is created if missing.
+/// No face in the whole video -> InputError "no face found in VIDEO". Missing landmark model -> ModelError
+/// (checked before any decoding).
+FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
+                        const ProgressFn& track_progress = {}, const ProgressFn& analyze_progress = {});
+
+}  // namespace ned::detect

@@ -1,0 +1,268 @@
+// `ned analyze` library side: one streaming pass of landmarks, alignment, pupils, masks over a face track.
+#include "ned/detect/analyze.hpp"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
+#include "ned/core/log.hpp"
+#include "ned/detect/alignment.hpp"
+#include "ned/detect/crop.hpp"
+#include "ned/detect/eye_image.hpp"
+#include "ned/detect/face_detector.hpp"
+#include "ned/detect/pupils.hpp"
+#include "ned/detect/segmentation.hpp"
+#include "ned/io/video.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ned::detect {
+
+CropAnalysis analyze_crop(const LandmarkDetector& detector, const cv::Mat& crop_bgr, const cv::Rect2f& rect,
+                          bool multisample, int shift) {
+    CropAnalysis a;
+    if (multisample) {
+        a.averaged = detector.landmark_multisample(crop_bgr, rect, shift, &a.single);
+    } else {
+        a.single = detector.landmark(crop_bgr, rect);
+        a.averaged = a.single;
+    }
+    a.align = align_transform(a.averaged, crop_bgr.cols);
+    a.aligned = transform_landmarks(a.averaged, a.align);
+    a.pupils = estimate_pupils(crop_bgr, a.single);
+    return a;
+}
+
+FaceFrame face_frame_from_detection(const cv::Vec4f& hog_box, int crop_size, float margin) {
+    FaceFrame f;
+    f.valid = f.detected = true;
+    f.box = make_square(hog_to_ned_box(hog_box));
+    f.crop_to_frame = crop_transform(f.box, crop_size, margin);
+    return f;
+}
+
+namespace {
+
+int resolve_workers(int requested) {
+    if (requested > 0) return requested;
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+void write_png(const std::string& path, const cv::Mat& img) {
+    if (!cv::imwrite(path, img)) throw IoError(cat("cannot write image ", path));
+}
+
+/// Prepare an image folder: created if missing; existing PNGs are refused without overwrite.
+std::string image_dir(const std::string& workdir, const std::string& name, bool overwrite) {
+    const fs::path d = fs::path(workdir) / name;
+    if (fs::exists(d) && !overwrite) {
+        for (const auto& e : fs::directory_iterator(d)) {
+            if (e.path().extension() == ".png")
+                throw InputError(cat("output folder ", d.string(), " already holds images (use -y to overwrite)"));
+        }
+    }
+    fs::create_directories(d);
+    return d.string();
+}
+
+cv::Point2f to_frame(const cv::Matx23f& m, cv::Point2f p) {
+    return {m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2), m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2)};
+}
+
+void draw_preview(cv::Mat& frame, const FaceFrame& f, const cv::Mat& mask) {
+    const int thick = std::max(1, frame.cols / 640);
+    const cv::Scalar box_col = f.detected ? cv::Scalar(0, 255, 0) : cv::Scalar(0, 165, 255);
+    cv::rectangle(frame, cv::Point2f(f.box[0], f.box[1]), cv::Point2f(f.box[2], f.box[3]), box_col, thick,
+                  cv::LINE_AA);
+    if (!mask.empty()) {
+        std::vector<std::vector<cv::Point>> contours;
+        cv::findContours(mask, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+        for (auto& c : contours)
+            for (auto& p : c) p = to_frame(f.crop_to_frame, cv::Point2f(p));
+        cv::polylines(frame, contours, true, cv::Scalar(0, 255, 255), thick, cv::LINE_AA);
+    }
+    const float s = f.crop_to_frame(0, 0);
+    const int r = std::max(1, static_cast<int>(std::lround(1.5f * s)));
+    for (const auto& p : f.landmarks) cv::circle(frame, to_frame(f.crop_to_frame, p), r, cv::Scalar(255, 255, 0), -1, cv::LINE_AA);
+    for (const auto& p : f.pupils)
+        cv::circle(frame, to_frame(f.crop_to_frame, p), 2 * r + 1, cv::Scalar(0, 0, 255), -1, cv::LINE_AA);
+}
+
+struct Job {
+    io::Frame frame;
+    cv::Mat mask;   // crop-space mask (empty = none)
+};
+
+}  // namespace
+
+void analyze_track(FaceTrack& track, const std::string& video_path, const std::string& workdir,
+                   const AnalyzeOptions& options, const ProgressFn& progress) {
+    const LandmarkDetector detector(options.landmark_model);
+    std::unique_ptr<FaceSegmenter> segmenter;
+    if (!options.segmentation_model.empty()) segmenter = std::make_unique<FaceSegmenter>(options.segmentation_model);
+
+    const bool want_masks = options.save_images || segmenter;
+    std::string crops_dir, aligned_dir, eyes_dir, masks_dir;
+    if (options.save_images) {
+        crops_dir = image_dir(workdir, "crops", options.overwrite);
+        aligned_dir = image_dir(workdir, "aligned", options.overwrite);
+        eyes_dir = image_dir(workdir, "eyes", options.overwrite);
+    }
+    if (want_masks) masks_dir = image_dir(workdir, "masks", options.overwrite);
+
+    io::VideoReader reader(video_path);
+    std::unique_ptr<AtomicFile> preview_file;
+    std::unique_ptr<io::VideoWriter> preview;
+    if (!options.preview_path.empty()) {
+        preview_file = std::make_unique<AtomicFile>(options.preview_path, options.overwrite);
+        io::VideoWriterOptions wo;
+        wo.crf = 23;
+        wo.preset = "veryfast";
+        preview = std::make_unique<io::VideoWriter>(preview_file->temp_path(), reader.info(), wo);
+    }
+
+    const int workers = resolve_workers(options.threads);
+    const size_t batch = static_cast<size_t>(std::max(8, 4 * workers));
+    const long total = static_cast<long>(track.frames.size());
+    const int cs = track.crop_size;
+    cv::Mat prev_mask;
+    long done = 0;
+    bool ended = false;
+
+    auto process = [&](Job& job) {
+        const long i = job.frame.index;
+        if (i < 0 || i >= total) return;
+        FaceFrame& f = track.frames[i];
+        if (!f.valid) return;
+        const cv::Mat crop = extract_crop(job.frame.bgr, f, cs);
+        const CropAnalysis a = analyze_crop(detector, crop, predictor_rect(f), options.multisample,
+                                            options.multisample_shift);
+        f.landmarks = a.single;
+        f.aligned_landmarks = a.aligned;
+        f.align = a.align;
+        f.pupils = a.pupils;
+        if (segmenter) {
+            job.mask = segmenter->segment(crop);
+        } else if (want_masks || preview) {
+            job.mask = landmark_face_mask(f.landmarks, cs, options.mask);
+        }
+        if (options.save_images) {
+            const std::string name = frame_name(i, ".png");
+            write_png(crops_dir + "/" + name, crop);
+            write_png(aligned_dir + "/" + name, warp_to_aligned(crop, f.align));
+            write_png(eyes_dir + "/" + name, frame_eye_image(f, cs, true));
+        }
+        if (preview) draw_preview(job.frame.bgr, f, job.mask);
+    };
+
+    auto read_batch = [&](std::vector<Job>& jobs) {
+        jobs.clear();
+        while (!ended && jobs.size() < batch) {
+            Job j;
+            if (!reader.read(j.frame)) {
+                ended = true;
+                break;
+            }
+            if (j.frame.index >= total) {  // track built with max_frames: stop there
+                ended = true;
+                break;
+            }
+            jobs.push_back(std::move(j));
+        }
+    };
+
+    std::vector<std::exception_ptr> errors(workers);
+    auto run_batch = [&](std::vector<Job>& jobs) {
+        std::vector<std::thread> pool;
+        for (int w = 0; w < workers; ++w) {
+            pool.emplace_back([&, w] {
+                try {
+                    for (size_t k = w; k < jobs.size(); k += workers) process(jobs[k]);
+                } catch (...) {
+                    errors[w] = std::current_exception();
+                }
+            });
+        }
+        return pool;
+    };
+
+    auto finish_batch = [&](std::vector<Job>& jobs) {
+        for (auto& job : jobs) {
+            const long i = job.frame.index;
+            if (want_masks && i < total && track.frames[i].valid) {
+                // A frame without a mask takes the previous frame's (NED segment_face.py).
+                if (cv::countNonZero(job.mask) == 0 && !prev_mask.empty()) job.mask = prev_mask;
+                if (cv::countNonZero(job.mask) > 0) prev_mask = job.mask;
+                write_png(masks_dir + "/" + frame_name(i, ".png"), job.mask);
+            }
+            if (preview) preview->write(job.frame);
+        }
+        done += static_cast<long>(jobs.size());
+        if (progress) progress(done, total);
+    };
+
+    std::vector<Job> current, next;
+    read_batch(current);
+    while (!current.empty()) {
+        std::vector<std::thread> pool = run_batch(current);
+        try {
+            read_batch(next);  // decode the next batch while the workers run
+        } catch (...) {
+            for (auto& t : pool) t.join();
+            throw;
+        }
+        for (auto& t : pool) t.join();
+        for (auto& e : errors)
+            if (e) std::rethrow_exception(e);
+        finish_batch(current);
+        std::swap(current, next);
+    }
+    if (done < total) {
+        NED_LOG_WARN("[analyze] {}: decoded {} frames but the track has {}; the rest are marked invalid",
+                     video_path, done, total);
+        for (long i = done; i < total; ++i) track.frames[i].valid = false;
+    }
+    if (preview) {
+        preview->finish();
+        preview_file->commit();
+        NED_LOG_INFO("[analyze] wrote preview {}", options.preview_path);
+    }
+    track.has_analysis = true;
+}
+
+FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
+                        const ProgressFn& track_progress, const ProgressFn& analyze_progress) {
+    check_input_file(video_path, "input video");
+    { const LandmarkDetector probe_model(options.landmark_model); }  // ModelError before any decoding
+    if (!fs::exists(workdir)) fs::create_directories(workdir);
+    if (!fs::is_directory(workdir)) throw InputError(cat("work folder ", workdir, " is not a folder"));
+    const std::string track_path = (fs::path(workdir) / "track.safetensors").string();
+    check_output_path(track_path, options.overwrite, "track file");
+    if (!options.preview_path.empty()) check_output_path(options.preview_path, options.overwrite, "preview video");
+
+    const auto t0 = std::chrono::steady_clock::now();
+    TrackOptions to = options.track;
+    if (to.threads == 0) to.threads = options.threads;
+    FaceTrack track = build_track(video_path, to, track_progress);
+    if (track.num_valid() == 0) throw InputError(cat("no face found in ", video_path));
+    const auto t1 = std::chrono::steady_clock::now();
+    analyze_track(track, video_path, workdir, options, analyze_progress);
+    const auto t2 = std::chrono::steady_clock::now();
+    save_track(track_path, track);
+    const double s_track = std::chrono::duration<double>(t1 - t0).count();
+    const double s_an = std::chrono::duration<double>(t2 - t1).count();
+    NED_LOG_INFO("[analyze] {} frames ({} with a face): track {:.1f} s, analysis {:.1f} s ({:.1f} frames/s); wrote {}",
+                 track.frames.size(), track.num_valid(), s_track, s_an,
+                 s_an > 0 ? track.frames.size() / s_an : 0.0, track_path);
+    return track;
+}
+
+}  // namespace ned::detect
