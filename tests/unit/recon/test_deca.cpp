@@ -1,0 +1,134 @@
+#include <gtest/gtest.h>
+
+#include <opencv2/core.hpp>
+
+#include "ned/core/error.hpp"
+#include "ned/core/torch_util.hpp"
+#include "ned/recon/deca.hpp"
+#include "support/test_support.hpp"
+
+using namespace ned;
+using namespace ned::recon;
+
+namespace {
+int64_t count_params(const torch::nn::Module& m) {
+    int64_t n = 0;
+    for (const auto& p : m.parameters()) n += p.numel();
+    return n;
+}
+}  // namespace
+
+// Expected counts, computed by hand:
+//  ResNet-50 without fc (torchvision's 25,557,032 minus fc 2048*1000+1000)      = 23,508,032
+//  head: Linear 2048->1024 (2,098,176) + Linear 1024->236 (241,900)            =  2,340,076
+//        Linear 1024->128 (131,200)                                              ->  2,229,376
+//  D_detail: l1 181*8192+8192 = 1,490,944; convs 147,584+73,792+36,928+18,464+4,624+145 = 281,537;
+//            BN affine 2*(128+128+64+64+32+16) = 864                            =  1,773,345
+TEST(Deca, ParameterCounts) {
+    ResNet50 r;
+    EXPECT_EQ(count_params(*r), 23508032);
+    ResnetEncoder e(236);
+    EXPECT_EQ(count_params(*e), 23508032 + 2340076);
+    ResnetEncoder d(128);
+    EXPECT_EQ(count_params(*d), 23508032 + 2229376);
+    DetailGenerator g;
+    EXPECT_EQ(count_params(*g), 1773345);
+}
+
+TEST(Deca, StateDictNamesFollowDeca) {
+    DecaModel m;
+    st::File f;
+    save_module(*m.E_flame, f, "E_flame.");
+    save_module(*m.D_detail, f, "D_detail.");
+    for (const char* name :
+         {"E_flame.encoder.conv1.weight", "E_flame.encoder.bn1.running_mean", "E_flame.encoder.layer1.0.downsample.0.weight",
+          "E_flame.encoder.layer1.0.downsample.1.running_var", "E_flame.encoder.layer3.5.conv3.weight",
+          "E_flame.encoder.layer4.2.bn3.bias", "E_flame.layers.0.weight", "E_flame.layers.2.bias",
+          "D_detail.l1.0.weight", "D_detail.conv_blocks.0.running_mean", "D_detail.conv_blocks.2.weight",
+          "D_detail.conv_blocks.3.weight", "D_detail.conv_blocks.19.bias", "D_detail.conv_blocks.21.weight"})
+        EXPECT_TRUE(f.has(name)) << name;
+    EXPECT_FALSE(f.has("E_flame.encoder.fc.weight"));
+    EXPECT_EQ(f.at("E_flame.layers.2.weight").shape, (std::vector<int64_t>{236, 1024}));
+    EXPECT_EQ(f.at("E_flame.encoder.layer2.0.conv2.weight").shape, (std::vector<int64_t>{128, 128, 3, 3}));
+    EXPECT_EQ(f.at("D_detail.l1.0.weight").shape, (std::vector<int64_t>{8192, 181}));
+    EXPECT_EQ(f.at("D_detail.conv_blocks.21.weight").shape, (std::vector<int64_t>{1, 16, 3, 3}));
+    // BatchNorm eps: 1e-5 for the first, 0.8 (DECA's positional argument) for the others
+    auto bn0 = m.D_detail->conv_blocks[0]->as<torch::nn::BatchNorm2d>();
+    auto bn3 = m.D_detail->conv_blocks[3]->as<torch::nn::BatchNorm2d>();
+    ASSERT_TRUE(bn0 && bn3);
+    EXPECT_DOUBLE_EQ(bn0->options.eps(), 1e-5);
+    EXPECT_DOUBLE_EQ(bn3->options.eps(), 0.8);
+}
+
+TEST(Deca, EncodeAndDecodeShapesAndRoundTrip) {
+    torch::manual_seed(1);
+    DecaModel m;
+    st::File f;
+    f.metadata = {{"format", "ned.deca"}, {"version", "1"}};
+    save_module(*m.E_flame, f, "E_flame.");
+    save_module(*m.E_detail, f, "E_detail.");
+    save_module(*m.D_detail, f, "D_detail.");
+    test::TempDir tmp;
+    st::save(tmp / "deca.safetensors", f);
+    auto loaded = DecaModel::load(tmp / "deca.safetensors");
+    auto img = torch::rand({2, 3, 224, 224});
+    auto a = m.encode(img), b = loaded.encode(img);
+    EXPECT_EQ(a.shape.sizes(), (std::vector<int64_t>{2, 100}));
+    EXPECT_EQ(a.tex.sizes(), (std::vector<int64_t>{2, 50}));
+    EXPECT_EQ(a.exp.sizes(), (std::vector<int64_t>{2, 50}));
+    EXPECT_EQ(a.pose.sizes(), (std::vector<int64_t>{2, 6}));
+    EXPECT_EQ(a.cam.sizes(), (std::vector<int64_t>{2, 3}));
+    EXPECT_EQ(a.light.sizes(), (std::vector<int64_t>{2, 9, 3}));
+    EXPECT_EQ(a.detail.sizes(), (std::vector<int64_t>{2, 128}));
+    EXPECT_TRUE(torch::allclose(a.exp, b.exp, 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(a.detail, b.detail, 1e-5, 1e-5));
+    // split order: shape | tex | exp | pose | cam | light
+    auto code = m.E_flame->forward(img);
+    EXPECT_TRUE(torch::allclose(a.exp, code.slice(1, 150, 200)));
+    EXPECT_TRUE(torch::allclose(a.cam, code.slice(1, 206, 209)));
+    // batch = single (eval-mode BatchNorm)
+    auto one = m.encode(img.slice(0, 1, 2), false);
+    EXPECT_TRUE(torch::allclose(one.pose[0], a.pose[1], 1e-4, 1e-5));
+    EXPECT_FALSE(one.detail.defined());
+    auto uvz = loaded.decode_detail(a.detail, a.exp, a.pose.slice(1, 3, 6));
+    EXPECT_EQ(uvz.sizes(), (std::vector<int64_t>{2, 1, 256, 256}));
+    EXPECT_LE(uvz.abs().max().item<float>(), 0.01f + 1e-6f);
+    // missing tensor -> ModelError
+    auto missing = f;
+    missing.tensors.erase("D_detail.l1.0.bias");
+    st::save(tmp / "missing.safetensors", missing);
+    EXPECT_THROW(DecaModel::load(tmp / "missing.safetensors"), ModelError);
+    EXPECT_THROW(DecaModel::load(tmp / "nope.safetensors"), ModelError);
+}
+
+TEST(Deca, CropTransformFollowsDeca) {
+    detect::Landmarks lmk;
+    for (int i = 0; i < 68; ++i) lmk[i] = cv::Point2f(60.f + (i % 10) * 13.3f, 70.f + (i / 10) * 20.f);
+    // bbox: l=60, r=60+9*13.3=179.7, t=70, b=70+6*20=190
+    const double old_size = ((179.7 - 60) + (190 - 70)) / 2 * 1.1;
+    const double size = std::floor(old_size * 1.25);
+    const double cx = (60 + 179.7) / 2, cy = (70 + 190) / 2.0;
+    auto T = deca_crop_tform(lmk);
+    auto map = [&](double x, double y) {
+        return cv::Point2d(T(0, 0) * x + T(0, 1) * y + T(0, 2), T(1, 0) * x + T(1, 1) * y + T(1, 2));
+    };
+    auto p0 = map(cx - size / 2, cy - size / 2), p1 = map(cx - size / 2, cy + size / 2),
+         p2 = map(cx + size / 2, cy - size / 2);
+    EXPECT_NEAR(p0.x, 0, 1e-3);
+    EXPECT_NEAR(p0.y, 0, 1e-3);
+    EXPECT_NEAR(p1.x, 0, 1e-3);
+    EXPECT_NEAR(p1.y, 223, 1e-3);
+    EXPECT_NEAR(p2.x, 223, 1e-3);
+    EXPECT_NEAR(p2.y, 0, 1e-3);
+    // image warp: a BGR image with a single pure-red pixel at the box centre lands at the crop centre
+    cv::Mat img(256, 256, CV_8UC3, cv::Scalar(0, 0, 0));
+    img.at<cv::Vec3b>(int(std::lround(cy)), int(std::lround(cx))) = cv::Vec3b(0, 0, 255);
+    auto crop = deca_crop_image(img, T);
+    ASSERT_EQ(crop.sizes(), (std::vector<int64_t>{3, 224, 224}));
+    EXPECT_GT(crop[0].max().item<float>(), 0.f);    // red channel first (RGB)
+    EXPECT_EQ(crop[2].max().item<float>(), 0.f);
+    auto idx = crop[0].argmax().item<int64_t>();
+    auto c = map(std::lround(cx), std::lround(cy));
+    EXPECT_NEAR(double(idx % 224), c.x, 1.0);
+    EXPECT_NEAR(double(idx / 224), c.y, 1.0);
+}
