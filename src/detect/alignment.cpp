@@ -100,4 +100,42 @@ cv::Mat warp_to_aligned(const cv::Mat& img, const cv::Matx23f& align, bool neare
     return out;
 }
 
+AlignmentJitter alignment_jitter(const FaceTrack& track) {
+    NED_CHECK(track.has_analysis, "alignment_jitter needs an analysed track");
+    const auto& fr = track.frames;
+    const double k = track.crop_size / 256.0;
+    auto template_in_frame = [&](const FaceFrame& f) {
+        cv::Matx33d a = cv::Matx33d::eye(), c = cv::Matx33d::eye();
+        for (int r = 0; r < 2; ++r)
+            for (int q = 0; q < 3; ++q) {
+                a(r, q) = f.align(r, q);
+                c(r, q) = f.crop_to_frame(r, q);
+            }
+        const cv::Matx33d m = c * a.inv();  // aligned -> crop -> frame
+        const double scale = std::sqrt(std::abs(c(0, 0) * c(1, 1) - c(0, 1) * c(1, 0)));
+        std::array<cv::Point2d, kNumLandmarks> p;
+        for (int i = 0; i < kNumLandmarks; ++i) {
+            const cv::Vec3d v = m * cv::Vec3d(ned_template()[i].x * k, ned_template()[i].y * k, 1.0);
+            p[i] = cv::Point2d(v[0], v[1]) / scale;
+        }
+        return p;
+    };
+    AlignmentJitter j;
+    double sm = 0, sj = 0;
+    for (size_t t = 1; t < fr.size(); ++t) {
+        if (!fr[t].valid || !fr[t - 1].valid) continue;
+        const auto a = template_in_frame(fr[t - 1]), b = template_in_frame(fr[t]);
+        for (int i = 0; i < kNumLandmarks; ++i) sm += cv::norm(b[i] - a[i]) / kNumLandmarks;
+        ++j.pairs;
+        if (t + 1 < fr.size() && fr[t + 1].valid) {
+            const auto c = template_in_frame(fr[t + 1]);
+            for (int i = 0; i < kNumLandmarks; ++i) sj += cv::norm(b[i] - 0.5 * (a[i] + c[i])) / kNumLandmarks;
+            ++j.triples;
+        }
+    }
+    if (j.pairs) j.motion = sm / j.pairs;
+    if (j.triples) j.jitter = sj / j.triples;
+    return j;
+}
+
 }  // namespace ned::detect

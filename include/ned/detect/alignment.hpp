@@ -30,4 +30,15 @@ Landmarks transform_landmarks(const Landmarks& pts, const cv::Matx23f& m);
 /// INTER_LANCZOS4 (images) or INTER_NEAREST (masks: nearest = true).
 cv::Mat warp_to_aligned(const cv::Mat& img, const cv::Matx23f& align, bool nearest = false);
 
+/// Temporal stability of an analysed track, measured on NED's template mapped back into the frame through
+/// each frame's alignment (frame <- crop <- aligned): per pair / triple of consecutive valid frames, the mean
+/// over the 68 template points of |p[t] - p[t-1]| (motion) and |p[t] - (p[t-1] + p[t+1]) / 2| (jitter: the
+/// second difference, which ignores smooth head motion), in crop pixels (frame pixels / crop scale).
+struct AlignmentJitter {
+    double motion = 0;  ///< mean first difference (crop px per frame)
+    double jitter = 0;  ///< mean second difference (crop px)
+    long pairs = 0, triples = 0;
+};
+AlignmentJitter alignment_jitter(const FaceTrack& track);
+
 }  // namespace ned::detect

@@ -1,0 +1,78 @@
+// `ned analyze VIDEO WORKDIR`: face track + 68 landmarks, NED alignment, pupils (and optional masks, images,
+// preview) -> WORKDIR/track.safetensors with has_analysis.
+#include <memory>
+
+#include "command.hpp"
+#include "ned/core/progress.hpp"
+#include "ned/detect/analyze.hpp"
+
+namespace ned::cli {
+namespace {
+
+struct AnalyzeCliOptions {
+    std::string video, workdir, landmark_model, segmentation_model, preview;
+    bool save_images = false, no_multisample = false;
+    detect::TrackOptions track;
+    float forehead = detect::FaceMaskOptions{}.forehead_fraction;
+};
+
+void setup(CLI::App& app, const CommonOptions& common) {
+    auto o = std::make_shared<AnalyzeCliOptions>();
+    CLI::App* sub = app.add_subcommand(
+        "analyze",
+        "Track the face, then per frame: 68 landmarks (dlib), NED's anti-jitter alignment, pupils; writes "
+        "WORKDIR/track.safetensors with the analysis");
+    sub->add_option("VIDEO", o->video, "Input video")->required()->check(CLI::ExistingFile);
+    sub->add_option("WORKDIR", o->workdir, "Work folder (created if missing)")->required();
+    sub->add_option("--landmark-model", o->landmark_model,
+                    "dlib 68-point shape predictor (default /usr/share/dlib/shape_predictor_68_face_landmarks.dat "
+                    "from Debian's libdlib-data)");
+    sub->add_option("--segmentation-model", o->segmentation_model,
+                    "FSGAN U-Net converted with scripts/convert_fsgan_unet.py: masks/ from the network instead of "
+                    "the landmarks");
+    sub->add_flag("--save-images", o->save_images, "Also write crops/, aligned/, eyes/ and masks/ PNGs");
+    sub->add_option("--preview", o->preview,
+                    "Write a preview video with box, landmarks, pupils and mask outline (audio copied)");
+    sub->add_flag("--no-multisample", o->no_multisample,
+                  "Align with the single landmark detection instead of NED's 5-fold average (faster, more jitter)");
+    sub->add_option("--forehead", o->forehead, "Landmark mask: eyebrows raised by this fraction of the face height")
+        ->capture_default_str();
+    const std::string g = "Tracking";
+    sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto, ~640 px)")->group(g);
+    sub->add_option("--upsample", o->track.upsample, "dlib pyramid-up steps for small faces (0 or 1)")->group(g);
+    sub->add_option("--face-index", o->track.face_index, "Which face: 0 = largest, 1 = second largest, ...")
+        ->group(g);
+    sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames)")
+        ->capture_default_str()
+        ->group(g);
+    sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of a 256 crop)")->capture_default_str()->group(g);
+    sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->capture_default_str()->group(g);
+    sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->group(g);
+    sub->footer("Outputs: WORKDIR/track.safetensors (landmarks, aligned_landmarks, align, pupils per frame);\n"
+                "with --save-images or --segmentation-model also WORKDIR/masks/*.png.\n"
+                "Exit codes: 2 no face found / bad input, 3 landmark or segmentation model missing or invalid.");
+    set_runner(sub, [o, &common] {
+        detect::AnalyzeOptions opts;
+        opts.track = o->track;
+        opts.track.threads = resolve_threads(common.threads);
+        opts.threads = resolve_threads(common.threads);
+        opts.landmark_model = o->landmark_model;
+        opts.segmentation_model = o->segmentation_model;
+        opts.multisample = !o->no_multisample;
+        opts.save_images = o->save_images;
+        opts.preview_path = o->preview;
+        opts.mask.forehead_fraction = o->forehead;
+        opts.overwrite = common.overwrite;
+        ProgressBar track_bar("track", 0), analyze_bar("analyze", 0);
+        auto track_fn = track_bar.fn(), analyze_fn = analyze_bar.fn();
+        detect::analyze_video(o->video, o->workdir, opts, track_fn, [&](long done, long total) {
+            track_bar.finish();
+            analyze_fn(done, total);
+        });
+    });
+}
+
+}  // namespace
+}  // namespace ned::cli
+
+NED_REGISTER_COMMAND(analyze, ned::cli::setup, 40);
