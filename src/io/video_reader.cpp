@@ -2,6 +2,7 @@
 // rotation (cv::rotate) and hand out frames with their presentation timestamps, exactly as decoded.
 #include <opencv2/core.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "io/av_ptr.hpp"
@@ -125,16 +126,11 @@ bool VideoReader::Impl::decode_next(Frame& out) {
     return false;
 }
 
-// At the end of the stream: warn when fewer frames came out than the container announced (frame count or
-// video duration), which is what a truncated file looks like.
+// At the end of the stream: warn when the frames end well before the duration the container announced,
+// which is what a truncated file looks like.
 void VideoReader::Impl::warn_if_short() const {
+    // (The container's frame count is not used: AVI pads variable-rate video with empty frames.)
     const int64_t last = next_index > 0 ? next_index - 1 : 0;
-    if (st->nb_frames > 0 && next_index < st->nb_frames) {
-        NED_LOG_WARN("[io] {}: the video ends after frame {} but the container announces {} frames (truncated "
-                     "file?)",
-                     path, last, st->nb_frames);
-        return;
-    }
     double expected_s = -1.0;
     if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
         expected_s = (st->start_time != AV_NOPTS_VALUE ? st->start_time + st->duration : st->duration) *
@@ -149,7 +145,7 @@ void VideoReader::Impl::warn_if_short() const {
     if (expected_s <= 0 || last_pts == AV_NOPTS_VALUE) return;
     const double end_s = static_cast<double>(last_pts + tick) * av_q2d(st->time_base);
     const double frame_s = static_cast<double>(tick) * av_q2d(st->time_base);
-    if (end_s + 2.0 * frame_s < expected_s) {
+    if (end_s + std::max(2.0 * frame_s, 0.25) < expected_s) {
         NED_LOG_WARN("[io] {}: the video ends after frame {} at {:.3f} s but the container says {:.3f} s "
                      "(truncated file?)",
                      path, last, end_s, expected_s);
@@ -174,7 +170,11 @@ void VideoReader::Impl::convert(Frame& out) {
                                  sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
         sws_w = w, sws_h = h, sws_fmt = f, sws_cs = cs, sws_range = full;
     }
-    cv::Mat bgr(h, w, CV_8UC3);  // always fresh: callers may keep earlier frames
+    // Always a fresh buffer (callers may keep earlier frames), with spare rows below the image: swscale's
+    // SIMD paths may write a little past the end of the last row.
+    const int pad_rows = 64 / (3 * w) + 2;
+    cv::Mat padded(h + pad_rows, w, CV_8UC3);
+    cv::Mat bgr = padded.rowRange(0, h);
     uint8_t* dst[4] = {bgr.data, nullptr, nullptr, nullptr};
     int dst_stride[4] = {static_cast<int>(bgr.step[0]), 0, 0, 0};
     sws_scale(sws.get(), frame->data, frame->linesize, 0, h, dst, dst_stride);

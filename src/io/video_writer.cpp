@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 
 #include "io/av_ptr.hpp"
@@ -22,6 +23,7 @@ struct AudioMap {
     int in_index;
     int out_index;
     AVRational in_tb;
+    int64_t offset = 0;  // added to the timestamps in the output time base (see the Matroska note below)
 };
 
 }  // namespace
@@ -36,6 +38,7 @@ struct VideoWriter::Impl {
     av::FramePtr yuv;
     av::PacketPtr pkt;
     AVStream* vst = nullptr;
+    cv::Mat staging;                    // BGR input with spare rows for swscale
     int width = 0, height = 0;          // encoded size (display size rounded up to even)
     int64_t last_pts = AV_NOPTS_VALUE;
     int64_t frames = 0;
@@ -97,6 +100,10 @@ void VideoWriter::Impl::write_audio_until(int64_t ts, AVRational tb, bool all) {
         AVStream* ost = out->streams[m->out_index];
         audio_pkt->stream_index = m->out_index;
         av_packet_rescale_ts(audio_pkt.get(), m->in_tb, ost->time_base);
+        if (m->offset) {
+            if (audio_pkt->pts != AV_NOPTS_VALUE) audio_pkt->pts += m->offset;
+            if (audio_pkt->dts != AV_NOPTS_VALUE) audio_pkt->dts += m->offset;
+        }
         audio_pkt->pos = -1;
         write_packet(audio_pkt.get());  // takes the reference
         ++audio_packets;
@@ -222,6 +229,10 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
         err = avio_open(&m.out->pb, out_path.c_str(), AVIO_FLAG_WRITE);
         if (err < 0) throw IoError(cat("cannot create '", out_path, "': ", av::error_string(err)));
     }
+    // Keep the source's timestamps: by default libavformat shifts every stream when one starts below zero
+    // (Opus pre-skip, AAC priming), which would move the video too. Matroska stores such audio itself.
+    const bool matroska = std::string(ofmt->name) == "matroska";
+    if (matroska) m.out->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
     err = avformat_write_header(m.out.get(), nullptr);
     if (err < 0) {
         // Most often an audio codec the muxer refuses at header time.
@@ -229,6 +240,23 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
                              m.audio_map.empty() ? "" : " (if the audio codec is the problem, write a .mkv output)"));
     }
     m.header_written = true;
+    // Matroska: the muxer (FFmpeg 5.1) stores an Opus stream's pre-skip as CodecDelay and the demuxer
+    // subtracts it from every timestamp, but the muxer does not add it when writing. Add it here so that the
+    // copied packets read back at their source timestamps (checked by the data round-trip tests).
+    if (matroska) {
+        for (auto& a : m.audio_map) {
+            const AVCodecParameters* par = m.out->streams[a.out_index]->codecpar;
+            if (par->codec_id != AV_CODEC_ID_OPUS) continue;
+            int64_t pre_skip = par->initial_padding;  // samples at 48 kHz
+            if (pre_skip <= 0 && par->extradata_size >= 19 && std::memcmp(par->extradata, "OpusHead", 8) == 0)
+                pre_skip = par->extradata[10] | (par->extradata[11] << 8);
+            if (pre_skip <= 0) continue;
+            const int64_t delay_ns = av_rescale_q(pre_skip, AVRational{1, 48000}, AVRational{1, 1000000000});
+            a.offset = av_rescale_q(delay_ns, AVRational{1, 1000000000}, m.out->streams[a.out_index]->time_base);
+            NED_LOG_DEBUG("[io] {}: Opus pre-skip {} samples: audio stream #{} timestamps +{}", out_path, pre_skip,
+                          a.out_index, a.offset);
+        }
+    }
     m.yuv = av::make_frame();
     m.yuv->format = AV_PIX_FMT_YUV420P;
     m.yuv->width = m.width;
@@ -266,14 +294,17 @@ void VideoWriter::write(const Frame& frame) {
     if (m.last_pts != AV_NOPTS_VALUE && frame.pts <= m.last_pts)
         throw Error(cat("[io] ", m.path, ": frame ", frame.index, " has pts ", frame.pts,
                         ", not after the previous frame's ", m.last_pts));
-    cv::Mat src = frame.bgr;
-    if (m.width != src.cols || m.height != src.rows) {
-        cv::Mat padded;
-        cv::copyMakeBorder(src, padded, 0, m.height - src.rows, 0, m.width - src.cols, cv::BORDER_REPLICATE);
-        src = padded;
-    } else if (!src.isContinuous()) {
-        src = src.clone();
+    // Stage the frame in a buffer with spare rows (swscale's SIMD paths may read past the last row) and,
+    // for odd sizes, replicate the last row/column up to the even encoded size.
+    if (m.staging.empty()) m.staging.create(m.height + 64 / (3 * m.width) + 2, m.width, CV_8UC3);
+    cv::Mat src = m.staging.rowRange(0, m.height);
+    if (m.width != frame.bgr.cols || m.height != frame.bgr.rows) {
+        cv::copyMakeBorder(frame.bgr, src, 0, m.height - frame.bgr.rows, 0, m.width - frame.bgr.cols,
+                           cv::BORDER_REPLICATE);
+    } else {
+        frame.bgr.copyTo(src);
     }
+    CV_Assert(src.data == m.staging.data);
     int err = av_frame_make_writable(m.yuv.get());
     if (err < 0) throw std::bad_alloc();
     const uint8_t* in[4] = {src.data, nullptr, nullptr, nullptr};
