@@ -44,6 +44,9 @@ SoftErosionResult soft_erosion(const cv::Mat& mask, int kernel_size, float thres
     const cv::Mat K = soft_erosion_kernel(kernel_size);
     cv::Mat y;
     cv::filter2D(x, y, CV_32F, K, cv::Point(-1, -1), 0, cv::BORDER_CONSTANT);
+    // OpenCV convolves large kernels via the DFT, which leaves ~1e-15 noise where the exact result is 0;
+    // zero it so that the support of the soft mask is exactly the mask dilated by r.
+    cv::threshold(y, y, 1e-6, 0.0, cv::THRESH_TOZERO);
     SoftErosionResult res;
     cv::Mat hard_u8 = y >= threshold;  // 0/255
     hard_u8.convertTo(res.hard, CV_32F, 1.0 / 255.0);

@@ -5,6 +5,9 @@
 // Coordinates follow face_track.hpp: (0,0) is the centre of the top-left pixel, in both frame and crop.
 #include <opencv2/core.hpp>
 
+#include <string>
+
+#include "ned/core/progress.hpp"
 #include "ned/detect/face_track.hpp"
 
 namespace ned::detect {
@@ -34,5 +37,19 @@ cv::Mat extract_crop(const cv::Mat& frame_bgr, const FaceFrame& face, int crop_s
 
 /// Same, from an explicit crop_to_frame affine (scale + translation as made by crop_transform).
 cv::Mat extract_crop(const cv::Mat& frame_bgr, const cv::Matx23f& crop_to_frame, int crop_size);
+
+/// What save_crop_images writes.
+struct CropImagesOptions {
+    std::string crops_dir;     ///< if set: one PNG per valid frame, named frame_name(i, ".png"); created if missing
+    std::string preview_path;  ///< if set: a JPEG/PNG contact sheet of `preview_count` crops with frame indices
+    int preview_count = 8;     ///< crops on the contact sheet (evenly spaced over the valid frames)
+    int preview_tile = 160;    ///< tile size of the contact sheet (pixels)
+    bool overwrite = false;    ///< replace an existing preview file / crop PNGs
+};
+
+/// Second decoding pass over `video_path`: writes the crops of the valid frames of `track` (frames beyond
+/// the track are ignored) and/or the contact sheet. Returns the number of crops written.
+long save_crop_images(const std::string& video_path, const FaceTrack& track, const CropImagesOptions& options,
+                      const ProgressFn& progress = {});
 
 }  // namespace ned::detect

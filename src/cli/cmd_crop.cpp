@@ -1,0 +1,101 @@
+// `ned crop VIDEO OUTDIR`: detect and track the target face, write OUTDIR/track.safetensors
+// (and with --save-images the crops as OUTDIR/crops/NNNNNN.png, with --preview a contact sheet).
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "command.hpp"
+#include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
+#include "ned/core/progress.hpp"
+#include "ned/detect/crop.hpp"
+#include "ned/detect/face_tracker.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ned::cli {
+namespace {
+
+struct CropCliOptions {
+    std::string video, outdir, preview;
+    bool save_images = false;
+    detect::TrackOptions track;
+};
+
+void setup(CLI::App& app, const CommonOptions& common) {
+    auto o = std::make_shared<CropCliOptions>();
+    CLI::App* sub = app.add_subcommand(
+        "crop", "Detect and track the actor's face (dlib HOG), smooth the boxes and make NED's 256x256 crops");
+    sub->add_option("VIDEO", o->video, "Input video")->required();
+    sub->add_option("OUTDIR", o->outdir, "Output folder (created if missing; its parent must exist)")->required();
+    sub->add_flag("--save-images", o->save_images, "Also write the crops as OUTDIR/crops/NNNNNN.png");
+    sub->add_option("--preview", o->preview, "Write a contact sheet of 8 crops with frame indices (.jpg or .png)");
+    sub->add_option("--face-index", o->track.face_index,
+                    "Which face: 0 = largest, 1 = second largest, ... in the first frame with that many faces")
+        ->capture_default_str();
+    sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto: long side 640 px)")
+        ->capture_default_str();
+    sub->add_option("--upsample", o->track.upsample, "dlib pyramid-up steps for small faces (0, 1 or 2)")
+        ->capture_default_str();
+    sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames, odd)")
+        ->capture_default_str();
+    sub->add_option("--cut-threshold", o->track.cut_threshold,
+                    "Shot cut when the grey-histogram distance of consecutive frames exceeds this (0..1)")
+        ->capture_default_str();
+    sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of the crop)")->capture_default_str();
+    sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->capture_default_str();
+    sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->capture_default_str();
+    sub->footer("Outputs: OUTDIR/track.safetensors (boxes, valid, crop_to_frame, detected per frame);\n"
+                "OUTDIR/crops/*.png with --save-images. Exit codes: 2 bad input or no face found.");
+    set_runner(sub, [o, &common] {
+        const auto t0 = std::chrono::steady_clock::now();
+        check_input_file(o->video, "input video");
+        const fs::path outdir(o->outdir);
+        std::error_code ec;
+        if (fs::exists(outdir, ec) && !fs::is_directory(outdir, ec))
+            throw InputError(cat("output folder ", o->outdir, ": exists and is not a folder"));
+        const fs::path parent = outdir.has_parent_path() ? outdir.parent_path() : fs::path(".");
+        if (!fs::is_directory(parent, ec))
+            throw InputError(cat("output folder ", o->outdir, ": parent folder '", parent.string(), "' does not exist"));
+        const std::string track_path = (outdir / "track.safetensors").string();
+        const std::string crops_dir = (outdir / "crops").string();
+        if (fs::exists(outdir, ec)) check_output_path(track_path, common.overwrite, "track file");
+        if (!o->preview.empty()) check_output_path(o->preview, common.overwrite, "preview");
+        if (o->save_images && !common.overwrite && fs::is_directory(crops_dir, ec) && !fs::is_empty(crops_dir, ec))
+            throw InputError(cat("crops folder ", crops_dir, ": already has files (use -y to overwrite)"));
+
+        detect::TrackOptions topts = o->track;
+        topts.threads = resolve_threads(common.threads);
+        detect::FaceTrack track;
+        {
+            ProgressBar bar("crop", 0);
+            track = detect::build_track(o->video, topts, bar.fn());
+            bar.finish();
+        }
+        fs::create_directories(outdir, ec);
+        if (ec) throw IoError(cat("cannot create output folder ", o->outdir, ": ", ec.message()));
+        detect::save_track(track_path, track);
+        long images = 0;
+        if (o->save_images || !o->preview.empty()) {
+            detect::CropImagesOptions io;
+            if (o->save_images) io.crops_dir = crops_dir;
+            io.preview_path = o->preview;
+            io.overwrite = common.overwrite;
+            ProgressBar bar("crop images", static_cast<long>(track.frames.size()));
+            images = detect::save_crop_images(o->video, track, io, bar.fn());
+            bar.finish();
+        }
+        long detected = 0;
+        for (const auto& f : track.frames) detected += f.detected ? 1 : 0;
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("crop: %zu frames, face detected in %ld, valid in %zu, %ld crop images, %.1f s (%.1f fps) -> %s\n",
+                    track.frames.size(), detected, track.num_valid(), images, secs,
+                    secs > 0 ? track.frames.size() / secs : 0.0, track_path.c_str());
+    });
+}
+
+}  // namespace
+}  // namespace ned::cli
+
+NED_REGISTER_COMMAND(crop, ned::cli::setup, 20);
