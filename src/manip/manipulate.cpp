@@ -1,0 +1,267 @@
+#include "ned/manip/manipulate.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
+#include "ned/core/torch_util.hpp"
+#include "ned/manip/style.hpp"
+#include "manip/internal.hpp"
+
+namespace ned::manip {
+
+std::vector<float> manipulator_inputs(const recon::Reconstruction& r) {
+    const auto& exp = r.at("exp");
+    const auto& pose = r.at("pose");
+    const int64_t T = r.num_frames();
+    std::vector<float> x(static_cast<size_t>(T) * kNumCoeffs);
+    for (int64_t t = 0; t < T; ++t) {
+        float* row = x.data() + t * kNumCoeffs;
+        row[0] = pose.row(t)[3];
+        std::copy_n(exp.row(t), 50, row + 1);
+    }
+    return x;
+}
+
+std::vector<Run> valid_runs(const std::vector<uint8_t>& valid) {
+    std::vector<Run> runs;
+    const int64_t T = static_cast<int64_t>(valid.size());
+    for (int64_t t = 0; t < T;) {
+        if (!valid[t]) {
+            ++t;
+            continue;
+        }
+        int64_t e = t;
+        while (e < T && valid[e]) ++e;
+        runs.push_back({t, e - t});
+        t = e;
+    }
+    return runs;
+}
+
+PaddedRun pad_run(const std::vector<float>& x, const Run& run) {
+    PaddedRun p;
+    p.run = run;
+    const int64_t n = std::max<int64_t>(run.len, kSeqLen);
+    p.left = (n - run.len) / 2;
+    p.rows.resize(static_cast<size_t>(n) * kNumCoeffs);
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t src = run.start + std::clamp<int64_t>(i - p.left, 0, run.len - 1);
+        std::copy_n(x.data() + src * kNumCoeffs, kNumCoeffs, p.rows.data() + i * kNumCoeffs);
+    }
+    return p;
+}
+
+torch::Tensor encode_styles(const recon::Reconstruction& r, Nets& nets, const torch::Device& device,
+                            int batch_size) {
+    torch::NoGradGuard no_grad;
+    nets.style_encoder->eval();
+    const auto x = manipulator_inputs(r);
+    std::vector<torch::Tensor> out;
+    for (const auto& run : valid_runs(r.valid)) {
+        const PaddedRun p = pad_run(x, run);
+        auto seq = torch::from_blob(const_cast<float*>(p.rows.data()), {p.length(), kNumCoeffs}, torch::kFloat32);
+        auto windows = seq.unfold(0, kSeqLen, 1).permute({0, 2, 1});  // [W,10,51]
+        for (int64_t b = 0; b < windows.size(0); b += batch_size) {
+            auto xb = windows.slice(0, b, std::min<int64_t>(b + batch_size, windows.size(0))).contiguous().to(device);
+            out.push_back(nets.style_encoder->forward(xb).to(torch::kCPU));
+        }
+    }
+    if (out.empty()) throw InputError(cat(r.source.empty() ? std::string("reconstruction") : r.source,
+                                          ": no valid frames to take a style from"));
+    return torch::cat(out, 0);
+}
+
+torch::Tensor median_style(const torch::Tensor& styles) {
+    auto s = styles.to(torch::kCPU, torch::kFloat64).contiguous();
+    std::vector<std::vector<double>> pts(s.size(0));
+    for (int64_t i = 0; i < s.size(0); ++i) pts[i].assign(s[i].data_ptr<double>(), s[i].data_ptr<double>() + s.size(1));
+    const auto m = geometric_median(pts);
+    return torch::tensor(std::vector<float>(m.begin(), m.end()), torch::kFloat32);
+}
+
+std::vector<Keyframe> parse_schedule(const std::string& text) {
+    std::vector<Keyframe> keys;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        if (item.empty()) continue;
+        const auto colon = item.find(':');
+        if (colon == std::string::npos)
+            throw InputError(cat("--schedule entry '", item, "': expected TIME:EMOTION[@INTENSITY]"));
+        Keyframe k;
+        std::string emo = item.substr(colon + 1);
+        try {
+            size_t used = 0;
+            k.time_s = std::stod(item.substr(0, colon), &used);
+            if (used != colon) throw std::invalid_argument("trailing");
+            const auto at = emo.find('@');
+            if (at != std::string::npos) {
+                const std::string a = emo.substr(at + 1);
+                k.intensity = std::stod(a, &used);
+                if (used != a.size()) throw std::invalid_argument("trailing");
+                emo = emo.substr(0, at);
+            }
+        } catch (const std::logic_error&) {
+            throw InputError(cat("--schedule entry '", item, "': expected TIME:EMOTION[@INTENSITY] with numbers"));
+        }
+        if (!(k.time_s >= 0) || !std::isfinite(k.time_s) || !std::isfinite(k.intensity))
+            throw InputError(cat("--schedule entry '", item, "': time must be >= 0 and values finite"));
+        emotion_index(emo);  // validates
+        k.emotion = emo;
+        if (!keys.empty() && k.time_s <= keys.back().time_s)
+            throw InputError(cat("--schedule: times must increase ('", item, "' after ", keys.back().time_s, " s)"));
+        keys.push_back(k);
+    }
+    if (keys.empty()) throw InputError("--schedule is empty");
+    return keys;
+}
+
+namespace {
+
+double parse_fps(const recon::Reconstruction& r) {
+    double num = 0, den = 1;
+    const auto slash = r.fps.find('/');
+    try {
+        if (slash == std::string::npos) {
+            num = std::stod(r.fps);
+        } else {
+            num = std::stod(r.fps.substr(0, slash));
+            den = std::stod(r.fps.substr(slash + 1));
+        }
+    } catch (const std::exception&) {
+        num = 0;
+    }
+    if (!(num > 0 && den > 0))
+        throw InputError(cat(r.source, ": reconstruction has no usable fps ('", r.fps,
+                             "') but --schedule needs one to convert seconds to frames"));
+    return num / den;
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& e : v) s += (s.empty() ? "" : ",") + e;
+    return s;
+}
+
+}  // namespace
+
+recon::Reconstruction manipulate(const recon::Reconstruction& in, Nets& nets, const ManipulateOptions& opts) {
+    const int modes = !opts.emotions.empty() + (opts.reference != nullptr) + !opts.schedule.empty();
+    if (modes != 1) throw InputError("give exactly one of --emotion, --reference or --schedule");
+    if (!std::isfinite(opts.intensity)) throw InputError("--intensity must be a finite number");
+    NED_CHECK(opts.batch_size > 0, "batch_size ", opts.batch_size);
+    for (const auto& e : opts.emotions) emotion_index(e);
+
+    torch::NoGradGuard no_grad;
+    const torch::Device device = resolve_device(opts.device);
+    nets.to(device);
+    nets.train(false);
+
+    const int64_t T = in.num_frames();
+    const auto x = manipulator_inputs(in);
+    const auto runs = valid_runs(in.valid);
+
+    // ---- target styles ----------------------------------------------------------------------------
+    auto gen = at::detail::createCPUGenerator(opts.seed);
+    const torch::Tensor z = torch::randn({1, kLatentDim}, gen).to(device);
+    auto label_style = [&](const std::string& emo) {
+        auto y = torch::full({1}, emotion_index(emo), torch::TensorOptions().dtype(torch::kLong).device(device));
+        return nets.mapping_network->forward(z, y).squeeze(0).to(torch::kCPU);
+    };
+    torch::Tensor source_style;  // geometric median of E over the source, only when an intensity != 1 needs it
+    auto src_style = [&]() {
+        if (!source_style.defined()) source_style = median_style(encode_styles(in, nets, device, opts.batch_size));
+        return source_style;
+    };
+    auto with_intensity = [&](const torch::Tensor& s, double a) {
+        return a == 1.0 ? s : src_style() + a * (s - src_style());
+    };
+
+    std::vector<torch::Tensor> part_styles;  // label / reference mode: K styles over K equal parts
+    std::vector<torch::Tensor> key_styles;   // schedule mode: one per keyframe
+    std::string what;
+    if (!opts.emotions.empty()) {
+        for (const auto& e : opts.emotions) part_styles.push_back(with_intensity(label_style(e), opts.intensity));
+        what = cat("emotion=", join(opts.emotions), " seed=", opts.seed);
+    } else if (opts.reference) {
+        const auto ref = median_style(encode_styles(*opts.reference, nets, device, opts.batch_size));
+        part_styles.push_back(with_intensity(ref, opts.intensity));
+        what = cat("reference=", opts.reference->source);
+    } else {
+        for (const auto& k : opts.schedule)
+            key_styles.push_back(with_intensity(label_style(k.emotion), k.intensity * opts.intensity));
+        std::string sched;
+        for (const auto& k : opts.schedule) sched += cat(sched.empty() ? "" : ",", k.time_s, ":", k.emotion, "@", k.intensity);
+        what = cat("schedule=", sched, " seed=", opts.seed);
+    }
+    if (opts.intensity != 1.0) what += cat(" intensity=", opts.intensity);
+    const double fps = opts.schedule.empty() ? 0.0 : parse_fps(in);
+
+    // Style of a window whose first frame is `start` (global frame index, may be < 0 for padded runs).
+    auto window_style = [&](double start) -> torch::Tensor {
+        if (!part_styles.empty()) {
+            const double K = static_cast<double>(part_styles.size());
+            const int k = std::clamp(static_cast<int>(std::floor(std::max(0.0, start) / (T / K))), 0,
+                                     static_cast<int>(part_styles.size()) - 1);
+            return part_styles[k];
+        }
+        const double t = (start + 0.5 * (kSeqLen - 1)) / fps;  // centre of the window, seconds
+        const auto& ks = opts.schedule;
+        if (t <= ks.front().time_s) return key_styles.front();
+        for (size_t k = 0; k + 1 < ks.size(); ++k) {
+            if (t < ks[k + 1].time_s) {
+                const double u = (t - ks[k].time_s) / (ks[k + 1].time_s - ks[k].time_s);
+                const double w = u * u * (3 - 2 * u);  // smoothstep
+                return (1 - w) * key_styles[k] + w * key_styles[k + 1];
+            }
+        }
+        return key_styles.back();
+    };
+
+    // ---- translate every window of every valid run, overlap-add ---------------------------------
+    recon::Reconstruction out = in;
+    auto& exp = out.at("exp");
+    auto& pose = out.at("pose");
+    int64_t total_windows = 0, done = 0;
+    for (const auto& r : runs) total_windows += std::max<int64_t>(r.len, kSeqLen) - kSeqLen + 1;
+    for (const auto& run : runs) {
+        const PaddedRun p = pad_run(x, run);
+        const int64_t n = p.length(), W = n - kSeqLen + 1;
+        auto seq = torch::from_blob(const_cast<float*>(p.rows.data()), {n, kNumCoeffs}, torch::kFloat32);
+        auto windows = seq.unfold(0, kSeqLen, 1).permute({0, 2, 1});  // [W,10,51]
+        OverlapAdder adder(static_cast<int>(n), kSeqLen, kNumCoeffs);
+        for (int64_t b = 0; b < W; b += opts.batch_size) {
+            const int64_t e = std::min<int64_t>(b + opts.batch_size, W);
+            std::vector<torch::Tensor> styles;
+            for (int64_t i = b; i < e; ++i) styles.push_back(window_style(static_cast<double>(run.start - p.left + i)));
+            auto xb = windows.slice(0, b, e).contiguous().to(device);
+            auto sb = torch::stack(styles).to(device);
+            auto yb = nets.generator->forward(xb, sb).to(torch::kCPU, torch::kFloat32).contiguous();
+            for (int64_t i = b; i < e; ++i) adder.add(static_cast<int>(i), yb[i - b].data_ptr<float>());
+            done += e - b;
+            if (opts.progress) opts.progress(done, total_windows);
+        }
+        const auto y = adder.result();
+        for (int64_t i = 0; i < run.len; ++i) {
+            const float* row = y.data() + (p.left + i) * kNumCoeffs;
+            const int64_t t = run.start + i;
+            pose.row(t)[3] = row[0];
+            std::copy_n(row + 1, 50, exp.row(t));
+        }
+    }
+    if (runs.empty()) NED_LOG_WARN("[manip] {}: no valid frames; output equals the input", in.source);
+
+    out.extra_metadata["source_method"] = in.method;
+    out.extra_metadata["manipulation"] = what;
+    out.method = "manipulated";
+    return out;
+}
+
+}  // namespace ned::manip

@@ -1,0 +1,433 @@
+#include "ned/manip/train.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+
+#include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
+#include "ned/core/safetensors.hpp"
+#include "ned/core/torch_util.hpp"
+
+namespace ned::manip {
+namespace fs = std::filesystem;
+
+// ---- losses ----------------------------------------------------------------------------------------
+
+torch::Tensor adv_loss(const torch::Tensor& logits, int target) {
+    NED_CHECK(target == 0 || target == 1, "LSGAN target ", target);
+    return (logits - static_cast<double>(target)).pow(2).mean();
+}
+
+torch::Tensor jaw_correlation(const torch::Tensor& a, const torch::Tensor& b) {
+    auto da = a.select(2, 0), db = b.select(2, 0);
+    auto va = da - da.mean(1, true), vb = db - db.mean(1, true);
+    return ((va * vb).mean(1) * va.pow(2).mean(1).rsqrt() * vb.pow(2).mean(1).rsqrt()).mean();
+}
+
+torch::Tensor mouth_loss(const torch::Tensor& x_real, const torch::Tensor& x_fake, const torch::Tensor& x_rec) {
+    return -(jaw_correlation(x_real, x_fake) + jaw_correlation(x_fake, x_rec));
+}
+
+DLosses d_loss(Nets& nets, const torch::Tensor& x_real, const torch::Tensor& y_org, const torch::Tensor& y_trg,
+               const torch::Tensor& z_trg, const torch::Tensor& x_ref) {
+    NED_CHECK(z_trg.defined() != x_ref.defined(), "d_loss needs exactly one of z_trg and x_ref");
+    auto loss_real = adv_loss(nets.discriminator->forward(x_real, y_org), 1);
+    torch::Tensor x_fake;
+    {
+        torch::NoGradGuard no_grad;
+        auto s_trg = z_trg.defined() ? nets.mapping_network->forward(z_trg, y_trg) : nets.style_encoder->forward(x_ref);
+        x_fake = nets.generator->forward(x_real, s_trg);
+    }
+    auto loss_fake = adv_loss(nets.discriminator->forward(x_fake, y_trg), 0);
+    DLosses out;
+    out.total = loss_real + loss_fake;
+    out.real = loss_real.item<double>();
+    out.fake = loss_fake.item<double>();
+    return out;
+}
+
+GLosses g_loss(Nets& nets, const LossWeights& w, const torch::Tensor& x_real, const torch::Tensor& y_org,
+               const torch::Tensor& y_trg, const torch::Tensor& z_trg, const torch::Tensor& x_ref) {
+    NED_CHECK(z_trg.defined() != x_ref.defined(), "g_loss needs exactly one of z_trg and x_ref");
+    auto s_trg = z_trg.defined() ? nets.mapping_network->forward(z_trg, y_trg) : nets.style_encoder->forward(x_ref);
+    auto x_fake = nets.generator->forward(x_real, s_trg);
+    auto loss_adv = adv_loss(nets.discriminator->forward(x_fake, y_trg), 1);
+    auto s_pred = nets.style_encoder->forward(x_fake);
+    auto loss_sty = (s_pred - s_trg).abs().mean();
+    auto s_org = nets.style_encoder->forward(x_real);
+    auto x_rec = nets.generator->forward(x_fake, s_org);
+    auto loss_cyc = (x_rec - x_real).abs().mean();
+    auto loss_m = mouth_loss(x_real, x_fake, x_rec);  // = -(corr_f + corr_b)
+    GLosses out;
+    out.total = loss_adv + w.sty * loss_sty + w.cyc * loss_cyc + w.mouth * loss_m;
+    out.adv = loss_adv.item<double>();
+    out.sty = loss_sty.item<double>();
+    out.cyc = loss_cyc.item<double>();
+    out.mouth = -loss_m.item<double>();
+    return out;
+}
+
+// ---- Adam (PyTorch 1.7 semantics; own implementation so that its state is plain named tensors) -----
+
+namespace {
+
+struct Adam {
+    std::vector<std::string> names;
+    std::vector<torch::Tensor> params, exp_avg, exp_avg_sq;
+    int64_t steps = 0;
+    double lr = 1e-4, beta1 = 0, beta2 = 0.99, eps = 1e-8;
+
+    Adam(torch::nn::Module& m, double lr_, double b1, double b2) : lr(lr_), beta1(b1), beta2(b2) {
+        for (auto& p : m.named_parameters(true)) {
+            names.push_back(p.key());
+            params.push_back(p.value());
+            exp_avg.push_back(torch::zeros_like(p.value()));
+            exp_avg_sq.push_back(torch::zeros_like(p.value()));
+        }
+    }
+    void step() {
+        torch::NoGradGuard no_grad;
+        ++steps;
+        const double bc1 = 1 - std::pow(beta1, static_cast<double>(steps));
+        const double bc2 = 1 - std::pow(beta2, static_cast<double>(steps));
+        for (size_t i = 0; i < params.size(); ++i) {
+            const auto& g = params[i].grad();
+            if (!g.defined()) continue;
+            exp_avg[i].mul_(beta1).add_(g, 1 - beta1);
+            exp_avg_sq[i].mul_(beta2).addcmul_(g, g, 1 - beta2);
+            auto denom = (exp_avg_sq[i].sqrt() / std::sqrt(bc2)).add_(eps);
+            params[i].addcdiv_(exp_avg[i], denom, -lr / bc1);
+        }
+    }
+    void save(st::File& f, const std::string& prefix) const {
+        for (size_t i = 0; i < params.size(); ++i) {
+            f.tensors[prefix + names[i] + ".exp_avg"] = from_torch(exp_avg[i]);
+            f.tensors[prefix + names[i] + ".exp_avg_sq"] = from_torch(exp_avg_sq[i]);
+        }
+        f.metadata[prefix + "steps"] = std::to_string(steps);
+        f.metadata[prefix + "lr"] = cat(std::hexfloat, lr);
+    }
+    void load(const st::File& f, const std::string& prefix) {
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < params.size(); ++i) {
+            for (auto* pair : {&exp_avg, &exp_avg_sq}) {
+                const std::string key = prefix + names[i] + (pair == &exp_avg ? ".exp_avg" : ".exp_avg_sq");
+                if (!f.has(key)) throw InputError(cat(f.path, ": missing optimiser tensor ", key));
+                auto t = to_torch(f.tensors.at(key));
+                if (t.sizes() != (*pair)[i].sizes()) throw InputError(cat(f.path, ": ", key, " has the wrong shape"));
+                (*pair)[i].copy_(t);
+            }
+        }
+        try {
+            steps = std::stoll(f.meta(prefix + "steps"));
+            lr = std::strtod(f.meta(prefix + "lr").c_str(), nullptr);
+        } catch (const std::exception&) {
+            throw InputError(cat(f.path, ": bad optimiser metadata for ", prefix));
+        }
+    }
+};
+
+void zero_grads(Nets& nets) {
+    nets.generator->zero_grad();
+    nets.style_encoder->zero_grad();
+    nets.mapping_network->zero_grad();
+    nets.discriminator->zero_grad();
+}
+
+/// Endless shuffled stream of window indices (reshuffled at every pass).
+struct IndexStream {
+    std::vector<int64_t> perm;
+    size_t pos = 0;
+    std::mt19937_64* rng = nullptr;
+    IndexStream(int64_t n, std::mt19937_64& r) : perm(n), rng(&r) {
+        for (int64_t i = 0; i < n; ++i) perm[i] = i;
+        shuffle();
+    }
+    void shuffle() {
+        // Fisher-Yates with our own draw (std::shuffle's use of the engine is implementation-defined).
+        for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[(*rng)() % i]);
+        pos = 0;
+    }
+    std::vector<int64_t> next(int64_t b) {
+        std::vector<int64_t> out;
+        out.reserve(b);
+        while (static_cast<int64_t>(out.size()) < b) {
+            if (pos == perm.size()) shuffle();
+            out.push_back(perm[pos++]);
+        }
+        return out;
+    }
+};
+
+std::string ckpt_name(int epoch, const char* suffix) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "epoch_%02d%s", epoch, suffix);
+    return buf;
+}
+
+/// Highest epoch with both a network and an optimiser file in `dir`; 0 if none.
+int last_epoch(const std::string& dir) {
+    int best = 0;
+    const std::regex re("epoch_(\\d+)\\.optim\\.safetensors");
+    for (const auto& e : fs::directory_iterator(dir)) {
+        std::smatch m;
+        const std::string name = e.path().filename().string();
+        if (std::regex_match(name, m, re)) {
+            const int ep = std::stoi(m[1]);
+            if (fs::exists(fs::path(dir) / ckpt_name(ep, ".safetensors"))) best = std::max(best, ep);
+        }
+    }
+    return best;
+}
+
+uint64_t mix(uint64_t seed, uint64_t a, uint64_t b) {
+    uint64_t x = seed ^ (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL);
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 29;
+    return x;
+}
+
+struct Sums {
+    double d = 0, g = 0, adv = 0, sty = 0, cyc = 0, mouth = 0;
+    int64_t n = 0;
+};
+
+}  // namespace
+
+TrainResult train_manipulator(const TrainOptions& o) {
+    if (o.epochs < 1) throw InputError(cat("--epochs must be >= 1, got ", o.epochs));
+    if (o.decay_epochs < 0 || o.decay_epochs > o.epochs)
+        throw InputError(cat("--decay-epochs must be in 0..epochs (", o.epochs, "), got ", o.decay_epochs));
+    if (o.batch_size < 1) throw InputError(cat("--batch-size must be >= 1, got ", o.batch_size));
+    if (o.iters_per_epoch < 0) throw InputError("--iters-per-epoch must be >= 0");
+    if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw InputError("--val-fraction must be in [0, 1)");
+    if (o.resume && !o.init_from.empty()) throw InputError("--resume and --init-from exclude each other");
+    const torch::Device device = resolve_device(o.device);
+
+    // ---- output folder ----
+    {
+        std::error_code ec;
+        const fs::path out(o.out_dir);
+        if (!fs::exists(out)) {
+            if (!out.parent_path().empty() && !fs::is_directory(out.parent_path()))
+                throw InputError(cat("--out ", o.out_dir, ": parent folder does not exist"));
+            fs::create_directory(out, ec);
+            if (ec) throw IoError(cat("cannot create ", o.out_dir, ": ", ec.message()));
+        } else if (!fs::is_directory(out)) {
+            throw InputError(cat("--out ", o.out_dir, " exists and is not a folder"));
+        }
+    }
+    const int resume_epoch = o.resume ? last_epoch(o.out_dir) : 0;
+    if (o.resume && resume_epoch == 0)
+        throw InputError(cat("--resume: no complete checkpoint (epoch_NN.safetensors + epoch_NN.optim.safetensors) in ",
+                             o.out_dir));
+    if (!o.resume && !o.overwrite && (last_epoch(o.out_dir) > 0 || fs::exists(fs::path(o.out_dir) / "manipulator.safetensors")))
+        throw InputError(cat(o.out_dir, " already holds checkpoints; use --resume to continue or -y to start over"));
+
+    // ---- data: split by file (windows of one file overlap, so a per-window split would leak) ----
+    auto files = list_dataset(o.dataset);
+    std::vector<LabeledFile> train_files, val_files;
+    {
+        std::mt19937_64 rng(mix(o.seed, 1, 0));
+        std::vector<size_t> order(files.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+        size_t n_val = static_cast<size_t>(std::round(o.val_fraction * files.size()));
+        if (o.val_fraction > 0 && n_val == 0 && files.size() >= 2) n_val = 1;
+        if (n_val >= files.size()) n_val = files.size() - 1;
+        std::vector<bool> is_val(files.size(), false);
+        for (size_t i = 0; i < n_val; ++i) is_val[order[i]] = true;
+        for (size_t i = 0; i < files.size(); ++i) (is_val[i] ? val_files : train_files).push_back(files[i]);
+    }
+    const WindowSet train = load_windows(train_files);
+    const WindowSet val = val_files.empty() ? WindowSet{} : load_windows(val_files);
+    if (train.size() == 0)
+        throw InputError(cat(o.dataset, ": no training window of ", kSeqLen, " consecutive valid frames"));
+    NED_LOG_INFO("[manip] {} training windows from {} files, {} validation windows from {} files", train.size(),
+                 train_files.size(), val.size(), val_files.size());
+    if (val.size() == 0) NED_LOG_WARN("[manip] no validation windows: validation losses are not computed");
+
+    // ---- networks and optimisers ----
+    torch::manual_seed(o.seed);
+    Nets nets(o.net);
+    nets.he_init();
+    if (!o.init_from.empty()) {
+        bool has_d = false;
+        load_checkpoint_into(o.init_from, nets, &has_d);
+        NED_LOG_INFO("[manip] fine-tuning from {}{}", o.init_from, has_d ? "" : " (no discriminator in it: D starts fresh)");
+    }
+    nets.to(device);
+    Adam opt_g(*nets.generator, o.lr, o.beta1, o.beta2), opt_d(*nets.discriminator, o.lr, o.beta1, o.beta2),
+        opt_e(*nets.style_encoder, o.lr, o.beta1, o.beta2), opt_m(*nets.mapping_network, o.f_lr, o.beta1, o.beta2);
+    double lr = o.lr, f_lr = o.f_lr;
+    if (resume_epoch > 0) {
+        const std::string net_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".safetensors")).string();
+        const std::string opt_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".optim.safetensors")).string();
+        load_checkpoint_into(net_path, nets);
+        const st::File f = st::load(opt_path, st::Role::Input);
+        f.require_format("ned.manipulator.optim", 1);
+        opt_g.load(f, "optim.generator.");
+        opt_d.load(f, "optim.discriminator.");
+        opt_e.load(f, "optim.style_encoder.");
+        opt_m.load(f, "optim.mapping_network.");
+        lr = opt_g.lr;
+        f_lr = opt_m.lr;
+        NED_LOG_INFO("[manip] resuming after epoch {} from {}", resume_epoch, net_path);
+    }
+    if (resume_epoch >= o.epochs) NED_LOG_WARN("[manip] {} already holds epoch {} of {}; nothing to do", o.out_dir, resume_epoch, o.epochs);
+
+    const int64_t iters = o.iters_per_epoch > 0 ? o.iters_per_epoch
+                                                : (train.size() + o.batch_size - 1) / o.batch_size;
+    const int64_t B = std::min<int64_t>(o.batch_size, train.size());
+    const int64_t total_iters = iters * std::max(0, o.epochs - resume_epoch);
+    int64_t done_iters = 0;
+    TrainResult result;
+    result.checkpoint = (fs::path(o.out_dir) / "manipulator.safetensors").string();
+
+    for (int epoch = resume_epoch; epoch < o.epochs; ++epoch) {
+        // Every random draw of an epoch derives from (seed, epoch), so --resume continues bit for bit.
+        std::mt19937_64 rng(mix(o.seed, 2, epoch));
+        auto gen = at::detail::createCPUGenerator(mix(o.seed, 3, epoch));
+        IndexStream src(train.size(), rng), ref(train.size(), rng);
+        nets.train(true);
+        for (auto* a : {&opt_g, &opt_d, &opt_e}) a->lr = lr;
+        opt_m.lr = f_lr;
+        Sums tr;
+        for (int64_t it = 0; it < iters; ++it) {
+            const auto si = src.next(B), ri = ref.next(B);
+            auto x_real = train.windows(si).to(device), y_org = train.label_tensor(si).to(device);
+            auto x_ref = train.windows(ri).to(device), y_trg = train.label_tensor(ri).to(device);
+            auto z_trg = torch::randn({B, kLatentDim}, gen).to(device);
+            const torch::Tensor none;
+
+            auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
+            zero_grads(nets);
+            dl.total.backward();
+            opt_d.step();
+            auto dr = d_loss(nets, x_real, y_org, y_trg, none, x_ref);
+            zero_grads(nets);
+            dr.total.backward();
+            opt_d.step();
+
+            auto gl = g_loss(nets, o.lambdas, x_real, y_org, y_trg, z_trg, none);
+            zero_grads(nets);
+            gl.total.backward();
+            opt_g.step();
+            opt_m.step();
+            opt_e.step();
+            auto gr = g_loss(nets, o.lambdas, x_real, y_org, y_trg, none, x_ref);
+            zero_grads(nets);
+            gr.total.backward();
+            opt_g.step();
+
+            tr.d += dl.total.item<double>() + dr.total.item<double>();
+            tr.g += gl.total.item<double>() + gr.total.item<double>();
+            ++tr.n;
+            ++done_iters;
+            if (o.progress) o.progress(done_iters, total_iters);
+        }
+
+        // ---- validation losses (no grad; weighted by batch size; NED's skip-first/divide-by-train bugs fixed) ----
+        EpochLosses el;
+        el.epoch = epoch + 1;
+        el.lr = lr;
+        el.train_d = tr.d / std::max<int64_t>(1, tr.n);
+        el.train_g = tr.g / std::max<int64_t>(1, tr.n);
+        if (val.size() > 0) {
+            torch::NoGradGuard no_grad;
+            nets.train(false);
+            std::mt19937_64 vrng(mix(o.seed, 4, epoch));
+            auto vgen = at::detail::createCPUGenerator(mix(o.seed, 5, epoch));
+            IndexStream vref(val.size(), vrng);
+            Sums vs;
+            for (int64_t b = 0; b < val.size(); b += o.batch_size) {
+                const int64_t e = std::min<int64_t>(b + o.batch_size, val.size());
+                std::vector<int64_t> si;
+                for (int64_t i = b; i < e; ++i) si.push_back(i);
+                const auto ri = vref.next(e - b);
+                auto x_real = val.windows(si).to(device), y_org = val.label_tensor(si).to(device);
+                auto x_ref = val.windows(ri).to(device), y_trg = val.label_tensor(ri).to(device);
+                auto z_trg = torch::randn({e - b, kLatentDim}, vgen).to(device);
+                const torch::Tensor none;
+                auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
+                auto dr = d_loss(nets, x_real, y_org, y_trg, none, x_ref);
+                auto gl = g_loss(nets, o.lambdas, x_real, y_org, y_trg, z_trg, none);
+                auto gr = g_loss(nets, o.lambdas, x_real, y_org, y_trg, none, x_ref);
+                const double w = static_cast<double>(e - b);
+                vs.d += w * (dl.total.item<double>() + dr.total.item<double>());
+                vs.g += w * (gl.total.item<double>() + gr.total.item<double>());
+                vs.adv += w * (gl.adv + gr.adv) / 2;
+                vs.sty += w * (gl.sty + gr.sty) / 2;
+                vs.cyc += w * (gl.cyc + gr.cyc) / 2;
+                vs.mouth += w * (gl.mouth + gr.mouth) / 2;
+                vs.n += e - b;
+            }
+            el.val_d = vs.d / vs.n;
+            el.val_g = vs.g / vs.n;
+            el.val_adv = vs.adv / vs.n;
+            el.val_sty = vs.sty / vs.n;
+            el.val_cyc = vs.cyc / vs.n;
+            el.val_mouth = vs.mouth / vs.n;
+        }
+        NED_LOG_INFO("[manip] epoch {}/{}: lr {:.3g}  train D {:.4f} G {:.4f} | val D {:.4f} G {:.4f} (adv {:.4f} sty "
+                     "{:.4f} cyc {:.4f} mouth corr {:.4f})",
+                     el.epoch, o.epochs, lr, el.train_d, el.train_g, el.val_d, el.val_g, el.val_adv, el.val_sty,
+                     el.val_cyc, el.val_mouth);
+
+        // ---- linear decay (NED: after the epoch, once epoch+1 > niter - niter_decay) ----
+        if (o.decay_epochs > 0 && epoch + 1 > o.epochs - o.decay_epochs) {
+            const double lr_new = lr - o.lr / o.decay_epochs;
+            if (lr_new >= 0) {
+                lr = lr_new;
+                f_lr = f_lr - o.f_lr / o.decay_epochs;
+            }
+        }
+
+        // ---- checkpoints ----
+        const std::map<std::string, std::string> meta = {
+            {"epoch", std::to_string(epoch + 1)}, {"seed", std::to_string(o.seed)}, {"dataset", o.dataset}};
+        save_checkpoint((fs::path(o.out_dir) / ckpt_name(epoch + 1, ".safetensors")).string(), nets, meta);
+        {
+            st::File f;
+            f.metadata = meta;
+            f.metadata["format"] = "ned.manipulator.optim";
+            f.metadata["version"] = "1";
+            for (auto* a : {&opt_g, &opt_d, &opt_e}) a->lr = lr;  // the learning rates of the next epoch
+            opt_m.lr = f_lr;
+            opt_g.save(f, "optim.generator.");
+            opt_d.save(f, "optim.discriminator.");
+            opt_e.save(f, "optim.style_encoder.");
+            opt_m.save(f, "optim.mapping_network.");
+            st::save((fs::path(o.out_dir) / ckpt_name(epoch + 1, ".optim.safetensors")).string(), f);
+            std::error_code ec;
+            if (epoch > 0) fs::remove(fs::path(o.out_dir) / ckpt_name(epoch, ".optim.safetensors"), ec);
+        }
+        save_checkpoint(result.checkpoint, nets, meta);
+        {
+            nlohmann::json j = {{"epoch", el.epoch},     {"lr", el.lr},           {"train_d", el.train_d},
+                                {"train_g", el.train_g}};
+            if (val.size() > 0) {
+                j["val_d"] = el.val_d;
+                j["val_g"] = el.val_g;
+                j["val_adv"] = el.val_adv;
+                j["val_sty"] = el.val_sty;
+                j["val_cyc"] = el.val_cyc;
+                j["val_mouth_corr"] = el.val_mouth;
+            }
+            std::ofstream log(fs::path(o.out_dir) / "losses.jsonl", std::ios::app);
+            log << j.dump() << "\n";
+        }
+        result.epochs.push_back(el);
+    }
+    return result;
+}
+
+}  // namespace ned::manip
