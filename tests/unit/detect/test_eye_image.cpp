@@ -7,10 +7,11 @@
 using namespace ned::detect;
 
 namespace {
-// Eye with vertical openings |p1-p4| and |p2-p5| chosen by construction (points already integral).
-std::array<cv::Point2f, 6> eye(cv::Point2f c, float d14, float d25) {
-    return {cv::Point2f(c.x - 10, c.y), {c.x - 3, c.y - d14 / 2}, {c.x + 3, c.y - d25 / 2},
-            {c.x + 10, c.y},            {c.x - 3, c.y + d25 / 2}, {c.x + 3, c.y + d14 / 2}};
+// Eye in iBUG order (outer corner, upper lid x-3, upper lid x+3, inner corner, lower lid x+3, lower lid x-3)
+// with vertical openings a (at x-3) and b (at x+3): |p1 - p4| = |p2 - p5| = sqrt(36 + ((a + b) / 2)^2).
+std::array<cv::Point2f, 6> eye(cv::Point2f c, float a, float b) {
+    return {cv::Point2f(c.x - 10, c.y), {c.x - 3, c.y - a / 2}, {c.x + 3, c.y - b / 2},
+            {c.x + 10, c.y},            {c.x + 3, c.y + b / 2}, {c.x - 3, c.y + a / 2}};
 }
 // Reference count of NED's asymmetric-range disk: i, j in [-r, r), sqrt(i^2 + j^2) < r.
 int ned_count(int r) {
@@ -22,11 +23,12 @@ int ned_count(int r) {
 }  // namespace
 
 TEST(EyeImage, RadiusRule) {
-    // p1 - p4 and p2 - p5 here are diagonal: (x-3, y-h/2) vs (x+3, y+h/2) -> sqrt(36 + h^2).
+    // p1 - p4 and p2 - p5 are diagonal: (x-3, y-4) vs (x+3, y+4) -> 10 each, r = int(20 / 4).
     const auto e = eye({50, 50}, 8, 8);
     const double d = std::sqrt(36.0 + 64.0);
     EXPECT_EQ(eye_disk_radius(e), static_cast<int>((d + d) / 4));  // 5
     EXPECT_EQ(eye_disk_radius(eye({50, 50}, 0, 0)), 3);  // sqrt(36)*2/4 = 3
+    EXPECT_EQ(eye_disk_radius(eye({50, 50}, 20, 12)), 8);  // sqrt(36+256)=17.09 -> int(34.18/4)
     std::array<cv::Point2f, 6> closed;
     closed.fill(cv::Point2f(10.7f, 10.2f));
     EXPECT_EQ(eye_disk_radius(closed), 0);
