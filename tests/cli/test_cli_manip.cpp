@@ -1,0 +1,128 @@
+// CLI tests of `ned train-manipulator` and `ned manipulate` (run the real binary).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "ned/manip/networks.hpp"
+#include "ned/recon/reconstruction.hpp"
+#include "support/test_support.hpp"
+
+using namespace ned;
+namespace fs = std::filesystem;
+
+namespace {
+recon::Reconstruction make_recon(int T, float offset, unsigned seed) {
+    recon::Reconstruction r;
+    r.source = "clip.mp4";
+    r.fps = "25/1";
+    r.method = "deca";
+    r.valid.assign(T, 1);
+    r.valid[T / 2] = 0;
+    auto& exp = r.ensure("exp");
+    auto& pose = r.ensure("pose");
+    auto& cam = r.ensure("cam");
+    for (int t = 0; t < T; ++t) {
+        for (int k = 0; k < 50; ++k) exp.row(t)[k] = offset * (k < 3) + 0.05f * std::sin(0.3f * t + k + seed);
+        for (int k = 0; k < 6; ++k) pose.row(t)[k] = 0.02f * k + 0.1f * std::sin(0.2f * t + seed);
+        cam.row(t)[0] = 8.f;
+    }
+    return r;
+}
+
+void expect_only_exp_and_jaw_differ(const recon::Reconstruction& in, const recon::Reconstruction& out) {
+    ASSERT_EQ(in.valid, out.valid);
+    EXPECT_EQ(out.method, "manipulated");
+    EXPECT_EQ(in.source, out.source);
+    EXPECT_EQ(in.params.size(), out.params.size());
+    EXPECT_EQ(in.at("cam").values, out.at("cam").values);
+    bool exp_changed = false, jaw_changed = false;
+    for (int64_t t = 0; t < in.num_frames(); ++t) {
+        for (int k = 0; k < 6; ++k) {
+            if (k == 3) {
+                jaw_changed |= in.at("pose").row(t)[k] != out.at("pose").row(t)[k];
+                continue;
+            }
+            ASSERT_EQ(in.at("pose").row(t)[k], out.at("pose").row(t)[k]) << t << " " << k;
+        }
+        for (int k = 0; k < 50; ++k) exp_changed |= in.at("exp").row(t)[k] != out.at("exp").row(t)[k];
+        if (!in.valid[t])
+            for (int k = 0; k < 50; ++k) ASSERT_EQ(in.at("exp").row(t)[k], out.at("exp").row(t)[k]);
+    }
+    EXPECT_TRUE(exp_changed);
+    EXPECT_TRUE(jaw_changed);
+}
+}  // namespace
+
+TEST(CliManip, ManipulateWithRandomCheckpointChangesOnlyExpAndJaw) {
+    test::TempDir dir;
+    torch::manual_seed(0);
+    manip::Nets nets(manip::NetConfig{32, 16, 16});
+    nets.he_init();
+    manip::save_checkpoint(dir / "m.safetensors", nets);
+    const auto in = make_recon(30, 0.f, 1);
+    recon::save_reconstruction(dir / "in.safetensors", in);
+    auto r = test::run_ned({"manipulate", dir / "in.safetensors", dir / "out.safetensors", "--checkpoint",
+                            dir / "m.safetensors", "--emotion", "happy,angry", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto out = recon::load_reconstruction(dir / "out.safetensors");
+    expect_only_exp_and_jaw_differ(in, out);
+    EXPECT_NE(out.extra_metadata.at("manipulation").find("happy,angry"), std::string::npos);
+    // Existing output without -y -> 2; reference and schedule modes work.
+    r = test::run_ned({"manipulate", dir / "in.safetensors", dir / "out.safetensors", "--checkpoint",
+                       dir / "m.safetensors", "--emotion", "sad", "-q"});
+    EXPECT_EQ(r.exit_code, 2);
+    r = test::run_ned({"manipulate", dir / "in.safetensors", dir / "ref.safetensors", "--checkpoint",
+                       dir / "m.safetensors", "--reference", dir / "in.safetensors", "--intensity", "1.5", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = test::run_ned({"manipulate", dir / "in.safetensors", dir / "sch.safetensors", "--checkpoint",
+                       dir / "m.safetensors", "--schedule", "0:neutral,0.5:happy@2", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_only_exp_and_jaw_differ(in, recon::load_reconstruction(dir / "sch.safetensors"));
+}
+
+TEST(CliManip, BadEmotionIsExit2AndMissingCheckpointIsExit3) {
+    test::TempDir dir;
+    recon::save_reconstruction(dir / "in.safetensors", make_recon(12, 0.f, 2));
+    torch::manual_seed(0);
+    manip::save_checkpoint(dir / "m.safetensors", manip::Nets(manip::NetConfig{16, 8, 8}));
+    auto r = test::run_ned({"manipulate", dir / "in.safetensors", dir / "o.safetensors", "--checkpoint",
+                            dir / "m.safetensors", "--emotion", "joyful"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("joyful"), std::string::npos);
+    r = test::run_ned({"manipulate", dir / "in.safetensors", dir / "o.safetensors", "--checkpoint",
+                       dir / "nope.safetensors", "--emotion", "happy"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_FALSE(fs::exists(dir / "o.safetensors"));
+    r = test::run_ned({"manipulate", dir / "in.safetensors", dir / "o.safetensors", "--checkpoint",
+                       dir / "m.safetensors", "--schedule", "1:happy,0:sad"});
+    EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(CliManip, TinyTrainingRunThenManipulate) {
+    test::TempDir dir;
+    fs::create_directories(dir / "data/neutral");
+    fs::create_directories(dir / "data/happy");
+    for (int i = 0; i < 2; ++i) {
+        recon::save_reconstruction(dir / ("data/neutral/" + std::to_string(i) + ".safetensors"), make_recon(20, 0.f, i));
+        recon::save_reconstruction(dir / ("data/happy/" + std::to_string(i) + ".safetensors"), make_recon(20, 1.f, i));
+    }
+    // Full NED-size networks, 1 iteration of batch 4.
+    auto r = test::run_ned({"train-manipulator", dir / "data", "--out", dir / "ck", "--epochs", "1",
+                            "--decay-epochs", "0", "--iters-per-epoch", "1", "--batch-size", "4", "--seed", "5",
+                            "--device", "cpu", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_TRUE(fs::exists(dir / "ck/manipulator.safetensors"));
+    ASSERT_TRUE(fs::exists(dir / "ck/epoch_01.optim.safetensors"));
+    ASSERT_TRUE(fs::exists(dir / "ck/losses.jsonl"));
+    // Same folder again without --resume / -y: refused.
+    r = test::run_ned({"train-manipulator", dir / "data", "--out", dir / "ck", "--epochs", "1", "-q"});
+    EXPECT_EQ(r.exit_code, 2);
+    r = test::run_ned({"train-manipulator", dir / "nodata", "--out", dir / "ck2", "-q"});
+    EXPECT_EQ(r.exit_code, 2);
+    const auto in = make_recon(15, 0.f, 7);
+    recon::save_reconstruction(dir / "in.safetensors", in);
+    r = test::run_ned({"manipulate", dir / "in.safetensors", dir / "out.safetensors", "--checkpoint",
+                       dir / "ck/manipulator.safetensors", "--emotion", "happy", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_only_exp_and_jaw_differ(in, recon::load_reconstruction(dir / "out.safetensors"));
+}
