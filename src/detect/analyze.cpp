@@ -106,6 +106,11 @@ struct Job {
 void analyze_track(FaceTrack& track, const std::string& video_path, const std::string& workdir,
                    const AnalyzeOptions& options, const ProgressFn& progress) {
     const LandmarkDetector detector(options.landmark_model);
+    analyze_track(track, detector, video_path, workdir, options, progress);
+}
+
+void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std::string& video_path,
+                   const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress) {
     std::unique_ptr<FaceSegmenter> segmenter;
     if (!options.segmentation_model.empty()) segmenter = std::make_unique<FaceSegmenter>(options.segmentation_model);
 
@@ -241,7 +246,7 @@ void analyze_track(FaceTrack& track, const std::string& video_path, const std::s
 FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
                         const ProgressFn& track_progress, const ProgressFn& analyze_progress) {
     check_input_file(video_path, "input video");
-    { const LandmarkDetector probe_model(options.landmark_model); }  // ModelError before any decoding
+    const LandmarkDetector detector(options.landmark_model);  // ModelError before any decoding
     if (!fs::exists(workdir)) fs::create_directories(workdir);
     if (!fs::is_directory(workdir)) throw InputError(cat("work folder ", workdir, " is not a folder"));
     const std::string track_path = (fs::path(workdir) / "track.safetensors").string();
@@ -254,7 +259,7 @@ FaceTrack analyze_video(const std::string& video_path, const std::string& workdi
     FaceTrack track = build_track(video_path, to, track_progress);
     if (track.num_valid() == 0) throw InputError(cat("no face found in ", video_path));
     const auto t1 = std::chrono::steady_clock::now();
-    analyze_track(track, video_path, workdir, options, analyze_progress);
+    analyze_track(track, detector, video_path, workdir, options, analyze_progress);
     const auto t2 = std::chrono::steady_clock::now();
     save_track(track_path, track);
     const double s_track = std::chrono::duration<double>(t1 - t0).count();

@@ -53,6 +53,10 @@ FaceFrame face_frame_from_detection(const cv::Vec4f& hog_box, int crop_size = 25
 void analyze_track(FaceTrack& track, const std::string& video_path, const std::string& workdir,
                    const AnalyzeOptions& options, const ProgressFn& progress = {});
 
+/// Same with an already loaded landmark detector (options.landmark_model is then ignored).
+void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std::string& video_path,
+                   const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress = {});
+
 /// build_track + analyze_track + save_track(WORKDIR/track.safetensors). The workdir is created if missing.
 /// No face in the whole video -> InputError "no face found in VIDEO". Missing landmark model -> ModelError
 /// (checked before any decoding).
