@@ -1,0 +1,45 @@
+#pragma once
+// `ned render-inputs`: the renderer's conditioning images (NMFC, shape, eyes) of every valid frame of a
+// work folder, in aligned space (ned-reference §1.9).
+//
+// Output (format "ned.conditioning", version 1):
+//   WORKDIR/conditioning/nmfc/NNNNNN.png    aligned NMFC, RGB = normalised FLAME template (x, y, z)
+//   WORKDIR/conditioning/shape/NNNNNN.png   aligned detailed (or coarse) shape image, grey
+//   WORKDIR/conditioning/eyes/NNNNNN.png    aligned eye image, red disks on black
+//   WORKDIR/conditioning/crop/{nmfc,shape,eyes}/NNNNNN.png   crop-space versions (only with save_images)
+//   WORKDIR/conditioning/conditioning.json  manifest written last: format, version, crop_size, space,
+//       frames (indices rendered), shape ("detailed" | "coarse") and shape_note, eyes ("track" | "mesh"),
+//       reconstruction, flame, deca, method of the reconstruction.
+// NNNNNN = frame index in the video (fs_util frame_name). All PNGs are 8-bit, crop_size x crop_size.
+#include <cstdint>
+#include <string>
+
+#include "ned/core/progress.hpp"
+
+namespace ned::render {
+
+struct RenderInputsOptions {
+    std::string workdir;         ///< holds track.safetensors (analysed) and reconstruction.safetensors
+    std::string reconstruction;  ///< empty = WORKDIR/reconstruction.safetensors
+    std::string flame;           ///< ned.flame asset (required)
+    std::string deca;            ///< ned.deca weights (optional; without: coarse shape image)
+    std::string preview;         ///< optional contact video: aligned crop | NMFC | shape | eyes
+    bool save_images = false;    ///< also write the crop-space images
+    std::string eyes = "auto";   ///< auto | track | mesh; auto = mesh when `reconstruction` is given
+    int threads = 0;             ///< frames in parallel (0 = all cores)
+    int batch = 16;              ///< frames per FLAME/D_detail forward (memory stays O(batch))
+    std::string device = "cpu";  ///< where FLAME/D_detail run
+    bool overwrite = false;
+};
+
+struct RenderInputsResult {
+    int64_t frames_rendered = 0;
+    bool detailed = false;
+    std::string output_dir;
+};
+
+/// Throws InputError for missing/invalid inputs or existing outputs (without overwrite), ModelError for
+/// bad FLAME/DECA assets.
+RenderInputsResult render_inputs(const RenderInputsOptions& options, const ProgressFn& progress = {});
+
+}  // namespace ned::render

@@ -1,0 +1,242 @@
+// `ned render-inputs` library side: streams the valid frames of a work folder through ConditioningRenderer in
+// batches and writes the aligned conditioning PNGs (+ manifest, + optional preview video).
+#include "ned/render/render_inputs.hpp"
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
+#include "ned/core/log.hpp"
+#include "ned/core/torch_util.hpp"
+#include "ned/detect/crop.hpp"
+#include "ned/detect/face_track.hpp"
+#include "ned/io/video.hpp"
+#include "ned/recon/deca.hpp"
+#include "ned/recon/flame.hpp"
+#include "ned/recon/reconstruction.hpp"
+#include "ned/render/conditioning.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ned::render {
+namespace {
+
+constexpr const char* kFormat = "ned.conditioning";
+constexpr int kVersion = 1;
+const char* const kKinds[3] = {"nmfc", "shape", "eyes"};
+
+void write_png(const std::string& path, const cv::Mat& img) {
+    AtomicFile f(path, /*overwrite=*/true);
+    if (!cv::imwrite(f.temp_path(), img)) throw IoError(cat("[render] could not write ", path));
+    f.commit();
+}
+
+template <typename Fn>
+void parallel_for(int64_t n, int threads, Fn fn) {
+    const int nt = static_cast<int>(std::min<int64_t>(std::max(1, threads), n));
+    if (nt <= 1) {
+        for (int64_t i = 0; i < n; ++i) fn(i);
+        return;
+    }
+    std::atomic<int64_t> next{0};
+    std::exception_ptr err;
+    std::mutex mu;
+    auto worker = [&] {
+        for (int64_t i; (i = next.fetch_add(1)) < n;) {
+            try {
+                fn(i);
+            } catch (...) {
+                std::lock_guard<std::mutex> lk(mu);
+                if (!err) err = std::current_exception();
+                next = n;
+            }
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int k = 1; k < nt; ++k) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    if (err) std::rethrow_exception(err);
+}
+
+void clear_pngs(const fs::path& dir) {
+    if (!fs::is_directory(dir)) return;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file() && e.path().extension() == ".png") fs::remove(e.path());
+}
+
+}  // namespace
+
+RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn& progress) {
+    if (o.workdir.empty() || !fs::is_directory(o.workdir))
+        throw InputError(cat("[render] work folder '", o.workdir, "' does not exist"));
+    if (o.flame.empty()) throw InputError("[render] a FLAME asset is required (--flame)");
+    if (o.batch <= 0) throw InputError(cat("[render] batch must be positive, got ", o.batch));
+    EyeSource eyes;
+    if (o.eyes == "track") eyes = EyeSource::Track;
+    else if (o.eyes == "mesh") eyes = EyeSource::Mesh;
+    else if (o.eyes == "auto") eyes = o.reconstruction.empty() ? EyeSource::Track : EyeSource::Mesh;
+    else throw InputError(cat("[render] --eyes must be auto, track or mesh, got '", o.eyes, "'"));
+
+    const fs::path wd(o.workdir);
+    const std::string track_path = (wd / "track.safetensors").string();
+    const std::string rec_path = o.reconstruction.empty() ? (wd / "reconstruction.safetensors").string() : o.reconstruction;
+    check_input_file(track_path, "face track");
+    check_input_file(rec_path, "reconstruction");
+    const fs::path out_dir = wd / "conditioning";
+    const std::string manifest = (out_dir / "conditioning.json").string();
+    if (fs::exists(manifest) && !o.overwrite)
+        throw InputError(cat("[render] ", manifest, " already exists (use -y to overwrite)"));
+    if (!o.preview.empty()) check_output_path(o.preview, o.overwrite, "preview video");
+
+    const detect::FaceTrack track = detect::load_track(track_path);
+    const recon::Reconstruction rec = recon::load_reconstruction(rec_path);
+    if (!track.has_analysis)
+        throw InputError(cat("[render] ", track_path, " has no analysis (landmarks, alignment, pupils); run `ned analyze`"));
+    if (rec.num_frames() != static_cast<int64_t>(track.frames.size()))
+        throw InputError(cat("[render] ", rec_path, " has ", rec.num_frames(), " frames but ", track_path, " has ",
+                             track.frames.size()));
+
+    const torch::Device device = resolve_device(o.device);
+    const recon::FlameModel flame = recon::FlameModel::load(o.flame, device);
+    std::optional<recon::DecaModel> deca;
+    if (!o.deca.empty()) deca = recon::DecaModel::load(o.deca, device);
+
+    ConditioningOptions copt;
+    copt.crop_size = track.crop_size;
+    copt.eyes = eyes;
+    copt.keep_crop_images = o.save_images;
+    copt.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    copt.deca.raster.threads = 1;  // parallel across frames instead
+    ConditioningRenderer renderer(flame, deca ? &*deca : nullptr, copt);
+    std::string why_coarse;
+    const bool detailed = renderer.detailed_for(rec, &why_coarse);
+    if (!detailed) NED_LOG_WARN("[render] shape images are coarse (vertex normals): {}", why_coarse);
+
+    std::vector<int64_t> valid;
+    for (int64_t t = 0; t < rec.num_frames(); ++t)
+        if (rec.valid[t] && track.frames[t].valid) valid.push_back(t);
+    if (valid.empty()) NED_LOG_WARN("[render] no frame has both a face and parameters; nothing to render");
+
+    // Output folders (stale PNGs of an earlier run are removed when overwriting).
+    std::vector<fs::path> dirs;
+    for (const char* k : kKinds) dirs.push_back(out_dir / k);
+    if (o.save_images)
+        for (const char* k : kKinds) dirs.push_back(out_dir / "crop" / k);
+    fs::create_directories(out_dir);
+    if (fs::exists(manifest)) fs::remove(manifest);
+    for (const auto& d : dirs) {
+        clear_pngs(d);
+        fs::create_directories(d);
+    }
+
+    // Preview video (optional): aligned crop | NMFC | shape | eyes, one panel row per source frame.
+    const int S = track.crop_size;
+    std::unique_ptr<io::VideoReader> reader;
+    std::unique_ptr<io::VideoWriter> writer;
+    std::unique_ptr<AtomicFile> preview_file;
+    io::Frame vframe;
+    int64_t next_video = 0;
+    if (!o.preview.empty()) {
+        reader = std::make_unique<io::VideoReader>(track.source);
+        io::VideoInfo info = reader->info();
+        info.width = info.display_width = 4 * S;
+        info.height = info.display_height = S;
+        info.rotation = 0;
+        preview_file = std::make_unique<AtomicFile>(o.preview, o.overwrite);
+        io::VideoWriterOptions wopt;
+        wopt.copy_audio = false;
+        writer = std::make_unique<io::VideoWriter>(preview_file->temp_path(), info, wopt);
+    }
+    auto preview_until = [&](int64_t last, const std::vector<ConditioningFrame>& batch) {
+        if (!reader) return;
+        size_t bi = 0;
+        while (next_video <= last && reader->read(vframe)) {
+            cv::Mat row = cv::Mat::zeros(S, 4 * S, CV_8UC3);
+            while (bi < batch.size() && batch[bi].frame_index < vframe.index) ++bi;
+            if (bi < batch.size() && batch[bi].frame_index == vframe.index) {
+                const auto& cf = batch[bi];
+                const auto& ff = track.frames[vframe.index];
+                crop_to_aligned(detect::extract_crop(vframe.bgr, ff, S), ff.align, S).copyTo(row.colRange(0, S));
+                cf.nmfc.copyTo(row.colRange(S, 2 * S));
+                cf.shape.copyTo(row.colRange(2 * S, 3 * S));
+                cf.eyes.copyTo(row.colRange(3 * S, 4 * S));
+            }
+            io::Frame out;
+            out.bgr = row;
+            out.index = vframe.index;
+            out.pts = vframe.pts;
+            out.time_s = vframe.time_s;
+            writer->write(out);
+            ++next_video;
+        }
+    };
+
+    const int64_t total = static_cast<int64_t>(valid.size());
+    int64_t done = 0;
+    for (int64_t start = 0; start < total; start += o.batch) {
+        const std::vector<int64_t> frames(valid.begin() + start, valid.begin() + std::min<int64_t>(total, start + o.batch));
+        const std::vector<ConditioningFrame> batch = renderer.render(track, rec, frames);
+        parallel_for(static_cast<int64_t>(batch.size()), copt.threads, [&](int64_t i) {
+            const auto& cf = batch[i];
+            const std::string name = frame_name(cf.frame_index, ".png");
+            write_png((out_dir / "nmfc" / name).string(), cf.nmfc);
+            write_png((out_dir / "shape" / name).string(), cf.shape);
+            write_png((out_dir / "eyes" / name).string(), cf.eyes);
+            if (o.save_images) {
+                write_png((out_dir / "crop" / "nmfc" / name).string(), cf.nmfc_crop);
+                write_png((out_dir / "crop" / "shape" / name).string(), cf.shape_crop);
+                write_png((out_dir / "crop" / "eyes" / name).string(), cf.eyes_crop);
+            }
+        });
+        preview_until(frames.back(), batch);
+        done += static_cast<int64_t>(batch.size());
+        if (progress) progress(done, total);
+    }
+    if (writer) {
+        preview_until(std::numeric_limits<int64_t>::max(), {});
+        writer->finish();
+        writer.reset();
+        preview_file->commit();
+    }
+
+    nlohmann::json j;
+    j["format"] = kFormat;
+    j["version"] = kVersion;
+    j["crop_size"] = S;
+    j["space"] = "aligned";
+    j["frames"] = valid;
+    j["shape"] = detailed ? "detailed" : "coarse";
+    j["shape_note"] = detailed ? "DECA detail normals (D_detail + fixed displacement)" : why_coarse;
+    j["eyes"] = eyes == EyeSource::Track ? "track" : "mesh";
+    j["reconstruction"] = rec_path;
+    j["method"] = rec.method;
+    j["flame"] = o.flame;
+    j["deca"] = o.deca;
+    j["crop_images"] = o.save_images;
+    {
+        AtomicFile f(manifest, /*overwrite=*/true);
+        std::ofstream os(f.temp_path());
+        os << j.dump(2) << "\n";
+        os.close();
+        if (!os) throw IoError(cat("[render] could not write ", manifest));
+        f.commit();
+    }
+    NED_LOG_INFO("[render] wrote conditioning images of {} frames to {} (shape {}, eyes {})", total,
+                 out_dir.string(), detailed ? "detailed" : "coarse", eyes == EyeSource::Track ? "track" : "mesh");
+    RenderInputsResult r;
+    r.frames_rendered = total;
+    r.detailed = detailed;
+    r.output_dir = out_dir.string();
+    return r;
+}
+
+}  // namespace ned::render
