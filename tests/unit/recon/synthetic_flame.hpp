@@ -3,7 +3,8 @@
 // are gated, so tests use this stand-in with the same tensor names and layout as convert_flame.py's
 // output. V vertices scattered in a head-sized ball, random faces and blendshapes, 5 joints with
 // FLAME's kinematic tree, vertices below y = -0.02 skinned to the jaw, the others to root/neck, and
-// posedirs non-zero only on jaw-skinned vertices (so a jaw rotation moves only those).
+// posedirs non-zero only on jaw-skinned vertices (so a jaw rotation moves only those). smooth_contour:
+// the 79 dynamic-contour entries vary smoothly with the bin (as FLAME's do) instead of at random.
 #include <torch/torch.h>
 
 #include <string>
@@ -18,7 +19,8 @@ struct SyntheticFlame {
     torch::Tensor jaw_mask;  ///< [V] bool, vertices skinned (only) to the jaw
 };
 
-inline SyntheticFlame make_synthetic_flame(int64_t V = 60, int64_t F = 90, uint64_t seed = 7, bool with_uv = false) {
+inline SyntheticFlame make_synthetic_flame(int64_t V = 60, int64_t F = 90, uint64_t seed = 7, bool with_uv = false,
+                                          bool smooth_contour = false) {
     torch::manual_seed(seed);
     auto f32 = torch::kFloat32;
     SyntheticFlame s;
@@ -52,8 +54,16 @@ inline SyntheticFlame make_synthetic_flame(int64_t V = 60, int64_t F = 90, uint6
     };
     file.tensors["static_lmk_faces_idx"] = from_torch(torch::randint(0, F, {51}).to(torch::kLong));
     file.tensors["static_lmk_bary_coords"] = from_torch(bary({51}));
-    file.tensors["dynamic_lmk_faces_idx"] = from_torch(torch::randint(0, F, {79, 17}).to(torch::kLong));
-    file.tensors["dynamic_lmk_bary_coords"] = from_torch(bary({79, 17}));
+    if (smooth_contour) {  // like FLAME: neighbouring yaw bins give nearby contour points
+        file.tensors["dynamic_lmk_faces_idx"] =
+            from_torch(torch::randint(0, F, {1, 17}).to(torch::kLong).expand({79, 17}).contiguous());
+        auto a = bary({1, 17}), b = bary({1, 17});
+        auto w = (torch::arange(79, f32) / 78.0).view({79, 1, 1});
+        file.tensors["dynamic_lmk_bary_coords"] = from_torch(a * (1 - w) + b * w);
+    } else {
+        file.tensors["dynamic_lmk_faces_idx"] = from_torch(torch::randint(0, F, {79, 17}).to(torch::kLong));
+        file.tensors["dynamic_lmk_bary_coords"] = from_torch(bary({79, 17}));
+    }
     file.tensors["full_lmk_faces_idx"] = from_torch(torch::randint(0, F, {68}).to(torch::kLong));
     file.tensors["full_lmk_bary_coords"] = from_torch(bary({68}));
     if (with_uv) {
