@@ -99,6 +99,25 @@ TEST(VideoReader, AppliesRotationMetadata) {
         }
     }
     EXPECT_EQ(seen, (std::set<int>{90, 180, 270}));
+
+    // Writing the display-oriented frames gives an upright file without rotation metadata.
+    const std::string rotated = tmp / "rot90.mp4", upright = tmp / "upright.mp4";
+    {
+        VideoReader reader(rotated);
+        VideoWriter writer(upright, reader.info());
+        Frame f;
+        while (reader.read(f)) writer.write(f);
+    }
+    const VideoInfo in_info = probe(rotated), out_info = probe(upright);
+    EXPECT_EQ(out_info.rotation, 0);
+    EXPECT_EQ(out_info.width, in_info.display_width);
+    EXPECT_EQ(out_info.height, in_info.display_height);
+    const auto a = read_all(rotated), b = read_all(upright);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].pts, b[i].pts);
+        EXPECT_GT(psnr(a[i].bgr, b[i].bgr), 30.0);
+    }
 }
 
 // The direction of rotation agrees with ffmpeg's own autorotation (on a file tagged like phone videos).
