@@ -127,15 +127,13 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
     if (valid.empty()) NED_LOG_WARN("[render] no frame has both a face and parameters; nothing to render");
 
     // Output folders (stale PNGs of an earlier run are removed when overwriting).
-    std::vector<fs::path> dirs;
-    for (const char* k : kKinds) dirs.push_back(out_dir / k);
-    if (o.save_images)
-        for (const char* k : kKinds) dirs.push_back(out_dir / "crop" / k);
     fs::create_directories(out_dir);
     if (fs::exists(manifest)) fs::remove(manifest);
-    for (const auto& d : dirs) {
-        clear_pngs(d);
-        fs::create_directories(d);
+    for (const char* k : kKinds) {
+        clear_pngs(out_dir / k);
+        clear_pngs(out_dir / "crop" / k);
+        fs::create_directories(out_dir / k);
+        if (o.save_images) fs::create_directories(out_dir / "crop" / k);
     }
 
     // Preview video (optional): aligned crop | NMFC | shape | eyes, one panel row per source frame.
