@@ -26,9 +26,17 @@ cv::Vec4f hog_to_ned_box(const cv::Vec4f& b) {
     return {cx - hw, cy - hh, cx + hw, cy + hh};
 }
 
+namespace {
+/// dlib deserialises its embedded detector in ~1 s; do it once and copy (a copy takes microseconds).
+const dlib::frontal_face_detector& prototype() {
+    static const dlib::frontal_face_detector det = dlib::get_frontal_face_detector();
+    return det;
+}
+}  // namespace
+
 struct FaceDetector::Impl {
     DetectorOptions opts;
-    dlib::frontal_face_detector det = dlib::get_frontal_face_detector();
+    dlib::frontal_face_detector det = prototype();
 };
 
 FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique<Impl>()) {

@@ -227,7 +227,7 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
                               std::max(1, static_cast<int>(std::lround(H * scale))));
     long total = info.frame_count > 0 ? static_cast<long>(info.frame_count) : 0;
     if (opts.max_frames > 0 && (total <= 0 || total > opts.max_frames)) total = opts.max_frames;
-    NED_LOG_INFO("[crop] {}: {}x{}, detecting at {}x{} (scale {:.3f}, upsample {})", video_path, W, H,
+    NED_LOG_DEBUG("[crop] {}: {}x{}, detecting at {}x{} (scale {:.3f}, upsample {})", video_path, W, H,
                  small_size.width, small_size.height, scale, opts.upsample);
 
     int nthreads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());

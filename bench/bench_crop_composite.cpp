@@ -1,0 +1,69 @@
+// Benchmark of `crop` (track: decode + dlib HOG detection + smoothing; crop images) and `composite`
+// (decode + blend + paste + libx264 encode) on one video. Not a test.
+//   bench_crop_composite [VIDEO] [--threads N] [--preset P]
+// Default VIDEO: ../shared/data/video/wav2lip-gfpgan__kim_7s_raw.mp4 (1920x1080, 223 frames).
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <unistd.h>
+
+#include "ned/blend/composite.hpp"
+#include "ned/detect/crop.hpp"
+#include "ned/detect/face_tracker.hpp"
+
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+    std::string video = std::string(NED_SOURCE_DIR_BENCH) + "/../shared/data/video/wav2lip-gfpgan__kim_7s_raw.mp4";
+    int threads = 0;
+    std::string preset = "medium";
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--preset") && i + 1 < argc)
+            preset = argv[++i];
+        else
+            video = argv[i];
+    }
+    const fs::path tmp = fs::temp_directory_path() / ("ned-bench-crop-" + std::to_string(::getpid()));
+    fs::create_directories(tmp);
+    using clock = std::chrono::steady_clock;
+    auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
+    try {
+        ned::detect::TrackOptions topts;
+        topts.threads = threads;
+        auto t0 = clock::now();
+        const auto track = ned::detect::build_track(video, topts);
+        const double t_track = secs(t0);
+        const double n = static_cast<double>(track.frames.size());
+        std::printf("video %s: %zu frames %dx%d, threads %d (hardware %u)\n", video.c_str(), track.frames.size(),
+                    track.width, track.height, threads, std::thread::hardware_concurrency());
+        std::printf("crop (track only)       : %6.2f s  %6.1f frames/s\n", t_track, n / t_track);
+        ned::detect::CropImagesOptions io;
+        io.crops_dir = (tmp / "crops").string();
+        t0 = clock::now();
+        ned::detect::save_crop_images(video, track, io);
+        const double t_img = secs(t0);
+        std::printf("crop --save-images pass : %6.2f s  %6.1f frames/s  (crop incl. images: %.1f frames/s)\n", t_img,
+                    n / t_img, n / (t_track + t_img));
+        ned::blend::CompositeOptions c;
+        c.faces_dir = io.crops_dir;
+        c.preset = preset;
+        c.threads = threads;
+        c.overwrite = true;
+        t0 = clock::now();
+        ned::blend::composite_video(video, track, (tmp / "out.mp4").string(), c);
+        const double t_comp = secs(t0);
+        std::printf("composite (preset %-6s): %6.2f s  %6.1f frames/s\n", preset.c_str(), t_comp, n / t_comp);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_crop_composite: %s\n", e.what());
+        fs::remove_all(tmp);
+        return 1;
+    }
+    fs::remove_all(tmp);
+    return 0;
+}
