@@ -110,9 +110,14 @@ void analyze_track(FaceTrack& track, const std::string& video_path, const std::s
 }
 
 void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std::string& video_path,
-                   const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress) {
-    std::unique_ptr<FaceSegmenter> segmenter;
-    if (!options.segmentation_model.empty()) segmenter = std::make_unique<FaceSegmenter>(options.segmentation_model);
+                   const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress,
+                   FaceSegmenter* loaded_segmenter) {
+    std::unique_ptr<FaceSegmenter> own;
+    FaceSegmenter* segmenter = loaded_segmenter;
+    if (!segmenter && !options.segmentation_model.empty()) {
+        own = std::make_unique<FaceSegmenter>(options.segmentation_model);
+        segmenter = own.get();
+    }
 
     const bool want_masks = options.save_images || segmenter;
     std::string crops_dir, aligned_dir, eyes_dir, masks_dir;
@@ -246,7 +251,10 @@ void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std
 FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
                         const ProgressFn& track_progress, const ProgressFn& analyze_progress) {
     check_input_file(video_path, "input video");
-    const LandmarkDetector detector(options.landmark_model);  // ModelError before any decoding
+    // Models first: a missing or invalid model is a ModelError before any decoding.
+    const LandmarkDetector detector(options.landmark_model);
+    std::unique_ptr<FaceSegmenter> segmenter;
+    if (!options.segmentation_model.empty()) segmenter = std::make_unique<FaceSegmenter>(options.segmentation_model);
     if (!fs::exists(workdir)) fs::create_directories(workdir);
     if (!fs::is_directory(workdir)) throw InputError(cat("work folder ", workdir, " is not a folder"));
     const std::string track_path = (fs::path(workdir) / "track.safetensors").string();
@@ -259,7 +267,7 @@ FaceTrack analyze_video(const std::string& video_path, const std::string& workdi
     FaceTrack track = build_track(video_path, to, track_progress);
     if (track.num_valid() == 0) throw InputError(cat("no face found in ", video_path));
     const auto t1 = std::chrono::steady_clock::now();
-    analyze_track(track, detector, video_path, workdir, options, analyze_progress);
+    analyze_track(track, detector, video_path, workdir, options, analyze_progress, segmenter.get());
     const auto t2 = std::chrono::steady_clock::now();
     save_track(track_path, track);
     const double s_track = std::chrono::duration<double>(t1 - t0).count();

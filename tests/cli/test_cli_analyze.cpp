@@ -112,3 +112,29 @@ TEST(CliAnalyze, VideoWithoutFacesIsExit2) {
     EXPECT_NE(r.err.find("no face found"), std::string::npos) << r.err;
     EXPECT_FALSE(fs::exists(tmp / "w/track.safetensors"));
 }
+
+#include "ned/core/safetensors.hpp"
+#include "ned/core/torch_util.hpp"
+#include "ned/detect/segmentation.hpp"
+
+TEST(CliAnalyze, SegmentationModelWritesMasks) {
+    NED_REQUIRE_DATA();
+    if (!have_model()) GTEST_SKIP() << "dlib landmark model not installed";
+    ned::test::TempDir tmp;
+    torch::manual_seed(3);
+    ned::detect::UNet net(3);
+    ned::st::File f;
+    f.metadata = {{"format", "ned.fsgan_unet"}, {"version", "1"}};
+    ned::save_module(*net, f);
+    ned::st::save(tmp / "unet.safetensors", f);
+    const std::string work = tmp / "w";
+    const auto r = run_ned({"analyze", ned::test::data_path("video/sadtalker__WDA_KatieHill_000.mp4"), work,
+                            "--max-frames", "3", "--segmentation-model", tmp / "unet.safetensors", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(count_png(work + "/masks"), 3u);  // random weights: content arbitrary, one PNG per frame
+    EXPECT_EQ(count_png(work + "/crops"), 0u);  // images only with --save-images
+    // A file that is not a converted U-Net is exit 3.
+    const auto bad = run_ned({"analyze", ned::test::data_path("video/sadtalker__WDA_KatieHill_000.mp4"), tmp / "w2",
+                              "--max-frames", "3", "--segmentation-model", work + "/track.safetensors", "-q"});
+    EXPECT_EQ(bad.exit_code, 3) << bad.err;
+}

@@ -53,9 +53,12 @@ FaceFrame face_frame_from_detection(const cv::Vec4f& hog_box, int crop_size = 25
 void analyze_track(FaceTrack& track, const std::string& video_path, const std::string& workdir,
                    const AnalyzeOptions& options, const ProgressFn& progress = {});
 
-/// Same with an already loaded landmark detector (options.landmark_model is then ignored).
+class FaceSegmenter;
+/// Same with an already loaded landmark detector (options.landmark_model is then ignored) and optionally an
+/// already loaded segmenter (else options.segmentation_model is loaded when set).
 void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std::string& video_path,
-                   const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress = {});
+                   const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress = {},
+                   FaceSegmenter* segmenter = nullptr);
 
 /// build_track + analyze_track + save_track(WORKDIR/track.safetensors). The workdir is created if missing.
 /// No face in the whole video -> InputError "no face found in VIDEO". Missing landmark model -> ModelError
