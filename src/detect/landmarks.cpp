@@ -62,12 +62,10 @@ Landmarks LandmarkDetector::landmark_multisample(const cv::Mat& image_bgr, const
     if (single) *single = first;
     std::array<cv::Point2d, kNumLandmarks> sum;
     for (int i = 0; i < kNumLandmarks; ++i) sum[i] = cv::Point2d(first[i].x, first[i].y);
-    cv::Mat shifted;
     for (int sx : {-1, 1}) {
         for (int sy : {-1, 1}) {
-            const cv::Matx23f m(1, 0, float(sx * shift), 0, 1, float(sy * shift));
-            cv::warpAffine(image_bgr, shifted, cv::Mat(m), image_bgr.size(), cv::INTER_LANCZOS4,
-                           cv::BORDER_CONSTANT, cv::Scalar::all(0));
+            // NED: warpAffine(INTER_LANCZOS4) by an integer shift == this exact copy, ~50x faster.
+            const cv::Mat shifted = translate_image(image_bgr, sx * shift, sy * shift);
             // The face rectangle stays where it is (see docs/parts/analysis.md, "Decisions"): dlib's
             // predictor is exactly translation-equivariant for integer shifts of image AND rectangle, so
             // moving both would give five identical results.
@@ -78,6 +76,14 @@ Landmarks LandmarkDetector::landmark_multisample(const cv::Mat& image_bgr, const
     Landmarks mean;
     for (int i = 0; i < kNumLandmarks; ++i) mean[i] = cv::Point2f(sum[i] * 0.2);
     return mean;
+}
+
+cv::Mat translate_image(const cv::Mat& img, int dx, int dy) {
+    cv::Mat out(img.size(), img.type(), cv::Scalar::all(0));
+    const cv::Rect dst = cv::Rect(dx, dy, img.cols, img.rows) & cv::Rect(0, 0, img.cols, img.rows);
+    if (dst.empty()) return out;
+    img(cv::Rect(dst.x - dx, dst.y - dy, dst.width, dst.height)).copyTo(out(dst));
+    return out;
 }
 
 cv::Rect2f box_in_crop(const cv::Vec4f& frame_box, const cv::Matx23f& crop_to_frame) {

@@ -29,7 +29,8 @@ public:
     Landmarks landmark(const cv::Mat& image_bgr, const cv::Rect2f& face_rect) const;
 
     /// NED multisample: mean of landmark() on the image and on the image translated by (sx*shift, sy*shift)
-    /// for sx, sy in {-1, +1} (warpAffine INTER_LANCZOS4, black border), all with the same face_rect.
+    /// for sx, sy in {-1, +1} (NED: warpAffine INTER_LANCZOS4, black border; here translate_image(), which is
+    /// pixel-identical), all with the same face_rect.
     /// `single` (optional) receives the landmarks of the unshifted image.
     Landmarks landmark_multisample(const cv::Mat& image_bgr, const cv::Rect2f& face_rect, int shift = 5,
                                    Landmarks* single = nullptr) const;
@@ -41,6 +42,11 @@ private:
     std::unique_ptr<Impl> impl_;
     std::string path_;
 };
+
+/// `img` translated by an integer (dx, dy) with a black border: pixel-identical to NED's
+/// cv::warpAffine(img, [[1,0,dx],[0,1,dy]], INTER_LANCZOS4, BORDER_CONSTANT 0) (OpenCV's Lanczos4 weights at a
+/// zero fractional offset are exactly (0,0,0,1,0,0,0,0)), and ~50x faster. Unit-tested against warpAffine.
+cv::Mat translate_image(const cv::Mat& img, int dx, int dy);
 
 /// The face rectangle in crop pixels: the frame-space box (x0,y0,x1,y1) mapped through the inverse of
 /// crop_to_frame (axis-aligned bounding box of the mapped corners).

@@ -93,6 +93,17 @@ TEST(LandmarkDetector, MultisampleIsTheMeanOfFiveShiftedRunsWithoutUndoingShifts
     EXPECT_LT(err, 0.05);
 }
 
+TEST(TranslateImage, IdenticalToWarpAffineLanczos4ForIntegerShifts) {
+    cv::Mat img(64, 80, CV_8UC3);
+    cv::randu(img, 0, 256);
+    for (auto [dx, dy] : {std::pair{5, 5}, {-5, 5}, {5, -5}, {-5, -5}, {0, 3}, {-79, 0}, {100, 0}}) {
+        cv::Mat ref;
+        cv::warpAffine(img, ref, cv::Mat(cv::Matx23f(1, 0, float(dx), 0, 1, float(dy))), img.size(),
+                       cv::INTER_LANCZOS4, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+        EXPECT_EQ(cv::norm(translate_image(img, dx, dy), ref, cv::NORM_INF), 0.0) << dx << "," << dy;
+    }
+}
+
 TEST(LandmarkBoxes, NedBoxToHogInvertsHogToNedBox) {
     const cv::Vec4f hog(100, 80, 180, 160);
     const cv::Vec4f back = ned_box_to_hog(hog_to_ned_box(hog));
