@@ -262,3 +262,19 @@ TEST(VideoReader, DecoderThreadCountsGiveTheSameFrames) {
         }
     }
 }
+
+// A raw H.264 elementary stream carries no timestamps: the reader still returns every frame with strictly
+// increasing pts, evenly spaced at the stream's frame rate.
+TEST(VideoReader, RawStreamWithoutTimestampsGetsIncreasingPts) {
+    if (!have_ffmpeg()) GTEST_SKIP() << "ffmpeg CLI not available to extract a raw stream";
+    ned::test::TempDir tmp;
+    const std::string mp4 = tmp / "a.mp4", raw = tmp / "a.h264";
+    write_synthetic(mp4, 64, 48, {1, 25}, {25, 1}, regular_pts(12), "medium");
+    ASSERT_TRUE(ffmpeg("-i " + mp4 + " -c copy -f h264 " + raw));
+    const auto frames = read_all(raw);
+    ASSERT_EQ(frames.size(), 12u);
+    for (size_t i = 1; i < frames.size(); ++i) {
+        EXPECT_GT(frames[i].pts, frames[i - 1].pts);
+        EXPECT_NEAR(frames[i].time_s - frames[i - 1].time_s, 1.0 / 25, 1e-3) << "frame " << i;
+    }
+}
