@@ -99,23 +99,22 @@ int main() {
     const DecaImageRenderer renderer(s.topo, o1);
     auto frame = [&](bool detailed) {
         const DecaImages im = renderer.render(s.verts.data(), cam, detailed ? disp : cv::Mat());
-        const cv::Mat n = crop_to_aligned(deca_to_crop(im.nmfc, tform, 256), align, 256);
-        const cv::Mat sh = crop_to_aligned(deca_to_crop(im.shape, tform, 256), align, 256);
-        const cv::Mat e = eye_image(transform_eye_points(eyes, align), 256);
-        return n.rows + sh.rows + e.rows;
+        return conditioning_from_deca(im, tform, align, eyes, 256).nmfc.rows;
     };
     const double coarse = best_ms(20, [&] { frame(false); });
     const double detailed = best_ms(20, [&] { frame(true); });
     std::printf("one frame, 1 thread: NMFC + coarse shape + eyes (+ warps) %.2f ms; with detailed shape %.2f ms\n",
                 coarse, detailed);
     const DecaImages im = renderer.render(s.verts.data(), cam, disp);
-    std::printf("  parts: render 224 coarse %.2f ms, detailed %.2f ms; deca_to_crop %.2f ms; crop_to_aligned "
-                "(Lanczos4) %.2f ms; eye image %.3f ms\n",
+    cv::Mat packed;
+    cv::merge(std::vector<cv::Mat>{im.nmfc, cv::Mat(224, 224, CV_32F, cv::Scalar(0.5))}, packed);
+    std::printf("  parts: render 224 coarse %.2f ms, detailed %.2f ms; deca_to_crop (4 ch) %.2f ms; crop_to_aligned "
+                "(Lanczos4, 4 ch) %.2f ms; eye image %.3f ms\n",
                 best_ms(20, [&] { renderer.render(s.verts.data(), cam); }),
                 best_ms(20, [&] { renderer.render(s.verts.data(), cam, disp); }),
-                best_ms(20, [&] { deca_to_crop(im.nmfc, tform, 256); }),
-                best_ms(20, [&] { crop_to_aligned(deca_to_crop(im.nmfc, tform, 256), align, 256); }) -
-                    best_ms(20, [&] { deca_to_crop(im.nmfc, tform, 256); }),
+                best_ms(20, [&] { deca_to_crop(packed, tform, 256); }),
+                best_ms(20, [&] { crop_to_aligned(deca_to_crop(packed, tform, 256), align, 256); }) -
+                    best_ms(20, [&] { deca_to_crop(packed, tform, 256); }),
                 best_ms(20, [&] { eye_image(transform_eye_points(eyes, align), 256); }));
 
     // Throughput: 2 worker threads, each rendering whole frames (as `ned render-inputs` does).

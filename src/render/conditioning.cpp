@@ -109,6 +109,33 @@ MeshTopology topology_from_flame(const recon::FlameModel& flame) {
     return t;
 }
 
+ConditioningFrame conditioning_from_deca(const DecaImages& di, const cv::Matx33f& tform, const cv::Matx23f& align,
+                                         const EyePoints& eyes, int crop_size, bool keep_crop_images) {
+    ConditioningFrame cf;
+    cf.detailed = di.detailed;
+    cf.eye_points = eyes;
+    // NMFC (3 channels) and the grey shape (1 channel) share one 4-channel pass through both warps;
+    // every channel is warped independently, so this equals warping them one by one.
+    cv::Mat packed, shape_grey;
+    cv::extractChannel(di.shape, shape_grey, 0);
+    cv::merge(std::vector<cv::Mat>{di.nmfc, shape_grey}, packed);
+    const cv::Mat crop4 = deca_to_crop(packed, tform, crop_size);
+    const cv::Mat aligned4 = crop_to_aligned(crop4, align, crop_size);
+    auto unpack = [](const cv::Mat& m4, cv::Mat& nmfc, cv::Mat& shape) {
+        cv::Mat ch[4];
+        cv::split(m4, ch);
+        cv::merge(std::vector<cv::Mat>{ch[0], ch[1], ch[2]}, nmfc);
+        cv::merge(std::vector<cv::Mat>{ch[3], ch[3], ch[3]}, shape);
+    };
+    unpack(aligned4, cf.nmfc, cf.shape);
+    cf.eyes = eye_image(transform_eye_points(eyes, align), crop_size);
+    if (keep_crop_images) {
+        unpack(crop4, cf.nmfc_crop, cf.shape_crop);
+        cf.eyes_crop = eye_image(eyes, crop_size);
+    }
+    return cf;
+}
+
 ConditioningRenderer::ConditioningRenderer(const recon::FlameModel& flame, recon::DecaModel* deca,
                                            const ConditioningOptions& options)
     : flame_(flame), deca_(deca), options_(options), deca_renderer_(topology_from_flame(flame), options.deca) {
@@ -183,24 +210,13 @@ std::vector<ConditioningFrame> ConditioningRenderer::render(const detect::FaceTr
         cv::Mat disp;
         if (detailed) disp = cv::Mat(kUvSize, kUvSize, CV_32F, uvz[b].data_ptr<float>());
         const DecaImages di = deca_renderer_.render(verts.data_ptr<float>() + b * V * 3, cam, disp);
-        ConditioningFrame& cf = out[b];
-        cf.frame_index = t;
-        cf.detailed = di.detailed;
-        cv::Mat nmfc_crop = deca_to_crop(di.nmfc, tform, S);
-        cv::Mat shape_crop = deca_to_crop(di.shape, tform, S);
-        cf.nmfc = crop_to_aligned(nmfc_crop, ff.align, S);
-        cf.shape = crop_to_aligned(shape_crop, ff.align, S);
         const EyePoints src = eye_points_from_track(ff);
-        cf.eye_points = options_.eyes == EyeSource::Track
-                            ? src
-                            : move_pupils_with_contour(
-                                  src, mesh_eye_contour(lmk2d.data_ptr<float>() + b * 68 * 2, cam, tform));
-        cf.eyes = eye_image(transform_eye_points(cf.eye_points, ff.align), S);
-        if (options_.keep_crop_images) {
-            cf.nmfc_crop = nmfc_crop;
-            cf.shape_crop = shape_crop;
-            cf.eyes_crop = eye_image(cf.eye_points, S);
-        }
+        const EyePoints eyes = options_.eyes == EyeSource::Track
+                                   ? src
+                                   : move_pupils_with_contour(
+                                         src, mesh_eye_contour(lmk2d.data_ptr<float>() + b * 68 * 2, cam, tform));
+        out[b] = conditioning_from_deca(di, tform, ff.align, eyes, S, options_.keep_crop_images);
+        out[b].frame_index = t;
     };
 
     const int nthreads = static_cast<int>(std::min<int64_t>(options_.threads, B));

@@ -222,12 +222,16 @@ DecaImages DecaImageRenderer::render(const float* verts, const float cam[3], con
 }
 
 cv::Mat deca_to_crop(const cv::Mat& deca_image, const cv::Matx33f& tform, int crop_size) {
-    NED_CHECK(deca_image.type() == CV_32FC3, "deca_to_crop expects CV_32FC3, got type ", deca_image.type());
-    cv::Mat out(crop_size, crop_size, CV_8UC3);
-    const int W = deca_image.cols, H = deca_image.rows;
-    auto px = [&](int r, int c, int k) -> double {
-        if (r < 0 || c < 0 || r >= H || c >= W) return 0.0;  // skimage mode='constant', cval=0
-        return deca_image.ptr<float>(r)[3 * c + k];
+    NED_CHECK(deca_image.depth() == CV_32F && deca_image.channels() <= 4,
+              "deca_to_crop expects a float image of 1-4 channels, got type ", deca_image.type());
+    const int C = deca_image.channels();
+    cv::Mat src = deca_image.isContinuous() ? deca_image : deca_image.clone();
+    cv::Mat out(crop_size, crop_size, CV_8UC(C));
+    const int W = src.cols, H = src.rows;
+    const float* base = src.ptr<float>();
+    const float zero[4] = {0, 0, 0, 0};
+    auto at = [&](int r, int c) -> const float* {  // skimage mode='constant', cval=0
+        return (r < 0 || c < 0 || r >= H || c >= W) ? zero : base + (static_cast<int64_t>(r) * W + c) * C;
     };
     for (int y = 0; y < crop_size; ++y) {
         uint8_t* o = out.ptr<uint8_t>(y);
@@ -236,11 +240,12 @@ cv::Mat deca_to_crop(const cv::Mat& deca_image, const cv::Matx33f& tform, int cr
             const double cy = tform(1, 0) * x + tform(1, 1) * y + tform(1, 2);
             const int c0 = static_cast<int>(std::floor(cx)), r0 = static_cast<int>(std::floor(cy));
             const double dc = cx - c0, dr = cy - r0;
-            for (int k = 0; k < 3; ++k) {
-                const double top = (1 - dc) * px(r0, c0, k) + dc * px(r0, c0 + 1, k);
-                const double bot = (1 - dc) * px(r0 + 1, c0, k) + dc * px(r0 + 1, c0 + 1, k);
+            const float *p00 = at(r0, c0), *p01 = at(r0, c0 + 1), *p10 = at(r0 + 1, c0), *p11 = at(r0 + 1, c0 + 1);
+            for (int k = 0; k < C; ++k) {
+                const double top = (1 - dc) * p00[k] + dc * p01[k];
+                const double bot = (1 - dc) * p10[k] + dc * p11[k];
                 const double v = std::clamp((1 - dr) * top + dr * bot, 0.0, 1.0);
-                o[3 * x + k] = static_cast<uint8_t>(std::lround(v * 255.0));
+                o[C * x + k] = static_cast<uint8_t>(std::lround(v * 255.0));
             }
         }
     }

@@ -72,6 +72,11 @@ struct ConditioningFrame {
     bool detailed = false;                     ///< shape used DECA's detail normals
 };
 
+/// One frame's DECA images + eye points (crop pixels) -> conditioning images: NMFC and shape through
+/// deca_to_crop (tform) and crop_to_aligned (align), the eye image drawn from the points mapped by align.
+ConditioningFrame conditioning_from_deca(const DecaImages& deca, const cv::Matx33f& tform, const cv::Matx23f& align,
+                                         const EyePoints& eyes, int crop_size, bool keep_crop_images = false);
+
 /// Renders conditioning frames from a track + reconstruction. Holds references to the models.
 class ConditioningRenderer {
 public:

@@ -89,7 +89,8 @@ private:
 
 /// The 224 DECA image back into the crop: output(p) = img(tform * p), bilinear, 0 outside (skimage.warp
 /// with tform as inverse map), then img_as_ubyte (round(clip(x,0,1)*255)) as renderer/create_inputs.py.
-/// tform: crop pixel -> DECA 224 pixel (Reconstruction "tform"). Returns CV_8UC3, crop_size^2.
+/// tform: crop pixel -> DECA 224 pixel (Reconstruction "tform"). Float input of 1-4 channels (channels are
+/// independent); returns CV_8UC(channels), crop_size^2.
 cv::Mat deca_to_crop(const cv::Mat& deca_image, const cv::Matx33f& tform, int crop_size = 256);
 
 /// Crop -> aligned space: cv::warpAffine(img, align, size, INTER_LANCZOS4, constant 0) (§1.7).

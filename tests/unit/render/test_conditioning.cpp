@@ -206,3 +206,21 @@ TEST(Conditioning, TopologyFromFlameCarriesUvData) {
     const auto no_uv = ned::recon::FlameModel::from_file(ned::test::synthetic_flame_file(8, false));
     EXPECT_FALSE(topology_from_flame(no_uv).has_uv());
 }
+
+TEST(Conditioning, PackedWarpEqualsWarpingEachImage) {
+    // conditioning_from_deca warps NMFC + shape as one 4-channel image; it must equal separate warps.
+    DecaImages di;
+    di.nmfc = cv::Mat(224, 224, CV_32FC3);
+    cv::randu(di.nmfc, 0.f, 1.f);
+    cv::Mat grey(224, 224, CV_32F);
+    cv::randu(grey, 0.f, 1.f);
+    cv::merge(std::vector<cv::Mat>{grey, grey, grey}, di.shape);
+    const cv::Matx33f tform(0.8f, 0.05f, 3, -0.05f, 0.8f, 9, 0, 0, 1);
+    const cv::Matx23f align(0.97f, -0.1f, 11, 0.1f, 0.97f, -6);
+    const EyePoints eyes = make_eyes({90, 110}, {160, 110}, 14, 5);
+    const ConditioningFrame cf = conditioning_from_deca(di, tform, align, eyes, 256, true);
+    EXPECT_EQ(cv::norm(cf.nmfc, crop_to_aligned(deca_to_crop(di.nmfc, tform, 256), align, 256), cv::NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(cf.shape, crop_to_aligned(deca_to_crop(di.shape, tform, 256), align, 256), cv::NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(cf.nmfc_crop, deca_to_crop(di.nmfc, tform, 256), cv::NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(cf.eyes, eye_image(transform_eye_points(eyes, align), 256), cv::NORM_INF), 0.0);
+}
