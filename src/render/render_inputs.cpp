@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -200,7 +201,7 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
         if (progress) progress(done, total);
     }
     if (writer) {
-        preview_until(std::numeric_limits<int64_t>::max(), {});
+        preview_until(static_cast<int64_t>(track.frames.size()) - 1, {});  // the track's frames only
         writer->finish();
         writer.reset();
         preview_file->commit();

@@ -9,7 +9,9 @@
 
 #include "ned/core/fs_util.hpp"
 #include "ned/core/safetensors.hpp"
+#include "ned/detect/crop.hpp"
 #include "ned/detect/face_track.hpp"
+#include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "support/test_support.hpp"
 #include "unit/render/synthetic_flame.hpp"
@@ -124,4 +126,23 @@ TEST(CliRenderInputs, MissingInputsAndAssetsGiveExitCodes) {
     // Missing DECA weights -> 3.
     r = run_ned({"render-inputs", dir.path(), "--flame", dir / "flame.safetensors", "--deca", dir / "nope.st", "-q"});
     EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
+TEST(CliRenderInputs, PreviewVideoFromTheSourceClip) {
+    NED_REQUIRE_DATA();
+    const std::string video = ned::test::data_path("video/styletalk__andrew_clip_1+wav.mp4");
+    ASSERT_TRUE(fs::exists(video));
+    ned::test::TempDir dir;
+    write_inputs(dir);
+    auto track = ned::detect::load_track(dir / "track.safetensors");
+    track.source = video;
+    for (auto& f : track.frames) f.crop_to_frame = ned::detect::crop_transform(f.box, 256);
+    ned::detect::save_track(dir / "track.safetensors", track);
+    const auto r = run_ned({"render-inputs", dir.path(), "--flame", dir / "flame.safetensors", "--preview",
+                            dir / "preview.mp4", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto info = ned::io::probe(dir / "preview.mp4");
+    EXPECT_EQ(info.display_width, 4 * 256);
+    EXPECT_EQ(info.display_height, 256);
+    EXPECT_EQ(info.frame_count, 4);  // the track's 4 frames, not the whole clip
 }
