@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "ned/core/error.hpp"
+#include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "ned/render/conditioning.hpp"
@@ -223,4 +224,29 @@ TEST(Conditioning, PackedWarpEqualsWarpingEachImage) {
     EXPECT_EQ(cv::norm(cf.shape, crop_to_aligned(deca_to_crop(di.shape, tform, 256), align, 256), cv::NORM_INF), 0.0);
     EXPECT_EQ(cv::norm(cf.nmfc_crop, deca_to_crop(di.nmfc, tform, 256), cv::NORM_INF), 0.0);
     EXPECT_EQ(cv::norm(cf.eyes, eye_image(transform_eye_points(eyes, align), 256), cv::NORM_INF), 0.0);
+}
+
+TEST(Conditioning, DetailCodesGiveTheDetailedShapeThroughDDetail) {
+    // DECA with its initial (random) weights stands in for the gated checkpoint: D_detail must be run on
+    // (jaw, exp, detail) and its displacement must change the shape image but not the NMFC.
+    Scene s = make_scene(1);
+    s.rec.ensure("detail");
+    for (int k = 0; k < 128; ++k) s.rec.at("detail").row(0)[k] = 0.05f * ((k % 7) - 3);
+    ned::recon::DecaModel deca;
+    ConditioningOptions o;
+    ConditioningRenderer coarse(s.flame, nullptr, o), detailed(s.flame, &deca, o);
+    std::string why;
+    EXPECT_FALSE(coarse.detailed_for(s.rec, &why));
+    EXPECT_NE(why.find("DECA"), std::string::npos);
+    ASSERT_TRUE(detailed.detailed_for(s.rec));
+    const auto c = coarse.render(s.track, s.rec, {0});
+    const auto d = detailed.render(s.track, s.rec, {0});
+    EXPECT_TRUE(d[0].detailed);
+    EXPECT_FALSE(c[0].detailed);
+    EXPECT_EQ(cv::norm(c[0].nmfc, d[0].nmfc, cv::NORM_INF), 0.0);
+    EXPECT_GT(cv::norm(c[0].shape, d[0].shape, cv::NORM_L1), 0.0);
+    // Without detail codes the DECA-equipped renderer falls back to the coarse shape.
+    s.rec.params.erase("detail");
+    EXPECT_FALSE(detailed.detailed_for(s.rec, &why));
+    EXPECT_NE(why.find("detail"), std::string::npos);
 }
