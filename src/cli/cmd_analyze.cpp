@@ -45,6 +45,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames)")
         ->capture_default_str()
         ->group(g);
+    sub->add_option("--cut-threshold", o->track.cut_threshold, "Shot-cut threshold on the grey-histogram distance (0..1)")
+        ->capture_default_str()
+        ->group(g);
     sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of a 256 crop)")->capture_default_str()->group(g);
     sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->capture_default_str()->group(g);
     sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->group(g);
