@@ -60,8 +60,9 @@ torch::Tensor crop_to_deca_ndc(const torch::Tensor& landmarks, const torch::Tens
     return p / (kDecaImageSize / 2.0) - 1.0;
 }
 
-FitResult fit_landmarks(const FlameModel& flame, const std::vector<detect::Landmarks>& landmarks,
+FitResult fit_landmarks(const FlameModel& full_flame, const std::vector<detect::Landmarks>& landmarks,
                         const std::vector<uint8_t>& valid, const FitOptions& o, const ProgressFn& progress) {
+    const FlameModel flame = full_flame.landmark_model();  // same landmarks, only the vertices they use
     NED_CHECK(landmarks.size() == valid.size(), "fit: ", landmarks.size(), " landmark sets for ", valid.size(),
               " frames");
     NED_CHECK(o.chunk > 0 && o.iters >= 0 && o.shape_iters >= 0, "fit: invalid options");

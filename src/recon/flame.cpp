@@ -150,14 +150,50 @@ FlameModel FlameModel::from_file(const st::File& f, torch::Device device) {
     }
     if (f.has("fixed_displacement")) m.fixed_displacement_ = req(f, "fixed_displacement", DType::F32, {-1, -1});
     if (f.has("uv_face_eye_mask")) m.uv_face_eye_mask_ = req(f, "uv_face_eye_mask", DType::F32, {-1, -1});
+    {
+        const int64_t K = kFlameShapeDims + kFlameExpDims;
+        m.J_template_ = torch::matmul(m.J_regressor_, m.v_template_);  // [5,3]
+        m.J_dirs_ = torch::einsum("jv,kvc->kjc", {m.J_regressor_, m.shapedirs_.view({K, V, 3})})
+                        .reshape({K, kFlameJoints * 3})
+                        .contiguous();
+    }
     m.path = f.path;
     m.to(device);
     return m;
 }
 
+FlameModel FlameModel::landmark_model() const {
+    FlameModel m = *this;
+    auto used_faces = std::get<0>(torch::_unique(
+        torch::cat({static_faces_idx_.reshape({-1}), dynamic_faces_idx_.reshape({-1}), full_faces_idx_.reshape({-1})})
+            .cpu(),
+        /*sorted=*/true));
+    auto fcs = faces_.cpu().index_select(0, used_faces);                      // [F',3] old vertex ids
+    auto verts = std::get<0>(torch::_unique(fcs.reshape({-1}), true));      // [V'] sorted
+    const int64_t V = v_template_.size(0), Vs = verts.size(0), Fn = faces_.size(0);
+    auto vmap = torch::full({V}, -1, torch::kLong);
+    vmap.index_put_({verts}, torch::arange(Vs, torch::kLong));
+    auto fmap = torch::full({Fn}, -1, torch::kLong);
+    fmap.index_put_({used_faces}, torch::arange(used_faces.size(0), torch::kLong));
+    const int64_t K = shapedirs_.size(0);
+    auto dev = device_;
+    auto vd = verts.to(dev);
+    m.v_template_ = v_template_.index_select(0, vd);
+    m.shapedirs_ = shapedirs_.view({K, V, 3}).index_select(1, vd).reshape({K, Vs * 3}).contiguous();
+    m.posedirs_ = posedirs_.view({36, V, 3}).index_select(1, vd).reshape({36, Vs * 3}).contiguous();
+    m.lbs_weights_ = lbs_weights_.index_select(0, vd);
+    m.faces_ = vmap.index_select(0, fcs.reshape({-1})).view({-1, 3}).to(dev);
+    auto remap = [&](const torch::Tensor& idx) { return fmap.index_select(0, idx.cpu().reshape({-1})).view(idx.sizes()).to(dev); };
+    m.static_faces_idx_ = remap(static_faces_idx_);
+    m.dynamic_faces_idx_ = remap(dynamic_faces_idx_);
+    m.full_faces_idx_ = remap(full_faces_idx_);
+    m.uv_coords_ = m.uv_faces_ = torch::Tensor();
+    return m;
+}
+
 void FlameModel::to(torch::Device device) {
     device_ = device;
-    for (auto* t : {&v_template_, &faces_, &shapedirs_, &posedirs_, &J_regressor_, &lbs_weights_,
+    for (auto* t : {&v_template_, &faces_, &shapedirs_, &posedirs_, &J_regressor_, &lbs_weights_, &J_template_, &J_dirs_,
                     &static_faces_idx_, &static_bary_, &dynamic_faces_idx_, &dynamic_bary_, &full_faces_idx_,
                     &full_bary_, &uv_coords_, &uv_faces_, &fixed_displacement_, &uv_face_eye_mask_})
         if (t->defined()) *t = t->to(device);
@@ -184,7 +220,8 @@ FlameOutput FlameModel::forward(const torch::Tensor& shape_in, const torch::Tens
     // blend shapes
     auto betas = torch::cat({shape, exp}, 1);                                      // [B,150]
     auto v_shaped = v_template_.unsqueeze(0) + torch::mm(betas, shapedirs_).view({B, V, 3});
-    auto joints = torch::matmul(J_regressor_.unsqueeze(0), v_shaped);           // [B,J,3]
+    // J = J_regressor (v_template + dirs betas), with J_regressor applied to the template and dirs up front
+    auto joints = J_template_.unsqueeze(0) + torch::mm(betas, J_dirs_).view({B, J, 3});  // [B,J,3]
 
     auto rot = batch_rodrigues(full_pose.view({-1, 3})).view({B, J, 3, 3});
     auto ident = torch::eye(3, opts);

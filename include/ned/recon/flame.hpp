@@ -51,6 +51,11 @@ public:
     /// Build from an already parsed file (tests build small synthetic assets in memory).
     static FlameModel from_file(const st::File& file, torch::Device device = torch::kCPU);
 
+    /// A reduced model holding only the vertices and faces the landmarks use (joints are computed from
+    /// precomputed joint blend shapes, so landmarks2d/3d are those of the full model). Its `vertices`
+    /// output is the subset; used by the fitting, where it is many times faster.
+    FlameModel landmark_model() const;
+
     /// Move every tensor to `device`.
     void to(torch::Device device);
     torch::Device device() const { return device_; }
@@ -90,6 +95,7 @@ private:
         lbs_weights_, parents_;
     torch::Tensor static_faces_idx_, static_bary_, dynamic_faces_idx_, dynamic_bary_, full_faces_idx_,
         full_bary_;
+    torch::Tensor J_template_ /*[5,3]*/, J_dirs_ /*[150,15]*/;
     torch::Tensor uv_coords_, uv_faces_, fixed_displacement_, uv_face_eye_mask_;
 };
 

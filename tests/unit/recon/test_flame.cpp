@@ -209,3 +209,14 @@ TEST(Flame, CudaMatchesCpu) {
     EXPECT_TRUE(torch::allclose(a.vertices, b.vertices.cpu(), 1e-4, 1e-5));
     EXPECT_TRUE(torch::allclose(a.landmarks2d, b.landmarks2d.cpu(), 1e-4, 1e-5));
 }
+
+TEST(Flame, LandmarkModelGivesSameLandmarks) {
+    auto syn = test::make_synthetic_flame(80, 150, 9);
+    auto m = FlameModel::from_file(syn.file);
+    auto lm = m.landmark_model();
+    EXPECT_LE(lm.num_vertices(), m.num_vertices());
+    auto shape = torch::randn({3, 100}), exp = torch::randn({3, 50}), pose = torch::randn({3, 6}) * 0.4;
+    auto a = m.forward(shape, exp, pose), b = lm.forward(shape, exp, pose);
+    EXPECT_TRUE(torch::allclose(a.landmarks2d, b.landmarks2d, 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(a.landmarks3d, b.landmarks3d, 1e-5, 1e-6));
+}
