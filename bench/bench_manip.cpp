@@ -23,8 +23,22 @@ int main(int argc, char** argv) {
     Nets nets;
     nets.he_init();
 
-    // ---- training iteration, batch 64 ----
+    // ---- reference point: one G forward at batch 64 (reference doc: 124-170 ms on a quiet host) ----
     const int B = 64;
+    {
+        torch::NoGradGuard ng;
+        auto x = torch::randn({B, 10, 51}) * 0.3, s = torch::randn({B, 16});
+        nets.generator->forward(x, s);
+        double gbest = 1e30;
+        for (int rep = 0; rep < 3; ++rep) {
+            const auto t0 = clk::now();
+            nets.generator->forward(x, s);
+            gbest = std::min(gbest, std::chrono::duration<double>(clk::now() - t0).count());
+        }
+        std::printf("G forward, batch %d: best %.3f s\n", B, gbest);
+    }
+
+    // ---- training iteration, batch 64 ----
     auto adam = [](torch::nn::Module& m) {
         return torch::optim::Adam(m.parameters(), torch::optim::AdamOptions(1e-4).betas({0.0, 0.99}));
     };

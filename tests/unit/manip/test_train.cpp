@@ -167,7 +167,7 @@ TEST(ManipTrain, LearnsToTranslateNeutralToHappyKeepingTheJaw) {
     TrainOptions o;
     o.dataset = dir / "data";
     o.out_dir = dir / "ckpt";
-    o.epochs = 3;
+    o.epochs = 2;
     o.decay_epochs = 0;
     o.iters_per_epoch = 60;
     o.batch_size = 16;
