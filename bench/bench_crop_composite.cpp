@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ned/blend/composite.hpp"
@@ -33,32 +34,42 @@ int main(int argc, char** argv) {
     fs::create_directories(tmp);
     using clock = std::chrono::steady_clock;
     auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
+    auto cpu = [] {  // process CPU seconds (user + system), all threads
+        rusage u{};
+        getrusage(RUSAGE_SELF, &u);
+        return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+    };
     try {
         ned::detect::TrackOptions topts;
         topts.threads = threads;
         auto t0 = clock::now();
+        double c0 = cpu();
         const auto track = ned::detect::build_track(video, topts);
         const double t_track = secs(t0);
         const double n = static_cast<double>(track.frames.size());
         std::printf("video %s: %zu frames %dx%d, threads %d (hardware %u)\n", video.c_str(), track.frames.size(),
                     track.width, track.height, threads, std::thread::hardware_concurrency());
-        std::printf("crop (track only)       : %6.2f s  %6.1f frames/s\n", t_track, n / t_track);
+        std::printf("crop (track only)       : %6.2f s  %6.1f frames/s  cpu %5.1f ms/frame\n", t_track, n / t_track,
+                    1e3 * (cpu() - c0) / n);
         ned::detect::CropImagesOptions io;
         io.crops_dir = (tmp / "crops").string();
         t0 = clock::now();
+        c0 = cpu();
         ned::detect::save_crop_images(video, track, io);
         const double t_img = secs(t0);
-        std::printf("crop --save-images pass : %6.2f s  %6.1f frames/s  (crop incl. images: %.1f frames/s)\n", t_img,
-                    n / t_img, n / (t_track + t_img));
+        std::printf("crop --save-images pass : %6.2f s  %6.1f frames/s  cpu %5.1f ms/frame  (crop incl. images: %.1f "
+                    "frames/s)\n", t_img, n / t_img, 1e3 * (cpu() - c0) / n, n / (t_track + t_img));
         ned::blend::CompositeOptions c;
         c.faces_dir = io.crops_dir;
         c.preset = preset;
         c.threads = threads;
         c.overwrite = true;
         t0 = clock::now();
+        c0 = cpu();
         ned::blend::composite_video(video, track, (tmp / "out.mp4").string(), c);
         const double t_comp = secs(t0);
-        std::printf("composite (preset %-6s): %6.2f s  %6.1f frames/s\n", preset.c_str(), t_comp, n / t_comp);
+        std::printf("composite (preset %-6s): %6.2f s  %6.1f frames/s  cpu %5.1f ms/frame\n", preset.c_str(), t_comp,
+                    n / t_comp, 1e3 * (cpu() - c0) / n);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bench_crop_composite: %s\n", e.what());
         fs::remove_all(tmp);
