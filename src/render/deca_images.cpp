@@ -75,6 +75,39 @@ void vertex_normals(const float* verts, int64_t num_verts, const int32_t* faces,
     }
 }
 
+void dense_grid_normals(const float* grid, int width, int height, float* normals) {
+    // The faces of generate_triangles(h, w, 2, 5) with corners [0,2,1]: for each quad p = y*w + x,
+    // (p, p+w, p+1) and (p+1, p+w, p+w+1); the same sums as vertex_normals() over those faces, without the
+    // index indirection.
+    const int64_t n = static_cast<int64_t>(width) * height;
+    std::vector<float> acc(n * 3, 0.f);
+    auto add = [&](int64_t a, int64_t b, int64_t c) {
+        const float* A = grid + 3 * a;
+        const float* B = grid + 3 * b;
+        const float* C = grid + 3 * c;
+        const float e1[3] = {B[0] - A[0], B[1] - A[1], B[2] - A[2]};
+        const float e2[3] = {C[0] - A[0], C[1] - A[1], C[2] - A[2]};
+        const float nx = e1[1] * e2[2] - e1[2] * e2[1], ny = e1[2] * e2[0] - e1[0] * e2[2],
+                    nz = e1[0] * e2[1] - e1[1] * e2[0];
+        for (int64_t v : {a, b, c}) {
+            acc[3 * v] += nx;
+            acc[3 * v + 1] += ny;
+            acc[3 * v + 2] += nz;
+        }
+    };
+    for (int y = 5; y < height - 1 - 5; ++y)
+        for (int x = 2; x < width - 1 - 2; ++x) {
+            const int64_t p = static_cast<int64_t>(y) * width + x;
+            add(p, p + width, p + 1);
+            add(p + 1, p + width, p + width + 1);
+        }
+    for (int64_t v = 0; v < n; ++v) {
+        const float* a = &acc[3 * v];
+        const float len = std::max(std::sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2]), 1e-6f);
+        for (int k = 0; k < 3; ++k) normals[3 * v + k] = a[k] / len;
+    }
+}
+
 std::vector<float> nmfc_vertex_colors(const float* v_template, int64_t num_verts) {
     NED_CHECK(num_verts > 0, "nmfc_vertex_colors needs vertices");
     float lo[3], hi[3];
@@ -121,14 +154,6 @@ DecaImageRenderer::DecaImageRenderer(MeshTopology topology, const DecaImageOptio
         uv_pos[3 * t + 2] = 0.f;
     }
     rasterizer_.rasterize(uv_pos.data(), nvt, topo_.uv_faces.data(), topo_.num_faces(), kUvSize, kUvSize, uv_frags_);
-    // generate_triangles(256, 256, margin_x=2, margin_y=5), corners permuted [0,2,1].
-    const int w = kUvSize, h = kUvSize;
-    for (int x = 2; x < w - 1 - 2; ++x)
-        for (int y = 5; y < h - 1 - 5; ++y) {
-            const int p = y * w + x;
-            dense_faces_.insert(dense_faces_.end(), {p, p + w, p + 1});
-            dense_faces_.insert(dense_faces_.end(), {p + 1, p + w, p + w + 1});
-        }
 }
 
 cv::Mat DecaImageRenderer::detail_normal_map(const float* verts, const float* normals,
@@ -151,7 +176,7 @@ cv::Mat DecaImageRenderer::detail_normal_map(const float* verts, const float* no
     }
     cv::Mat out(kUvSize, kUvSize, CV_32FC3);
     float* o = out.ptr<float>();
-    vertex_normals(dense.data(), n, dense_faces_.data(), static_cast<int64_t>(dense_faces_.size() / 3), o);
+    dense_grid_normals(dense.data(), kUvSize, kUvSize, o);
     for (int p = 0; p < n; ++p) {
         const float m = mask ? mask[p] : 1.f;
         for (int k = 0; k < 3; ++k) o[3 * p + k] = o[3 * p + k] * m + uv_n[3 * p + k] * (1.f - m);

@@ -25,6 +25,11 @@ constexpr float kShapeLightIntensity = 1.7f;   ///< intensity of each of the 5 d
 void vertex_normals(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces,
                     float* normals);
 
+/// vertex_normals() of DECA's dense UV-grid mesh: grid [H*W*3] vertices, faces of
+/// generate_triangles(H, W, margin_x=2, margin_y=5) with corners permuted [0,2,1] (quad p: (p, p+W, p+1) and
+/// (p+1, p+W, p+W+1)); vertices in no face get 0. normals [H*W*3].
+void dense_grid_normals(const float* grid, int width, int height, float* normals);
+
 /// NMFC vertex colours (§5.1): v_template [V*3] normalised per axis to [0,1] with min/max over all
 /// vertices: c = (v - min) / (max - min); returned as [V*3] in x,y,z order.
 std::vector<float> nmfc_vertex_colors(const float* v_template, int64_t num_verts);
@@ -84,7 +89,6 @@ private:
     DecaImageOptions options_;
     Rasterizer rasterizer_;
     Fragments uv_frags_;                 ///< UV layout rasterized at 256 (constant per topology)
-    std::vector<int32_t> dense_faces_;   ///< generate_triangles(256, 256, 2, 5) with DECA's [0,2,1] order
 };
 
 /// The 224 DECA image back into the crop: output(p) = img(tform * p), bilinear, 0 outside (skimage.warp

@@ -209,3 +209,28 @@ TEST(DecaImages, RenderThenWarpLandsWhereTformAndAlignSay) {
     EXPECT_NEAR(m.m10 / m.m00, expect[0], 0.3);
     EXPECT_NEAR(m.m01 / m.m00, expect[1], 0.3);
 }
+
+TEST(DecaImages, DenseGridNormalsEqualVertexNormalsOfGenerateTriangles) {
+    const int W = 40, H = 30;
+    std::vector<float> g(W * H * 3);
+    cv::RNG rng(5);
+    for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x) {
+            float* p = &g[3 * (y * W + x)];
+            p[0] = x * 0.1f, p[1] = -y * 0.1f, p[2] = static_cast<float>(rng.uniform(-0.05, 0.05));
+        }
+    // DECA's generate_triangles(H, W, margin_x=2, margin_y=5), then [:, [0, 2, 1]].
+    std::vector<int32_t> faces;
+    for (int x = 2; x < W - 1 - 2; ++x)
+        for (int y = 5; y < H - 1 - 5; ++y) {
+            const int p = y * W + x;
+            const int t0[3] = {p, p + 1, p + W}, t1[3] = {p + 1, p + W + 1, p + W};
+            faces.insert(faces.end(), {t0[0], t0[2], t0[1], t1[0], t1[2], t1[1]});
+        }
+    std::vector<float> a(g.size()), b(g.size());
+    vertex_normals(g.data(), W * H, faces.data(), static_cast<int64_t>(faces.size() / 3), a.data());
+    dense_grid_normals(g.data(), W, H, b.data());
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
+    EXPECT_EQ(b[0], 0.f);                            // corner vertex (margin) has no face
+    EXPECT_GT(b[3 * (10 * W + 10) + 2], 0.9f);       // interior, +z for this winding
+}
