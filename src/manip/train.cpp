@@ -232,6 +232,16 @@ TrainResult train_manipulator(const TrainOptions& o) {
     if (!o.resume && !o.overwrite && (last_epoch(o.out_dir) > 0 || fs::exists(fs::path(o.out_dir) / "manipulator.safetensors")))
         throw InputError(cat(o.out_dir, " already holds checkpoints; use --resume to continue or -y to start over"));
 
+    if (!o.resume) {
+        // Fresh start (-y): drop the loss log and stale optimiser states so that a later --resume cannot pick
+        // up an epoch of the previous run. Network checkpoints of the old run are overwritten as epochs finish.
+        std::error_code ec;
+        fs::remove(fs::path(o.out_dir) / "losses.jsonl", ec);
+        const std::regex re("epoch_\\d+\\.optim\\.safetensors");
+        for (const auto& e : fs::directory_iterator(o.out_dir))
+            if (std::regex_match(e.path().filename().string(), re)) fs::remove(e.path(), ec);
+    }
+
     // ---- data: split by file (windows of one file overlap, so a per-window split would leak) ----
     auto files = list_dataset(o.dataset);
     std::vector<LabeledFile> train_files, val_files;

@@ -121,6 +121,24 @@ TEST(ManipTrain, SameSeedSameWeightsAndResumeContinuesBitForBit) {
     EXPECT_DOUBLE_EQ(ra.epochs[1].lr, 1e-4);  // decay applies after the epoch
     // Existing checkpoints are not overwritten without -y / --resume.
     EXPECT_THROW(train_manipulator(o), InputError);
+    {
+        auto y = o;  // -y: a fresh one-epoch run drops the stale optimiser state and loss log of the old run
+        y.overwrite = true;
+        y.epochs = 1;
+        y.decay_epochs = 0;
+        y.iters_per_epoch = 1;
+        train_manipulator(y);
+        EXPECT_FALSE(fs::exists(dir / "a/epoch_02.optim.safetensors"));
+        EXPECT_TRUE(fs::exists(dir / "a/epoch_01.optim.safetensors"));
+        std::ifstream log(dir / "a/losses.jsonl");
+        std::string line;
+        int lines = 0;
+        while (std::getline(log, line)) ++lines;
+        EXPECT_EQ(lines, 1);
+        auto again = o;  // restore run "a" (2 epochs, fresh) for the comparisons below
+        again.overwrite = true;
+        train_manipulator(again);
+    }
 
     o.out_dir = dir / "b";
     train_manipulator(o);
