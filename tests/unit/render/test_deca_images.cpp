@@ -234,3 +234,29 @@ TEST(DecaImages, DenseGridNormalsEqualVertexNormalsOfGenerateTriangles) {
     EXPECT_EQ(b[0], 0.f);                            // corner vertex (margin) has no face
     EXPECT_GT(b[3 * (10 * W + 10) + 2], 0.9f);       // interior, +z for this winding
 }
+
+TEST(DecaImages, SurfaceNearerTheViewerWins) {
+    // Two overlapping planes in model space: z = 0 and z = +0.05 (towards the viewer, +z). After DECA's z
+    // negation the nearer plane has the smaller depth and must be the one visible, in either face order.
+    for (int order = 0; order < 2; ++order) {
+        std::vector<float> v1, v2;
+        MeshTopology a = grid_topology(3, 0.1f, v1), b = grid_topology(3, 0.05f, v2);
+        for (size_t i = 2; i < v2.size(); i += 3) v2[i] = 0.05f;
+        MeshTopology t;
+        std::vector<float> verts = order == 0 ? v1 : v2;
+        const auto& second = order == 0 ? v2 : v1;
+        verts.insert(verts.end(), second.begin(), second.end());
+        t.num_vertices = 18;
+        t.faces = a.faces;
+        for (int32_t f : b.faces) t.faces.push_back(f + 9);
+        // Colours: first plane's vertices 0, second plane's 1 (via a template whose z tells them apart).
+        std::vector<float> tmpl(verts);
+        for (int k = 0; k < 18; ++k) tmpl[3 * k + 2] = k < 9 ? 0.f : 1.f;
+        t.nmfc_colors = nmfc_vertex_colors(tmpl.data(), 18);
+        DecaImageRenderer r(t);
+        const DecaImages im = r.render(verts.data(), kCam);
+        const float near_colour = order == 0 ? 1.f : 0.f;  // z channel (B) of the z = 0.05 plane
+        EXPECT_NEAR(im.nmfc.at<cv::Vec3f>(112, 112)[0], near_colour, 1e-5) << order;
+        EXPECT_NEAR(im.nmfc.at<cv::Vec3f>(30, 30)[0], 1.f - near_colour, 1e-5) << order;  // only the big plane
+    }
+}
