@@ -14,6 +14,7 @@
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/detect/crop.hpp"
+#include "ned/detect/face_mask.hpp"
 #include "ned/detect/soft_erosion.hpp"
 #include "ned/io/video.hpp"
 
@@ -56,6 +57,12 @@ cv::Mat default_face_mask(int crop_size, float margin) {
     cv::ellipse(m, cv::RotatedRect(cv::Point2f(c, c), cv::Size2f(2 * r, 2 * r), 0.f), cv::Scalar(255), cv::FILLED,
                 cv::LINE_8);
     return m;
+}
+
+cv::Mat default_mask_for(const detect::FaceTrack& track, long t) {
+    if (track.has_analysis && t >= 0 && t < static_cast<long>(track.frames.size()))
+        return detect::landmark_face_mask(track.frames[t].landmarks, track.crop_size);
+    return default_face_mask(track.crop_size);
 }
 
 void paste_crop(cv::Mat& frame, const cv::Mat& crop, const cv::Mat& alpha, const cv::Matx23f& m) {
@@ -147,6 +154,7 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
                     throw InputError(cat("face image ", face_path, " is ", face.cols, "x", face.rows, ", expected ",
                                          cs, "x", cs));
                 cv::Mat soft = default_soft;
+                bool have_mask = false;
                 if (!opts.masks_dir.empty()) {
                     const std::string mask_path = opts.masks_dir + "/" + name;
                     if (fs::exists(mask_path)) {
@@ -156,11 +164,14 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
                             throw InputError(cat("mask image ", mask_path, " is ", mk.cols, "x", mk.rows,
                                                  ", expected ", cs, "x", cs));
                         soft = blend_mask(mk, opts.erosion_kernel, opts.erosion_threshold);
+                        have_mask = true;
                     } else if (!warned_mask.exchange(true)) {
                         NED_LOG_WARN("[composite] no mask {} (and maybe others): using the default face mask",
                                      mask_path);
                     }
                 }
+                if (!have_mask && track.has_analysis)
+                    soft = blend_mask(default_mask_for(track, t), opts.erosion_kernel, opts.erosion_threshold);
                 const cv::Mat crop = detect::extract_crop(fr.bgr, track.frames[t], cs);
                 const cv::Mat blended = blend_with_soft(crop, face, soft, opts.levels);
                 paste_crop(fr.bgr, blended, soft, track.frames[t].crop_to_frame);

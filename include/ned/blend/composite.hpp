@@ -37,6 +37,11 @@ cv::Mat blend_face(const cv::Mat& crop_bgr, const cv::Mat& face_bgr, const cv::M
 /// pixels (= (crop_size-margin)/2), u8 0/255. Used until landmark masks exist.
 cv::Mat default_face_mask(int crop_size, float margin = 70.f);
 
+/// The mask used for frame t when no mask file is given: with analysis (track.has_analysis) the landmark
+/// mask of detect::landmark_face_mask (jaw + raised eyebrows), else default_face_mask(track.crop_size).
+/// u8 0/255, crop_size x crop_size.
+cv::Mat default_mask_for(const detect::FaceTrack& track, long t);
+
 /// Paste a blended crop into `frame` (in place): the crop and `alpha` (CV_32FC1 [0,1], crop size) are
 /// warped through crop_to_frame (crop Lanczos4, alpha bilinear) into the frame region covered by alpha > 0
 /// only; there frame = frame*(1-a) + crop*a. Pixels where the warped alpha is 0 are not touched.

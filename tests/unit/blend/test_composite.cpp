@@ -76,3 +76,26 @@ TEST(Composite, PasteAtTheFrameBorderIsClipped) {
     EXPECT_EQ(frame.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));
     EXPECT_EQ(frame.at<cv::Vec3b>(99, 99), cv::Vec3b(0, 0, 0));
 }
+
+TEST(Composite, DefaultMaskUsesLandmarksWhenTheTrackHasAnalysis) {
+    ned::detect::FaceTrack track;
+    track.crop_size = 256;
+    track.frames.resize(1);
+    track.frames[0].valid = true;
+    const cv::Mat ellipse = default_mask_for(track, 0);
+    EXPECT_EQ(cv::norm(ellipse, default_face_mask(256), cv::NORM_INF), 0.0);
+    // A small synthetic face in the upper-left quarter: jaw on a half circle, eyebrows above.
+    auto& lm = track.frames[0].landmarks;
+    for (auto& p : lm) p = {60.f, 60.f};
+    for (int i = 0; i <= 16; ++i) {
+        const float a = static_cast<float>(CV_PI) * i / 16.f;
+        lm[i] = {60.f - 30.f * std::cos(a), 50.f + 30.f * std::sin(a)};
+    }
+    for (int i = 17; i <= 26; ++i) lm[i] = {35.f + 50.f * (i - 17) / 9.f, 40.f};
+    track.has_analysis = true;
+    const cv::Mat m = default_mask_for(track, 0);
+    ASSERT_EQ(m.type(), CV_8UC1);
+    EXPECT_EQ(m.at<uint8_t>(60, 60), 255);   // inside the landmark face
+    EXPECT_EQ(m.at<uint8_t>(128, 128), 0);   // the crop centre is not part of this small face
+    EXPECT_GT(cv::norm(m, ellipse, cv::NORM_L1), 0.0);
+}
