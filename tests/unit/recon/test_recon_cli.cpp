@@ -7,6 +7,8 @@
 
 #include "ned/core/fs_util.hpp"
 #include "ned/detect/face_track.hpp"
+#include "ned/core/torch_util.hpp"
+#include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "support/test_support.hpp"
@@ -157,4 +159,47 @@ TEST(ReconstructCli, FitThenExportMesh) {
                              tmp / "flame.safetensors", "--out", tmp / "meshes", "--frames", "0"})
                   .exit_code,
               0);
+}
+
+// The DECA path end to end on a real clip (decode, crop, DECA crop, batched encoders) with random DECA
+// weights: the parameters are meaningless, the plumbing and the file contents are what is checked.
+TEST(ReconstructCliData, DecaOnSharedClipWithRandomWeights) {
+    NED_REQUIRE_DATA();
+    const auto clip = test::data_path("video/eamm__surprised.mp4");
+    if (!fs::exists(clip)) GTEST_SKIP() << clip << " missing";
+    test::TempDir tmp;
+    auto a = test::run_ned({"analyze", clip, tmp.path(), "--max-frames", "3", "--no-multisample", "-q"});
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    st::save(tmp / "flame.safetensors", test::make_synthetic_flame().file);
+    {
+        torch::manual_seed(2);
+        DecaModel deca;
+        st::File f;
+        f.metadata = {{"format", "ned.deca"}, {"version", "1"}};
+        save_module(*deca.E_flame, f, "E_flame.");
+        save_module(*deca.E_detail, f, "E_detail.");
+        save_module(*deca.D_detail, f, "D_detail.");
+        st::save(tmp / "deca.safetensors", f);
+    }
+    auto r = test::run_ned({"reconstruct", tmp.path(), "--flame", tmp / "flame.safetensors", "--deca",
+                            tmp / "deca.safetensors", "--batch", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto rec = load_reconstruction(tmp / "reconstruction.safetensors");
+    auto track = detect::load_track(tmp / "track.safetensors");
+    EXPECT_EQ(rec.method, "deca");
+    ASSERT_EQ(rec.num_frames(), static_cast<int64_t>(track.frames.size()));
+    for (const char* n : {"shape", "tex", "exp", "pose", "cam", "light", "detail", "tform"}) EXPECT_TRUE(rec.has(n)) << n;
+    int valid = 0;
+    for (int64_t t = 0; t < rec.num_frames(); ++t) {
+        EXPECT_EQ(rec.valid[t] != 0, track.frames[t].valid) << t;
+        if (!rec.valid[t]) continue;
+        ++valid;
+        auto tf = deca_crop_tform(track.frames[t].landmarks);
+        EXPECT_NEAR(rec.at("tform").row(t)[0], tf(0, 0), 1e-6);
+        EXPECT_NEAR(rec.at("tform").row(t)[5], tf(1, 2), 1e-3);
+        float s = 0;
+        for (int i = 0; i < 128; ++i) s += std::abs(rec.at("detail").row(t)[i]);
+        EXPECT_GT(s, 0.f);  // the encoder ran on this frame
+    }
+    EXPECT_GT(valid, 0);
 }
