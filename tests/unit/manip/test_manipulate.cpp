@@ -34,6 +34,10 @@ void expect_only_exp_and_jaw_changed(const recon::Reconstruction& in, const reco
             }
     }
 }
+void expect_all_near(const std::vector<float>& a, const std::vector<float>& b, float tol) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol) << "element " << i;
+}
 }  // namespace
 
 TEST(ManipManipulate, LabelModeChangesOnlyExpAndJawAndIsSeeded) {
@@ -46,7 +50,8 @@ TEST(ManipManipulate, LabelModeChangesOnlyExpAndJawAndIsSeeded) {
     EXPECT_NE(a.at("exp").values, in.at("exp").values);
     EXPECT_EQ(a.extra_metadata["manipulation"], "emotion=happy seed=0");
     auto b = manipulate(in, nets, o);
-    EXPECT_EQ(a.at("exp").values, b.at("exp").values);  // same seed, same result
+    // Same seed, same result (up to float rounding: multi-threaded BLAS may sum in another order).
+    expect_all_near(a.at("exp").values, b.at("exp").values, 1e-5f);
     o.seed = 7;
     auto c = manipulate(in, nets, o);
     EXPECT_NE(a.at("exp").values, c.at("exp").values);
@@ -82,8 +87,8 @@ TEST(ManipManipulate, WindowsDoNotCrossGaps) {
     in.at("exp").row(25)[3] += 1.f;
     auto b = manipulate(in, nets, o);
     for (int t = 0; t < 20; ++t)
-        for (int k = 0; k < 50; ++k) ASSERT_EQ(a.at("exp").row(t)[k], b.at("exp").row(t)[k]);
-    EXPECT_NE(a.at("exp").row(25)[3], b.at("exp").row(25)[3]);
+        for (int k = 0; k < 50; ++k) ASSERT_NEAR(a.at("exp").row(t)[k], b.at("exp").row(t)[k], 1e-5f) << t;
+    EXPECT_GT(std::abs(a.at("exp").row(25)[3] - b.at("exp").row(25)[3]), 1e-3f);
 }
 
 TEST(ManipManipulate, IntensityZeroEqualsTheSourceStyleAsReference) {
