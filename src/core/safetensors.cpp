@@ -200,6 +200,18 @@ File load(const std::string& path, Role role) {
     return parse(bytes, path, role);
 }
 
+File load_model(const std::string& path, const std::string& format, int max_version, const std::string& hint) {
+    const std::string suffix = hint.empty() ? std::string() : " " + hint;
+    File f;
+    try {
+        f = load(path, Role::Model);
+        f.require_format(format, max_version);
+    } catch (const Error& e) {
+        throw ModelError(e.what() + suffix);
+    }
+    return f;
+}
+
 void save(const std::string& path, const File& file) {
     auto bytes = serialize(file);
     AtomicFile out(path, /*overwrite=*/true);

@@ -84,16 +84,13 @@ cv::Mat face_mask_from_logits(const torch::Tensor& logits, int erosion_kernel, f
 }
 
 FaceSegmenter::FaceSegmenter(const std::string& path) : net_(UNet(3)) {
-    const st::File f = st::load(path, st::Role::Model);
+    const std::string hint =
+        "(make it with scripts/convert_fsgan_unet.py from FSGAN's lfw_figaro_unet_256_2_0_segmentation_v1.pth)";
+    const st::File f = st::load_model(path, "ned.fsgan_unet", 1, hint);
     try {
-        f.require_format("ned.fsgan_unet", 1);
         load_module(*net_, f, "", true);
-    } catch (const ModelError&) {
-        throw;
-    } catch (const std::exception& e) {
-        throw ModelError(cat("segmentation model ", path, ": ", e.what(),
-                             " (make it with scripts/convert_fsgan_unet.py from FSGAN's "
-                             "lfw_figaro_unet_256_2_0_segmentation_v1.pth)"));
+    } catch (const ModelError& e) {
+        throw ModelError(cat(e.what(), " ", hint));
     }
     net_->train();  // NED's quirk: BatchNorm with per-image statistics
     NED_LOG_INFO("[analyze] segmentation model {}", path);

@@ -165,17 +165,7 @@ NetConfig config_of(const st::File& f) {
     return cfg;
 }
 
-st::File load_file(const std::string& path) {
-    st::File f = st::load(path, st::Role::Model);
-    try {
-        f.require_format(kFormat, 1);
-    } catch (const ModelError&) {
-        throw;
-    } catch (const Error& e) {
-        throw ModelError(e.what());
-    }
-    return f;
-}
+st::File load_file(const std::string& path) { return st::load_model(path, kFormat, 1); }
 
 void load_into(const st::File& f, Nets& nets, bool* has_d) {
     load_module(*nets.generator, f, "generator.");

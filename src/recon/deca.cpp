@@ -110,18 +110,8 @@ DecaModel::DecaModel()
 
 DecaModel DecaModel::load(const std::string& path, torch::Device device) {
     if (path.empty()) throw ModelError(cat("no DECA model file given", kDocsHint));
-    st::File f;
-    try {
-        f = st::load(path, st::Role::Model);
-    } catch (const ModelError& e) {
-        throw ModelError(cat(e.what(), kDocsHint));
-    }
-    try {
-        f.require_format(kFormat, 1);
-    } catch (const std::exception& e) {
-        throw ModelError(cat("DECA file ", path, ": ", e.what(), " (expected a file written by scripts/convert_deca.py)",
-                             kDocsHint));
-    }
+    const st::File f =
+        st::load_model(path, kFormat, 1, cat("(expected a file written by scripts/convert_deca.py)", kDocsHint));
     auto m = from_file(f, device);
     m.path = path;
     return m;

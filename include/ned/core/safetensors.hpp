@@ -59,6 +59,10 @@ enum class Role { Input, Model };
 
 /// Read a safetensors file. Missing/malformed files throw InputError (Role::Input) or ModelError (Role::Model).
 File load(const std::string& path, Role role = Role::Input);
+/// Load a model asset (weights, FLAME, ...): a missing or malformed file, or one whose metadata is not
+/// `format` with version 1..max_version, throws ModelError (exit code 3); `hint` (e.g. how to make the file)
+/// is appended to the message.
+File load_model(const std::string& path, const std::string& format, int max_version, const std::string& hint = {});
 /// Write atomically (temporary name in the same folder, then rename). Throws IoError on failure.
 void save(const std::string& path, const File& file);
 /// Serialise to bytes (used by save and by tests).
