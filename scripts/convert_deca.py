@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert_flame import write_safetensors  # noqa: E402
+from ned_safetensors import write_numpy as write_safetensors  # noqa: E402
 
 NETWORKS = ("E_flame", "E_detail", "D_detail")
 

@@ -32,38 +32,13 @@ import zlib
 
 import numpy as np
 
-# --------------------------------------------------------------------------------------------------
-# safetensors writer (numpy + json)
-
-_ST_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64",
-              np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8", np.dtype(np.float16): "F16",
-              np.dtype(np.int16): "I16", np.dtype(np.int8): "I8", np.dtype(np.bool_): "BOOL"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ned_safetensors  # noqa: E402  (scripts/ned_safetensors.py)
 
 
 def write_safetensors(path, tensors, metadata):
     """Write {name: np.ndarray} and a {str: str} metadata dict as a safetensors file (atomically)."""
-    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
-    blobs = []
-    offset = 0
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
-        if a.dtype not in _ST_DTYPES:
-            raise ValueError("tensor %s has unsupported dtype %s" % (name, a.dtype))
-        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
-        b = a.tobytes()
-        header[name] = {"dtype": _ST_DTYPES[a.dtype], "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp%d" % os.getpid()
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+    ned_safetensors.write_numpy(path, tensors, metadata)
 
 
 # --------------------------------------------------------------------------------------------------

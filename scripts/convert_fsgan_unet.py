@@ -14,10 +14,11 @@ decoder's 1x1 "conv1d" weights are stored as [out, in, 1, 1].
 The FSGAN weights are not redistributed with ned: obtain them under FSGAN's terms (see docs/models.md).
 """
 import argparse
-import json
 import os
-import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ned_safetensors  # noqa: E402  (scripts/ned_safetensors.py)
 
 EXPECTED = {  # a few names and shapes that identify the right network
     "conv1.conv1.0.weight": [64, 3, 3, 3],
@@ -30,22 +31,7 @@ EXPECTED = {  # a few names and shapes that identify the right network
 
 def write_safetensors(path, tensors, metadata):
     """tensors: name -> (shape list, little-endian float32 bytes). Written atomically (temp + rename)."""
-    header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
-    offset = 0
-    names = sorted(tensors)
-    for name in names:
-        shape, data = tensors[name]
-        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-    hbytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hbytes += b" " * ((8 - len(hbytes) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(hbytes)))
-        f.write(hbytes)
-        for name in names:
-            f.write(tensors[name][1])
-    os.replace(tmp, path)
+    ned_safetensors.write_raw(path, [(n, "F32", shape, data) for n, (shape, data) in tensors.items()], metadata)
 
 
 def convert_state_dict(sd):

@@ -18,6 +18,9 @@ import random
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ned_safetensors  # noqa: E402  (scripts/ned_safetensors.py)
+
 EMOTIONS = "neutral,angry,disgusted,fear,happy,sad,surprised"
 NETS = ("generator", "style_encoder", "mapping_network", "discriminator")
 
@@ -54,25 +57,7 @@ def ned_layout():
 
 def write_safetensors(path, tensors, metadata):
     """tensors: list of (name, shape, float32 little-endian bytes). Written atomically."""
-    header = {"__metadata__": metadata}
-    offset = 0
-    for name, shape, data in tensors:
-        n = 1
-        for d in shape:
-            n *= d
-        if len(data) != 4 * n:
-            raise ValueError(f"{name}: {len(data)} bytes for shape {shape}")
-        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for _, _, data in tensors:
-            f.write(data)
-    os.replace(tmp, path)
+    ned_safetensors.write_raw(path, [(n, "F32", shape, data) for n, shape, data in tensors], metadata)
 
 
 def tensor_bytes(t):
