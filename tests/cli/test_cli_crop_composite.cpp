@@ -16,15 +16,10 @@
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
+using ned::test::count_lines;
 using ned::test::run_ned;
 
 namespace {
-
-int count_lines(const std::string& s) {
-    int n = 0;
-    for (char c : s) n += c == '\n';
-    return n;
-}
 
 size_t count_files(const std::string& dir) {
     size_t n = 0;

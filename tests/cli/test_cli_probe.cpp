@@ -6,15 +6,9 @@
 
 #include "support/test_support.hpp"
 
+using ned::test::count_lines;
 using ned::test::run_ned;
 
-namespace {
-int count_lines(const std::string& s) {
-    int n = 0;
-    for (char c : s) n += c == '\n';
-    return n;
-}
-}  // namespace
 
 TEST(CliProbe, PrintsJsonForASharedClip) {
     NED_REQUIRE_DATA();

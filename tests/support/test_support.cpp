@@ -62,6 +62,8 @@ TempDir::~TempDir() {
 
 std::string ned_binary() { return NED_BINARY_PATH; }
 
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
 namespace {
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -35,6 +35,8 @@ struct RunResult {
 RunResult run_ned(const std::vector<std::string>& args);
 /// Path of the built ned binary.
 std::string ned_binary();
+/// Number of newline-terminated lines in `s` (checks that errors are "one clear line").
+int count_lines(const std::string& s);
 
 }  // namespace ned::test
 
