@@ -4,13 +4,11 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include <atomic>
 #include <cmath>
-#include <exception>
-#include <mutex>
 #include <thread>
 
 #include "ned/core/error.hpp"
+#include "ned/core/parallel.hpp"
 #include "ned/core/torch_util.hpp"
 #include "ned/detect/eye_image.hpp"
 #include "ned/recon/deca.hpp"
@@ -219,30 +217,7 @@ std::vector<ConditioningFrame> ConditioningRenderer::render(const detect::FaceTr
         out[b].frame_index = t;
     };
 
-    const int nthreads = static_cast<int>(std::min<int64_t>(options_.threads, B));
-    if (nthreads <= 1) {
-        for (int64_t b = 0; b < B; ++b) one(b);
-        return out;
-    }
-    std::atomic<int64_t> next{0};
-    std::exception_ptr err;
-    std::mutex err_mu;
-    auto worker = [&] {
-        for (int64_t b; (b = next.fetch_add(1)) < B;) {
-            try {
-                one(b);
-            } catch (...) {
-                std::lock_guard<std::mutex> lk(err_mu);
-                if (!err) err = std::current_exception();
-                next = B;
-            }
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int k = 1; k < nthreads; ++k) pool.emplace_back(worker);
-    worker();
-    for (auto& th : pool) th.join();
-    if (err) std::rethrow_exception(err);
+    parallel_for(B, options_.threads, one);
     return out;
 }
 

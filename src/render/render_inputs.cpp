@@ -5,15 +5,14 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "ned/core/error.hpp"
+#include "ned/core/parallel.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
@@ -38,34 +37,6 @@ void write_png(const std::string& path, const cv::Mat& img) {
     AtomicFile f(path, /*overwrite=*/true);
     if (!cv::imwrite(f.temp_path(), img)) throw IoError(cat("[render] could not write ", path));
     f.commit();
-}
-
-template <typename Fn>
-void parallel_for(int64_t n, int threads, Fn fn) {
-    const int nt = static_cast<int>(std::min<int64_t>(std::max(1, threads), n));
-    if (nt <= 1) {
-        for (int64_t i = 0; i < n; ++i) fn(i);
-        return;
-    }
-    std::atomic<int64_t> next{0};
-    std::exception_ptr err;
-    std::mutex mu;
-    auto worker = [&] {
-        for (int64_t i; (i = next.fetch_add(1)) < n;) {
-            try {
-                fn(i);
-            } catch (...) {
-                std::lock_guard<std::mutex> lk(mu);
-                if (!err) err = std::current_exception();
-                next = n;
-            }
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int k = 1; k < nt; ++k) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
-    if (err) std::rethrow_exception(err);
 }
 
 void clear_pngs(const fs::path& dir) {
