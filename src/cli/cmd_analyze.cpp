@@ -36,24 +36,30 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_flag("--no-multisample", o->no_multisample,
                   "Align with the single landmark detection instead of NED's 5-fold average (faster, more jitter)");
     sub->add_option("--forehead", o->forehead, "Landmark mask: eyebrows raised by this fraction of the face height")
+        ->check(finite_range(0, 2))
         ->capture_default_str();
     const std::string g = "Tracking";
-    sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto, ~640 px)")->group(g);
-    sub->add_option("--upsample", o->track.upsample, "dlib pyramid-up steps for small faces (0 or 1)")->group(g);
-    sub->add_option("--face-index", o->track.face_index, "Which face: 0 = largest, 1 = second largest, ...")
+    sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto, ~640 px)")->check(finite_range(0, 16))->group(g);
+    sub->add_option("--upsample", o->track.upsample, "dlib pyramid-up steps for small faces (0 or 1)")->check(CLI::Range(0, 2))->group(g);
+    sub->add_option("--face-index", o->track.face_index, "Which face: 0 = largest, 1 = second largest, ...")->check(CLI::Range(0, 1000))
         ->group(g);
-    sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames)")
+    sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames)")->check(CLI::Range(1, 100001))
         ->capture_default_str()
         ->group(g);
-    sub->add_option("--cut-threshold", o->track.cut_threshold, "Shot-cut threshold on the grey-histogram distance (0..1)")
+    sub->add_option("--cut-threshold", o->track.cut_threshold, "Shot-cut threshold on the grey-histogram distance (0..1)")->check(finite_range(0, 1))
         ->capture_default_str()
         ->group(g);
-    sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of a 256 crop)")->capture_default_str()->group(g);
-    sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->capture_default_str()->group(g);
-    sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->group(g);
+    sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of a 256 crop)")->check(finite_range(0, 10000))->capture_default_str()->group(g);
+    sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->check(CLI::Range(16, 4096))->capture_default_str()->group(g);
+    sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->check(CLI::NonNegativeNumber)->group(g);
     sub->footer("Outputs: WORKDIR/track.safetensors (landmarks, aligned_landmarks, align, pupils per frame);\n"
                 "with --save-images or --segmentation-model also WORKDIR/masks/*.png.\n"
                 "Exit codes: 2 no face found / bad input, 3 landmark or segmentation model missing or invalid.");
+    set_inputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{{o->video, "input video"},
+                                                                {o->landmark_model, "landmark model"},
+                                                                {o->segmentation_model, "segmentation model"}};
+    });
     set_runner(sub, [o, &common] {
         detect::AnalyzeOptions opts;
         opts.track = o->track;

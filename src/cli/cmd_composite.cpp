@@ -34,9 +34,15 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--crf", o->c.crf, "libx264 CRF of the output")->capture_default_str();
     sub->add_option("--preset", o->c.preset, "libx264 preset")->capture_default_str();
     sub->footer("A missing face PNG keeps the original frame. Exit codes: 2 bad input.");
+    set_inputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{
+            {o->video, "input video"},
+            {(fs::path(o->outdir) / "track.safetensors").string(), "track file"}};
+    });
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         check_input_file(o->video, "input video");
+        check_extension(o->out, {".mp4", ".mov", ".mkv"}, "output video");
         check_output_path(o->out, common.overwrite, "output video");
         const std::string track_path = (fs::path(o->outdir) / "track.safetensors").string();
         check_input_file(track_path, "track file");

@@ -33,21 +33,27 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--preview", o->preview, "Write a contact sheet of 8 crops with frame indices (.jpg or .png)");
     sub->add_option("--face-index", o->track.face_index,
                     "Which face: 0 = largest, 1 = second largest, ... in the first frame with that many faces")
+        ->check(CLI::Range(0, 1000))
         ->capture_default_str();
     sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto: long side 640 px)")
+        ->check(finite_range(0, 16))
         ->capture_default_str();
     sub->add_option("--upsample", o->track.upsample, "dlib pyramid-up steps for small faces (0, 1 or 2)")
+        ->check(CLI::Range(0, 2))
         ->capture_default_str();
     sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames, odd)")
+        ->check(CLI::Range(1, 100001))
         ->capture_default_str();
     sub->add_option("--cut-threshold", o->track.cut_threshold,
                     "Shot cut when the grey-histogram distance of consecutive frames exceeds this (0..1)")
+        ->check(finite_range(0, 1))
         ->capture_default_str();
-    sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of the crop)")->capture_default_str();
-    sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->capture_default_str();
-    sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->capture_default_str();
+    sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of the crop)")->check(finite_range(0, 10000))->capture_default_str();
+    sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->check(CLI::Range(16, 4096))->capture_default_str();
+    sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
     sub->footer("Outputs: OUTDIR/track.safetensors (boxes, valid, crop_to_frame, detected per frame);\n"
                 "OUTDIR/crops/*.png with --save-images. Exit codes: 2 bad input or no face found.");
+    set_inputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->video, "input video"}}; });
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         check_input_file(o->video, "input video");
@@ -61,7 +67,10 @@ void setup(CLI::App& app, const CommonOptions& common) {
         const std::string track_path = (outdir / "track.safetensors").string();
         const std::string crops_dir = (outdir / "crops").string();
         if (fs::exists(outdir, ec)) check_output_path(track_path, common.overwrite, "track file");
-        if (!o->preview.empty()) check_output_path(o->preview, common.overwrite, "preview");
+        if (!o->preview.empty()) {
+            check_extension(o->preview, {".jpg", ".jpeg", ".png"}, "preview");
+            check_output_path(o->preview, common.overwrite, "preview");
+        }
         if (o->save_images && !common.overwrite && fs::is_directory(crops_dir, ec) && !fs::is_empty(crops_dir, ec))
             throw InputError(cat("crops folder ", crops_dir, ": already has files (use -y to overwrite)"));
 

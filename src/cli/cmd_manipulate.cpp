@@ -1,5 +1,6 @@
 // `ned manipulate IN OUT --checkpoint CKPT (--emotion E[,E..] | --reference REF | --schedule S)`:
 // translate the expression and jaw opening of a reconstruction. Library: ned/manip/manipulate.hpp.
+#include <algorithm>
 #include <memory>
 #include <sstream>
 
@@ -37,22 +38,29 @@ void setup(CLI::App& app, const CommonOptions& common) {
                                 "Keyframes 'SECONDS:EMOTION[@INTENSITY],...', e.g. '0:neutral,2.5:happy,6:angry@0.5'");
     emo->excludes(ref)->excludes(sch);
     ref->excludes(sch);
-    sub->add_option("--intensity", o->intensity, "0 keeps the source style, 1 the target, >1 exaggerates")
+    sub->add_option("--intensity", o->intensity, "0 keeps the source style, 1 the target, >1 exaggerates")->check(finite_range(-100, 100))
         ->capture_default_str();
     sub->add_option("--seed", o->seed, "Seed of the latent code in label/schedule mode")->capture_default_str();
-    sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")->capture_default_str();
+    sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")->check(CLI::Range(1, 1 << 20))->capture_default_str();
     sub->footer("The output equals the input except exp and pose[:,3] of valid frames (method 'manipulated').\n"
                 "Exit codes: 2 bad input or emotion name, 3 missing or invalid checkpoint.");
+    set_inputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{{o->input, "input reconstruction"},
+                                                                {o->reference, "reference reconstruction"},
+                                                                {o->checkpoint, "checkpoint"}};
+    });
     set_runner(sub, [o, &common] {
         check_input_file(o->input, "input reconstruction");
         check_output_path(o->output, common.overwrite, "output reconstruction");
         manip::ManipulateOptions opts;
         if (!o->emotions.empty()) {
-            std::stringstream ss(o->emotions);
+            std::stringstream ss(o->emotions + ",");  // the trailing comma makes "a," yield an empty last item
             std::string e;
-            while (std::getline(ss, e, ','))
-                if (!e.empty()) opts.emotions.push_back(e);
-            if (opts.emotions.empty()) throw InputError("--emotion is empty");
+            while (std::getline(ss, e, ',')) {
+                if (e.empty())
+                    throw InputError(cat("--emotion '", o->emotions, "': empty name in the list (expected e.g. happy,sad)"));
+                opts.emotions.push_back(e);
+            }
             for (const auto& name : opts.emotions) manip::emotion_index(name);
         }
         if (!o->schedule.empty()) opts.schedule = manip::parse_schedule(o->schedule);
@@ -63,6 +71,12 @@ void setup(CLI::App& app, const CommonOptions& common) {
         recon::Reconstruction reference;
         if (!o->reference.empty()) {
             reference = recon::load_reconstruction(o->reference);
+            // The style encoder needs at least one window of 10 consecutive valid frames (NED's seq_len).
+            int64_t run = 0, longest = 0;
+            for (uint8_t v : reference.valid) longest = std::max(longest, run = v ? run + 1 : 0);
+            if (longest < 10)
+                throw InputError(cat("reference reconstruction ", o->reference, ": no 10 consecutive valid frames "
+                                     "(longest run ", longest, "); the style encoder needs one such window"));
             opts.reference = &reference;
         }
         auto nets = manip::load_checkpoint(o->checkpoint);

@@ -57,6 +57,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
                   "(frame_count_exact: false)");
     sub->footer("Output: JSON on stdout. Exit codes: 0 ok, 2 missing/unreadable/truncated file, no video stream, "
                 "or no frames.");
+    set_inputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->video, "input video"}}; });
     set_runner(sub, [o] {
         const io::VideoInfo info = io::probe(o->video, !o->no_count);
         std::cout << to_json(info).dump(2) << std::endl;

@@ -42,6 +42,14 @@ void setup(CLI::App& app, const CommonOptions& common) {
                 "WORKDIR/conditioning/conditioning.json (frames, shape detailed|coarse, eyes track|mesh).\n"
                 "Exit codes: 2 missing/invalid track or reconstruction, output exists without -y;\n"
                 "3 FLAME or DECA asset missing or invalid.");
+    set_inputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{
+            {o->workdir + "/track.safetensors", "track file"},
+            {o->reconstruction.empty() ? o->workdir + "/reconstruction.safetensors" : o->reconstruction,
+             "reconstruction"},
+            {o->flame, "FLAME asset"},
+            {o->deca, "DECA weights"}};
+    });
     set_runner(sub, [o, &common] {
         render::RenderInputsOptions opts = *o;
         opts.threads = resolve_threads(common.threads);

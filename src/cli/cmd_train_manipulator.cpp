@@ -29,12 +29,12 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--iters-per-epoch", o->iters_per_epoch, "Iterations per epoch (0 = one pass over the windows)")
         ->capture_default_str();
     sub->add_option("--batch-size", o->batch_size, "Windows per batch")->capture_default_str();
-    sub->add_option("--lr", o->lr, "Learning rate of G, E and D (Adam betas 0, 0.99)")->capture_default_str();
-    sub->add_option("--f-lr", o->f_lr, "Learning rate of the mapping network")->capture_default_str();
-    sub->add_option("--lambda-sty", o->lambdas.sty, "Weight of the style reconstruction loss")->capture_default_str();
-    sub->add_option("--lambda-cyc", o->lambdas.cyc, "Weight of the cycle loss")->capture_default_str();
-    sub->add_option("--lambda-mouth", o->lambdas.mouth, "Weight of the Pearson mouth loss")->capture_default_str();
-    sub->add_option("--val-fraction", o->val_fraction, "Share of files held out for validation losses")
+    sub->add_option("--lr", o->lr, "Learning rate of G, E and D (Adam betas 0, 0.99)")->check(finite_range(1e-12, 1))->capture_default_str();
+    sub->add_option("--f-lr", o->f_lr, "Learning rate of the mapping network")->check(finite_range(0, 1))->capture_default_str();
+    sub->add_option("--lambda-sty", o->lambdas.sty, "Weight of the style reconstruction loss")->check(finite_range(0, 1e6))->capture_default_str();
+    sub->add_option("--lambda-cyc", o->lambdas.cyc, "Weight of the cycle loss")->check(finite_range(0, 1e6))->capture_default_str();
+    sub->add_option("--lambda-mouth", o->lambdas.mouth, "Weight of the Pearson mouth loss")->check(finite_range(0, 1e6))->capture_default_str();
+    sub->add_option("--val-fraction", o->val_fraction, "Share of files held out for validation losses")->check(finite_range(0, 0.99))
         ->capture_default_str();
     sub->add_option("--seed", o->seed, "Seed of initialisation, sampling and the split (same seed -> same weights)")
         ->capture_default_str();
@@ -43,6 +43,10 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->footer("Outputs: DIR/epoch_NN.safetensors every epoch, DIR/epoch_NN.optim.safetensors (latest only),\n"
                 "DIR/manipulator.safetensors (latest networks, for 'ned manipulate'), DIR/losses.jsonl.\n"
                 "Exit codes: 2 bad dataset/options or checkpoints already in DIR (use --resume or -y), 3 bad --init-from.");
+    set_inputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{{o->init_from, "--init-from checkpoint"},
+                                                                {o->dataset, "dataset manifest"}};
+    });
     set_runner(sub, [o, &common] {
         manip::TrainOptions opts = *o;
         opts.device = common.device;

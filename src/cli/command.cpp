@@ -1,6 +1,8 @@
 #include "command.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <thread>
 #include <tuple>
@@ -18,6 +20,10 @@ std::vector<Entry>& entries() {
 }
 std::map<CLI::App*, std::function<void()>>& runners() {
     static std::map<CLI::App*, std::function<void()>> r;
+    return r;
+}
+std::map<CLI::App*, InputsFn>& input_fns() {
+    static std::map<CLI::App*, InputsFn> r;
     return r;
 }
 }  // namespace
@@ -44,8 +50,44 @@ std::function<void()> runner_for(CLI::App* sub) {
     return it == runners().end() ? std::function<void()>() : it->second;
 }
 
+void set_inputs(CLI::App* sub, InputsFn inputs) { input_fns()[sub] = std::move(inputs); }
+
+std::vector<std::pair<std::string, std::string>> inputs_for(CLI::App* sub) {
+    auto it = input_fns().find(sub);
+    if (it == input_fns().end() || !it->second) return {};
+    return it->second();
+}
+
+CLI::Validator finite_range(double lo, double hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(text.c_str(), &end);
+            if (text.empty() || end == text.c_str() || *end != '\0') return "'" + text + "' is not a number";
+            if (!std::isfinite(v) || v < lo || v > hi)
+                return "value " + text + " is not a finite number in [" + CLI::detail::to_string(lo) + ", " +
+                       CLI::detail::to_string(hi) + "]";
+            return {};
+        },
+        "FINITE in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]");
+}
+
+CLI::Validator device_spec() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            if (text == "auto" || text == "cpu" || text == "cuda") return {};
+            if (text.rfind("cuda:", 0) == 0 && text.size() > 5 &&
+                text.find_first_not_of("0123456789", 5) == std::string::npos && text.size() < 9)
+                return {};
+            return "'" + text + "' is not a device (expected auto, cpu, cuda or cuda:N)";
+        },
+        "auto|cpu|cuda|cuda:N");
+}
+
+int max_threads() { return static_cast<int>(std::max(16u, 4 * std::thread::hardware_concurrency())); }
+
 int resolve_threads(int requested) {
-    if (requested > 0) return requested;
+    if (requested > 0) return std::min(requested, max_threads());
     return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 

@@ -36,8 +36,23 @@ void set_runner(CLI::App* sub, std::function<void()> run);
 /// The runner of a parsed subcommand (empty if none was set).
 std::function<void()> runner_for(CLI::App* sub);
 
+/// Declare the input files of a subcommand (evaluated after parsing, before the log file is opened):
+/// main declares each one (ned::declare_input), so no output of the command -- the --log-file included --
+/// may resolve to one of them. Empty strings are skipped.
+using InputsFn = std::function<std::vector<std::pair<std::string, std::string>>()>;  // {path, what}
+void set_inputs(CLI::App* sub, InputsFn inputs);
+/// The declared inputs of a parsed subcommand (empty if none were set).
+std::vector<std::pair<std::string, std::string>> inputs_for(CLI::App* sub);
+
+/// CLI11 validator: a finite number in [lo, hi] (CLI::Range lets NaN through: every comparison with NaN is false).
+CLI::Validator finite_range(double lo, double hi);
+/// CLI11 validator of --device: auto, cpu, cuda or cuda:N.
+CLI::Validator device_spec();
+
 /// Number of worker threads to use for `--threads N` (0 = hardware concurrency).
 int resolve_threads(int requested);
+/// Upper bound of --threads: 4 x hardware concurrency (at least 16); larger requests are clamped.
+int max_threads();
 
 }  // namespace ned::cli
 

@@ -3,9 +3,12 @@
 //   0 ok, 1 failure, 2 bad usage or input, 3 missing or invalid model asset.
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <thread>
 
 #include "command.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/core/torch_util.hpp"
@@ -30,6 +33,7 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber)
         ->group("Common");
     app.add_option("--device", common.device, "Where networks run: auto, cpu, cuda or cuda:N")
+        ->check(device_spec())
         ->group("Common")
         ->capture_default_str();
     app.add_flag("-y,--overwrite", common.overwrite, "Overwrite existing output files")->group("Common");
@@ -39,13 +43,28 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        const int code = app.exit(e);  // prints help/version, or the parse error
-        return code == 0 ? 0 : 2;
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        // One line, no usage dump: the user asked for something else than help.
+        std::string msg = e.what();
+        for (char& ch : msg)
+            if (ch == '\n' || ch == '\r') ch = ' ';
+        std::fprintf(stderr, "ned: error: %s (see 'ned --help' or 'ned <command> --help')\n", msg.c_str());
+        return 2;
     }
 
+    ned::install_signal_cleanup();
     try {
+        // Every input of the command is known before any output (the log file first) is opened.
+        for (CLI::App* sub : app.get_subcommands())
+            for (const auto& [path, what] : inputs_for(sub)) ned::declare_input(path, what);
+        if (!common.log_file.empty()) ned::check_output_path(common.log_file, common.overwrite, "log file");
         ned::log::setup(common.quiet ? -1 : common.verbosity, common.log_file);
         ned::set_progress_enabled(!common.quiet);
+        if (common.threads > max_threads()) {
+            NED_LOG_WARN("--threads {} is more than 4 x the {} cores; using {}", common.threads,
+                         std::thread::hardware_concurrency(), max_threads());
+            common.threads = max_threads();
+        }
         ned::set_torch_threads(resolve_threads(common.threads));
         for (CLI::App* sub : app.get_subcommands()) {
             if (auto run = runner_for(sub)) run();

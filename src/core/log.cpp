@@ -5,6 +5,8 @@
 
 #include <mutex>
 
+#include "ned/core/error.hpp"
+
 namespace ned::log {
 namespace {
 std::shared_ptr<spdlog::logger> g_logger;
@@ -31,7 +33,12 @@ void setup(int verbosity, const std::string& log_file) {
     console->set_level(lvl);
     sinks.push_back(console);
     if (!log_file.empty()) {
-        auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, true);
+        std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file;
+        try {
+            file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, true);
+        } catch (const std::exception& e) {
+            throw InputError(cat("log file ", log_file, ": cannot open for writing (", e.what(), ")"));
+        }
         file->set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
         file->set_level(spdlog::level::trace);
         sinks.push_back(file);

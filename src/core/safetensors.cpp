@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -45,10 +46,22 @@ DType dtype_from_name(const std::string& name) {
     throw Error("unknown safetensors dtype '" + name + "'");
 }
 
+bool checked_byte_size(const std::vector<int64_t>& shape, size_t elem_size, uint64_t& bytes) {
+    uint64_t n = 1;
+    for (int64_t d : shape) {
+        if (d < 0) return false;
+        if (__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) return false;
+    }
+    if (__builtin_mul_overflow(n, static_cast<uint64_t>(elem_size), &n)) return false;
+    if (n > static_cast<uint64_t>(INT64_MAX)) return false;
+    bytes = n;
+    return true;
+}
+
 int64_t Tensor::numel() const {
-    int64_t n = 1;
-    for (auto s : shape) n *= s;
-    return n;
+    uint64_t n = 0;
+    if (!checked_byte_size(shape, 1, n)) throw Error(cat("tensor shape ", shape_str(), " has no valid element count"));
+    return static_cast<int64_t>(n);
 }
 std::string Tensor::shape_str() const {
     std::string s = "[";
@@ -174,12 +187,34 @@ File parse(const std::vector<uint8_t>& bytes, const std::string& what, Role role
                 continue;
             }
             Tensor t;
-            t.dtype = dtype_from_name(it.value().at("dtype").get<std::string>());
-            t.shape = it.value().at("shape").get<std::vector<int64_t>>();
-            auto off = it.value().at("data_offsets").get<std::vector<uint64_t>>();
-            if (off.size() != 2 || off[0] > off[1] || off[1] > data_size ||
-                off[1] - off[0] != static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype))
-                fail(role, cat(what, ": tensor '", it.key(), "' has inconsistent data offsets"));
+            const std::string dt = it.value().at("dtype").get<std::string>();
+            bool known = false;
+            for (const auto& k : kTypes)
+                if (dt == k.name) t.dtype = k.d, known = true;
+            if (!known) fail(role, cat(what, ": tensor '", it.key(), "' has an unknown dtype '", dt, "'"));
+            const auto& js = it.value().at("shape");
+            if (!js.is_array() || js.size() > 16)
+                fail(role, cat(what, ": tensor '", it.key(), "' has a malformed shape (expected a list of at most 16 sizes)"));
+            for (const auto& d : js) {
+                if (!d.is_number_integer() || (d.is_number_unsigned() && d.get<uint64_t>() > uint64_t(INT64_MAX)) ||
+                    d.get<int64_t>() < 0)
+                    fail(role, cat(what, ": tensor '", it.key(), "' has an invalid dimension ", d.dump(),
+                                   " (expected an integer >= 0)"));
+                t.shape.push_back(d.get<int64_t>());
+            }
+            uint64_t nbytes = 0;
+            if (!checked_byte_size(t.shape, dtype_size(t.dtype), nbytes))
+                fail(role, cat(what, ": tensor '", it.key(), "' of shape ", t.shape_str(), " is too large"));
+            const auto& jo = it.value().at("data_offsets");
+            if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned())
+                fail(role, cat(what, ": tensor '", it.key(), "' has malformed data offsets (expected [begin, end])"));
+            const uint64_t off[2] = {jo[0].get<uint64_t>(), jo[1].get<uint64_t>()};
+            if (off[0] > off[1] || off[1] > data_size)
+                fail(role, cat(what, ": tensor '", it.key(), "' has data offsets [", off[0], ", ", off[1],
+                               "] outside the ", data_size, " data bytes"));
+            if (off[1] - off[0] != nbytes)
+                fail(role, cat(what, ": tensor '", it.key(), "' has ", off[1] - off[0], " data bytes, expected ",
+                               nbytes, " for ", dtype_name(t.dtype), t.shape_str()));
             t.data.assign(bytes.begin() + data_start + off[0], bytes.begin() + data_start + off[1]);
             f.tensors.emplace(it.key(), std::move(t));
         }

@@ -3,15 +3,29 @@
 // temporary name in the same folder and renamed into place, so an interrupted or failed run never leaves
 // a half-written file under the final name and never touches an existing file unless asked to (-y).
 #include <string>
+#include <vector>
 
 namespace ned {
 
 /// Throw InputError unless `path` can be created: its folder exists and (unless `overwrite`) it does not
-/// exist yet. `what` names the output in the message ("output video").
+/// exist yet, and it is not (after following symlinks and `.`/`..`, or as a hard link) one of the declared
+/// inputs of the running command -- with or without `overwrite`. `what` names the output ("output video").
 void check_output_path(const std::string& path, bool overwrite, const std::string& what = "output");
 
-/// Throw InputError unless `path` is an existing regular file.
+/// Throw InputError unless `path` is an existing regular file. Also declares it an input (declare_input).
 void check_input_file(const std::string& path, const std::string& what = "input");
+
+/// Throw InputError unless the extension of `path` (case-insensitive, with the dot) is one of `exts`.
+void check_extension(const std::string& path, const std::vector<std::string>& exts, const std::string& what);
+
+/// Declare `path` an input file of the running command (process-wide, thread-safe): every later
+/// check_output_path (and so every AtomicFile) refuses an output that resolves to it, even with -y.
+/// Empty paths and folders are ignored. `what` names the input in the refusal message.
+void declare_input(const std::string& path, const std::string& what = "input");
+/// Throw InputError if `path` resolves to a declared input ("<what> <path>: is the <input what> <input path>").
+void check_not_input(const std::string& path, const std::string& what = "output");
+/// Forget all declared inputs (tests; one command per process otherwise).
+void clear_declared_inputs();
 
 /// A file written under a temporary name and renamed to its final name by commit().
 /// If commit() is never called (exception, early return) the temporary file is removed.
@@ -32,7 +46,18 @@ public:
 private:
     std::string path_, temp_;
     bool committed_ = false;
+    int cleanup_slot_ = -1;
 };
+
+/// Remove `path` if the process is killed by SIGINT/SIGTERM/SIGHUP before unregister_cleanup(slot).
+/// Returns the slot (-1 when the registry is full or the path is too long: then it is simply not removed).
+/// AtomicFile registers its temporary file this way.
+int register_cleanup(const std::string& path);
+void unregister_cleanup(int slot);
+/// Install the handlers (once, from main): on SIGINT/SIGTERM/SIGHUP the registered files are unlinked, one line
+/// "ned: interrupted ..." is written to stderr and the process exits with 128 + signal (130 for SIGINT,
+/// 143 for SIGTERM). Only async-signal-safe calls are made in the handler.
+void install_signal_cleanup();
 
 /// Zero-padded frame file name: frame_name(7, ".png") == "000007.png" (6 digits, more when needed).
 std::string frame_name(long index, const std::string& ext);

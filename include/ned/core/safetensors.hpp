@@ -17,13 +17,17 @@ const char* dtype_name(DType d);       ///< safetensors spelling, e.g. "F32"
 size_t dtype_size(DType d);            ///< bytes per element
 DType dtype_from_name(const std::string& name);  ///< throws ned::Error on unknown names
 
+/// Byte size of a tensor of `shape` with `elem_size`-byte elements, computed without overflow: false for a
+/// negative dimension or a size above INT64_MAX bytes. Every size taken from an untrusted header goes through it.
+bool checked_byte_size(const std::vector<int64_t>& shape, size_t elem_size, uint64_t& bytes);
+
 /// One tensor: dtype, shape (row-major) and its raw bytes.
 struct Tensor {
     DType dtype = DType::F32;
     std::vector<int64_t> shape;
     std::vector<uint8_t> data;
 
-    int64_t numel() const;
+    int64_t numel() const;  ///< throws ned::Error if the shape has a negative or overflowing size
     std::string shape_str() const;  ///< "[T,68,2]"
     template <typename T>
     const T* ptr() const { return reinterpret_cast<const T*>(data.data()); }
