@@ -53,7 +53,7 @@ cv::Mat blend_face(const cv::Mat& crop_bgr, const cv::Mat& face_bgr, const cv::M
 cv::Mat default_face_mask(int crop_size, float margin) {
     cv::Mat m = cv::Mat::zeros(crop_size, crop_size, CV_8U);
     const float c = 0.5f * static_cast<float>(crop_size - 1);
-    const float r = 0.5f * (static_cast<float>(crop_size) - margin);
+    const float r = std::max(1.f, 0.5f * (static_cast<float>(crop_size) - margin));  // small crops: no negative axes
     cv::ellipse(m, cv::RotatedRect(cv::Point2f(c, c), cv::Size2f(2 * r, 2 * r), 0.f), cv::Scalar(255), cv::FILLED,
                 cv::LINE_8);
     return m;
@@ -79,6 +79,12 @@ void paste_crop(cv::Mat& frame, const cv::Mat& crop, const cv::Mat& alpha, const
             const float x = m(0, 0) * u + m(0, 1) * v + m(0, 2), y = m(1, 0) * u + m(1, 1) * v + m(1, 2);
             x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
         }
+    // A non-finite or absurd crop_to_frame (edited track) pastes nothing; bounds are clamped to the frame
+    // (plus a margin) before the int conversion, which would overflow for huge values.
+    if (!(std::isfinite(x0) && std::isfinite(x1) && std::isfinite(y0) && std::isfinite(y1))) return;
+    const float fw = static_cast<float>(frame.cols) + 4.f, fh = static_cast<float>(frame.rows) + 4.f;
+    x0 = std::clamp(x0, -4.f, fw), x1 = std::clamp(x1, -4.f, fw);
+    y0 = std::clamp(y0, -4.f, fh), y1 = std::clamp(y1, -4.f, fh);
     cv::Rect roi(cv::Point(static_cast<int>(std::floor(x0)) - 1, static_cast<int>(std::floor(y0)) - 1),
                  cv::Point(static_cast<int>(std::ceil(x1)) + 2, static_cast<int>(std::ceil(y1)) + 2));
     roi &= cv::Rect(0, 0, frame.cols, frame.rows);
@@ -128,11 +134,18 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
     if (info.display_width != track.width || info.display_height != track.height)
         throw InputError(cat("track is for ", track.width, "x", track.height, " frames but ", video_path, " has ",
                              info.display_width, "x", info.display_height, " (was the track made from this video?)"));
+    if (track.fps_num > 0 && track.fps_den > 0 && info.frame_rate.num > 0 && info.frame_rate.den > 0 &&
+        static_cast<int64_t>(track.fps_num) * info.frame_rate.den !=
+            static_cast<int64_t>(info.frame_rate.num) * track.fps_den)
+        throw InputError(cat("track is for a ", track.fps_num, "/", track.fps_den, " fps video but ", video_path,
+                             " runs at ", info.frame_rate.num, "/", info.frame_rate.den,
+                             " fps (was the track made from this video?)"));
     const int cs = track.crop_size;
     io::VideoWriterOptions wopts;
     wopts.crf = opts.crf;
     wopts.preset = opts.preset;
     wopts.threads = opts.threads;
+    wopts.name = out_path;
     io::VideoWriter writer(out.temp_path(), info, wopts);
 
     const cv::Mat default_soft = blend_mask(default_face_mask(cs), opts.erosion_kernel, opts.erosion_threshold);
@@ -201,6 +214,11 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
     }
     if (pending.valid()) drain();
     if (index == 0) throw InputError(cat(video_path, ": no video frames could be decoded"));
+    // A shorter track (crop --max-frames) covers the first frames and the rest pass through; a longer one
+    // cannot have been made from this video.
+    if (index < static_cast<long>(track.frames.size()))
+        throw InputError(cat("track has ", track.frames.size(), " frames but ", video_path, " has only ", index,
+                             " (was the track made from this video?)"));
     if (index != static_cast<long>(track.frames.size()))
         NED_LOG_WARN("[composite] the track has {} frames but {} has {}; extra frames pass through",
                      track.frames.size(), video_path, index);

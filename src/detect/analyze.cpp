@@ -134,6 +134,7 @@ void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std
     if (!options.preview_path.empty()) {
         preview_file = std::make_unique<AtomicFile>(options.preview_path, options.overwrite);
         io::VideoWriterOptions wo;
+        wo.name = options.preview_path;
         wo.crf = 23;
         wo.preset = "veryfast";
         preview = std::make_unique<io::VideoWriter>(preview_file->temp_path(), reader.info(), wo);
@@ -255,21 +256,55 @@ FaceTrack analyze_video(const std::string& video_path, const std::string& workdi
     const LandmarkDetector detector(options.landmark_model);
     std::unique_ptr<FaceSegmenter> segmenter;
     if (!options.segmentation_model.empty()) segmenter = std::make_unique<FaceSegmenter>(options.segmentation_model);
-    if (!fs::exists(workdir)) fs::create_directories(workdir);
-    if (!fs::is_directory(workdir)) throw InputError(cat("work folder ", workdir, " is not a folder"));
+    // The work folder is created only once the video has proved readable and to hold a face; a folder this run
+    // created is removed again if the analysis fails.
+    const bool workdir_existed = fs::exists(workdir);
+    if (workdir_existed && !fs::is_directory(workdir)) throw InputError(cat("work folder ", workdir, " is not a folder"));
+    if (!workdir_existed) {
+        const fs::path parent = fs::path(workdir).has_parent_path() ? fs::path(workdir).parent_path() : fs::path(".");
+        if (!fs::is_directory(parent))
+            throw InputError(cat("work folder ", workdir, ": parent folder '", parent.string(), "' does not exist"));
+    }
     const std::string track_path = (fs::path(workdir) / "track.safetensors").string();
-    check_output_path(track_path, options.overwrite, "track file");
-    if (!options.preview_path.empty()) check_output_path(options.preview_path, options.overwrite, "preview video");
+    if (workdir_existed) check_output_path(track_path, options.overwrite, "track file");
+    else check_not_input(track_path, "track file");
+    if (!options.preview_path.empty()) {
+        check_extension(options.preview_path, {".mp4", ".mov", ".mkv"}, "preview video");
+        // A preview inside the work folder this run will create (`analyze in.mp4 work --preview work/a.mp4`)
+        // is fully checked when it is opened, after the folder exists.
+        std::error_code ec;
+        const fs::path pdir = fs::path(options.preview_path).parent_path();
+        const bool in_new_workdir = !workdir_existed && !pdir.empty() &&
+                                    fs::weakly_canonical(fs::absolute(pdir), ec) ==
+                                        fs::weakly_canonical(fs::absolute(workdir), ec);
+        if (in_new_workdir) check_not_input(options.preview_path, "preview video");
+        else check_output_path(options.preview_path, options.overwrite, "preview video");
+    }
 
     const auto t0 = std::chrono::steady_clock::now();
     TrackOptions to = options.track;
     if (to.threads == 0) to.threads = options.threads;
     FaceTrack track = build_track(video_path, to, track_progress);
     if (track.num_valid() == 0) throw InputError(cat("no face found in ", video_path));
+    struct RemoveCreated {
+        std::string dir;
+        bool armed = false;
+        ~RemoveCreated() {
+            std::error_code ec;
+            if (armed) fs::remove_all(dir, ec);
+        }
+    } remove_created{workdir};
+    if (!workdir_existed) {
+        std::error_code ec;
+        fs::create_directories(workdir, ec);
+        if (ec) throw IoError(cat("cannot create work folder ", workdir, ": ", ec.message()));
+        remove_created.armed = true;
+    }
     const auto t1 = std::chrono::steady_clock::now();
     analyze_track(track, detector, video_path, workdir, options, analyze_progress, segmenter.get());
     const auto t2 = std::chrono::steady_clock::now();
     save_track(track_path, track);
+    remove_created.armed = false;
     const double s_track = std::chrono::duration<double>(t1 - t0).count();
     const double s_an = std::chrono::duration<double>(t2 - t1).count();
     NED_LOG_INFO("[analyze] {} frames ({} with a face): track {:.1f} s, analysis {:.1f} s ({:.1f} frames/s); wrote {}",

@@ -95,12 +95,25 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
             sheet_frames.push_back(valid[n == 1 ? 0 : static_cast<size_t>(i) * (valid.size() - 1) / (n - 1)]);
     }
     std::unique_ptr<AtomicFile> preview_out;
-    if (!opts.preview_path.empty()) preview_out = std::make_unique<AtomicFile>(opts.preview_path, opts.overwrite);
+    if (!opts.preview_path.empty()) {
+        check_extension(opts.preview_path, {".jpg", ".jpeg", ".png"}, "preview");
+        preview_out = std::make_unique<AtomicFile>(opts.preview_path, opts.overwrite);
+    }
     if (!opts.crops_dir.empty()) {
         std::error_code ec;
         fs::create_directories(opts.crops_dir, ec);
         if (ec || !fs::is_directory(opts.crops_dir))
             throw IoError(cat("cannot create folder ", opts.crops_dir, ": ", ec.message()));
+        // Overwriting (-y): crops of an earlier, longer run would otherwise stay and be blended by a later
+        // `composite --faces`. Only frame-named PNGs (NNNNNN.png) are removed.
+        for (const auto& e : fs::directory_iterator(opts.crops_dir, ec)) {
+            const std::string name = e.path().filename().string();
+            if (name.size() >= 10 && name.compare(name.size() - 4, 4, ".png") == 0 &&
+                name.find_first_not_of("0123456789") == name.size() - 4) {
+                std::error_code rm;
+                fs::remove(e.path(), rm);
+            }
+        }
     }
     const int tile = std::max(32, opts.preview_tile);
     const int cols = std::min<int>(4, std::max<int>(1, static_cast<int>(sheet_frames.size())));
@@ -142,8 +155,13 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
     }
     if (pending.valid()) pending.get();
     if (preview_out) {
-        if (!cv::imwrite(preview_out->temp_path(), sheet))
-            throw IoError(cat("cannot write preview ", opts.preview_path, " (use .jpg or .png)"));
+        bool ok = false;
+        try {
+            ok = cv::imwrite(preview_out->temp_path(), sheet);
+        } catch (const cv::Exception&) {
+            ok = false;
+        }
+        if (!ok) throw IoError(cat("cannot write preview ", opts.preview_path, " (disk full?)"));
         preview_out->commit();
     }
     return written;

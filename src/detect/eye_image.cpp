@@ -9,14 +9,22 @@
 namespace ned::detect {
 namespace {
 
-cv::Point to_int(cv::Point2f p) {  // numpy astype(int32): truncation towards zero
-    return {static_cast<int>(p.x), static_cast<int>(p.y)};
+// numpy astype(int32): truncation towards zero. Coordinates are clamped to +-2^20 first (NaN -> -2^20, off
+// the image): far outside any crop, and the int conversion and the disk loop cannot overflow.
+int to_int(float v) {
+    constexpr float kLim = 1048576.f;
+    if (!(v > -kLim)) return -static_cast<int>(kLim);
+    if (v > kLim) return static_cast<int>(kLim);
+    return static_cast<int>(v);
 }
+cv::Point to_int(cv::Point2f p) { return {to_int(p.x), to_int(p.y)}; }
 
 double dist(cv::Point a, cv::Point b) { return std::hypot(double(a.x - b.x), double(a.y - b.y)); }
 
 void draw_disk(cv::Mat& img, cv::Point c, int r) {
     const int n = img.rows;
+    r = std::min(r, 4 * std::max(img.rows, img.cols));  // a disk larger than that covers the image anyway
+    if (c.x <= -(1 << 20) || c.y <= -(1 << 20)) return;  // a NaN point (see to_int): no disk
     for (int i = -r; i < r; ++i) {
         for (int j = -r; j < r; ++j) {
             if (std::sqrt(double(i * i + j * j)) < r) {

@@ -1,4 +1,6 @@
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 
 #include "ned/core/error.hpp"
 #include "ned/core/safetensors.hpp"
@@ -23,6 +25,24 @@ cv::Matx23f get_mat23(const float* p) {
     for (int i = 0; i < 6; ++i) m.val[i] = p[i];
     return m;
 }
+
+// Coordinates of any real track are within a few frame sizes of the frame; this bound only stops hostile
+// values (which overflow the integer pixel arithmetic downstream).
+constexpr float kMaxCoord = 1e6f;
+
+// Refuse a float tensor [T, ...] with a non-finite or absurdly large value, naming the first bad frame.
+void check_values(const std::string& path, const std::string& name, const st::Tensor& t) {
+    const int64_t T = t.shape.empty() ? 0 : t.shape[0];
+    const int64_t row = T > 0 ? t.numel() / T : 0;
+    const float* p = t.ptr<float>();
+    for (int64_t i = 0; i < T; ++i)
+        for (int64_t k = 0; k < row; ++k) {
+            const float v = p[i * row + k];
+            if (!std::isfinite(v) || std::fabs(v) > kMaxCoord)
+                throw InputError(cat(path, ": tensor '", name, "' frame ", i, ": value ", v,
+                                     " (expected finite values within +-", kMaxCoord, ")"));
+        }
+}
 }  // namespace
 
 void save_track(const std::string& path, const FaceTrack& track) {
@@ -30,7 +50,8 @@ void save_track(const std::string& path, const FaceTrack& track) {
     st::File f;
     f.metadata = {{"format", kFormat},
                   {"version", "1"},
-                  {"source", track.source},
+                  {"source", track.source.empty() ? std::string()
+                                                  : std::filesystem::absolute(track.source).lexically_normal().string()},
                   {"fps", std::to_string(track.fps_num) + "/" + std::to_string(track.fps_den)},
                   {"width", std::to_string(track.width)},
                   {"height", std::to_string(track.height)},
@@ -80,6 +101,10 @@ FaceTrack load_track(const std::string& path) {
     } catch (const std::exception&) {
         throw InputError(path + ": malformed track metadata (width/height/crop_size/fps)");
     }
+    if (t.width <= 0 || t.height <= 0 || t.width > 65536 || t.height > 65536)
+        throw InputError(cat(path, ": frame size ", t.width, "x", t.height, " in the metadata (expected 1..65536)"));
+    if (t.crop_size < 8 || t.crop_size > 8192)
+        throw InputError(cat(path, ": crop_size ", t.crop_size, " in the metadata (expected 8..8192)"));
     const auto& boxes = f.at("boxes", st::DType::F32, {-1, 4});
     const int64_t T = boxes.shape[0];
     const auto& valid = f.at("valid", st::DType::U8, {T});
@@ -93,6 +118,17 @@ FaceTrack load_track(const std::string& path) {
         align = &f.at("align", st::DType::F32, {T, 2, 3});
         pupils = &f.at("pupils", st::DType::F32, {T, 2, 2});
     }
+    check_values(path, "boxes", boxes);
+    check_values(path, "crop_to_frame", c2f);
+    if (t.has_analysis) {
+        check_values(path, "landmarks", *lmk);
+        check_values(path, "aligned_landmarks", *alm);
+        check_values(path, "align", *align);
+        check_values(path, "pupils", *pupils);
+    }
+    const std::string fc = f.meta("frame_count");
+    if (!fc.empty() && fc != std::to_string(T))
+        throw InputError(cat(path, ": metadata frame_count ", fc, " but the tensors have ", T, " frames"));
     t.frames.resize(T);
     for (int64_t i = 0; i < T; ++i) {
         auto& fr = t.frames[i];

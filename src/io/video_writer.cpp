@@ -43,6 +43,7 @@ struct VideoWriter::Impl {
     int64_t last_pts = AV_NOPTS_VALUE;
     int64_t frames = 0;
     bool finished = false;
+    bool failed = false;  // a write failed (disk full, ...): the file is abandoned, never finished
     bool header_written = false;
 
     // Audio copied from a second demuxer on the source.
@@ -66,7 +67,10 @@ struct VideoWriter::Impl {
 
 void VideoWriter::Impl::write_packet(AVPacket* p) {
     const int err = av_interleaved_write_frame(out.get(), p);
-    if (err < 0) throw IoError(cat("[io] ", path, ": cannot write a packet: ", av::error_string(err)));
+    if (err < 0) {
+        failed = true;
+        throw IoError(cat("[io] ", path, ": cannot write a packet: ", av::error_string(err)));
+    }
 }
 
 void VideoWriter::Impl::read_audio() {
@@ -95,6 +99,11 @@ void VideoWriter::Impl::read_audio() {
 void VideoWriter::Impl::write_audio_until(int64_t ts, AVRational tb, bool all) {
     while (audio_pending) {
         const AudioMap* m = map_for(audio_pkt->stream_index);
+        if (!m) {  // never expected: read_audio only keeps mapped packets
+            audio_pending = false;
+            av_packet_unref(audio_pkt.get());
+            throw IoError(cat("[io] ", path, ": internal audio packet of unmapped stream"));
+        }
         const int64_t t = audio_pkt->dts != AV_NOPTS_VALUE ? audio_pkt->dts : audio_pkt->pts;
         if (!all && t != AV_NOPTS_VALUE && ts != AV_NOPTS_VALUE && av_compare_ts(t, m->in_tb, ts, tb) > 0) return;
         AVStream* ost = out->streams[m->out_index];
@@ -105,6 +114,7 @@ void VideoWriter::Impl::write_audio_until(int64_t ts, AVRational tb, bool all) {
             if (audio_pkt->dts != AV_NOPTS_VALUE) audio_pkt->dts += m->offset;
         }
         audio_pkt->pos = -1;
+        audio_pending = false;          // consumed even when the write fails (its stream index is remapped)
         write_packet(audio_pkt.get());  // takes the reference
         ++audio_packets;
         read_audio();
@@ -129,30 +139,30 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
     : impl_(std::make_unique<Impl>()) {
     av::install_log_callback();
     Impl& m = *impl_;
-    m.path = out_path;
+    m.path = options.name.empty() ? out_path : options.name;
     m.source = source;
     m.options = options;
 
     if (options.crf < 0 || options.crf > 51)
-        throw InputError(cat("invalid CRF ", options.crf, " for '", out_path, "': expected 0..51"));
+        throw InputError(cat("invalid CRF ", options.crf, " for '", m.path, "': expected 0..51"));
     if (std::find_if(kPresets.begin(), kPresets.end(), [&](const char* p) { return options.preset == p; }) ==
         kPresets.end())
         throw InputError(cat("invalid x264 preset '", options.preset,
                              "': expected ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, "
                              "veryslow or placebo"));
     if (source.display_width <= 0 || source.display_height <= 0)
-        throw InputError(cat("cannot write '", out_path, "': the source frame size is unknown (",
+        throw InputError(cat("cannot write '", m.path, "': the source frame size is unknown (",
                              source.display_width, "x", source.display_height, ")"));
 
     AVFormatContext* raw = nullptr;
     int err = avformat_alloc_output_context2(&raw, nullptr, nullptr, out_path.c_str());
     if (err < 0 || !raw)
-        throw InputError(cat("cannot choose a container for '", out_path,
+        throw InputError(cat("cannot choose a container for '", m.path,
                              "' from its extension; use .mp4, .mov or .mkv"));
     m.out.reset(raw);
     const AVOutputFormat* ofmt = m.out->oformat;
     if (avformat_query_codec(ofmt, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) != 1)
-        throw InputError(cat("the ", ofmt->name, " container of '", out_path,
+        throw InputError(cat("the ", ofmt->name, " container of '", m.path,
                              "' cannot hold H.264 video; use .mp4, .mov or .mkv"));
 
     const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
@@ -163,13 +173,13 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
     m.width = source.display_width + (source.display_width & 1);
     m.height = source.display_height + (source.display_height & 1);
     if (m.width != source.display_width || m.height != source.display_height)
-        NED_LOG_WARN("[io] {}: {}x{} frames are padded to {}x{} (yuv420p needs even sizes)", out_path,
+        NED_LOG_WARN("[io] {}: {}x{} frames are padded to {}x{} (yuv420p needs even sizes)", m.path,
                      source.display_width, source.display_height, m.width, m.height);
 
     AVRational tb = av::to_av(source.time_base);
     if (tb.num <= 0 || tb.den <= 0) {
         tb = source.frame_rate.num > 0 ? av_inv_q(av::to_av(source.frame_rate)) : AVRational{1, 90000};
-        NED_LOG_WARN("[io] {}: source time base unknown; using {}/{}", out_path, tb.num, tb.den);
+        NED_LOG_WARN("[io] {}: source time base unknown; using {}/{}", m.path, tb.num, tb.den);
     }
     AVCodecContext* c = m.enc.get();
     c->width = m.width;
@@ -186,12 +196,12 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
     av_opt_set(c->priv_data, "preset", options.preset.c_str(), 0);
     av_opt_set_int(c->priv_data, "crf", options.crf, 0);
     err = avcodec_open2(c, codec, nullptr);
-    if (err < 0) throw IoError(cat("[io] ", out_path, ": cannot open libx264: ", av::error_string(err)));
+    if (err < 0) throw IoError(cat("[io] ", m.path, ": cannot open libx264: ", av::error_string(err)));
 
     m.vst = avformat_new_stream(m.out.get(), nullptr);
     if (!m.vst) throw std::bad_alloc();
     err = avcodec_parameters_from_context(m.vst->codecpar, c);
-    if (err < 0) throw IoError(cat("[io] ", out_path, ": cannot set up the video stream: ", av::error_string(err)));
+    if (err < 0) throw IoError(cat("[io] ", m.path, ": cannot set up the video stream: ", av::error_string(err)));
     m.vst->time_base = tb;
     m.vst->avg_frame_rate = c->framerate;
 
@@ -207,13 +217,13 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
             const int q = avformat_query_codec(ofmt, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL);
             if (q == 0) {
                 throw InputError(cat("audio stream #", i, " of '", source.path, "' is ", cname, ", which the ",
-                                     ofmt->name, " container of '", out_path,
+                                     ofmt->name, " container of '", m.path,
                                      "' cannot hold without re-encoding; write a .mkv output instead"));
             }
             AVStream* ost = avformat_new_stream(m.out.get(), nullptr);
             if (!ost) throw std::bad_alloc();
             err = avcodec_parameters_copy(ost->codecpar, ist->codecpar);
-            if (err < 0) throw IoError(cat("[io] ", out_path, ": cannot copy audio stream #", i));
+            if (err < 0) throw IoError(cat("[io] ", m.path, ": cannot copy audio stream #", i));
             ost->codecpar->codec_tag = 0;
             ost->time_base = ist->time_base;
             ost->disposition = ist->disposition;
@@ -227,7 +237,7 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
 
     if (!(ofmt->flags & AVFMT_NOFILE)) {
         err = avio_open(&m.out->pb, out_path.c_str(), AVIO_FLAG_WRITE);
-        if (err < 0) throw IoError(cat("cannot create '", out_path, "': ", av::error_string(err)));
+        if (err < 0) throw IoError(cat("cannot create '", m.path, "': ", av::error_string(err)));
     }
     // Keep the source's timestamps: by default libavformat shifts every stream when one starts below zero
     // (Opus pre-skip, AAC priming), which would move the video too. Matroska stores such audio itself.
@@ -236,7 +246,7 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
     err = avformat_write_header(m.out.get(), nullptr);
     if (err < 0) {
         // Most often an audio codec the muxer refuses at header time.
-        throw InputError(cat("cannot write the ", ofmt->name, " header of '", out_path, "': ", av::error_string(err),
+        throw InputError(cat("cannot write the ", ofmt->name, " header of '", m.path, "': ", av::error_string(err),
                              m.audio_map.empty() ? "" : " (if the audio codec is the problem, write a .mkv output)"));
     }
     m.header_written = true;
@@ -253,7 +263,7 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
             if (pre_skip <= 0) continue;
             const int64_t delay_ns = av_rescale_q(pre_skip, AVRational{1, 48000}, AVRational{1, 1000000000});
             a.offset = av_rescale_q(delay_ns, AVRational{1, 1000000000}, m.out->streams[a.out_index]->time_base);
-            NED_LOG_DEBUG("[io] {}: Opus pre-skip {} samples: audio stream #{} timestamps +{}", out_path, pre_skip,
+            NED_LOG_DEBUG("[io] {}: Opus pre-skip {} samples: audio stream #{} timestamps +{}", m.path, pre_skip,
                           a.out_index, a.offset);
         }
     }
@@ -269,12 +279,14 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
     if (!m.sws) throw IoError("[io] cannot create the BGR -> yuv420p converter");
     if (!m.audio_done) m.read_audio();
     NED_LOG_DEBUG("[io] writing {} ({}x{}, time base {}/{}, stream time base {}/{}, {} audio stream(s) copied)",
-                  out_path, m.width, m.height, tb.num, tb.den, m.vst->time_base.num, m.vst->time_base.den,
+                  m.path, m.width, m.height, tb.num, tb.den, m.vst->time_base.num, m.vst->time_base.den,
                   m.audio_map.size());
 }
 
 VideoWriter::~VideoWriter() {
-    if (impl_ && !impl_->finished) {
+    // After a failed write the output is abandoned (the caller's AtomicFile removes it): finishing would only
+    // write more into a broken file.
+    if (impl_ && !impl_->finished && !impl_->failed && impl_->header_written) {
         try {
             finish();
         } catch (const std::exception& e) {
@@ -324,6 +336,7 @@ void VideoWriter::finish() {
     Impl& m = *impl_;
     if (m.finished) return;
     m.finished = true;  // even on failure: never retry from the destructor
+    if (m.failed) throw IoError(cat("[io] ", m.path, ": cannot finish after a failed write"));
     int err = avcodec_send_frame(m.enc.get(), nullptr);
     if (err < 0 && err != AVERROR_EOF)
         throw IoError(cat("[io] ", m.path, ": cannot flush the H.264 encoder: ", av::error_string(err)));

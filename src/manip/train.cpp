@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/safetensors.hpp"
 #include "ned/core/torch_util.hpp"
@@ -210,29 +211,40 @@ TrainResult train_manipulator(const TrainOptions& o) {
     if (o.iters_per_epoch < 0) throw InputError("--iters-per-epoch must be >= 0");
     if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw InputError("--val-fraction must be in [0, 1)");
     if (o.resume && !o.init_from.empty()) throw InputError("--resume and --init-from exclude each other");
+    if (!(std::isfinite(o.lr) && o.lr > 0 && o.lr <= 1)) throw InputError(cat("--lr must be in (0, 1], got ", o.lr));
+    if (!(std::isfinite(o.f_lr) && o.f_lr >= 0 && o.f_lr <= 1))
+        throw InputError(cat("--f-lr must be in [0, 1], got ", o.f_lr));
+    for (const auto& [name, v] : {std::pair<const char*, double>{"--lambda-sty", o.lambdas.sty},
+                                  {"--lambda-cyc", o.lambdas.cyc},
+                                  {"--lambda-mouth", o.lambdas.mouth}})
+        if (!(std::isfinite(v) && v >= 0 && v <= 1e6)) throw InputError(cat(name, " must be in [0, 1e6], got ", v));
     const torch::Device device = resolve_device(o.device);
 
-    // ---- output folder ----
-    {
-        std::error_code ec;
-        const fs::path out(o.out_dir);
-        if (!fs::exists(out)) {
-            if (!out.parent_path().empty() && !fs::is_directory(out.parent_path()))
-                throw InputError(cat("--out ", o.out_dir, ": parent folder does not exist"));
-            fs::create_directory(out, ec);
-            if (ec) throw IoError(cat("cannot create ", o.out_dir, ": ", ec.message()));
-        } else if (!fs::is_directory(out)) {
-            throw InputError(cat("--out ", o.out_dir, " exists and is not a folder"));
-        }
+    // ---- output folder: checked now, created only once the dataset and --init-from have loaded ----
+    const fs::path out(o.out_dir);
+    const bool out_exists = fs::exists(out);
+    if (!out_exists) {
+        if (!out.parent_path().empty() && !fs::is_directory(out.parent_path()))
+            throw InputError(cat("--out ", o.out_dir, ": parent folder does not exist"));
+    } else if (!fs::is_directory(out)) {
+        throw InputError(cat("--out ", o.out_dir, " exists and is not a folder"));
     }
-    const int resume_epoch = o.resume ? last_epoch(o.out_dir) : 0;
+    const int resume_epoch = o.resume && out_exists ? last_epoch(o.out_dir) : 0;
     if (o.resume && resume_epoch == 0)
         throw InputError(cat("--resume: no complete checkpoint (epoch_NN.safetensors + epoch_NN.optim.safetensors) in ",
                              o.out_dir));
-    if (!o.resume && !o.overwrite && (last_epoch(o.out_dir) > 0 || fs::exists(fs::path(o.out_dir) / "manipulator.safetensors")))
+    if (out_exists && !o.resume && !o.overwrite &&
+        (last_epoch(o.out_dir) > 0 || fs::exists(fs::path(o.out_dir) / "manipulator.safetensors")))
         throw InputError(cat(o.out_dir, " already holds checkpoints; use --resume to continue or -y to start over"));
+    // The files this run writes must not be an input (--init-from DIR/manipulator.safetensors -y, ...).
+    check_not_input((out / "manipulator.safetensors").string(), "--out checkpoint");
+    auto create_out_dir = [&] {
+        std::error_code ec;
+        if (!out_exists) fs::create_directory(out, ec);
+        if (ec) throw IoError(cat("cannot create ", o.out_dir, ": ", ec.message()));
+    };
 
-    if (!o.resume) {
+    if (!o.resume && out_exists) {
         // Fresh start (-y): drop the loss log and stale optimiser states so that a later --resume cannot pick
         // up an epoch of the previous run. Network checkpoints of the old run are overwritten as epochs finish.
         std::error_code ec;
@@ -275,6 +287,16 @@ TrainResult train_manipulator(const TrainOptions& o) {
         NED_LOG_INFO("[manip] fine-tuning from {}{}", o.init_from, has_d ? "" : " (no discriminator in it: D starts fresh)");
     }
     nets.to(device);
+    create_out_dir();
+    // A failure before the first checkpoint removes the folder this run created (nothing of value in it).
+    struct RemoveIfEmpty {
+        fs::path dir;
+        bool armed;
+        ~RemoveIfEmpty() {
+            std::error_code ec;
+            if (armed && fs::is_empty(dir, ec)) fs::remove(dir, ec);
+        }
+    } remove_new_out{out, !out_exists};
     Adam opt_g(*nets.generator, o.lr, o.beta1, o.beta2), opt_d(*nets.discriminator, o.lr, o.beta1, o.beta2),
         opt_e(*nets.style_encoder, o.lr, o.beta1, o.beta2), opt_m(*nets.mapping_network, o.f_lr, o.beta1, o.beta2);
     double lr = o.lr, f_lr = o.f_lr;
@@ -318,22 +340,35 @@ TrainResult train_manipulator(const TrainOptions& o) {
             auto z_trg = torch::randn({B, kLatentDim}, gen).to(device);
             const torch::Tensor none;
 
+            // A non-finite loss stops the run before the step that would spread it into the weights; the
+            // checkpoints of earlier epochs stay as they are.
+            auto require_finite = [&](const torch::Tensor& loss, const char* which) {
+                const double v = loss.item<double>();
+                if (!std::isfinite(v))
+                    throw Error(cat("[manip] training diverged: ", which, " loss is ", v, " at epoch ", epoch + 1,
+                                    " iteration ", it + 1, " (try a lower --lr; check the dataset); no checkpoint "
+                                    "of this epoch was written"));
+            };
             auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
+            require_finite(dl.total, "discriminator (latent)");
             zero_grads(nets);
             dl.total.backward();
             opt_d.step();
             auto dr = d_loss(nets, x_real, y_org, y_trg, none, x_ref);
+            require_finite(dr.total, "discriminator (reference)");
             zero_grads(nets);
             dr.total.backward();
             opt_d.step();
 
             auto gl = g_loss(nets, o.lambdas, x_real, y_org, y_trg, z_trg, none);
+            require_finite(gl.total, "generator (latent)");
             zero_grads(nets);
             gl.total.backward();
             opt_g.step();
             opt_m.step();
             opt_e.step();
             auto gr = g_loss(nets, o.lambdas, x_real, y_org, y_trg, none, x_ref);
+            require_finite(gr.total, "generator (reference)");
             zero_grads(nets);
             gr.total.backward();
             opt_g.step();

@@ -1,5 +1,7 @@
 #include "ned/recon/reconstruction.hpp"
 
+#include <cmath>
+
 #include "ned/core/error.hpp"
 #include "ned/core/safetensors.hpp"
 
@@ -85,11 +87,23 @@ Reconstruction load_reconstruction(const std::string& path) {
     const auto& valid = f.at("valid", st::DType::U8, {-1});
     const int64_t T = valid.shape[0];
     r.valid.assign(valid.ptr<uint8_t>(), valid.ptr<uint8_t>() + T);
+    const std::string fc = f.meta("frame_count");
+    if (!fc.empty() && fc != std::to_string(T))
+        throw InputError(cat(path, ": metadata frame_count ", fc, " but 'valid' has ", T, " frames"));
     for (const auto& [name, dims] : dims_table()) {
         if (!f.has(name)) continue;
         std::vector<int64_t> shape{T};
         shape.insert(shape.end(), dims.begin(), dims.end());
         const auto& t = f.at(name, st::DType::F32, shape);
+        // Finite and not absurd (the largest real values are pixel translations in tform): a NaN or a huge
+        // value would poison every later stage silently.
+        const int64_t row = T > 0 ? t.numel() / T : 0;
+        const float* p = t.ptr<float>();
+        for (int64_t i = 0; i < T; ++i)
+            for (int64_t k = 0; k < row; ++k)
+                if (!std::isfinite(p[i * row + k]) || std::fabs(p[i * row + k]) > 1e6f)
+                    throw InputError(cat(path, ": tensor '", name, "' frame ", i, ": value ", p[i * row + k],
+                                         " (expected finite values within +-1e6)"));
         ParamBlock b;
         b.dims = dims;
         b.values.assign(t.ptr<float>(), t.ptr<float>() + t.numel());

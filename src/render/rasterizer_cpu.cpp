@@ -13,6 +13,8 @@ namespace {
 
 // Edges are inclusive up to this barycentric tolerance (absorbs float rounding of on-edge pixel centres).
 constexpr double kEdgeEps = 1e-6;
+// Triangles whose bounding box is wider or taller than this many image sizes are skipped (see band()).
+constexpr double kMaxSpan = 4.0;
 
 class CpuBackend final : public RasterizerBackend {
 public:
@@ -62,12 +64,16 @@ private:
             const double* b = P + 3 * static_cast<int64_t>(faces[3 * f + 1]);
             const double* c = P + 3 * static_cast<int64_t>(faces[3 * f + 2]);
             const double ymin = std::min({a[1], b[1], c[1]}), ymax = std::max({a[1], b[1], c[1]});
-            const int j0 = std::max(row0, static_cast<int>(std::ceil(ymin)));
-            const int j1 = std::min(row1 - 1, static_cast<int>(std::floor(ymax)));
-            if (j0 > j1) continue;
             const double xmin = std::min({a[0], b[0], c[0]}), xmax = std::max({a[0], b[0], c[0]});
-            const int i0 = std::max(0, static_cast<int>(std::ceil(xmin)));
-            const int i1 = std::min(width - 1, static_cast<int>(std::floor(xmax)));
+            // Hostile parameters (a huge camera scale, NaN): a non-finite triangle, or one spanning far more
+            // than the image, is no face triangle; skipping it keeps the work bounded and the casts defined.
+            if (!(std::isfinite(xmin) && std::isfinite(xmax) && std::isfinite(ymin) && std::isfinite(ymax))) continue;
+            if (xmax - xmin > kMaxSpan * width || ymax - ymin > kMaxSpan * out.height) continue;
+            const int j0 = std::max(row0, static_cast<int>(std::ceil(std::max(ymin, -1.0))));
+            const int j1 = std::min(row1 - 1, static_cast<int>(std::floor(std::min(ymax, double(out.height)))));
+            if (j0 > j1) continue;
+            const int i0 = std::max(0, static_cast<int>(std::ceil(std::max(xmin, -1.0))));
+            const int i1 = std::min(width - 1, static_cast<int>(std::floor(std::min(xmax, double(width)))));
             if (i0 > i1) continue;
             const double area = (b[0] - a[0]) * (c[1] - a[1]) - (c[0] - a[0]) * (b[1] - a[1]);
             if (std::abs(area) < 1e-12) continue;  // degenerate (PyTorch3D skips zero-area faces too)

@@ -67,10 +67,15 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
     const std::string manifest = (out_dir / "conditioning.json").string();
     if (fs::exists(manifest) && !o.overwrite)
         throw InputError(cat("[render] ", manifest, " already exists (use -y to overwrite)"));
-    if (!o.preview.empty()) check_output_path(o.preview, o.overwrite, "preview video");
+    if (!o.preview.empty()) {
+        check_extension(o.preview, {".mp4", ".mov", ".mkv"}, "preview video");
+        check_output_path(o.preview, o.overwrite, "preview video");
+    }
 
     const detect::FaceTrack track = detect::load_track(track_path);
     const recon::Reconstruction rec = recon::load_reconstruction(rec_path);
+    declare_input(track.source, "source video of the track");
+    if (!o.preview.empty()) check_output_path(o.preview, o.overwrite, "preview video");
     if (!track.has_analysis)
         throw InputError(cat("[render] ", track_path, " has no analysis (landmarks, alignment, pupils); run `ned analyze`"));
     if (rec.num_frames() != static_cast<int64_t>(track.frames.size()))
@@ -123,6 +128,7 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
         info.rotation = 0;
         preview_file = std::make_unique<AtomicFile>(o.preview, o.overwrite);
         io::VideoWriterOptions wopt;
+        wopt.name = o.preview;
         wopt.copy_audio = false;
         writer = std::make_unique<io::VideoWriter>(preview_file->temp_path(), info, wopt);
     }

@@ -104,6 +104,7 @@ struct VideoWriterOptions {
     std::string preset = "medium"; ///< libx264 preset
     bool copy_audio = true;        ///< copy every audio stream of the source, packet for packet
     int threads = 0;               ///< encoder threads, 0 = auto
+    std::string name;              ///< path named in messages (the final path when writing to a temporary file)
 };
 
 class VideoWriter {
