@@ -1,0 +1,371 @@
+// Hostile and broken inputs × commands through the real binary (issue 10). Every case asserts the exit code,
+// one line on stderr (naming what went wrong), nothing left behind and every input byte-identical: the whole
+// scratch folder is snapshotted (path -> bytes) before and after the run.
+//
+// The inputs are small and synthetic, made by the fixture in-process (no shared clips, no model weights):
+// a 64x64 10-frame video, a track and a reconstruction for it, a dataset, and hostile variants of each.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "ned/core/fs_util.hpp"
+#include "ned/core/safetensors.hpp"
+#include "ned/detect/face_track.hpp"
+#include "ned/io/video.hpp"
+#include "ned/recon/reconstruction.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using ned::test::count_lines;
+using ned::test::run_ned;
+
+namespace {
+
+constexpr int kW = 64, kH = 64, kFrames = 10, kCrop = 32;
+
+void write_video(const std::string& path, int w, int h, int frames, const std::string& preset = "ultrafast") {
+    ned::io::VideoInfo info;
+    info.path = path;
+    info.width = info.display_width = w;
+    info.height = info.display_height = h;
+    info.frame_rate = {25, 1};
+    info.time_base = {1, 25};
+    ned::io::VideoWriterOptions o;
+    o.copy_audio = false;
+    o.preset = preset;
+    ned::io::VideoWriter writer(path, info, o);
+    for (int i = 0; i < frames; ++i) {
+        ned::io::Frame f;
+        f.bgr = cv::Mat(h, w, CV_8UC3);
+        cv::randu(f.bgr, cv::Scalar::all(0), cv::Scalar::all(255));
+        f.index = i;
+        f.pts = i;
+        writer.write(f);
+    }
+    writer.finish();
+}
+
+ned::detect::FaceTrack make_track(const std::string& video, int frames, int w = kW, int h = kH) {
+    ned::detect::FaceTrack t;
+    t.source = video;
+    t.width = w;
+    t.height = h;
+    t.fps_num = 25;
+    t.fps_den = 1;
+    t.crop_size = kCrop;
+    t.has_analysis = true;
+    t.frames.resize(frames);
+    for (auto& f : t.frames) {
+        f.valid = f.detected = true;
+        f.box = {16, 16, 48, 48};
+        f.crop_to_frame = cv::Matx23f(1, 0, 16, 0, 1, 16);
+        for (int k = 0; k < ned::detect::kNumLandmarks; ++k) {
+            f.landmarks[k] = {8.f + (k % 17), 8.f + k / 4.f};
+            f.aligned_landmarks[k] = f.landmarks[k];
+        }
+        f.align = cv::Matx23f(1, 0, 0, 0, 1, 0);
+        f.pupils = {cv::Point2f(12, 12), cv::Point2f(20, 12)};
+    }
+    return t;
+}
+
+ned::recon::Reconstruction make_recon(const std::string& video, int frames) {
+    ned::recon::Reconstruction r;
+    r.source = video;
+    r.fps = "25/1";
+    r.method = "fit";
+    r.valid.assign(frames, 1);
+    for (const char* p : {"shape", "exp", "pose", "cam", "tform"}) r.ensure(p);
+    for (int t = 0; t < frames; ++t) r.at("cam").values[3 * t] = 8.f;
+    return r;
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// A safetensors file whose only tensor has the given shape (JSON) and offsets, with `format` metadata.
+std::string hostile_safetensors(const std::string& format, const std::string& shape, const std::string& offsets) {
+    const std::string header = "{\"__metadata__\":{\"format\":\"" + format + "\",\"version\":\"1\"},\"valid\":{\"dtype\":"
+                               "\"U8\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}}";
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+    return out + header + std::string(16, '\0');
+}
+
+/// Everything under `root`: relative path -> contents ("<dir>" for folders, "-> target" for symlinks).
+std::map<std::string, std::string> snapshot(const std::string& root) {
+    std::map<std::string, std::string> s;
+    for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+        const std::string rel = fs::relative(it->path(), root).string();
+        if (it->is_symlink()) s[rel] = "-> " + fs::read_symlink(it->path()).string();
+        else if (it->is_directory()) s[rel] = "<dir>";
+        else s[rel] = slurp(it->path().string());
+    }
+    return s;
+}
+
+/// The shared scratch folder with every input (made once per test process).
+class Fixture {
+public:
+    static Fixture& get() {
+        static Fixture f;
+        return f;
+    }
+    const std::string& root() const { return dir_.path(); }
+
+private:
+    Fixture() {
+        const std::string F = dir_.path();
+        const std::string video = F + "/in.mp4";
+        write_video(video, kW, kH, kFrames);
+        fs::create_directories(F + "/sub");
+        fs::create_symlink(video, F + "/link.mp4");
+        fs::create_hard_link(video, F + "/hard.mp4");
+        write_bytes(F + "/garbage.mp4", "this is not a video\n");
+        write_bytes(F + "/existing.log", "an old log\n");
+        write_bytes(F + "/flame.safetensors", "not really a FLAME asset\n");
+        write_bytes(F + "/ckpt.safetensors", "not really a checkpoint\n");
+        write_bytes(F + "/ckpt_huge.safetensors",
+                    hostile_safetensors("ned.manipulator", "[9223372036854775807,9223372036854775807]", "[0,16]"));
+        write_bytes(F + "/ckpt_wrap.safetensors", hostile_safetensors("ned.manipulator", "[4611686018427387904,4]", "[0,0]"));
+
+        // Work folder: a valid track (with analysis), faces for 3 frames, a reconstruction.
+        fs::create_directories(F + "/w/faces");
+        ned::detect::save_track(F + "/w/track.safetensors", make_track(video, kFrames));
+        for (int t = 0; t < 3; ++t)
+            cv::imwrite(F + "/w/faces/" + ned::frame_name(t, ".png"), cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
+        ned::recon::save_reconstruction(F + "/w/reconstruction.safetensors", make_recon(video, kFrames));
+
+        // Hostile tracks.
+        auto nan_track = make_track(video, kFrames);
+        nan_track.frames[2].crop_to_frame(0, 2) = std::numeric_limits<float>::quiet_NaN();
+        fs::create_directories(F + "/track_nan");
+        ned::detect::save_track(F + "/track_nan/track.safetensors", nan_track);
+        auto huge_track = make_track(video, kFrames);
+        huge_track.frames[4].landmarks[30] = {1e30f, -1e30f};
+        fs::create_directories(F + "/track_huge");
+        ned::detect::save_track(F + "/track_huge/track.safetensors", huge_track);
+        fs::create_directories(F + "/track_size");
+        ned::detect::save_track(F + "/track_size/track.safetensors", make_track(video, kFrames, 96, 64));
+        fs::create_directories(F + "/track_long");
+        ned::detect::save_track(F + "/track_long/track.safetensors", make_track(video, kFrames + 5));
+
+        // Reconstructions.
+        ned::recon::save_reconstruction(F + "/rec.safetensors", make_recon(video, 12));
+        ned::recon::save_reconstruction(F + "/ref.safetensors", make_recon(video, 12));
+        auto nan_rec = make_recon(video, 12);
+        nan_rec.at("exp").values[3 * 50 + 7] = std::numeric_limits<float>::quiet_NaN();
+        ned::recon::save_reconstruction(F + "/rec_nan.safetensors", nan_rec);
+        auto inf_cam = make_recon(video, kFrames);
+        inf_cam.at("cam").values[3 * 5] = std::numeric_limits<float>::infinity();
+        ned::recon::save_reconstruction(F + "/rec_infcam.safetensors", inf_cam);
+        auto short_ref = make_recon(video, 12);
+        for (int t = 0; t < 12; t += 5) short_ref.valid[t] = 0;  // longest valid run: 4 frames
+        ned::recon::save_reconstruction(F + "/ref_short.safetensors", short_ref);
+        write_bytes(F + "/rec_negdim.safetensors", hostile_safetensors("ned.reconstruction", "[-4]", "[0,16]"));
+
+        // Datasets.
+        fs::create_directories(F + "/dataset/happy");
+        fs::create_directories(F + "/dataset/sad");
+        ned::recon::save_reconstruction(F + "/dataset/happy/a.safetensors", make_recon(video, 12));
+        ned::recon::save_reconstruction(F + "/dataset/sad/b.safetensors", make_recon(video, 12));
+        fs::create_directories(F + "/empty_dataset");
+        fs::create_directories(F + "/dataset_nan/happy");
+        fs::create_directories(F + "/dataset_nan/sad");
+        ned::recon::save_reconstruction(F + "/dataset_nan/happy/a.safetensors", make_recon(video, 12));
+        ned::recon::save_reconstruction(F + "/dataset_nan/sad/b.safetensors", nan_rec);
+    }
+    ned::test::TempDir dir_;
+};
+
+struct Case {
+    const char* name;
+    std::vector<std::string> args;  ///< "@" is replaced by the fixture folder
+    int code;
+    const char* says = "";          ///< a substring stderr must contain
+    std::vector<std::string> may_create = {};  ///< success cases: outputs allowed to appear
+};
+
+std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
+
+const std::vector<Case>& cases() {
+    static const std::vector<Case> t = {
+        // --- an output never resolves to an input, with or without -y ---
+        {"composite_out_is_video", {"-y", "composite", "@/in.mp4", "@/w", "@/in.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
+        {"composite_out_dot_spelling", {"-y", "composite", "@/in.mp4", "@/w", "@/./in.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
+        {"composite_out_dotdot_spelling", {"-y", "composite", "@/in.mp4", "@/w", "@/sub/../in.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
+        {"composite_out_symlink_to_video", {"-y", "composite", "@/in.mp4", "@/w", "@/link.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
+        {"composite_out_hardlink_to_video", {"-y", "composite", "@/in.mp4", "@/w", "@/hard.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
+        {"composite_video_via_symlink_out_is_video", {"-y", "composite", "@/link.mp4", "@/w", "@/in.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
+        {"manipulate_out_is_in", {"-y", "manipulate", "@/rec.safetensors", "@/rec.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "is the input reconstruction"},
+        {"manipulate_out_is_reference", {"-y", "manipulate", "@/rec.safetensors", "@/ref.safetensors", "--checkpoint", "@/ckpt.safetensors", "--reference", "@/ref.safetensors"}, 2, "is the reference reconstruction"},
+        {"manipulate_out_is_checkpoint", {"-y", "manipulate", "@/rec.safetensors", "@/ckpt.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "is the checkpoint"},
+        {"analyze_preview_is_video", {"-y", "analyze", "@/in.mp4", "@/aw", "--preview", "@/in.mp4"}, 2, "is the input video"},
+        {"render_inputs_preview_is_track_source", {"-y", "render-inputs", "@/w", "--flame", "@/flame.safetensors", "--preview", "@/in.mp4"}, 2, "is the source video of the track"},
+        {"reconstruct_log_file_is_flame", {"--log-file", "@/flame.safetensors", "reconstruct", "@/w", "--flame", "@/flame.safetensors"}, 2, "is the FLAME asset"},
+        {"log_file_is_video_without_y", {"--log-file", "@/in.mp4", "probe", "@/in.mp4"}, 2, "is the input video"},
+        {"log_file_is_video_with_y", {"-y", "--log-file", "@/link.mp4", "probe", "@/in.mp4"}, 2, "is the input video"},
+        {"log_file_exists_without_y", {"--log-file", "@/existing.log", "probe", "@/in.mp4"}, 2, "already exists"},
+        {"log_file_is_folder", {"--log-file", "@/w", "probe", "@/in.mp4"}, 2, "is a folder"},
+        {"log_file_in_missing_folder", {"--log-file", "@/nope/x.log", "probe", "@/in.mp4"}, 2, "does not exist"},
+        {"export_mesh_log_file_is_reconstruction", {"-y", "--log-file", "@/rec.safetensors", "export-mesh", "@/rec.safetensors", "--flame", "@/flame.safetensors", "--out", "@/meshes"}, 2, "is the reconstruction"},
+        // --- hostile model and boundary files: no crash, the right exit code ---
+        {"manipulate_checkpoint_huge_dims", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_huge.safetensors", "--emotion", "happy"}, 3, "too large"},
+        {"manipulate_checkpoint_size_wraps", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_wrap.safetensors", "--emotion", "happy"}, 3, "too large"},
+        {"train_init_from_huge_dims", {"train-manipulator", "@/dataset", "--out", "@/tout", "--init-from", "@/ckpt_huge.safetensors"}, 3, "too large"},
+        {"manipulate_input_negative_dim", {"manipulate", "@/rec_negdim.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "invalid dimension"},
+        {"composite_track_nan_crop_to_frame", {"composite", "@/in.mp4", "@/track_nan", "@/o.mp4", "--faces", "@/w/faces"}, 2, "'crop_to_frame' frame 2"},
+        {"composite_track_huge_landmarks", {"composite", "@/in.mp4", "@/track_huge", "@/o.mp4", "--faces", "@/w/faces"}, 2, "'landmarks' frame 4"},
+        {"composite_track_other_size", {"composite", "@/in.mp4", "@/track_size", "@/o.mp4", "--faces", "@/w/faces"}, 2, "96x64"},
+        {"composite_track_longer_than_video", {"composite", "@/in.mp4", "@/track_long", "@/o.mp4", "--faces", "@/w/faces"}, 2, "has only 10"},
+        {"composite_garbage_video", {"composite", "@/garbage.mp4", "@/w", "@/o.mp4", "--faces", "@/w/faces"}, 2, "garbage.mp4"},
+        {"composite_unknown_extension", {"composite", "@/in.mp4", "@/w", "@/o.gif", "--faces", "@/w/faces"}, 2, "unsupported extension"},
+        {"manipulate_nan_exp", {"manipulate", "@/rec_nan.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "'exp' frame 3"},
+        {"render_inputs_inf_cam", {"render-inputs", "@/w", "--flame", "@/flame.safetensors", "--reconstruction", "@/rec_infcam.safetensors"}, 2, "'cam' frame 5"},
+        {"train_nan_file_in_dataset", {"train-manipulator", "@/dataset_nan", "--out", "@/tout"}, 2, "'exp' frame 3"},
+        // --- nonsense option values ---
+        {"train_lr_nan", {"train-manipulator", "@/dataset", "--out", "@/tout", "--lr", "nan"}, 2, "--lr"},
+        {"train_lr_negative", {"train-manipulator", "@/dataset", "--out", "@/tout", "--lr", "-1"}, 2, "--lr"},
+        {"train_empty_dataset", {"train-manipulator", "@/empty_dataset", "--out", "@/tout"}, 2, "empty_dataset"},
+        {"train_bad_init_from", {"train-manipulator", "@/dataset", "--out", "@/tout", "--init-from", "@/ckpt.safetensors"}, 3, "ckpt.safetensors"},
+        {"reconstruct_fit_smooth_nan", {"reconstruct", "@/w", "--flame", "@/flame.safetensors", "--fit-smooth", "nan"}, 2, "--fit-smooth"},
+        {"reconstruct_fit_chunk_zero", {"reconstruct", "@/w", "--flame", "@/flame.safetensors", "--fit-chunk", "0"}, 2, "--fit-chunk"},
+        {"crop_max_frames_negative", {"crop", "@/in.mp4", "@/cw", "--max-frames", "-1"}, 2, "--max-frames"},
+        {"crop_cut_threshold_2", {"crop", "@/in.mp4", "@/cw", "--cut-threshold", "2"}, 2, "--cut-threshold"},
+        {"crop_crop_size_huge", {"crop", "@/in.mp4", "@/cw", "--crop-size", "100000"}, 2, "--crop-size"},
+        {"crop_preview_unknown_extension", {"crop", "@/in.mp4", "@/cw", "--preview", "@/sheet.gif"}, 2, "unsupported extension"},
+        {"analyze_cut_threshold_nan", {"analyze", "@/in.mp4", "@/aw", "--cut-threshold", "nan"}, 2, "--cut-threshold"},
+        {"device_tpu", {"--device", "tpu", "probe", "@/in.mp4"}, 2, "tpu"},
+        {"manipulate_empty_emotion_element", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy,,sad"}, 2, "empty name"},
+        {"manipulate_intensity_nan", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy", "--intensity", "nan"}, 2, "--intensity"},
+        {"manipulate_reference_without_window", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--reference", "@/ref_short.safetensors"}, 2, "no 10 consecutive"},
+        // --- nothing left behind ---
+        {"analyze_garbage_video_no_workdir", {"analyze", "@/garbage.mp4", "@/aw"}, 2, "garbage.mp4"},
+        {"analyze_faceless_video_no_workdir", {"analyze", "@/in.mp4", "@/aw"}, 2, "no face found"},
+        {"crop_faceless_video_no_outdir", {"crop", "@/in.mp4", "@/cw"}, 2, "no face found"},
+        // --- usage errors: one line, no usage dump ---
+        {"unknown_option", {"probe", "@/in.mp4", "--bogus"}, 2, "bogus"},
+        {"missing_argument", {"composite", "@/in.mp4"}, 2, "required"},
+        {"unknown_command", {"frobnicate"}, 2, ""},
+        {"threads_not_a_number", {"--threads", "many", "probe", "@/in.mp4"}, 2, "--threads"},
+        // --- controls: the fixture is sound, and absurd --threads is clamped, not obeyed ---
+        {"control_composite_ok", {"composite", "@/in.mp4", "@/w", "@/ok.mp4", "--faces", "@/w/faces", "--preset", "ultrafast"}, 0, "", {"ok.mp4"}},
+        {"threads_huge_is_clamped", {"--threads", "100000", "probe", "@/in.mp4"}, 0, "--threads 100000"},
+    };
+    return t;
+}
+
+class CliHostile : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CliHostile, ExitCodeOneLineNothingLeftInputsUntouched) {
+    const Case& c = GetParam();
+    const std::string F = Fixture::get().root();
+    std::vector<std::string> args = {"-q"};
+    for (std::string a : c.args) {
+        if (!a.empty() && a[0] == '@') a = F + a.substr(1);
+        args.push_back(a);
+    }
+    const auto before = snapshot(F);
+    const auto r = run_ned(args);
+    EXPECT_EQ(r.exit_code, c.code) << r.err;
+    if (c.code != 0 || c.says[0]) {
+        EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    }
+    if (c.code != 0) {
+        EXPECT_EQ(r.err.rfind("ned: error: ", 0), 0u) << r.err;
+    }
+    if (c.says[0]) {
+        EXPECT_NE(r.err.find(c.says), std::string::npos) << "expected '" << c.says << "' in: " << r.err;
+    }
+    EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("Run with --help"), std::string::npos) << r.err;
+    auto after = snapshot(F);
+    for (const auto& p : c.may_create) {
+        EXPECT_TRUE(after.count(p)) << p << " was not created";
+        after.erase(p);
+        fs::remove(F + "/" + p);
+    }
+    for (const auto& [path, bytes] : before) {
+        auto it = after.find(path);
+        if (it == after.end()) ADD_FAILURE() << path << " was removed";
+        else EXPECT_TRUE(it->second == bytes) << path << " was modified";
+    }
+    for (const auto& [path, bytes] : after)
+        if (!before.count(path)) ADD_FAILURE() << path << " was left behind";
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, CliHostile, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+// SIGINT / SIGTERM while a video is being written: exit 128 + signal, the temporary output removed.
+void interrupt_composite(int sig) {
+    const std::string F = Fixture::get().root();
+    ned::test::TempDir tmp;
+    const std::string video = tmp / "long.mp4", work = tmp / "w";
+    write_video(video, 320, 240, 150);
+    fs::create_directories(work + "/faces");
+    auto track = make_track(video, 150, 320, 240);
+    ned::detect::save_track(work + "/track.safetensors", track);
+    for (int t = 0; t < 150; ++t)
+        cv::imwrite(work + "/faces/" + ned::frame_name(t, ".png"), cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
+    const std::string out = tmp / "out.mp4";
+    const std::string bin = ned::test::ned_binary();
+    const std::vector<std::string> args = {bin, "-q", "--threads", "1", "composite", video, work, out,
+                                           "--preset", "veryslow"};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        std::vector<char*> argv;
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        const int devnull = ::open("/dev/null", O_WRONLY);
+        ::dup2(devnull, 1);
+        ::dup2(devnull, 2);
+        ::execv(bin.c_str(), argv.data());
+        ::_exit(127);
+    }
+    ASSERT_GT(pid, 0);
+    auto temp_exists = [&] {
+        for (const auto& e : fs::directory_iterator(tmp.path()))
+            if (e.path().filename().string().find(".tmp-") != std::string::npos) return true;
+        return false;
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!temp_exists() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const bool started = temp_exists();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ::kill(pid, sig);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!started) GTEST_SKIP() << "the composite finished before it could be interrupted";
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+    EXPECT_FALSE(temp_exists());
+    EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliHostileSignals, SigintRemovesTheTemporaryVideo) { interrupt_composite(SIGINT); }
+TEST(CliHostileSignals, SigtermRemovesTheTemporaryVideo) { interrupt_composite(SIGTERM); }
+
+}  // namespace
