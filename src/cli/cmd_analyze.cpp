@@ -2,6 +2,9 @@
 // preview) -> WORKDIR/track.safetensors with has_analysis.
 #include <memory>
 
+#include <cstdio>
+#include <filesystem>
+
 #include "command.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/detect/analyze.hpp"
@@ -46,7 +49,12 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames)")->check(CLI::Range(1, 100001))
         ->capture_default_str()
         ->group(g);
-    sub->add_option("--cut-threshold", o->track.cut_threshold, "Shot-cut threshold on the grey-histogram distance (0..1)")->check(finite_range(0, 1))
+    sub->add_option("--cut-threshold", o->track.cut_threshold, "Shot-cut threshold on the grey-histogram distance (0..1); see `ned crop --help`")->check(finite_range(0, 1))
+        ->capture_default_str()
+        ->group(g);
+    sub->add_option("--max-gap", o->track.max_gap,
+                    "Longest detector drop-out (seconds) that is filled; longer gaps, cuts and boxes mostly outside "
+                    "the frame leave frames invalid (passed through)")
         ->capture_default_str()
         ->group(g);
     sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of a 256 crop)")->check(finite_range(0, 10000))->capture_default_str()->group(g);
@@ -74,10 +82,14 @@ void setup(CLI::App& app, const CommonOptions& common) {
         opts.overwrite = common.overwrite;
         ProgressBar track_bar("track", 0), analyze_bar("analyze", 0);
         auto track_fn = track_bar.fn(), analyze_fn = analyze_bar.fn();
-        detect::analyze_video(o->video, o->workdir, opts, track_fn, [&](long done, long total) {
-            track_bar.finish();
-            analyze_fn(done, total);
-        });
+        const detect::FaceTrack track =
+            detect::analyze_video(o->video, o->workdir, opts, track_fn, [&](long done, long total) {
+                track_bar.finish();
+                analyze_fn(done, total);
+            });
+        analyze_bar.finish();
+        std::printf("analyze: %s -> %s\n", detect::describe(detect::count_frames(track)).c_str(),
+                    (std::filesystem::path(o->workdir) / "track.safetensors").string().c_str());
     });
 }
 

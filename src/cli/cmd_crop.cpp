@@ -45,14 +45,21 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->check(CLI::Range(1, 100001))
         ->capture_default_str();
     sub->add_option("--cut-threshold", o->track.cut_threshold,
-                    "Shot cut when the grey-histogram distance of consecutive frames exceeds this (0..1)")
+                    "Shot cut when the grey-histogram distance of consecutive frames exceeds this (0..1) and their 8x8 "
+                    "thumbnails differ by 10%, or either by 2.5x that")
         ->check(finite_range(0, 1))
+        ->capture_default_str();
+    sub->add_option("--max-gap", o->track.max_gap,
+                    "Longest detector drop-out (seconds) filled from the neighbouring boxes; a longer one, a cut or "
+                    "a box mostly outside the frame makes frames invalid (passed through untouched)")
         ->capture_default_str();
     sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of the crop)")->check(finite_range(0, 10000))->capture_default_str();
     sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->check(CLI::Range(16, 4096))->capture_default_str();
     sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
-    sub->footer("Outputs: OUTDIR/track.safetensors (boxes, valid, crop_to_frame, detected per frame);\n"
-                "OUTDIR/crops/*.png with --save-images. Exit codes: 2 bad input or no face found.");
+    sub->footer("Outputs: OUTDIR/track.safetensors (boxes, valid, crop_to_frame, detected, status per frame);\n"
+                "OUTDIR/crops/*.png with --save-images; the --preview sheet shows invalid frames with the reason and\n"
+                "a timeline (green detected, yellow filled, red no face, magenta outside frame).\n"
+                "Exit codes: 2 bad input or no face found.");
     set_inputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->video, "input video"}}; });
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
@@ -95,11 +102,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
             images = detect::save_crop_images(o->video, track, io, bar.fn());
             bar.finish();
         }
-        long detected = 0;
-        for (const auto& f : track.frames) detected += f.detected ? 1 : 0;
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::printf("crop: %zu frames, face detected in %ld, valid in %zu, %ld crop images, %.1f s (%.1f fps) -> %s\n",
-                    track.frames.size(), detected, track.num_valid(), images, secs,
+        std::printf("crop: %s; %ld crop images, %.1f s (%.1f fps) -> %s\n",
+                    detect::describe(detect::count_frames(track)).c_str(), images, secs,
                     secs > 0 ? track.frames.size() / secs : 0.0, track_path.c_str());
     });
 }

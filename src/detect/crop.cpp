@@ -3,6 +3,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <future>
@@ -10,6 +11,7 @@
 
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/detect/contact_sheet.hpp"
 #include "ned/io/video.hpp"
 
 namespace ned::detect {
@@ -84,16 +86,8 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
                       const ProgressFn& progress) {
     namespace fs = std::filesystem;
     const long T = static_cast<long>(track.frames.size());
-    std::vector<long> valid;
-    for (long t = 0; t < T; ++t)
-        if (track.frames[t].valid) valid.push_back(t);
-    // Frames shown on the contact sheet.
-    std::vector<long> sheet_frames;
-    if (!opts.preview_path.empty() && !valid.empty()) {
-        const int n = std::max(1, std::min<int>(opts.preview_count, static_cast<int>(valid.size())));
-        for (int i = 0; i < n; ++i)
-            sheet_frames.push_back(valid[n == 1 ? 0 : static_cast<size_t>(i) * (valid.size() - 1) / (n - 1)]);
-    }
+    std::unique_ptr<ContactSheet> sheet;
+    if (!opts.preview_path.empty()) sheet = std::make_unique<ContactSheet>(track, opts.preview_count, opts.preview_tile);
     std::unique_ptr<AtomicFile> preview_out;
     if (!opts.preview_path.empty()) {
         check_extension(opts.preview_path, {".jpg", ".jpeg", ".png"}, "preview");
@@ -115,32 +109,17 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
             }
         }
     }
-    const int tile = std::max(32, opts.preview_tile);
-    const int cols = std::min<int>(4, std::max<int>(1, static_cast<int>(sheet_frames.size())));
-    const int rows = (static_cast<int>(sheet_frames.size()) + cols - 1) / std::max(cols, 1);
-    cv::Mat sheet(std::max(rows, 1) * tile, cols * tile, CV_8UC3, cv::Scalar(32, 32, 32));
-
     io::VideoReader reader(video_path);
     io::Frame fr;
     long written = 0, t = 0;
-    size_t next_sheet = 0;
     std::future<void> pending;
     while (t < T && reader.read(fr)) {
         const FaceFrame& f = track.frames[t];
+        const bool on_sheet = sheet && std::binary_search(sheet->frames().begin(), sheet->frames().end(), t);
+        if (on_sheet && !f.valid) sheet->add(t, fr.bgr, cv::Mat());
         if (f.valid) {
             cv::Mat crop = extract_crop(fr.bgr, f, track.crop_size);
-            if (next_sheet < sheet_frames.size() && sheet_frames[next_sheet] == t) {
-                cv::Mat small;
-                cv::resize(crop, small, cv::Size(tile, tile), 0, 0, cv::INTER_AREA);
-                const int i = static_cast<int>(next_sheet);
-                small.copyTo(sheet(cv::Rect((i % cols) * tile, (i / cols) * tile, tile, tile)));
-                const std::string label = cat("#", t, f.detected ? "" : " (filled)");
-                cv::putText(sheet, label, {(i % cols) * tile + 5, (i / cols) * tile + 18}, cv::FONT_HERSHEY_SIMPLEX,
-                            0.5, cv::Scalar(0, 0, 0), 3, cv::LINE_AA);
-                cv::putText(sheet, label, {(i % cols) * tile + 5, (i / cols) * tile + 18}, cv::FONT_HERSHEY_SIMPLEX,
-                            0.5, cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
-                ++next_sheet;
-            }
+            if (on_sheet) sheet->add(t, fr.bgr, crop);
             if (!opts.crops_dir.empty()) {
                 if (pending.valid()) pending.get();
                 const std::string path = opts.crops_dir + "/" + frame_name(t, ".png");
@@ -157,7 +136,7 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
     if (preview_out) {
         bool ok = false;
         try {
-            ok = cv::imwrite(preview_out->temp_path(), sheet);
+            ok = cv::imwrite(preview_out->temp_path(), sheet->image());
         } catch (const cv::Exception&) {
             ok = false;
         }

@@ -14,6 +14,44 @@ size_t FaceTrack::num_valid() const {
     return n;
 }
 
+const char* status_name(FrameStatus s) {
+    switch (s) {
+        case FrameStatus::NoFace: return "no face";
+        case FrameStatus::Detected: return "detected";
+        case FrameStatus::Filled: return "filled";
+        case FrameStatus::OutsideFrame: return "outside frame";
+    }
+    return "?";
+}
+
+FrameStatus effective_status(const FaceFrame& f) {
+    if (f.valid) return f.detected ? FrameStatus::Detected : FrameStatus::Filled;
+    return f.status == FrameStatus::OutsideFrame ? FrameStatus::OutsideFrame : FrameStatus::NoFace;
+}
+
+TrackCounts count_frames(const FaceTrack& track) {
+    TrackCounts c;
+    c.frames = static_cast<long>(track.frames.size());
+    for (const auto& f : track.frames) {
+        c.valid += f.valid ? 1 : 0;
+        c.shots += f.shot_start ? 1 : 0;
+        switch (effective_status(f)) {
+            case FrameStatus::Detected: ++c.detected; break;
+            case FrameStatus::Filled: ++c.filled; break;
+            case FrameStatus::NoFace: ++c.no_face; break;
+            case FrameStatus::OutsideFrame: ++c.outside; break;
+        }
+    }
+    return c;
+}
+
+std::string describe(const TrackCounts& c) {
+    std::string s = cat(c.frames, " frames: face detected in ", c.detected, ", filled ", c.filled, ", valid ", c.valid);
+    if (c.valid < c.frames)
+        s += cat("; invalid ", c.frames - c.valid, " (no face ", c.no_face, ", outside frame ", c.outside, ")");
+    return s;
+}
+
 namespace {
 constexpr const char* kFormat = "ned.track";
 
@@ -59,8 +97,10 @@ void save_track(const std::string& path, const FaceTrack& track) {
                   {"frame_count", std::to_string(T)},
                   {"has_analysis", track.has_analysis ? "1" : "0"}};
     std::vector<float> boxes, c2f, lmk, alm, align, pupils;
-    std::vector<uint8_t> valid, detected;
+    std::vector<uint8_t> valid, detected, status, shot_start;
     for (const auto& fr : track.frames) {
+        status.push_back(static_cast<uint8_t>(effective_status(fr)));
+        shot_start.push_back(fr.shot_start ? 1 : 0);
         for (int i = 0; i < 4; ++i) boxes.push_back(fr.box[i]);
         put_mat23(c2f, fr.crop_to_frame);
         valid.push_back(fr.valid ? 1 : 0);
@@ -75,6 +115,8 @@ void save_track(const std::string& path, const FaceTrack& track) {
     f.tensors["boxes"] = st::Tensor::f32({T, 4}, boxes);
     f.tensors["valid"] = st::Tensor::u8({T}, valid);
     f.tensors["detected"] = st::Tensor::u8({T}, detected);
+    f.tensors["status"] = st::Tensor::u8({T}, status);
+    f.tensors["shot_start"] = st::Tensor::u8({T}, shot_start);
     f.tensors["crop_to_frame"] = st::Tensor::f32({T, 2, 3}, c2f);
     if (track.has_analysis) {
         f.tensors["landmarks"] = st::Tensor::f32({T, kNumLandmarks, 2}, lmk);
@@ -110,6 +152,8 @@ FaceTrack load_track(const std::string& path) {
     const auto& valid = f.at("valid", st::DType::U8, {T});
     const auto& c2f = f.at("crop_to_frame", st::DType::F32, {T, 2, 3});
     const st::Tensor* detected = f.has("detected") ? &f.at("detected", st::DType::U8, {T}) : nullptr;
+    const st::Tensor* status = f.has("status") ? &f.at("status", st::DType::U8, {T}) : nullptr;
+    const st::Tensor* shot_start = f.has("shot_start") ? &f.at("shot_start", st::DType::U8, {T}) : nullptr;
     t.has_analysis = f.has("landmarks");
     const st::Tensor *lmk = nullptr, *alm = nullptr, *align = nullptr, *pupils = nullptr;
     if (t.has_analysis) {
@@ -136,6 +180,18 @@ FaceTrack load_track(const std::string& path) {
         fr.box = {b[0], b[1], b[2], b[3]};
         fr.valid = valid.ptr<uint8_t>()[i] != 0;
         fr.detected = detected ? detected->ptr<uint8_t>()[i] != 0 : fr.valid;
+        fr.status = fr.detected ? FrameStatus::Detected : fr.valid ? FrameStatus::Filled : FrameStatus::NoFace;
+        if (status) {
+            const uint8_t s = status->ptr<uint8_t>()[i];
+            const bool ok = fr.valid ? (s == 1 || s == 2) : (s == 0 || s == 3);
+            if (!ok)
+                throw InputError(cat(path, ": tensor 'status' of frame ", i, " is ", int(s),
+                                     fr.valid ? ", expected 1 (detected) or 2 (filled) for a valid frame"
+                                              : ", expected 0 (no face) or 3 (outside frame) for an invalid frame"));
+            fr.status = static_cast<FrameStatus>(s);
+            fr.detected = fr.status == FrameStatus::Detected;
+        }
+        fr.shot_start = shot_start ? shot_start->ptr<uint8_t>()[i] != 0 : i == 0;
         fr.crop_to_frame = get_mat23(c2f.ptr<float>() + 6 * i);
         if (t.has_analysis) {
             for (int k = 0; k < kNumLandmarks; ++k) {

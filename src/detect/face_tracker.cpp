@@ -3,6 +3,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -47,6 +48,7 @@ TargetSelection select_target(const std::vector<std::vector<Detection>>& detecti
     const size_t T = detections.size();
     sel.chosen.assign(T, -1);
     sel.segment_start.assign(T, false);
+    sel.acquired_among.assign(T, 0);
     if (T == 0) return sel;
     sel.segment_start[0] = true;
     bool have = false, lost = false;  // lost: the track existed in this shot and was lost (re-acquire = jump)
@@ -62,6 +64,7 @@ TargetSelection select_target(const std::vector<std::vector<Detection>>& detecti
         int pick = -1;
         if (!have) {
             pick = pick_by_rank(dets, face_index);
+            if (pick >= 0) sel.acquired_among[t] = static_cast<int>(dets.size());
             if (pick >= 0 && lost) sel.segment_start[t] = true;  // re-acquired after a long gap
         } else {
             float best = 0.f;
@@ -96,7 +99,7 @@ TargetSelection select_target(const std::vector<std::vector<Detection>>& detecti
             last = dets[pick].box;
             have = true;
             gap = 0;
-        } else if (have && ++gap >= max_gap) {
+        } else if (have && ++gap > max_gap) {
             have = false;
             lost = true;
         }
@@ -104,29 +107,63 @@ TargetSelection select_target(const std::vector<std::vector<Detection>>& detecti
     return sel;
 }
 
-bool fill_missing(std::vector<cv::Vec4f>& boxes, const std::vector<bool>& present) {
-    const size_t n = boxes.size();
-    NED_CHECK(present.size() == n, "fill_missing: ", present.size(), " flags for ", n, " boxes");
-    bool any = false;
-    for (size_t i = 0; i < n; ++i) any = any || present[i];
-    if (!any) return false;
-    // NED smooth_boxes: a missing box takes the next non-missing one, else the previous one.
-    int next = -1;
-    std::vector<int> src(n, -1);
-    for (int i = static_cast<int>(n) - 1; i >= 0; --i) {
-        if (present[i]) next = i;
-        src[i] = next;
-    }
-    int prev = -1;
-    for (size_t i = 0; i < n; ++i) {
+std::vector<FrameStatus> fill_gaps(std::vector<cv::Vec4f>& boxes, const std::vector<bool>& present, int max_gap) {
+    const int n = static_cast<int>(boxes.size());
+    NED_CHECK(static_cast<int>(present.size()) == n, "fill_gaps: ", present.size(), " flags for ", n, " boxes");
+    std::vector<FrameStatus> status(n, FrameStatus::NoFace);
+    std::vector<int> det;  // frames with a detection
+    for (int i = 0; i < n; ++i)
         if (present[i]) {
-            prev = static_cast<int>(i);
-            continue;
+            status[i] = FrameStatus::Detected;
+            det.push_back(i);
         }
-        const int s = src[i] >= 0 ? src[i] : prev;
-        boxes[i] = boxes[s];
+    if (det.empty() || max_gap <= 0) return status;
+    // Constant velocity (box units per frame) from up to 5 detections starting at det[k] going in `dir`.
+    auto velocity = [&](size_t k, int dir) {
+        const size_t j = dir > 0 ? std::min(det.size() - 1, k + 4) : (k >= 4 ? k - 4 : 0);
+        if (j == k) return cv::Vec4f(0, 0, 0, 0);
+        return (boxes[det[std::max(j, k)]] - boxes[det[std::min(j, k)]]) *
+               (1.f / static_cast<float>(det[std::max(j, k)] - det[std::min(j, k)]));
+    };
+    auto mark = [&](int i, const cv::Vec4f& b) {
+        boxes[i] = b;
+        status[i] = FrameStatus::Filled;
+    };
+    // leading run: extrapolate backwards from the first detections
+    if (det.front() > 0 && det.front() <= max_gap) {
+        const cv::Vec4f v = velocity(0, +1);
+        for (int i = 0; i < det.front(); ++i) mark(i, boxes[det.front()] - v * static_cast<float>(det.front() - i));
     }
-    return true;
+    // interior runs: interpolate
+    for (size_t k = 0; k + 1 < det.size(); ++k) {
+        const int a = det[k], b = det[k + 1], len = b - a - 1;
+        if (len <= 0 || len > max_gap) continue;
+        for (int i = a + 1; i < b; ++i) {
+            const float w = static_cast<float>(i - a) / static_cast<float>(b - a);
+            mark(i, boxes[a] * (1.f - w) + boxes[b] * w);
+        }
+    }
+    // trailing run: extrapolate forwards from the last detections
+    const int last = det.back();
+    if (last < n - 1 && n - 1 - last <= max_gap) {
+        const cv::Vec4f v = velocity(det.size() - 1, -1);
+        for (int i = last + 1; i < n; ++i) mark(i, boxes[last] + v * static_cast<float>(i - last));
+    }
+    return status;
+}
+
+float fraction_inside(const cv::Vec4f& box, int width, int height) {
+    const float a = area(box);
+    if (!(a > 0.f)) return 0.f;
+    const float iw = std::min(box[2], static_cast<float>(width)) - std::max(box[0], 0.f);
+    const float ih = std::min(box[3], static_cast<float>(height)) - std::max(box[1], 0.f);
+    if (!(iw > 0.f) || !(ih > 0.f)) return 0.f;
+    return iw * ih / a;
+}
+
+int gap_frames(float seconds, int fps_num, int fps_den) {
+    const double fps = fps_num > 0 && fps_den > 0 ? static_cast<double>(fps_num) / fps_den : 25.0;
+    return static_cast<int>(std::lround(std::max(0.0, static_cast<double>(seconds)) * fps));
 }
 
 std::vector<cv::Vec4f> median_smooth(const std::vector<cv::Vec4f>& boxes, int window) {
@@ -148,6 +185,18 @@ std::vector<cv::Vec4f> median_smooth(const std::vector<cv::Vec4f>& boxes, int wi
             out[i][c] = buf[r];
         }
     return out;
+}
+
+float thumbnail_difference(const cv::Mat& a, const cv::Mat& b) {
+    NED_CHECK(a.type() == CV_8UC3 && b.type() == CV_8UC3 && a.size() == b.size(), "thumbnail_difference: two BGR u8 images");
+    return static_cast<float>(cv::norm(a, b, cv::NORM_L1) / (255.0 * static_cast<double>(a.total()) * 3.0));
+}
+
+bool is_cut(float histogram_distance, float thumbnail_difference, float cut_threshold) {
+    constexpr float kThumbThreshold = 0.1f;
+    constexpr float kAlone = 2.5f;  // either signal alone at 2.5x its threshold
+    return (histogram_distance > cut_threshold && thumbnail_difference > kThumbThreshold) ||
+           histogram_distance > kAlone * cut_threshold || thumbnail_difference > kAlone * kThumbThreshold;
 }
 
 std::vector<float> grey_histogram(const cv::Mat& grey) {
@@ -214,6 +263,10 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
     if (opts.smooth_window < 1) throw InputError(cat("--smooth-window must be >= 1 (got ", opts.smooth_window, ")"));
     if (opts.crop_size < 16) throw InputError(cat("crop size must be >= 16 (got ", opts.crop_size, ")"));
     if (!(opts.cut_threshold > 0.f)) throw InputError(cat("--cut-threshold must be > 0 (got ", opts.cut_threshold, ")"));
+    if (!(opts.max_gap >= 0.f) || !(opts.max_gap <= 3600.f))
+        throw InputError(cat("--max-gap must be a number of seconds >= 0 (got ", opts.max_gap, ")"));
+    if (!(opts.min_inside >= 0.f && opts.min_inside <= 1.f))
+        throw InputError(cat("min_inside must be in 0..1 (got ", opts.min_inside, ")"));
     DetectorOptions dopts;
     dopts.detect_scale = opts.detect_scale;
     dopts.upsample = opts.upsample;
@@ -269,6 +322,7 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
         io::Frame fr;
         cv::Mat grey_full, grey_small;
         std::vector<float> prev_hist;
+        cv::Mat prev_thumb;
         while ((opts.max_frames <= 0 || frames < opts.max_frames) && reader.read(fr)) {
             if (fr.bgr.cols != W || fr.bgr.rows != H)
                 throw InputError(cat(video_path, ": frame ", frames, " is ", fr.bgr.cols, "x", fr.bgr.rows,
@@ -281,13 +335,17 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
             cv::Mat g;
             cv::cvtColor(small_bgr, g, cv::COLOR_BGR2GRAY);
             auto hist = grey_histogram(g);
+            cv::Mat thumb;
+            cv::resize(small_bgr, thumb, cv::Size(8, 8), 0, 0, cv::INTER_AREA);
             bool cut = false;
             if (!prev_hist.empty()) {
                 const float d = histogram_distance(hist, prev_hist);
-                cut = d > opts.cut_threshold;
-                if (cut) NED_LOG_DEBUG("[crop] shot cut at frame {} (histogram distance {:.3f})", frames, d);
+                const float m = thumbnail_difference(thumb, prev_thumb);
+                cut = is_cut(d, m, opts.cut_threshold);
+                if (cut) NED_LOG_DEBUG("[crop] shot cut at frame {} (histogram distance {:.3f}, thumbnail {:.3f})", frames, d, m);
             }
             prev_hist = std::move(hist);
+            prev_thumb = thumb;
             cuts.push_back(cut);
             queue.push({frames, std::move(g)});
             ++frames;
@@ -308,42 +366,68 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
     if (frames == 0) throw InputError(cat(video_path, ": no video frames could be decoded"));
     detections.resize(frames);
 
-    const TargetSelection sel = select_target(detections, cuts, opts.face_index, opts.min_iou, opts.max_gap);
+    const int fps_num = info.frame_rate.num, fps_den = info.frame_rate.den > 0 ? info.frame_rate.den : 1;
+    const int max_gap = gap_frames(opts.max_gap, fps_num, fps_den);
+    const TargetSelection sel = select_target(detections, cuts, opts.face_index, opts.min_iou, max_gap);
+    auto at_time = [&](long t) {
+        return fps_num > 0 ? cat("frame ", t, " (", std::round(10.0 * t * fps_den / fps_num) / 10.0, " s)")
+                           : cat("frame ", t);
+    };
+    for (long t = 0; t < frames; ++t)
+        if (sel.acquired_among[t] > 1)
+            NED_LOG_WARN("[crop] {}: target picked among {} faces by size (--face-index {}); faces are not told "
+                         "apart by identity, so check the contact sheet when the shot shows other people",
+                         at_time(t), sel.acquired_among[t], opts.face_index);
 
     FaceTrack track;
     track.source = video_path;
     track.width = W;
     track.height = H;
-    track.fps_num = info.frame_rate.num;
-    track.fps_den = info.frame_rate.den > 0 ? info.frame_rate.den : 1;
+    track.fps_num = fps_num;
+    track.fps_den = fps_den;
     track.crop_size = opts.crop_size;
     track.frames.resize(frames);
-    long n_detected = 0;
     for (long t = 0; t < frames;) {
         long e = t + 1;
         while (e < frames && !sel.segment_start[e]) ++e;
+        track.frames[t].shot_start = true;
         std::vector<cv::Vec4f> boxes(e - t);
         std::vector<bool> present(e - t);
         for (long i = t; i < e; ++i) {
             present[i - t] = sel.chosen[i] >= 0;
             if (present[i - t]) boxes[i - t] = hog_to_ned_box(detections[i][sel.chosen[i]].box);
         }
-        if (fill_missing(boxes, present)) {
-            boxes = median_smooth(boxes, opts.smooth_window);
-            for (long i = t; i < e; ++i) {
+        const std::vector<FrameStatus> status = fill_gaps(boxes, present, max_gap);
+        // median-smooth each run of valid frames on its own (never across an invalid gap)
+        for (long r = t; r < e;) {
+            if (status[r - t] == FrameStatus::NoFace) {
+                track.frames[r++].status = FrameStatus::NoFace;
+                continue;
+            }
+            long q = r;
+            while (q < e && status[q - t] != FrameStatus::NoFace) ++q;
+            const std::vector<cv::Vec4f> run(boxes.begin() + (r - t), boxes.begin() + (q - t));
+            const std::vector<cv::Vec4f> smooth = median_smooth(run, opts.smooth_window);
+            for (long i = r; i < q; ++i) {
                 FaceFrame& f = track.frames[i];
+                f.box = make_square(smooth[i - r]);
+                if (fraction_inside(f.box, W, H) < opts.min_inside) {
+                    f.status = FrameStatus::OutsideFrame;
+                    continue;
+                }
+                f.status = status[i - t];
                 f.valid = true;
-                f.detected = present[i - t];
-                n_detected += f.detected ? 1 : 0;
-                f.box = make_square(boxes[i - t]);
+                f.detected = f.status == FrameStatus::Detected;
                 f.crop_to_frame = crop_transform(f.box, opts.crop_size, opts.margin);
             }
+            r = q;
         }
         t = e;
     }
-    if (track.num_valid() == 0) throw InputError(cat("no face found in ", video_path));
-    NED_LOG_INFO("[crop] {} frames, face detected in {}, valid (detected or filled) in {}", frames, n_detected,
-                 track.num_valid());
+    const TrackCounts counts = count_frames(track);
+    if (counts.valid == 0) throw InputError(cat("no face found in ", video_path));
+    NED_LOG_INFO("[crop] {} ({} shots or re-acquisitions, --max-gap {} frames)", describe(counts), counts.shots,
+                 max_gap);
     return track;
 }
 

@@ -12,6 +12,8 @@
 //   valid [T] u8         1 if a face is known for the frame (detected or filled), 0 = pass through
 //   crop_to_frame [T,2,3] f32   affine mapping crop pixels to frame pixels
 //   detected [T] u8      1 if the detector itself fired on this frame (before filling)
+//   status [T] u8        FrameStatus: why a frame is valid or not (optional; older tracks: from valid/detected)
+//   shot_start [T] u8    1 where a new shot starts (cut) or the target was re-acquired (optional)
 // and, after `ned analyze` (has_analysis):
 //   landmarks [T,68,2] f32          single-detection 68 iBUG landmarks, crop pixels
 //   aligned_landmarks [T,68,2] f32  multisample-averaged landmarks mapped by `align`, aligned pixels
@@ -21,6 +23,7 @@
 #include <opencv2/core.hpp>
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,10 +32,27 @@ namespace ned::detect {
 constexpr int kNumLandmarks = 68;
 using Landmarks = std::array<cv::Point2f, kNumLandmarks>;
 
+/// Why a frame is (in)valid. Stored as u8 in track.safetensors; the numbers are part of the format.
+enum class FrameStatus : uint8_t {
+    NoFace = 0,        ///< invalid: no target detection and no short gap to fill (face gone, other shot)
+    Detected = 1,      ///< valid: the detector found the target in this frame
+    Filled = 2,        ///< valid: a short detector drop-out (<= --max-gap) filled from neighbouring frames
+    OutsideFrame = 3,  ///< invalid: the face box lies mostly outside the frame
+};
+/// "detected", "filled", "no face", "outside frame".
+const char* status_name(FrameStatus s);
+
+struct FaceFrame;
+/// The status consistent with valid/detected (code that only sets `valid`/`detected` stays correct):
+/// valid -> Detected or Filled; invalid -> OutsideFrame when so marked, else NoFace.
+FrameStatus effective_status(const FaceFrame& f);
+
 /// Everything known about the target face in one frame.
 struct FaceFrame {
     bool valid = false;            ///< a face box exists (detected or filled); false = pass through
     bool detected = false;         ///< the detector fired on this frame
+    FrameStatus status = FrameStatus::NoFace;  ///< consistent with valid/detected; says why a frame is invalid
+    bool shot_start = false;       ///< a cut or a re-acquisition of the target starts here (restart temporal state)
     cv::Vec4f box{0, 0, 0, 0};     ///< smoothed square box x0,y0,x1,y1 in frame pixels
     cv::Matx23f crop_to_frame = cv::Matx23f::eye();  ///< crop pixel -> frame pixel
     // --- filled by analysis (FaceTrack::has_analysis) ---
@@ -53,6 +73,14 @@ struct FaceTrack {
 
     size_t num_valid() const;
 };
+
+/// Frame counts of a track by status, for summaries.
+struct TrackCounts {
+    long frames = 0, detected = 0, filled = 0, valid = 0, no_face = 0, outside = 0, shots = 0;
+};
+TrackCounts count_frames(const FaceTrack& track);
+/// "300 frames: face detected in 141, filled 6, valid 147; invalid 153 (no face 120, outside frame 33)".
+std::string describe(const TrackCounts& c);
 
 /// Write `track` to `path` (format ned.track v1), atomically.
 void save_track(const std::string& path, const FaceTrack& track);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "ned/detect/face_tracker.hpp"
 
 using namespace ned::detect;
@@ -62,9 +64,12 @@ TEST(FaceTracker, ReacquiresAfterCutAndAfterLongGap) {
     // without a cut the face at (500,300) would not continue a track at (100,100): missing until re-acquired
     const auto nocut = select_target(d, {}, 0, 0.3f, 5);
     EXPECT_EQ(nocut.chosen[12], -1);
-    EXPECT_EQ(nocut.chosen[14], -1);
-    EXPECT_EQ(nocut.chosen[15], 0);         // re-acquired after 5 missed frames (10..14) ...
-    EXPECT_TRUE(nocut.segment_start[15]);  // ... as a new segment
+    EXPECT_EQ(nocut.chosen[15], -1);        // a gap of max_gap (10..14) keeps the track alive ...
+    EXPECT_EQ(nocut.chosen[16], 0);         // ... it is lost after more than 5 missed frames (10..15),
+    EXPECT_TRUE(nocut.segment_start[16]);  // re-acquired by the start rule, as a new segment
+    EXPECT_EQ(nocut.acquired_among[16], 1);
+    EXPECT_EQ(nocut.acquired_among[0], 1);
+    EXPECT_EQ(nocut.acquired_among[1], 0);
 }
 
 TEST(FaceTracker, FastMoveOfSameFaceContinuesWithSplit) {
@@ -79,18 +84,58 @@ TEST(FaceTracker, FastMoveOfSameFaceContinuesWithSplit) {
     EXPECT_EQ(sel.chosen[3], 0);
 }
 
-TEST(FaceTracker, FillMissingLikeNed) {
-    std::vector<cv::Vec4f> b(6);
-    std::vector<bool> p = {false, true, false, false, true, false};
-    b[1] = {1, 1, 1, 1};
-    b[4] = {4, 4, 4, 4};
-    ASSERT_TRUE(fill_missing(b, p));
-    EXPECT_EQ(b[0][0], 1.f);  // next
-    EXPECT_EQ(b[2][0], 4.f);  // next, not previous
-    EXPECT_EQ(b[3][0], 4.f);
-    EXPECT_EQ(b[5][0], 4.f);  // no next: previous
-    std::vector<cv::Vec4f> e(3);
-    EXPECT_FALSE(fill_missing(e, {false, false, false}));
+TEST(FaceTracker, FillGapsInterpolatesShortDropOutsOnly) {
+    // detections at 2, 3 and 6, 12; gaps: 0..1 (leading, 2), 4..5 (2), 7..11 (5, too long), 13..14 (trailing)
+    std::vector<cv::Vec4f> b(15, cv::Vec4f(-1, -1, -1, -1));
+    std::vector<bool> p(15, false);
+    for (int t : {2, 3, 6, 12}) {
+        p[t] = true;
+        b[t] = cv::Vec4f(10.f * t, 0, 10.f * t + 50, 50);  // moving right 10 px per frame
+    }
+    const auto s = fill_gaps(b, p, 3);
+    ASSERT_EQ(s.size(), 15u);
+    using FS = FrameStatus;
+    const std::vector<FS> want = {FS::Filled, FS::Filled, FS::Detected, FS::Detected, FS::Filled, FS::Filled,
+                                  FS::Detected, FS::NoFace, FS::NoFace, FS::NoFace, FS::NoFace, FS::NoFace,
+                                  FS::Detected, FS::Filled, FS::Filled};
+    for (int t = 0; t < 15; ++t) EXPECT_EQ(int(s[t]), int(want[t])) << "frame " << t;
+    // interior: linear interpolation between 3 and 6; ends: constant velocity of the nearest detections
+    for (int t : {0, 1, 4, 5, 13, 14}) EXPECT_NEAR(b[t][0], 10.f * t, 1e-4) << "frame " << t;
+    EXPECT_FLOAT_EQ(b[8][0], -1.f);  // too long a gap: untouched
+    // max_gap 0: nothing is filled; a segment without detections stays NoFace
+    std::vector<cv::Vec4f> c(4, cv::Vec4f(0, 0, 1, 1));
+    auto s0 = fill_gaps(c, {true, false, true, false}, 0);
+    EXPECT_EQ(int(s0[1]), int(FS::NoFace));
+    EXPECT_EQ(int(s0[3]), int(FS::NoFace));
+    auto none = fill_gaps(c, {false, false, false, false}, 10);
+    for (auto v : none) EXPECT_EQ(int(v), int(FS::NoFace));
+}
+
+TEST(FaceTracker, FillGapsExtrapolatesAFaceLeavingTheFrameOutOfIt) {
+    // a face moving up 20 px per frame, last seen at y0 = 20: the filled boxes keep moving up and out
+    std::vector<cv::Vec4f> b(10);
+    std::vector<bool> p(10, false);
+    for (int t = 0; t < 6; ++t) {
+        p[t] = true;
+        b[t] = cv::Vec4f(100, 120.f - 20.f * t, 200, 220.f - 20.f * t);
+    }
+    fill_gaps(b, p, 4);
+    EXPECT_NEAR(b[9][1], 120.f - 180.f, 1e-3);
+    EXPECT_LT(fraction_inside(b[9], 640, 480), 0.5f);
+    EXPECT_GT(fraction_inside(b[5], 640, 480), 0.99f);
+}
+
+TEST(FaceTracker, FractionInsideAndGapFrames) {
+    EXPECT_FLOAT_EQ(fraction_inside({0, 0, 10, 10}, 100, 100), 1.f);
+    EXPECT_FLOAT_EQ(fraction_inside({-5, 0, 5, 10}, 100, 100), 0.5f);
+    EXPECT_FLOAT_EQ(fraction_inside({90, 95, 110, 105}, 100, 100), 0.25f);  // (10 x 5) of (20 x 10)
+    EXPECT_FLOAT_EQ(fraction_inside({200, 200, 210, 210}, 100, 100), 0.f);
+    EXPECT_FLOAT_EQ(fraction_inside({0, 0, 0, 10}, 100, 100), 0.f);
+    EXPECT_FLOAT_EQ(fraction_inside({NAN, 0, 10, 10}, 100, 100), 0.f);
+    EXPECT_EQ(gap_frames(0.33f, 30000, 1001), 10);
+    EXPECT_EQ(gap_frames(0.33f, 25, 1), 8);
+    EXPECT_EQ(gap_frames(0.f, 25, 1), 0);
+    EXPECT_EQ(gap_frames(0.33f, 0, 1), 8);  // unknown rate: 25 fps
 }
 
 TEST(FaceTracker, MedianSmoothWindowEndsAndReflect) {
@@ -122,4 +167,18 @@ TEST(FaceTracker, HistogramDistance) {
     cv::Mat c = a.clone();
     c(cv::Rect(0, 0, 10, 5)).setTo(255);
     EXPECT_NEAR(histogram_distance(grey_histogram(a), grey_histogram(c)), 0.5f, 1e-6);
+}
+
+TEST(FaceTracker, CutNeedsBothSignalsUnlessOneIsStrong) {
+    cv::Mat a(8, 8, CV_8UC3, cv::Scalar(100, 100, 100)), b = a.clone();
+    EXPECT_FLOAT_EQ(thumbnail_difference(a, b), 0.f);
+    b.setTo(cv::Scalar(151, 151, 151));
+    EXPECT_NEAR(thumbnail_difference(a, b), 51.f / 255.f, 1e-6);
+    // the measured synthetic cut (0.376, 0.26) is a cut; the strongest non-cut motion (0.074, 0.043) is not
+    EXPECT_TRUE(is_cut(0.376f, 0.26f, 0.2f));
+    EXPECT_FALSE(is_cut(0.074f, 0.043f, 0.2f));
+    EXPECT_FALSE(is_cut(0.3f, 0.05f, 0.2f));   // tones changed, layout did not: e.g. a light switched on
+    EXPECT_FALSE(is_cut(0.1f, 0.2f, 0.2f));    // fast pan: layout moved, tones kept
+    EXPECT_TRUE(is_cut(0.51f, 0.0f, 0.2f));    // either alone at 2.5x its bound
+    EXPECT_TRUE(is_cut(0.0f, 0.26f, 0.2f));
 }
