@@ -1,0 +1,56 @@
+#pragma once
+// Renderer checkpoint: one safetensors file, __metadata__ format "ned.renderer", version "1".
+// Tensors: "generator." / "discriminator." / "mouth_discriminator." + NED's state-dict names, e.g.
+// generator.model_down_seg.1.weight [ngf,27,7,7], generator.model_down_seg.13.conv_block.1.weight,
+// discriminator.scale1_layer0.0.weight [64,12,4,4]. Not stored: NED's duplicated
+// `resnetblock_sequential.*` copies of `conv_block.*` and the InstanceNorm running statistics (unused:
+// NED's renderer always normalises with per-instance statistics). Only `generator.*` is needed to render;
+// the discriminators are optional (training and fine-tuning use them).
+// Sizes (ngf, downsamplings, ResNet blocks; D's ndf, layers, scales) are read from the tensor shapes, so
+// renderers smaller than NED's load too. Made by scripts/convert_ned_renderer.py or `ned train-renderer`.
+#include <torch/torch.h>
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "ned/core/safetensors.hpp"
+#include "ned/renderer/networks.hpp"
+
+namespace ned::renderer {
+
+constexpr const char* kCheckpointFormat = "ned.renderer";
+constexpr int kCheckpointVersion = 1;
+
+/// Generator sizes from the tensors under `prefix` (ModelError naming the file when they are inconsistent).
+GeneratorConfig generator_config_from(const st::File& file, const std::string& prefix = "generator.");
+/// Discriminator sizes from the tensors under `prefix`; std::nullopt when the file has none.
+std::optional<DiscriminatorConfig> discriminator_config_from(const st::File& file, const std::string& prefix);
+
+/// The networks of a renderer checkpoint (discriminators empty (nullptr) when absent or not requested).
+struct RendererNets {
+    Generator generator{nullptr};
+    MultiscaleDiscriminator discriminator{nullptr};
+    MultiscaleDiscriminator mouth_discriminator{nullptr};
+    std::map<std::string, std::string> metadata;
+};
+
+/// Read a checkpoint: missing file, wrong format, newer version, missing or misshapen tensors -> ModelError
+/// (exit code 3) with a hint naming the converter. Networks are moved to `device`; the generator stays in
+/// float32 (cast it for bf16/fp16 inference).
+RendererNets load_renderer(const std::string& path, const torch::Device& device = torch::kCPU,
+                           bool with_discriminators = false);
+/// The networks stored under generator. / discriminator. / mouth_discriminator. of an already read file
+/// (any format; used for the trainer's state file).
+RendererNets renderer_from_file(const st::File& file, const torch::Device& device = torch::kCPU,
+                                bool with_discriminators = false);
+/// Only the generator.
+Generator load_generator(const std::string& path, const torch::Device& device = torch::kCPU);
+
+/// Write a checkpoint atomically (float32 tensors on the CPU). `discriminator` / `mouth_discriminator` may be
+/// nullptr holders. `metadata` adds keys (format and version are set here).
+void save_renderer(const std::string& path, const Generator& generator, const MultiscaleDiscriminator& discriminator,
+                   const MultiscaleDiscriminator& mouth_discriminator,
+                   const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace ned::renderer

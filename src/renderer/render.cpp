@@ -1,0 +1,335 @@
+// `ned render` library side: see include/ned/renderer/render.hpp.
+#include "ned/renderer/render.hpp"
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+
+#include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
+#include "ned/core/log.hpp"
+#include "ned/core/torch_util.hpp"
+#include "ned/detect/alignment.hpp"
+#include "ned/detect/face_mask.hpp"
+#include "ned/detect/face_track.hpp"
+#include "ned/renderer/checkpoint.hpp"
+#include "renderer/internal.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ned::renderer {
+
+std::vector<FrameStep> plan_steps(std::vector<int64_t> frames, const std::vector<int64_t>& cuts) {
+    std::sort(frames.begin(), frames.end());
+    NED_CHECK(std::adjacent_find(frames.begin(), frames.end()) == frames.end(), "plan_steps: duplicate frames");
+    std::vector<FrameStep> steps;
+    steps.reserve(frames.size());
+    int64_t start = 0;  // index into frames of the current segment's first frame
+    for (size_t i = 0; i < frames.size(); ++i) {
+        const int64_t t = frames[i];
+        const bool cut = std::find(cuts.begin(), cuts.end(), t) != cuts.end();
+        if (i == 0 || frames[i - 1] != t - 1 || cut) start = static_cast<int64_t>(i);
+        FrameStep s;
+        s.frame = t;
+        s.restart = static_cast<int64_t>(i) == start;
+        for (int k = 0; k < 3; ++k) s.cond[k] = frames[std::max<int64_t>(start, static_cast<int64_t>(i) - 2 + k)];
+        steps.push_back(s);
+    }
+    return steps;
+}
+
+Precision parse_precision(const std::string& s) {
+    if (s == "fp32") return Precision::Fp32;
+    if (s == "bf16") return Precision::Bf16;
+    if (s == "fp16") return Precision::Fp16;
+    throw InputError(cat("[renderer] --precision must be fp32, bf16 or fp16, got '", s, "'"));
+}
+
+const char* precision_name(Precision p) {
+    switch (p) {
+        case Precision::Bf16: return "bf16";
+        case Precision::Fp16: return "fp16";
+        default: return "fp32";
+    }
+}
+
+torch::Tensor conditioning_tensor(const cv::Mat& nmfc, const cv::Mat& eyes, const cv::Mat& shape) {
+    std::vector<torch::Tensor> parts;
+    for (const cv::Mat* m : {&nmfc, &eyes, &shape}) {
+        NED_CHECK(m->type() == CV_8UC3 && m->size() == nmfc.size(), "conditioning images must be u8 BGR of one size");
+        cv::Mat rgb;
+        cv::cvtColor(*m, rgb, cv::COLOR_BGR2RGB);
+        parts.push_back(mat_to_tensor(rgb, 1.0 / 255.0));
+    }
+    return torch::cat(parts, 0);
+}
+
+cv::Mat output_to_image(const torch::Tensor& out) {
+    torch::Tensor x = out.detach().to(torch::kCPU, torch::kFloat);
+    if (x.dim() == 4) x = x[0];
+    NED_CHECK(x.dim() == 3 && x.size(0) == 3, "output_to_image expects [3,H,W], got ", x.sizes());
+    // NED's tensor2im: (x + 1) / 2 * 255, clip to [0, 255], astype(uint8) (truncation).
+    x = ((x + 1) / 2 * 255).clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+    cv::Mat rgb(static_cast<int>(x.size(0)), static_cast<int>(x.size(1)), CV_8UC3, x.data_ptr<uint8_t>());
+    cv::Mat bgr;
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+    return bgr;
+}
+
+torch::Tensor mask_tensor(const cv::Mat& mask) {
+    cv::Mat m = mask;
+    if (m.channels() > 1) cv::extractChannel(mask, m, 0);  // NED reads channel 0
+    NED_CHECK(m.depth() == CV_8U, "mask_tensor expects an 8-bit mask");
+    cv::Mat bin = m > 127;  // 0 / 255
+    return mat_to_tensor(bin, 1.0 / 255.0).unsqueeze(0);
+}
+
+cv::Mat unalign_face(const cv::Mat& face_aligned, const cv::Matx23f& align, const cv::Mat& crop_mask) {
+    cv::Mat out;
+    cv::warpAffine(face_aligned, out, cv::Mat(align), face_aligned.size(), cv::WARP_INVERSE_MAP | cv::INTER_LANCZOS4,
+                   cv::BORDER_CONSTANT, cv::Scalar::all(0));
+    cv::Mat m = crop_mask;
+    if (m.channels() > 1) cv::extractChannel(crop_mask, m, 0);
+    NED_CHECK(m.size() == out.size(), "unalign_face: mask size ", m.cols, "x", m.rows, " != face size");
+    out.setTo(cv::Scalar::all(0), m == 0);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+FaceRenderer::FaceRenderer(Generator generator, const torch::Device& device, Precision precision)
+    : generator_(std::move(generator)), device_(device), dtype_(torch::kFloat) {
+    if (precision == Precision::Fp16) {
+        if (!device.is_cuda())
+            throw InputError("[renderer] --precision fp16 needs a CUDA device (use fp32 or bf16 on the CPU)");
+        dtype_ = torch::kHalf;
+    } else if (precision == Precision::Bf16) {
+        dtype_ = torch::kBFloat16;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+        if (!device.is_cuda() && !__builtin_cpu_supports("avx512bf16"))
+            NED_LOG_WARN("[renderer] this CPU has no AVX512-BF16: bf16 is emulated and likely slower than fp32");
+#endif
+    }
+    generator_->to(device_, dtype_);
+    generator_->eval();  // no dropout/batch norm: instance norm always uses per-instance statistics
+}
+
+void FaceRenderer::reset() { prev_ = torch::Tensor(); }
+
+torch::Tensor FaceRenderer::step(const torch::Tensor& cond, const torch::Tensor& mask) {
+    torch::NoGradGuard no_grad;
+    const auto& c = generator_->cfg;
+    const torch::Tensor x = cond.to(device_, dtype_);
+    const torch::Tensor m = mask.to(device_, dtype_);
+    if (!prev_.defined() || prev_.size(2) != x.size(2) || prev_.size(3) != x.size(3))
+        prev_ = torch::zeros({1, c.prev_nc, x.size(2), x.size(3)}, x.options());
+    const torch::Tensor out = generator_->forward(x, prev_, m);
+    // Ring buffer (NED's inference): drop the oldest output, append the new one.
+    prev_ = torch::cat({prev_.narrow(1, c.output_nc, c.prev_nc - c.output_nc), out}, 1);
+    return out.to(torch::kCPU, torch::kFloat);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+namespace {
+
+using detail::read_image;
+using detail::write_png;
+
+bool has_pngs(const fs::path& dir) {
+    if (!fs::is_directory(dir)) return false;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file() && e.path().extension() == ".png") return true;
+    return false;
+}
+
+void clear_pngs(const fs::path& dir) {
+    if (!fs::is_directory(dir)) return;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file() && e.path().extension() == ".png") fs::remove(e.path());
+}
+
+}  // namespace
+
+RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) {
+    if (o.workdir.empty() || !fs::is_directory(o.workdir))
+        throw InputError(cat("[renderer] work folder '", o.workdir, "' does not exist"));
+    if (o.renderer.empty()) throw InputError("[renderer] a renderer checkpoint is required (--renderer)");
+    const Precision precision = parse_precision(o.precision);
+    const fs::path wd(o.workdir);
+    const std::string track_path = (wd / "track.safetensors").string();
+    check_input_file(track_path, "face track");
+    const fs::path cond_dir = o.conditioning.empty() ? wd / "conditioning" : fs::path(o.conditioning);
+    if (!fs::is_directory(cond_dir))
+        throw InputError(cat("[renderer] conditioning folder ", cond_dir.string(),
+                             " does not exist (run `ned render-inputs` or give --conditioning)"));
+    if (!o.masks.empty() && !fs::is_directory(o.masks))
+        throw InputError(cat("[renderer] mask folder ", o.masks, " does not exist"));
+    const fs::path faces_dir = wd / "faces", aligned_dir = wd / "faces_aligned";
+    for (const auto& d : {faces_dir, aligned_dir})
+        if (has_pngs(d) && !o.overwrite)
+            throw InputError(cat("[renderer] ", d.string(), " already has faces (use -y to overwrite)"));
+
+    const detect::FaceTrack track = detect::load_track(track_path);
+    if (!track.has_analysis)
+        throw InputError(cat("[renderer] ", track_path, " has no analysis (alignment); run `ned analyze`"));
+    const int S = track.crop_size;
+
+    std::vector<int64_t> frames = detail::conditioning_frames(cond_dir);
+    for (int64_t t : frames) {
+        if (t < 0 || t >= static_cast<int64_t>(track.frames.size()))
+            throw InputError(cat("[renderer] conditioning frame ", t, " is outside the track (", track.frames.size(),
+                                 " frames)"));
+        if (!track.frames[t].valid)
+            throw InputError(cat("[renderer] conditioning frame ", t, " has no face in the track"));
+    }
+    std::vector<int64_t> cuts;  // shot cuts and re-acquisitions of the target restart the ring buffer
+    for (int64_t t : frames)
+        if (track.frames[t].shot_start) cuts.push_back(t);
+    const std::vector<FrameStep> steps = plan_steps(frames, cuts);
+    for (int64_t t : frames)  // fail before rendering anything rather than after minutes
+        for (const char* kind : {"nmfc", "eyes", "shape"})
+            if (!fs::is_regular_file(cond_dir / kind / frame_name(t, ".png")))
+                throw InputError(cat("[renderer] missing conditioning image ", (cond_dir / kind / frame_name(t, ".png")).string(),
+                                     " (listed in ", (cond_dir / "conditioning.json").string(), ")"));
+    if (!o.masks.empty())
+        for (int64_t t : frames)
+            if (!fs::is_regular_file(fs::path(o.masks) / frame_name(t, ".png")))
+                throw InputError(cat("[renderer] missing mask ", (fs::path(o.masks) / frame_name(t, ".png")).string()));
+
+    const torch::Device device = resolve_device(o.device);
+    Generator g = load_generator(o.renderer, torch::kCPU);
+    if (g->cfg.cond_nc != 27 || g->cfg.prev_nc != 6 || g->cfg.output_nc != 3)
+        throw ModelError(cat("[renderer] ", o.renderer, " takes ", g->cfg.cond_nc, "+", g->cfg.prev_nc,
+                             " input channels and makes ", g->cfg.output_nc, "; NED's renderer takes 27+6 and makes 3"));
+    if (S % (1 << g->cfg.n_downsample) != 0)
+        throw InputError(cat("[renderer] crop size ", S, " is not a multiple of ", 1 << g->cfg.n_downsample));
+    NED_LOG_INFO("[renderer] {} (ngf {}, {} ResNet blocks), {} on {}, {} frames", o.renderer, g->cfg.ngf,
+                 g->cfg.n_blocks, precision_name(precision), device.str(), steps.size());
+    FaceRenderer renderer(std::move(g), device, precision);
+
+    for (const auto& d : {faces_dir, aligned_dir}) {
+        clear_pngs(d);
+        fs::create_directories(d);
+    }
+    auto masks_for = [&](int64_t t, cv::Mat& crop_mask, cv::Mat& aligned_mask) {
+        const auto& ff = track.frames[t];
+        const std::string name = frame_name(t, ".png");
+        if (!o.masks.empty()) {
+            aligned_mask = read_image(fs::path(o.masks) / name, cv::IMREAD_GRAYSCALE, S, "mask");
+            cv::warpAffine(aligned_mask, crop_mask, cv::Mat(ff.align), aligned_mask.size(),
+                           cv::WARP_INVERSE_MAP | cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+            return;
+        }
+        detail::analysis_masks(track, wd, t, crop_mask, aligned_mask);
+    };
+
+    std::map<int64_t, torch::Tensor> cache;  // frame -> [9,S,S] conditioning
+    auto cond_of = [&](int64_t t) -> const torch::Tensor& {
+        auto it = cache.find(t);
+        if (it != cache.end()) return it->second;
+        const std::string name = frame_name(t, ".png");
+        const cv::Mat nmfc = read_image(cond_dir / "nmfc" / name, cv::IMREAD_COLOR, S, "NMFC image");
+        const cv::Mat eyes = read_image(cond_dir / "eyes" / name, cv::IMREAD_COLOR, S, "eye image");
+        const cv::Mat shape = read_image(cond_dir / "shape" / name, cv::IMREAD_COLOR, S, "shape image");
+        return cache.emplace(t, conditioning_tensor(nmfc, eyes, shape)).first->second;
+    };
+
+    RenderResult result;
+    result.faces_dir = faces_dir.string();
+    result.faces_aligned_dir = aligned_dir.string();
+    std::future<void> pending;  // PNG writing of the previous frame overlaps the next forward pass
+    const int64_t total = static_cast<int64_t>(steps.size());
+    for (int64_t i = 0; i < total; ++i) {
+        const FrameStep& s = steps[i];
+        if (s.restart) {
+            renderer.reset();
+            cache.clear();
+            ++result.segments;
+        }
+        const torch::Tensor cond = torch::cat({cond_of(s.cond[0]), cond_of(s.cond[1]), cond_of(s.cond[2])}, 0).unsqueeze(0);
+        for (auto it = cache.begin(); it != cache.end();)
+            it = it->first < s.cond[0] ? cache.erase(it) : std::next(it);
+        cv::Mat crop_mask, aligned_mask;
+        masks_for(s.frame, crop_mask, aligned_mask);
+        const torch::Tensor out = renderer.step(cond, mask_tensor(aligned_mask));
+        if (pending.valid()) pending.get();
+        const cv::Matx23f align = track.frames[s.frame].align;
+        const int64_t t = s.frame;
+        pending = std::async(std::launch::async, [=] {
+            const cv::Mat face = output_to_image(out);
+            write_png(aligned_dir / frame_name(t, ".png"), face);
+            write_png(faces_dir / frame_name(t, ".png"), unalign_face(face, align, crop_mask));
+        });
+        ++result.frames_rendered;
+        if (progress) progress(i + 1, total);
+    }
+    if (pending.valid()) pending.get();
+    if (frames.empty()) NED_LOG_WARN("[renderer] {} lists no frames; nothing rendered", cond_dir.string());
+    NED_LOG_INFO("[renderer] rendered {} frames in {} segments into {} and {}", result.frames_rendered,
+                 result.segments, aligned_dir.string(), faces_dir.string());
+    return result;
+}
+
+namespace detail {
+
+/// Frames with conditioning: conditioning.json's "frames" when the manifest exists, else the nmfc/ PNGs.
+std::vector<int64_t> conditioning_frames(const fs::path& dir) {
+    const fs::path manifest = dir / "conditioning.json";
+    std::vector<int64_t> frames;
+    if (fs::is_regular_file(manifest)) {
+        try {
+            std::ifstream is(manifest);
+            const nlohmann::json j = nlohmann::json::parse(is);
+            if (j.value("format", "") != "ned.conditioning")
+                throw InputError(cat("[renderer] ", manifest.string(), " is not a ned.conditioning manifest"));
+            frames = j.at("frames").get<std::vector<int64_t>>();
+        } catch (const nlohmann::json::exception& e) {
+            throw InputError(cat("[renderer] ", manifest.string(), " is not valid: ", e.what()));
+        }
+        return frames;
+    }
+    if (!fs::is_directory(dir / "nmfc"))
+        throw InputError(cat("[renderer] no conditioning images in ", dir.string(),
+                             " (no conditioning.json, no nmfc/); run `ned render-inputs`"));
+    for (const auto& e : fs::directory_iterator(dir / "nmfc")) {
+        if (!e.is_regular_file() || e.path().extension() != ".png") continue;
+        const std::string stem = e.path().stem().string();
+        if (stem.empty() || !std::all_of(stem.begin(), stem.end(), ::isdigit)) continue;
+        frames.push_back(std::stoll(stem));
+    }
+    return frames;
+}
+
+cv::Mat read_image(const fs::path& p, int flags, int size, const char* what) {
+    if (!fs::is_regular_file(p)) throw InputError(cat("[renderer] missing ", what, " ", p.string()));
+    cv::Mat m = cv::imread(p.string(), flags);
+    if (m.empty()) throw InputError(cat("[renderer] could not read ", what, " ", p.string()));
+    if (m.cols != size || m.rows != size)
+        throw InputError(cat("[renderer] ", what, " ", p.string(), " is ", m.cols, "x", m.rows, ", expected ", size, "x",
+                             size, " (the track's crop size)"));
+    return m;
+}
+
+void write_png(const fs::path& p, const cv::Mat& img) {
+    AtomicFile f(p.string(), /*overwrite=*/true);
+    if (!cv::imwrite(f.temp_path(), img)) throw IoError(cat("[renderer] could not write ", p.string()));
+    f.commit();
+}
+
+void analysis_masks(const detect::FaceTrack& track, const fs::path& workdir, int64_t t, cv::Mat& crop_mask,
+                    cv::Mat& aligned_mask) {
+    const auto& ff = track.frames[t];
+    const fs::path p = workdir / "masks" / frame_name(t, ".png");
+    if (fs::is_regular_file(p)) crop_mask = read_image(p, cv::IMREAD_GRAYSCALE, track.crop_size, "mask");
+    else crop_mask = detect::landmark_face_mask(ff.landmarks, track.crop_size);
+    aligned_mask = detect::warp_to_aligned(crop_mask, ff.align, /*nearest=*/true);
+}
+
+}  // namespace detail
+}  // namespace ned::renderer
