@@ -19,6 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ned_safetensors import write_numpy as write_safetensors  # noqa: E402
 
 NETWORKS = ("E_flame", "E_detail", "D_detail")
+# Written to __metadata__.converter_version. 1: stored 0-d tensors (num_batches_tracked) as shape [1], which
+# ned rejects; 2: 0-d tensors stay 0-d. ned's loader names this number when a file does not fit.
+CONVERTER_VERSION = "2"
 
 
 def convert(src, out, log=print):
@@ -40,7 +43,8 @@ def convert(src, out, log=print):
             if a.dtype == np.float64:
                 a = a.astype(np.float32)
             tensors["%s.%s" % (net, name)] = a
-    write_safetensors(out, tensors, {"format": "ned.deca", "version": "1", "source": os.path.basename(src)})
+    write_safetensors(out, tensors, {"format": "ned.deca", "version": "1", "source": os.path.basename(src),
+                                   "converter": "convert_deca.py", "converter_version": CONVERTER_VERSION})
     log("wrote %s: %d tensors" % (out, len(tensors)))
     return tensors
 

@@ -48,9 +48,11 @@ def write_numpy(path, tensors, metadata):
              np.dtype(np.int8): "I8", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL"}
     entries = []
     for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a)
+        shape = a.shape  # np.ascontiguousarray turns a 0-d array into shape (1,): keep 0-d tensors 0-d
+        a = np.ascontiguousarray(a).reshape(shape)
         if a.dtype not in names:
             raise ValueError("tensor %s has unsupported dtype %s" % (name, a.dtype))
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
-        entries.append((name, names[a.dtype], a.shape, a.tobytes()))
+        entries.append((name, names[a.dtype], shape, a.tobytes()))
     write_raw(path, entries, metadata)

@@ -13,7 +13,7 @@ PACKAGES=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libdlib-dev libdlib-data
   libeigen3-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev
-  ffmpeg python3 python3-numpy
+  ffmpeg python3 python3-numpy python3-torch libgloo-dev
 )
 
 if [ "${NED_SKIP_APT:-0}" != "1" ]; then

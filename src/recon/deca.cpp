@@ -13,6 +13,18 @@ namespace nn = torch::nn;
 namespace {
 constexpr const char* kFormat = "ned.deca";
 constexpr const char* kDocsHint = " (see docs/models.md for how to obtain and convert DECA's deca_model.tar)";
+// scripts/convert_deca.py's CONVERTER_VERSION; files without the key come from version 1, which wrote 0-d
+// tensors (num_batches_tracked) as shape [1].
+constexpr int kConverterVersion = 2;
+
+std::string converter_hint(const st::File& f) {
+    const std::string v = f.meta("converter_version", "1");
+    int n = 0;
+    try { n = std::stoi(v); } catch (const std::exception&) { n = 0; }
+    if (n >= kConverterVersion) return kDocsHint;
+    return cat(" (this file was written by scripts/convert_deca.py version ", v, "; the current converter is version ",
+               kConverterVersion, ": convert deca_model.tar again with it, see docs/models.md)");
+}
 
 nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, bool bias) {
     return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias));
@@ -124,7 +136,7 @@ DecaModel DecaModel::from_file(const st::File& f, torch::Device device) {
         load_module(*m.E_detail, f, "E_detail.");
         load_module(*m.D_detail, f, "D_detail.");
     } catch (const ModelError& e) {
-        throw ModelError(cat(e.what(), kDocsHint));
+        throw ModelError(cat(e.what(), converter_hint(f)));
     }
     m.path = f.path;
     m.to(device);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +24,19 @@ std::string data_dir() {
     std::error_code ec;
     if (!fs::is_directory(d, ec)) return {};
     return fs::canonical(d, ec).string();
+}
+
+std::string python_with(const std::string& modules) {
+    const std::string cmd = std::string("'") + NED_SOURCE_DIR + "/scripts/find_python.sh' " + modules + " 2>/dev/null";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return {};
+    std::string out;
+    char buf[512];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int rc = ::pclose(p);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    if (rc != 0 || out.empty()) return {};
+    return "'" + out + "'";
 }
 
 std::string data_path(const std::string& rel) {

@@ -35,6 +35,11 @@ struct RunResult {
 RunResult run_ned(const std::vector<std::string>& args);
 /// Path of the built ned binary.
 std::string ned_binary();
+/// The Python interpreter for converter tests, found the one documented way (scripts/find_python.sh:
+/// $NED_PYTHON, else /usr/bin/python3, else python3 on PATH) and able to import every module in `modules`
+/// (space-separated, e.g. "numpy torch"); empty when there is none. Tests skip with a message naming what is
+/// missing. The result is quoted for use in a shell command line.
+std::string python_with(const std::string& modules);
 /// Number of newline-terminated lines in `s` (checks that errors are "one clear line").
 int count_lines(const std::string& s);
 

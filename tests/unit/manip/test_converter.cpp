@@ -1,5 +1,6 @@
 // Tests of scripts/convert_ned_manipulator.py: its pure-Python safetensors writer (always, when python3
-// exists) and a real .pth conversion (only when Python has torch).
+// exists) and a real .pth conversion (only when Python has torch). Python is found by test::python_with
+// (scripts/find_python.sh), the same rule as every other converter test.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -16,15 +17,15 @@ using namespace ned::manip;
 
 namespace {
 int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
-bool have_python() { return sh("python3 -c 'import struct, json' >/dev/null 2>&1") == 0; }
-bool have_torch() { return sh("python3 -c 'import torch' >/dev/null 2>&1") == 0; }
+
 }  // namespace
 
 TEST(ManipConverter, PurePythonWriterProducesALoadableNedLayoutCheckpoint) {
-    if (!have_python()) GTEST_SKIP() << "python3 not found";
+    const std::string py = test::python_with("struct json");
+    if (py.empty()) GTEST_SKIP() << "no Python found (scripts/find_python.sh; set NED_PYTHON)";
     test::TempDir dir;
     const std::string out = dir / "rand.safetensors", sums = dir / "sums.json";
-    ASSERT_EQ(sh("python3 " NED_MANIP_CONVERTER " --random-layout " + out + " --sums " + sums + " --seed 4"), 0);
+    ASSERT_EQ(sh(py + " " NED_MANIP_CONVERTER " --random-layout " + out + " --sums " + sums + " --seed 4"), 0);
     bool has_d = false;
     Nets nets = load_checkpoint(out, &has_d);  // strict: every NED name and shape must be there
     EXPECT_TRUE(has_d);
@@ -42,11 +43,13 @@ TEST(ManipConverter, PurePythonWriterProducesALoadableNedLayoutCheckpoint) {
 }
 
 TEST(ManipConverter, RoundTripOfARandomNedStateDict) {
-    if (!have_python() || !have_torch()) GTEST_SKIP() << "Python with torch not available";
+    const std::string py = test::python_with("torch");
+    if (py.empty())
+        GTEST_SKIP() << "no Python with torch (scripts/find_python.sh; apt install python3-torch or set NED_PYTHON)";
     test::TempDir dir;
     const std::string pth = dir / "02_nets_finetuned.pth", out = dir / "m.safetensors", ref = dir / "ref.safetensors";
-    ASSERT_EQ(sh("python3 " NED_MANIP_CONVERTER " --make-random-pth " + pth + " --reference-output " + ref), 0);
-    ASSERT_EQ(sh("python3 " NED_MANIP_CONVERTER " " + pth + " " + out), 0);
+    ASSERT_EQ(sh(py + " " NED_MANIP_CONVERTER " --make-random-pth " + pth + " --reference-output " + ref), 0);
+    ASSERT_EQ(sh(py + " " NED_MANIP_CONVERTER " " + pth + " " + out), 0);
     Nets nets = load_checkpoint(out);
     // The script also stored G(x, M(z, y)) computed by PyTorch for fixed inputs: compare.
     const st::File r = st::load(ref);

@@ -1,5 +1,5 @@
 // The Python converters on tiny synthetic inputs, loaded back with the C++ loaders. Skipped when no
-// python3 with numpy (and, for convert_deca.py, torch) is found ($NED_PYTHON, python3, /usr/bin/python3).
+// python3 with numpy (and, for convert_deca.py, torch) is found (test::python_with: scripts/find_python.sh).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -16,18 +16,6 @@ using namespace ned::recon;
 
 namespace {
 
-std::string find_python(const std::string& modules) {
-    std::vector<std::string> cands;
-    if (const char* p = std::getenv("NED_PYTHON")) cands.push_back(p);
-    cands.push_back("python3");
-    cands.push_back("/usr/bin/python3");
-    for (const auto& c : cands) {
-        const std::string cmd = c + " -c \"import " + modules + "\" >/dev/null 2>&1";
-        if (std::system(cmd.c_str()) == 0) return c;
-    }
-    return {};
-}
-
 int run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 
 const std::string kSrc = NED_SOURCE_DIR;
@@ -35,8 +23,8 @@ const std::string kSrc = NED_SOURCE_DIR;
 }  // namespace
 
 TEST(Converters, FlameScriptOnSyntheticInputs) {
-    const auto py = find_python("numpy");
-    if (py.empty()) GTEST_SKIP() << "no python3 with numpy";
+    const auto py = test::python_with("numpy");
+    if (py.empty()) GTEST_SKIP() << "no Python with numpy (scripts/find_python.sh; apt install python3-numpy or set NED_PYTHON)";
     test::TempDir tmp;
     ASSERT_EQ(run(py + " " + kSrc + "/tests/unit/recon/make_fake_flame_inputs.py " + tmp.path()), 0);
     const auto out = tmp / "flame.safetensors";
@@ -101,8 +89,8 @@ TEST(Converters, FlameScriptOnSyntheticInputs) {
 }
 
 TEST(Converters, DecaScriptKeepsParameterNames) {
-    const auto py = find_python("numpy, torch");
-    if (py.empty()) GTEST_SKIP() << "no python3 with numpy and torch";
+    const auto py = test::python_with("numpy torch");
+    if (py.empty()) GTEST_SKIP() << "no Python with numpy and torch (scripts/find_python.sh; apt install python3-torch or set NED_PYTHON)";
     test::TempDir tmp;
     // names and shapes of the C++ modules -> a fake deca_model.tar built with torch
     DecaModel ref;

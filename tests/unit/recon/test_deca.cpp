@@ -86,9 +86,10 @@ TEST(Deca, EncodeAndDecodeShapesAndRoundTrip) {
     auto code = m.E_flame->forward(img);
     EXPECT_TRUE(torch::allclose(a.exp, code.slice(1, 150, 200)));
     EXPECT_TRUE(torch::allclose(a.cam, code.slice(1, 206, 209)));
-    // batch = single (eval-mode BatchNorm)
+    // batch = single (eval-mode BatchNorm). Batch 1 and 2 may use different convolution algorithms through
+    // 50 layers, each adding float32 rounding: equal to ~1e-3 relative, not bit for bit.
     auto one = m.encode(img.slice(0, 1, 2), false);
-    EXPECT_TRUE(torch::allclose(one.pose[0], a.pose[1], 1e-4, 1e-5));
+    EXPECT_TRUE(torch::allclose(one.pose[0], a.pose[1], 1e-3, 1e-4));
     EXPECT_FALSE(one.detail.defined());
     auto uvz = loaded.decode_detail(a.detail, a.exp, a.pose.slice(1, 3, 6));
     EXPECT_EQ(uvz.sizes(), (std::vector<int64_t>{2, 1, 256, 256}));
@@ -99,6 +100,35 @@ TEST(Deca, EncodeAndDecodeShapesAndRoundTrip) {
     st::save(tmp / "missing.safetensors", missing);
     EXPECT_THROW(DecaModel::load(tmp / "missing.safetensors"), ModelError);
     EXPECT_THROW(DecaModel::load(tmp / "nope.safetensors"), ModelError);
+}
+
+// convert_deca.py version 1 wrote 0-d tensors as [1]; such a file is refused with a message that names the
+// converter version and says to convert again, while the current converter's files load.
+TEST(Deca, FileFromAnOldConverterNamesTheConverterVersion) {
+    test::TempDir tmp;
+    DecaModel ref;
+    st::File f;
+    f.metadata = {{"format", "ned.deca"}, {"version", "1"}};
+    save_module(*ref.E_flame, f, "E_flame.");
+    save_module(*ref.E_detail, f, "E_detail.");
+    save_module(*ref.D_detail, f, "D_detail.");
+    const std::string nbt = "E_flame.encoder.bn1.num_batches_tracked";
+    ASSERT_TRUE(f.has(nbt));
+    ASSERT_TRUE(f.tensors.at(nbt).shape.empty());
+    f.tensors[nbt] = st::Tensor::i64({1}, {0});
+    st::save(tmp / "old.safetensors", f);
+    try {
+        DecaModel::load(tmp / "old.safetensors");
+        ADD_FAILURE() << "a [1]-shaped num_batches_tracked was accepted";
+    } catch (const ModelError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("num_batches_tracked"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("convert_deca.py version 1"), std::string::npos) << msg;
+    }
+    f.tensors[nbt] = st::Tensor::i64({}, {0});
+    f.metadata["converter_version"] = "2";
+    st::save(tmp / "new.safetensors", f);
+    EXPECT_NO_THROW(DecaModel::load(tmp / "new.safetensors"));
 }
 
 TEST(Deca, CropTransformFollowsDeca) {

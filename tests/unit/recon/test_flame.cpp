@@ -75,10 +75,14 @@ TEST(Flame, GlobalRotationIsRigidAboutRootJoint) {
     auto R = rot_y(0.5 * 180.0 / M_PI);
     auto expect = torch::matmul(rest - root, R.t()) + root;
     EXPECT_TRUE(torch::allclose(posed, expect, 1e-4, 1e-6));
-    // the root joint itself is a fixed point and distances are preserved
-    auto d0 = torch::cdist(rest.unsqueeze(0), rest.unsqueeze(0));
-    auto d1 = torch::cdist(posed.unsqueeze(0), posed.unsqueeze(0));
-    EXPECT_TRUE(torch::allclose(d0, d1, 1e-4, 1e-5));
+    // distances are preserved. Computed from explicit differences, not torch::cdist: above 25 points cdist
+    // switches to the |x|^2 + |y|^2 - 2xy matrix-product form, whose cancellation error depends on the CPU's
+    // BLAS kernel. Differences of float32 coordinates of size ~1 have absolute error ~1e-7 each, and the
+    // rotation adds ~1e-6, so 1e-5 absolute is an upper bound from the arithmetic, not from one run.
+    auto pairwise = [](const torch::Tensor& x) { return (x.unsqueeze(1) - x.unsqueeze(0)).norm(2, {2}); };
+    auto d0 = pairwise(rest), d1 = pairwise(posed);
+    const double scale = d0.max().item<double>();
+    EXPECT_LT((d0 - d1).abs().max().item<double>(), 1e-5 * std::max(1.0, scale));
 }
 
 TEST(Flame, JawRotationMovesOnlyJawWeightedVertices) {
@@ -100,11 +104,13 @@ TEST(Flame, BatchEqualsSingle) {
     const int64_t B = 4;
     auto shape = torch::randn({B, 100}), exp = torch::randn({B, 50}) * 2, pose = torch::randn({B, 6}) * 0.4;
     auto batch = m.forward(shape, exp, pose);
+    // Batch and single calls may take different BLAS kernels (blocking, FMA), so they agree to float32
+    // rounding of sums over 150 blend shapes (~150 * 6e-8 relative), not bit for bit: 1e-4 / 1e-5.
     for (int64_t b = 0; b < B; ++b) {
         auto one = m.forward(shape.slice(0, b, b + 1), exp.slice(0, b, b + 1), pose.slice(0, b, b + 1));
-        EXPECT_TRUE(torch::allclose(one.vertices[0], batch.vertices[b], 1e-5, 1e-6)) << b;
-        EXPECT_TRUE(torch::allclose(one.landmarks2d[0], batch.landmarks2d[b], 1e-5, 1e-6)) << b;
-        EXPECT_TRUE(torch::allclose(one.landmarks3d[0], batch.landmarks3d[b], 1e-5, 1e-6)) << b;
+        EXPECT_TRUE(torch::allclose(one.vertices[0], batch.vertices[b], 1e-4, 1e-5)) << b;
+        EXPECT_TRUE(torch::allclose(one.landmarks2d[0], batch.landmarks2d[b], 1e-4, 1e-5)) << b;
+        EXPECT_TRUE(torch::allclose(one.landmarks3d[0], batch.landmarks3d[b], 1e-4, 1e-5)) << b;
     }
 }
 
@@ -217,6 +223,7 @@ TEST(Flame, LandmarkModelGivesSameLandmarks) {
     EXPECT_LE(lm.num_vertices(), m.num_vertices());
     auto shape = torch::randn({3, 100}), exp = torch::randn({3, 50}), pose = torch::randn({3, 6}) * 0.4;
     auto a = m.forward(shape, exp, pose), b = lm.forward(shape, exp, pose);
-    EXPECT_TRUE(torch::allclose(a.landmarks2d, b.landmarks2d, 1e-5, 1e-6));
-    EXPECT_TRUE(torch::allclose(a.landmarks3d, b.landmarks3d, 1e-5, 1e-6));
+    // different vertex counts -> different matmul shapes and kernels: equal up to float32 sum rounding
+    EXPECT_TRUE(torch::allclose(a.landmarks2d, b.landmarks2d, 1e-4, 1e-5));
+    EXPECT_TRUE(torch::allclose(a.landmarks3d, b.landmarks3d, 1e-4, 1e-5));
 }
