@@ -146,6 +146,7 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
     wopts.preset = opts.preset;
     wopts.threads = opts.threads;
     wopts.name = out_path;
+    wopts.metadata = opts.metadata;
     io::VideoWriter writer(out.temp_path(), info, wopts);
 
     const cv::Mat default_soft = blend_mask(default_face_mask(cs), opts.erosion_kernel, opts.erosion_threshold);

@@ -243,6 +243,7 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
     // (Opus pre-skip, AAC priming), which would move the video too. Matroska stores such audio itself.
     const bool matroska = std::string(ofmt->name) == "matroska";
     if (matroska) m.out->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    for (const auto& [key, value] : options.metadata) av_dict_set(&m.out->metadata, key.c_str(), value.c_str(), 0);
     err = avformat_write_header(m.out.get(), nullptr);
     if (err < 0) {
         // Most often an audio codec the muxer refuses at header time.

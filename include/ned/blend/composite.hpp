@@ -4,6 +4,7 @@
 // (the warped soft mask is the alpha), so pixels away from the face stay bit-identical.
 #include <opencv2/core.hpp>
 
+#include <map>
 #include <string>
 
 #include "ned/core/progress.hpp"
@@ -21,6 +22,7 @@ struct CompositeOptions {
     std::string masks_dir;        ///< per-frame masks (0/255 PNG, same names); empty = default mask
     bool overwrite = false;       ///< replace an existing output
     int threads = 0;              ///< worker threads (0 = all cores)
+    std::map<std::string, std::string> metadata;  ///< container tags of the output (io::VideoWriterOptions)
 };
 
 /// The NED soft blending mask for a crop-space mask (u8 0/255 or float [0,1]): SoftErosion with

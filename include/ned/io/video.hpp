@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,8 @@ struct VideoWriterOptions {
     bool copy_audio = true;        ///< copy every audio stream of the source, packet for packet
     int threads = 0;               ///< encoder threads, 0 = auto
     std::string name;              ///< path named in messages (the final path when writing to a temporary file)
+    /// Container metadata tags written into the header (e.g. {"comment", "..."}; mp4/mov/mkv keep `comment`).
+    std::map<std::string, std::string> metadata;
 };
 
 class VideoWriter {

@@ -1,0 +1,91 @@
+#pragma once
+// Options shared by `ned translate` and `ned style` (both run ned::pipeline::translate).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "ned/core/error.hpp"
+#include "ned/pipeline/translate.hpp"
+
+namespace ned::cli {
+
+struct TranslateCliOptions {
+    pipeline::TranslateOptions t;
+    pipeline::ModelSearch models;
+    std::string emotions;
+    bool no_edit_mask = false;
+};
+
+/// Binds the options common to translate and style (everything but the edit itself).
+inline void add_translate_options(CLI::App* sub, const std::shared_ptr<TranslateCliOptions>& o) {
+    sub->add_option("IN", o->t.input, "Input video")->required();
+    sub->add_option("OUT", o->t.output, "Output video (.mp4, .mov or .mkv)")->required();
+    sub->add_option("--intensity", o->t.edit.intensity, "0 keeps the source style, 1 the target, >1 exaggerates")
+        ->check(finite_range(-100, 100))
+        ->capture_default_str();
+    sub->add_option("--renderer", o->models.renderer,
+                    "Renderer checkpoint of this actor (ned.renderer: `ned train-renderer` or "
+                    "scripts/convert_ned_renderer.py)")
+        ->required();
+    const std::string g = "Models";
+    sub->add_option("--models", o->models.models_dir,
+                    "Folder with flame.safetensors, manipulator.safetensors and optional deca.safetensors, "
+                    "unet.safetensors (default $NED_MODELS, else ./models)")
+        ->group(g);
+    sub->add_option("--flame", o->models.flame, "FLAME asset (overrides MODELS/flame.safetensors)")->group(g);
+    sub->add_option("--deca", o->models.deca,
+                    "DECA weights (overrides MODELS/deca.safetensors; without DECA the landmark fit reconstructs)")
+        ->group(g);
+    sub->add_option("--manipulator", o->models.manipulator, "Manipulator checkpoint (overrides MODELS/manipulator.safetensors)")
+        ->group(g);
+    sub->add_option("--segmentation-model", o->models.segmentation,
+                    "FSGAN U-Net for the face masks (overrides MODELS/unet.safetensors)")
+        ->group(g);
+    sub->add_option("--work", o->t.work,
+                    "Work folder: keeps every stage's output and a record per stage; a re-run skips finished "
+                    "stages (default: a temporary folder removed at the end)");
+    sub->add_option("--face-index", o->t.face_index, "Which face: 0 = largest, 1 = second largest, ...")
+        ->check(CLI::Range(0, 1000));
+    sub->add_option("--preview", o->t.preview, "Also write original | edited side by side, with the audio");
+    sub->add_option("--report", o->t.report,
+                    "JSON report: per-stage time and fps, frames edited/passed/filled, jaw correlation, mean "
+                    "expression change");
+    sub->add_option("--crf", o->t.crf, "libx264 CRF of the output")->check(CLI::Range(0, 51))->capture_default_str();
+    sub->add_option("--preset", o->t.preset, "libx264 preset")->capture_default_str();
+    sub->add_option("--precision", o->t.precision, "Renderer precision: fp32, bf16 or fp16 (CUDA)")
+        ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
+        ->capture_default_str();
+    sub->add_flag("--no-edit-mask", o->no_edit_mask,
+                  "Blend with the source face mask only (default: its union with the edited face's NMFC coverage, "
+                  "so an opened jaw or raised brows are not cut off)");
+    set_inputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{{o->t.input, "input video"},
+                                                                {o->t.edit.reference, "reference"},
+                                                                {o->models.renderer, "renderer checkpoint"},
+                                                                {o->models.flame, "FLAME asset"},
+                                                                {o->models.deca, "DECA weights"},
+                                                                {o->models.manipulator, "manipulator checkpoint"}};
+    });
+}
+
+inline void run_translate(TranslateCliOptions& o, const CommonOptions& common, const char* name) {
+    pipeline::TranslateOptions t = o.t;
+    t.models = pipeline::resolve_models(o.models);
+    t.device = common.device;
+    t.threads = resolve_threads(common.threads);
+    t.overwrite = common.overwrite;
+    t.follow_edit_mask = !o.no_edit_mask;
+    const pipeline::TranslateResult r = pipeline::translate(t);
+    int run = 0, skipped = 0;
+    for (const auto& s : r.stages) (s.skipped ? skipped : run)++;
+    std::printf("%s: %ld frames, %ld edited (%s), %ld passed through; %d stages run, %d skipped; %.1f s (%.2f fps) -> %s\n",
+                name, r.frames, r.edited, pipeline::format_ranges(r.edited_ranges).c_str(), r.passed, run, skipped,
+                r.total_wall_s, r.total_wall_s > 0 ? r.frames / r.total_wall_s : 0.0, t.output.c_str());
+}
+
+}  // namespace ned::cli
