@@ -120,6 +120,8 @@ std::pair<int, int> mouth_center(const std::vector<std::pair<float, float>>& pts
     return {static_cast<int>(median(xs)), static_cast<int>(median(ys))};  // int() truncates toward zero
 }
 
+int mouth_roi_size(int S) { return std::min(S, std::max(8, (72 * S / 256) / 2 * 2)); }
+
 torch::Tensor crop_roi(const torch::Tensor& x, const std::vector<std::pair<int, int>>& centers, int roi) {
     NED_CHECK(x.dim() == 4 && static_cast<size_t>(x.size(0)) == centers.size() && x.size(2) == x.size(3),
               "crop_roi: x must be [B,C,S,S] with one centre per sample, got ", x.sizes());

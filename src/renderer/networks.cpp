@@ -123,7 +123,10 @@ torch::Tensor GeneratorImpl::forward_unmasked(const torch::Tensor& cond, const t
     NED_CHECK(cond.size(2) % div == 0 && cond.size(3) % div == 0, "generator: H and W must be multiples of ", div,
               ", got ", cond.sizes());
     const torch::Tensor down = model_down_seg->forward(cond) + model_down_img->forward(prev);
-    return model_final_img->forward(model_up_img->forward(model_res_img->forward(down)));
+    // (LibTorch refuses forward() on an empty Sequential: fewer than 2 blocks, or no downsampling)
+    const torch::Tensor res = model_res_img->is_empty() ? down : model_res_img->forward(down);
+    const torch::Tensor up = model_up_img->is_empty() ? res : model_up_img->forward(res);
+    return model_final_img->forward(up);
 }
 
 torch::Tensor GeneratorImpl::forward(const torch::Tensor& cond, const torch::Tensor& prev, const torch::Tensor& mask) {

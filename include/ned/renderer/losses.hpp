@@ -42,6 +42,8 @@ torch::Tensor vgg_loss(Vgg19Features& vgg, const torch::Tensor& x, const torch::
 std::pair<int, int> roi_origin(int cx, int cy, int size, int roi = 72);
 /// NED's mouth centre: the integer median (numpy median, then int()) of the 20 mouth landmarks 48..67.
 std::pair<int, int> mouth_center(const std::vector<std::pair<float, float>>& mouth_landmarks);
+/// NED's mouth ROI (72 at 256) scaled to a crop size S and made even: 72*S/256 (at least 8, at most S).
+int mouth_roi_size(int S);
 /// Crops [B,C,roi,roi] from x [B,C,S,S] at per-sample integer centres (x, y), clamped as roi_origin.
 torch::Tensor crop_roi(const torch::Tensor& x, const std::vector<std::pair<int, int>>& centers, int roi = 72);
 

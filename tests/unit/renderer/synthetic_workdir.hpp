@@ -13,6 +13,7 @@
 
 #include "ned/core/fs_util.hpp"
 #include "ned/detect/face_track.hpp"
+#include "ned/io/video.hpp"
 #include "ned/renderer/checkpoint.hpp"
 
 namespace ned::test {
@@ -33,6 +34,13 @@ inline cv::Matx23f synthetic_align(int t) {
     return cv::Matx23f(s * std::cos(a), -s * std::sin(a), 6.f + t, s * std::sin(a), s * std::cos(a), 2.f);
 }
 
+inline detect::Landmarks transform_landmarks_simple(const detect::Landmarks& p, const cv::Matx23f& m) {
+    detect::Landmarks out;
+    for (size_t k = 0; k < p.size(); ++k)
+        out[k] = {m(0, 0) * p[k].x + m(0, 1) * p[k].y + m(0, 2), m(1, 0) * p[k].x + m(1, 1) * p[k].y + m(1, 2)};
+    return out;
+}
+
 /// Crop-space mask of frame t: an ellipse, 0/255.
 inline cv::Mat synthetic_crop_mask(int t) {
     cv::Mat m = cv::Mat::zeros(kSynthCrop, kSynthCrop, CV_8UC1);
@@ -42,11 +50,40 @@ inline cv::Mat synthetic_crop_mask(int t) {
 
 /// Writes WORKDIR/track.safetensors (num_frames frames, all valid), conditioning PNGs + manifest for
 /// `cond_frames`, and WORKDIR/masks/. Returns the path of a random renderer checkpoint (WORKDIR/renderer.safetensors).
+/// A 320x240 25 fps clip whose face region (frame box (100,60)-(200,160), the synthetic crop) shows a smooth
+/// pattern that moves with the frame index, so aligned faces differ from frame to frame.
+inline std::string write_synthetic_video(const std::string& dir, int num_frames) {
+    io::VideoInfo info;
+    info.width = info.display_width = 320;
+    info.height = info.display_height = 240;
+    info.time_base = {1, 25};
+    info.frame_rate = {25, 1};
+    io::VideoWriterOptions o;
+    o.preset = "ultrafast";
+    o.copy_audio = false;
+    const std::string path = dir + "/clip.mp4";
+    io::VideoWriter w(path, info, o);
+    for (int i = 0; i < num_frames; ++i) {
+        io::Frame f;
+        f.bgr = cv::Mat(240, 320, CV_8UC3, cv::Scalar(40, 60, 80));
+        cv::ellipse(f.bgr, cv::Point(150, 110), cv::Size(38, 46), 0, 0, 360, cv::Scalar(90, 140, 200), cv::FILLED);
+        cv::circle(f.bgr, cv::Point(135 + i % 5, 100), 6, cv::Scalar(30, 30, 30), cv::FILLED);
+        cv::circle(f.bgr, cv::Point(165 + i % 5, 100), 6, cv::Scalar(30, 30, 30), cv::FILLED);
+        cv::ellipse(f.bgr, cv::Point(150, 135), cv::Size(14, 3 + i % 6), 0, 0, 360, cv::Scalar(40, 40, 160), cv::FILLED);
+        f.index = i;
+        f.pts = i;
+        w.write(f);
+    }
+    w.finish();
+    return path;
+}
+
 inline std::string write_synthetic_workdir(const std::string& dir, int num_frames, const std::vector<int64_t>& cond_frames,
-                                           bool with_discriminators = false, const std::vector<int64_t>& shot_starts = {}) {
+                                           bool with_discriminators = false, const std::vector<int64_t>& shot_starts = {},
+                                           bool with_video = false) {
     namespace fs = std::filesystem;
     detect::FaceTrack track;
-    track.source = dir + "/missing.mp4";
+    track.source = with_video ? write_synthetic_video(dir, num_frames) : dir + "/missing.mp4";
     track.width = 320;
     track.height = 240;
     track.fps_num = 25;
@@ -59,7 +96,7 @@ inline std::string write_synthetic_workdir(const std::string& dir, int num_frame
         f.box = {100, 60, 200, 160};
         f.crop_to_frame = cv::Matx23f(100.f / kSynthCrop, 0, 100, 0, 100.f / kSynthCrop, 60);
         for (int k = 0; k < 68; ++k) f.landmarks[k] = {12.f + 0.6f * k, 20.f + (k % 9) * 3};
-        f.aligned_landmarks = f.landmarks;
+        f.aligned_landmarks = transform_landmarks_simple(f.landmarks, synthetic_align(t));
         f.align = synthetic_align(t);
         f.shot_start = t == 0 || std::find(shot_starts.begin(), shot_starts.end(), t) != shot_starts.end();
     }

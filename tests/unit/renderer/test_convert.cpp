@@ -1,6 +1,6 @@
 // scripts/convert_ned_renderer.py on a randomly initialised NED-layout renderer (declared with torch.nn in
 // the script's self-test mode): the converted file loads and the generator reproduces PyTorch's output.
-// Skipped when no Python with numpy and torch is found ($NED_PYTHON, /usr/bin/python3, python3).
+// Skipped when no Python with numpy and torch is found (test::python_with: scripts/find_python.sh).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -15,15 +15,6 @@ using namespace ned::renderer;
 
 namespace {
 
-std::string find_python(const std::string& imports) {
-    std::vector<std::string> cands;
-    if (const char* p = std::getenv("NED_PYTHON")) cands.push_back(p);
-    else cands = {"/usr/bin/python3", "python3"};
-    for (const auto& c : cands)
-        if (std::system((c + " -c \"import " + imports + "\" >/dev/null 2>&1").c_str()) == 0) return c;
-    return {};
-}
-
 int run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 
 const std::string kScripts = std::string(NED_SOURCE_DIR) + "/scripts/";
@@ -31,8 +22,8 @@ const std::string kScripts = std::string(NED_SOURCE_DIR) + "/scripts/";
 }  // namespace
 
 TEST(RendererConverter, NedLayoutStateDictsRoundTrip) {
-    const std::string py = find_python("numpy, torch");
-    if (py.empty()) GTEST_SKIP() << "no python3 with numpy and torch (set NED_PYTHON)";
+    const std::string py = test::python_with("numpy torch");
+    if (py.empty()) GTEST_SKIP() << "no python3 with numpy and torch (scripts/find_python.sh; set NED_PYTHON)";
     test::TempDir tmp;
     ASSERT_EQ(run(py + " " + kScripts + "convert_ned_renderer.py --make-random " + tmp.path() + " --ngf 4 --n-blocks 3"), 0);
     const std::string out = tmp / "renderer.safetensors";

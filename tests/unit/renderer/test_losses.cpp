@@ -32,6 +32,9 @@ TEST(RendererLosses, MouthRoiIsClampedInsideTheFrame) {
     std::vector<std::pair<float, float>> pts;
     for (int k = 0; k < 20; ++k) pts.emplace_back(100.f + k, 170.f + (k % 5));
     EXPECT_EQ(mouth_center(pts), std::make_pair(109, 172));  // medians 109.5 and 172.0, truncated
+    EXPECT_EQ(mouth_roi_size(256), 72);
+    EXPECT_EQ(mouth_roi_size(64), 18);
+    EXPECT_EQ(mouth_roi_size(16), 8);
     auto x = torch::arange(2 * 1 * 256 * 256, torch::kFloat).reshape({2, 1, 256, 256});
     const auto crop = crop_roi(x, {{128, 150}, {0, 0}});
     ASSERT_EQ(crop.sizes(), (std::vector<int64_t>{2, 1, 72, 72}));
@@ -62,9 +65,8 @@ TEST(RendererLosses, Vgg19LayoutAndConverter) {
     test::TempDir tmp;
     EXPECT_THROW(load_vgg19(tmp / "none.safetensors"), ModelError);
 
-    std::string py = std::getenv("NED_PYTHON") ? std::getenv("NED_PYTHON") : "/usr/bin/python3";
-    if (std::system((py + " -c \"import numpy, torch\" >/dev/null 2>&1").c_str()) != 0) py.clear();
-    if (py.empty()) GTEST_SKIP() << "no python3 with numpy and torch (set NED_PYTHON)";
+    const std::string py = test::python_with("numpy torch");
+    if (py.empty()) GTEST_SKIP() << "no python3 with numpy and torch (scripts/find_python.sh; set NED_PYTHON)";
     const std::string s = std::string(NED_SOURCE_DIR) + "/scripts/convert_vgg19.py";
     ASSERT_EQ(std::system((py + " " + s + " --make-random " + (tmp / "vgg.pth") + " >/dev/null 2>&1").c_str()), 0);
     ASSERT_EQ(std::system((py + " " + s + " " + (tmp / "vgg.pth") + " " + (tmp / "vgg.safetensors") + " >/dev/null 2>&1").c_str()), 0);

@@ -160,6 +160,8 @@ TEST(RendererNetworks, SmallSizesFollowNedsBlockSplit) {
         EXPECT_EQ(parameter_count(*g), generator_parameter_count(c)) << n;
         EXPECT_EQ(static_cast<int>(g->model_res_img->size()), n / 2);
         EXPECT_EQ(static_cast<int>(g->model_down_seg->size()), 4 + 3 * c.n_downsample + n - n / 2);
+        torch::NoGradGuard ng;
+        EXPECT_EQ(g->forward(torch::rand({1, 27, 16, 16}), torch::zeros({1, 6, 16, 16}), torch::ones({1, 1, 16, 16})).size(1), 3);
     }
     c.ngf = 0;
     EXPECT_THROW(Generator{c}, ned::Error);

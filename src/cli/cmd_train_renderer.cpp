@@ -1,0 +1,74 @@
+// `ned train-renderer WORKDIR... --out DIR`: train (or fine-tune) NED's neural renderer for one actor on
+// prepared work folders of the actor's footage. Library: ned/renderer/train.hpp.
+#include <cstdio>
+#include <memory>
+
+#include "command.hpp"
+#include "ned/core/progress.hpp"
+#include "ned/renderer/train.hpp"
+
+namespace ned::cli {
+namespace {
+
+void setup(CLI::App& app, const CommonOptions& common) {
+    auto o = std::make_shared<renderer::TrainOptions>();
+    CLI::App* sub = app.add_subcommand(
+        "train-renderer", "Train the neural face renderer (NED's Head2Head++ G with image and mouth discriminators) "
+                          "for one actor, from scratch or fine-tuned from NED's meta-renderer");
+    sub->add_option("WORKDIR", o->actors,
+                    "Work folders of the actor's own footage, each prepared with `ned analyze` and `ned render-inputs` "
+                    "(conditioning of the actor's own reconstruction)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    sub->add_option("--out", o->out, "Output folder (created): renderer.safetensors, epoch_NN.safetensors, state, "
+                                     "losses.jsonl, preview/, cache/")
+        ->required();
+    sub->add_option("--epochs", o->epochs, "Epochs (NED: 20)")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--init-from", o->init_from,
+                    "Fine-tune from this ned.renderer checkpoint (NED's meta-renderer, converted; recommended)");
+    sub->add_flag("--resume", o->resume, "Continue the run in --out from its last saved state");
+    sub->add_option("--seed", o->seed, "Seed of initialisation and sampling (same seed, same data -> same run on the CPU)")
+        ->capture_default_str();
+    sub->add_option("--batch-size", o->batch_size, "Clips per step (NED's paper: 2)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    sub->add_option("--ngf", o->ngf, "Generator width from scratch (NED: 64; smaller = faster, lower quality)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    sub->add_option("--ndf", o->ndf, "Discriminator width from scratch (NED: 64)")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--lr", o->lr, "Adam learning rate (default 2e-4 from scratch, 4e-5 fine-tuning)");
+    sub->add_option("--vgg", o->vgg, "VGG19 weights for the perceptual loss (scripts/convert_vgg19.py)");
+    sub->add_flag("--no-vgg", o->no_vgg, "Train without the perceptual loss (lower quality)");
+    sub->add_option("--clip-frames", o->clip_frames, "Generated frames per clip in the first epochs (NED: 12, doubling every 5 epochs)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    sub->add_option("--subsequence", o->subsequence, "Frames per training sub-sequence (NED: 50; an epoch visits each once)")
+        ->check(CLI::Range(3, 100000))
+        ->capture_default_str();
+    sub->add_option("--val-frames", o->val_frames, "Held-out frames for validation and preview (0 = none)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    sub->add_option("--save-minutes", o->save_minutes, "Save the training state at least this often")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    sub->add_option("--stop-after-steps", o->stop_after_steps, "Testing: exit abruptly after N steps (simulates a kill)")
+        ->group("");
+    sub->footer("Exit codes: 2 bad options or work folders, previous run in --out without --resume/-y;\n"
+                "3 missing VGG19 weights (without --no-vgg) or bad --init-from checkpoint.");
+    set_runner(sub, [o, &common] {
+        renderer::TrainOptions opts = *o;
+        opts.device = common.device;
+        opts.overwrite = common.overwrite;
+        opts.threads = resolve_threads(common.threads);
+        ProgressBar bar("train-renderer", 0);
+        const renderer::TrainResult r = renderer::train_renderer(opts, bar.fn());
+        bar.finish();
+        std::printf("train-renderer: %d epochs, %lld steps, validation PSNR %.2f dB -> %s\n", r.epochs_done,
+                    static_cast<long long>(r.steps), r.val_psnr, r.renderer_path.c_str());
+    });
+}
+
+}  // namespace
+}  // namespace ned::cli
+
+NED_REGISTER_COMMAND(train_renderer, ned::cli::setup, 66);

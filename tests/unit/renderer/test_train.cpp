@@ -1,0 +1,97 @@
+// `ned train-renderer` library: a tiny renderer on a synthetic clip: outputs, losses.jsonl, preview, errors.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "ned/core/error.hpp"
+#include "ned/renderer/checkpoint.hpp"
+#include "ned/renderer/train.hpp"
+#include "support/test_support.hpp"
+#include "unit/renderer/synthetic_workdir.hpp"
+
+namespace fs = std::filesystem;
+using namespace ned;
+using namespace ned::renderer;
+
+namespace {
+
+TrainOptions tiny_options(const std::string& work, const std::string& out) {
+    TrainOptions o;
+    o.actors = {work};
+    o.out = out;
+    o.epochs = 2;
+    o.ngf = 4;
+    o.ndf = 4;
+    o.n_blocks = 1;
+    o.no_vgg = true;
+    o.batch_size = 2;
+    o.clip_frames = 3;
+    o.subsequence = 8;
+    o.val_frames = 4;
+    o.seed = 3;
+    return o;
+}
+
+}  // namespace
+
+TEST(TrainRenderer, TinyRunWritesCheckpointsLossesAndPreview) {
+    test::TempDir dir;
+    const std::string work = dir / "work";
+    fs::create_directories(work);
+    test::write_synthetic_workdir(work, 20, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}, false,
+                                  {}, /*with_video=*/true);
+    const TrainOptions o = tiny_options(work, dir / "run");
+    const TrainResult r = train_renderer(o);
+    EXPECT_EQ(r.epochs_done, 2);
+    EXPECT_GT(r.steps, 0);
+    EXPECT_GT(r.val_psnr, 0.0);
+    for (const char* f : {"renderer.safetensors", "epoch_01.safetensors", "epoch_02.safetensors", "state.safetensors",
+                          "losses.jsonl", "preview/epoch_01.jpg", "preview/epoch_02.jpg", "cache/00/cache.json"})
+        EXPECT_TRUE(fs::exists(dir / ("run/" + std::string(f)))) << f;
+    // losses.jsonl: one line per epoch with every term and the validation numbers
+    std::ifstream is(dir / "run/losses.jsonl");
+    std::string line;
+    int lines = 0;
+    while (std::getline(is, line)) {
+        const auto j = nlohmann::json::parse(line);
+        ++lines;
+        EXPECT_EQ(j.at("epoch").get<int>(), lines);
+        for (const char* k : {"G_GAN", "G_GAN_Feat", "G_VGG", "Gm_GAN", "Gm_GAN_Feat", "D_real", "D_fake", "Dm_real", "Dm_fake"})
+            EXPECT_TRUE(std::isfinite(j.at(k).get<double>())) << k;
+        EXPECT_GT(j.at("val_psnr").get<double>(), 0.0);
+    }
+    EXPECT_EQ(lines, 2);
+    // renderer.safetensors is a generator-only ned.renderer file that `ned render` loads
+    const RendererNets nets = load_renderer(dir / "run/renderer.safetensors", torch::kCPU, true);
+    EXPECT_EQ(nets.generator->cfg.ngf, 4);
+    EXPECT_TRUE(nets.discriminator.is_empty());
+    EXPECT_FALSE(load_renderer(dir / "run/epoch_02.safetensors", torch::kCPU, true).mouth_discriminator.is_empty());
+
+    // a second run in the same folder needs --resume or -y; the prepared cache is reused
+    EXPECT_THROW(train_renderer(o), InputError);
+    TrainOptions more = o;
+    more.resume = true;
+    more.epochs = 3;
+    EXPECT_EQ(train_renderer(more).epochs_done, 3);
+    TrainOptions fresh = o;
+    fresh.overwrite = true;
+    fresh.epochs = 1;
+    fresh.init_from = dir / "run/epoch_03.safetensors";  // fine-tuning from a checkpoint
+    EXPECT_EQ(train_renderer(fresh).epochs_done, 1);
+    EXPECT_FALSE(fs::exists(dir / "run/epoch_02.safetensors"));
+}
+
+TEST(TrainRenderer, BadOptionsAreRefused) {
+    test::TempDir dir;
+    TrainOptions o = tiny_options(dir.path(), dir / "run");
+    o.no_vgg = false;  // VGG weights required unless --no-vgg
+    EXPECT_THROW(train_renderer(o), ModelError);
+    o.no_vgg = true;
+    o.resume = true;  // nothing to resume
+    EXPECT_THROW(train_renderer(o), InputError);
+    o.resume = false;
+    EXPECT_THROW(train_renderer(o), InputError);  // no track in the work folder
+}
