@@ -7,6 +7,13 @@ function(ned_set_warnings target)
   if(NED_NATIVE)
     target_compile_options(${target} PRIVATE -march=native)
   endif()
+  # ASan + UBSan on every ned target (libraries, the binary, the tests); the link flag is PUBLIC so that any
+  # executable linking an instrumented static library gets the runtime. UBSan findings abort (no recover).
+  if(NED_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-sanitize-recover=undefined
+                                             -fno-omit-frame-pointer)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
 endfunction()
 
 # ned_add_stage(<stage> SOURCES ... DEPS ... [TORCH])

@@ -4,6 +4,7 @@ option(NED_BUILD_BENCH "Build the benchmark programs in bench/" ON)
 option(NED_WARNINGS_AS_ERRORS "Treat compiler warnings as errors" OFF)
 option(NED_NATIVE "Compile with -march=native (dlib HOG gains ~20%)" OFF)
 option(NED_USE_PCH "Use a precompiled header for LibTorch" ON)
+option(NED_SANITIZE "Instrument ned's own code with AddressSanitizer + UndefinedBehaviorSanitizer (scripts/sanitize.sh)" OFF)
 
 find_program(NED_CCACHE ccache)
 if(NED_CCACHE)
@@ -11,4 +12,4 @@ if(NED_CCACHE)
 endif()
 
 message(STATUS "ned: tests=${NED_BUILD_TESTS} bench=${NED_BUILD_BENCH} werror=${NED_WARNINGS_AS_ERRORS} "
-               "native=${NED_NATIVE} pch=${NED_USE_PCH} ccache=${NED_CCACHE}")
+               "native=${NED_NATIVE} pch=${NED_USE_PCH} sanitize=${NED_SANITIZE} ccache=${NED_CCACHE}")

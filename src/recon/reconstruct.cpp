@@ -221,7 +221,17 @@ long export_meshes(const std::string& recon_path, const ExportMeshOptions& o, co
             NED_LOG_WARN("[recon] frame {} has no face; no mesh written", t);
         }
     }
-    fs::create_directories(o.out_dir);
+    {
+        std::error_code ec;
+        const fs::path out(o.out_dir);
+        if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+            throw InputError(cat("--out ", o.out_dir, ": exists and is not a folder"));
+        const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+        if (!fs::is_directory(parent, ec))
+            throw InputError(cat("--out ", o.out_dir, ": parent folder '", parent.string(), "' does not exist"));
+        fs::create_directories(out, ec);
+        if (ec) throw IoError(cat("cannot create --out folder ", o.out_dir, ": ", ec.message()));
+    }
     for (long t : todo) check_output_path((fs::path(o.out_dir) / frame_name(t, ".obj")).string(), o.overwrite, "mesh");
     auto rows = [](const ParamBlock& b, const std::vector<long>& ts) {
         auto out = torch::empty({static_cast<int64_t>(ts.size()), b.row_size()});
