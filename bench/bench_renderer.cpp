@@ -1,7 +1,9 @@
 // Benchmark of the neural renderer's generator at NED's size (ngf 64, 9 blocks, 256x256, random weights
 // with NED's init): forward per frame in fp32 and bf16 (and channels-last variants), and the PSNR between
 // the fp32 and bf16 outputs inside the mask (the images `ned render` would write, 8-bit).
-// Usage: bench_renderer [threads=all] [reps=3] [size=256]
+// Then one training step (a window of 4 generated frames at batch 1: G forwards, image D and mouth D on real
+// and fake, VGG19 with random weights, G and D backward; no optimiser update) at NED's size and at ngf 16.
+// Usage: bench_renderer [threads=all] [reps=3] [size=256] [train=1]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include <thread>
 
 #include "ned/core/torch_util.hpp"
+#include "ned/renderer/losses.hpp"
 #include "ned/renderer/networks.hpp"
 #include "ned/renderer/render.hpp"
 
@@ -27,12 +30,47 @@ double psnr_u8(const torch::Tensor& a, const torch::Tensor& b, const torch::Tens
     return mse == 0 ? INFINITY : 10 * std::log10(255.0 * 255.0 / mse);
 }
 
+double train_step_seconds(int ngf, int S, Vgg19Features& vgg) {
+    GeneratorConfig gc;
+    gc.ngf = ngf;
+    Generator g(gc);
+    DiscriminatorConfig dc;
+    dc.ndf = std::min(64, ngf);
+    MultiscaleDiscriminator d(dc), dm(dc);
+    const int W = 4;
+    const auto t0 = clk::now();
+    torch::Tensor prev = torch::zeros({1, 6, S, S});
+    std::vector<torch::Tensor> fakes, reals, conds;
+    for (int t = 0; t < W; ++t) {
+        const auto cond = torch::rand({1, 27, S, S});
+        const auto f = g->forward(cond, prev.detach(), torch::ones({1, 1, S, S}));
+        prev = torch::cat({prev.narrow(1, 3, 3), f.detach()}, 1);
+        fakes.push_back(f);
+        reals.push_back(torch::rand({1, 3, S, S}) * 2 - 1);
+        conds.push_back(cond.narrow(1, 18, 9));
+    }
+    const auto fake = torch::cat(fakes), real = torch::cat(reals), cond = torch::cat(conds);
+    const auto rab = torch::cat({cond, real}, 1), fab = torch::cat({cond, fake}, 1);
+    const std::vector<std::pair<int, int>> mouths(W, {S / 2, S * 3 / 4});
+    const int roi = mouth_roi_size(S);
+    const auto pr = d->forward(rab), pf = d->forward(fab.detach()), pg = d->forward(fab);
+    const auto mr = dm->forward(crop_roi(rab, mouths, roi)), mf = dm->forward(crop_roi(fab, mouths, roi).detach()),
+               mg = dm->forward(crop_roi(fab, mouths, roi));
+    const auto lg = lsgan_loss(pg, true) + feature_matching_loss(pg, pr, dc) + vgg_loss(vgg, fake, real) * 10.0 +
+                    lsgan_loss(mg, true) + feature_matching_loss(mg, mr, dc);
+    const auto ld = (lsgan_loss(pr, true) + lsgan_loss(pf, false)) * 0.5 + (lsgan_loss(mr, true) + lsgan_loss(mf, false)) * 0.5;
+    lg.backward();
+    ld.backward();
+    return std::chrono::duration<double>(clk::now() - t0).count();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const int threads = argc > 1 ? std::atoi(argv[1]) : 0;
     const int reps = argc > 2 ? std::atoi(argv[2]) : 3;
     const int S = argc > 3 ? std::atoi(argv[3]) : 256;
+    const bool train = argc > 4 ? std::atoi(argv[4]) != 0 : true;
     set_torch_threads(threads);
     torch::manual_seed(0);
     Generator g;
@@ -78,6 +116,14 @@ int main(int argc, char** argv) {
                             (out - out32).abs().max().item<float>());
             }
         }
+    }
+    if (train) {
+        torch::GradMode::set_enabled(true);
+        Vgg19Features vgg;
+        for (auto& p : vgg->parameters()) p.set_requires_grad(false);
+        for (int ngf : {16, 64})
+            std::printf("training step (window of 4 frames, batch 1, G+D+Dm+VGG forward and backward) ngf %d: %.2f s\n",
+                        ngf, train_step_seconds(ngf, S, vgg));
     }
     return 0;
 }
