@@ -15,3 +15,4 @@ run "$B/bench/bench_analyze" "$V/sadtalker__WDA_KatieHill_000.mp4"
 run "$B/bench/bench_recon" "$(nproc)"
 run "$B/bench/bench_render"
 run "$B/bench/bench_manip" "$(nproc)"
+run "$B/bench/bench_renderer" "$(nproc)" 3 256 1
