@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "command.hpp"
+#include "dist_options.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
@@ -13,6 +14,7 @@ namespace {
 
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<manip::TrainOptions>();
+    auto d = std::make_shared<DistCliOptions>();
     CLI::App* sub = app.add_subcommand(
         "train-manipulator",
         "Train the 3D-based emotion manipulator (NED's LSTM StarGAN v2) on reconstructions labelled by emotion");
@@ -38,24 +40,36 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->capture_default_str();
     sub->add_option("--seed", o->seed, "Seed of initialisation, sampling and the split (same seed -> same weights)")
         ->capture_default_str();
+    auto widths = std::make_shared<std::vector<int>>(std::vector<int>{o->net.g_hidden, o->net.e_hidden, o->net.m_hidden});
+    sub->add_option("--hidden", *widths,
+                    "Hidden widths of G, E/D and M (NED: 512,128,64; smaller networks train faster, for experiments)")
+        ->delimiter(',')
+        ->expected(3)
+        ->check(CLI::Range(4, 4096))
+        ->capture_default_str();
     sub->add_flag("--resume", o->resume, "Continue from the last complete epoch in --out");
     sub->add_option("--init-from", o->init_from, "Start from this checkpoint (fine-tuning, e.g. Aff-Wild2 -> MEAD)");
-    sub->footer("Outputs: DIR/epoch_NN.safetensors every epoch, DIR/epoch_NN.optim.safetensors (latest only),\n"
+    add_dist_options(sub, *d);
+    sub->footer("Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
+                "rank 0 writes the outputs; --resume works with another number of ranks (docs/cluster.md).\n"
+                "Outputs: DIR/epoch_NN.safetensors every epoch, DIR/epoch_NN.optim.safetensors (latest only),\n"
                 "DIR/manipulator.safetensors (latest networks, for 'ned manipulate'), DIR/losses.jsonl.\n"
                 "Exit codes: 2 bad dataset/options or checkpoints already in DIR (use --resume or -y), 3 bad --init-from.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->init_from, "--init-from checkpoint"},
                                                                 {o->dataset, "dataset manifest"}};
     });
-    set_runner(sub, [o, &common] {
+    set_runner(sub, [o, d, widths, &common] {
         manip::TrainOptions opts = *o;
+        opts.net = manip::NetConfig{(*widths)[0], (*widths)[1], (*widths)[2]};
         opts.device = common.device;
         opts.overwrite = common.overwrite;
+        opts.dist = make_dist_context(*d, opts.device);
         ProgressBar bar("train-manipulator", 0);
-        opts.progress = bar.fn();
+        if (opts.dist->is_main()) opts.progress = bar.fn();
         auto r = manip::train_manipulator(opts);
         bar.finish();
-        NED_LOG_INFO("[manip] wrote {}", r.checkpoint);
+        if (opts.dist->is_main()) NED_LOG_INFO("[manip] wrote {}", r.checkpoint);
     });
 }
 

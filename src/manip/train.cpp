@@ -219,32 +219,38 @@ TrainResult train_manipulator(const TrainOptions& o) {
                                   {"--lambda-mouth", o.lambdas.mouth}})
         if (!(std::isfinite(v) && v >= 0 && v <= 1e6)) throw InputError(cat(name, " must be in [0, 1e6], got ", v));
     const torch::Device device = resolve_device(o.device);
+    const std::shared_ptr<dist::Context> ctx = o.dist ? o.dist : dist::Context::single();
+    const bool main_rank = ctx->is_main();
+    const int64_t world = ctx->world(), rank = ctx->rank();
 
-    // ---- output folder: checked now, created only once the dataset and --init-from have loaded ----
+    // ---- output folder (rank 0 only): checked now, created only once the dataset and --init-from have loaded ----
     const fs::path out(o.out_dir);
-    const bool out_exists = fs::exists(out);
-    if (!out_exists) {
+    const bool out_exists = main_rank && fs::exists(out);
+    if (!main_rank) {
+        // other ranks never touch out_dir
+    } else if (!out_exists) {
         if (!out.parent_path().empty() && !fs::is_directory(out.parent_path()))
             throw InputError(cat("--out ", o.out_dir, ": parent folder does not exist"));
     } else if (!fs::is_directory(out)) {
         throw InputError(cat("--out ", o.out_dir, " exists and is not a folder"));
     }
-    const int resume_epoch = o.resume && out_exists ? last_epoch(o.out_dir) : 0;
-    if (o.resume && resume_epoch == 0)
+    int resume_epoch = o.resume && out_exists ? last_epoch(o.out_dir) : 0;
+    if (main_rank && o.resume && resume_epoch == 0)
         throw InputError(cat("--resume: no complete checkpoint (epoch_NN.safetensors + epoch_NN.optim.safetensors) in ",
                              o.out_dir));
-    if (out_exists && !o.resume && !o.overwrite &&
+    if (main_rank && out_exists && !o.resume && !o.overwrite &&
         (last_epoch(o.out_dir) > 0 || fs::exists(fs::path(o.out_dir) / "manipulator.safetensors")))
         throw InputError(cat(o.out_dir, " already holds checkpoints; use --resume to continue or -y to start over"));
     // The files this run writes must not be an input (--init-from DIR/manipulator.safetensors -y, ...).
-    check_not_input((out / "manipulator.safetensors").string(), "--out checkpoint");
+    if (main_rank) check_not_input((out / "manipulator.safetensors").string(), "--out checkpoint");
+    resume_epoch = static_cast<int>(std::lround(ctx->sum(main_rank ? resume_epoch : 0)));  // rank 0's decision
     auto create_out_dir = [&] {
         std::error_code ec;
-        if (!out_exists) fs::create_directory(out, ec);
+        if (main_rank && !out_exists) fs::create_directory(out, ec);
         if (ec) throw IoError(cat("cannot create ", o.out_dir, ": ", ec.message()));
     };
 
-    if (!o.resume && out_exists) {
+    if (main_rank && !o.resume && out_exists) {
         // Fresh start (-y): drop the loss log and stale optimiser states so that a later --resume cannot pick
         // up an epoch of the previous run. Network checkpoints of the old run are overwritten as epochs finish.
         std::error_code ec;
@@ -281,7 +287,7 @@ TrainResult train_manipulator(const TrainOptions& o) {
     torch::manual_seed(o.seed);
     Nets nets(o.net);
     nets.he_init();
-    if (!o.init_from.empty()) {
+    if (!o.init_from.empty() && main_rank) {
         bool has_d = false;
         load_checkpoint_into(o.init_from, nets, &has_d);
         NED_LOG_INFO("[manip] fine-tuning from {}{}", o.init_from, has_d ? "" : " (no discriminator in it: D starts fresh)");
@@ -296,11 +302,11 @@ TrainResult train_manipulator(const TrainOptions& o) {
             std::error_code ec;
             if (armed && fs::is_empty(dir, ec)) fs::remove(dir, ec);
         }
-    } remove_new_out{out, !out_exists};
+    } remove_new_out{out, main_rank && !out_exists};
     Adam opt_g(*nets.generator, o.lr, o.beta1, o.beta2), opt_d(*nets.discriminator, o.lr, o.beta1, o.beta2),
         opt_e(*nets.style_encoder, o.lr, o.beta1, o.beta2), opt_m(*nets.mapping_network, o.f_lr, o.beta1, o.beta2);
     double lr = o.lr, f_lr = o.f_lr;
-    if (resume_epoch > 0) {
+    if (resume_epoch > 0 && main_rank) {
         const std::string net_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".safetensors")).string();
         const std::string opt_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".optim.safetensors")).string();
         load_checkpoint_into(net_path, nets);
@@ -314,11 +320,39 @@ TrainResult train_manipulator(const TrainOptions& o) {
         f_lr = opt_m.lr;
         NED_LOG_INFO("[manip] resuming after epoch {} from {}", resume_epoch, net_path);
     }
+    if (ctx->world() > 1) {
+        // identical initial weights and optimiser state on every rank: rank 0's
+        std::vector<torch::Tensor> state;
+        for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(nets.generator.get()),
+                                     static_cast<torch::nn::Module*>(nets.style_encoder.get()),
+                                     static_cast<torch::nn::Module*>(nets.mapping_network.get()),
+                                     static_cast<torch::nn::Module*>(nets.discriminator.get())}) {
+            for (auto& p : m->parameters(true)) state.push_back(p);
+            for (auto& b : m->buffers(true)) state.push_back(b);
+        }
+        for (auto* a : {&opt_g, &opt_d, &opt_e, &opt_m}) {
+            state.insert(state.end(), a->exp_avg.begin(), a->exp_avg.end());
+            state.insert(state.end(), a->exp_avg_sq.begin(), a->exp_avg_sq.end());
+        }
+        auto scalars = torch::tensor({static_cast<double>(opt_g.steps), static_cast<double>(opt_d.steps),
+                                      static_cast<double>(opt_e.steps), static_cast<double>(opt_m.steps), lr, f_lr},
+                                     torch::kFloat64);
+        state.push_back(scalars);
+        ctx->broadcast(state);
+        opt_g.steps = static_cast<int64_t>(scalars[0].item<double>());
+        opt_d.steps = static_cast<int64_t>(scalars[1].item<double>());
+        opt_e.steps = static_cast<int64_t>(scalars[2].item<double>());
+        opt_m.steps = static_cast<int64_t>(scalars[3].item<double>());
+        lr = scalars[4].item<double>();
+        f_lr = scalars[5].item<double>();
+        NED_LOG_INFO("[manip] rank {}/{}: {} windows per rank per iteration, global batch {}", rank, world,
+                     std::min<int64_t>(o.batch_size, train.size()), world * std::min<int64_t>(o.batch_size, train.size()));
+    }
     if (resume_epoch >= o.epochs) NED_LOG_WARN("[manip] {} already holds epoch {} of {}; nothing to do", o.out_dir, resume_epoch, o.epochs);
 
-    const int64_t iters = o.iters_per_epoch > 0 ? o.iters_per_epoch
-                                                : (train.size() + o.batch_size - 1) / o.batch_size;
-    const int64_t B = std::min<int64_t>(o.batch_size, train.size());
+    const int64_t B = std::min<int64_t>(o.batch_size, train.size());  // per rank
+    const int64_t GB = B * world;                                     // global batch
+    const int64_t iters = o.iters_per_epoch > 0 ? o.iters_per_epoch : (train.size() + GB - 1) / GB;
     const int64_t total_iters = iters * std::max(0, o.epochs - resume_epoch);
     int64_t done_iters = 0;
     TrainResult result;
@@ -334,47 +368,58 @@ TrainResult train_manipulator(const TrainOptions& o) {
         opt_m.lr = f_lr;
         Sums tr;
         for (int64_t it = 0; it < iters; ++it) {
-            const auto si = src.next(B), ri = ref.next(B);
+            // the global batch is drawn identically on every rank; this rank takes rows [rank*B, (rank+1)*B)
+            const auto gsi = src.next(GB), gri = ref.next(GB);
+            const std::vector<int64_t> si(gsi.begin() + rank * B, gsi.begin() + (rank + 1) * B),
+                ri(gri.begin() + rank * B, gri.begin() + (rank + 1) * B);
             auto x_real = train.windows(si).to(device), y_org = train.label_tensor(si).to(device);
             auto x_ref = train.windows(ri).to(device), y_trg = train.label_tensor(ri).to(device);
-            auto z_trg = torch::randn({B, kLatentDim}, gen).to(device);
+            auto z_trg = torch::randn({GB, kLatentDim}, gen).slice(0, rank * B, (rank + 1) * B).to(device);
             const torch::Tensor none;
 
             // A non-finite loss stops the run before the step that would spread it into the weights; the
             // checkpoints of earlier epochs stay as they are.
-            auto require_finite = [&](const torch::Tensor& loss, const char* which) {
-                const double v = loss.item<double>();
+            // With several ranks the gradients and the loss are averaged first, so every rank sees the same value
+            // and stops together.
+            auto require_finite = [&](double v, const char* which) {
                 if (!std::isfinite(v))
                     throw Error(cat("[manip] training diverged: ", which, " loss is ", v, " at epoch ", epoch + 1,
                                     " iteration ", it + 1, " (try a lower --lr; check the dataset); no checkpoint "
                                     "of this epoch was written"));
             };
+            // backward, average the gradients of the networks that step (and the loss) over the ranks, check
+            auto backward = [&](const torch::Tensor& loss, const std::vector<torch::Tensor>& params, const char* which) {
+                zero_grads(nets);
+                std::vector<double> v{loss.item<double>()};
+                loss.backward();  // also when non-finite: every rank must offer the same gradients to average
+                ctx->average_gradients(params, &v);
+                require_finite(v[0], which);
+                return v[0];
+            };
+            const auto d_params = nets.discriminator->parameters(true);
+            const auto g_params = nets.generator->parameters(true);
+            std::vector<torch::Tensor> gme_params = g_params;
+            for (auto& p : nets.mapping_network->parameters(true)) gme_params.push_back(p);
+            for (auto& p : nets.style_encoder->parameters(true)) gme_params.push_back(p);
+
             auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
-            require_finite(dl.total, "discriminator (latent)");
-            zero_grads(nets);
-            dl.total.backward();
+            const double dl_v = backward(dl.total, d_params, "discriminator (latent)");
             opt_d.step();
             auto dr = d_loss(nets, x_real, y_org, y_trg, none, x_ref);
-            require_finite(dr.total, "discriminator (reference)");
-            zero_grads(nets);
-            dr.total.backward();
+            const double dr_v = backward(dr.total, d_params, "discriminator (reference)");
             opt_d.step();
 
             auto gl = g_loss(nets, o.lambdas, x_real, y_org, y_trg, z_trg, none);
-            require_finite(gl.total, "generator (latent)");
-            zero_grads(nets);
-            gl.total.backward();
+            const double gl_v = backward(gl.total, gme_params, "generator (latent)");
             opt_g.step();
             opt_m.step();
             opt_e.step();
             auto gr = g_loss(nets, o.lambdas, x_real, y_org, y_trg, none, x_ref);
-            require_finite(gr.total, "generator (reference)");
-            zero_grads(nets);
-            gr.total.backward();
+            const double gr_v = backward(gr.total, g_params, "generator (reference)");
             opt_g.step();
 
-            tr.d += dl.total.item<double>() + dr.total.item<double>();
-            tr.g += gl.total.item<double>() + gr.total.item<double>();
+            tr.d += dl_v + dr_v;
+            tr.g += gl_v + gr_v;
             ++tr.n;
             ++done_iters;
             if (o.progress) o.progress(done_iters, total_iters);
@@ -386,7 +431,7 @@ TrainResult train_manipulator(const TrainOptions& o) {
         el.lr = lr;
         el.train_d = tr.d / std::max<int64_t>(1, tr.n);
         el.train_g = tr.g / std::max<int64_t>(1, tr.n);
-        if (val.size() > 0) {
+        if (val.size() > 0 && main_rank) {
             torch::NoGradGuard no_grad;
             nets.train(false);
             std::mt19937_64 vrng(mix(o.seed, 4, epoch));
@@ -422,6 +467,7 @@ TrainResult train_manipulator(const TrainOptions& o) {
             el.val_cyc = vs.cyc / vs.n;
             el.val_mouth = vs.mouth / vs.n;
         }
+        if (main_rank)
         NED_LOG_INFO("[manip] epoch {}/{}: lr {:.3g}  train D {:.4f} G {:.4f} | val D {:.4f} G {:.4f} (adv {:.4f} sty "
                      "{:.4f} cyc {:.4f} mouth corr {:.4f})",
                      el.epoch, o.epochs, lr, el.train_d, el.train_g, el.val_d, el.val_g, el.val_adv, el.val_sty,
@@ -436,7 +482,11 @@ TrainResult train_manipulator(const TrainOptions& o) {
             }
         }
 
-        // ---- checkpoints ----
+        // ---- checkpoints (rank 0) ----
+        if (!main_rank) {
+            result.epochs.push_back(el);
+            continue;
+        }
         const std::map<std::string, std::string> meta = {
             {"epoch", std::to_string(epoch + 1)}, {"seed", std::to_string(o.seed)}, {"dataset", o.dataset}};
         save_checkpoint((fs::path(o.out_dir) / ckpt_name(epoch + 1, ".safetensors")).string(), nets, meta);

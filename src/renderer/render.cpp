@@ -196,7 +196,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
         for (const char* kind : {"nmfc", "eyes", "shape"})
             if (!fs::is_regular_file(cond_dir / kind / frame_name(t, ".png")))
                 throw InputError(cat("[renderer] missing conditioning image ", (cond_dir / kind / frame_name(t, ".png")).string(),
-                                     " (listed in ", (cond_dir / "conditioning.json").string(), ")"));
+                                     " (frame ", t, " has conditioning in ", cond_dir.string(), ")"));
     if (!o.masks.empty())
         for (int64_t t : frames)
             if (!fs::is_regular_file(fs::path(o.masks) / frame_name(t, ".png")))

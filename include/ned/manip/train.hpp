@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "ned/core/progress.hpp"
+#include "ned/dist/dist.hpp"
 #include "ned/manip/networks.hpp"
 
 namespace ned::manip {
@@ -81,6 +82,11 @@ struct TrainOptions {
     bool overwrite = false;     ///< allow existing checkpoints in out_dir to be replaced
     NetConfig net;              ///< widths (NED's by default)
     ProgressFn progress;        ///< (iteration, total iterations of this run)
+    /// Data-parallel job (null = one process). Each rank trains on batch_size windows per iteration: the
+    /// global batch is world * batch_size, drawn from the same seeded stream on every rank and split by rank,
+    /// so N ranks x batch b follow the same trajectory as 1 process x batch N*b (up to float rounding).
+    /// Rank 0 alone loads --init-from / --resume files (and broadcasts), validates, and writes out_dir.
+    std::shared_ptr<dist::Context> dist;
 };
 
 struct EpochLosses {
@@ -99,6 +105,7 @@ struct TrainResult {
 /// epoch_NN.optim.safetensors (Adam moments "optim.<net>.<param>.exp_avg|exp_avg_sq", steps and learning
 /// rates in metadata; only the latest is kept), manipulator.safetensors (the latest networks) and
 /// losses.jsonl (one JSON object per epoch). Same seed -> same weights bit for bit on CPU with 1 thread.
+/// With `dist`, only rank 0 writes; --resume may use a different number of ranks.
 TrainResult train_manipulator(const TrainOptions& opts);
 
 }  // namespace ned::manip

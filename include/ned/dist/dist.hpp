@@ -1,0 +1,85 @@
+#pragma once
+// Data-parallel training over PyTorch's c10d process groups (Gloo on CPUs, NCCL between GPUs when LibTorch
+// has it): rendezvous from the environment that launchers set, identical initial weights, bucketed gradient
+// averaging, and failure detection that names the rank that died or hangs.
+//
+// Rendezvous (detect_env), first match wins:
+//   torchrun / scripts/launch_local.sh: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
+//   Slurm (srun, one task per GPU):      SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the first host of
+//                                        SLURM_JOB_NODELIST (or MASTER_ADDR), MASTER_PORT (default 29500)
+//   otherwise (or WORLD_SIZE/SLURM_NTASKS = 1): a single process, no process group.
+// Rank 0 hosts the TCPStore; every collective and store call is bounded by Options::timeout.
+//
+// Failure detection: every rank bumps a heartbeat counter in the store about once a second from a
+// background thread. When a collective fails or times out, the rank reads the other heartbeats and names
+// the ranks whose counter stopped ("rank 1 stopped responding"), then throws ned::Error (exit code 1).
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ned::dist {
+
+/// Where this process sits in the job.
+struct Env {
+    int rank = 0, world = 1, local_rank = 0;
+    std::string master_addr = "127.0.0.1";
+    int master_port = 29500;
+    std::string source = "single";  ///< "torchrun", "slurm" or "single"
+    bool distributed() const { return world > 1; }
+};
+
+/// Read the environment (`vars` replaces the process environment, for tests). Throws InputError for
+/// inconsistent values (rank outside 0..world-1, a non-numeric port, ...).
+Env detect_env(const std::map<std::string, std::string>* vars = nullptr);
+/// First host of a Slurm node list: "gpu[03-05,09],cpu1" -> "gpu03", "node7" -> "node7".
+std::string first_host(const std::string& nodelist);
+
+struct Options {
+    std::string backend = "auto";                 ///< auto | gloo | nccl (auto: NCCL when every rank has a GPU)
+    std::chrono::milliseconds timeout{300000};    ///< bound of every collective and store call
+    size_t bucket_bytes = 25u << 20;              ///< gradient all-reduce bucket size (as DDP's default)
+};
+
+/// One process's view of the job. With world == 1 every call is a no-op (returns its input).
+class Context {
+public:
+    /// Rendezvous and create the process group. `device` is where the tensors of collectives live (the
+    /// LOCAL_RANK GPU with NCCL). Throws ned::Error naming the address when the rendezvous times out.
+    static std::shared_ptr<Context> create(const Env& env, const Options& options, const torch::Device& device);
+    /// A single-process context (no process group).
+    static std::shared_ptr<Context> single();
+    ~Context();
+
+    int rank() const { return env_.rank; }
+    int world() const { return env_.world; }
+    bool is_main() const { return env_.rank == 0; }
+    const Env& env() const { return env_; }
+    const std::string& backend() const { return backend_; }
+
+    /// Copy rank 0's values into every rank's tensors (in place).
+    void broadcast(std::vector<torch::Tensor> tensors);
+    /// Average the .grad() of `params` over the ranks (in place), packed into flat buckets of at most
+    /// bucket_bytes, and the `scalars` with them (e.g. the loss values, so that every rank sees the same mean
+    /// and takes the same decision). Parameters without a gradient are skipped on every rank alike (their
+    /// grad-definedness must agree across ranks).
+    void average_gradients(const std::vector<torch::Tensor>& params, std::vector<double>* scalars = nullptr);
+    /// Sum of `v` over the ranks.
+    double sum(double v);
+    void barrier();
+
+private:
+    Context() = default;
+    void fail(const std::string& what, const std::exception& e);  // [[noreturn]]
+    void run(const std::string& what, const std::function<void()>& op);
+    struct Impl;
+    Env env_;
+    std::string backend_ = "none";
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ned::dist

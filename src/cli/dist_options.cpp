@@ -1,0 +1,43 @@
+#include "dist_options.hpp"
+
+#include <cmath>
+
+#include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
+#include "ned/core/torch_util.hpp"
+
+namespace ned::cli {
+
+void add_dist_options(CLI::App* sub, DistCliOptions& o) {
+    const std::string g = "Distributed (several processes: torchrun-style RANK/WORLD_SIZE/... or Slurm SLURM_* "
+                          "environment; see docs/cluster.md)";
+    sub->add_option("--dist-backend", o.backend, "auto (NCCL when every rank has a GPU, else Gloo), gloo or nccl")
+        ->check(CLI::IsMember({"auto", "gloo", "nccl"}))
+        ->capture_default_str()
+        ->group(g);
+    sub->add_option("--dist-timeout", o.timeout_s,
+                    "Seconds a rank waits for the others (rendezvous, each collective) before the job stops with an "
+                    "error naming the rank that stopped")
+        ->check(CLI::Range(1.0, 86400.0))
+        ->capture_default_str()
+        ->group(g);
+}
+
+std::shared_ptr<dist::Context> make_dist_context(const DistCliOptions& o, std::string& device) {
+    const dist::Env env = dist::detect_env();
+    if (!env.distributed()) return dist::Context::single();
+    torch::Device dev = resolve_device(device);
+    if (dev.is_cuda()) {
+        dev = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+        device = "cuda:" + std::to_string(env.local_rank);
+    } else {
+        device = "cpu";
+    }
+    if (env.rank != 0 && log::get().level() < spdlog::level::warn) log::get().set_level(spdlog::level::warn);
+    dist::Options opts;
+    opts.backend = o.backend;
+    opts.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::llround(o.timeout_s * 1000)));
+    return dist::Context::create(env, opts, dev);
+}
+
+}  // namespace ned::cli

@@ -1,0 +1,25 @@
+#pragma once
+// Shared options of the training commands for data-parallel runs (ned/dist/dist.hpp): --dist-backend and
+// --dist-timeout, and the context made from the launcher's environment (RANK/WORLD_SIZE/... or SLURM_*).
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "ned/dist/dist.hpp"
+
+namespace ned::cli {
+
+struct DistCliOptions {
+    std::string backend = "auto";
+    double timeout_s = 300;
+};
+
+/// Adds --dist-backend and --dist-timeout to `sub` (group "Distributed").
+void add_dist_options(CLI::App* sub, DistCliOptions& o);
+
+/// The job context from the environment; with several ranks `device` ("auto", "cpu", "cuda") is turned into
+/// this rank's device ("cuda:LOCAL_RANK" when CUDA is used) and non-zero ranks log warnings only.
+std::shared_ptr<dist::Context> make_dist_context(const DistCliOptions& o, std::string& device);
+
+}  // namespace ned::cli

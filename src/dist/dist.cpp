@@ -1,0 +1,320 @@
+#include "ned/dist/dist.hpp"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef NED_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <atomic>
+#include <cstdlib>
+#include <functional>
+#include <regex>
+#include <thread>
+
+#include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
+
+namespace ned::dist {
+
+namespace {
+std::string get(const std::map<std::string, std::string>* vars, const char* key) {
+    if (vars) {
+        auto it = vars->find(key);
+        return it == vars->end() ? std::string() : it->second;
+    }
+    const char* v = std::getenv(key);
+    return v ? std::string(v) : std::string();
+}
+
+int to_int(const std::string& s, const char* key) {
+    try {
+        size_t used = 0;
+        const long v = std::stol(s, &used);
+        if (used != s.size() || v < 0 || v > 1000000) throw std::invalid_argument(key);
+        return static_cast<int>(v);
+    } catch (const std::exception&) {
+        throw InputError(cat("environment variable ", key, "='", s, "' is not a number >= 0"));
+    }
+}
+}  // namespace
+
+std::string first_host(const std::string& nodelist) {
+    // "prefix[03-05,09]suffix,other" -> "prefix03suffix"; "a,b" -> "a"
+    size_t depth = 0, end = nodelist.size();
+    for (size_t i = 0; i < nodelist.size(); ++i) {
+        if (nodelist[i] == '[') ++depth;
+        if (nodelist[i] == ']' && depth) --depth;
+        if (nodelist[i] == ',' && depth == 0) {
+            end = i;
+            break;
+        }
+    }
+    const std::string first = nodelist.substr(0, end);
+    const auto lb = first.find('[');
+    if (lb == std::string::npos) return first;
+    const auto rb = first.find(']', lb);
+    if (rb == std::string::npos) throw InputError(cat("SLURM_JOB_NODELIST '", nodelist, "': unbalanced '['"));
+    std::string range = first.substr(lb + 1, rb - lb - 1);
+    range = range.substr(0, range.find(','));
+    range = range.substr(0, range.find('-'));
+    return first.substr(0, lb) + range + first.substr(rb + 1);
+}
+
+Env detect_env(const std::map<std::string, std::string>* vars) {
+    Env e;
+    const std::string ws = get(vars, "WORLD_SIZE"), nt = get(vars, "SLURM_NTASKS");
+    if (!ws.empty()) {
+        e.source = "torchrun";
+        e.world = to_int(ws, "WORLD_SIZE");
+        e.rank = to_int(get(vars, "RANK").empty() ? "0" : get(vars, "RANK"), "RANK");
+        const std::string lr = get(vars, "LOCAL_RANK");
+        e.local_rank = lr.empty() ? e.rank : to_int(lr, "LOCAL_RANK");
+        if (!get(vars, "MASTER_ADDR").empty()) e.master_addr = get(vars, "MASTER_ADDR");
+    } else if (!nt.empty()) {
+        e.source = "slurm";
+        e.world = to_int(nt, "SLURM_NTASKS");
+        e.rank = to_int(get(vars, "SLURM_PROCID").empty() ? "0" : get(vars, "SLURM_PROCID"), "SLURM_PROCID");
+        const std::string lr = get(vars, "SLURM_LOCALID");
+        e.local_rank = lr.empty() ? 0 : to_int(lr, "SLURM_LOCALID");
+        if (!get(vars, "MASTER_ADDR").empty())
+            e.master_addr = get(vars, "MASTER_ADDR");
+        else if (!get(vars, "SLURM_JOB_NODELIST").empty())
+            e.master_addr = first_host(get(vars, "SLURM_JOB_NODELIST"));
+        else if (!get(vars, "SLURM_NODELIST").empty())
+            e.master_addr = first_host(get(vars, "SLURM_NODELIST"));
+    }
+    if (!get(vars, "MASTER_PORT").empty()) e.master_port = to_int(get(vars, "MASTER_PORT"), "MASTER_PORT");
+    if (e.world < 1) throw InputError(cat("world size must be >= 1 (", e.source, "), got ", e.world));
+    if (e.rank >= e.world)
+        throw InputError(cat("rank ", e.rank, " is outside 0..", e.world - 1, " (", e.source, " environment)"));
+    if (e.master_port < 1 || e.master_port > 65535) throw InputError(cat("MASTER_PORT ", e.master_port, " out of range"));
+    if (e.world == 1) e.source = "single";
+    return e;
+}
+
+struct Context::Impl {
+    c10::intrusive_ptr<c10d::TCPStore> store;
+    c10::intrusive_ptr<c10d::ProcessGroup> pg;
+    torch::Device device{torch::kCPU};
+    Options opts;
+    std::atomic<bool> stop{false};
+    std::thread heartbeat;
+    c10::intrusive_ptr<c10d::TCPStore> hb_store;  // own connection: the store client is not thread-safe
+};
+
+std::shared_ptr<Context> Context::single() { return std::shared_ptr<Context>(new Context()); }
+
+std::shared_ptr<Context> Context::create(const Env& env, const Options& options, const torch::Device& device) {
+    auto ctx = std::shared_ptr<Context>(new Context());
+    ctx->env_ = env;
+    if (!env.distributed()) return ctx;
+    if (options.backend != "auto" && options.backend != "gloo" && options.backend != "nccl")
+        throw InputError(cat("--dist-backend must be auto, gloo or nccl, got '", options.backend, "'"));
+    if (!(options.timeout.count() > 0)) throw InputError("--dist-timeout must be > 0");
+    auto impl = std::make_unique<Impl>();
+    impl->opts = options;
+    impl->device = device;
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(env.master_port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = env.world;
+    so.waitWorkers = false;  // LibTorch 1.13's server wait ignores the timeout: wait below, bounded
+    so.timeout = options.timeout;
+    NED_LOG_INFO("[dist] rank {}/{} ({}), rendezvous at {}:{}", env.rank, env.world, env.source, env.master_addr,
+                 env.master_port);
+    try {
+        impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+        c10d::TCPStoreOptions hb = so;
+        hb.isServer = false;
+        hb.numWorkers = c10::nullopt;
+        hb.waitWorkers = false;
+        impl->hb_store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, hb);
+        impl->store->add("ned/joined", 1);
+        const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+        int64_t joined = 0;
+        while ((joined = impl->store->add("ned/joined", 0)) < env.world) {
+            if (std::chrono::steady_clock::now() > deadline)
+                throw std::runtime_error(cat(joined, " of ", env.world, " ranks arrived"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    } catch (const std::exception& e) {
+        throw Error(cat("[dist] rank ", env.rank, ": rendezvous at ", env.master_addr, ":", env.master_port,
+                        " failed within ", options.timeout.count() / 1000.0, " s (", e.what(),
+                        "); check MASTER_ADDR/MASTER_PORT and that every rank was started"));
+    }
+    // Backend: auto = NCCL when this rank has a GPU and LibTorch has NCCL; every rank must agree, so the
+    // choice is agreed through the store (a rank without a GPU forces Gloo for all).
+    bool want_nccl = options.backend == "nccl";
+#ifdef NED_WITH_NCCL
+    const bool can_nccl = device.is_cuda();
+#else
+    const bool can_nccl = false;
+#endif
+    if (want_nccl && !can_nccl)
+        throw InputError(cat("--dist-backend nccl: ", device.is_cuda() ? "this LibTorch was built without NCCL"
+                                                                      : "this rank has no GPU"));
+    if (options.backend == "auto") {
+        impl->store->add("ned/no_nccl", can_nccl ? 0 : 1);
+        impl->store->add("ned/backend_votes", 1);
+        // wait until every rank voted (all of them have joined, so this is quick)
+        const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+        while (impl->store->add("ned/backend_votes", 0) < env.world) {
+            if (std::chrono::steady_clock::now() > deadline) throw Error("[dist] ranks did not agree on a backend in time");
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        want_nccl = impl->store->add("ned/no_nccl", 0) == 0;
+    }
+    ctx->backend_ = want_nccl ? "nccl" : "gloo";
+    auto prefix = c10::make_intrusive<c10d::PrefixStore>("pg", impl->store);
+#ifdef NED_WITH_NCCL
+    if (want_nccl) {
+        auto o = c10d::ProcessGroupNCCL::Options::create();
+        o->timeout = options.timeout;
+        impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefix, env.rank, env.world, o);
+    }
+#endif
+    if (!want_nccl) {
+        auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
+        // the interface Gloo binds to: GLOO_SOCKET_IFNAME as in PyTorch, loopback for a local job, else the
+        // address this host's name resolves to
+        const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+        if (ifname && *ifname)
+            o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+        else if (env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0)
+            o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+        else
+            o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+        o->threads = 2;
+        impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefix, env.rank, env.world, o);
+    }
+    // heartbeat: a counter per rank, bumped about once a second
+    Impl* raw = impl.get();
+    const int rank = env.rank;
+    impl->heartbeat = std::thread([raw, rank] {
+        const std::string key = cat("ned/hb/", rank);
+        while (!raw->stop.load()) {
+            try {
+                raw->hb_store->add(key, 1);
+            } catch (const std::exception&) {
+                // the store host (rank 0) is gone; the next collective reports it
+            }
+            for (int i = 0; i < 10 && !raw->stop.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    ctx->impl_ = std::move(impl);
+    NED_LOG_INFO("[dist] rank {}/{}: process group ready ({})", env.rank, env.world, ctx->backend_);
+    return ctx;
+}
+
+Context::~Context() {
+    if (!impl_) return;
+    impl_->stop = true;
+    if (impl_->heartbeat.joinable()) impl_->heartbeat.join();
+}
+
+void Context::fail(const std::string& what, const std::exception& e) {
+    // Which ranks stopped? Their heartbeat counters do not move over ~2.5 s.
+    std::string culprits;
+    try {
+        std::vector<int64_t> before(env_.world);
+        for (int r = 0; r < env_.world; ++r) before[r] = impl_->hb_store->add(cat("ned/hb/", r), 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+        for (int r = 0; r < env_.world; ++r)
+            if (r != env_.rank && impl_->hb_store->add(cat("ned/hb/", r), 0) == before[r])
+                culprits += cat(culprits.empty() ? "" : ", ", r);
+    } catch (const std::exception&) {
+        culprits = env_.rank == 0 ? "?" : "0 (it hosts the rendezvous store)";
+    }
+    std::string first = e.what();
+    first = first.substr(0, first.find('\n'));
+    throw Error(cat("[dist] rank ", env_.rank, ": ", what, " failed: ",
+                    culprits.empty() ? std::string("no rank stopped its heartbeat (a rank may hang)")
+                                     : cat("rank ", culprits, " stopped responding"),
+                    " (", first, "); the job stops. Resume it with --resume."));
+}
+
+void Context::run(const std::string& what, const std::function<void()>& op) {
+    try {
+        op();
+    } catch (const Error&) {
+        throw;
+    } catch (const std::exception& e) {
+        fail(what, e);
+    }
+}
+
+void Context::broadcast(std::vector<torch::Tensor> tensors) {
+    if (!impl_) return;
+    run("broadcast", [&] {
+        torch::NoGradGuard ng;
+        for (auto& t : tensors) {
+            std::vector<at::Tensor> v{t.is_contiguous() && t.device() == impl_->device ? t : t.contiguous().to(impl_->device)};
+            c10d::BroadcastOptions o;
+            o.rootRank = 0;
+            o.timeout = impl_->opts.timeout;
+            impl_->pg->broadcast(v, o)->wait(impl_->opts.timeout);
+            if (!v[0].is_same(t)) t.copy_(v[0]);
+        }
+    });
+}
+
+void Context::average_gradients(const std::vector<torch::Tensor>& params, std::vector<double>* scalars) {
+    if (!impl_) return;
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params)
+        if (p.grad().defined()) grads.push_back(p.grad());
+    const double inv = 1.0 / env_.world;
+    auto reduce = [&](std::vector<torch::Tensor>& bucket, bool with_scalars) {
+        std::vector<torch::Tensor> flat;
+        for (auto& g : bucket) flat.push_back(g.reshape({-1}).to(torch::kFloat32));
+        if (with_scalars && scalars && !scalars->empty())
+            flat.push_back(torch::tensor(std::vector<float>(scalars->begin(), scalars->end()))
+                               .to(torch::TensorOptions().dtype(torch::kFloat32).device(impl_->device)));
+        std::vector<at::Tensor> buf{torch::cat(flat).to(impl_->device)};
+        c10d::AllreduceOptions o;
+        o.timeout = impl_->opts.timeout;
+        run("gradient all-reduce", [&] { impl_->pg->allreduce(buf, o)->wait(impl_->opts.timeout); });
+        buf[0].mul_(inv);
+        int64_t off = 0;
+        for (auto& g : bucket) {
+            g.copy_(buf[0].slice(0, off, off + g.numel()).view_as(g));
+            off += g.numel();
+        }
+        if (with_scalars && scalars)
+            for (auto& s : *scalars) s = buf[0][off++].item<double>();
+    };
+    std::vector<torch::Tensor> bucket;
+    size_t bytes = 0;
+    for (size_t i = 0; i < grads.size(); ++i) {
+        bucket.push_back(grads[i]);
+        bytes += grads[i].numel() * sizeof(float);
+        const bool last = i + 1 == grads.size();
+        if (bytes >= impl_->opts.bucket_bytes || last) {
+            reduce(bucket, last);
+            bucket.clear();
+            bytes = 0;
+        }
+    }
+    if (grads.empty() && scalars && !scalars->empty()) reduce(bucket, true);
+}
+
+double Context::sum(double v) {
+    if (!impl_) return v;
+    std::vector<at::Tensor> buf{torch::tensor({v}, torch::TensorOptions().dtype(torch::kFloat64)).to(impl_->device)};
+    if (impl_->device.is_cuda()) buf[0] = buf[0].to(torch::kFloat32);
+    c10d::AllreduceOptions o;
+    o.timeout = impl_->opts.timeout;
+    run("all-reduce", [&] { impl_->pg->allreduce(buf, o)->wait(impl_->opts.timeout); });
+    return buf[0].item<double>();
+}
+
+void Context::barrier() {
+    if (!impl_) return;
+    // a tiny all-reduce: bounded by the timeout like every collective (Gloo's barrier is too)
+    sum(0.0);
+}
+
+}  // namespace ned::dist

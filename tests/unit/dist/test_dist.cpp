@@ -1,0 +1,140 @@
+// ned::dist: rendezvous from the environment, and the collectives of two ranks run as two threads of this
+// process over Gloo on 127.0.0.1.
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "ned/core/error.hpp"
+#include "ned/dist/dist.hpp"
+
+using namespace ned;
+using namespace ned::dist;
+
+namespace {
+/// A TCP port that was free a moment ago on 127.0.0.1.
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    const int port = ntohs(a.sin_port);
+    ::close(fd);
+    return port;
+}
+}  // namespace
+
+TEST(DistEnv, TorchrunSlurmAndSingle) {
+    std::map<std::string, std::string> none;
+    Env e = detect_env(&none);
+    EXPECT_FALSE(e.distributed());
+    EXPECT_EQ(e.source, "single");
+
+    std::map<std::string, std::string> tr = {{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"},
+                                             {"MASTER_ADDR", "10.1.2.3"}, {"MASTER_PORT", "29999"}};
+    e = detect_env(&tr);
+    EXPECT_EQ(e.source, "torchrun");
+    EXPECT_EQ(e.rank, 3);
+    EXPECT_EQ(e.world, 8);
+    EXPECT_EQ(e.local_rank, 1);
+    EXPECT_EQ(e.master_addr, "10.1.2.3");
+    EXPECT_EQ(e.master_port, 29999);
+
+    std::map<std::string, std::string> sl = {{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
+                                             {"SLURM_JOB_NODELIST", "gpu[03-04,09],login1"}};
+    e = detect_env(&sl);
+    EXPECT_EQ(e.source, "slurm");
+    EXPECT_EQ(e.rank, 5);
+    EXPECT_EQ(e.world, 8);
+    EXPECT_EQ(e.local_rank, 1);
+    EXPECT_EQ(e.master_addr, "gpu03");
+    EXPECT_EQ(e.master_port, 29500);
+    // torchrun variables win over Slurm's (torchrun inside an allocation)
+    tr.insert(sl.begin(), sl.end());
+    EXPECT_EQ(detect_env(&tr).source, "torchrun");
+
+    std::map<std::string, std::string> bad = {{"RANK", "2"}, {"WORLD_SIZE", "2"}};
+    EXPECT_THROW(detect_env(&bad), InputError);
+    bad = {{"RANK", "x"}, {"WORLD_SIZE", "2"}};
+    EXPECT_THROW(detect_env(&bad), InputError);
+    std::map<std::string, std::string> one = {{"SLURM_NTASKS", "1"}, {"SLURM_PROCID", "0"}};
+    EXPECT_FALSE(detect_env(&one).distributed());
+}
+
+TEST(DistEnv, FirstHostOfSlurmNodeLists) {
+    EXPECT_EQ(first_host("node7"), "node7");
+    EXPECT_EQ(first_host("a,b,c"), "a");
+    EXPECT_EQ(first_host("gpu[03-05,09]"), "gpu03");
+    EXPECT_EQ(first_host("rack[1-2]-n[5-6],x"), "rack1-n[5-6]");  // only the first bracket is expanded
+    EXPECT_EQ(first_host("n[12]"), "n12");
+    EXPECT_THROW(first_host("n[1-2"), InputError);
+}
+
+TEST(DistGloo, TwoRanksBroadcastAverageAndSum) {
+    const int port = free_port();
+    Options o;
+    o.timeout = std::chrono::milliseconds(20000);
+    o.bucket_bytes = 16;  // several buckets
+    auto rank_fn = [&](int rank) {
+        Env e;
+        e.rank = rank;
+        e.world = 2;
+        e.source = "torchrun";
+        e.master_port = port;
+        auto ctx = Context::create(e, o, torch::kCPU);
+        EXPECT_EQ(ctx->backend(), "gloo");
+        // broadcast: rank 0's values everywhere
+        auto w = torch::full({3}, static_cast<float>(rank + 10));
+        ctx->broadcast({w});
+        // gradients: rank r has grad r+1 -> mean 1.5; a parameter without a gradient stays so
+        auto p = torch::zeros({5}, torch::requires_grad());
+        auto q = torch::zeros({2}, torch::requires_grad());
+        auto none = torch::zeros({4}, torch::requires_grad());
+        ((p * static_cast<float>(rank + 1)).sum() + (q * static_cast<float>(2 * rank)).sum()).backward();
+        std::vector<double> scalars{static_cast<double>(rank), 7.0};
+        ctx->average_gradients({p, none, q}, &scalars);
+        const double s = ctx->sum(rank + 1.0);
+        ctx->barrier();
+        return std::make_tuple(w, p.grad().clone(), q.grad().clone(), none.grad().defined(), scalars, s);
+    };
+    auto f1 = std::async(std::launch::async, rank_fn, 1);
+    auto r0 = rank_fn(0);
+    auto r1 = f1.get();
+    for (const auto& r : {r0, r1}) {
+        EXPECT_TRUE(torch::equal(std::get<0>(r), torch::full({3}, 10.f)));
+        EXPECT_TRUE(torch::allclose(std::get<1>(r), torch::full({5}, 1.5f)));
+        EXPECT_TRUE(torch::allclose(std::get<2>(r), torch::full({2}, 1.0f)));
+        EXPECT_FALSE(std::get<3>(r));
+        EXPECT_DOUBLE_EQ(std::get<4>(r)[0], 0.5);
+        EXPECT_DOUBLE_EQ(std::get<4>(r)[1], 7.0);
+        EXPECT_DOUBLE_EQ(std::get<5>(r), 3.0);
+    }
+}
+
+TEST(DistGloo, RendezvousTimesOutWithAClearMessage) {
+    Env e;
+    e.rank = 0;
+    e.world = 2;  // the second rank never comes
+    e.source = "torchrun";
+    e.master_port = free_port();
+    Options o;
+    o.timeout = std::chrono::milliseconds(1500);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        Context::create(e, o, torch::kCPU);
+        ADD_FAILURE() << "rendezvous without the other rank succeeded";
+    } catch (const Error& err) {
+        const std::string m = err.what();
+        EXPECT_NE(m.find("rendezvous"), std::string::npos) << m;
+        EXPECT_NE(m.find("127.0.0.1"), std::string::npos) << m;
+    }
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
+}
