@@ -51,6 +51,10 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
                     "stages (default: a temporary folder removed at the end)");
     sub->add_option("--face-index", o->t.face_index, "Which face: 0 = largest, 1 = second largest, ...")
         ->check(CLI::Range(0, 1000));
+    sub->add_option("--fit-iters", o->t.fit_iters,
+                    "Landmark fit (no DECA weights): Adam steps per chunk, twice that for the first chunk and the "
+                    "shape (0 = reconstruct's defaults 120/250/250)")
+        ->check(CLI::Range(0, 1000000));
     sub->add_option("--preview", o->t.preview, "Also write original | edited side by side, with the audio");
     sub->add_option("--report", o->t.report,
                     "JSON report: per-stage time and fps, frames edited/passed/filled, jaw correlation, mean "

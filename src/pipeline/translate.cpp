@@ -340,6 +340,7 @@ TranslateResult translate(const TranslateOptions& o) {
         reference_is_video = ext != ".safetensors";
     }
     if (o.face_index < 0) throw InputError("--face-index must be >= 0");
+    if (o.fit_iters < 0) throw InputError("--fit-iters must be >= 0");
     renderer::parse_precision(o.precision);
     check_extension(o.output, {".mp4", ".mov", ".mkv"}, "output video");
     check_output_path(o.output, o.overwrite, "output video");
@@ -415,7 +416,8 @@ TranslateResult translate(const TranslateOptions& o) {
                            {"track", file_identity(tp)},
                            {"flame", file_identity(o.models.flame)},
                            {"deca", file_identity(o.models.deca)},
-                           {"method", method}};
+                           {"method", method},
+                           {"fit_iters", o.fit_iters}};
         const StageOutcome r = records.run(prefix + "reconstruct", r_in, [&]() -> long {
             recon::ReconstructOptions ro;
             ro.flame_path = o.models.flame;
@@ -424,6 +426,10 @@ TranslateResult translate(const TranslateOptions& o) {
             ro.video = video;
             ro.device = o.device;
             ro.overwrite = true;
+            if (o.fit_iters > 0) {
+                ro.fit.iters = o.fit_iters;
+                ro.fit.first_iters = ro.fit.shape_iters = 2 * o.fit_iters;
+            }
             std::unique_ptr<ProgressBar> b;
             const auto rec = recon::reconstruct_workdir(dir, ro, bar_fn(b, prefix + "reconstruct"));
             b->finish();
@@ -563,7 +569,6 @@ TranslateResult translate(const TranslateOptions& o) {
             co.overwrite = o.overwrite;
             co.threads = threads;
             co.metadata["comment"] = result.comment;
-            co.metadata["encoder_tool"] = cat("ned ", NED_VERSION);
             ProgressBar b("composite", static_cast<long>(track.frames.size()));
             result.edited = blend::composite_video(o.input, track, o.output, co, b.fn());
             b.finish();

@@ -1,0 +1,322 @@
+// `ned translate` / `ned style` end to end on a short piece of a shared clip with stand-in models made here:
+// a synthetic FLAME (flat grid), a random small manipulator and a small random renderer (ngf 4). Checks the
+// output contract (every frame, timestamps, audio bytes, pixels away from the face, metadata) and the stage
+// records of the work folder (skips, what an edit or a renderer change re-runs, resumption).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ned/core/safetensors.hpp"
+#include "ned/detect/face_track.hpp"
+#include "ned/io/video.hpp"
+#include "ned/manip/networks.hpp"
+#include "ned/renderer/checkpoint.hpp"
+#include "support/test_support.hpp"
+#include "unit/render/synthetic_flame.hpp"
+
+namespace fs = std::filesystem;
+using ned::test::run_ned;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kFrames = 10;  // the style encoder needs one window of 10 frames
+
+/// The first kFrames frames of a shared 1080p clip, downscaled to 640x360, audio copied (the whole track).
+std::string write_short_clip(const std::string& dir) {
+    const std::string src = ned::test::data_path("video/wav2lip-gfpgan__kim_7s_raw.mp4");
+    ned::io::VideoReader r(src);
+    ned::io::VideoInfo info = r.info();
+    info.width = info.display_width = 640;
+    info.height = info.display_height = 360;
+    info.rotation = 0;
+    ned::io::VideoWriterOptions o;
+    o.preset = "ultrafast";
+    o.crf = 12;
+    const std::string path = dir + "/clip.mp4";
+    ned::io::VideoWriter w(path, info, o);
+    ned::io::Frame f;
+    for (int i = 0; i < kFrames && r.read(f); ++i) {
+        cv::resize(f.bgr, f.bgr, cv::Size(640, 360), 0, 0, cv::INTER_AREA);
+        w.write(f);
+    }
+    w.finish();
+    return path;
+}
+
+void write_models(const std::string& dir, uint64_t renderer_seed = 1) {
+    fs::create_directories(dir);
+    ned::st::save(dir + "/flame.safetensors", ned::test::synthetic_flame_file(16, true));
+    torch::manual_seed(0);
+    ned::manip::Nets nets(ned::manip::NetConfig{16, 8, 8});
+    nets.he_init();
+    ned::manip::save_checkpoint(dir + "/manipulator.safetensors", nets);
+    torch::manual_seed(static_cast<int64_t>(renderer_seed));
+    ned::renderer::GeneratorConfig c;
+    c.ngf = 4;
+    c.n_blocks = 3;
+    ned::renderer::Generator g(c);
+    ned::renderer::init_weights(*g);
+    ned::renderer::MultiscaleDiscriminator d{nullptr}, dm{nullptr};
+    ned::renderer::save_renderer(dir + "/renderer" + std::to_string(renderer_seed) + ".safetensors", g, d, dm);
+}
+
+json read_json(const std::string& path) {
+    std::ifstream is(path);
+    return json::parse(is);
+}
+
+/// stage -> skipped, from the --report file.
+std::map<std::string, bool> skipped_stages(const std::string& report) {
+    std::map<std::string, bool> out;
+    const json rep = read_json(report);
+    for (const auto& s : rep["stages"]) out[s["stage"].get<std::string>()] = s["skipped"].get<bool>();
+    return out;
+}
+
+bool was_skipped(const std::map<std::string, bool>& stages, const std::string& s) {
+    const auto it = stages.find(s);
+    if (it == stages.end()) {
+        ADD_FAILURE() << "the report has no stage " << s;
+        return false;
+    }
+    return it->second;
+}
+
+std::vector<int64_t> frame_pts(const std::string& path, std::vector<cv::Mat>* frames = nullptr) {
+    ned::io::VideoReader r(path);
+    std::vector<int64_t> pts;
+    ned::io::Frame f;
+    while (r.read(f)) {
+        pts.push_back(f.pts);
+        if (frames) frames->push_back(f.bgr.clone());
+    }
+    return pts;
+}
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream is(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(is), {});
+}
+
+struct Fixture {
+    ned::test::TempDir dir;
+    std::string clip, models;
+};
+
+Fixture& shared() {
+    static Fixture f = [] {
+        Fixture x;
+        x.clip = write_short_clip(x.dir.path());
+        x.models = x.dir / "models";
+        write_models(x.models, 1);
+        write_models(x.models, 2);
+        return x;
+    }();
+    return f;
+}
+
+std::vector<std::string> translate_args(const Fixture& f, const std::string& out, const std::string& work,
+                                        const std::string& emotion, int renderer = 1) {
+    return {"translate", f.clip, out, "--emotion", emotion, "--renderer",
+            f.models + "/renderer" + std::to_string(renderer) + ".safetensors", "--models", f.models, "--work", work,
+            "--preset", "ultrafast", "--crf", "12", "--threads", "2", "--fit-iters", "10", "-q"};
+}
+
+}  // namespace
+
+TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    const std::string work = f.dir / "work", out = f.dir / "out.mp4", report = f.dir / "report.json";
+    auto args = translate_args(f, out, work, "happy");
+    args.insert(args.end(), {"--report", report, "--preview", f.dir / "preview.mp4"});
+    auto r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+
+    // Every frame with its timestamp, the audio byte for byte.
+    std::vector<cv::Mat> in_frames, out_frames;
+    const auto in_pts = frame_pts(f.clip, &in_frames);
+    const auto out_pts = frame_pts(out, &out_frames);
+    ASSERT_EQ(in_pts.size(), static_cast<size_t>(kFrames));
+    EXPECT_EQ(out_pts, in_pts);
+    const auto info = ned::io::probe(f.clip);
+    ASSERT_FALSE(info.audio.empty());
+    const auto a_in = ned::io::read_stream_packets(f.clip, info.audio[0].index);
+    const auto out_info = ned::io::probe(out);
+    ASSERT_FALSE(out_info.audio.empty());
+    const auto a_out = ned::io::read_stream_packets(out, out_info.audio[0].index);
+    EXPECT_EQ(a_out.data, a_in.data);
+
+    // Pixels away from the face unchanged within encoder noise (measured: the same video re-encoded by
+    // `ned composite` without faces, same CRF and preset); the face region changed.
+    fs::create_directories(f.dir / "no_faces");
+    r = run_ned({"composite", f.clip, work, f.dir / "baseline.mp4", "--faces", f.dir / "no_faces", "--preset",
+                 "ultrafast", "--crf", "12", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<cv::Mat> base_frames;
+    ASSERT_EQ(frame_pts(f.dir / "baseline.mp4", &base_frames), in_pts);
+    const auto track = ned::detect::load_track(work + "/track.safetensors");
+    ASSERT_EQ(track.frames.size(), static_cast<size_t>(kFrames));
+    double face_diff = 0, face_noise = 0, outside_diff = 0, outside_noise = 0;
+    int faces = 0;
+    for (int t = 0; t < kFrames; ++t) {
+        if (!track.frames[t].valid) continue;
+        const cv::Vec4f b = track.frames[t].box;  // x0 y0 x1 y1
+        const cv::Rect face = cv::Rect(cv::Point(int(b[0]), int(b[1])), cv::Point(int(b[2]), int(b[3]))) &
+                              cv::Rect(0, 0, 640, 360);
+        const int pad = int(face.width * 0.8);
+        cv::Mat outside_mask(360, 640, CV_8UC1, cv::Scalar(255));
+        cv::rectangle(outside_mask, cv::Rect(face.x - pad, face.y - pad, face.width + 2 * pad, face.height + 2 * pad),
+                      cv::Scalar(0), cv::FILLED);
+        cv::Mat diff, noise;
+        cv::absdiff(in_frames[t], out_frames[t], diff);
+        cv::absdiff(in_frames[t], base_frames[t], noise);
+        face_diff += cv::mean(diff(face))[0];
+        face_noise += cv::mean(noise(face))[0];
+        outside_diff += cv::mean(diff, outside_mask)[0];
+        outside_noise += cv::mean(noise, outside_mask)[0];
+        ++faces;
+    }
+    ASSERT_GT(faces, kFrames / 2);
+    EXPECT_LT(outside_diff / faces, outside_noise / faces + 0.5);
+    EXPECT_GT(face_diff / faces, face_noise / faces + 4.0);
+
+    // The output says what it is.
+    const std::string bytes = file_bytes(out);
+    EXPECT_NE(bytes.find("Edited with ned"), std::string::npos);
+    EXPECT_NE(bytes.find("emotion=happy"), std::string::npos);
+    EXPECT_EQ(ned::io::probe(f.dir / "preview.mp4").display_width, 1280);
+
+    // Report and stage records.
+    const json rep = read_json(report);
+    EXPECT_EQ(rep["frames"], kFrames);
+    EXPECT_EQ(rep["frames_edited"].get<long>() + rep["frames_passed_through"].get<long>(), kFrames);
+    EXPECT_GT(rep["frames_edited"].get<long>(), 0);
+    EXPECT_GT(rep["mean_expression_change"].get<double>(), 0.0);
+    for (const char* s : {"analyze", "reconstruct", "manipulate", "condition", "mask", "render", "composite"}) {
+        EXPECT_FALSE(was_skipped(skipped_stages(report), s)) << s;
+        EXPECT_EQ(read_json(work + "/stages/" + s + ".json")["format"], "ned.stage") << s;
+    }
+
+    // Same inputs again: everything but the composite is skipped.
+    args = translate_args(f, out, work, "happy");
+    args.insert(args.end(), {"--report", report, "-y"});
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto sk = skipped_stages(report);
+    for (const char* s : {"analyze", "reconstruct", "manipulate", "condition", "mask", "render"}) EXPECT_TRUE(was_skipped(sk, s)) << s;
+    EXPECT_FALSE(was_skipped(sk, "composite"));
+    EXPECT_EQ(frame_pts(out), in_pts);
+
+    // Another emotion: manipulation and later run again, analysis and reconstruction are reused.
+    const std::string key_manip = read_json(work + "/stages/manipulate.json")["key"];
+    args = translate_args(f, out, work, "sad");
+    args.insert(args.end(), {"--report", report, "-y"});
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    sk = skipped_stages(report);
+    EXPECT_TRUE(was_skipped(sk, "analyze"));
+    EXPECT_TRUE(was_skipped(sk, "reconstruct"));
+    for (const char* s : {"manipulate", "condition", "mask", "render", "composite"}) EXPECT_FALSE(was_skipped(sk, s)) << s;
+    EXPECT_NE(read_json(work + "/stages/manipulate.json")["key"], key_manip);
+
+    // Another renderer: only rendering and compositing.
+    args = translate_args(f, out, work, "sad", 2);
+    args.insert(args.end(), {"--report", report, "-y"});
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    sk = skipped_stages(report);
+    for (const char* s : {"analyze", "reconstruct", "manipulate", "condition", "mask"}) EXPECT_TRUE(was_skipped(sk, s)) << s;
+    EXPECT_FALSE(was_skipped(sk, "render"));
+
+    // A run killed during rendering left no render record: the next run starts there.
+    fs::remove(work + "/stages/render.json");
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    sk = skipped_stages(report);
+    for (const char* s : {"analyze", "reconstruct", "manipulate", "condition", "mask"}) EXPECT_TRUE(was_skipped(sk, s)) << s;
+    EXPECT_FALSE(was_skipped(sk, "render"));
+
+    // Existing output without -y: exit 2.
+    r = run_ned(translate_args(f, out, work, "sad", 2));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+TEST(CliTranslate, StyleFromAReferenceReconstruction) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    const std::string work = f.dir / "work_style", out = f.dir / "style.mp4";
+    // The reference: the translate test's edited reconstruction is not guaranteed to exist; make the
+    // reconstruction of the clip itself with a first style run that refers to the clip (a video reference).
+    auto r = run_ned({"style", "--reference", f.clip, f.clip, out, "--renderer", f.models + "/renderer1.safetensors",
+                      "--models", f.models, "--work", work, "--preset", "ultrafast", "--threads", "2", "--fit-iters", "10", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(frame_pts(out), frame_pts(f.clip));
+    EXPECT_TRUE(fs::exists(work + "/stages/reference-reconstruct.json"));
+    EXPECT_NE(file_bytes(out).find("reference=clip.mp4"), std::string::npos);
+    // A reconstruction file as the reference.
+    r = run_ned({"style", "--reference", work + "/reference/reconstruction.safetensors", f.clip, out, "--renderer",
+                 f.models + "/renderer1.safetensors", "--models", f.models, "--work", work, "--preset", "ultrafast",
+                 "--threads", "2", "--fit-iters", "10", "-q", "-y"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(CliTranslate, MissingModelIsExitThreeNamingTheFile) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir empty;
+    const std::string out = empty / "out.mp4";
+    auto r = run_ned({"translate", f.clip, out, "--emotion", "happy", "--renderer", f.models + "/renderer1.safetensors",
+                      "--models", empty.path(), "-q"});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("flame.safetensors"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("convert_flame.py"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("manipulator.safetensors"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+    // A missing renderer too.
+    r = run_ned({"translate", f.clip, out, "--emotion", "happy", "--renderer", empty / "nope.safetensors", "--models",
+                 f.models, "-q"});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("nope.safetensors"), std::string::npos) << r.err;
+    // A bad emotion is a usage error (2), found before any work.
+    r = run_ned({"translate", f.clip, out, "--emotion", "bored", "--renderer", f.models + "/renderer1.safetensors",
+                 "--models", f.models, "-q"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+TEST(CliTranslate, VideoWithoutAFaceIsExitTwo) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir dir;
+    ned::io::VideoInfo info;
+    info.width = info.display_width = 160;
+    info.height = info.display_height = 120;
+    info.time_base = {1, 25};
+    info.frame_rate = {25, 1};
+    ned::io::VideoWriterOptions o;
+    o.preset = "ultrafast";
+    o.copy_audio = false;
+    {
+        ned::io::VideoWriter w(dir / "grey.mp4", info, o);
+        for (int i = 0; i < 6; ++i) {
+            ned::io::Frame fr;
+            fr.bgr = cv::Mat(120, 160, CV_8UC3, cv::Scalar(90, 100, 110));
+            fr.index = fr.pts = i;
+            w.write(fr);
+        }
+        w.finish();
+    }
+    const auto r = run_ned({"translate", dir / "grey.mp4", dir / "out.mp4", "--emotion", "happy", "--renderer",
+                            f.models + "/renderer1.safetensors", "--models", f.models, "-q"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "out.mp4"));
+}
