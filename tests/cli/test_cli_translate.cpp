@@ -7,6 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -249,6 +252,28 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
     // Existing output without -y: exit 2.
     r = run_ned(translate_args(f, out, work, "sad", 2));
     EXPECT_EQ(r.exit_code, 2) << r.err;
+    // scripts/batch/translate_many.sh on two short jobs, one failing (missing renderer): one failure. The job that
+    // works reuses this work folder (every stage but compositing skipped), so it is quick.
+    const std::string jobs = f.dir / "jobs.tsv";
+    {
+        std::ofstream os(jobs);
+        os << "# input\toutput\tedit\toptions\n";
+        os << f.clip << "\t" << f.dir / "batch_ok.mp4" << "\tsad\t--renderer " << f.models
+           << "/renderer2.safetensors --models " << f.models << " --work " << work
+           << " --preset ultrafast --crf 12 --threads 2 --fit-iters 10 -q\n";
+        os << f.clip << "\t" << f.dir / "batch_bad.mp4" << "\temotion=happy\t--renderer " << f.dir / "none.safetensors"
+           << " --models " << f.models << " -q\n";
+    }
+    const std::string cmd = std::string("NED='") + ned::test::ned_binary() + "' '" + NED_SOURCE_DIR +
+                            "/scripts/batch/translate_many.sh' -j 2 '" + jobs + "' > '" + f.dir / "batch.out" + "' 2>&1";
+    const int status = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << file_bytes(f.dir / "batch.out");
+    EXPECT_EQ(WEXITSTATUS(status), 1) << file_bytes(f.dir / "batch.out");
+    EXPECT_EQ(frame_pts(f.dir / "batch_ok.mp4"), in_pts);
+    EXPECT_FALSE(fs::exists(f.dir / "batch_bad.mp4"));
+    EXPECT_NE(file_bytes(f.dir / "logs/2_batch_bad.mp4.log").find("none.safetensors"), std::string::npos);
+    EXPECT_NE(file_bytes(f.dir / "batch.out").find("1 ok, 0 skipped, 1 failed"), std::string::npos)
+        << file_bytes(f.dir / "batch.out");
 }
 
 TEST(CliTranslate, StyleFromAReferenceReconstruction) {
