@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -208,6 +209,7 @@ TEST(DistTrainManipulator, KillingARankStopsTheOtherWithinTheTimeout) {
     double secs = 0;
     const int rc = wait_exit(r0, 60, &secs);
     const std::string err = slurp(rank0_log);
+    std::printf("rank 0 exited with %d, %.1f s after rank 1 was killed\n", rc, secs);
     EXPECT_NE(rc, 0) << err;
     EXPECT_NE(rc, -1) << "rank 0 did not stop within 60 s:\n" << err;
     EXPECT_LT(secs, 10 + 20) << "the configured timeout is 10 s";
