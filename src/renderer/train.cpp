@@ -392,10 +392,11 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         std::vector<cv::Mat> rows;
         const int P = std::min<int>(o.preview_frames, static_cast<int>(val.frames.size()));
         for (size_t i = 0; i < val.frames.size(); ++i) {
-            hist.push_back(load_frame(a, val.frames[i]));
-            const FrameData& c0 = hist[std::max<int>(0, static_cast<int>(i) - 2)];
-            const FrameData& c1 = hist[std::max<int>(0, static_cast<int>(i) - 1)];
-            const FrameData& c2 = hist[i];
+            hist.push_back(load_frame(a, val.frames[i]));  // the last (up to) 3 frames, oldest first
+            const size_t h = hist.size();
+            const FrameData& c0 = hist[h >= 3 ? h - 3 : 0];
+            const FrameData& c1 = hist[h >= 2 ? h - 2 : 0];
+            const FrameData& c2 = hist[h - 1];
             const auto cond = torch::cat({c0.cond, c1.cond, c2.cond}).unsqueeze(0).to(device);
             const auto mask = c2.mask.unsqueeze(0).to(device);
             const auto fake = G->forward(cond, prev, mask);

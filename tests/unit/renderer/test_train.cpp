@@ -30,7 +30,7 @@ TrainOptions tiny_options(const std::string& work, const std::string& out) {
     o.batch_size = 2;
     o.clip_frames = 3;
     o.subsequence = 8;
-    o.val_frames = 4;
+    o.val_frames = 7;  // more than the 3 frames of history the validation keeps
     o.seed = 3;
     return o;
 }
@@ -41,8 +41,9 @@ TEST(TrainRenderer, TinyRunWritesCheckpointsLossesAndPreview) {
     test::TempDir dir;
     const std::string work = dir / "work";
     fs::create_directories(work);
-    test::write_synthetic_workdir(work, 20, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}, false,
-                                  {}, /*with_video=*/true);
+    std::vector<int64_t> frames;
+    for (int t = 0; t < 24; ++t) frames.push_back(t);
+    test::write_synthetic_workdir(work, 24, frames, false, {}, /*with_video=*/true);
     const TrainOptions o = tiny_options(work, dir / "run");
     const TrainResult r = train_renderer(o);
     EXPECT_EQ(r.epochs_done, 2);
