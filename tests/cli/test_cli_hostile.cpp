@@ -247,6 +247,8 @@ const std::vector<Case>& cases() {
         // --- nonsense option values ---
         {"train_lr_nan", {"train-manipulator", "@/dataset", "--out", "@/tout", "--lr", "nan"}, 2, "--lr"},
         {"train_lr_negative", {"train-manipulator", "@/dataset", "--out", "@/tout", "--lr", "-1"}, 2, "--lr"},
+        // Constant data: the Pearson mouth loss is 0/0 -> the run stops before any optimiser step or checkpoint.
+        {"train_nonfinite_loss_stops", {"train-manipulator", "@/dataset", "--out", "@/tout", "--epochs", "1", "--decay-epochs", "0", "--iters-per-epoch", "1", "--batch-size", "2"}, 1, "training diverged"},
         {"train_empty_dataset", {"train-manipulator", "@/empty_dataset", "--out", "@/tout"}, 2, "empty_dataset"},
         {"train_bad_init_from", {"train-manipulator", "@/dataset", "--out", "@/tout", "--init-from", "@/ckpt.safetensors"}, 3, "ckpt.safetensors"},
         {"reconstruct_fit_smooth_nan", {"reconstruct", "@/w", "--flame", "@/flame.safetensors", "--fit-smooth", "nan"}, 2, "--fit-smooth"},
