@@ -1,6 +1,10 @@
 // The pipeline layer: `ned translate` / `ned style` as one library call (include/ned/pipeline/translate.hpp).
 #include "ned/pipeline/translate.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -143,6 +147,27 @@ private:
     std::string path_;
 };
 
+/// An exclusive lock on WORK/.lock for the whole run: two runs never write one work folder at once.
+class WorkLock {
+public:
+    explicit WorkLock(const std::string& work) {
+        const std::string path = (fs::path(work) / ".lock").string();
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) throw InputError(cat("--work ", work, ": cannot create ", path));
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            ::close(fd_);
+            throw InputError(cat("work folder ", work, " is in use by another ned run (", path,
+                                 " is locked); wait for it or give another --work"));
+        }
+    }
+    ~WorkLock() { ::close(fd_); }
+    WorkLock(const WorkLock&) = delete;
+    WorkLock& operator=(const WorkLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+
 double pearson(const std::vector<double>& a, const std::vector<double>& b) {
     const size_t n = a.size();
     if (n < 2) return std::numeric_limits<double>::quiet_NaN();
@@ -183,7 +208,7 @@ ProgressFn bar_fn(std::unique_ptr<ProgressBar>& bar, const std::string& label) {
 /// WORK/masks/ from the segmenter when present, else the landmark mask) and the coverage of the edited NMFC
 /// (aligned space), written to WORK/edit_masks/aligned/ (for the renderer) and WORK/edit_masks/crop/ (for
 /// the compositor). Returns the number of frames.
-long write_edit_masks(const std::string& work, const detect::FaceTrack& track) {
+long write_edit_masks(const std::string& work, const detect::FaceTrack& track, bool segmentation_masks) {
     const fs::path cond = fs::path(work) / "conditioning" / "nmfc";
     const fs::path aligned_dir = fs::path(work) / "edit_masks" / "aligned", crop_dir = fs::path(work) / "edit_masks" / "crop";
     std::error_code ec;
@@ -207,7 +232,7 @@ long write_edit_masks(const std::string& work, const detect::FaceTrack& track) {
         }
         cv::Mat src_crop;
         const fs::path seg = fs::path(work) / "masks" / name;
-        if (fs::exists(seg)) src_crop = cv::imread(seg.string(), cv::IMREAD_GRAYSCALE);
+        if (segmentation_masks && fs::exists(seg)) src_crop = cv::imread(seg.string(), cv::IMREAD_GRAYSCALE);
         if (src_crop.empty()) src_crop = blend::default_mask_for(track, t);
         src_crop = src_crop > 127;
         const cv::Size size(cs, cs);
@@ -367,6 +392,7 @@ TranslateResult translate(const TranslateOptions& o) {
         fs::create_directories(work, ec);
         if (!fs::is_directory(work)) throw InputError(cat("--work ", work, ": cannot create the folder"));
     }
+    const WorkLock lock(work);
     NED_LOG_INFO("[translate] work folder {}", work);
     StageRecords records(work);
     TranslateResult result;
@@ -516,8 +542,9 @@ TranslateResult translate(const TranslateOptions& o) {
     const detect::FaceTrack track = detect::load_track(track_path);
     std::string upstream_key = c.key;
     if (o.follow_edit_mask) {
-        const json k_in = {{"upstream", c.key}, {"track", file_identity(track_path)}};
-        const StageOutcome k = records.run("mask", k_in, [&]() -> long { return write_edit_masks(work, track); });
+        const bool seg = !o.models.segmentation.empty();
+        const json k_in = {{"upstream", c.key}, {"track", file_identity(track_path)}, {"segmentation_masks", seg}};
+        const StageOutcome k = records.run("mask", k_in, [&]() -> long { return write_edit_masks(work, track, seg); });
         note("mask", k);
         upstream_key = k.key;
     }

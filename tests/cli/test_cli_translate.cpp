@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -252,6 +255,18 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
     // Existing output without -y: exit 2.
     r = run_ned(translate_args(f, out, work, "sad", 2));
     EXPECT_EQ(r.exit_code, 2) << r.err;
+    // Another run holds the work folder: exit 2, nothing written.
+    {
+        const int fd = ::open((work + "/.lock").c_str(), O_RDWR | O_CREAT, 0644);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+        r = run_ned(translate_args(f, f.dir / "locked.mp4", work, "sad", 2));
+        ::close(fd);
+        EXPECT_EQ(r.exit_code, 2) << r.err;
+        EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
+        EXPECT_FALSE(fs::exists(f.dir / "locked.mp4"));
+    }
+
     // scripts/batch/translate_many.sh on two short jobs, one failing (missing renderer): one failure. The job that
     // works reuses this work folder (every stage but compositing skipped), so it is quick.
     const std::string jobs = f.dir / "jobs.tsv";
