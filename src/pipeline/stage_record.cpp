@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 namespace ned::pipeline {
 
 std::string hash_hex(const std::string& s) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 14695981039346656037ULL;  // FNV-1a 64 offset basis
     for (unsigned char c : s) {
         h ^= c;
         h *= 1099511628211ULL;
