@@ -26,7 +26,7 @@ using namespace ned;
 
 namespace {
 
-constexpr int S = 128;
+const int S = std::getenv("NED_FOOTAGE_CROP") ? std::atoi(std::getenv("NED_FOOTAGE_CROP")) : 128;
 
 /// Conditioning drawn from the aligned landmarks: "nmfc" = the face polygon coloured by position plus the
 /// facial features as coloured lines, "shape" = grey feature lines, "eyes" = ned's eye image.
@@ -76,7 +76,7 @@ TEST(CliRendererFootage, SmallRendererLearnsTheActorsHeldOutFrames) {
     ASSERT_TRUE(fs::exists(clip));
     test::TempDir dir;
     const std::string work = dir / "work";
-    auto r = run_ned({"analyze", clip, work, "--crop-size", std::to_string(S), "-q"});
+    auto r = run_ned({"analyze", clip, work, "--crop-size", std::to_string(S), "--margin", std::to_string(70 * S / 256), "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const detect::FaceTrack track = detect::load_track(work + "/track.safetensors");
     std::vector<int64_t> frames;
