@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -244,8 +245,39 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
     for (const char* s : {"analyze", "reconstruct", "manipulate", "condition", "mask"}) EXPECT_TRUE(was_skipped(sk, s)) << s;
     EXPECT_FALSE(was_skipped(sk, "render"));
 
-    // A run killed during rendering left no render record: the next run starts there.
-    fs::remove(work + "/stages/render.json");
+    // A run killed (SIGTERM) while rendering: no render record is left, the output is not written, and the next
+    // run starts at rendering. (Back to renderer 1, so rendering has to run; the kill comes once the render
+    // stage has removed its old record.)
+    {
+        auto killed_args = translate_args(f, f.dir / "killed.mp4", work, "sad", 1);
+        const pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            std::vector<char*> argv;
+            const std::string bin = ned::test::ned_binary();
+            argv.push_back(const_cast<char*>(bin.c_str()));
+            for (auto& a : killed_args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(bin.c_str(), argv.data());
+            ::_exit(127);
+        }
+        bool render_started = false;
+        for (int i = 0; i < 6000 && !render_started; ++i) {  // up to 120 s
+            if (!fs::exists(work + "/stages/render.json")) render_started = true;
+            else ::usleep(20000);
+        }
+        ::usleep(200000);
+        ::kill(pid, SIGTERM);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        ASSERT_TRUE(render_started);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 143);  // 128 + SIGTERM, from ned's signal cleanup
+        EXPECT_FALSE(fs::exists(work + "/stages/render.json"));
+        EXPECT_FALSE(fs::exists(f.dir / "killed.mp4"));
+    }
+    args = translate_args(f, out, work, "sad", 1);
+    args.insert(args.end(), {"--report", report, "-y"});
     r = run_ned(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     sk = skipped_stages(report);
@@ -274,7 +306,7 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
         std::ofstream os(jobs);
         os << "# input\toutput\tedit\toptions\n";
         os << f.clip << "\t" << f.dir / "batch_ok.mp4" << "\tsad\t--renderer " << f.models
-           << "/renderer2.safetensors --models " << f.models << " --work " << work
+           << "/renderer1.safetensors --models " << f.models << " --work " << work
            << " --preset ultrafast --crf 12 --threads 2 --fit-iters 10 -q\n";
         os << f.clip << "\t" << f.dir / "batch_bad.mp4" << "\temotion=happy\t--renderer " << f.dir / "none.safetensors"
            << " --models " << f.models << " -q\n";
