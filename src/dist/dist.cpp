@@ -113,7 +113,7 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
     if (options.backend != "auto" && options.backend != "gloo" && options.backend != "nccl")
         throw InputError(cat("--dist-backend must be auto, gloo or nccl, got '", options.backend, "'"));
     if (!(options.timeout.count() > 0)) throw InputError("--dist-timeout must be > 0");
-    auto impl = std::make_unique<Impl>();
+    auto impl = std::make_shared<Impl>();
     impl->opts = options;
     impl->device = device;
     c10d::TCPStoreOptions so;
@@ -130,6 +130,7 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
         hb.isServer = false;
         hb.numWorkers = c10::nullopt;
         hb.waitWorkers = false;
+        hb.timeout = std::min<std::chrono::milliseconds>(options.timeout, std::chrono::milliseconds(10000));
         impl->hb_store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, hb);
         impl->store->add("ned/joined", 1);
         const auto deadline = std::chrono::steady_clock::now() + options.timeout;
@@ -189,8 +190,9 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
         o->threads = 2;
         impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefix, env.rank, env.world, o);
     }
-    // heartbeat: a counter per rank, bumped about once a second
-    Impl* raw = impl.get();
+    // heartbeat: a counter per rank, bumped about once a second; the thread shares the state, so that after a
+    // failure it can be detached instead of joined (it may be blocked on a store whose host is gone)
+    std::shared_ptr<Impl> raw = impl;
     const int rank = env.rank;
     impl->heartbeat = std::thread([raw, rank] {
         const std::string key = cat("ned/hb/", rank);
@@ -211,10 +213,16 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
 Context::~Context() {
     if (!impl_) return;
     impl_->stop = true;
-    if (impl_->heartbeat.joinable()) impl_->heartbeat.join();
+    if (impl_->heartbeat.joinable()) {
+        if (failed_)
+            impl_->heartbeat.detach();
+        else
+            impl_->heartbeat.join();
+    }
 }
 
 void Context::fail(const std::string& what, const std::exception& e) {
+    failed_ = true;
     // Which ranks stopped? Their heartbeat counters do not move over ~2.5 s.
     std::string culprits;
     try {

@@ -79,7 +79,8 @@ private:
     struct Impl;
     Env env_;
     std::string backend_ = "none";
-    std::unique_ptr<Impl> impl_;
+    bool failed_ = false;
+    std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace ned::dist
