@@ -2,7 +2,7 @@
 // aligned landmarks (any conditioning that follows the face works for this test), train a small renderer for
 // a few CPU minutes with `ned train-renderer`, and check that the held-out frames are reproduced clearly better
 // than by the untrained network and by the mean training face (PSNR inside the mask).
-// Minutes of CPU: runs only with NED_LONG_TESTS=1 (and the shared data); skipped otherwise.
+// Minutes of CPU: built and registered only when CMake is configured with -DNED_LONG_TESTS=ON (docs/build.md).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -71,7 +71,6 @@ double psnr_masked(const cv::Mat& a, const cv::Mat& b, const cv::Mat& mask) {
 
 TEST(CliRendererFootage, SmallRendererLearnsTheActorsHeldOutFrames) {
     NED_REQUIRE_DATA();
-    if (!std::getenv("NED_LONG_TESTS")) GTEST_SKIP() << "minutes of CPU: set NED_LONG_TESTS=1 to run";
     const std::string clip = test::data_path("video/wav2lip-gfpgan__kim_7s_raw.mp4");
     ASSERT_TRUE(fs::exists(clip));
     test::TempDir dir;
