@@ -178,4 +178,19 @@ std::string frame_name(long index, const std::string& ext) {
     return buf + ext;
 }
 
+void remove_files_with_extension(const std::string& dir, const std::string& ext) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file() && e.path().extension() == ext) fs::remove(e.path());
+}
+
+bool has_files_with_extension(const std::string& dir, const std::string& ext) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return false;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file() && e.path().extension() == ext) return true;
+    return false;
+}
+
 }  // namespace ned

@@ -115,11 +115,10 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
     std::future<void> pending;
     while (t < T && reader.read(fr)) {
         const FaceFrame& f = track.frames[t];
-        const bool on_sheet = sheet && std::binary_search(sheet->frames().begin(), sheet->frames().end(), t);
-        if (on_sheet && !f.valid) sheet->add(t, fr.bgr, cv::Mat());
+        if (sheet && !f.valid) sheet->add(t, fr.bgr, cv::Mat());  // ignores frames not on the sheet
         if (f.valid) {
             cv::Mat crop = extract_crop(fr.bgr, f, track.crop_size);
-            if (on_sheet) sheet->add(t, fr.bgr, crop);
+            if (sheet) sheet->add(t, fr.bgr, crop);
             if (!opts.crops_dir.empty()) {
                 if (pending.valid()) pending.get();
                 const std::string path = opts.crops_dir + "/" + frame_name(t, ".png");

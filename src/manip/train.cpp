@@ -358,6 +358,13 @@ TrainResult train_manipulator(const TrainOptions& o) {
     TrainResult result;
     result.checkpoint = (fs::path(o.out_dir) / "manipulator.safetensors").string();
 
+    // the parameters each step averages over the ranks and updates
+    const auto d_params = nets.discriminator->parameters(true);
+    const auto g_params = nets.generator->parameters(true);
+    std::vector<torch::Tensor> gme_params = g_params;
+    for (auto& p : nets.mapping_network->parameters(true)) gme_params.push_back(p);
+    for (auto& p : nets.style_encoder->parameters(true)) gme_params.push_back(p);
+
     for (int epoch = resume_epoch; epoch < o.epochs; ++epoch) {
         // Every random draw of an epoch derives from (seed, epoch), so --resume continues bit for bit.
         std::mt19937_64 rng(mix(o.seed, 2, epoch));
@@ -396,11 +403,6 @@ TrainResult train_manipulator(const TrainOptions& o) {
                 require_finite(v[0], which);
                 return v[0];
             };
-            const auto d_params = nets.discriminator->parameters(true);
-            const auto g_params = nets.generator->parameters(true);
-            std::vector<torch::Tensor> gme_params = g_params;
-            for (auto& p : nets.mapping_network->parameters(true)) gme_params.push_back(p);
-            for (auto& p : nets.style_encoder->parameters(true)) gme_params.push_back(p);
 
             auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
             const double dl_v = backward(dl.total, d_params, "discriminator (latent)");

@@ -39,12 +39,6 @@ void write_png(const std::string& path, const cv::Mat& img) {
     f.commit();
 }
 
-void clear_pngs(const fs::path& dir) {
-    if (!fs::is_directory(dir)) return;
-    for (const auto& e : fs::directory_iterator(dir))
-        if (e.is_regular_file() && e.path().extension() == ".png") fs::remove(e.path());
-}
-
 }  // namespace
 
 RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn& progress) {
@@ -107,8 +101,8 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
     fs::create_directories(out_dir);
     if (fs::exists(manifest)) fs::remove(manifest);
     for (const char* k : kKinds) {
-        clear_pngs(out_dir / k);
-        clear_pngs(out_dir / "crop" / k);
+        remove_files_with_extension((out_dir / k).string(), ".png");
+        remove_files_with_extension((out_dir / "crop" / k).string(), ".png");
         fs::create_directories(out_dir / k);
         if (o.save_images) fs::create_directories(out_dir / "crop" / k);
     }

@@ -141,19 +141,6 @@ namespace {
 using detail::read_image;
 using detail::write_png;
 
-bool has_pngs(const fs::path& dir) {
-    if (!fs::is_directory(dir)) return false;
-    for (const auto& e : fs::directory_iterator(dir))
-        if (e.is_regular_file() && e.path().extension() == ".png") return true;
-    return false;
-}
-
-void clear_pngs(const fs::path& dir) {
-    if (!fs::is_directory(dir)) return;
-    for (const auto& e : fs::directory_iterator(dir))
-        if (e.is_regular_file() && e.path().extension() == ".png") fs::remove(e.path());
-}
-
 }  // namespace
 
 RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) {
@@ -172,7 +159,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
         throw InputError(cat("[renderer] mask folder ", o.masks, " does not exist"));
     const fs::path faces_dir = wd / "faces", aligned_dir = wd / "faces_aligned";
     for (const auto& d : {faces_dir, aligned_dir})
-        if (has_pngs(d) && !o.overwrite)
+        if (has_files_with_extension(d.string(), ".png") && !o.overwrite)
             throw InputError(cat("[renderer] ", d.string(), " already has faces (use -y to overwrite)"));
 
     const detect::FaceTrack track = detect::load_track(track_path);
@@ -214,7 +201,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
     FaceRenderer renderer(std::move(g), device, precision);
 
     for (const auto& d : {faces_dir, aligned_dir}) {
-        clear_pngs(d);
+        remove_files_with_extension(d.string(), ".png");
         fs::create_directories(d);
     }
     auto masks_for = [&](int64_t t, cv::Mat& crop_mask, cv::Mat& aligned_mask) {

@@ -27,7 +27,7 @@ size_t count_files(const std::string& dir) {
     return n;
 }
 
-bool have_ffmpeg() { return std::system("ffmpeg -hide_banner -version > /dev/null 2>&1") == 0; }
+using ned::test::have_ffmpeg;
 
 class CropCompositeClip : public ::testing::TestWithParam<std::string> {};
 

@@ -9,7 +9,6 @@
 // for the moments where the face is only partly visible.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 #include "ned/detect/face_track.hpp"
@@ -21,10 +20,8 @@ using ned::test::run_ned;
 
 namespace {
 
-bool have_ffmpeg() { return std::system("ffmpeg -hide_banner -version > /dev/null 2>&1") == 0; }
-bool ffmpeg(const std::string& args) {
-    return std::system(("ffmpeg -hide_banner -loglevel error -nostdin -y " + args).c_str()) == 0;
-}
+using ned::test::have_ffmpeg;
+bool ffmpeg(const std::string& args) { return ned::test::run_ffmpeg(args); }
 std::string q(const std::string& s) { return "'" + s + "'"; }
 
 const std::string kNorm = "setpts=PTS-STARTPTS,scale=320:320,fps=25,format=yuv420p";

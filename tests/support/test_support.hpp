@@ -40,6 +40,12 @@ std::string ned_binary();
 /// (space-separated, e.g. "numpy torch"); empty when there is none. Tests skip with a message naming what is
 /// missing. The result is quoted for use in a shell command line.
 std::string python_with(const std::string& modules);
+/// True when the ffmpeg command-line tool is on PATH (some fixtures are made with it).
+bool have_ffmpeg();
+/// Run `ffmpeg -hide_banner -loglevel error -nostdin -y ARGS` through the shell; true on success.
+bool run_ffmpeg(const std::string& args);
+/// A TCP port that was free a moment ago on 127.0.0.1 (for rendezvous tests; traffic stays on loopback).
+int free_port();
 /// Number of newline-terminated lines in `s` (checks that errors are "one clear line").
 int count_lines(const std::string& s);
 

@@ -62,4 +62,10 @@ void install_signal_cleanup();
 /// Zero-padded frame file name: frame_name(7, ".png") == "000007.png" (6 digits, more when needed).
 std::string frame_name(long index, const std::string& ext);
 
+/// Remove the regular files with extension `ext` (e.g. ".png") directly in `dir` (a missing folder is
+/// fine): an output image folder is emptied before a run writes it again, so no stale frame survives.
+void remove_files_with_extension(const std::string& dir, const std::string& ext);
+/// True when `dir` holds at least one regular file with extension `ext`.
+bool has_files_with_extension(const std::string& dir, const std::string& ext);
+
 }  // namespace ned

@@ -23,6 +23,7 @@ public:
     /// Frames whose picture the sheet needs, ascending.
     const std::vector<long>& frames() const { return frames_; }
     /// Give the picture of frame t: `crop` (crop_size BGR) for valid frames, else the whole frame `bgr`.
+    /// Frames that are not on the sheet are ignored.
     void add(long t, const cv::Mat& bgr, const cv::Mat& crop);
     /// The finished sheet (tiles in frame order and the timeline).
     cv::Mat image() const;

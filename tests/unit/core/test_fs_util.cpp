@@ -42,3 +42,16 @@ TEST(FsUtil, FrameNamesArePadded) {
     EXPECT_EQ(frame_name(7, ".png"), "000007.png");
     EXPECT_EQ(frame_name(1234567, ".png"), "1234567.png");
 }
+
+TEST(FsUtil, RemoveAndFindFilesByExtension) {
+    ned::test::TempDir dir;
+    EXPECT_FALSE(ned::has_files_with_extension(dir / "missing", ".png"));
+    ned::remove_files_with_extension(dir / "missing", ".png");  // a missing folder is fine
+    for (const char* name : {"000000.png", "000001.png", "notes.txt"}) std::ofstream(dir / name) << "x";
+    std::filesystem::create_directory(dir / "sub.png");  // a folder is not a file
+    EXPECT_TRUE(ned::has_files_with_extension(dir.path(), ".png"));
+    ned::remove_files_with_extension(dir.path(), ".png");
+    EXPECT_FALSE(ned::has_files_with_extension(dir.path(), ".png"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "notes.txt"));
+    EXPECT_TRUE(std::filesystem::is_directory(dir / "sub.png"));
+}

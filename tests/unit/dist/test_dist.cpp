@@ -2,35 +2,17 @@
 // process over Gloo on 127.0.0.1.
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <future>
 #include <thread>
 
 #include "ned/core/error.hpp"
 #include "ned/dist/dist.hpp"
+#include "support/test_support.hpp"
 
 using namespace ned;
 using namespace ned::dist;
 
-namespace {
-/// A TCP port that was free a moment ago on 127.0.0.1.
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    const int port = ntohs(a.sin_port);
-    ::close(fd);
-    return port;
-}
-}  // namespace
+using ned::test::free_port;
 
 TEST(DistEnv, TorchrunSlurmAndSingle) {
     std::map<std::string, std::string> none;

@@ -17,6 +17,7 @@
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
 #include "ned/io/video.hpp"
+#include "support/test_support.hpp"
 
 namespace ned::io::testutil {
 
@@ -126,12 +127,10 @@ inline void truncate_copy(const std::string& in, const std::string& out, double 
 }
 
 /// True when the ffmpeg command-line tool is available (some fixtures are made with it).
-inline bool have_ffmpeg() { return std::system("ffmpeg -hide_banner -version > /dev/null 2>&1") == 0; }
+inline bool have_ffmpeg() { return ned::test::have_ffmpeg(); }
 
 /// Run ffmpeg quietly; true on success.
-inline bool ffmpeg(const std::string& args) {
-    return std::system(("ffmpeg -hide_banner -loglevel error -nostdin -y " + args).c_str()) == 0;
-}
+inline bool ffmpeg(const std::string& args) { return ned::test::run_ffmpeg(args); }
 
 /// Read all frames.
 inline std::vector<Frame> read_all(const std::string& path) {

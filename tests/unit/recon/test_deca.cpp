@@ -11,6 +11,16 @@ using namespace ned;
 using namespace ned::recon;
 
 namespace {
+/// A ned.deca file holding `m`'s parameters and buffers, as scripts/convert_deca.py writes them.
+st::File deca_file(const DecaModel& m) {
+    st::File f;
+    f.metadata = {{"format", "ned.deca"}, {"version", "1"}};
+    save_module(*m.E_flame, f, "E_flame.");
+    save_module(*m.E_detail, f, "E_detail.");
+    save_module(*m.D_detail, f, "D_detail.");
+    return f;
+}
+
 int64_t count_params(const torch::nn::Module& m) {
     int64_t n = 0;
     for (const auto& p : m.parameters()) n += p.numel();
@@ -63,11 +73,7 @@ TEST(Deca, StateDictNamesFollowDeca) {
 TEST(Deca, EncodeAndDecodeShapesAndRoundTrip) {
     torch::manual_seed(1);
     DecaModel m;
-    st::File f;
-    f.metadata = {{"format", "ned.deca"}, {"version", "1"}};
-    save_module(*m.E_flame, f, "E_flame.");
-    save_module(*m.E_detail, f, "E_detail.");
-    save_module(*m.D_detail, f, "D_detail.");
+    st::File f = deca_file(m);
     test::TempDir tmp;
     st::save(tmp / "deca.safetensors", f);
     auto loaded = DecaModel::load(tmp / "deca.safetensors");
@@ -106,12 +112,7 @@ TEST(Deca, EncodeAndDecodeShapesAndRoundTrip) {
 // converter version and says to convert again, while the current converter's files load.
 TEST(Deca, FileFromAnOldConverterNamesTheConverterVersion) {
     test::TempDir tmp;
-    DecaModel ref;
-    st::File f;
-    f.metadata = {{"format", "ned.deca"}, {"version", "1"}};
-    save_module(*ref.E_flame, f, "E_flame.");
-    save_module(*ref.E_detail, f, "E_detail.");
-    save_module(*ref.D_detail, f, "D_detail.");
+    st::File f = deca_file(DecaModel());
     const std::string nbt = "E_flame.encoder.bn1.num_batches_tracked";
     ASSERT_TRUE(f.has(nbt));
     ASSERT_TRUE(f.tensors.at(nbt).shape.empty());
