@@ -1,0 +1,98 @@
+#pragma once
+// ned::facenet: the open face models shipped with ned (models/open/, installed to share/ned/open), run with
+// hand-written LibTorch modules that load face-api's TF.js weights manifests (float32 / float16 / uint8-affine).
+//   FaceDetector    face-api SSD-MobileNetV1 face detector (ssd_mobilenetv1_model-weights_manifest.json)
+//   Landmarks68     face-api face_landmark_68 net (face_landmark_68_model-...), iBUG 68-point order (= dlib)
+//   FaceDescriptor  face-api face_recognition net (port of dlib's ResNet-29 descriptor), 128-d, L2 distance
+//   ExpressionNet   face-api face_expression net, 7 classes
+// All classes are thread-compatible (const methods may run concurrently on distinct inputs), CPU, float32.
+// Images are 8-bit BGR (CV_8UC3) as OpenCV reads them; boxes are in image pixels (x, y, width, height).
+// Constructors throw ned::ModelError (exit code 3) naming the file when a manifest/shard is missing or invalid.
+#include <array>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace ned::facenet {
+
+/// Folder of the shipped open models: $NED_OPEN_MODELS, else <dir of the ned executable>/../share/ned/open,
+/// else the source tree's models/open (compiled-in). ModelError (exit 3) naming the folders tried when missing.
+std::filesystem::path open_models_dir();
+
+/// A detected face: box in image pixels, score in [0, 1].
+struct Detection {
+    cv::Rect2f box;
+    float score;
+};
+
+/// face-api's SSD-MobileNetV1 face detector. The RGB image is padded with black at the bottom/right to a square
+/// (face-api's padToSquare) and resized to 512x512 (TF resizeBilinear, no half-pixel centres); boxes are decoded
+/// with face-api's anchors and variances and reduced by its greedy NMS (IoU 0.5, at most 100 faces).
+class FaceDetector {
+public:
+    explicit FaceDetector(const std::filesystem::path& dir = open_models_dir());
+    ~FaceDetector();
+    FaceDetector(FaceDetector&&) noexcept;
+    FaceDetector& operator=(FaceDetector&&) noexcept;
+    /// Faces with score >= min_score, best first. Empty image -> InputError.
+    std::vector<Detection> detect(const cv::Mat& bgr, float min_score = 0.5f) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// face-api's 68-point landmark net (face_landmark_68_model). Input crop: the box, clipped to the image, padded
+/// to a square at the bottom/right with black (face-api's padToSquare) and resized to 112x112.
+class Landmarks68 {
+public:
+    explicit Landmarks68(const std::filesystem::path& dir = open_models_dir());
+    ~Landmarks68();
+    Landmarks68(Landmarks68&&) noexcept;
+    Landmarks68& operator=(Landmarks68&&) noexcept;
+    /// 68 points in image pixels, iBUG/dlib order.
+    std::vector<cv::Point2f> predict(const cv::Mat& bgr, const cv::Rect2f& box) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// face-api's face recognition net (dlib's ResNet descriptor ported to TF.js). Input crop: as Landmarks68 but
+/// resized to 150x150. Descriptors of the same person are closer than 0.6 in L2 distance (dlib's threshold).
+class FaceDescriptor {
+public:
+    explicit FaceDescriptor(const std::filesystem::path& dir = open_models_dir());
+    ~FaceDescriptor();
+    FaceDescriptor(FaceDescriptor&&) noexcept;
+    FaceDescriptor& operator=(FaceDescriptor&&) noexcept;
+    std::array<float, 128> describe(const cv::Mat& bgr, const cv::Rect2f& box) const;
+    /// Euclidean distance; same person < 0.6.
+    static float distance(const std::array<float, 128>& a, const std::array<float, 128>& b);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// face-api's 7-class expression net. Input crop: as Landmarks68 (112x112).
+class ExpressionNet {
+public:
+    explicit ExpressionNet(const std::filesystem::path& dir = open_models_dir());
+    ~ExpressionNet();
+    ExpressionNet(ExpressionNet&&) noexcept;
+    ExpressionNet& operator=(ExpressionNet&&) noexcept;
+    /// face-api's order: neutral, happy, sad, angry, fearful, disgusted, surprised.
+    static const std::vector<std::string>& names();
+    /// Softmax probabilities in names() order (sum 1).
+    std::vector<float> probabilities(const cv::Mat& bgr, const cv::Rect2f& box) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ned::facenet
