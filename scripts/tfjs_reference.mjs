@@ -1,0 +1,126 @@
+// Reference outputs of face-api's own code (TF.js, pure-JS CPU backend) for the parity tests of ned_facenet.
+// Not used at build or run time: run once by hand, the JSON goes to tests/fixtures/facenet/.
+//
+// Setup (outside the repository, nothing here is shipped):
+//   mkdir /work/npm-d && cd /work/npm-d && npm init -y
+//   npm pack @vladmandic/face-api@1.7.15 && tar xzf vladmandic-face-api-1.7.15.tgz && mv package face-api
+//   npm install @tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 pngjs@7
+//     (tfjs-node is NOT needed: it downloads native binaries; the plain package runs on the JS 'cpu' backend)
+// Run:
+//   node scripts/tfjs_reference.mjs --npm /work/npm-d --models models/open \
+//        --out tests/fixtures/facenet/reference.json [--image NAME=FILE.png ...]
+// Images are PNG (8-bit RGB) so that pngjs and OpenCV decode identically; besides them the script always
+// evaluates the synthetic image `synthetic` (formula below, repeated in tests/unit/facenet/test_facenet.cpp).
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const opt = { images: [] };
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === '--npm') opt.npm = args[++i];
+  else if (a === '--models') opt.models = args[++i];
+  else if (a === '--out') opt.out = args[++i];
+  else if (a === '--image') opt.images.push(args[++i]);
+  else { console.error(`unknown argument ${a}`); process.exit(2); }
+}
+if (!opt.npm || !opt.models || !opt.out) {
+  console.error('usage: tfjs_reference.mjs --npm DIR --models DIR --out FILE.json [--image NAME=FILE.png ...]');
+  process.exit(2);
+}
+const npm = path.resolve(opt.npm);
+const require = createRequire(path.join(npm, 'package.json'));
+const { PNG } = require('pngjs');
+
+// face-api's ESM build imports tfjs by deep paths that node's ESM resolver rejects; load a copy whose imports
+// name the packages (resolved from <npm>/node_modules). The code itself is face-api's, unchanged.
+const src = fs.readFileSync(path.join(npm, 'face-api/dist/face-api.esm-nobundle.js'), 'utf8')
+  .replace('"@tensorflow/tfjs/dist/index.js"', '"@tensorflow/tfjs"')
+  .replace('"@tensorflow/tfjs-backend-wasm/dist/index.js"', '"@tensorflow/tfjs-backend-wasm"')
+  .replace('"@tensorflow/tfjs-backend-webgl/dist/index.js"', '"@tensorflow/tfjs-backend-webgl"');
+const modPath = path.join(npm, '.faceapi-node.mjs');
+fs.writeFileSync(modPath, src);
+const faceapi = await import(pathToFileURL(modPath).href);
+const { tf } = faceapi;
+await tf.setBackend('cpu');
+await tf.ready();
+
+function loadNet(net, name) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(opt.models, `${name}-weights_manifest.json`), 'utf8'));
+  const specs = []; const buffers = [];
+  for (const group of manifest) {
+    for (const p of group.paths) buffers.push(fs.readFileSync(path.join(opt.models, p)));
+    specs.push(...group.weights);
+  }
+  const all = Buffer.concat(buffers);
+  const weightMap = tf.io.decodeWeights(all.buffer.slice(all.byteOffset, all.byteOffset + all.length), specs);
+  net.loadFromWeightMap(weightMap);
+}
+const { nets } = faceapi;
+loadNet(nets.ssdMobilenetv1, 'ssd_mobilenetv1_model');
+loadNet(nets.faceLandmark68Net, 'face_landmark_68_model');
+loadNet(nets.faceRecognitionNet, 'face_recognition_model');
+loadNet(nets.faceExpressionNet, 'face_expression_model');
+
+// Synthetic RGB image: value(y, x, c) = (7x + 13y + 50c + (x*y mod 31)) mod 256, plus a bright ellipse.
+function synthetic(w, h) {
+  const data = new Int32Array(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) {
+    let v = (7 * x + 13 * y + 50 * c + ((x * y) % 31)) % 256;
+    const dx = (x - w / 2) / (w / 5); const dy = (y - h / 2) / (h / 3);
+    if (dx * dx + dy * dy < 1) v = 200 - 30 * c + ((x + y) % 9);
+    data[(y * w + x) * 3 + c] = v;
+  }
+  return { width: w, height: h, data };
+}
+function readPng(file) {
+  const png = PNG.sync.read(fs.readFileSync(file));
+  const data = new Int32Array(png.width * png.height * 3);
+  for (let i = 0; i < png.width * png.height; i++) for (let c = 0; c < 3; c++) data[i * 3 + c] = png.data[i * 4 + c];
+  return { width: png.width, height: png.height, data };
+}
+
+const r6 = (v) => Number(v.toPrecision(9));  // float32 round trip needs 9 significant digits
+async function evaluate(name, img, fixedBox) {
+  const t = tf.tensor3d(img.data, [img.height, img.width, 3], 'int32');
+  const minScore = name === 'synthetic' ? 0.05 : 0.3;
+  const dets = await nets.ssdMobilenetv1.locateFaces(t, { minConfidence: minScore, maxResults: 100 });
+  const detections = dets.map((d) => ({ score: r6(d.score), box: [d.box.x, d.box.y, d.box.width, d.box.height].map(r6) }));
+  // Per-face nets on an integer box (so that face-api's crop (floor of the clipped box) and its landmark shift
+  // (the box origin) agree exactly with ned's): the best detection rounded, or the given box.
+  let box = fixedBox;
+  if (!box && dets.length) box = [dets[0].box.x, dets[0].box.y, dets[0].box.width, dets[0].box.height].map(Math.round);
+  const out = { width: img.width, height: img.height, min_score: minScore, detections };
+  if (box) {
+    const rect = new faceapi.Rect(box[0], box[1], box[2], box[3]);
+    const [face] = await faceapi.extractFaceTensors(t, [rect]);
+    const lm = await nets.faceLandmark68Net.detectLandmarks(face);
+    const desc = await nets.faceRecognitionNet.computeFaceDescriptor(face);
+    const expr = await nets.faceExpressionNet.predictExpressions(face);
+    out.box = box;
+    out.landmarks = lm.positions.map((p) => [r6(p.x + box[0]), r6(p.y + box[1])]);
+    out.descriptor = Array.from(desc).map(r6);
+    out.expressions = faceapi.FACE_EXPRESSION_LABELS.map((k) => r6(expr[k]));
+    face.dispose();
+  }
+  t.dispose();
+  return out;
+}
+
+const result = {
+  generator: 'scripts/tfjs_reference.mjs',
+  face_api: JSON.parse(fs.readFileSync(path.join(npm, 'face-api/package.json'), 'utf8')).version,
+  tfjs: tf.version_core,
+  backend: tf.getBackend(),
+  images: {},
+};
+result.images.synthetic = await evaluate('synthetic', synthetic(320, 240), [96, 60, 128, 120]);
+for (const spec of opt.images) {
+  const [name, file] = spec.split('=');
+  result.images[name] = await evaluate(name, readPng(file));
+  result.images[name].file = path.basename(file);
+}
+fs.writeFileSync(opt.out, JSON.stringify(result, null, 1) + '\n');
+console.error(`wrote ${opt.out}: ${Object.keys(result.images).join(', ')}`);
