@@ -1,0 +1,280 @@
+// ned::eval::evaluate: track both videos, then decode them side by side and compute the metrics (eval.hpp).
+#include <opencv2/imgproc.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <optional>
+
+#include "ned/core/error.hpp"
+#include "ned/core/parallel.hpp"
+#include "ned/detect/alignment.hpp"
+#include "ned/detect/crop.hpp"
+#include "ned/detect/face_mask.hpp"
+#include "ned/detect/landmarks.hpp"
+#include "ned/eval/eval.hpp"
+#include "ned/facenet/facenet.hpp"
+#include "ned/io/video.hpp"
+
+namespace ned::eval {
+namespace {
+
+using detect::Landmarks;
+
+/// Everything computed for one frame pair (in parallel), folded into the report in frame order.
+struct FrameWork {
+    long index = 0;
+    cv::Mat a, b;
+    FrameMetrics m;
+    PixelSum apd, fapd, mapd, background;
+    std::array<float, 128> da{}, db{};
+    Landmarks frame_a{}, frame_b{};  // landmarks in frame pixels
+    float scale = 1.f;               // frame pixels per crop pixel
+    bool shot_start = false;
+};
+
+Landmarks to_frame(const Landmarks& crop_pts, const cv::Matx23f& m) { return detect::transform_landmarks(crop_pts, m); }
+
+std::vector<cv::Point2f> as_vector(const Landmarks& l) { return std::vector<cv::Point2f>(l.begin(), l.end()); }
+
+int argmax(const std::array<double, 7>& p) { return static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin()); }
+
+struct Models {
+    detect::LandmarkDetector landmarks;
+    facenet::FaceDescriptor descriptor;
+    facenet::ExpressionNet expression;
+    Models(const std::string& lm, const std::filesystem::path& dir)
+        : landmarks(lm), descriptor(dir), expression(dir) {}
+};
+
+void evaluate_frame(FrameWork& w, const detect::FaceFrame& fa, const detect::FaceFrame& fb, int cs, float dilation,
+                    const Models& models) {
+    w.apd = l2_distance_sum(w.a, w.b);
+    w.m.apd = w.apd.mean();
+    const cv::Matx23f& c2f = fa.crop_to_frame;
+    const cv::Mat ca = detect::extract_crop(w.a, c2f, cs), cb = detect::extract_crop(w.b, c2f, cs);
+    const Landmarks la = models.landmarks.landmark(ca, detect::predictor_rect(fa));
+    const Landmarks lb = models.landmarks.landmark(cb, detect::box_in_crop(detect::ned_box_to_hog(fb.box), c2f));
+
+    // FAPD over the original's face mask, MAPD on the 72x72 (of a 256 crop) square around the mouth centre.
+    const cv::Mat mask = detect::landmark_face_mask(la, cs);
+    w.fapd = l2_distance_sum(ca, cb, mask);
+    w.m.fapd = w.fapd.mean();
+    cv::Point2f mouth(0, 0);
+    for (int i = 48; i < 68; ++i) mouth += la[i];
+    mouth *= 1.f / 20.f;
+    const float side = 72.f * cs / 256.f;
+    const cv::Rect win = cv::Rect(cvRound(mouth.x - side / 2), cvRound(mouth.y - side / 2), cvRound(side), cvRound(side)) &
+                         cv::Rect(0, 0, cs, cs);
+    if (win.area() > 0) {
+        w.mapd = l2_distance_sum(ca(win), cb(win));
+        w.m.mapd = w.mapd.mean();
+    }
+
+    // Background: outside the face mask dilated by `dilation` x crop side, mapped into the frame.
+    const int r = std::max(1, cvRound(dilation * cs));
+    cv::Mat grown;
+    cv::dilate(mask, grown, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * r + 1, 2 * r + 1)));
+    cv::Mat face_frame;
+    cv::warpAffine(grown, face_frame, cv::Mat(c2f), w.a.size(), cv::INTER_NEAREST, cv::BORDER_CONSTANT, 0);
+    cv::Mat outside = face_frame == 0;
+    w.background = squared_error_sum(w.a, w.b, outside);
+    w.m.background_mse = w.background.count > 0 ? w.background.sum / w.background.count : NAN;
+
+    // Identity and emotion on the frame, face-api's box from the landmarks.
+    w.frame_a = to_frame(la, c2f);
+    w.frame_b = to_frame(lb, c2f);
+    w.scale = c2f(0, 0);
+    const cv::Rect2f box_a = descriptor_box(as_vector(w.frame_a)), box_b = descriptor_box(as_vector(w.frame_b));
+    w.da = models.descriptor.describe(w.a, box_a);
+    w.db = models.descriptor.describe(w.b, box_b);
+    w.m.csim = cosine_similarity(w.da, w.db);
+    w.m.probs_original = faceapi_to_ned(models.expression.probabilities(w.a, box_a));
+    w.m.probs_edited = faceapi_to_ned(models.expression.probabilities(w.b, box_b));
+
+    // Mouth after alignment onto NED's template, in pixels of a 256 crop.
+    const float to256 = 256.f / cs;
+    Landmarks aa = detect::transform_landmarks(la, detect::align_transform(la, cs));
+    Landmarks ab = detect::transform_landmarks(lb, detect::align_transform(lb, cs));
+    for (auto& p : aa) p *= to256;
+    for (auto& p : ab) p *= to256;
+    w.m.mouth_open_original = mouth_opening(aa);
+    w.m.mouth_open_edited = mouth_opening(ab);
+    w.m.mouth_distance = mouth_distance(aa, ab);
+    w.m.evaluated = true;
+}
+
+/// Second difference of landmarks of three consecutive frames, mean over the 68 points, in crop pixels.
+double second_difference(const Landmarks& p0, const Landmarks& p1, const Landmarks& p2, float scale) {
+    double s = 0;
+    for (int i = 0; i < detect::kNumLandmarks; ++i) s += cv::norm(p1[i] - 0.5f * (p0[i] + p2[i]));
+    return s / detect::kNumLandmarks / std::max(scale, 1e-6f);
+}
+
+}  // namespace
+
+EvalReport evaluate(const std::string& original, const std::string& edited, const EvalOptions& options,
+                    const ProgressFn& progress) {
+    const auto t0 = std::chrono::steady_clock::now();
+    int target = -1;
+    if (!options.target_emotion.empty()) {
+        const auto& names = ned_emotions();
+        const auto it = std::find(names.begin(), names.end(), options.target_emotion);
+        if (it == names.end())
+            throw InputError(cat("unknown target emotion '", options.target_emotion,
+                                 "' (expected neutral, angry, disgusted, fear, happy, sad or surprised)"));
+        target = static_cast<int>(it - names.begin());
+    }
+    const io::VideoInfo ia = io::probe(original, true), ib = io::probe(edited, true);
+    if (ia.frame_count != ib.frame_count)
+        throw InputError(cat("ORIGINAL ", original, " has ", ia.frame_count, " frames but EDITED ", edited, " has ",
+                             ib.frame_count, ": ned eval compares videos of the same length, frame by frame"));
+    if (ia.display_width != ib.display_width || ia.display_height != ib.display_height)
+        throw InputError(cat("ORIGINAL ", original, " is ", ia.display_width, "x", ia.display_height, " but EDITED ",
+                             edited, " is ", ib.display_width, "x", ib.display_height,
+                             ": ned eval compares videos of the same size"));
+
+    // Models first, so a missing asset fails before minutes of tracking.
+    const std::filesystem::path dir =
+        options.models_dir.empty() ? facenet::open_models_dir() : std::filesystem::path(options.models_dir);
+    const Models models(options.landmark_model, dir);
+
+    long n_total = ia.frame_count;
+    if (options.max_frames > 0) n_total = std::min(n_total, options.max_frames);
+    const long total_work = 3 * std::max(1L, n_total);
+    auto phase = [&](long offset) -> ProgressFn {
+        if (!progress) return {};
+        return [&progress, offset, total_work](long done, long) { progress(offset + done, total_work); };
+    };
+    detect::TrackOptions to = options.track;
+    to.max_frames = options.max_frames;
+    to.threads = options.threads;
+    spdlog::info("eval: tracking the face in {}", original);
+    const detect::FaceTrack ta = detect::build_track(original, to, phase(0));
+    spdlog::info("eval: tracking the face in {}", edited);
+    const detect::FaceTrack tb = detect::build_track(edited, to, phase(n_total));
+    const int cs = ta.crop_size;
+
+    EvalReport rep;
+    rep.original = original;
+    rep.edited = edited;
+    rep.classifiers = {"face-api expression (7 classes)"};
+    rep.target = options.target_emotion;
+
+    io::VideoReader ra(original), rb(edited);
+    const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    const int batch = std::max(2, 2 * threads);
+    PixelSum apd, fapd, mapd, bg;
+    GaussianAccumulator ga, gb;
+    std::array<double, 7> sum_a{}, sum_b{};
+    long hits_a = 0, hits_b = 0;
+    double jitter_a = 0, jitter_b = 0;
+    long triples = 0;
+    std::vector<double> open_a, open_b;
+    double mouth_sum = 0, csim_sum = 0;
+    // the last two evaluated frames of the current run (for jitter)
+    std::optional<FrameWork> prev1, prev2;
+
+    long t = 0;
+    bool more = true;
+    while (more) {
+        std::vector<FrameWork> work;
+        while (static_cast<int>(work.size()) < batch) {
+            if (options.max_frames > 0 && t >= options.max_frames) {
+                more = false;
+                break;
+            }
+            io::Frame fa, fb;
+            const bool ga_ok = ra.read(fa), gb_ok = rb.read(fb);
+            if (!ga_ok || !gb_ok) {
+                if (ga_ok != gb_ok)
+                    throw InputError(cat(ga_ok ? edited : original, " ended at frame ", t, " before ",
+                                         ga_ok ? original : edited, ": the videos must have the same length"));
+                more = false;
+                break;
+            }
+            FrameWork w;
+            w.index = t;
+            w.a = std::move(fa.bgr);
+            w.b = std::move(fb.bgr);
+            if (w.a.size() != w.b.size())
+                throw InputError(cat("frame ", t, ": ", original, " and ", edited, " differ in size"));
+            work.push_back(std::move(w));
+            ++t;
+        }
+        parallel_for(static_cast<int64_t>(work.size()), threads, [&](int64_t i) {
+            FrameWork& w = work[i];
+            const long k = w.index;
+            const bool both = k < static_cast<long>(ta.frames.size()) && k < static_cast<long>(tb.frames.size()) &&
+                              ta.frames[k].valid && tb.frames[k].valid;
+            if (both) {
+                w.shot_start = ta.frames[k].shot_start || tb.frames[k].shot_start;
+                evaluate_frame(w, ta.frames[k], tb.frames[k], cs, options.background_dilation, models);
+            }
+            w.a.release();
+            w.b.release();
+        });
+        for (auto& w : work) {
+            ++rep.frames_total;
+            if (w.index < static_cast<long>(ta.frames.size()) && ta.frames[w.index].valid) ++rep.original_valid;
+            if (w.index < static_cast<long>(tb.frames.size()) && tb.frames[w.index].valid) ++rep.edited_valid;
+            if (!w.m.evaluated) {
+                prev1.reset(), prev2.reset();
+                rep.per_frame.push_back(w.m);
+                continue;
+            }
+            ++rep.frames_evaluated;
+            apd.sum += w.apd.sum, apd.count += w.apd.count;
+            fapd.sum += w.fapd.sum, fapd.count += w.fapd.count;
+            mapd.sum += w.mapd.sum, mapd.count += w.mapd.count;
+            bg.sum += w.background.sum, bg.count += w.background.count;
+            ga.add(w.da);
+            gb.add(w.db);
+            csim_sum += w.m.csim;
+            mouth_sum += w.m.mouth_distance;
+            open_a.push_back(w.m.mouth_open_original);
+            open_b.push_back(w.m.mouth_open_edited);
+            for (int e = 0; e < 7; ++e) sum_a[e] += w.m.probs_original[e], sum_b[e] += w.m.probs_edited[e];
+            if (target >= 0) {
+                hits_a += argmax(w.m.probs_original) == target;
+                hits_b += argmax(w.m.probs_edited) == target;
+            }
+            if (w.shot_start) prev1.reset(), prev2.reset();
+            if (prev1 && prev2 && prev1->index == w.index - 1 && prev2->index == w.index - 2) {
+                jitter_a += second_difference(prev2->frame_a, prev1->frame_a, w.frame_a, prev1->scale);
+                jitter_b += second_difference(prev2->frame_b, prev1->frame_b, w.frame_b, prev1->scale);
+                ++triples;
+            }
+            rep.per_frame.push_back(w.m);
+            prev2 = std::move(prev1);
+            prev1 = std::move(w);
+        }
+        if (progress) progress(2 * n_total + t, total_work);
+    }
+    if (rep.frames_total != static_cast<long>(ta.frames.size()) || rep.frames_total != static_cast<long>(tb.frames.size()))
+        spdlog::warn("eval: decoded {} frames, tracks have {} and {}", rep.frames_total, ta.frames.size(), tb.frames.size());
+    if (rep.frames_evaluated == 0)
+        throw InputError(cat("no frame where both ", original, " (face in ", rep.original_valid, " of ", rep.frames_total,
+                             " frames) and ", edited, " (face in ", rep.edited_valid,
+                             " frames) show the face: nothing to evaluate"));
+
+    const double n = static_cast<double>(rep.frames_evaluated);
+    rep.apd = apd.mean();
+    rep.fapd = fapd.mean();
+    rep.mapd = mapd.mean();
+    rep.csim = csim_sum / n;
+    rep.mouth_landmark_distance = mouth_sum / n;
+    rep.mouth_open_pearson = pearson(open_a, open_b);
+    rep.background_mse = bg.count > 0 ? bg.sum / bg.count : NAN;
+    rep.background_psnr = psnr_from_mse(rep.background_mse);
+    if (ga.count() >= 2) rep.fid = frechet_distance(ga.mean(), ga.covariance(), gb.mean(), gb.covariance());
+    if (triples > 0) rep.jitter_original = jitter_a / triples, rep.jitter_edited = jitter_b / triples;
+    for (int e = 0; e < 7; ++e) rep.mean_probs_original[e] = sum_a[e] / n, rep.mean_probs_edited[e] = sum_b[e] / n;
+    if (target >= 0) rep.target_share_original = hits_a / n, rep.target_share_edited = hits_b / n;
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+}
+
+}  // namespace ned::eval

@@ -1,0 +1,161 @@
+// ned::eval building blocks: exact values from the definitions (no models needed).
+#include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "ned/eval/eval.hpp"
+
+using namespace ned::eval;
+
+TEST(EvalMetrics, L2DistanceIsThePerPixelRgbNormAveragedOverTheMask) {
+    cv::Mat a(4, 5, CV_8UC3, cv::Scalar(10, 20, 30)), b = a.clone();
+    b.at<cv::Vec3b>(1, 2) = cv::Vec3b(13, 24, 30);  // |(3,4,0)| = 5
+    b.at<cv::Vec3b>(3, 4) = cv::Vec3b(10, 20, 42);  // 12
+    const PixelSum all = l2_distance_sum(a, b);
+    EXPECT_EQ(all.count, 20);
+    EXPECT_DOUBLE_EQ(all.sum, 17.0);
+    EXPECT_DOUBLE_EQ(all.mean(), 17.0 / 20);
+    cv::Mat mask = cv::Mat::zeros(4, 5, CV_8UC1);
+    mask.at<uint8_t>(1, 2) = 255;
+    mask.at<uint8_t>(0, 0) = 1;
+    const PixelSum m = l2_distance_sum(a, b, mask);
+    EXPECT_EQ(m.count, 2);
+    EXPECT_DOUBLE_EQ(m.mean(), 2.5);
+    EXPECT_EQ(l2_distance_sum(a, a).sum, 0.0);
+    EXPECT_TRUE(std::isnan(l2_distance_sum(a, b, cv::Mat::zeros(4, 5, CV_8UC1)).mean()));
+}
+
+TEST(EvalMetrics, SquaredErrorAndPsnr) {
+    cv::Mat a(2, 2, CV_8UC3, cv::Scalar(0, 0, 0)), b = a.clone();
+    b.at<cv::Vec3b>(0, 0) = cv::Vec3b(255, 0, 0);
+    const PixelSum s = squared_error_sum(a, b);
+    EXPECT_EQ(s.count, 12);
+    EXPECT_DOUBLE_EQ(s.sum, 255.0 * 255.0);
+    // mse = 255^2 / 12 -> PSNR = 10 log10(12)
+    EXPECT_NEAR(psnr_from_mse(s.sum / s.count), 10 * std::log10(12.0), 1e-12);
+    EXPECT_TRUE(std::isinf(psnr_from_mse(0.0)));
+    EXPECT_NEAR(psnr_from_mse(255.0 * 255.0), 0.0, 1e-12);
+}
+
+TEST(EvalMetrics, PearsonAndCosine) {
+    const std::vector<double> x = {1, 2, 3, 4, 5}, y = {2, 4, 6, 8, 10.5}, z = {5, 4, 3, 2, 1};
+    EXPECT_NEAR(pearson(x, x), 1.0, 1e-15);
+    EXPECT_NEAR(pearson(x, z), -1.0, 1e-15);
+    EXPECT_GT(pearson(x, y), 0.99);
+    EXPECT_LT(pearson(x, y), 1.0);
+    EXPECT_TRUE(std::isnan(pearson({1.0}, {2.0})));
+    EXPECT_TRUE(std::isnan(pearson({1, 1, 1}, {1, 2, 3})));  // zero variance
+    std::array<float, 128> a{}, b{};
+    a[0] = 1, a[1] = 1, b[0] = 1;
+    EXPECT_NEAR(cosine_similarity(a, b), 1 / std::sqrt(2.0), 1e-7);
+    EXPECT_NEAR(cosine_similarity(a, a), 1.0, 1e-15);
+}
+
+TEST(EvalMetrics, GaussianAccumulatorMatchesTwoPassStatistics) {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.1f, 0.05f);
+    std::vector<std::array<float, 128>> xs(40);
+    GaussianAccumulator acc;
+    for (auto& x : xs) {
+        for (auto& v : x) v = nd(rng);
+        acc.add(x);
+    }
+    std::vector<double> m(128, 0.0);
+    for (const auto& x : xs)
+        for (int i = 0; i < 128; ++i) m[i] += x[i] / 40.0;
+    const auto am = acc.mean();
+    const auto ac = acc.covariance();
+    for (int i = 0; i < 128; ++i) EXPECT_NEAR(am[i], m[i], 1e-12);
+    for (int i : {0, 5, 127})
+        for (int j : {0, 77, 127}) {
+            double c = 0;
+            for (const auto& x : xs) c += (x[i] - m[i]) * (x[j] - m[j]);
+            // one-pass formula: cancellation error ~ eps * sum x^2 / n ~ 1e-16 * 0.0125 -> far below 1e-12
+            EXPECT_NEAR(ac[i * 128 + j], c / 39.0, 1e-12);
+        }
+}
+
+TEST(EvalMetrics, FrechetDistanceClosedForms) {
+    // Same Gaussian: 0. Diagonal covariances: |dm|^2 + sum (s1 - s2)^2 (the square roots commute).
+    const int d = 3;
+    std::vector<double> m1 = {0, 1, 2}, m2 = {1, 1, 0};
+    std::vector<double> c1(d * d, 0.0), c2(d * d, 0.0);
+    const double s1[] = {1, 4, 9}, s2[] = {4, 4, 1};
+    for (int i = 0; i < d; ++i) c1[i * d + i] = s1[i] * s1[i], c2[i * d + i] = s2[i] * s2[i];
+    EXPECT_NEAR(frechet_distance(m1, c1, m1, c1), 0.0, 1e-9);
+    const double expect = 1 + 0 + 4 + (1 - 4) * (1 - 4) + 0 + (9 - 1) * (9 - 1);
+    EXPECT_NEAR(frechet_distance(m1, c1, m2, c2), expect, 1e-9);
+    // A rotated (non-diagonal) covariance: FD(N(0,R D R^T), N(0,R E R^T)) = sum (sqrt d - sqrt e)^2 too.
+    const double c = std::cos(0.3), s = std::sin(0.3);
+    const double R[2][2] = {{c, -s}, {s, c}};
+    auto rot = [&](double a, double b) {
+        std::vector<double> out(4, 0.0);
+        for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j) out[i * 2 + j] = R[i][0] * a * R[j][0] + R[i][1] * b * R[j][1];
+        return out;
+    };
+    const std::vector<double> z = {0, 0};
+    EXPECT_NEAR(frechet_distance(z, rot(4, 1), z, rot(1, 9)), (2 - 1) * (2 - 1) + (1 - 3) * (1 - 3), 1e-9);
+}
+
+TEST(EvalMetrics, FaceApiOrderMapsOntoNedNames) {
+    // face-api: neutral, happy, sad, angry, fearful, disgusted, surprised
+    const std::vector<float> p = {0.0f, 0.1f, 0.2f, 0.3f, 0.15f, 0.05f, 0.2f};
+    const auto q = faceapi_to_ned(p);
+    const auto& n = ned_emotions();
+    ASSERT_EQ(n.size(), 7u);
+    auto at = [&](const std::string& name) { return q[std::find(n.begin(), n.end(), name) - n.begin()]; };
+    EXPECT_FLOAT_EQ(at("neutral"), 0.0f);
+    EXPECT_FLOAT_EQ(at("happy"), 0.1f);
+    EXPECT_FLOAT_EQ(at("sad"), 0.2f);
+    EXPECT_FLOAT_EQ(at("angry"), 0.3f);
+    EXPECT_FLOAT_EQ(at("fear"), 0.15f);
+    EXPECT_FLOAT_EQ(at("disgusted"), 0.05f);
+    EXPECT_FLOAT_EQ(at("surprised"), 0.2f);
+    EXPECT_THROW(faceapi_to_ned({0.5f, 0.5f}), std::exception);
+}
+
+TEST(EvalMetrics, DescriptorBoxIsFaceApiMinBboxPadded) {
+    const std::vector<cv::Point2f> pts = {{10, 20}, {110, 20}, {60, 220}};
+    const cv::Rect2f b = descriptor_box(pts);
+    EXPECT_FLOAT_EQ(b.x, 0.f);
+    EXPECT_FLOAT_EQ(b.y, 0.f);
+    EXPECT_FLOAT_EQ(b.width, 120.f);
+    EXPECT_FLOAT_EQ(b.height, 240.f);
+}
+
+TEST(EvalMetrics, MouthOpeningAndDistance) {
+    ned::detect::Landmarks a{};
+    for (int i = 0; i < 68; ++i) a[i] = cv::Point2f(static_cast<float>(i), 0.f);
+    ned::detect::Landmarks b = a;
+    // inner lips: 61..63 upper, 65..67 lower; open the mouth by 6 px
+    for (int i : {65, 66, 67}) b[i].y += 6.f;
+    // gaps before: |61-67| = 6, |62-66| = 4, |63-65| = 2 (x only)
+    EXPECT_NEAR(mouth_opening(a), 4.0, 1e-6);
+    EXPECT_NEAR(mouth_opening(b), (std::hypot(6.0, 6.0) + std::hypot(4.0, 6.0) + std::hypot(2.0, 6.0)) / 3, 1e-5);
+    EXPECT_NEAR(mouth_distance(a, b), 3 * 6.0 / 20, 1e-6);
+    EXPECT_EQ(mouth_distance(a, a), 0.0);
+}
+
+TEST(EvalPlot, RendersPanelsWithGaps) {
+    EvalReport r;
+    r.original = "a.mp4", r.edited = "b.mp4";
+    for (int i = 0; i < 50; ++i) {
+        FrameMetrics f;
+        f.evaluated = i % 10 != 3;
+        f.apd = i, f.fapd = 2 * i, f.mapd = 3 * i, f.csim = 0.9;
+        f.mouth_open_original = f.mouth_open_edited = std::sin(i * 0.3) + 2;
+        f.probs_original[4] = 0.2, f.probs_edited[4] = 0.8;
+        r.per_frame.push_back(f);
+    }
+    r.target = "happy";
+    const cv::Mat img = render_plot(r, 800);
+    ASSERT_EQ(img.cols, 800);
+    EXPECT_GT(img.rows, 400);
+    // something other than white was drawn in every panel's plot area
+    cv::Mat grey;
+    cv::cvtColor(img, grey, cv::COLOR_BGR2GRAY);
+    EXPECT_LT(cv::countNonZero(grey > 250), grey.total());
+}
