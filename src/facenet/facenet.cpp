@@ -1,12 +1,23 @@
+// Hand-written LibTorch versions of face-api's nets (@vladmandic/face-api 1.7.15, src/ssdMobilenetv1,
+// src/faceFeatureExtractor, src/faceLandmarkNet, src/faceExpressionNet, src/faceRecognitionNet). TF.js works in
+// NHWC, LibTorch in NCHW: filters are permuted once at load time, and every reshape that depends on the memory
+// order (the SSD's box predictor outputs) goes through NHWC first. TF's 'SAME' padding puts the odd pixel at the
+// bottom/right, which conv2d's symmetric padding cannot express, so it is padded explicitly.
 #include "ned/facenet/facenet.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
+#include <torch/torch.h>
+
 #include "ned/core/error.hpp"
+#include "ned/facenet/tfjs_weights.hpp"
 
 namespace ned::facenet {
 
 namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
 
 fs::path open_models_dir() {
     std::vector<fs::path> tried;
@@ -32,36 +43,474 @@ fs::path open_models_dir() {
                          "); set NED_OPEN_MODELS to the folder holding face-api's *-weights_manifest.json files"));
 }
 
-#define NED_FACENET_PIMPL(Class)                                                 \
-    struct Class::Impl {};                                                       \
-    Class::~Class() = default;                                                   \
-    Class::Class(Class&&) noexcept = default;                                    \
-    Class& Class::operator=(Class&&) noexcept = default;                         \
-    Class::Class(const fs::path&) { throw ModelError(#Class ": not implemented yet"); }
+namespace {
 
-NED_FACENET_PIMPL(FaceDetector)
-NED_FACENET_PIMPL(Landmarks68)
-NED_FACENET_PIMPL(FaceDescriptor)
-NED_FACENET_PIMPL(ExpressionNet)
+// ---- TF ops in NCHW --------------------------------------------------------------------------------------
 
-std::vector<Detection> FaceDetector::detect(const cv::Mat&, float) const { throw ModelError("not implemented yet"); }
-std::vector<cv::Point2f> Landmarks68::predict(const cv::Mat&, const cv::Rect2f&) const {
-    throw ModelError("not implemented yet");
+/// TF filter [kh, kw, in, out] -> torch [out, in, kh, kw].
+torch::Tensor conv_filter(const torch::Tensor& tf) { return tf.permute({3, 2, 0, 1}).contiguous(); }
+/// TF depthwise filter [kh, kw, in, mult] -> torch [in * mult, 1, kh, kw] (groups = in).
+torch::Tensor depthwise_filter(const torch::Tensor& tf) {
+    return tf.permute({2, 3, 0, 1}).reshape({tf.size(2) * tf.size(3), 1, tf.size(0), tf.size(1)}).contiguous();
 }
-std::array<float, 128> FaceDescriptor::describe(const cv::Mat&, const cv::Rect2f&) const {
-    throw ModelError("not implemented yet");
+
+/// TF 'SAME' padding: out = ceil(in / stride), total = max((out - 1) * stride + k - in, 0), the smaller half first.
+torch::Tensor pad_same(const torch::Tensor& x, int64_t kh, int64_t kw, int64_t stride) {
+    auto total = [&](int64_t in, int64_t k) {
+        const int64_t out = (in + stride - 1) / stride;
+        return std::max<int64_t>((out - 1) * stride + k - in, 0);
+    };
+    const int64_t th = total(x.size(2), kh), tw = total(x.size(3), kw);
+    if (th == 0 && tw == 0) return x;
+    return F::pad(x, F::PadFuncOptions({tw / 2, tw - tw / 2, th / 2, th - th / 2}));
 }
-float FaceDescriptor::distance(const std::array<float, 128>& a, const std::array<float, 128>& b) {
-    double s = 0;
-    for (size_t i = 0; i < a.size(); ++i) s += double(a[i] - b[i]) * double(a[i] - b[i]);
-    return float(std::sqrt(s));
+
+struct Conv {  // conv2d + optional bias; same or valid padding
+    torch::Tensor w, b;
+    int64_t stride = 1;
+    bool same = true;
+    int64_t groups = 1;
+    torch::Tensor operator()(const torch::Tensor& x) const {
+        const torch::Tensor in = same ? pad_same(x, w.size(2), w.size(3), stride) : x;
+        return F::conv2d(in, w, F::Conv2dFuncOptions().bias(b).stride(stride).groups(groups));
+    }
+};
+
+Conv make_conv(const torch::Tensor& tf_filter, const torch::Tensor& bias, int64_t stride, bool same = true) {
+    return Conv{conv_filter(tf_filter), bias.defined() ? bias.contiguous() : bias, stride, same, 1};
 }
+Conv make_depthwise(const torch::Tensor& tf_filter, int64_t stride) {
+    return Conv{depthwise_filter(tf_filter), {}, stride, true, tf_filter.size(2)};
+}
+
+/// Per-channel vector as [1, C, 1, 1] for broadcasting over NCHW.
+torch::Tensor chan(const torch::Tensor& v) { return v.reshape({1, -1, 1, 1}).contiguous(); }
+
+// ---- input tensors, exactly as face-api builds them ---------------------------------------------------------
+
+/// Integer crop of `box` as face-api's extractFaceTensors: clipped at the image borders, then floored.
+cv::Rect face_crop(const cv::Mat& bgr, const cv::Rect2f& box, const char* who) {
+    const double x = std::max<double>(box.x, 0), y = std::max<double>(box.y, 0);
+    const double w = std::min<double>(double(box.x) + box.width - x, bgr.cols - x);
+    const double h = std::min<double>(double(box.y) + box.height - y, bgr.rows - y);
+    const cv::Rect r(int(std::floor(x)), int(std::floor(y)), int(std::floor(w)), int(std::floor(h)));
+    if (r.width <= 0 || r.height <= 0)
+        throw InputError(cat(who, ": face box (", box.x, ", ", box.y, ", ", box.width, " x ", box.height,
+                             ") does not overlap the ", bgr.cols, "x", bgr.rows, " image"));
+    return r;
+}
+
+void check_image(const cv::Mat& bgr, const char* who) {
+    if (bgr.empty() || bgr.type() != CV_8UC3)
+        throw InputError(cat(who, ": expected a non-empty 8-bit BGR image (CV_8UC3), got ", bgr.cols, "x", bgr.rows,
+                             " type ", bgr.type()));
+}
+
+/// RGB float tensor [1, 3, out, out]: the crop `r` placed at (pad_left, pad_top) in a black square of side `side`
+/// (face-api's padToSquare), resized to out x out by tf.image.resizeBilinear(alignCorners = false,
+/// halfPixelCenters = false) as tfjs-backend-cpu computes it (in double, stored as float32).
+torch::Tensor square_input(const cv::Mat& bgr, const cv::Rect& r, int pad_left, int pad_top, int side, int out) {
+    torch::Tensor t = torch::empty({1, 3, out, out}, torch::kFloat32);
+    float* dst = t.data_ptr<float>();
+    const double ratio = double(side) / double(out);
+    auto pixel = [&](int py, int px, int c) -> double {  // padded-square coordinates -> value (RGB channel c)
+        const int iy = py - pad_top, ix = px - pad_left;
+        if (iy < 0 || ix < 0 || iy >= r.height || ix >= r.width) return 0.0;
+        return bgr.ptr<cv::Vec3b>(r.y + iy)[r.x + ix][2 - c];
+    };
+    const size_t plane = size_t(out) * out;
+    for (int oy = 0; oy < out; ++oy) {
+        const double sy = ratio * oy;
+        const int y0 = std::max(0, int(std::floor(sy)));
+        const double fy = sy - y0;
+        const int y1 = std::min(side - 1, int(std::ceil(sy)));
+        for (int ox = 0; ox < out; ++ox) {
+            const double sx = ratio * ox;
+            const int x0 = std::max(0, int(std::floor(sx)));
+            const double fx = sx - x0;
+            const int x1 = std::min(side - 1, int(std::ceil(sx)));
+            for (int c = 0; c < 3; ++c) {
+                const double tl = pixel(y0, x0, c), tr = pixel(y0, x1, c);
+                const double bl = pixel(y1, x0, c), br = pixel(y1, x1, c);
+                const double top = tl + (tr - tl) * fx, bottom = bl + (br - bl) * fx;
+                dst[c * plane + size_t(oy) * out + ox] = float(top + (bottom - top) * fy);
+            }
+        }
+    }
+    return t;
+}
+
+/// The crop of a face net: padded to a square with the odd pixel... as padToSquare(isCenterImage = true):
+/// round(diff / 2) rows/columns appended (bottom/right), the rest prepended.
+torch::Tensor centered_face_input(const cv::Mat& bgr, const cv::Rect& r, int out) {
+    const int diff = std::abs(r.height - r.width);
+    const int append = int(std::floor(diff * 0.5 + 0.5));
+    const int prepend = diff - append;
+    const int side = std::max(r.width, r.height);
+    const bool pad_width = r.height > r.width;
+    return square_input(bgr, r, pad_width ? prepend : 0, pad_width ? 0 : prepend, side, out);
+}
+
+/// face-api's normalize(x, meanRgb).div(255) on an RGB [1, 3, H, W] tensor.
+torch::Tensor normalize_face(const torch::Tensor& x) {
+    const torch::Tensor mean = torch::tensor({122.782f, 117.001f, 104.298f}).reshape({1, 3, 1, 1});
+    return (x - mean) / 255.0f;
+}
+
+// ---- face feature extractor (shared by the landmark and expression nets) ------------------------------------
+
+struct SepConv {
+    Conv depthwise, pointwise;
+    torch::Tensor bias;
+    torch::Tensor operator()(const torch::Tensor& x) const { return pointwise(depthwise(x)) + bias; }
+};
+
+struct DenseBlock4 {
+    Conv conv0_regular;  // first block only
+    SepConv conv0, conv1, conv2, conv3;
+    bool first = false;
+    torch::Tensor operator()(const torch::Tensor& x) const {
+        const torch::Tensor out1 = torch::relu(first ? conv0_regular(x) : conv0(x));
+        const torch::Tensor out2 = conv1(out1);
+        const torch::Tensor in3 = torch::relu(out1 + out2);
+        const torch::Tensor out3 = conv2(in3);
+        const torch::Tensor in4 = torch::relu(out1 + (out2 + out3));
+        const torch::Tensor out4 = conv3(in4);
+        return torch::relu(out1 + (out2 + (out3 + out4)));
+    }
+};
+
+struct FeatureNet {  // FaceFeatureExtractor + fully connected layer (FaceProcessor)
+    DenseBlock4 dense[4];
+    torch::Tensor fc_w, fc_b;  // [256, out], [out]
+
+    FeatureNet(const WeightMap& m, const fs::path& src) {
+        auto sep = [&](const std::string& p, int64_t stride) {
+            return SepConv{make_depthwise(weight(m, p + "/depthwise_filter", 4, src), stride),
+                           make_conv(weight(m, p + "/pointwise_filter", 4, src), {}, 1),
+                           chan(weight(m, p + "/bias", 1, src))};
+        };
+        for (int i = 0; i < 4; ++i) {
+            const std::string p = "dense" + std::to_string(i);
+            DenseBlock4& d = dense[i];
+            d.first = i == 0;
+            if (d.first)
+                d.conv0_regular = make_conv(weight(m, p + "/conv0/filters", 4, src), weight(m, p + "/conv0/bias", 1, src), 2);
+            else
+                d.conv0 = sep(p + "/conv0", 2);
+            d.conv1 = sep(p + "/conv1", 1);
+            d.conv2 = sep(p + "/conv2", 1);
+            d.conv3 = sep(p + "/conv3", 1);
+        }
+        fc_w = weight(m, "fc/weights", 2, src).contiguous();
+        fc_b = weight(m, "fc/bias", 1, src).contiguous();
+    }
+    /// [B, 3, 112, 112] RGB 0..255 -> [B, out]
+    torch::Tensor operator()(const torch::Tensor& rgb) const {
+        torch::Tensor x = normalize_face(rgb);
+        for (const auto& d : dense) x = d(x);
+        x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(7).stride(2));  // 'valid'
+        x = x.permute({0, 2, 3, 1}).reshape({x.size(0), -1});        // NHWC flatten (1x1 here)
+        return torch::matmul(x, fc_w) + fc_b;
+    }
+};
+
+constexpr int kFaceInput = 112;
+constexpr int kDescriptorInput = 150;
+constexpr int kDetectorInput = 512;
+
+}  // namespace
+
+// ---- FaceDetector (SSD-MobileNetV1) -------------------------------------------------------------------------
+
+struct FaceDetector::Impl {
+    struct PointwiseBN {  // conv + batch_norm_offset + relu6
+        Conv conv;
+        torch::Tensor offset;
+        torch::Tensor operator()(const torch::Tensor& x) const { return torch::clamp(conv(x) + offset, 0, 6); }
+    };
+    struct DepthwiseBN {  // depthwise conv + batch norm + relu6
+        Conv conv;
+        torch::Tensor mean, inv_scale, offset;  // (x - mean) * (gamma / sqrt(var + eps)) + beta
+        torch::Tensor operator()(const torch::Tensor& x) const {
+            return torch::clamp((conv(x) - mean) * inv_scale + offset, 0, 6);
+        }
+    };
+    PointwiseBN conv0;
+    DepthwiseBN dw[13];
+    PointwiseBN pw[13];
+    PointwiseBN pred[8];
+    Conv box_enc[6], cls[6];
+    torch::Tensor anchors;  // [N, 4]
+
+    explicit Impl(const fs::path& dir) {
+        const fs::path src = dir / "ssd_mobilenetv1_model-weights_manifest.json";
+        const WeightMap m = load_tfjs_weights(src);
+        auto pointwise = [&](const std::string& p, int idx, int64_t stride) {
+            const std::string n = p + "/Conv2d_" + std::to_string(idx) + "_pointwise";
+            return PointwiseBN{make_conv(weight(m, n + "/weights", 4, src), {}, stride),
+                               chan(weight(m, n + "/convolution_bn_offset", 1, src))};
+        };
+        constexpr double eps = 0.0010000000474974513;
+        conv0 = pointwise("MobilenetV1", 0, 2);
+        for (int i = 1; i <= 13; ++i) {
+            const std::string n = "MobilenetV1/Conv2d_" + std::to_string(i) + "_depthwise";
+            const int64_t stride = (i == 2 || i == 4 || i == 6 || i == 12) ? 2 : 1;
+            const torch::Tensor var = weight(m, n + "/BatchNorm/moving_variance", 1, src).to(torch::kFloat64);
+            const torch::Tensor gamma = weight(m, n + "/BatchNorm/gamma", 1, src).to(torch::kFloat64);
+            dw[i - 1] = DepthwiseBN{make_depthwise(weight(m, n + "/depthwise_weights", 4, src), stride),
+                                    chan(weight(m, n + "/BatchNorm/moving_mean", 1, src)),
+                                    chan((gamma / torch::sqrt(var + eps)).to(torch::kFloat32)),
+                                    chan(weight(m, n + "/BatchNorm/beta", 1, src))};
+            pw[i - 1] = pointwise("MobilenetV1", i, 1);
+        }
+        for (int i = 0; i < 8; ++i) pred[i] = pointwise("Prediction", i, i % 2 == 1 ? 2 : 1);
+        for (int i = 0; i < 6; ++i) {
+            const std::string n = "Prediction/BoxPredictor_" + std::to_string(i);
+            box_enc[i] = make_conv(weight(m, n + "/BoxEncodingPredictor/weights", 4, src),
+                                   weight(m, n + "/BoxEncodingPredictor/biases", 1, src), 1);
+            cls[i] = make_conv(weight(m, n + "/ClassPredictor/weights", 4, src),
+                               weight(m, n + "/ClassPredictor/biases", 1, src), 1);
+        }
+        anchors = weight(m, "Output/extra_dim", 3, src).reshape({-1, 4}).contiguous();
+    }
+
+    /// [1, 3, 512, 512] RGB 0..255 -> boxes [N, 4] (ymin, xmin, ymax, xmax relative to the square), scores [N]
+    std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& rgb) const {
+        torch::Tensor x = rgb / 127.5f - 1.0f;
+        x = conv0(x);
+        torch::Tensor conv11;
+        for (int i = 0; i < 13; ++i) {
+            x = pw[i](dw[i](x));
+            if (i + 1 == 11) conv11 = x;
+        }
+        std::vector<torch::Tensor> feats(6);
+        torch::Tensor c = pred[0](x), c1 = pred[1](c);
+        torch::Tensor c3 = pred[3](pred[2](c1));
+        torch::Tensor c5 = pred[5](pred[4](c3));
+        torch::Tensor c7 = pred[7](pred[6](c5));
+        feats = {conv11, x, c1, c3, c5, c7};
+        std::vector<torch::Tensor> enc, cl;
+        for (int i = 0; i < 6; ++i) {  // NHWC order before the reshape, as TF.js
+            enc.push_back(box_enc[i](feats[i]).permute({0, 2, 3, 1}).reshape({-1, 4}));
+            cl.push_back(cls[i](feats[i]).permute({0, 2, 3, 1}).reshape({-1, 3}));
+        }
+        const torch::Tensor e = torch::cat(enc, 0), k = torch::cat(cl, 0);
+        // decodeBoxesLayer
+        const torch::Tensor a0 = anchors.select(1, 0), a1 = anchors.select(1, 1);
+        const torch::Tensor a2 = anchors.select(1, 2), a3 = anchors.select(1, 3);
+        const torch::Tensor s0 = a2 - a0, s1 = a3 - a1;
+        const torch::Tensor ctr0 = a0 + s0 / 2, ctr1 = a1 + s1 / 2;
+        const torch::Tensor div0 = torch::exp(e.select(1, 2) / 5) * s0 / 2;
+        const torch::Tensor add0 = (e.select(1, 0) / 10) * s0 + ctr0;
+        const torch::Tensor div1 = torch::exp(e.select(1, 3) / 5) * s1 / 2;
+        const torch::Tensor add1 = (e.select(1, 1) / 10) * s1 + ctr1;
+        const torch::Tensor boxes = torch::stack({add0 - div0, add1 - div1, add0 + div0, add1 + div1}, 1);
+        const torch::Tensor scores = torch::sigmoid(k.select(1, 1));
+        return {boxes.contiguous(), scores.contiguous()};
+    }
+};
+
+FaceDetector::FaceDetector(const fs::path& dir) : impl_(std::make_unique<Impl>(dir)) {}
+FaceDetector::~FaceDetector() = default;
+FaceDetector::FaceDetector(FaceDetector&&) noexcept = default;
+FaceDetector& FaceDetector::operator=(FaceDetector&&) noexcept = default;
+
+std::vector<Detection> FaceDetector::detect(const cv::Mat& bgr, float min_score) const {
+    check_image(bgr, "FaceDetector");
+    torch::NoGradGuard no_grad;
+    const int W = bgr.cols, H = bgr.rows, side = std::max(W, H);
+    const auto [boxes_t, scores_t] =
+        impl_->forward(square_input(bgr, cv::Rect(0, 0, W, H), 0, 0, side, kDetectorInput));
+    const float* bx = boxes_t.data_ptr<float>();
+    const float* sc = scores_t.data_ptr<float>();
+    const int64_t n = scores_t.size(0);
+    // face-api's nonMaxSuppression (ssdMobilenetv1/nonMaxSuppression.ts): greedy, IoU 0.5, at most 100.
+    struct Cand {
+        double score;
+        int64_t idx;
+    };
+    std::vector<Cand> cand;
+    for (int64_t i = 0; i < n; ++i)
+        if (double(sc[i]) > double(min_score)) cand.push_back({double(sc[i]), i});
+    std::stable_sort(cand.begin(), cand.end(), [](const Cand& a, const Cand& b) { return a.score > b.score; });
+    auto iou = [&](int64_t i, int64_t j) {
+        const float* a = bx + 4 * i;
+        const float* b = bx + 4 * j;
+        const double ya0 = std::min(a[0], a[2]), xa0 = std::min(a[1], a[3]);
+        const double ya1 = std::max(a[0], a[2]), xa1 = std::max(a[1], a[3]);
+        const double yb0 = std::min(b[0], b[2]), xb0 = std::min(b[1], b[3]);
+        const double yb1 = std::max(b[0], b[2]), xb1 = std::max(b[1], b[3]);
+        const double area_a = (ya1 - ya0) * (xa1 - xa0), area_b = (yb1 - yb0) * (xb1 - xb0);
+        if (area_a <= 0 || area_b <= 0) return 0.0;
+        const double inter = std::max(std::min(ya1, yb1) - std::max(ya0, yb0), 0.0) *
+                             std::max(std::min(xa1, xb1) - std::max(xa0, xb0), 0.0);
+        return inter / (area_a + area_b - inter);
+    };
+    constexpr size_t kMaxResults = 100;
+    constexpr double kIou = 0.5;
+    std::vector<int64_t> selected;
+    for (auto& c : cand) {
+        if (selected.size() >= std::min<size_t>(kMaxResults, size_t(n))) break;
+        const double original = c.score;
+        for (size_t j = selected.size(); j-- > 0;) {
+            const double v = iou(c.idx, selected[j]);
+            if (v == 0.0) continue;
+            c.score *= v <= kIou ? 1.0 : 0.0;
+            if (c.score <= min_score) break;
+        }
+        if (original == c.score) selected.push_back(c.idx);
+    }
+    // Relative box in the padded square -> image pixels (SsdMobilenetv1.locateFaces + Box.rescale).
+    const double scale = double(kDetectorInput) / side;
+    const double pad_x = double(kDetectorInput) / std::round(W * scale);
+    const double pad_y = double(kDetectorInput) / std::round(H * scale);
+    std::vector<Detection> out;
+    for (int64_t i : selected) {
+        const float* b = bx + 4 * i;
+        const double top = std::max(0.0, double(b[0])) * pad_y, bottom = std::min(1.0, double(b[2])) * pad_y;
+        const double left = std::max(0.0, double(b[1])) * pad_x, right = std::min(1.0, double(b[3])) * pad_x;
+        out.push_back({cv::Rect2f(float(left * W), float(top * H), float((right - left) * W),
+                                  float((bottom - top) * H)),
+                       sc[i]});
+    }
+    return out;
+}
+
+// ---- Landmarks68 -------------------------------------------------------------------------------------------
+
+struct Landmarks68::Impl {
+    FeatureNet net;
+    explicit Impl(const fs::path& dir)
+        : net(load_tfjs_weights(dir / "face_landmark_68_model-weights_manifest.json"),
+              dir / "face_landmark_68_model-weights_manifest.json") {}
+};
+Landmarks68::Landmarks68(const fs::path& dir) : impl_(std::make_unique<Impl>(dir)) {}
+Landmarks68::~Landmarks68() = default;
+Landmarks68::Landmarks68(Landmarks68&&) noexcept = default;
+Landmarks68& Landmarks68::operator=(Landmarks68&&) noexcept = default;
+
+std::vector<cv::Point2f> Landmarks68::predict(const cv::Mat& bgr, const cv::Rect2f& box) const {
+    check_image(bgr, "Landmarks68");
+    torch::NoGradGuard no_grad;
+    const cv::Rect r = face_crop(bgr, box, "Landmarks68");
+    const torch::Tensor o = impl_->net(centered_face_input(bgr, r, kFaceInput)).reshape({68, 2});
+    // FaceLandmark68NetBase.postProcess: undo the centred padding in the 112 square, relative to the crop.
+    const double s = double(kFaceInput) / std::max(r.width, r.height);
+    const float w = float(r.width * s), h = float(r.height * s);
+    const float pad_x = w < h ? std::abs(w - h) / 2 : 0.f, pad_y = h < w ? std::abs(w - h) / 2 : 0.f;
+    const float* p = o.data_ptr<float>();
+    std::vector<cv::Point2f> pts(68);
+    for (int i = 0; i < 68; ++i) {
+        const float rx = (p[2 * i] * float(kFaceInput) - pad_x) / w;
+        const float ry = (p[2 * i + 1] * float(kFaceInput) - pad_y) / h;
+        pts[i] = cv::Point2f(float(double(rx) * r.width + r.x), float(double(ry) * r.height + r.y));
+    }
+    return pts;
+}
+
+// ---- ExpressionNet -----------------------------------------------------------------------------------------
+
+struct ExpressionNet::Impl {
+    FeatureNet net;
+    explicit Impl(const fs::path& dir)
+        : net(load_tfjs_weights(dir / "face_expression_model-weights_manifest.json"),
+              dir / "face_expression_model-weights_manifest.json") {}
+};
+ExpressionNet::ExpressionNet(const fs::path& dir) : impl_(std::make_unique<Impl>(dir)) {}
+ExpressionNet::~ExpressionNet() = default;
+ExpressionNet::ExpressionNet(ExpressionNet&&) noexcept = default;
+ExpressionNet& ExpressionNet::operator=(ExpressionNet&&) noexcept = default;
+
 const std::vector<std::string>& ExpressionNet::names() {
     static const std::vector<std::string> n{"neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"};
     return n;
 }
-std::vector<float> ExpressionNet::probabilities(const cv::Mat&, const cv::Rect2f&) const {
-    throw ModelError("not implemented yet");
+
+std::vector<float> ExpressionNet::probabilities(const cv::Mat& bgr, const cv::Rect2f& box) const {
+    check_image(bgr, "ExpressionNet");
+    torch::NoGradGuard no_grad;
+    const cv::Rect r = face_crop(bgr, box, "ExpressionNet");
+    const torch::Tensor p = torch::softmax(impl_->net(centered_face_input(bgr, r, kFaceInput)), 1).contiguous();
+    return std::vector<float>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+}
+
+// ---- FaceDescriptor (face_recognition net, dlib's ResNet) ----------------------------------------------------
+
+struct FaceDescriptor::Impl {
+    struct ConvScale {  // conv + bias, then scale layer (x * weights + biases)
+        Conv conv;
+        torch::Tensor sw, sb;
+        torch::Tensor operator()(const torch::Tensor& x) const { return conv(x) * sw + sb; }
+    };
+    struct Residual {
+        ConvScale c1, c2;
+        bool down = false;
+    };
+    ConvScale conv32_down;
+    std::vector<Residual> blocks;
+    torch::Tensor fc;  // [256, 128]
+
+    explicit Impl(const fs::path& dir) {
+        const fs::path src = dir / "face_recognition_model-weights_manifest.json";
+        const WeightMap m = load_tfjs_weights(src);
+        auto cs = [&](const std::string& p, int64_t stride, bool same) {
+            return ConvScale{make_conv(weight(m, p + "/conv/filters", 4, src), weight(m, p + "/conv/bias", 1, src),
+                                       stride, same),
+                             chan(weight(m, p + "/scale/weights", 1, src)), chan(weight(m, p + "/scale/biases", 1, src))};
+        };
+        conv32_down = cs("conv32_down", 2, false);
+        const std::pair<const char*, bool> names[] = {
+            {"conv32_1", false},  {"conv32_2", false},  {"conv32_3", false},  {"conv64_down", true},
+            {"conv64_1", false},  {"conv64_2", false},  {"conv64_3", false},  {"conv128_down", true},
+            {"conv128_1", false}, {"conv128_2", false}, {"conv256_down", true}, {"conv256_1", false},
+            {"conv256_2", false}, {"conv256_down_out", true}};
+        for (const auto& [name, down] : names) {
+            const std::string p = name;
+            blocks.push_back({cs(p + "/conv1", down ? 2 : 1, !down), cs(p + "/conv2", 1, true), down});
+        }
+        fc = weight(m, "fc", 2, src).contiguous();
+    }
+
+    torch::Tensor forward(const torch::Tensor& rgb) const {
+        torch::Tensor x = torch::relu(conv32_down(normalize_face(rgb)));
+        x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2));
+        for (const auto& b : blocks) {
+            torch::Tensor out = b.c2(torch::relu(b.c1(x)));
+            if (!b.down) {
+                x = torch::relu(out + x);
+                continue;
+            }
+            torch::Tensor pooled = F::avg_pool2d(x, F::AvgPool2dFuncOptions(2).stride(2));
+            if (pooled.size(2) != out.size(2) || pooled.size(3) != out.size(3))
+                out = F::pad(out, F::PadFuncOptions({0, 1, 0, 1}));  // one zero row (bottom) and column (right)
+            if (pooled.size(1) != out.size(1)) pooled = torch::cat({pooled, torch::zeros_like(pooled)}, 1);
+            x = torch::relu(pooled + out);
+        }
+        return torch::matmul(x.mean({2, 3}), fc);
+    }
+};
+
+FaceDescriptor::FaceDescriptor(const fs::path& dir) : impl_(std::make_unique<Impl>(dir)) {}
+FaceDescriptor::~FaceDescriptor() = default;
+FaceDescriptor::FaceDescriptor(FaceDescriptor&&) noexcept = default;
+FaceDescriptor& FaceDescriptor::operator=(FaceDescriptor&&) noexcept = default;
+
+std::array<float, 128> FaceDescriptor::describe(const cv::Mat& bgr, const cv::Rect2f& box) const {
+    check_image(bgr, "FaceDescriptor");
+    torch::NoGradGuard no_grad;
+    const cv::Rect r = face_crop(bgr, box, "FaceDescriptor");
+    const torch::Tensor d = impl_->forward(centered_face_input(bgr, r, kDescriptorInput)).contiguous();
+    NED_CHECK(d.numel() == 128, "descriptor size ", d.numel());
+    std::array<float, 128> out{};
+    std::copy(d.data_ptr<float>(), d.data_ptr<float>() + 128, out.begin());
+    return out;
+}
+
+float FaceDescriptor::distance(const std::array<float, 128>& a, const std::array<float, 128>& b) {
+    double s = 0;
+    for (size_t i = 0; i < a.size(); ++i) s += double(a[i] - b[i]) * double(a[i] - b[i]);
+    return float(std::sqrt(s));
 }
 
 }  // namespace ned::facenet

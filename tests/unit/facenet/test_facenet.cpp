@@ -1,0 +1,100 @@
+// ned_facenet against face-api in TF.js on the synthetic image (no shared data needed; the models ship in
+// models/open). Tolerances: see parity.hpp.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include <opencv2/imgproc.hpp>
+
+#include "ned/core/error.hpp"
+#include "ned/facenet/facenet.hpp"
+#include "support/test_support.hpp"
+#include "unit/facenet/parity.hpp"
+
+using namespace ned::facenet;
+using namespace ned::facenet::test;
+
+namespace {
+cv::Rect2f box_of(const nlohmann::json& j) {
+    return cv::Rect2f(j[0].get<float>(), j[1].get<float>(), j[2].get<float>(), j[3].get<float>());
+}
+}  // namespace
+
+TEST(Facenet, OpenModelsDirFindsTheShippedModels) {
+    const auto d = open_models_dir();
+    EXPECT_TRUE(std::filesystem::exists(d / "ssd_mobilenetv1_model-weights_manifest.json")) << d;
+    ::setenv("NED_OPEN_MODELS", "/nonexistent/ned-open", 1);
+    EXPECT_THROW(open_models_dir(), ned::ModelError);
+    ::unsetenv("NED_OPEN_MODELS");
+    EXPECT_THROW(FaceDetector("/nonexistent/ned-open"), ned::ModelError);
+}
+
+TEST(Facenet, ExpressionNamesInFaceApiOrder) {
+    EXPECT_EQ(ExpressionNet::names(),
+              (std::vector<std::string>{"neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"}));
+}
+
+TEST(Facenet, SyntheticImageMatchesTfjs) {
+    const auto ref = reference()["images"]["synthetic"];
+    const cv::Mat img = synthetic_image();
+    const cv::Rect2f box = box_of(ref["box"]);
+
+    // Landmarks: net output o in [0, 1] of the 112 square, mapped by the crop side (128 px here).
+    const auto lm = Landmarks68().predict(img, box);
+    ASSERT_EQ(lm.size(), 68u);
+    double lm_err = 0;
+    for (int i = 0; i < 68; ++i) {
+        lm_err = std::max(lm_err, std::abs(lm[i].x - ref["landmarks"][i][0].get<double>()));
+        lm_err = std::max(lm_err, std::abs(lm[i].y - ref["landmarks"][i][1].get<double>()));
+    }
+    const double side = std::max(box.width, box.height);
+    EXPECT_LE(lm_err, kFeatureRel * side) << "max landmark error (px)";
+
+    const auto p = ExpressionNet().probabilities(img, box);
+    ASSERT_EQ(p.size(), 7u);
+    double p_err = 0, sum = 0;
+    for (int i = 0; i < 7; ++i) {
+        p_err = std::max(p_err, std::abs(p[i] - ref["expressions"][i].get<double>()));
+        sum += p[i];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    EXPECT_LE(p_err, kFeatureRel) << "max probability error";
+
+    const auto d = FaceDescriptor().describe(img, box);
+    double d_err = 0;
+    for (int i = 0; i < 128; ++i) d_err = std::max(d_err, std::abs(d[i] - ref["descriptor"][i].get<double>()));
+    EXPECT_LE(d_err, kRecognitionRel) << "max descriptor error";
+    std::printf("synthetic parity: landmarks %.3g px, probabilities %.3g, descriptor %.3g\n", lm_err, p_err, d_err);
+
+    // The detector finds no face in it (as TF.js), even at a low threshold.
+    EXPECT_EQ(FaceDetector().detect(img, ref["min_score"].get<float>()).size(), ref["detections"].size());
+}
+
+TEST(Facenet, ParityTestsSeeAChannelSwap) {
+    // The same image with R and B swapped: the outputs move far beyond the tolerances, so the parity test
+    // above would see an input-convention defect.
+    const auto ref = reference()["images"]["synthetic"];
+    cv::Mat img = synthetic_image(), swapped;
+    cv::cvtColor(img, swapped, cv::COLOR_BGR2RGB);
+    const auto d = FaceDescriptor().describe(swapped, box_of(ref["box"]));
+    double d_err = 0;
+    for (int i = 0; i < 128; ++i) d_err = std::max(d_err, std::abs(d[i] - ref["descriptor"][i].get<double>()));
+    EXPECT_GT(d_err, 10 * kRecognitionRel);
+}
+
+TEST(Facenet, BadInputsAreInputErrors) {
+    const Landmarks68 lm;
+    const cv::Mat img = synthetic_image();
+    EXPECT_THROW(lm.predict(cv::Mat(), {0, 0, 10, 10}), ned::InputError);
+    EXPECT_THROW(lm.predict(img, {400, 300, 50, 50}), ned::InputError);  // outside the image
+    EXPECT_NO_THROW(lm.predict(img, {-20, -10, 100, 80}));               // clipped at the borders
+    EXPECT_THROW(FaceDetector().detect(cv::Mat(5, 5, CV_8UC1)), ned::InputError);
+}
+
+TEST(Facenet, DescriptorDistanceIsEuclidean) {
+    std::array<float, 128> a{}, b{};
+    a[0] = 3;
+    b[1] = 4;
+    EXPECT_FLOAT_EQ(FaceDescriptor::distance(a, b), 5.f);
+    EXPECT_FLOAT_EQ(FaceDescriptor::distance(a, a), 0.f);
+}

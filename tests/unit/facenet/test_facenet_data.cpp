@@ -1,0 +1,116 @@
+// ned_facenet against face-api in TF.js on shared photos (PNG, decoded identically by OpenCV and pngjs), and
+// what the nets are for: same-person descriptors closer than 0.6, another person's farther, the labelled
+// expression recognised. Label data: skipped without ../shared/data. Tolerances: see parity.hpp.
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "ned/facenet/facenet.hpp"
+#include "support/test_support.hpp"
+#include "unit/facenet/parity.hpp"
+
+using namespace ned::facenet;
+using namespace ned::facenet::test;
+
+namespace {
+const char* kFiles[][2] = {{"sadtalker_happy", "images/faces/sadtalker__happy.png"},
+                           {"sadtalker_sad", "images/faces/sadtalker__sad.png"},
+                           {"lfpw_0002", "landmarks/300w_lfpw/image_0002.png"},
+                           {"lfpw_0001", "landmarks/300w_lfpw/image_0001.png"}};
+
+cv::Mat load(const char* rel) {
+    const cv::Mat m = cv::imread(ned::test::data_path(rel), cv::IMREAD_COLOR);
+    EXPECT_FALSE(m.empty()) << rel;
+    return m;
+}
+cv::Rect2f box_of(const nlohmann::json& j) {
+    return cv::Rect2f(j[0].get<float>(), j[1].get<float>(), j[2].get<float>(), j[3].get<float>());
+}
+}  // namespace
+
+TEST(FacenetData, DetectorMatchesTfjs) {
+    NED_REQUIRE_DATA();
+    const auto ref = reference()["images"];
+    const FaceDetector det;
+    for (const auto& [name, rel] : kFiles) {
+        const auto r = ref[name];
+        const cv::Mat img = load(rel);
+        const auto d = det.detect(img, r["min_score"].get<float>());
+        ASSERT_EQ(d.size(), r["detections"].size()) << name;
+        // Box corners are relative coordinates (O(1) activations through the SSD) times the image side.
+        const double side = std::max(img.cols, img.rows);
+        for (size_t i = 0; i < d.size(); ++i) {
+            const auto& rd = r["detections"][i];
+            const cv::Rect2f rb = box_of(rd["box"]);
+            EXPECT_NEAR(d[i].score, rd["score"].get<double>(), kSsdRel) << name;
+            EXPECT_NEAR(d[i].box.x, rb.x, kSsdRel * side) << name;
+            EXPECT_NEAR(d[i].box.y, rb.y, kSsdRel * side) << name;
+            EXPECT_NEAR(d[i].box.width, rb.width, 2 * kSsdRel * side) << name;
+            EXPECT_NEAR(d[i].box.height, rb.height, 2 * kSsdRel * side) << name;
+            std::printf("%s: score %.7f vs %.7f, box (%.3f %.3f %.3f %.3f) vs (%.3f %.3f %.3f %.3f)\n", name,
+                        d[i].score, rd["score"].get<double>(), d[i].box.x, d[i].box.y, d[i].box.width,
+                        d[i].box.height, rb.x, rb.y, rb.width, rb.height);
+        }
+    }
+}
+
+TEST(FacenetData, FaceNetsMatchTfjs) {
+    NED_REQUIRE_DATA();
+    const auto ref = reference()["images"];
+    const Landmarks68 lmnet;
+    const ExpressionNet expr;
+    const FaceDescriptor desc;
+    for (const auto& [name, rel] : kFiles) {
+        const auto r = ref[name];
+        const cv::Mat img = load(rel);
+        const cv::Rect2f box = box_of(r["box"]);
+        const auto lm = lmnet.predict(img, box);
+        double lm_err = 0;
+        for (int i = 0; i < 68; ++i) {
+            lm_err = std::max(lm_err, std::abs(lm[i].x - r["landmarks"][i][0].get<double>()));
+            lm_err = std::max(lm_err, std::abs(lm[i].y - r["landmarks"][i][1].get<double>()));
+        }
+        EXPECT_LE(lm_err, kFeatureRel * std::max(box.width, box.height)) << name;
+        const auto p = expr.probabilities(img, box);
+        double p_err = 0;
+        for (int i = 0; i < 7; ++i) p_err = std::max(p_err, std::abs(p[i] - r["expressions"][i].get<double>()));
+        EXPECT_LE(p_err, kFeatureRel) << name;
+        const auto d = desc.describe(img, box);
+        double d_err = 0;
+        for (int i = 0; i < 128; ++i) d_err = std::max(d_err, std::abs(d[i] - r["descriptor"][i].get<double>()));
+        EXPECT_LE(d_err, kRecognitionRel) << name;
+        std::printf("%s parity: landmarks %.3g px, probabilities %.3g, descriptor %.3g\n", name, lm_err, p_err,
+                    d_err);
+    }
+}
+
+TEST(FacenetData, DescriptorsSeparatePeopleAndExpressionsAreRecognised) {
+    NED_REQUIRE_DATA();
+    const FaceDetector det;
+    const FaceDescriptor desc;
+    const ExpressionNet expr;
+    std::map<std::string, std::array<float, 128>> d;
+    std::map<std::string, std::vector<float>> p;
+    for (const auto& [name, rel] : kFiles) {
+        const cv::Mat img = load(rel);
+        const auto faces = det.detect(img);
+        ASSERT_EQ(faces.size(), 1u) << name;
+        d[name] = desc.describe(img, faces[0].box);
+        p[name] = expr.probabilities(img, faces[0].box);
+    }
+    // Two same-person pairs: the sadtalker woman smiling and sad (same session), and LFPW images 0001 and 0002
+    // (one actress, two different photos and years, as seen by eye); and the two women against each other.
+    const float same = FaceDescriptor::distance(d["sadtalker_happy"], d["sadtalker_sad"]);
+    EXPECT_LT(same, 0.6f);
+    const float same_lfpw = FaceDescriptor::distance(d["lfpw_0001"], d["lfpw_0002"]);
+    EXPECT_LT(same_lfpw, 0.6f);
+    for (const char* other : {"lfpw_0001", "lfpw_0002"})
+        for (const char* s : {"sadtalker_happy", "sadtalker_sad"})
+            EXPECT_GT(FaceDescriptor::distance(d[s], d[other]), 0.6f) << s << " vs " << other;
+    std::printf("other-person distance sadtalker_happy vs lfpw_0001 %.3f\n",
+                FaceDescriptor::distance(d["sadtalker_happy"], d["lfpw_0001"]));
+    const auto argmax = [](const std::vector<float>& v) { return std::max_element(v.begin(), v.end()) - v.begin(); };
+    EXPECT_EQ(ExpressionNet::names()[argmax(p["sadtalker_happy"])], "happy");
+    std::printf("same-person distances %.3f, %.3f; sadtalker_sad recognised as %s\n", same, same_lfpw,
+                ExpressionNet::names()[argmax(p["sadtalker_sad"])].c_str());
+}
