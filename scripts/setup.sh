@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake pkg-config ccache git
   libtorch-dev libopenblas0-openmp
-  libopencv-dev
+  libopencv-dev libpng-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libdlib-dev libdlib-data
   libeigen3-dev libcli11-dev libspdlog-dev libgtest-dev nlohmann-json3-dev

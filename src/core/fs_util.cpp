@@ -1,5 +1,8 @@
 #include "ned/core/fs_util.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,11 +11,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <vector>
 
 #include "ned/core/error.hpp"
+#include "ned/core/output_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -106,9 +111,43 @@ struct CleanupSlot {
 };
 CleanupSlot g_cleanup[kCleanupSlots];
 
+// Output image folders (OutputDir) are a second registry: their frame images are removed, then the folders
+// the run created.
+constexpr int kDirSlots = 32;
+struct DirSlot {
+    std::atomic<int> state{0};  // 0 free, 1 being filled, 2 armed
+    char path[kCleanupPathMax];
+    char top[kCleanupPathMax];  // topmost folder the run created ("" when the folder existed)
+    char ext[16];
+};
+DirSlot g_dir_cleanup[kDirSlots];
+
+int register_dir_cleanup(const std::string& path, const std::string& ext, const std::string& top) {
+    if (path.size() >= kCleanupPathMax || top.size() >= kCleanupPathMax || ext.size() >= sizeof DirSlot::ext)
+        return -1;
+    for (int i = 0; i < kDirSlots; ++i) {
+        int expected = 0;
+        if (g_dir_cleanup[i].state.compare_exchange_strong(expected, 1)) {
+            std::memcpy(g_dir_cleanup[i].path, path.c_str(), path.size() + 1);
+            std::memcpy(g_dir_cleanup[i].top, top.c_str(), top.size() + 1);
+            std::memcpy(g_dir_cleanup[i].ext, ext.c_str(), ext.size() + 1);
+            g_dir_cleanup[i].state.store(2);
+            return i;
+        }
+    }
+    return -1;
+}
+
+void unregister_dir_cleanup(int slot) {
+    if (slot >= 0 && slot < kDirSlots) g_dir_cleanup[slot].state.store(0);
+}
+
 extern "C" void ned_on_fatal_signal(int sig) {
     for (auto& s : g_cleanup)
         if (s.state.load() == 2) ::unlink(s.path);
+    for (int i = kDirSlots - 1; i >= 0; --i)  // nested folders were registered after their parents
+        if (g_dir_cleanup[i].state.load() == 2)
+            remove_frame_files_safe(g_dir_cleanup[i].path, g_dir_cleanup[i].ext, g_dir_cleanup[i].top);
     const char* msg = sig == SIGINT    ? "ned: interrupted (SIGINT); temporary outputs removed\n"
                       : sig == SIGTERM ? "ned: terminated (SIGTERM); temporary outputs removed\n"
                                        : "ned: stopped by a signal; temporary outputs removed\n";
@@ -170,6 +209,116 @@ void AtomicFile::commit() {
     committed_ = true;
     unregister_cleanup(cleanup_slot_);
     cleanup_slot_ = -1;
+}
+
+bool is_frame_file_name(const char* name, const char* ext) {
+    size_t digits = 0;
+    while (name[digits] >= '0' && name[digits] <= '9') ++digits;
+    return digits >= 6 && std::strcmp(name + digits, ext) == 0;
+}
+
+namespace {
+struct LinuxDirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[1];
+};
+}  // namespace
+
+int remove_frame_files_safe(const char* dir, const char* ext, const char* top) {
+    int removed = 0;
+    const int fd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        alignas(8) char buf[8192];
+        // Rescan until a pass removes nothing: entries removed while reading may shift the directory stream,
+        // and a writer thread may still be finishing one image when a signal arrives.
+        for (int pass = 0; pass < 16; ++pass) {
+            int in_pass = 0;
+            ::lseek(fd, 0, SEEK_SET);
+            for (;;) {
+                const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+                if (n <= 0) break;
+                for (long off = 0; off < n;) {
+                    const auto* d = reinterpret_cast<const LinuxDirent64*>(buf + off);
+                    off += d->d_reclen;
+                    if ((d->d_type == DT_REG || d->d_type == DT_UNKNOWN) && is_frame_file_name(d->d_name, ext) &&
+                        ::unlinkat(fd, d->d_name, 0) == 0)
+                        ++in_pass;
+                }
+            }
+            removed += in_pass;
+            if (in_pass == 0) break;
+        }
+        ::close(fd);
+    }
+    if (top && *top) {
+        char p[kCleanupPathMax];
+        const size_t len = std::strlen(dir), top_len = std::strlen(top);
+        if (len >= sizeof p || top_len > len || std::strncmp(dir, top, top_len) != 0) return removed;
+        std::memcpy(p, dir, len + 1);
+        for (;;) {  // dir, then its parents up to top, while they are empty
+            if (::rmdir(p) != 0 || std::strlen(p) <= top_len) break;
+            char* slash = std::strrchr(p, '/');
+            if (!slash || slash == p) break;
+            *slash = 0;
+            if (std::strlen(p) < top_len) break;
+        }
+    }
+    return removed;
+}
+
+OutputDir::OutputDir(std::string path, bool overwrite, std::string ext, const std::string& what)
+    : path_(std::move(path)), ext_(std::move(ext)) {
+    if (path_.empty()) throw InputError(what + ": empty path");
+    std::error_code ec;
+    fs::path abs = fs::absolute(path_, ec).lexically_normal();
+    if (abs.filename().empty()) abs = abs.parent_path();  // "a/b/" -> "a/b"
+    abs_ = abs.string();
+    if (fs::exists(abs, ec)) {
+        if (!fs::is_directory(abs, ec)) throw InputError(cat(what, " ", path_, ": exists and is not a folder"));
+        bool has_frames = false;
+        for (const auto& e : fs::directory_iterator(abs, ec))
+            if (is_frame_file_name(e.path().filename().c_str(), ext_.c_str())) has_frames = true;
+        if (has_frames && !overwrite)
+            throw InputError(cat(what, " ", path_, " already holds frame images (use -y to overwrite)"));
+        if (::access(abs_.c_str(), W_OK) != 0) throw InputError(cat(what, " ", path_, ": folder is not writable"));
+        remove_frame_files_safe(abs_.c_str(), ext_.c_str(), nullptr);  // stale frames of an earlier run
+    } else {
+        fs::path top = abs;
+        while (top.has_parent_path() && top.parent_path() != top && !fs::exists(top.parent_path(), ec))
+            top = top.parent_path();
+        fs::create_directories(abs, ec);
+        if (ec || !fs::is_directory(abs))
+            throw IoError(cat("cannot create ", what, " ", path_, ": ", ec ? ec.message() : "not a folder"));
+        created_top_ = top.string();
+    }
+    slot_ = register_dir_cleanup(abs_, ext_, created_top_);
+}
+
+OutputDir::~OutputDir() {
+    if (!committed_) remove_frame_files_safe(abs_.c_str(), ext_.c_str(), created_top_.c_str());
+    unregister_dir_cleanup(slot_);
+}
+
+void OutputDir::commit() {
+    committed_ = true;
+    unregister_dir_cleanup(slot_);
+    slot_ = -1;
+}
+
+OutputDirs::~OutputDirs() {
+    while (!dirs_.empty()) dirs_.pop_back();
+}
+
+const std::string& OutputDirs::add(std::string path, bool overwrite, std::string ext, const std::string& what) {
+    dirs_.push_back(std::make_unique<OutputDir>(std::move(path), overwrite, std::move(ext), what));
+    return dirs_.back()->path();
+}
+
+void OutputDirs::commit() {
+    for (auto& d : dirs_) d->commit();
 }
 
 std::string frame_name(long index, const std::string& ext) {

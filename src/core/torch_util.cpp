@@ -109,6 +109,9 @@ void load_module(torch::nn::Module& module, const st::File& file, const std::str
         if (src.sizes() != dst.sizes())
             throw ModelError(cat(file.path, ": tensor '", key, "' has shape ", src.sizes(), ", expected ",
                                  dst.sizes()));
+        // Untrusted weights: a NaN or Inf would only surface as NaN outputs much later.
+        if (src.is_floating_point() && src.numel() && !torch::isfinite(src).all().item<bool>())
+            throw ModelError(cat(file.path, ": tensor '", key, "' holds NaN or infinite values"));
         dst.copy_(src.to(dst.dtype()));
         used.insert(key);
     };

@@ -1,0 +1,63 @@
+#pragma once
+// Output folders of frame images (crops/, conditioning/<kind>/, faces/, ...): a run that fails or is interrupted
+// must not leave the images written so far, which a later command would take for a complete set.
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ned {
+
+/// True when `name` is a frame image name as frame_name() writes it: six or more digits then `ext` ("000007.png").
+bool is_frame_file_name(const char* name, const char* ext);
+
+/// An output folder that holds frame images `NNNNNN<ext>`. The constructor prepares it:
+///  - a missing folder is created (with any missing parents);
+///  - an existing folder that already holds frame images is refused without `overwrite` (InputError, exit 2)
+///    and emptied of them with it (stale frames of an earlier, longer run would otherwise survive);
+///    other files in it are never touched.
+/// Until commit(), a failure (the destructor runs without commit) and SIGINT/SIGTERM/SIGHUP (through the
+/// signal-cleanup registry of fs_util.hpp) remove every frame image in the folder -- all of them were written
+/// by this run -- and then the folders this object created, if they are empty. A folder that existed before
+/// the run is never removed.
+class OutputDir {
+public:
+    OutputDir(std::string path, bool overwrite, std::string ext = ".png", const std::string& what = "output folder");
+    ~OutputDir();
+    OutputDir(const OutputDir&) = delete;
+    OutputDir& operator=(const OutputDir&) = delete;
+
+    const std::string& path() const { return path_; }
+    /// True when this run created the folder.
+    bool created() const { return !created_top_.empty(); }
+    /// The run completed: keep the images.
+    void commit();
+
+private:
+    std::string path_, abs_, ext_, created_top_;
+    bool committed_ = false;
+    int slot_ = -1;
+};
+
+/// Several output folders of one run, cleaned up in reverse order of creation (a nested folder before the
+/// parent it made) when destroyed without commit().
+class OutputDirs {
+public:
+    OutputDirs() = default;
+    ~OutputDirs();
+    OutputDirs(const OutputDirs&) = delete;
+    OutputDirs& operator=(const OutputDirs&) = delete;
+    /// Prepare one more folder (OutputDir's constructor); returns its path.
+    const std::string& add(std::string path, bool overwrite, std::string ext = ".png",
+                           const std::string& what = "output folder");
+    void commit();
+
+private:
+    std::vector<std::unique_ptr<OutputDir>> dirs_;
+};
+
+/// Remove the frame images `NNNNNN<ext>` directly in `dir`, then `dir` and its parents up to and including
+/// `top` while they are empty (`top` empty: remove no folder). Async-signal-safe (raw system calls, no
+/// allocation); used by OutputDir and by the signal handler. Returns the number of files removed.
+int remove_frame_files_safe(const char* dir, const char* ext, const char* top);
+
+}  // namespace ned
