@@ -409,6 +409,22 @@ std::vector<cv::Point2f> Landmarks68::predict(const cv::Mat& bgr, const cv::Rect
     return pts;
 }
 
+cv::Rect2f descriptor_box(const std::vector<cv::Point2f>& lm) {
+    if (lm.size() != 68) throw InputError(cat("descriptor_box: expected 68 landmarks, got ", lm.size()));
+    auto centre = [&](int a, int b) {  // face-api's getCenterPoint of positions [a, b)
+        double x = 0, y = 0;
+        for (int i = a; i < b; ++i) x += lm[i].x, y += lm[i].y;
+        return cv::Point2d(x / (b - a), y / (b - a));
+    };
+    const cv::Point2d le = centre(36, 42), re = centre(42, 48), mouth = centre(48, 68);
+    const double eye_to_mouth = (cv::norm(mouth - le) + cv::norm(mouth - re)) / 2;
+    const double size = std::floor(eye_to_mouth / 0.45);
+    const cv::Point2d ref = (le + re + mouth) / 3.0;
+    const double x = std::floor(std::max(0.0, ref.x - 0.5 * size));
+    const double y = std::floor(std::max(0.0, ref.y - 0.43 * size));
+    return cv::Rect2f(float(x), float(y), float(size), float(size));
+}
+
 // ---- ExpressionNet -----------------------------------------------------------------------------------------
 
 struct ExpressionNet::Impl {

@@ -89,13 +89,15 @@ TEST(FacenetData, DescriptorsSeparatePeopleAndExpressionsAreRecognised) {
     const FaceDetector det;
     const FaceDescriptor desc;
     const ExpressionNet expr;
-    std::map<std::string, std::array<float, 128>> d;
+    const Landmarks68 lmnet;
+    std::map<std::string, std::array<float, 128>> d, d_raw;  // on face-api's aligned box / on the detector box
     std::map<std::string, std::vector<float>> p;
     for (const auto& [name, rel] : kFiles) {
         const cv::Mat img = load(rel);
         const auto faces = det.detect(img);
         ASSERT_EQ(faces.size(), 1u) << name;
-        d[name] = desc.describe(img, faces[0].box);
+        d[name] = desc.describe(img, descriptor_box(lmnet.predict(img, faces[0].box)));
+        d_raw[name] = desc.describe(img, faces[0].box);
         p[name] = expr.probabilities(img, faces[0].box);
     }
     // Two same-person pairs: the sadtalker woman smiling and sad (same session), and LFPW images 0001 and 0002
@@ -107,8 +109,13 @@ TEST(FacenetData, DescriptorsSeparatePeopleAndExpressionsAreRecognised) {
     for (const char* other : {"lfpw_0001", "lfpw_0002"})
         for (const char* s : {"sadtalker_happy", "sadtalker_sad"})
             EXPECT_GT(FaceDescriptor::distance(d[s], d[other]), 0.6f) << s << " vs " << other;
-    std::printf("other-person distance sadtalker_happy vs lfpw_0001 %.3f\n",
-                FaceDescriptor::distance(d["sadtalker_happy"], d["lfpw_0001"]));
+    std::printf("aligned box: same %.3f %.3f, other %.3f; detector box: same %.3f %.3f, other %.3f\n",
+                FaceDescriptor::distance(d["sadtalker_happy"], d["sadtalker_sad"]),
+                FaceDescriptor::distance(d["lfpw_0001"], d["lfpw_0002"]),
+                FaceDescriptor::distance(d["sadtalker_happy"], d["lfpw_0001"]),
+                FaceDescriptor::distance(d_raw["sadtalker_happy"], d_raw["sadtalker_sad"]),
+                FaceDescriptor::distance(d_raw["lfpw_0001"], d_raw["lfpw_0002"]),
+                FaceDescriptor::distance(d_raw["sadtalker_happy"], d_raw["lfpw_0001"]));
     const auto argmax = [](const std::vector<float>& v) { return std::max_element(v.begin(), v.end()) - v.begin(); };
     EXPECT_EQ(ExpressionNet::names()[argmax(p["sadtalker_happy"])], "happy");
     std::printf("same-person distances %.3f, %.3f; sadtalker_sad recognised as %s\n", same, same_lfpw,
