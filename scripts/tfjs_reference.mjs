@@ -5,6 +5,7 @@
 //   mkdir /work/npm-d && cd /work/npm-d && npm init -y
 //   npm pack @vladmandic/face-api@1.7.15 && tar xzf vladmandic-face-api-1.7.15.tgz && mv package face-api
 //   npm install @tensorflow/tfjs@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 pngjs@7
+//   (models/open/fer2013_emotion.json + emotion.bin come from `npm pack @vladmandic/human@3.3.6`, models/)
 //     (tfjs-node is NOT needed: it downloads native binaries; the plain package runs on the JS 'cpu' backend)
 // Run:
 //   node scripts/tfjs_reference.mjs --npm /work/npm-d --models models/open \
@@ -59,6 +60,24 @@ function loadNet(net, name) {
   net.loadFromWeightMap(weightMap);
 }
 const { nets } = faceapi;
+// oarriaga's FER2013 mini-Xception: @vladmandic/human's graph model, run with tfjs-converter (tf.loadGraphModel).
+const ferJson = JSON.parse(fs.readFileSync(path.join(opt.models, 'fer2013_emotion.json'), 'utf8'));
+const ferBin = fs.readFileSync(path.join(opt.models, ferJson.weightsManifest[0].paths[0]));
+const fer = await tf.loadGraphModel(tf.io.fromMemory({
+  modelTopology: ferJson.modelTopology, format: ferJson.format, weightSpecs: ferJson.weightsManifest[0].weights,
+  weightData: ferBin.buffer.slice(ferBin.byteOffset, ferBin.byteOffset + ferBin.length),
+}));
+// human's src/gear/emotion.ts preprocessing on a face crop in [0, 1] (human passes its own face crop; here the
+// same integer crop as face-api's extractFaceTensors).
+function ferPredict(face) {
+  return tf.tidy(() => {
+    const img = tf.div(tf.expandDims(tf.cast(face, 'float32')), 255);
+    const resize = tf.image.resizeBilinear(img, [64, 64], false);
+    const grey = tf.sum(tf.mul(resize, tf.tensor1d([0.2989, 0.5870, 0.1140], 'float32')), 3, true);
+    const x = tf.mul(tf.sub(grey, tf.scalar(0.5, 'float32')), tf.scalar(2.0, 'float32'));
+    return Array.from(fer.execute(x).dataSync());
+  });
+}
 loadNet(nets.ssdMobilenetv1, 'ssd_mobilenetv1_model');
 loadNet(nets.faceLandmark68Net, 'face_landmark_68_model');
 loadNet(nets.faceRecognitionNet, 'face_recognition_model');
@@ -103,6 +122,7 @@ async function evaluate(name, img, fixedBox) {
     out.landmarks = lm.positions.map((p) => [r6(p.x + box[0]), r6(p.y + box[1])]);
     out.descriptor = Array.from(desc).map(r6);
     out.expressions = faceapi.FACE_EXPRESSION_LABELS.map((k) => r6(expr[k]));
+    out.fer2013 = ferPredict(face).map(r6);
     face.dispose();
   }
   t.dispose();

@@ -451,6 +451,61 @@ std::vector<float> ExpressionNet::probabilities(const cv::Mat& bgr, const cv::Re
     return std::vector<float>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
 }
 
+// ---- EmotionFer2013 (TF.js graph model) --------------------------------------------------------------------
+
+struct EmotionFer2013::Impl {
+    TfjsGraph graph;
+    explicit Impl(const fs::path& dir) : graph(dir / "fer2013_emotion.json") {}
+};
+EmotionFer2013::EmotionFer2013(const fs::path& dir) : impl_(std::make_unique<Impl>(dir)) {}
+EmotionFer2013::~EmotionFer2013() = default;
+EmotionFer2013::EmotionFer2013(EmotionFer2013&&) noexcept = default;
+EmotionFer2013& EmotionFer2013::operator=(EmotionFer2013&&) noexcept = default;
+
+const std::vector<std::string>& EmotionFer2013::names() {
+    static const std::vector<std::string> n{"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"};
+    return n;
+}
+
+std::vector<float> EmotionFer2013::probabilities(const cv::Mat& bgr, const cv::Rect2f& box) const {
+    check_image(bgr, "EmotionFer2013");
+    torch::NoGradGuard no_grad;
+    const cv::Rect r = face_crop(bgr, box, "EmotionFer2013");
+    constexpr int kSize = 64;
+    // human's emotion.ts: tf.image.resizeBilinear(face / 255, [64, 64]) -> weighted grey -> (g - 0.5) * 2,
+    // each step rounded to float32 as tfjs-backend-cpu does (sums in double).
+    torch::Tensor t = torch::empty({1, 1, kSize, kSize}, torch::kFloat32);
+    float* dst = t.data_ptr<float>();
+    const double ry = double(r.height) / kSize, rx = double(r.width) / kSize;
+    const float wgt[3] = {0.2989f, 0.5870f, 0.1140f};
+    auto px = [&](int y, int x, int c) -> double {
+        return double(float(double(bgr.ptr<cv::Vec3b>(r.y + y)[r.x + x][2 - c]) / 255.0));
+    };
+    for (int oy = 0; oy < kSize; ++oy) {
+        const double sy = ry * oy;
+        const int y0 = std::max(0, int(std::floor(sy)));
+        const int y1 = std::min(r.height - 1, int(std::ceil(sy)));
+        const double fy = sy - y0;
+        for (int ox = 0; ox < kSize; ++ox) {
+            const double sx = rx * ox;
+            const int x0 = std::max(0, int(std::floor(sx)));
+            const int x1 = std::min(r.width - 1, int(std::ceil(sx)));
+            const double fx = sx - x0;
+            double grey = 0;
+            for (int c = 0; c < 3; ++c) {
+                const double top = px(y0, x0, c) + (px(y0, x1, c) - px(y0, x0, c)) * fx;
+                const double bottom = px(y1, x0, c) + (px(y1, x1, c) - px(y1, x0, c)) * fx;
+                const float v = float(top + (bottom - top) * fy);
+                grey += double(v * wgt[c]);
+            }
+            dst[oy * kSize + ox] = (float(grey) - 0.5f) * 2.0f;
+        }
+    }
+    const torch::Tensor p = impl_->graph.run(t).reshape({-1}).contiguous();
+    NED_CHECK(p.numel() == 7, "FER2013 output size ", p.numel());
+    return std::vector<float>(p.data_ptr<float>(), p.data_ptr<float>() + 7);
+}
+
 // ---- FaceDescriptor (face_recognition net, dlib's ResNet) ----------------------------------------------------
 
 struct FaceDescriptor::Impl {

@@ -50,7 +50,10 @@ WeightMap load_tfjs_weights(const fs::path& manifest) {
     } catch (const std::exception& e) {
         throw ModelError(cat(manifest.string(), ": not a JSON weights manifest: ", e.what()));
     }
-    if (!j.is_array()) throw ModelError(cat(manifest.string(), ": expected a JSON array of weight groups"));
+    if (j.is_object() && j.contains("weightsManifest")) j = j.at("weightsManifest");  // a graph model's model.json
+    if (!j.is_array())
+        throw ModelError(cat(manifest.string(), ": expected a JSON array of weight groups (or a model.json with ",
+                             "weightsManifest)"));
     WeightMap out;
     try {
         for (const auto& group : j) {

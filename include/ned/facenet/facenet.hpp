@@ -5,6 +5,7 @@
 //   Landmarks68     face-api face_landmark_68 net (face_landmark_68_model-...), iBUG 68-point order (= dlib)
 //   FaceDescriptor  face-api face_recognition net (port of dlib's ResNet-29 descriptor), 128-d, L2 distance
 //   ExpressionNet   face-api face_expression net, 7 classes
+//   EmotionFer2013  oarriaga's FER2013 mini-Xception (TF.js graph model from @vladmandic/human), 7 classes
 // All classes are thread-compatible (const methods may run concurrently on distinct inputs), CPU, float32.
 // Images are 8-bit BGR (CV_8UC3) as OpenCV reads them; boxes are in image pixels (x, y, width, height).
 // Constructors throw ned::ModelError (exit code 3) naming the file when a manifest/shard is missing or invalid.
@@ -96,6 +97,26 @@ public:
     /// face-api's order: neutral, happy, sad, angry, fearful, disgusted, surprised.
     static const std::vector<std::string>& names();
     /// Softmax probabilities in names() order (sum 1).
+    std::vector<float> probabilities(const cv::Mat& bgr, const cv::Rect2f& box) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// oarriaga's FER2013 mini-Xception emotion classifier (face_classification, MIT), the TF.js graph model
+/// `emotion.json` of @vladmandic/human 3.3.6, run by TfjsGraph. Input as human prepares it: the box clipped and
+/// floored as above (no square padding), scaled to [0, 1], resized to 64x64 (TF resizeBilinear), grey =
+/// 0.2989 R + 0.5870 G + 0.1140 B, then (grey - 0.5) * 2.
+class EmotionFer2013 {
+public:
+    explicit EmotionFer2013(const std::filesystem::path& dir = open_models_dir());
+    ~EmotionFer2013();
+    EmotionFer2013(EmotionFer2013&&) noexcept;
+    EmotionFer2013& operator=(EmotionFer2013&&) noexcept;
+    /// FER2013's order: angry, disgust, fear, happy, sad, surprise, neutral.
+    static const std::vector<std::string>& names();
+    /// Softmax probabilities in names() order.
     std::vector<float> probabilities(const cv::Mat& bgr, const cv::Rect2f& box) const;
 
 private:

@@ -8,6 +8,7 @@
 // Tensors keep TF's layout (e.g. conv filters [kh, kw, in, out]); float weights are kFloat, int32 are kInt32.
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 
 #include <torch/torch.h>
@@ -16,7 +17,8 @@ namespace ned::facenet {
 
 using WeightMap = std::map<std::string, torch::Tensor>;
 
-/// All weights of a manifest, by name. Shard paths are relative to the manifest's folder.
+/// All weights of a manifest, by name. Shard paths are relative to the manifest's folder. `manifest` may also be
+/// a TF.js graph model's model.json (its `weightsManifest` is read).
 /// ModelError (exit 3) naming the file when the manifest or a shard is missing, truncated or malformed,
 /// or a dtype/quantization is not one of the above.
 WeightMap load_tfjs_weights(const std::filesystem::path& manifest);
@@ -25,5 +27,25 @@ WeightMap load_tfjs_weights(const std::filesystem::path& manifest);
 /// missing or has another rank.
 const torch::Tensor& weight(const WeightMap& weights, const std::string& name, int rank,
                             const std::filesystem::path& source);
+
+/// A TF.js graph model (model.json: GraphDef-like `modelTopology.node` list + weights), run by a small
+/// interpreter in NCHW. Supported ops: Placeholder, Const, Identity, Conv2D, _FusedConv2D (BiasAdd, Relu,
+/// Relu6), DepthwiseConv2dNative, FusedDepthwiseConv2dNative, MaxPool, AvgPool (SAME/VALID), AddV2/Add, Sub,
+/// Mul, RealDiv, Relu, Relu6, Sigmoid, Mean (spatial), Softmax; others are a ModelError naming the op and node.
+/// Thread-compatible: run() is const and keeps no state.
+class TfjsGraph {
+public:
+    explicit TfjsGraph(const std::filesystem::path& model_json);
+    ~TfjsGraph();
+    TfjsGraph(TfjsGraph&&) noexcept;
+    TfjsGraph& operator=(TfjsGraph&&) noexcept;
+    /// Evaluate `output` (default: the last node) with the single Placeholder bound to `input`
+    /// (NCHW for 4-D inputs; the model's NHWC is handled internally).
+    torch::Tensor run(const torch::Tensor& input, const std::string& output = "") const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace ned::facenet

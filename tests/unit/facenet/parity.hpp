@@ -11,6 +11,7 @@
 //   feature nets (landmark68, expression): 16 conv layers with K <= 9 + 256, fc K = 256  -> sum K = 4.5e3
 //   recognition (ResNet-29):               29 conv layers with K <= 3*3*256, mean + fc    -> sum K = 6.7e4
 //   SSD-MobileNetV1:                       40 conv layers with K <= 3*3*256               -> sum K = 9.2e4
+//   FER2013 mini-Xception:                 9 convs with K <= 3*3*256, 4 depthwise 3x3     -> sum K = 2.1e4
 // i.e. relative tolerances 2.4e-5, 9.3e-5 and 1.1e-4. A real defect (shifted padding, swapped channels, a
 // transposed filter) changes the outputs by 1e-2..1 (Facenet.ParityTestsSeeAChannelSwap).
 #include <nlohmann/json.hpp>
@@ -27,6 +28,7 @@ constexpr double kSigmas = 6;
 inline const double kFeatureRel = kSigmas * std::sqrt(16.0 * 265 + 256) * kU;  // landmark68, expression nets
 inline const double kRecognitionRel = kSigmas * std::sqrt(29.0 * 2304 + 512) * kU;
 inline const double kSsdRel = kSigmas * std::sqrt(40.0 * 2304) * kU;
+inline const double kFer2013Rel = kSigmas * std::sqrt(9.0 * 9 * 256 + 9 * 288) * kU;  // 9 convs, K <= 3*3*256
 
 inline nlohmann::json reference() {
     std::ifstream in(std::string(NED_SOURCE_DIR) + "/tests/fixtures/facenet/reference.json");

@@ -30,6 +30,8 @@ TEST(Facenet, OpenModelsDirFindsTheShippedModels) {
 }
 
 TEST(Facenet, ExpressionNamesInFaceApiOrder) {
+    EXPECT_EQ(EmotionFer2013::names(),
+              (std::vector<std::string>{"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}));
     EXPECT_EQ(ExpressionNet::names(),
               (std::vector<std::string>{"neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"}));
 }
@@ -65,6 +67,13 @@ TEST(Facenet, SyntheticImageMatchesTfjs) {
     for (int i = 0; i < 128; ++i) d_err = std::max(d_err, std::abs(d[i] - ref["descriptor"][i].get<double>()));
     EXPECT_LE(d_err, kRecognitionRel) << "max descriptor error";
     std::printf("synthetic parity: landmarks %.3g px, probabilities %.3g, descriptor %.3g\n", lm_err, p_err, d_err);
+
+    const auto fer = EmotionFer2013().probabilities(img, box);
+    ASSERT_EQ(fer.size(), 7u);
+    double fer_err = 0;
+    for (int i = 0; i < 7; ++i) fer_err = std::max(fer_err, std::abs(fer[i] - ref["fer2013"][i].get<double>()));
+    EXPECT_LE(fer_err, kFer2013Rel) << "max FER2013 probability error";
+    std::printf("synthetic parity: FER2013 %.3g\n", fer_err);
 
     // The detector finds no face in it (as TF.js), even at a low threshold.
     EXPECT_EQ(FaceDetector().detect(img, ref["min_score"].get<float>()).size(), ref["detections"].size());

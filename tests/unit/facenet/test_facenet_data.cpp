@@ -60,6 +60,7 @@ TEST(FacenetData, FaceNetsMatchTfjs) {
     const Landmarks68 lmnet;
     const ExpressionNet expr;
     const FaceDescriptor desc;
+    const EmotionFer2013 fer;
     for (const auto& [name, rel] : kFiles) {
         const auto r = ref[name];
         const cv::Mat img = load(rel);
@@ -75,12 +76,16 @@ TEST(FacenetData, FaceNetsMatchTfjs) {
         double p_err = 0;
         for (int i = 0; i < 7; ++i) p_err = std::max(p_err, std::abs(p[i] - r["expressions"][i].get<double>()));
         EXPECT_LE(p_err, kFeatureRel) << name;
+        const auto f = fer.probabilities(img, box);
+        double f_err = 0;
+        for (int i = 0; i < 7; ++i) f_err = std::max(f_err, std::abs(f[i] - r["fer2013"][i].get<double>()));
+        EXPECT_LE(f_err, kFer2013Rel) << name;
         const auto d = desc.describe(img, box);
         double d_err = 0;
         for (int i = 0; i < 128; ++i) d_err = std::max(d_err, std::abs(d[i] - r["descriptor"][i].get<double>()));
         EXPECT_LE(d_err, kRecognitionRel) << name;
-        std::printf("%s parity: landmarks %.3g px, probabilities %.3g, descriptor %.3g\n", name, lm_err, p_err,
-                    d_err);
+        std::printf("%s parity: landmarks %.3g px, probabilities %.3g, FER2013 %.3g, descriptor %.3g\n", name,
+                    lm_err, p_err, f_err, d_err);
     }
 }
 
