@@ -28,7 +28,7 @@ void time_it(const char* what, int runs, const std::function<void()>& f) {
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(ms.begin(), ms.end());
-    std::printf("%-36s median %8.1f ms   min %8.1f ms   (%d runs)\n", what, ms[ms.size() / 2], ms.front(), runs);
+    std::printf("%-40s median %8.1f ms   min %8.1f ms   (%d runs)\n", what, ms[ms.size() / 2], ms.front(), runs);
 }
 }  // namespace
 
@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
         const Landmarks68 lm;
         const FaceDescriptor desc;
         const ExpressionNet expr;
+        const EmotionFer2013 fer;
         const auto faces = det.detect(img);
         if (!image.empty() && !faces.empty()) box = faces[0].box;
         std::printf("image %dx%d, face box %.0fx%.0f, torch threads %d\n", img.cols, img.rows, box.width,
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
         time_it("Landmarks68::predict (112x112)", runs, [&] { lm.predict(img, box); });
         time_it("FaceDescriptor::describe (150x150)", runs, [&] { desc.describe(img, box); });
         time_it("ExpressionNet::probabilities (112x112)", runs, [&] { expr.probabilities(img, box); });
+        time_it("EmotionFer2013::probabilities (64x64)", runs, [&] { fer.probabilities(img, box); });
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
