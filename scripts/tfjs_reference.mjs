@@ -129,6 +129,30 @@ async function evaluate(name, img, fixedBox) {
   return out;
 }
 
+// Raw outputs of the other graph models shipped for the interpreter (@vladmandic/human 3.3.6): BlazeFace
+// (256x256 RGB in [-1, 1]) and FaceMesh (192x192 RGB in [0, 1]) on the synthetic pattern v(y, x, c) below;
+// every `stride`-th value of each output is kept.
+async function rawGraph(file, size, scale, offset, stride) {
+  const j = JSON.parse(fs.readFileSync(path.join(opt.models, file), 'utf8'));
+  const specs = j.weightsManifest.flatMap((g) => g.weights);
+  const bin = Buffer.concat(j.weightsManifest.flatMap((g) => g.paths).map((p) => fs.readFileSync(path.join(opt.models, p))));
+  const model = await tf.loadGraphModel(tf.io.fromMemory({ modelTopology: j.modelTopology, format: j.format,
+    weightSpecs: specs, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length) }));
+  const data = new Float32Array(size * size * 3);
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let c = 0; c < 3; c++) {
+    data[(y * size + x) * 3 + c] = ((7 * x + 13 * y + 50 * c + ((x * y) % 31)) % 256) * scale + offset;
+  }
+  const input = tf.tensor4d(data, [1, size, size, 3]);
+  const names = model.outputs.map((o) => o.name);
+  const outs = model.execute(input, names);
+  const res = { input_size: size, scale, offset, stride, outputs: {} };
+  (Array.isArray(outs) ? outs : [outs]).forEach((t, i) => {
+    const v = Array.from(t.dataSync());
+    res.outputs[names[i].replace(/:0$/, '')] = { shape: t.shape, values: v.filter((_, k) => k % stride === 0).map(r6) };
+  });
+  return res;
+}
+
 const result = {
   generator: 'scripts/tfjs_reference.mjs',
   face_api: JSON.parse(fs.readFileSync(path.join(npm, 'face-api/package.json'), 'utf8')).version,
@@ -137,6 +161,10 @@ const result = {
   images: {},
 };
 result.images.synthetic = await evaluate('synthetic', synthetic(320, 240), [96, 60, 128, 120]);
+result.graphs = {
+  blazeface: await rawGraph('blazeface.json', 256, 1 / 127.5, -1, 13),
+  facemesh: await rawGraph('facemesh.json', 192, 1 / 255, 0, 7),
+};
 for (const spec of opt.images) {
   const [name, file] = spec.split('=');
   result.images[name] = await evaluate(name, readPng(file));

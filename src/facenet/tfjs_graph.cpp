@@ -75,7 +75,9 @@ torch::Tensor pad_spatial(const torch::Tensor& x, int64_t kh, int64_t kw, int64_
 
 /// Broadcast a TF constant (NHWC semantics) against an NCHW 4-D tensor.
 torch::Tensor to_nchw_operand(const torch::Tensor& c, const torch::Tensor& other) {
-    if (other.dim() == 4 && c.dim() == 1 && c.size(0) > 1) return c.reshape({1, -1, 1, 1});
+    // [C] or [1, 1, C] (per-channel) -> [1, C, 1, 1]
+    if (other.dim() == 4 && c.dim() >= 1 && c.dim() <= 3 && c.numel() > 1 && c.numel() == c.size(-1))
+        return c.reshape({1, -1, 1, 1});
     if (other.dim() == 4 && c.dim() == 4) return c.permute({0, 3, 1, 2});  // a 4-D constant is NHWC
     return c;
 }
@@ -137,6 +139,10 @@ struct TfjsGraph::Impl {
                 if (f == "BiasAdd") out = out + in(arg++).reshape({1, -1, 1, 1});
                 else if (f == "Relu") out = torch::relu(out);
                 else if (f == "Relu6") out = torch::clamp(out, 0, 6);
+                else if (f == "Prelu") {
+                    const torch::Tensor alpha = to_nchw_operand(in(arg++), out);
+                    out = torch::where(out < 0, out * alpha, out);
+                }
                 else throw ModelError(cat(source.string(), ": node '", n.name, "': fused op ", f, " not supported"));
             }
         } else if (op == "MaxPool" || op == "AvgPool") {
@@ -160,6 +166,25 @@ struct TfjsGraph::Impl {
             if (is_const(0)) a = to_nchw_operand(a, b);  // constants carry TF's NHWC semantics
             if (is_const(1)) b = to_nchw_operand(b, a);
             out = op == "Sub" ? a - b : op == "Mul" ? a * b : op == "RealDiv" ? a / b : a + b;
+        } else if (op == "Prelu") {  // tfjs: x < 0 ? alpha * x : x
+            const torch::Tensor x = in(0);
+            const torch::Tensor alpha = to_nchw_operand(in(1), x);
+            out = torch::where(x < 0, x * alpha, x);
+        } else if (op == "Pad" || op == "PadV2") {
+            const torch::Tensor x = in(0);
+            const torch::Tensor p = in(1).to(torch::kInt64).contiguous();
+            const double value = op == "PadV2" ? in(2).item<double>() : 0.0;
+            if (x.dim() != 4 || p.numel() != 8 || p[0][0].item<int64_t>() != 0 || p[0][1].item<int64_t>() != 0)
+                throw ModelError(cat(source.string(), ": node '", n.name, "': only 4-D Pad without batch padding"));
+            const int64_t* q = p.data_ptr<int64_t>();  // NHWC rows: [N], [H], [W], [C]
+            out = F::pad(x, F::PadFuncOptions({q[4], q[5], q[2], q[3], q[6], q[7]}).value(value));
+        } else if (op == "Reshape") {
+            torch::Tensor x = in(0);
+            if (x.dim() == 4) x = x.permute({0, 2, 3, 1});  // TF's memory order
+            const torch::Tensor shape = in(1).to(torch::kInt64).contiguous();
+            std::vector<int64_t> dims(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel());
+            out = x.reshape(dims);
+            if (out.dim() == 4) out = out.permute({0, 3, 1, 2});
         } else if (op == "Relu") {
             out = torch::relu(in(0));
         } else if (op == "Relu6") {

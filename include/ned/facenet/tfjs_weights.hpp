@@ -30,8 +30,9 @@ const torch::Tensor& weight(const WeightMap& weights, const std::string& name, i
 
 /// A TF.js graph model (model.json: GraphDef-like `modelTopology.node` list + weights), run by a small
 /// interpreter in NCHW. Supported ops: Placeholder, Const, Identity, Conv2D, _FusedConv2D (BiasAdd, Relu,
-/// Relu6), DepthwiseConv2dNative, FusedDepthwiseConv2dNative, MaxPool, AvgPool (SAME/VALID), AddV2/Add, Sub,
-/// Mul, RealDiv, Relu, Relu6, Sigmoid, Mean (spatial), Softmax; others are a ModelError naming the op and node.
+/// Relu6, Prelu), DepthwiseConv2dNative, FusedDepthwiseConv2dNative, MaxPool, AvgPool (SAME/VALID), AddV2/Add,
+/// Sub, Mul, RealDiv, Relu, Relu6, Prelu, Sigmoid, Pad/PadV2 (4-D), Reshape (in TF's NHWC memory order), Mean
+/// (spatial), Softmax; others are a ModelError naming the op and node. 4-D results are returned NCHW.
 /// Thread-compatible: run() is const and keeps no state.
 class TfjsGraph {
 public:

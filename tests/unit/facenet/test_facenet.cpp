@@ -8,6 +8,7 @@
 
 #include "ned/core/error.hpp"
 #include "ned/facenet/facenet.hpp"
+#include "ned/facenet/tfjs_weights.hpp"
 #include "support/test_support.hpp"
 #include "unit/facenet/parity.hpp"
 
@@ -122,4 +123,42 @@ TEST(Facenet, DescriptorBoxFollowsFaceApiAlignment) {
     EXPECT_EQ(b.x, std::floor(60 - 0.5 * size));
     EXPECT_EQ(b.y, std::floor(cy - 0.43 * size));
     EXPECT_THROW(descriptor_box({}), ned::InputError);
+}
+
+TEST(Facenet, GraphInterpreterMatchesTfjsOnBlazeFaceAndFaceMesh) {
+    // @vladmandic/human's BlazeFace and FaceMesh graphs (Pad on channels, Reshape in NHWC order, Prelu, float16
+    // weights) on the synthetic pattern of scripts/tfjs_reference.mjs; every stride-th output value is compared.
+    // Tolerance as parity.hpp: ~40 layers with K <= 128 (1x1) or 25 (5x5 depthwise): sum K < 1e4, relative to the
+    // output's largest magnitude (the outputs are pixel coordinates and logits, up to ~150).
+    const double rel = kSigmas * std::sqrt(1e4) * kU;
+    const auto graphs = reference()["graphs"];
+    for (const char* name : {"blazeface", "facemesh"}) {
+        const auto g = graphs[name];
+        const int size = g["input_size"].get<int>();
+        const float scale = g["scale"].get<float>(), offset = g["offset"].get<float>();
+        const int stride = g["stride"].get<int>();
+        torch::Tensor x = torch::empty({1, 3, size, size});
+        auto a = x.accessor<float, 4>();
+        for (int y = 0; y < size; ++y)
+            for (int xx = 0; xx < size; ++xx)
+                for (int c = 0; c < 3; ++c)
+                    a[0][c][y][xx] = float((7 * xx + 13 * y + 50 * c + ((xx * y) % 31)) % 256) * scale + offset;
+        const TfjsGraph graph(open_models_dir() / (std::string(name) + ".json"));
+        for (const auto& [out_name, ref] : g["outputs"].items()) {
+            torch::Tensor o = graph.run(x, out_name);
+            if (o.dim() == 4) o = o.permute({0, 2, 3, 1});
+            o = o.contiguous().flatten();
+            std::vector<int64_t> shape = ref["shape"].get<std::vector<int64_t>>();
+            int64_t n = 1;
+            for (auto d : shape) n *= d;
+            ASSERT_EQ(o.numel(), n) << name << " " << out_name;
+            double err = 0, mag = 1;
+            const auto& v = ref["values"];
+            for (size_t i = 0; i < v.size(); ++i) mag = std::max(mag, std::abs(v[i].get<double>()));
+            for (size_t i = 0; i < v.size(); ++i)
+                err = std::max(err, std::abs(o[int64_t(i) * stride].item<double>() - v[i].get<double>()));
+            EXPECT_LE(err, rel * mag) << name << " " << out_name;
+            std::printf("%s %s: max error %.3g (magnitude %.3g)\n", name, out_name.c_str(), err, mag);
+        }
+    }
 }
