@@ -13,7 +13,7 @@ namespace ned::cli {
 namespace {
 
 struct AnalyzeCliOptions {
-    std::string video, workdir, landmark_model, segmentation_model, preview;
+    std::string video, workdir, landmark_model, segmentation_model, preview, face_at;
     bool save_images = false, no_multisample = false;
     detect::TrackOptions track;
     float forehead = detect::FaceMaskOptions{}.forehead_fraction;
@@ -44,8 +44,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
     const std::string g = "Tracking";
     sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto, ~640 px)")->check(finite_range(0, 16))->group(g);
     sub->add_option("--upsample", o->track.upsample, "dlib pyramid-up steps for small faces (0 or 1)")->check(CLI::Range(0, 2))->group(g);
-    sub->add_option("--face-index", o->track.face_index, "Which face: 0 = largest, 1 = second largest, ...")->check(CLI::Range(0, 1000))
+    auto* fi = sub->add_option("--face-index", o->track.face_index, "Which face: 0 = largest, 1 = second largest, ...")->check(CLI::Range(0, 1000))
         ->group(g);
+    sub->add_option("--face-at", o->face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi)->group(g);
     sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames)")->check(CLI::Range(1, 100001))
         ->capture_default_str()
         ->group(g);
@@ -71,6 +72,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     set_runner(sub, [o, &common] {
         detect::AnalyzeOptions opts;
         opts.track = o->track;
+        opts.track.face_at = detect::parse_face_at(o->face_at);
         opts.track.threads = resolve_threads(common.threads);
         opts.threads = resolve_threads(common.threads);
         opts.landmark_model = o->landmark_model;

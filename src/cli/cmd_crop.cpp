@@ -18,7 +18,7 @@ namespace ned::cli {
 namespace {
 
 struct CropCliOptions {
-    std::string video, outdir, preview;
+    std::string video, outdir, preview, face_at;
     bool save_images = false;
     detect::TrackOptions track;
 };
@@ -31,10 +31,11 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("OUTDIR", o->outdir, "Output folder (created if missing; its parent must exist)")->required();
     sub->add_flag("--save-images", o->save_images, "Also write the crops as OUTDIR/crops/NNNNNN.png");
     sub->add_option("--preview", o->preview, "Write a contact sheet of 8 crops with frame indices (.jpg or .png)");
-    sub->add_option("--face-index", o->track.face_index,
+    auto* fi = sub->add_option("--face-index", o->track.face_index,
                     "Which face: 0 = largest, 1 = second largest, ... in the first frame with that many faces")
         ->check(CLI::Range(0, 1000))
         ->capture_default_str();
+    sub->add_option("--face-at", o->face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi);
     sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto: long side 640 px)")
         ->check(finite_range(0, 16))
         ->capture_default_str();
@@ -64,6 +65,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         check_input_file(o->video, "input video");
+        o->track.face_at = detect::parse_face_at(o->face_at);
         const fs::path outdir(o->outdir);
         std::error_code ec;
         if (fs::exists(outdir, ec) && !fs::is_directory(outdir, ec))

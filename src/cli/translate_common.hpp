@@ -49,8 +49,9 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
     sub->add_option("--work", o->t.work,
                     "Work folder: keeps every stage's output and a record per stage; a re-run skips finished "
                     "stages (default: a temporary folder removed at the end)");
-    sub->add_option("--face-index", o->t.face_index, "Which face: 0 = largest, 1 = second largest, ...")
-        ->check(CLI::Range(0, 1000));
+    auto* fi = sub->add_option("--face-index", o->t.face_index, "Which face: 0 = largest, 1 = second largest, ...")
+                   ->check(CLI::Range(0, 1000));
+    sub->add_option("--face-at", o->t.face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi);
     sub->add_option("--fit-iters", o->t.fit_iters,
                     "Landmark fit (no DECA weights): Adam steps per chunk, twice that for the first chunk and the "
                     "shape (0 = reconstruct's defaults 120/250/250)")

@@ -7,9 +7,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
@@ -28,6 +30,33 @@ float iou(const cv::Vec4f& a, const cv::Vec4f& b) {
     return inter / (aw * ah + bw * bh - inter);
 }
 
+FaceAt parse_face_at(const std::string& text) {
+    FaceAt f;
+    if (text.empty()) return f;
+    const auto bad = [&](const std::string& why) {
+        return InputError(cat("--face-at '", text, "': ", why, " (expected SECONDS:X,Y, e.g. 2.5:640,360: the face "
+                              "nearest pixel X,Y of the displayed frame at 2.5 s)"));
+    };
+    const size_t colon = text.find(':'), comma = text.find(',', colon == std::string::npos ? 0 : colon);
+    if (colon == std::string::npos || comma == std::string::npos) throw bad("missing ':' or ','");
+    auto number = [&](const std::string& s, const char* what) {
+        size_t used = 0;
+        double v = 0;
+        try {
+            v = std::stod(s, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (s.empty() || used != s.size() || !std::isfinite(v)) throw bad(cat(what, " '", s, "' is not a number"));
+        if (v < 0) throw bad(cat(what, " must be >= 0"));
+        return v;
+    };
+    f.seconds = number(text.substr(0, colon), "SECONDS");
+    f.x = number(text.substr(colon + 1, comma - colon - 1), "X");
+    f.y = number(text.substr(comma + 1), "Y");
+    return f;
+}
+
 namespace {
 float area(const cv::Vec4f& b) { return std::max(0.f, b[2] - b[0]) * std::max(0.f, b[3] - b[1]); }
 
@@ -42,30 +71,44 @@ int pick_by_rank(const std::vector<Detection>& dets, int face_index) {
 }
 }  // namespace
 
-TargetSelection select_target(const std::vector<std::vector<Detection>>& detections,
-                              const std::vector<bool>& cuts, int face_index, float min_iou, int max_gap) {
-    TargetSelection sel;
-    const size_t T = detections.size();
-    sel.chosen.assign(T, -1);
-    sel.segment_start.assign(T, false);
-    sel.acquired_among.assign(T, 0);
-    if (T == 0) return sel;
-    sel.segment_start[0] = true;
+namespace {
+
+/// How the target is (re-)acquired when there is no track: by size rank, or by similarity to the last box.
+struct Acquire {
+    int face_index = 0;  ///< by rank (>= 0), or -1 = most similar to the last known box
+};
+
+/// One tracking pass over frames order[0..n) (indices into detections). new_shot[k]: order[k] starts a new
+/// shot relative to order[k-1]. With `start` (>= 0) the pass begins with that detection of order[0] as the
+/// target. Per k: chosen[k], segment[k] (a segment starts at k), among[k] (faces acquired among).
+void track_pass(const std::vector<std::vector<Detection>>& detections, const std::vector<long>& order,
+                const std::vector<bool>& new_shot, Acquire acquire, int start, float min_iou, int max_gap,
+                std::vector<int>& chosen, std::vector<bool>& segment, std::vector<int>& among) {
+    const size_t n = order.size();
+    chosen.assign(n, -1);
+    segment.assign(n, false);
+    among.assign(n, 0);
     bool have = false, lost = false;  // lost: the track existed in this shot and was lost (re-acquire = jump)
+    bool known = false;               // `last` holds a target box (kept across cuts and losses)
     cv::Vec4f last{};
     int gap = 0;
-    for (size_t t = 0; t < T; ++t) {
-        if (t < cuts.size() && cuts[t]) {
-            sel.segment_start[t] = true;
+    for (size_t k = 0; k < n; ++k) {
+        if (k > 0 && new_shot[k]) {
+            segment[k] = true;
             have = false;
             lost = false;
         }
-        const auto& dets = detections[t];
+        const auto& dets = detections[order[k]];
         int pick = -1;
-        if (!have) {
-            pick = pick_by_rank(dets, face_index);
-            if (pick >= 0) sel.acquired_among[t] = static_cast<int>(dets.size());
-            if (pick >= 0 && lost) sel.segment_start[t] = true;  // re-acquired after a long gap
+        if (k == 0 && start >= 0) {
+            pick = start;
+        } else if (!have) {
+            if (acquire.face_index >= 0)
+                pick = pick_by_rank(dets, acquire.face_index);
+            else if (known)
+                pick = most_similar(dets, last);
+            if (pick >= 0) among[k] = static_cast<int>(dets.size());
+            if (pick >= 0 && lost) segment[k] = true;  // re-acquired after a long gap
         } else {
             float best = 0.f;
             for (size_t i = 0; i < dets.size(); ++i) {
@@ -91,19 +134,122 @@ TargetSelection select_target(const std::vector<std::vector<Detection>>& detecti
                         pick = static_cast<int>(i);
                     }
                 }
-                if (pick >= 0) sel.segment_start[t] = true;  // the face jumped: do not smooth across
+                if (pick >= 0) segment[k] = true;  // the face jumped: do not smooth across
             }
         }
         if (pick >= 0) {
-            sel.chosen[t] = pick;
+            chosen[k] = pick;
             last = dets[pick].box;
-            have = true;
+            have = known = true;
             gap = 0;
         } else if (have && ++gap > max_gap) {
             have = false;
             lost = true;
         }
     }
+}
+
+}  // namespace
+
+int most_similar(const std::vector<Detection>& dets, const cv::Vec4f& ref) {
+    const float side = std::max(std::sqrt(area(ref)), 1e-6f);
+    const float rcx = 0.5f * (ref[0] + ref[2]), rcy = 0.5f * (ref[1] + ref[3]);
+    int best = -1;
+    float best_score = std::numeric_limits<float>::infinity();
+    for (size_t i = 0; i < dets.size(); ++i) {
+        const cv::Vec4f& b = dets[i].box;
+        const float s = std::max(std::sqrt(area(b)), 1e-6f);
+        const float score = std::hypot(0.5f * (b[0] + b[2]) - rcx, 0.5f * (b[1] + b[3]) - rcy) / side +
+                            std::abs(std::log(s / side));
+        if (score < best_score) {
+            best_score = score;
+            best = static_cast<int>(i);
+        }
+    }
+    return best;
+}
+
+int nearest_face(const std::vector<Detection>& dets, double x, double y) {
+    int best = -1;
+    double best_d = 0, best_c = 0;
+    for (size_t i = 0; i < dets.size(); ++i) {
+        const cv::Vec4f& b = dets[i].box;
+        const double dx = std::max({static_cast<double>(b[0]) - x, 0.0, x - b[2]});
+        const double dy = std::max({static_cast<double>(b[1]) - y, 0.0, y - b[3]});
+        const double d = std::hypot(dx, dy);
+        if (d > 0.5 * std::sqrt(static_cast<double>(area(b)))) continue;
+        const double c = std::hypot(0.5 * (b[0] + b[2]) - x, 0.5 * (b[1] + b[3]) - y);
+        if (best < 0 || d < best_d || (d == best_d && c < best_c)) {
+            best = static_cast<int>(i);
+            best_d = d;
+            best_c = c;
+        }
+    }
+    return best;
+}
+
+TargetSelection select_target(const std::vector<std::vector<Detection>>& detections,
+                              const std::vector<bool>& cuts, int face_index, float min_iou, int max_gap) {
+    TargetSelection sel;
+    const size_t T = detections.size();
+    if (T == 0) return sel;
+    std::vector<long> order(T);
+    std::vector<bool> new_shot(T, false);
+    for (size_t t = 0; t < T; ++t) {
+        order[t] = static_cast<long>(t);
+        new_shot[t] = t < cuts.size() && cuts[t];
+    }
+    track_pass(detections, order, new_shot, Acquire{face_index}, -1, min_iou, max_gap, sel.chosen,
+               sel.segment_start, sel.acquired_among);
+    sel.segment_start[0] = true;
+    return sel;
+}
+
+TargetSelection select_target_at(const std::vector<std::vector<Detection>>& detections,
+                                 const std::vector<bool>& cuts, long anchor, int anchor_det, float min_iou,
+                                 int max_gap) {
+    const long T = static_cast<long>(detections.size());
+    NED_CHECK(anchor >= 0 && anchor < T && anchor_det >= 0 &&
+                  anchor_det < static_cast<int>(detections[anchor].size()),
+              "select_target_at: no detection ", anchor_det, " in frame ", anchor);
+    auto cut = [&](long t) { return t > 0 && t < static_cast<long>(cuts.size()) && cuts[t]; };
+    TargetSelection sel;
+    sel.chosen.assign(T, -1);
+    sel.segment_start.assign(T, false);
+    sel.acquired_among.assign(T, 0);
+    std::vector<int> chosen, among;
+    std::vector<bool> segment;
+    // Forwards from the anchor.
+    {
+        std::vector<long> order;
+        std::vector<bool> new_shot;
+        for (long t = anchor; t < T; ++t) {
+            order.push_back(t);
+            new_shot.push_back(cut(t));
+        }
+        track_pass(detections, order, new_shot, Acquire{-1}, anchor_det, min_iou, max_gap, chosen, segment, among);
+        for (size_t k = 0; k < order.size(); ++k) {
+            sel.chosen[order[k]] = chosen[k];
+            sel.acquired_among[order[k]] = among[k];
+            if (k > 0 && segment[k]) sel.segment_start[order[k]] = true;
+        }
+    }
+    // Backwards from the anchor (order[0] = the anchor again, so the pass starts on the target).
+    {
+        std::vector<long> order;
+        std::vector<bool> new_shot;
+        for (long t = anchor; t >= 0; --t) {
+            order.push_back(t);
+            new_shot.push_back(cut(t + 1));  // going from t+1 to t crosses the cut at t+1
+        }
+        track_pass(detections, order, new_shot, Acquire{-1}, anchor_det, min_iou, max_gap, chosen, segment, among);
+        for (size_t k = 1; k < order.size(); ++k) {
+            sel.chosen[order[k]] = chosen[k];
+            sel.acquired_among[order[k]] = among[k];
+            if (segment[k]) sel.segment_start[order[k] + 1] = true;  // a boundary between t and t+1
+        }
+    }
+    if (T > 0) sel.segment_start[0] = true;
     return sel;
 }
 
@@ -256,6 +402,42 @@ struct DetectQueue {
     }
 };
 
+/// --face-at: the frame nearest the time (from the first frame) and the detection nearest the point there. When
+/// that frame has no face near the point, the nearest frames of the same shot within max(1, max_gap) frames
+/// are tried. InputError (exit 2) naming the time when the time is outside the video or no face is near.
+std::pair<long, int> find_face_at(const std::vector<std::vector<Detection>>& detections, const std::vector<bool>& cuts,
+                                  const std::vector<double>& times, const FaceAt& at, int max_gap,
+                                  const std::string& video) {
+    const long T = static_cast<long>(times.size());
+    const double t0 = times.front(), want = t0 + at.seconds;
+    const double step = T > 1 ? (times.back() - t0) / static_cast<double>(T - 1) : 0.0;
+    if (want > times.back() + std::max(step, 1e-3))
+        throw InputError(cat("--face-at ", at.seconds, " s: the video ", video, " ends at ", times.back() - t0, " s"));
+    long anchor = 0;
+    for (long t = 1; t < T; ++t)
+        if (std::abs(times[t] - want) < std::abs(times[anchor] - want)) anchor = t;
+    auto cut = [&](long t) { return t > 0 && t < static_cast<long>(cuts.size()) && cuts[t]; };
+    const long reach = std::max(1, max_gap);
+    bool stop_back = false, stop_fwd = false;
+    for (long d = 0; d <= reach; ++d) {
+        for (const long t : {anchor - d, anchor + d}) {
+            if (t < 0 || t >= T || (d > 0 && t == anchor - d && stop_back) || (d > 0 && t == anchor + d && stop_fwd))
+                continue;
+            const int i = nearest_face(detections[t], at.x, at.y);
+            if (i >= 0) return {t, i};
+        }
+        if (cut(anchor - d)) stop_back = true;      // do not look across a cut
+        if (cut(anchor + d + 1)) stop_fwd = true;
+    }
+    std::string seen;
+    for (const auto& d : detections[anchor])
+        seen += cat(seen.empty() ? "" : ", ", "x ", std::lround(d.box[0]), "-", std::lround(d.box[2]), " y ",
+                    std::lround(d.box[1]), "-", std::lround(d.box[3]));
+    throw InputError(cat("--face-at ", at.seconds, " s: no face near (", at.x, ", ", at.y, ") at ", at.seconds,
+                         " s (frame ", anchor, ") of ", video, "; faces detected there: ",
+                         seen.empty() ? std::string("none") : seen));
+}
+
 }  // namespace
 
 FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, const ProgressFn& progress) {
@@ -275,6 +457,9 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
     io::VideoReader reader(video_path);
     const io::VideoInfo& info = reader.info();
     const int W = info.display_width, H = info.display_height;
+    if (opts.face_at.active() && (opts.face_at.x >= W || opts.face_at.y >= H))
+        throw InputError(cat("--face-at ", opts.face_at.seconds, ":", opts.face_at.x, ",", opts.face_at.y,
+                             ": the point lies outside the ", W, "x", H, " frame of ", video_path));
     const float scale = resolve_detect_scale(dopts, W, H);
     const cv::Size small_size(std::max(1, static_cast<int>(std::lround(W * scale))),
                               std::max(1, static_cast<int>(std::lround(H * scale))));
@@ -316,6 +501,7 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
     }
 
     std::vector<bool> cuts;
+    std::vector<double> times;  // frame time in seconds (for --face-at)
     long frames = 0;
     std::exception_ptr reader_error;
     try {
@@ -347,6 +533,7 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
             prev_hist = std::move(hist);
             prev_thumb = thumb;
             cuts.push_back(cut);
+            times.push_back(fr.time_s);
             queue.push({frames, std::move(g)});
             ++frames;
             {
@@ -368,16 +555,31 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
 
     const int fps_num = info.frame_rate.num, fps_den = info.frame_rate.den > 0 ? info.frame_rate.den : 1;
     const int max_gap = gap_frames(opts.max_gap, fps_num, fps_den);
-    const TargetSelection sel = select_target(detections, cuts, opts.face_index, opts.min_iou, max_gap);
     auto at_time = [&](long t) {
         return fps_num > 0 ? cat("frame ", t, " (", std::round(10.0 * t * fps_den / fps_num) / 10.0, " s)")
                            : cat("frame ", t);
     };
-    for (long t = 0; t < frames; ++t)
-        if (sel.acquired_among[t] > 1)
-            NED_LOG_WARN("[crop] {}: target picked among {} faces by size (--face-index {}); faces are not told "
-                         "apart by identity, so check the contact sheet when the shot shows other people",
-                         at_time(t), sel.acquired_among[t], opts.face_index);
+    TargetSelection sel;
+    if (opts.face_at.active()) {
+        const auto [anchor, det] = find_face_at(detections, cuts, times, opts.face_at, max_gap, video_path);
+        NED_LOG_INFO("[crop] --face-at: target is the face at x {:.0f}-{:.0f}, y {:.0f}-{:.0f} in frame {}",
+                     detections[anchor][det].box[0], detections[anchor][det].box[2], detections[anchor][det].box[1],
+                     detections[anchor][det].box[3], anchor);
+        sel = select_target_at(detections, cuts, anchor, det, opts.min_iou, max_gap);
+        for (long t = 0; t < frames; ++t)
+            if (sel.acquired_among[t] > 1)
+                NED_LOG_WARN("[crop] {}: target picked again among {} faces as the one most similar in position and "
+                             "size to the --face-at target's last box; check the contact sheet",
+                             at_time(t), sel.acquired_among[t]);
+    } else {
+        sel = select_target(detections, cuts, opts.face_index, opts.min_iou, max_gap);
+        for (long t = 0; t < frames; ++t)
+            if (sel.acquired_among[t] > 1)
+                NED_LOG_WARN("[crop] {}: target picked among {} faces by size (--face-index {}); faces are not told "
+                             "apart by identity, so check the contact sheet when the shot shows other people "
+                             "(or point at the person with --face-at)",
+                             at_time(t), sel.acquired_among[t], opts.face_index);
+    }
 
     FaceTrack track;
     track.source = video_path;

@@ -365,6 +365,7 @@ TranslateResult translate(const TranslateOptions& o) {
         reference_is_video = ext != ".safetensors";
     }
     if (o.face_index < 0) throw InputError("--face-index must be >= 0");
+    const detect::FaceAt face_at = detect::parse_face_at(o.face_at);
     if (o.fit_iters < 0) throw InputError("--fit-iters must be >= 0");
     renderer::parse_precision(o.precision);
     check_extension(o.output, {".mp4", ".mov", ".mkv"}, "output video");
@@ -407,17 +408,19 @@ TranslateResult translate(const TranslateOptions& o) {
 
     // Analysis + reconstruction of one video into `dir` (the input, or a reference video).
     auto analyse_and_reconstruct = [&](const std::string& video, const std::string& dir, const std::string& prefix,
-                                       int face_index) {
+                                       int face_index, const detect::FaceAt& at) {
         fs::create_directories(dir);
         const std::string tp = (fs::path(dir) / "track.safetensors").string();
         const std::string rp = (fs::path(dir) / "reconstruction.safetensors").string();
         const json a_in = {{"video", file_identity(video)},
                            {"face_index", face_index},
+                           {"face_at", at.active() ? json::array({at.seconds, at.x, at.y}) : json(nullptr)},
                            {"landmarks", landmark_id},
                            {"segmentation", file_identity(o.models.segmentation)}};
         const StageOutcome a = records.run(prefix + "analyze", a_in, [&]() -> long {
             detect::AnalyzeOptions ao;
             ao.track.face_index = face_index;
+            ao.track.face_at = at;
             ao.track.threads = threads;
             ao.threads = threads;
             ao.landmark_model = o.models.landmarks;
@@ -466,14 +469,14 @@ TranslateResult translate(const TranslateOptions& o) {
     };
 
     // 4. Stages.
-    const auto [recon_key, recon_file] = analyse_and_reconstruct(o.input, work, "", o.face_index);
+    const auto [recon_key, recon_file] = analyse_and_reconstruct(o.input, work, "", o.face_index, face_at);
     (void)recon_file;
     json reference_id = nullptr;
     std::string reference_recon;
     if (!edit.reference.empty()) {
         if (reference_is_video) {
             const auto [ref_key, ref_path] =
-                analyse_and_reconstruct(edit.reference, (fs::path(work) / "reference").string(), "reference-", 0);
+                analyse_and_reconstruct(edit.reference, (fs::path(work) / "reference").string(), "reference-", 0, detect::FaceAt{});
             reference_id = {{"upstream", ref_key}, {"file", file_identity(ref_path)}};
             reference_recon = ref_path;
         } else {

@@ -392,3 +392,120 @@ TEST(CliTranslate, VideoWithoutAFaceIsExitTwo) {
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_FALSE(fs::exists(dir / "out.mp4"));
 }
+
+namespace {
+/// Two talking heads side by side (two shared clips: 320x320 left, 240x240 in a black 320x320 square right;
+/// 10 frames, 25 fps): 640x320, the left face larger.
+std::string write_two_face_clip(const std::string& dir) {
+    ned::io::VideoReader left(ned::test::data_path("video/sadtalker__WDA_KatieHill_000.mp4"));
+    ned::io::VideoReader right(ned::test::data_path("video/eamm__surprised.mp4"));
+    ned::io::VideoInfo info = left.info();
+    info.width = info.display_width = 640;
+    info.height = info.display_height = 320;
+    info.rotation = 0;
+    ned::io::VideoWriterOptions o;
+    o.preset = "ultrafast";
+    o.crf = 12;
+    o.copy_audio = false;
+    const std::string path = dir + "/two_faces.mp4";
+    ned::io::VideoWriter w(path, info, o);
+    ned::io::Frame a, b;
+    for (int i = 0; i < kFrames && left.read(a) && right.read(b); ++i) {
+        cv::Mat l, r;
+        cv::resize(a.bgr, l, cv::Size(320, 320), 0, 0, cv::INTER_AREA);
+        cv::resize(b.bgr, r, cv::Size(240, 240), 0, 0, cv::INTER_AREA);  // the smaller face, centred in its half
+        cv::copyMakeBorder(r, r, 40, 40, 40, 40, cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+        cv::hconcat(l, r, a.bgr);
+        w.write(a);
+    }
+    w.finish();
+    return path;
+}
+
+float box_side(const ned::detect::FaceTrack& t, size_t i) { return t.frames[i].box[2] - t.frames[i].box[0]; }
+float box_cx(const ned::detect::FaceTrack& t, size_t i) { return 0.5f * (t.frames[i].box[0] + t.frames[i].box[2]); }
+}  // namespace
+
+TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAt) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir dir;
+    const std::string clip = write_two_face_clip(dir.path());
+    std::vector<cv::Mat> in_frames;
+    const auto in_pts = frame_pts(clip, &in_frames);
+    ASSERT_EQ(in_pts.size(), static_cast<size_t>(kFrames));
+
+    // --face-index picks by size (0 = largest, 1 = second largest); --face-at the face at the point.
+    auto r = run_ned({"crop", clip, dir / "crop0", "--face-index", "0", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_ned({"crop", clip, dir / "crop1", "--face-index", "1", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_ned({"crop", clip, dir / "crop_at", "--face-at", "0.2:480,160", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto t0 = ned::detect::load_track(dir / "crop0/track.safetensors");
+    const auto t1 = ned::detect::load_track(dir / "crop1/track.safetensors");
+    const auto ta = ned::detect::load_track(dir / "crop_at/track.safetensors");
+    int both = 0;
+    for (size_t i = 0; i < static_cast<size_t>(kFrames); ++i) {
+        if (ta.frames[i].valid) EXPECT_GT(box_cx(ta, i), 320.f) << "frame " << i;  // the right face throughout
+        if (!t0.frames[i].valid || !t1.frames[i].valid) continue;
+        // picked by size where both are first seen, then followed (two different faces in every frame)
+        if (both++ == 0) EXPECT_GT(box_side(t0, i), box_side(t1, i)) << "frame " << i;
+        EXPECT_GT(std::abs(box_cx(t0, i) - box_cx(t1, i)), 160.f) << "frame " << i;
+    }
+    EXPECT_GT(both, kFrames / 2);
+    int valid_at = 0;
+    for (const auto& fr : ta.frames) valid_at += fr.valid;
+    EXPECT_GT(valid_at, kFrames / 2);
+
+    // Bad values: exit 2 naming what is wrong; no face near the point: exit 2 naming the time.
+    r = run_ned({"crop", clip, dir / "bad", "--face-at", "0.2:480", "-q"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("SECONDS:X,Y"), std::string::npos) << r.err;
+    r = run_ned({"crop", clip, dir / "bad", "--face-at", "0.2:320,5", "-q"});  // between the faces, at the top
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("0.2 s"), std::string::npos) << r.err;
+    r = run_ned({"crop", clip, dir / "bad", "--face-at", "30:480,160", "-q"});  // after the end
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("ends at"), std::string::npos) << r.err;
+    r = run_ned({"crop", clip, dir / "bad", "--face-at", "0:700,160", "-q"});  // outside the frame
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    r = run_ned({"crop", clip, dir / "bad", "--face-at", "0:480,160", "--face-index", "1", "-q"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+
+    // translate --face-at on the right face: the right face changes, the left half stays as the encoder leaves it.
+    const std::string out = dir / "out.mp4", work = dir / "work";
+    r = run_ned({"translate", clip, out, "--emotion", "happy", "--face-at", "0.2:480,160", "--renderer",
+                 f.models + "/renderer1.safetensors", "--models", f.models, "--work", work, "--preset", "ultrafast",
+                 "--crf", "12", "--threads", "2", "--fit-iters", "10", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    fs::create_directories(dir / "no_faces");
+    r = run_ned({"composite", clip, work, dir / "baseline.mp4", "--faces", dir / "no_faces", "--preset", "ultrafast",
+                 "--crf", "12", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<cv::Mat> out_frames, base_frames;
+    ASSERT_EQ(frame_pts(out, &out_frames), in_pts);
+    ASSERT_EQ(frame_pts(dir / "baseline.mp4", &base_frames), in_pts);
+    const auto track = ned::detect::load_track(work + "/track.safetensors");
+    const cv::Rect left(0, 0, 300, 320);  // the left clip, away from the seam (encoder blocks may straddle it)
+    double left_diff = 0, left_noise = 0, face_diff = 0, face_noise = 0;
+    int faces = 0;
+    for (int t = 0; t < kFrames; ++t) {
+        cv::Mat diff, noise;
+        cv::absdiff(in_frames[t], out_frames[t], diff);
+        cv::absdiff(in_frames[t], base_frames[t], noise);
+        left_diff += cv::mean(diff(left))[0];
+        left_noise += cv::mean(noise(left))[0];
+        if (!track.frames[t].valid) continue;
+        const cv::Vec4f b = track.frames[t].box;
+        const cv::Rect face = cv::Rect(cv::Point(int(b[0]), int(b[1])), cv::Point(int(b[2]), int(b[3]))) &
+                              cv::Rect(0, 0, 640, 320);
+        EXPECT_GT(face.x, 320) << "frame " << t;
+        face_diff += cv::mean(diff(face))[0];
+        face_noise += cv::mean(noise(face))[0];
+        ++faces;
+    }
+    ASSERT_GT(faces, kFrames / 2);
+    EXPECT_LT(left_diff / kFrames, left_noise / kFrames + 0.5);
+    EXPECT_GT(face_diff / faces, face_noise / faces + 4.0);
+}

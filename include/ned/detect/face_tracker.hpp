@@ -7,7 +7,10 @@
 //      64-bin grey histogram and an 8x8 colour thumbnail detect shot cuts (is_cut); detection runs on `threads` worker threads, one dlib detector
 //      each. Only the detections of each frame are kept (memory O(frames * few boxes)).
 //   2. target selection + IoU tracking (select_target): at the first frame of a shot that has at least
-//      face_index+1 faces, the face_index-th largest face (0 = largest) is the target; afterwards the
+//      face_index+1 faces, the face_index-th largest face (0 = largest) is the target (with --face-at:
+//      select_target_at, the face nearest a point at a time, followed forwards and backwards from there;
+//      in other shots and after long gaps the face most similar in position and size to the target's last
+//      box is picked); afterwards the
 //      detection with the highest IoU (>= min_iou) with the last target box continues the track, so
 //      another face - even a larger one - cannot take it. After more than `max_gap` frames without a
 //      match the target is lost; it is re-acquired by the same rule as at the start, and the track is
@@ -28,10 +31,21 @@
 
 namespace ned::detect {
 
+/// --face-at SECONDS:X,Y: the target is the face nearest pixel (X,Y) of the displayed frame at time SECONDS
+/// (from the first frame). Inactive when seconds < 0.
+struct FaceAt {
+    double seconds = -1;
+    double x = 0, y = 0;
+    bool active() const { return seconds >= 0; }
+};
+/// Parse "SECONDS:X,Y" (e.g. "2.5:900,400"). Empty text = inactive. Throws InputError naming the value.
+FaceAt parse_face_at(const std::string& text);
+
 struct TrackOptions {
     float detect_scale = 0.f;    ///< 0 = auto (long side ~640 px, never upscaled)
     int upsample = 0;            ///< dlib pyramid-up steps for small faces (0 or 1)
     int face_index = 0;          ///< 0 = largest face, 1 = second largest, ... (see select_target)
+    FaceAt face_at;              ///< when active: the face nearest this point at this time (face_index unused)
     int smooth_window = 49;      ///< median window (frames), NED's window_length; 1 = no smoothing
     float cut_threshold = 0.2f;  ///< grey-histogram distance (0..1) of a shot cut; see is_cut
     float min_iou = 0.3f;        ///< a detection continues the track if IoU with the last box >= this
@@ -65,6 +79,21 @@ struct TargetSelection {
 /// new shot (may be empty = no cuts).
 TargetSelection select_target(const std::vector<std::vector<Detection>>& detections,
                               const std::vector<bool>& cuts, int face_index, float min_iou, int max_gap);
+
+/// --face-at: the target is detection `anchor_det` of frame `anchor`; it is followed forwards and backwards by
+/// the IoU rule of select_target. Where the track is lost (a cut, a gap longer than max_gap) the face most
+/// similar in position and size to the target's last box (the nearest one in time) is picked (most_similar).
+TargetSelection select_target_at(const std::vector<std::vector<Detection>>& detections,
+                                 const std::vector<bool>& cuts, long anchor, int anchor_det, float min_iou,
+                                 int max_gap);
+
+/// Index of the detection most similar to `ref` in position and size: the smallest
+/// |centre offset| / side(ref) + |ln(side / side(ref))| (side = sqrt(area)); -1 when `dets` is empty.
+int most_similar(const std::vector<Detection>& dets, const cv::Vec4f& ref);
+
+/// The detection nearest point (x, y): the smallest distance from the point to the box (0 inside), ties by
+/// the distance to the box centre. -1 when there is none within half the box's side of its edge.
+int nearest_face(const std::vector<Detection>& dets, double x, double y);
 
 /// Fill short detector drop-outs of one segment. A run of at most `max_gap` frames without a detection is
 /// filled: between two detections by linear interpolation, before the first or after the last detection

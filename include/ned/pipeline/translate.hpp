@@ -63,6 +63,7 @@ struct TranslateOptions {
     ModelPaths models;
     Edit edit;
     int face_index = 0;           ///< 0 = largest face
+    std::string face_at;          ///< "SECONDS:X,Y": the face nearest that point at that time (instead of face_index)
     int fit_iters = 0;            ///< landmark fit: Adam steps per chunk (first chunk and shape pass: twice); 0 = recon's defaults
     std::string precision = "fp32";
     std::string device = "cpu";

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "ned/core/error.hpp"
 #include "ned/detect/face_tracker.hpp"
 
 using namespace ned::detect;
@@ -181,4 +182,76 @@ TEST(FaceTracker, CutNeedsBothSignalsUnlessOneIsStrong) {
     EXPECT_FALSE(is_cut(0.1f, 0.2f, 0.2f));    // fast pan: layout moved, tones kept
     EXPECT_TRUE(is_cut(0.51f, 0.0f, 0.2f));    // either alone at 2.5x its bound
     EXPECT_TRUE(is_cut(0.0f, 0.26f, 0.2f));
+}
+
+TEST(FaceTracker, ParseFaceAt) {
+    EXPECT_FALSE(parse_face_at("").active());
+    const FaceAt f = parse_face_at("2.5:900,400");
+    EXPECT_TRUE(f.active());
+    EXPECT_DOUBLE_EQ(f.seconds, 2.5);
+    EXPECT_DOUBLE_EQ(f.x, 900);
+    EXPECT_DOUBLE_EQ(f.y, 400);
+    EXPECT_DOUBLE_EQ(parse_face_at("0:0,0").seconds, 0.0);
+    for (const char* bad : {"2.5", "2.5:900", "2.5,900:400", "a:1,2", "1:x,2", "1:2,", "-1:2,3", "1:-2,3", "1:2,3x",
+                            "nan:1,2", "1:2,3,4"})
+        EXPECT_THROW(parse_face_at(bad), ned::InputError) << bad;
+}
+
+TEST(FaceTracker, NearestFaceAndMostSimilar) {
+    const std::vector<Detection> d = {det(0, 0, 100), det(300, 0, 100), det(600, 0, 50)};
+    EXPECT_EQ(nearest_face(d, 350, 50), 1);   // inside face 1
+    EXPECT_EQ(nearest_face(d, 120, 50), 0);   // 20 px right of face 0, within half its side
+    EXPECT_EQ(nearest_face(d, 200, 50), -1);  // 100 px from both: no face near
+    EXPECT_EQ(nearest_face(d, 640, 20), 2);
+    EXPECT_EQ(nearest_face({}, 0, 0), -1);
+    // most similar in position and size: a box like face 1 moved a little
+    EXPECT_EQ(most_similar(d, cv::Vec4f(310, 10, 410, 110)), 1);
+    EXPECT_EQ(most_similar(d, cv::Vec4f(590, 0, 640, 50)), 2);
+    EXPECT_EQ(most_similar({}, cv::Vec4f(0, 0, 1, 1)), -1);
+}
+
+TEST(FaceTracker, FaceAtFollowsThePointedFaceThroughCutsAndBackwards) {
+    // Two faces side by side in every frame; the left one is larger (face_index 0 would pick it). The user points
+    // at the right one in frame 12 (second shot, cut at 10). Before the cut the right face sits elsewhere in the
+    // same size: the earlier shot re-picks the most similar face, the right one.
+    std::vector<std::vector<Detection>> d(25);
+    std::vector<bool> cuts(25, false);
+    cuts[10] = true;
+    for (int t = 0; t < 25; ++t) {
+        const float shift = t < 10 ? 0.f : 30.f;
+        d[t] = {det(50 + shift, 100, 150), det(400 + shift + t, 120, 100)};
+        if (t % 2) std::swap(d[t][0], d[t][1]);  // detection order carries no meaning
+    }
+    d[20].clear();  // a one-frame drop-out
+    const auto sel = select_target_at(d, cuts, 12, nearest_face(d[12], 480, 170), 0.3f, 3);
+    for (int t = 0; t < 25; ++t) {
+        if (t == 20) {
+            EXPECT_EQ(sel.chosen[t], -1);
+            continue;
+        }
+        ASSERT_GE(sel.chosen[t], 0) << t;
+        EXPECT_FLOAT_EQ(d[t][sel.chosen[t]].box[2] - d[t][sel.chosen[t]].box[0], 100.f) << "frame " << t;
+    }
+    EXPECT_TRUE(sel.segment_start[0]);
+    EXPECT_TRUE(sel.segment_start[10]);  // the cut, crossed backwards
+    for (int t = 1; t < 25; ++t)
+        if (t != 10) {
+            EXPECT_FALSE(sel.segment_start[t]) << t;
+        }
+    EXPECT_EQ(sel.acquired_among[9], 2);  // picked again (most similar) when the backward pass crossed the cut
+    // The same detections with --face-index 0 take the larger left face.
+    const auto by_size = select_target(d, cuts, 0, 0.3f, 3);
+    EXPECT_FLOAT_EQ(d[12][by_size.chosen[12]].box[2] - d[12][by_size.chosen[12]].box[0], 150.f);
+}
+
+TEST(FaceTracker, FaceAtReacquiresAfterALongGapByPositionAndSize) {
+    std::vector<std::vector<Detection>> d(30);
+    for (int t = 0; t < 10; ++t) d[t] = {det(100, 100, 150), det(500, 100, 80)};
+    // 10..19: no faces; 20..29 the faces return in swapped detection order, slightly moved
+    for (int t = 20; t < 30; ++t) d[t] = {det(505, 105, 82), det(95, 100, 150)};
+    const auto sel = select_target_at(d, {}, 3, nearest_face(d[3], 540, 140), 0.3f, 5);
+    for (int t = 0; t < 10; ++t) EXPECT_EQ(sel.chosen[t], 1) << t;
+    for (int t = 10; t < 20; ++t) EXPECT_EQ(sel.chosen[t], -1) << t;
+    for (int t = 20; t < 30; ++t) EXPECT_EQ(sel.chosen[t], 0) << t;
+    EXPECT_TRUE(sel.segment_start[20]);
 }
