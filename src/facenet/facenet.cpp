@@ -90,6 +90,9 @@ torch::Tensor chan(const torch::Tensor& v) { return v.reshape({1, -1, 1, 1}).con
 
 /// Integer crop of `box` as face-api's extractFaceTensors: clipped at the image borders, then floored.
 cv::Rect face_crop(const cv::Mat& bgr, const cv::Rect2f& box, const char* who) {
+    if (!std::isfinite(box.x) || !std::isfinite(box.y) || !std::isfinite(box.width) || !std::isfinite(box.height))
+        throw InputError(cat(who, ": face box with a non-finite coordinate (", box.x, ", ", box.y, ", ", box.width,
+                             " x ", box.height, ")"));
     const double x = std::max<double>(box.x, 0), y = std::max<double>(box.y, 0);
     const double w = std::min<double>(double(box.x) + box.width - x, bgr.cols - x);
     const double h = std::min<double>(double(box.y) + box.height - y, bgr.rows - y);

@@ -98,6 +98,8 @@ TEST(Facenet, BadInputsAreInputErrors) {
     EXPECT_THROW(lm.predict(cv::Mat(), {0, 0, 10, 10}), ned::InputError);
     EXPECT_THROW(lm.predict(img, {400, 300, 50, 50}), ned::InputError);  // outside the image
     EXPECT_NO_THROW(lm.predict(img, {-20, -10, 100, 80}));               // clipped at the borders
+    EXPECT_THROW(lm.predict(img, {std::nanf(""), 0, 50, 50}), ned::InputError);
+    EXPECT_THROW(EmotionFer2013().probabilities(img, {0, 0, 0, 0}), ned::InputError);
     EXPECT_THROW(FaceDetector().detect(cv::Mat(5, 5, CV_8UC1)), ned::InputError);
 }
 
