@@ -12,6 +12,7 @@
 #include "ned/blend/laplacian_blend.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
 #include "ned/detect/crop.hpp"
 #include "ned/detect/face_mask.hpp"
@@ -162,8 +163,7 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
             const std::string name = frame_name(t, ".png");
             const std::string face_path = opts.faces_dir + "/" + name;
             if (fs::exists(face_path)) {
-                cv::Mat face = cv::imread(face_path, cv::IMREAD_COLOR);
-                if (face.empty()) throw InputError(cat("cannot read face image ", face_path));
+                cv::Mat face = read_image(face_path, cv::IMREAD_COLOR, "face image");
                 if (face.cols != cs || face.rows != cs)
                     throw InputError(cat("face image ", face_path, " is ", face.cols, "x", face.rows, ", expected ",
                                          cs, "x", cs));
@@ -172,8 +172,7 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
                 if (!opts.masks_dir.empty()) {
                     const std::string mask_path = opts.masks_dir + "/" + name;
                     if (fs::exists(mask_path)) {
-                        cv::Mat mk = cv::imread(mask_path, cv::IMREAD_GRAYSCALE);
-                        if (mk.empty()) throw InputError(cat("cannot read mask image ", mask_path));
+                        cv::Mat mk = read_image(mask_path, cv::IMREAD_GRAYSCALE, "mask image");
                         if (mk.size() != face.size())
                             throw InputError(cat("mask image ", mask_path, " is ", mk.cols, "x", mk.rows,
                                                  ", expected ", cs, "x", cs));

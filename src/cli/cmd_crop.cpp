@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/detect/crop.hpp"
 #include "ned/detect/face_tracker.hpp"
@@ -91,9 +92,19 @@ void setup(CLI::App& app, const CommonOptions& common) {
             track = detect::build_track(o->video, topts, bar.fn());
             bar.finish();
         }
-        fs::create_directories(outdir, ec);
-        if (ec) throw IoError(cat("cannot create output folder ", o->outdir, ": ", ec.message()));
+        // A folder this run creates is removed again (with the track and the crops) on a failure or a signal.
+        std::unique_ptr<OutputDir> created;
+        if (!fs::exists(outdir, ec)) created = std::make_unique<OutputDir>(o->outdir, false, ".png", "output folder");
         detect::save_track(track_path, track);
+        struct RemoveTrack {
+            std::string path;
+            int slot = -1;
+            ~RemoveTrack() {
+                std::error_code ec;
+                if (slot >= 0) fs::remove(path, ec);
+                unregister_cleanup(slot);
+            }
+        } remove_track{track_path, created ? register_cleanup(track_path) : -1};
         long images = 0;
         if (o->save_images || !o->preview.empty()) {
             detect::CropImagesOptions io;
@@ -104,6 +115,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
             images = detect::save_crop_images(o->video, track, io, bar.fn());
             bar.finish();
         }
+        unregister_cleanup(remove_track.slot);
+        remove_track.slot = -1;
+        if (created) created->commit();
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::printf("crop: %s; %ld crop images, %.1f s (%.1f fps) -> %s\n",
                     detect::describe(detect::count_frames(track)).c_str(), images, secs,

@@ -13,6 +13,8 @@
 
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/image_io.hpp"
+#include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
 #include "ned/detect/alignment.hpp"
 #include "ned/detect/crop.hpp"
@@ -56,22 +58,7 @@ int resolve_workers(int requested) {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-void write_png(const std::string& path, const cv::Mat& img) {
-    if (!cv::imwrite(path, img)) throw IoError(cat("cannot write image ", path));
-}
-
-/// Prepare an image folder: created if missing; existing PNGs are refused without overwrite.
-std::string image_dir(const std::string& workdir, const std::string& name, bool overwrite) {
-    const fs::path d = fs::path(workdir) / name;
-    if (fs::exists(d) && !overwrite) {
-        for (const auto& e : fs::directory_iterator(d)) {
-            if (e.path().extension() == ".png")
-                throw InputError(cat("output folder ", d.string(), " already holds images (use -y to overwrite)"));
-        }
-    }
-    fs::create_directories(d);
-    return d.string();
-}
+void write_png(const std::string& path, const cv::Mat& img) { write_image(path, img, "image"); }
 
 cv::Point2f to_frame(const cv::Matx23f& m, cv::Point2f p) {
     return {m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2), m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2)};
@@ -121,12 +108,16 @@ void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std
 
     const bool want_masks = options.save_images || segmenter;
     std::string crops_dir, aligned_dir, eyes_dir, masks_dir;
+    // Image folders: created if missing; existing frame PNGs are refused without overwrite and removed with it.
+    // Until the analysis completes, a failure or a signal removes the images written so far (OutputDir).
+    OutputDirs out_dirs;
+    auto add_dir = [&](const char* name) { return out_dirs.add((fs::path(workdir) / name).string(), options.overwrite); };
     if (options.save_images) {
-        crops_dir = image_dir(workdir, "crops", options.overwrite);
-        aligned_dir = image_dir(workdir, "aligned", options.overwrite);
-        eyes_dir = image_dir(workdir, "eyes", options.overwrite);
+        crops_dir = add_dir("crops");
+        aligned_dir = add_dir("aligned");
+        eyes_dir = add_dir("eyes");
     }
-    if (want_masks) masks_dir = image_dir(workdir, "masks", options.overwrite);
+    if (want_masks) masks_dir = add_dir("masks");
 
     io::VideoReader reader(video_path);
     std::unique_ptr<AtomicFile> preview_file;
@@ -247,6 +238,7 @@ void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std
         NED_LOG_INFO("[analyze] wrote preview {}", options.preview_path);
     }
     track.has_analysis = true;
+    out_dirs.commit();
 }
 
 FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
@@ -294,10 +286,9 @@ FaceTrack analyze_video(const std::string& video_path, const std::string& workdi
             if (armed) fs::remove_all(dir, ec);
         }
     } remove_created{workdir};
+    std::unique_ptr<OutputDir> created;  // also removes the folder on a signal (when it is empty by then)
     if (!workdir_existed) {
-        std::error_code ec;
-        fs::create_directories(workdir, ec);
-        if (ec) throw IoError(cat("cannot create work folder ", workdir, ": ", ec.message()));
+        created = std::make_unique<OutputDir>(workdir, false, ".png", "work folder");
         remove_created.armed = true;
     }
     const auto t1 = std::chrono::steady_clock::now();
@@ -305,6 +296,7 @@ FaceTrack analyze_video(const std::string& video_path, const std::string& workdi
     const auto t2 = std::chrono::steady_clock::now();
     save_track(track_path, track);
     remove_created.armed = false;
+    if (created) created->commit();
     const double s_track = std::chrono::duration<double>(t1 - t0).count();
     const double s_an = std::chrono::duration<double>(t2 - t1).count();
     NED_LOG_INFO("[analyze] {} frames ({} with a face): track {:.1f} s, analysis {:.1f} s ({:.1f} frames/s); wrote {}",

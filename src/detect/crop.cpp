@@ -11,6 +11,8 @@
 
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/image_io.hpp"
+#include "ned/core/output_dir.hpp"
 #include "ned/detect/contact_sheet.hpp"
 #include "ned/io/video.hpp"
 
@@ -93,22 +95,10 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
         check_extension(opts.preview_path, {".jpg", ".jpeg", ".png"}, "preview");
         preview_out = std::make_unique<AtomicFile>(opts.preview_path, opts.overwrite);
     }
-    if (!opts.crops_dir.empty()) {
-        std::error_code ec;
-        fs::create_directories(opts.crops_dir, ec);
-        if (ec || !fs::is_directory(opts.crops_dir))
-            throw IoError(cat("cannot create folder ", opts.crops_dir, ": ", ec.message()));
-        // Overwriting (-y): crops of an earlier, longer run would otherwise stay and be blended by a later
-        // `composite --faces`. Only frame-named PNGs (NNNNNN.png) are removed.
-        for (const auto& e : fs::directory_iterator(opts.crops_dir, ec)) {
-            const std::string name = e.path().filename().string();
-            if (name.size() >= 10 && name.compare(name.size() - 4, 4, ".png") == 0 &&
-                name.find_first_not_of("0123456789") == name.size() - 4) {
-                std::error_code rm;
-                fs::remove(e.path(), rm);
-            }
-        }
-    }
+    // Created if missing; stale frame crops of an earlier, longer run are removed (a later `composite --faces`
+    // would blend them). On a failure or a signal the crops written so far go too (and the folder, if created).
+    std::unique_ptr<OutputDir> crops_out;
+    if (!opts.crops_dir.empty()) crops_out = std::make_unique<OutputDir>(opts.crops_dir, /*overwrite=*/true, ".png", "crops folder");
     io::VideoReader reader(video_path);
     io::Frame fr;
     long written = 0, t = 0;
@@ -123,7 +113,7 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
                 if (pending.valid()) pending.get();
                 const std::string path = opts.crops_dir + "/" + frame_name(t, ".png");
                 pending = std::async(std::launch::async, [path, crop] {
-                    if (!cv::imwrite(path, crop)) throw IoError(cat("cannot write ", path));
+                    write_image(path, crop, "crop image");
                 });
                 ++written;
             }
@@ -133,15 +123,10 @@ long save_crop_images(const std::string& video_path, const FaceTrack& track, con
     }
     if (pending.valid()) pending.get();
     if (preview_out) {
-        bool ok = false;
-        try {
-            ok = cv::imwrite(preview_out->temp_path(), sheet->image());
-        } catch (const cv::Exception&) {
-            ok = false;
-        }
-        if (!ok) throw IoError(cat("cannot write preview ", opts.preview_path, " (disk full?)"));
+        write_image(preview_out->temp_path(), sheet->image(), "preview", opts.preview_path);
         preview_out->commit();
     }
+    if (crops_out) crops_out->commit();
     return written;
 }
 

@@ -154,7 +154,7 @@ NetConfig config_of(const st::File& f) {
         if (v.empty()) return fallback;
         try {
             const int n = std::stoi(v);
-            if (n >= 2) return n;
+            if (n >= 2 && n <= 65536) return n;  // bounded before networks of that width are built
         } catch (const std::exception&) {
         }
         throw ModelError(cat(f.path, ": bad metadata ", key, "='", v, "'"));

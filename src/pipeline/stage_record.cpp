@@ -57,7 +57,12 @@ nlohmann::json StageRecords::read(const std::string& stage) const {
 
 bool StageRecords::finished(const std::string& stage, const std::string& key) const {
     const nlohmann::json r = read(stage);
-    return r.is_object() && r.value("format", "") == "ned.stage" && r.value("key", "") == key;
+    // A record edited by hand (or damaged) with the right key but a non-string format / key or a non-integer
+    // "frames" is not a finished stage: it is re-run, never an internal json type error.
+    if (!r.is_object()) return false;
+    const auto f = r.find("format"), k = r.find("key"), n = r.find("frames");
+    return f != r.end() && f->is_string() && *f == "ned.stage" && k != r.end() && k->is_string() && *k == key &&
+           (n == r.end() || n->is_number_integer());
 }
 
 StageOutcome StageRecords::run(const std::string& stage, const nlohmann::json& inputs,

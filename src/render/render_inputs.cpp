@@ -14,6 +14,8 @@
 #include "ned/core/error.hpp"
 #include "ned/core/parallel.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/image_io.hpp"
+#include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
 #include "ned/detect/crop.hpp"
@@ -35,7 +37,7 @@ const char* const kKinds[3] = {"nmfc", "shape", "eyes"};
 
 void write_png(const std::string& path, const cv::Mat& img) {
     AtomicFile f(path, /*overwrite=*/true);
-    if (!cv::imwrite(f.temp_path(), img)) throw IoError(cat("[render] could not write ", path));
+    write_image(f.temp_path(), img, "[render] conditioning image", path);
     f.commit();
 }
 
@@ -98,13 +100,14 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
     if (valid.empty()) NED_LOG_WARN("[render] no frame has both a face and parameters; nothing to render");
 
     // Output folders (stale PNGs of an earlier run are removed when overwriting).
-    fs::create_directories(out_dir);
+    // A failure or a signal before the manifest is written removes the images written so far and the folders
+    // this run created (OutputDir); stale crop images of an earlier run with --save-images are removed too.
     if (fs::exists(manifest)) fs::remove(manifest);
+    OutputDirs out_dirs;
+    for (const char* k : kKinds) out_dirs.add((out_dir / k).string(), true);
     for (const char* k : kKinds) {
-        remove_files_with_extension((out_dir / k).string(), ".png");
-        remove_files_with_extension((out_dir / "crop" / k).string(), ".png");
-        fs::create_directories(out_dir / k);
-        if (o.save_images) fs::create_directories(out_dir / "crop" / k);
+        if (o.save_images) out_dirs.add((out_dir / "crop" / k).string(), true);
+        else remove_files_with_extension((out_dir / "crop" / k).string(), ".png");
     }
 
     // Preview video (optional): aligned crop | NMFC | shape | eyes, one panel row per source frame.
@@ -199,6 +202,7 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
         os.close();
         if (!os) throw IoError(cat("[render] could not write ", manifest));
         f.commit();
+        out_dirs.commit();
     }
     NED_LOG_INFO("[render] wrote conditioning images of {} frames to {} (shape {}, eyes {})", total,
                  out_dir.string(), detailed ? "detailed" : "coarse", eyes == EyeSource::Track ? "track" : "mesh");

@@ -37,6 +37,14 @@ GeneratorConfig generator_config_from(const st::File& f, const std::string& p) {
     if (c.blocks_down() != down || c.blocks_res() != res)
         throw ModelError(cat(f.path, ": ", down, " ResNet blocks per encoder and ", res,
                              " after the sum is not NED's split (n_blocks - n_blocks/2, n_blocks/2)"));
+    // The layer counts come from tensor names, not sizes: bound them before networks of that size are built
+    // (NED: ngf 64, 3 downsamplings, 9 blocks).
+    if (c.ngf < 1 || c.n_downsample > 8 || (static_cast<int64_t>(c.ngf) << c.n_downsample) > 8192 || c.n_blocks > 64 ||
+        c.cond_nc < 1 || c.prev_nc < 1 || c.output_nc < 1 || c.cond_nc > 1024 || c.prev_nc > 1024 || c.output_nc > 1024)
+        throw ModelError(cat(f.path, ": generator of ngf ", c.ngf, ", ", c.n_downsample, " downsamplings, ", c.n_blocks,
+                             " blocks, ", c.cond_nc, "+", c.prev_nc, " -> ", c.output_nc,
+                             " channels is outside what ned builds (ngf * 2^downsamplings <= 8192, <= 8 "
+                             "downsamplings, <= 64 blocks)"));
     return c;
 }
 
@@ -51,6 +59,9 @@ std::optional<DiscriminatorConfig> discriminator_config_from(const st::File& f, 
     c.n_layers = layers - 2;
     c.input_nc = static_cast<int>(need(f, p + "scale0_layer0.0.weight", 4).shape[1]);
     c.ndf = static_cast<int>(need(f, cat(p, "scale", c.num_D - 1, "_layer0.0.weight"), 4).shape[0]);
+    if (c.num_D > 8 || c.n_layers > 8 || c.ndf < 1 || c.ndf > 4096 || c.input_nc < 1 || c.input_nc > 1024)
+        throw ModelError(cat(f.path, ": discriminator '", p, "' with ", c.num_D, " scales of ", c.n_layers,
+                             " layers, ndf ", c.ndf, ", ", c.input_nc, " input channels is outside what ned builds"));
     return c;
 }
 
