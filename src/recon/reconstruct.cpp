@@ -1,13 +1,17 @@
 #include "ned/recon/reconstruct.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <sstream>
 
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
 #include "ned/detect/crop.hpp"
@@ -193,15 +197,17 @@ void write_obj(const std::string& path, const torch::Tensor& vertices, const tor
     auto v = vertices.to(torch::kCPU, torch::kFloat32).contiguous();
     auto f = faces.to(torch::kCPU, torch::kLong).contiguous();
     FILE* fp = std::fopen(file.temp_path().c_str(), "w");
-    if (!fp) throw IoError(cat("cannot write ", file.temp_path()));
+    if (!fp) throw IoError(cat("cannot write mesh ", path, ": ", std::strerror(errno)));
     std::fprintf(fp, "# FLAME mesh written by ned export-mesh (model space, metres)\n");
     auto va = v.accessor<float, 2>();
     for (int64_t i = 0; i < v.size(0); ++i) std::fprintf(fp, "v %.6f %.6f %.6f\n", va[i][0], va[i][1], va[i][2]);
     auto fa = f.accessor<int64_t, 2>();
     for (int64_t i = 0; i < f.size(0); ++i)
         std::fprintf(fp, "f %ld %ld %ld\n", long(fa[i][0] + 1), long(fa[i][1] + 1), long(fa[i][2] + 1));
-    const bool ok = std::ferror(fp) == 0;
-    if (std::fclose(fp) != 0 || !ok) throw IoError(cat("error writing ", file.temp_path()));
+    const bool ok = std::fflush(fp) == 0 && std::ferror(fp) == 0;
+    const int err = errno;
+    if (std::fclose(fp) != 0 || !ok)
+        throw IoError(cat("cannot write mesh ", path, ": ", std::strerror(ok ? errno : err)));
     file.commit();
 }
 
@@ -229,9 +235,11 @@ long export_meshes(const std::string& recon_path, const ExportMeshOptions& o, co
         const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
         if (!fs::is_directory(parent, ec))
             throw InputError(cat("--out ", o.out_dir, ": parent folder '", parent.string(), "' does not exist"));
-        fs::create_directories(out, ec);
-        if (ec) throw IoError(cat("cannot create --out folder ", o.out_dir, ": ", ec.message()));
     }
+    // A folder this run creates is removed again, with the meshes written so far, on a failure or a signal; in an
+    // existing folder each mesh is checked (-y) and written atomically, and other frames' meshes are kept.
+    std::unique_ptr<OutputDir> out_dir;
+    if (!fs::exists(o.out_dir)) out_dir = std::make_unique<OutputDir>(o.out_dir, false, ".obj", "--out folder");
     for (long t : todo) check_output_path((fs::path(o.out_dir) / frame_name(t, ".obj")).string(), o.overwrite, "mesh");
     auto rows = [](const ParamBlock& b, const std::vector<long>& ts) {
         auto out = torch::empty({static_cast<int64_t>(ts.size()), b.row_size()});
@@ -251,6 +259,7 @@ long export_meshes(const std::string& recon_path, const ExportMeshOptions& o, co
         }
         if (progress) progress(written, static_cast<long>(todo.size()));
     }
+    if (out_dir) out_dir->commit();
     NED_LOG_INFO("[recon] wrote {} meshes to {}", written, o.out_dir);
     return written;
 }
