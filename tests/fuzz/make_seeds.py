@@ -58,3 +58,66 @@ for kind in ("safetensors",):
         "s": ("I32", [], struct.pack("<i", 7))}))
     write(kind, "no_metadata.safetensors", st_bytes(None, {"x": ("U8", [4], b"abcd")}))
     write(kind, "empty_header.safetensors", st_bytes(None, {}))
+
+# PNG seeds for fuzz_png: the colour types and depths libpng transforms (gray, RGB, palette + tRNS,
+# gray + alpha 16-bit, RGBA, 1-bit gray, Adam7-interlaced RGB), each a few pixels.
+import zlib
+
+
+def png_bytes(w, h, color_type, depth, rows, interlace=0, extra=b""):
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xffffffff)
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, interlace)
+    raw = b"".join(b"\x00" + r for r in rows)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def plte_trns():
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xffffffff)
+    return chunk(b"PLTE", bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255])) + chunk(b"tRNS", bytes([255, 128]))
+
+
+W = H = 4
+write("png", "gray8.png", png_bytes(W, H, 0, 8, [bytes((x * 60 + y) % 256 for x in range(W)) for y in range(H)]))
+write("png", "rgb8.png", png_bytes(W, H, 2, 8, [bytes((x * 40 + y * 7 + c) % 256 for x in range(W) for c in range(3)) for y in range(H)]))
+write("png", "palette.png", png_bytes(W, H, 3, 8, [bytes((x + y) % 3 for x in range(W)) for y in range(H)], extra=plte_trns()))
+write("png", "gray_alpha16.png", png_bytes(W, H, 4, 16, [b"".join(struct.pack(">HH", x * 9000, 65535 - y) for x in range(W)) for y in range(H)]))
+write("png", "rgba8.png", png_bytes(W, H, 6, 8, [bytes((x * 50 + c * 20) % 256 for x in range(W) for c in range(4)) for y in range(H)]))
+write("png", "gray1.png", png_bytes(8, 2, 0, 1, [b"\xa5", b"\x5a"]))
+# Adam7: the 7 passes of an 8x8 RGB image, each pass's rows with filter byte 0.
+img = [[((x * 31 + y * 17) % 256, (x * 5) % 256, (y * 9) % 256) for x in range(8)] for y in range(8)]
+passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+rows = []
+for x0, y0, dx, dy in passes:
+    for y in range(y0, 8, dy):
+        rows.append(bytes(v for x in range(x0, 8, dx) for v in img[y][x]))
+write("png", "adam7_rgb8.png", png_bytes(8, 8, 2, 8, rows, interlace=1))
+
+# Stage records for fuzz_stage_record: the record `ned translate` writes, with the key of the inputs the
+# target passes ({"frames": 3, "model": "/x/ned.safetensors"}), and a few near misses.
+def fnv1a(s):
+    h = 14695981039346656037
+    for c in s.encode():
+        h ^= c
+        h = (h * 1099511628211) & 0xffffffffffffffff
+    return "%016x" % h
+
+
+inputs = json.dumps({"frames": 3, "model": "/x/ned.safetensors"}, separators=(",", ":"))
+key = fnv1a("render\n" + inputs)
+rec = {"format": "ned.stage", "version": 1, "stage": "render", "key": key, "inputs": json.loads(inputs),
+       "wall_s": 1.5, "frames": 3, "ned_version": "0.1.0"}
+write("stage_record", "match.json", json.dumps(rec, indent=2).encode())
+write("stage_record", "frames_string.json", json.dumps(dict(rec, frames="3")).encode())
+write("stage_record", "other_key.json", json.dumps(dict(rec, key="0" * 16)).encode())
+write("stage_record", "array.json", b"[1,2,3]")
+
+# conditioning.json for fuzz_conditioning: what `ned render-inputs` writes, and near misses.
+cond = {"format": "ned.conditioning", "version": 1, "crop_size": 256, "space": "aligned", "frames": [0, 1, 2, 5],
+        "shape": "coarse", "shape_note": "no DECA", "eyes": "track", "reconstruction": "/w/reconstruction.safetensors",
+        "method": "fit", "flame": "/m/flame.safetensors", "deca": "", "crop_images": False}
+write("conditioning", "manifest.json", json.dumps(cond, indent=2).encode())
+write("conditioning", "frames_strings.json", json.dumps(dict(cond, frames=["0", 1])).encode())
+write("conditioning", "wrong_format.json", json.dumps(dict(cond, format="ned.stage")).encode())
+write("conditioning", "huge_frame.json", json.dumps(dict(cond, frames=[2 ** 63 - 1, -5])).encode())
