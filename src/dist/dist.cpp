@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <functional>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -323,6 +324,195 @@ void Context::barrier() {
     if (!impl_) return;
     // a tiny all-reduce: bounded by the timeout like every collective (Gloo's barrier is too)
     sum(0.0);
+}
+
+void Context::main_done(const std::string& key) {
+    if (!impl_ || env_.rank != 0) return;
+    run("store", [&] { impl_->store->set(cat("ned/done/", key), std::vector<uint8_t>{1}); });
+}
+
+void Context::wait_for_main(const std::string& key) {
+    if (!impl_ || env_.rank == 0) return;
+    const std::string k = cat("ned/done/", key);
+    for (;;) {
+        bool ok = false;
+        try {
+            ok = impl_->store->check({k});
+        } catch (const std::exception& e) {
+            failed_ = true;
+            std::string first = e.what();
+            first = first.substr(0, first.find('\n'));
+            throw Error(cat("[dist] rank ", env_.rank, ": waiting for rank 0 (", key, ") failed: rank 0 stopped responding (",
+                            first, "); the job stops. Resume it with --resume."));
+        }
+        if (ok) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+struct GradReducer::Impl {
+    struct Slot {
+        size_t param, bucket;
+        int64_t offset, numel;
+    };
+    struct Bucket {
+        torch::Tensor flat;  // float32 on the collective device
+        std::vector<size_t> slots;
+        size_t pending = 0;
+        c10::intrusive_ptr<c10d::Work> work;
+    };
+    std::vector<torch::Tensor> params;
+    std::vector<Slot> slots;  // per parameter
+    std::vector<bool> arrived;
+    std::vector<Bucket> buckets;
+    std::vector<unsigned> hooks;
+    size_t next_launch = 0;
+    bool armed = false;
+    double weight = 1;
+    std::mutex mutex;
+    std::exception_ptr error;  // from a launch inside a hook, raised in finish()
+    Context* ctx = nullptr;
+
+    void launch_ready() {  // in bucket order only (the same collectives in the same order on every rank)
+        while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
+            Bucket& b = buckets[next_launch++];
+            try {
+                std::vector<at::Tensor> v{b.flat};
+                c10d::AllreduceOptions o;
+                o.timeout = ctx->impl_->opts.timeout;
+                b.work = ctx->impl_->pg->allreduce(v, o);
+            } catch (...) {
+                if (!error) error = std::current_exception();
+            }
+        }
+    }
+    void on_grad(size_t i, const torch::Tensor& g) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!armed || arrived[i]) return;
+        const Slot& s = slots[i];
+        Bucket& b = buckets[s.bucket];
+        torch::NoGradGuard ng;
+        auto dst = b.flat.slice(0, s.offset, s.offset + s.numel);
+        dst.copy_(g.reshape({-1}));
+        if (weight != 1) dst.mul_(weight);
+        arrived[i] = true;
+        if (--b.pending == 0) launch_ready();
+    }
+};
+
+GradReducer::GradReducer(std::shared_ptr<Context> ctx, std::vector<torch::Tensor> params)
+    : ctx_(std::move(ctx)), impl_(std::make_unique<Impl>()) {
+    impl_->params = std::move(params);
+    impl_->ctx = ctx_.get();
+    if (!ctx_->impl_) return;
+    const size_t n = impl_->params.size();
+    impl_->slots.resize(n);
+    impl_->arrived.assign(n, false);
+    const size_t limit = ctx_->impl_->opts.bucket_bytes;
+    // reverse registration order: the last layers' gradients are computed first in the backward pass
+    std::vector<size_t> cur;
+    int64_t elems = 0;
+    auto close = [&] {
+        if (cur.empty()) return;
+        Impl::Bucket b;
+        b.flat = torch::zeros({elems}, torch::TensorOptions().dtype(torch::kFloat32).device(ctx_->impl_->device));
+        b.slots = cur;
+        impl_->buckets.push_back(std::move(b));
+        cur.clear();
+        elems = 0;
+    };
+    for (size_t k = n; k-- > 0;) {
+        const auto& p = impl_->params[k];
+        impl_->slots[k] = {k, impl_->buckets.size(), elems, p.numel()};
+        cur.push_back(k);
+        elems += p.numel();
+        if (static_cast<size_t>(elems) * sizeof(float) >= limit) close();
+    }
+    close();
+    Impl* raw = impl_.get();
+    for (size_t k = 0; k < n; ++k) {
+        NED_CHECK(impl_->params[k].requires_grad(), "GradReducer: parameter ", k, " does not require a gradient");
+        impl_->hooks.push_back(impl_->params[k].register_hook([raw, k](const torch::Tensor& g) { raw->on_grad(k, g); }));
+    }
+}
+
+GradReducer::~GradReducer() {
+    for (size_t k = 0; k < impl_->hooks.size(); ++k) {
+        try {
+            impl_->params[k].remove_hook(impl_->hooks[k]);
+        } catch (const std::exception&) {
+        }
+    }
+}
+
+size_t GradReducer::buckets() const { return impl_->buckets.size(); }
+
+void GradReducer::prepare(double weight) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->weight = weight;
+    if (!ctx_->impl_) return;
+    impl_->armed = true;
+    impl_->next_launch = 0;
+    impl_->error = nullptr;
+    std::fill(impl_->arrived.begin(), impl_->arrived.end(), false);
+    for (auto& b : impl_->buckets) {
+        b.pending = b.slots.size();
+        b.work.reset();
+    }
+}
+
+void GradReducer::finish(std::vector<double>* scalars) {
+    torch::NoGradGuard ng;
+    if (!ctx_->impl_) {
+        if (impl_->weight != 1) {
+            for (auto& p : impl_->params)
+                if (p.grad().defined()) p.mutable_grad().mul_(impl_->weight);
+            if (scalars)
+                for (auto& s : *scalars) s *= impl_->weight;
+        }
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lock(impl_->mutex);
+        NED_CHECK(impl_->armed, "GradReducer::finish without prepare");
+        impl_->armed = false;
+        // parameters without a gradient on this rank count as zero; launch the rest in bucket order
+        for (size_t k = 0; k < impl_->params.size(); ++k)
+            if (!impl_->arrived[k]) {
+                const auto& s = impl_->slots[k];
+                auto& b = impl_->buckets[s.bucket];
+                b.flat.slice(0, s.offset, s.offset + s.numel).zero_();
+                impl_->arrived[k] = true;
+                --b.pending;
+            }
+        impl_->launch_ready();
+    }
+    const auto timeout = ctx_->impl_->opts.timeout;
+    ctx_->run("gradient all-reduce", [&] {
+        if (impl_->error) std::rethrow_exception(impl_->error);
+        for (auto& b : impl_->buckets) b.work->wait(timeout);
+    });
+    for (auto& b : impl_->buckets)
+        for (size_t k : b.slots) {
+            const auto& s = impl_->slots[k];
+            auto& p = impl_->params[k];
+            const auto src = b.flat.slice(0, s.offset, s.offset + s.numel).view(p.sizes());
+            if (!p.grad().defined())
+                p.mutable_grad() = src.to(p.device(), p.scalar_type()).clone();
+            else
+                p.mutable_grad().copy_(src);
+        }
+    if (scalars && !scalars->empty()) {
+        std::vector<at::Tensor> buf{torch::tensor(std::vector<double>(scalars->begin(), scalars->end()), torch::kFloat64)
+                                        .mul_(impl_->weight)};
+        if (ctx_->impl_->device.is_cuda()) buf[0] = buf[0].to(ctx_->impl_->device, torch::kFloat32);
+        c10d::AllreduceOptions o;
+        o.timeout = timeout;
+        ctx_->run("all-reduce", [&] { ctx_->impl_->pg->allreduce(buf, o)->wait(timeout); });
+        const auto c = buf[0].to(torch::kCPU, torch::kFloat64);
+        for (size_t i = 0; i < scalars->size(); ++i) (*scalars)[i] = c[static_cast<int64_t>(i)].item<double>();
+    }
 }
 
 }  // namespace ned::dist

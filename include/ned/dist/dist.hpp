@@ -46,6 +46,8 @@ struct Options {
 };
 
 /// One process's view of the job. With world == 1 every call is a no-op (returns its input).
+class GradReducer;
+
 class Context {
 public:
     /// Rendezvous and create the process group. `device` is where the tensors of collectives live (the
@@ -72,7 +74,13 @@ public:
     double sum(double v);
     void barrier();
 
+    /// Non-zero ranks wait until rank 0 calls done(key) (e.g. after preparing files on a shared disk): no time
+    /// limit while rank 0 lives (preparation can take long), but a rank 0 that dies is reported at once.
+    void wait_for_main(const std::string& key);
+    void main_done(const std::string& key);
+
 private:
+    friend class GradReducer;
     Context() = default;
     void fail(const std::string& what, const std::exception& e);  // [[noreturn]]
     void run(const std::string& what, const std::function<void()>& op);
@@ -81,6 +89,39 @@ private:
     std::string backend_ = "none";
     bool failed_ = false;
     std::shared_ptr<Impl> impl_;
+};
+
+/// Gradient sums that overlap the backward pass, as PyTorch DDP's reducer does: the parameters are packed in
+/// buckets (reverse registration order, about Options::bucket_bytes each); a gradient hook on every parameter
+/// copies its gradient (times this rank's weight) into its bucket as soon as autograd has computed it, and a
+/// full bucket starts its asynchronous all-reduce while the backward pass goes on. Buckets are launched
+/// strictly in bucket order, so every rank issues the same collectives in the same order whatever order its
+/// autograd engine produces the gradients in. finish() launches what is left (a parameter that got no
+/// gradient on this rank counts as zero, a rank without data calls finish() without a backward pass), waits
+/// and writes the sums into .grad, so that every parameter has a gradient afterwards on every rank.
+///
+/// Result: grad = sum over ranks r of weight_r * grad_r; with weight = 1/world, the average. Pass each rank's
+/// share of the global batch (n_r / N) as the weight to get the gradient of the mean loss over the global
+/// batch when the ranks hold different numbers of samples. With a single process (no process group) the hooks
+/// are not installed and finish() only scales by the weight.
+class GradReducer {
+public:
+    GradReducer(std::shared_ptr<Context> ctx, std::vector<torch::Tensor> params);
+    ~GradReducer();
+    GradReducer(const GradReducer&) = delete;
+    GradReducer& operator=(const GradReducer&) = delete;
+
+    /// Before the backward pass: this rank's gradients enter the sum with `weight`.
+    void prepare(double weight);
+    /// After the backward pass (or without one): launch, wait, write .grad; `scalars` are summed with the same
+    /// weights (e.g. loss values for the log). Throws ned::Error naming a rank that stopped.
+    void finish(std::vector<double>* scalars = nullptr);
+    size_t buckets() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Context> ctx_;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ned::dist

@@ -120,3 +120,94 @@ TEST(DistGloo, RendezvousTimesOutWithAClearMessage) {
     }
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
 }
+
+// GradReducer (all-reduce overlapping the backward pass) against average_gradients (after the backward pass)
+// on a small network whose two ranks see different data, with buckets of a few parameters, weights 1/2 each
+// and, in a second step, weights 1 and 0 for a rank without data (no backward pass at all).
+// With two ranks the all-reduce adds two floats (a + b == b + a exactly) and the weights are powers of two,
+// so both ways give bit-identical gradients: the test compares exactly.
+TEST(DistGloo, OverlappedReducerEqualsAverageAfterBackward) {
+    const int port = free_port();
+    Options o;
+    o.timeout = std::chrono::milliseconds(20000);
+    o.bucket_bytes = 600;  // several buckets, several parameters in some
+    auto rank_fn = [&](int rank) {
+        Env e;
+        e.rank = rank;
+        e.world = 2;
+        e.source = "torchrun";
+        e.master_port = port;
+        auto ctx = Context::create(e, o, torch::kCPU);
+        torch::manual_seed(3);  // the same network on both ranks
+        torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3)), torch::nn::ReLU(),
+                                  torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 8, 3)), torch::nn::ReLU(),
+                                  torch::nn::Flatten(), torch::nn::Linear(8 * 4 * 4, 5));
+        auto unused = torch::zeros({7}, torch::requires_grad());  // gets no gradient: counts as zero
+        std::vector<torch::Tensor> params = net->parameters();
+        params.push_back(unused);
+        torch::manual_seed(10 + rank);  // each rank its own data
+        const auto x = torch::randn({2, 3, 8, 8}), y = torch::randn({2, 5});
+        auto loss = [&] { return (net->forward(x) - y).pow(2).mean() + (net->forward(x * 0.5).sum() * 1e-3); };
+        // reference: backward, then average
+        for (auto& p : params) p.mutable_grad() = torch::Tensor();
+        loss().backward();
+        ctx->average_gradients(params);
+        std::vector<torch::Tensor> ref;
+        for (auto& p : params) ref.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+        // overlapped
+        GradReducer red(ctx, params);
+        EXPECT_GE(red.buckets(), 3u);
+        for (auto& p : params) p.mutable_grad() = torch::Tensor();
+        red.prepare(0.5);
+        const auto l = loss();
+        std::vector<double> scalars{l.item<double>()};
+        l.backward();
+        red.finish(&scalars);
+        std::vector<torch::Tensor> got;
+        for (auto& p : params) got.push_back(p.grad().clone());
+        // second step: rank 1 has no data this time
+        for (auto& p : params) p.mutable_grad().zero_();
+        red.prepare(rank == 0 ? 1.0 : 0.0);
+        if (rank == 0) loss().backward();
+        red.finish();
+        std::vector<torch::Tensor> solo;
+        for (auto& p : params) solo.push_back(p.grad().clone());
+        // rank 0's own gradient of this step, for comparison
+        std::vector<torch::Tensor> own;
+        if (rank == 0) {
+            for (auto& p : params) p.mutable_grad() = torch::Tensor();
+            loss().backward();
+            for (auto& p : params) own.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+        }
+        const double s = ctx->sum(scalars[0]);  // both ranks hold the same averaged loss
+        return std::make_tuple(ref, got, solo, own, scalars[0], s, l.item<double>());
+    };
+    auto f1 = std::async(std::launch::async, rank_fn, 1);
+    auto r0 = rank_fn(0);
+    auto r1 = f1.get();
+    const auto& own0 = std::get<3>(r0);
+    for (const auto& r : {r0, r1}) {
+        const auto &ref = std::get<0>(r), &got = std::get<1>(r), &solo = std::get<2>(r);
+        ASSERT_EQ(ref.size(), got.size());
+        for (size_t i = 0; i < ref.size(); ++i) {
+            EXPECT_TRUE(torch::equal(ref[i], got[i])) << "parameter " << i;
+            EXPECT_TRUE(torch::equal(solo[i], own0[i])) << "parameter " << i << ": weight 1 on rank 0, 0 on rank 1";
+        }
+        EXPECT_TRUE(torch::equal(got.back(), torch::zeros({7}))) << "a parameter without gradients gets zeros";
+        EXPECT_DOUBLE_EQ(std::get<5>(r), 2 * std::get<4>(r));
+        EXPECT_DOUBLE_EQ(std::get<4>(r), 0.5 * std::get<6>(r0) + 0.5 * std::get<6>(r1));
+    }
+    EXPECT_FALSE(torch::equal(std::get<1>(r0)[0] * 2, own0[0])) << "the ranks' data differ";
+}
+
+// With one process the reducer installs no hooks and only applies the weight.
+TEST(DistGloo, ReducerOfASingleProcessScales) {
+    auto p = torch::ones({3}, torch::requires_grad());
+    GradReducer red(Context::single(), {p});
+    red.prepare(0.25);
+    (p * 4).sum().backward();
+    std::vector<double> s{8.0};
+    red.finish(&s);
+    EXPECT_TRUE(torch::equal(p.grad(), torch::ones({3})));
+    EXPECT_DOUBLE_EQ(s[0], 2.0);
+}
