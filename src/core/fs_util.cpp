@@ -218,6 +218,17 @@ bool is_frame_file_name(const char* name, const char* ext) {
 }
 
 namespace {
+// AtomicFile's temporary name of a frame file: ".NNNNNN.tmp-<pid>-<n><ext>". A writer thread may create one
+// after the signal handler has unlinked the registered temporaries; the folder sweep takes it too.
+bool is_frame_temp_name(const char* name, const char* ext) {
+    if (name[0] != '.') return false;
+    size_t digits = 0;
+    while (name[1 + digits] >= '0' && name[1 + digits] <= '9') ++digits;
+    if (digits < 6 || std::strncmp(name + 1 + digits, ".tmp-", 5) != 0) return false;
+    const size_t len = std::strlen(name), el = std::strlen(ext);
+    return len > el && std::strcmp(name + len - el, ext) == 0;
+}
+
 struct LinuxDirent64 {
     uint64_t d_ino;
     int64_t d_off;
@@ -243,7 +254,8 @@ int remove_frame_files_safe(const char* dir, const char* ext, const char* top) {
                 for (long off = 0; off < n;) {
                     const auto* d = reinterpret_cast<const LinuxDirent64*>(buf + off);
                     off += d->d_reclen;
-                    if ((d->d_type == DT_REG || d->d_type == DT_UNKNOWN) && is_frame_file_name(d->d_name, ext) &&
+                    if ((d->d_type == DT_REG || d->d_type == DT_UNKNOWN) &&
+                        (is_frame_file_name(d->d_name, ext) || is_frame_temp_name(d->d_name, ext)) &&
                         ::unlinkat(fd, d->d_name, 0) == 0)
                         ++in_pass;
                 }
