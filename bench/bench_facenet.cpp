@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
             cv::GaussianBlur(img, img, cv::Size(0, 0), 3);
         }
         const FaceDetector det;
+        const BlazeFaceDetector blaze;
         const Landmarks68 lm;
         const FaceDescriptor desc;
         const ExpressionNet expr;
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
         std::printf("image %dx%d, face box %.0fx%.0f, torch threads %d\n", img.cols, img.rows, box.width,
                     box.height, torch::get_num_threads());
         time_it("FaceDetector::detect (SSD 512x512)", runs, [&] { det.detect(img); });
+        time_it("BlazeFaceDetector::detect (256x256)", runs, [&] { blaze.detect(img); });
         time_it("Landmarks68::predict (112x112)", runs, [&] { lm.predict(img, box); });
         time_it("FaceDescriptor::describe (150x150)", runs, [&] { desc.describe(img, box); });
         time_it("ExpressionNet::probabilities (112x112)", runs, [&] { expr.probabilities(img, box); });

@@ -111,7 +111,8 @@ async function evaluate(name, img, fixedBox) {
   // (the box origin) agree exactly with ned's): the best detection rounded, or the given box.
   let box = fixedBox;
   if (!box && dets.length) box = [dets[0].box.x, dets[0].box.y, dets[0].box.width, dets[0].box.height].map(Math.round);
-  const out = { width: img.width, height: img.height, min_score: minScore, detections };
+  const out = { width: img.width, height: img.height, min_score: minScore, detections,
+    blazeface: await blazeDetect(t) };
   if (box) {
     const rect = new faceapi.Rect(box[0], box[1], box[2], box[3]);
     const [face] = await faceapi.extractFaceTensors(t, [rect]);
@@ -151,6 +152,48 @@ async function rawGraph(file, size, scale, offset, stride) {
     res.outputs[names[i].replace(/:0$/, '')] = { shape: t.shape, values: v.filter((_, k) => k % stride === 0).map(r6) };
   });
   return res;
+}
+
+// BlazeFace as human's src/face/blazeface.ts getBoxes (detector.square = false): the frame stretched to 256x256,
+// / 127.5 - 1, outputs concatenated [512 | 384] x [logit | 16 regressors], boxes decoded against
+// generateAnchors(256), sigmoid scores, tf.image.nonMaxSuppression(100, IoU 0.3, score 0.5), scaled back.
+const blazeJson = JSON.parse(fs.readFileSync(path.join(opt.models, 'blazeface.json'), 'utf8'));
+const blazeBin = fs.readFileSync(path.join(opt.models, 'blazeface.bin'));
+const blaze = await tf.loadGraphModel(tf.io.fromMemory({ modelTopology: blazeJson.modelTopology,
+  format: blazeJson.format, weightSpecs: blazeJson.weightsManifest[0].weights,
+  weightData: blazeBin.buffer.slice(blazeBin.byteOffset, blazeBin.byteOffset + blazeBin.length) }));
+const blazeAnchors = [];
+for (const [stride, n] of [[16, 2], [32, 6]]) {
+  const grid = Math.floor((256 + stride - 1) / stride);
+  for (let gy = 0; gy < grid; gy++) for (let gx = 0; gx < grid; gx++) {
+    for (let k = 0; k < n; k++) blazeAnchors.push([stride * (gx + 0.5), stride * (gy + 0.5)]);
+  }
+}
+async function blazeDetect(t) {
+  const [H, W] = t.shape;
+  const r = tf.tidy(() => {
+    const resized = tf.image.resizeBilinear(tf.expandDims(tf.cast(t, 'float32')), [256, 256]);
+    const x = tf.sub(tf.div(resized, tf.scalar(127.5, 'float32')), tf.scalar(1.0, 'float32'));
+    const res = blaze.execute(x);
+    const sorted = res.sort((a, b) => a.size - b.size);
+    const batch = tf.squeeze(tf.concat([tf.concat([sorted[1], sorted[3]], 2), tf.concat([sorted[0], sorted[2]], 2)], 1), [0]);
+    const anchors = tf.tensor2d(blazeAnchors);
+    const size = tf.scalar(256, 'int32');
+    const centers = tf.add(tf.slice(batch, [0, 1], [-1, 2]), anchors);
+    const half = tf.div(tf.div(tf.slice(batch, [0, 3], [-1, 2]), size), tf.scalar(2.0, 'float32'));
+    const starts = tf.mul(tf.sub(tf.div(centers, size), half), size);
+    const ends = tf.mul(tf.add(tf.div(centers, size), half), size);
+    const boxes = tf.concat2d([starts, ends], 1);
+    const scores = tf.squeeze(tf.sigmoid(tf.slice(batch, [0, 0], [-1, 1])));
+    return { boxes, scores };
+  });
+  const nms = await tf.image.nonMaxSuppressionAsync(r.boxes, r.scores, 100, 0.3, 0.5);
+  const idx = await nms.array(); const b = await r.boxes.array(); const s = await r.scores.data();
+  const fx = W / 256; const fy = H / 256;
+  const out = idx.map((i) => ({ score: r6(s[i]),
+    box: [b[i][0] * fx, b[i][1] * fy, (b[i][2] - b[i][0]) * fx, (b[i][3] - b[i][1]) * fy].map(r6) }));
+  tf.dispose([r.boxes, r.scores, nms]);
+  return out;
 }
 
 const result = {

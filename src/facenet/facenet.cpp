@@ -380,6 +380,104 @@ std::vector<Detection> FaceDetector::detect(const cv::Mat& bgr, float min_score)
     return out;
 }
 
+// ---- BlazeFaceDetector (TF.js graph) ------------------------------------------------------------------------
+
+struct BlazeFaceDetector::Impl {
+    TfjsGraph graph;
+    torch::Tensor anchors;  // [896, 2] (x, y) in input pixels
+    explicit Impl(const fs::path& dir) : graph(dir / "blazeface.json") {
+        std::vector<float> a;
+        const int strides[2] = {16, 32}, per_cell[2] = {2, 6};  // human's generateAnchors(256)
+        for (int i = 0; i < 2; ++i) {
+            const int grid = (kBlazeInput + strides[i] - 1) / strides[i];
+            for (int gy = 0; gy < grid; ++gy)
+                for (int gx = 0; gx < grid; ++gx)
+                    for (int n = 0; n < per_cell[i]; ++n) {
+                        a.push_back(float(strides[i] * (gx + 0.5)));
+                        a.push_back(float(strides[i] * (gy + 0.5)));
+                    }
+        }
+        anchors = torch::from_blob(a.data(), {int64_t(a.size() / 2), 2}, torch::kFloat32).clone();
+    }
+    static constexpr int kBlazeInput = 256;
+};
+BlazeFaceDetector::BlazeFaceDetector(const fs::path& dir) : impl_(std::make_unique<Impl>(dir)) {}
+BlazeFaceDetector::~BlazeFaceDetector() = default;
+BlazeFaceDetector::BlazeFaceDetector(BlazeFaceDetector&&) noexcept = default;
+BlazeFaceDetector& BlazeFaceDetector::operator=(BlazeFaceDetector&&) noexcept = default;
+
+std::vector<Detection> BlazeFaceDetector::detect(const cv::Mat& bgr, float min_score) const {
+    check_image(bgr, "BlazeFaceDetector");
+    torch::NoGradGuard no_grad;
+    constexpr int S = Impl::kBlazeInput;
+    const int W = bgr.cols, H = bgr.rows;
+    // tf.image.resizeBilinear(frame, [256, 256]) (stretched, no half-pixel centres), / 127.5 - 1
+    torch::Tensor t = torch::empty({1, 3, S, S}, torch::kFloat32);
+    float* dst = t.data_ptr<float>();
+    const double ry = double(H) / S, rx = double(W) / S;
+    for (int oy = 0; oy < S; ++oy) {
+        const double sy = ry * oy;
+        const int y0 = std::max(0, int(std::floor(sy))), y1 = std::min(H - 1, int(std::ceil(sy)));
+        const double fy = sy - y0;
+        const cv::Vec3b* r0 = bgr.ptr<cv::Vec3b>(y0);
+        const cv::Vec3b* r1 = bgr.ptr<cv::Vec3b>(y1);
+        for (int ox = 0; ox < S; ++ox) {
+            const double sx = rx * ox;
+            const int x0 = std::max(0, int(std::floor(sx))), x1 = std::min(W - 1, int(std::ceil(sx)));
+            const double fx = sx - x0;
+            for (int c = 0; c < 3; ++c) {
+                const double tl = r0[x0][2 - c], tr = r0[x1][2 - c], bl = r1[x0][2 - c], br = r1[x1][2 - c];
+                const double top = tl + (tr - tl) * fx, bottom = bl + (br - bl) * fx;
+                dst[(c * S + oy) * S + ox] = float(top + (bottom - top) * fy);
+            }
+        }
+    }
+    const torch::Tensor x = t / 127.5f - 1.0f;
+    const torch::Tensor b512 = torch::cat({impl_->graph.run(x, "Identity"), impl_->graph.run(x, "Identity_2")}, 2);
+    const torch::Tensor b384 = torch::cat({impl_->graph.run(x, "Identity_1"), impl_->graph.run(x, "Identity_3")}, 2);
+    const torch::Tensor batch = torch::cat({b512, b384}, 1).squeeze(0);  // [896, 17]
+    const torch::Tensor centres = batch.slice(1, 1, 3) + impl_->anchors;
+    const torch::Tensor half = batch.slice(1, 3, 5) / float(S) / 2.0f;
+    const torch::Tensor starts = ((centres / float(S)) - half) * float(S);
+    const torch::Tensor ends = ((centres / float(S)) + half) * float(S);
+    const torch::Tensor boxes = torch::cat({starts, ends}, 1).contiguous();  // x1, y1, x2, y2
+    const torch::Tensor scores = torch::sigmoid(batch.select(1, 0)).contiguous();
+    const float* bx = boxes.data_ptr<float>();
+    const float* sc = scores.data_ptr<float>();
+    // TF's greedy NMS (tf.image.nonMaxSuppression): score > threshold, IoU > 0.3 suppresses, at most 100.
+    std::vector<int64_t> order;
+    for (int64_t i = 0; i < scores.size(0); ++i)
+        if (sc[i] > min_score) order.push_back(i);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sc[a] > sc[b]; });
+    auto iou = [&](int64_t i, int64_t j) {
+        const float* a = bx + 4 * i;
+        const float* b = bx + 4 * j;
+        const double area_a = double(std::max(a[2] - a[0], 0.f)) * std::max(a[3] - a[1], 0.f);
+        const double area_b = double(std::max(b[2] - b[0], 0.f)) * std::max(b[3] - b[1], 0.f);
+        const double iw = std::max(0.0, double(std::min(a[2], b[2])) - std::max(a[0], b[0]));
+        const double ih = std::max(0.0, double(std::min(a[3], b[3])) - std::max(a[1], b[1]));
+        const double inter = iw * ih, uni = area_a + area_b - inter;
+        return uni <= 0 ? 0.0 : inter / uni;
+    };
+    std::vector<Detection> out;
+    std::vector<int64_t> kept;
+    for (int64_t i : order) {
+        if (kept.size() >= 100) break;
+        bool keep = true;
+        for (int64_t k : kept)
+            if (iou(i, k) > 0.3) {
+                keep = false;
+                break;
+            }
+        if (!keep) continue;
+        kept.push_back(i);
+        const float* b = bx + 4 * i;
+        const float fx = float(W) / S, fy = float(H) / S;
+        out.push_back({cv::Rect2f(b[0] * fx, b[1] * fy, (b[2] - b[0]) * fx, (b[3] - b[1]) * fy), sc[i]});
+    }
+    return out;
+}
+
 // ---- Landmarks68 -------------------------------------------------------------------------------------------
 
 struct Landmarks68::Impl {

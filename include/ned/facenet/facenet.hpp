@@ -46,6 +46,26 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+/// MediaPipe BlazeFace (back-camera model, 256x256; the TF.js graph of @vladmandic/human, run by TfjsGraph),
+/// decoded as human's blazeface.ts: the frame stretched to 256x256 (TF resizeBilinear), scaled to [-1, 1];
+/// 896 anchors (16x16 x 2 at stride 16, 8x8 x 6 at stride 32, centred, unit size); box centre = anchor + (dx, dy),
+/// size = (w, h) in 256-pixel units; score = sigmoid(logit); greedy NMS (IoU > 0.3 suppresses, at most 100);
+/// boxes mapped back by (width / 256, height / 256). The box is the tight face box (human enlarges it x1.4 for
+/// its mesh; not done here).
+class BlazeFaceDetector {
+public:
+    explicit BlazeFaceDetector(const std::filesystem::path& dir = open_models_dir());
+    ~BlazeFaceDetector();
+    BlazeFaceDetector(BlazeFaceDetector&&) noexcept;
+    BlazeFaceDetector& operator=(BlazeFaceDetector&&) noexcept;
+    /// Faces with score > min_score, best first.
+    std::vector<Detection> detect(const cv::Mat& bgr, float min_score = 0.5f) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
 /// face-api's 68-point landmark net (face_landmark_68_model). Input crop: the box, clipped to the image, padded
 /// to a square at the bottom/right with black (face-api's padToSquare) and resized to 112x112.
 class Landmarks68 {

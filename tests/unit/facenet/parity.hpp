@@ -28,6 +28,7 @@ constexpr double kSigmas = 6;
 inline const double kFeatureRel = kSigmas * std::sqrt(16.0 * 265 + 256) * kU;  // landmark68, expression nets
 inline const double kRecognitionRel = kSigmas * std::sqrt(29.0 * 2304 + 512) * kU;
 inline const double kSsdRel = kSigmas * std::sqrt(40.0 * 2304) * kU;
+inline const double kGraphRel = kSigmas * std::sqrt(1e4) * kU;  // BlazeFace / FaceMesh: ~40 layers, K <= 128
 inline const double kFer2013Rel = kSigmas * std::sqrt(9.0 * 9 * 256 + 9 * 288) * kU;  // 9 convs, K <= 3*3*256
 
 inline nlohmann::json reference() {

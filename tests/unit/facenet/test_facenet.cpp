@@ -76,8 +76,9 @@ TEST(Facenet, SyntheticImageMatchesTfjs) {
     EXPECT_LE(fer_err, kFer2013Rel) << "max FER2013 probability error";
     std::printf("synthetic parity: FER2013 %.3g\n", fer_err);
 
-    // The detector finds no face in it (as TF.js), even at a low threshold.
+    // The detectors find no face in it (as TF.js), the SSD even at a low threshold.
     EXPECT_EQ(FaceDetector().detect(img, ref["min_score"].get<float>()).size(), ref["detections"].size());
+    EXPECT_EQ(BlazeFaceDetector().detect(img, 0.5f).size(), ref["blazeface"].size());
 }
 
 TEST(Facenet, ParityTestsSeeAChannelSwap) {

@@ -54,6 +54,30 @@ TEST(FacenetData, DetectorMatchesTfjs) {
     }
 }
 
+TEST(FacenetData, BlazeFaceMatchesTfjs) {
+    NED_REQUIRE_DATA();
+    const auto ref = reference()["images"];
+    const BlazeFaceDetector det;
+    for (const auto& [name, rel] : kFiles) {
+        const auto r = ref[name]["blazeface"];
+        const cv::Mat img = load(rel);
+        const auto d = det.detect(img, 0.5f);
+        ASSERT_EQ(d.size(), r.size()) << name;
+        const double side = std::max(img.cols, img.rows);  // boxes: 256-pixel units times (W, H) / 256
+        for (size_t i = 0; i < d.size(); ++i) {
+            const cv::Rect2f rb = box_of(r[i]["box"]);
+            EXPECT_NEAR(d[i].score, r[i]["score"].get<double>(), kGraphRel) << name;
+            EXPECT_NEAR(d[i].box.x, rb.x, kGraphRel * side) << name;
+            EXPECT_NEAR(d[i].box.y, rb.y, kGraphRel * side) << name;
+            EXPECT_NEAR(d[i].box.width, rb.width, 2 * kGraphRel * side) << name;
+            EXPECT_NEAR(d[i].box.height, rb.height, 2 * kGraphRel * side) << name;
+            std::printf("%s BlazeFace: score %.7f vs %.7f, box (%.3f %.3f %.3f %.3f) vs (%.3f %.3f %.3f %.3f)\n",
+                        name, d[i].score, r[i]["score"].get<double>(), d[i].box.x, d[i].box.y, d[i].box.width,
+                        d[i].box.height, rb.x, rb.y, rb.width, rb.height);
+        }
+    }
+}
+
 TEST(FacenetData, FaceNetsMatchTfjs) {
     NED_REQUIRE_DATA();
     const auto ref = reference()["images"];
