@@ -24,6 +24,7 @@
 #include "ned/blend/composite.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/detect/analyze.hpp"
@@ -222,8 +223,7 @@ long write_edit_masks(const std::string& work, const detect::FaceTrack& track, b
         const std::string name = frame_name(t, ".png");
         const fs::path nmfc_path = cond / name;
         if (!fs::exists(nmfc_path)) continue;
-        const cv::Mat nmfc = cv::imread(nmfc_path.string(), cv::IMREAD_COLOR);
-        if (nmfc.empty()) throw InputError(cat("cannot read ", nmfc_path.string()));
+        const cv::Mat nmfc = read_image(nmfc_path.string(), cv::IMREAD_COLOR, "NMFC image");
         cv::Mat coverage;
         {
             std::vector<cv::Mat> ch;
@@ -232,7 +232,7 @@ long write_edit_masks(const std::string& work, const detect::FaceTrack& track, b
         }
         cv::Mat src_crop;
         const fs::path seg = fs::path(work) / "masks" / name;
-        if (segmentation_masks && fs::exists(seg)) src_crop = cv::imread(seg.string(), cv::IMREAD_GRAYSCALE);
+        if (segmentation_masks && fs::exists(seg)) src_crop = read_image(seg.string(), cv::IMREAD_GRAYSCALE, "mask");
         if (src_crop.empty()) src_crop = blend::default_mask_for(track, t);
         src_crop = src_crop > 127;
         const cv::Size size(cs, cs);
@@ -241,8 +241,8 @@ long write_edit_masks(const std::string& work, const detect::FaceTrack& track, b
         cv::warpAffine(coverage, cov_crop, cv::Mat(track.frames[t].align), size,
                        cv::INTER_NEAREST | cv::WARP_INVERSE_MAP);
         const cv::Mat aligned_union = cv::max(src_aligned, coverage), crop_union = cv::max(src_crop, cov_crop);
-        if (!cv::imwrite((aligned_dir / name).string(), aligned_union) || !cv::imwrite((crop_dir / name).string(), crop_union))
-            throw IoError(cat("cannot write the edit masks of frame ", t, " in ", (fs::path(work) / "edit_masks").string()));
+        write_image((aligned_dir / name).string(), aligned_union, "edit mask");
+        write_image((crop_dir / name).string(), crop_union, "edit mask");
         ++n;
     }
     return n;
