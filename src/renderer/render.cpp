@@ -13,6 +13,8 @@
 
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/image_io.hpp"
+#include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
 #include "ned/detect/alignment.hpp"
@@ -200,10 +202,9 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
                  g->cfg.n_blocks, precision_name(precision), device.str(), steps.size());
     FaceRenderer renderer(std::move(g), device, precision);
 
-    for (const auto& d : {faces_dir, aligned_dir}) {
-        remove_files_with_extension(d.string(), ".png");
-        fs::create_directories(d);
-    }
+    // Stale faces removed; on a failure or a signal the faces written so far go too (OutputDir).
+    OutputDirs out_dirs;  // removed in reverse order (OutputDirs)
+    for (const auto& d : {faces_dir, aligned_dir}) out_dirs.add(d.string(), true);
     auto masks_for = [&](int64_t t, cv::Mat& crop_mask, cv::Mat& aligned_mask) {
         const auto& ff = track.frames[t];
         const std::string name = frame_name(t, ".png");
@@ -257,6 +258,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
         if (progress) progress(i + 1, total);
     }
     if (pending.valid()) pending.get();
+    out_dirs.commit();
     if (frames.empty()) NED_LOG_WARN("[renderer] {} lists no frames; nothing rendered", cond_dir.string());
     NED_LOG_INFO("[renderer] rendered {} frames in {} segments into {} and {}", result.frames_rendered,
                  result.segments, aligned_dir.string(), faces_dir.string());
@@ -295,8 +297,7 @@ std::vector<int64_t> conditioning_frames(const fs::path& dir) {
 
 cv::Mat read_image(const fs::path& p, int flags, int size, const char* what) {
     if (!fs::is_regular_file(p)) throw InputError(cat("[renderer] missing ", what, " ", p.string()));
-    cv::Mat m = cv::imread(p.string(), flags);
-    if (m.empty()) throw InputError(cat("[renderer] could not read ", what, " ", p.string()));
+    cv::Mat m = ::ned::read_image(p.string(), flags, cat("[renderer] ", what));  // throws, libpng kept quiet
     if (m.cols != size || m.rows != size)
         throw InputError(cat("[renderer] ", what, " ", p.string(), " is ", m.cols, "x", m.rows, ", expected ", size, "x",
                              size, " (the track's crop size)"));
@@ -305,7 +306,7 @@ cv::Mat read_image(const fs::path& p, int flags, int size, const char* what) {
 
 void write_png(const fs::path& p, const cv::Mat& img) {
     AtomicFile f(p.string(), /*overwrite=*/true);
-    if (!cv::imwrite(f.temp_path(), img)) throw IoError(cat("[renderer] could not write ", p.string()));
+    ::ned::write_image(f.temp_path(), img, "[renderer] image", p.string());
     f.commit();
 }
 
