@@ -433,8 +433,9 @@ std::vector<Detection> BlazeFaceDetector::detect(const cv::Mat& bgr, float min_s
         }
     }
     const torch::Tensor x = t / 127.5f - 1.0f;
-    const torch::Tensor b512 = torch::cat({impl_->graph.run(x, "Identity"), impl_->graph.run(x, "Identity_2")}, 2);
-    const torch::Tensor b384 = torch::cat({impl_->graph.run(x, "Identity_1"), impl_->graph.run(x, "Identity_3")}, 2);
+    const auto o = impl_->graph.run(x, std::vector<std::string>{"Identity", "Identity_1", "Identity_2", "Identity_3"});
+    const torch::Tensor b512 = torch::cat({o[0], o[2]}, 2);  // [1, 512, 1 + 16]
+    const torch::Tensor b384 = torch::cat({o[1], o[3]}, 2);  // [1, 384, 1 + 16]
     const torch::Tensor batch = torch::cat({b512, b384}, 1).squeeze(0);  // [896, 17]
     const torch::Tensor centres = batch.slice(1, 1, 3) + impl_->anchors;
     const torch::Tensor half = batch.slice(1, 3, 5) / float(S) / 2.0f;

@@ -270,4 +270,12 @@ torch::Tensor TfjsGraph::run(const torch::Tensor& input, const std::string& outp
     return impl_->eval(output.empty() ? impl_->last : output, input, memo);
 }
 
+std::vector<torch::Tensor> TfjsGraph::run(const torch::Tensor& input, const std::vector<std::string>& outputs) const {
+    torch::NoGradGuard no_grad;
+    std::unordered_map<std::string, torch::Tensor> memo;
+    std::vector<torch::Tensor> out;
+    for (const auto& o : outputs) out.push_back(impl_->eval(o, input, memo));
+    return out;
+}
+
 }  // namespace ned::facenet

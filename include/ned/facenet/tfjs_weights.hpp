@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -43,6 +44,8 @@ public:
     /// Evaluate `output` (default: the last node) with the single Placeholder bound to `input`
     /// (NCHW for 4-D inputs; the model's NHWC is handled internally).
     torch::Tensor run(const torch::Tensor& input, const std::string& output = "") const;
+    /// Several outputs of one evaluation (shared intermediate results).
+    std::vector<torch::Tensor> run(const torch::Tensor& input, const std::vector<std::string>& outputs) const;
 
 private:
     struct Impl;
