@@ -5,6 +5,7 @@
 
 #include "command.hpp"
 #include "ned/core/progress.hpp"
+#include "ned/pipeline/prepare_actor.hpp"
 #include "ned/renderer/train.hpp"
 
 namespace ned::cli {
@@ -15,11 +16,17 @@ void setup(CLI::App& app, const CommonOptions& common) {
     CLI::App* sub = app.add_subcommand(
         "train-renderer", "Train the neural face renderer (NED's Head2Head++ G with image and mouth discriminators) "
                           "for one actor, from scratch or fine-tuned from NED's meta-renderer");
-    sub->add_option("WORKDIR", o->actors,
-                    "Work folders of the actor's own footage, each prepared with `ned analyze` and `ned render-inputs` "
-                    "(conditioning of the actor's own reconstruction)")
+    auto prep = std::make_shared<pipeline::PrepareActorOptions>();
+    sub->add_option("ACTOR", o->actors,
+                    "The actor's footage: video files, folders of videos, or work folders already prepared with "
+                    "`ned analyze` and `ned render-inputs`; each video is analysed, reconstructed and conditioned "
+                    "once into DIR/cache/video-<name>-<hash>/ and reused by later runs")
         ->required()
-        ->check(CLI::ExistingDirectory);
+        ->check(CLI::ExistingPath);
+    sub->add_option("--flame", prep->models.flame, "FLAME asset, to prepare videos (as `ned reconstruct`)");
+    sub->add_option("--deca", prep->models.deca, "DECA weights, to prepare videos (without: the landmark fit)");
+    sub->add_option("--fit-iters", prep->fit_iters, "Landmark fit of videos: Adam steps per chunk (0 = defaults)")
+        ->check(CLI::Range(0, 1000000));
     sub->add_option("--out", o->out, "Output folder (created): renderer.safetensors, epoch_NN.safetensors, state, "
                                      "losses.jsonl, preview/, cache/")
         ->required();
@@ -55,11 +62,15 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->group("");
     sub->footer("Exit codes: 2 bad options or work folders, previous run in --out without --resume/-y;\n"
                 "3 missing VGG19 weights (without --no-vgg) or bad --init-from checkpoint.");
-    set_runner(sub, [o, &common] {
+    set_runner(sub, [o, prep, &common] {
         renderer::TrainOptions opts = *o;
         opts.device = common.device;
         opts.overwrite = common.overwrite;
         opts.threads = resolve_threads(common.threads);
+        prep->out = opts.out;
+        prep->device = opts.device;
+        prep->threads = opts.threads;
+        opts.actors = pipeline::prepare_actor(opts.actors, *prep);
         ProgressBar bar("train-renderer", 0);
         const renderer::TrainResult r = renderer::train_renderer(opts, bar.fn());
         bar.finish();

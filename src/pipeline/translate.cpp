@@ -2,6 +2,8 @@
 #include "ned/pipeline/translate.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -11,6 +13,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -128,15 +132,101 @@ void check_model(const std::string& path, const ModelSpec& spec, std::vector<std
 
 // --- helpers --------------------------------------------------------------------------------------------
 
-/// A temporary work folder removed at the end (unless keep()).
+// The temporary work folder is removed on SIGINT/SIGTERM/SIGHUP too: a handler removes the whole tree with
+// async-signal-safe calls only (getdents64, unlinkat, openat; no allocation), then hands the signal to the
+// handler it replaced (core's signal cleanup: temporary files, then exit 128 + signal).
+constexpr int kTreeSignals[] = {SIGINT, SIGTERM, SIGHUP};
+char g_temp_work[4096];  // "" = none
+struct sigaction g_prev_action[3];
+
+struct LinuxDirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[1];
+};
+
+/// Remove everything inside the open folder `dirfd` (async-signal-safe; at most 16 levels deep). Rescans until
+/// a pass removes nothing, since writer threads may still add a file while it runs.
+void remove_tree_at(int dirfd, int depth) {
+    if (depth > 16) return;
+    alignas(8) char buf[4096];
+    for (int pass = 0; pass < 8; ++pass) {
+        int removed = 0;
+        ::lseek(dirfd, 0, SEEK_SET);
+        for (;;) {
+            const long n = ::syscall(SYS_getdents64, dirfd, buf, sizeof buf);
+            if (n <= 0) break;
+            for (long off = 0; off < n;) {
+                const auto* d = reinterpret_cast<const LinuxDirent64*>(buf + off);
+                off += d->d_reclen;
+                const char* name = d->d_name;
+                if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+                if (::unlinkat(dirfd, name, 0) == 0) {
+                    ++removed;
+                    continue;
+                }
+                const int sub = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0) continue;
+                remove_tree_at(sub, depth + 1);
+                ::close(sub);
+                if (::unlinkat(dirfd, name, AT_REMOVEDIR) == 0) ++removed;
+            }
+        }
+        if (removed == 0) break;
+    }
+}
+
+void ned_pipeline_on_signal(int sig) {
+    const int saved_errno = errno;
+    if (g_temp_work[0]) {
+        const int fd = ::open(g_temp_work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            remove_tree_at(fd, 0);
+            ::close(fd);
+        }
+        ::rmdir(g_temp_work);
+    }
+    errno = saved_errno;
+    for (int i = 0; i < 3; ++i) {
+        if (kTreeSignals[i] != sig) continue;
+        const struct sigaction& prev = g_prev_action[i];
+        if (prev.sa_handler == SIG_IGN) return;
+        if (prev.sa_handler == SIG_DFL) {
+            ::signal(sig, SIG_DFL);
+            ::raise(sig);
+            return;
+        }
+        if (prev.sa_flags & SA_SIGINFO)
+            prev.sa_sigaction(sig, nullptr, nullptr);
+        else
+            prev.sa_handler(sig);
+    }
+}
+
+/// A temporary work folder removed at the end, on errors, and on SIGINT/SIGTERM/SIGHUP.
 class TempWork {
 public:
     TempWork() {
         std::string tmpl = (fs::temp_directory_path() / "ned-translate-XXXXXX").string();
         if (!::mkdtemp(tmpl.data())) throw IoError(cat("cannot create a temporary work folder in ", fs::temp_directory_path().string()));
-        path_ = tmpl;
+        path_ = fs::absolute(tmpl).string();
+        if (path_.size() < sizeof g_temp_work) {
+            std::memcpy(g_temp_work, path_.c_str(), path_.size() + 1);
+            struct sigaction sa {};
+            sa.sa_handler = ned_pipeline_on_signal;
+            sigemptyset(&sa.sa_mask);
+            for (int s : kTreeSignals) sigaddset(&sa.sa_mask, s);
+            for (int i = 0; i < 3; ++i) ::sigaction(kTreeSignals[i], &sa, &g_prev_action[i]);
+            armed_ = true;
+        }
     }
     ~TempWork() {
+        if (armed_) {
+            for (int i = 0; i < 3; ++i) ::sigaction(kTreeSignals[i], &g_prev_action[i], nullptr);
+            g_temp_work[0] = 0;
+        }
         std::error_code ec;
         fs::remove_all(path_, ec);
     }
@@ -146,6 +236,7 @@ public:
 
 private:
     std::string path_;
+    bool armed_ = false;
 };
 
 /// An exclusive lock on WORK/.lock for the whole run: two runs never write one work folder at once.
@@ -224,12 +315,7 @@ long write_edit_masks(const std::string& work, const detect::FaceTrack& track, b
         const fs::path nmfc_path = cond / name;
         if (!fs::exists(nmfc_path)) continue;
         const cv::Mat nmfc = read_image(nmfc_path.string(), cv::IMREAD_COLOR, "NMFC image");
-        cv::Mat coverage;
-        {
-            std::vector<cv::Mat> ch;
-            cv::split(nmfc, ch);
-            coverage = cv::max(cv::max(ch[0], ch[1]), ch[2]) > 0;  // 0/255
-        }
+        const cv::Mat coverage = render::edit_mask(cv::Mat::zeros(nmfc.size(), CV_8UC1), nmfc);  // NMFC > 0
         cv::Mat src_crop;
         const fs::path seg = fs::path(work) / "masks" / name;
         if (segmentation_masks && fs::exists(seg)) src_crop = read_image(seg.string(), cv::IMREAD_GRAYSCALE, "mask");
@@ -327,6 +413,21 @@ ModelPaths resolve_models(const ModelSearch& s) {
     else if (fs::exists(in_dir("unet.safetensors")))
         m.segmentation = in_dir("unet.safetensors");
     return m;
+}
+
+void check_reconstruction_models(const ModelPaths& m) {
+    std::vector<std::string> problems;
+    check_model(m.flame, kFlame, problems);
+    if (!m.deca.empty()) check_model(m.deca, kDeca, problems);
+    if (!m.segmentation.empty()) check_model(m.segmentation, kSegmentation, problems);
+    const std::string lm = m.landmarks.empty() ? detect::kDefaultLandmarkModel : m.landmarks;
+    if (!fs::exists(lm))
+        problems.push_back(cat("dlib landmark model not found: ", lm, "; install Debian's libdlib-data (docs/models.md section 6)"));
+    if (problems.empty()) return;
+    std::string msg = problems.size() == 1 ? problems[0] : cat(problems.size(), " model files are missing or invalid:");
+    if (problems.size() > 1)
+        for (const auto& p : problems) msg += "\n  " + p;
+    throw ModelError(msg);
 }
 
 void check_models(const ModelPaths& m, bool need_renderer) {
@@ -556,6 +657,7 @@ TranslateResult translate(const TranslateOptions& o) {
                        {"renderer", file_identity(o.models.renderer)},
                        {"precision", o.precision},
                        {"follow_edit_mask", o.follow_edit_mask}};
+    long render_resumed = 0;
     const StageOutcome r = records.run("render", r_in, [&]() -> long {
         renderer::RenderOptions ro;
         ro.workdir = work;
@@ -564,12 +666,15 @@ TranslateResult translate(const TranslateOptions& o) {
         ro.precision = o.precision;
         ro.device = o.device;
         ro.overwrite = true;
+        ro.resume_key = stage_key("render", r_in);  // a killed render continues where it stopped
         std::unique_ptr<ProgressBar> b;
         const auto res = renderer::render_workdir(ro, bar_fn(b, "render"));
+        render_resumed = res.frames_resumed;
         b->finish();
         return static_cast<long>(res.frames_rendered);
     });
     note("render", r);
+    result.render_frames_resumed = render_resumed;
 
     // Edited frames: valid in the track with a rendered face.
     const fs::path faces_dir = fs::path(work) / "faces";
@@ -664,6 +769,7 @@ TranslateResult translate(const TranslateOptions& o) {
                           {"frames_edited", result.edited},
                           {"frames_passed_through", result.passed},
                           {"frames_filled", result.filled},
+                          {"render_frames_resumed", result.render_frames_resumed},
                           {"edited_ranges", ranges},
                           {"jaw_correlation", number_or_null(result.jaw_correlation)},
                           {"mean_expression_change", result.mean_expression_change},

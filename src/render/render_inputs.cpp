@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -18,7 +19,9 @@
 #include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
+#include "ned/detect/alignment.hpp"
 #include "ned/detect/crop.hpp"
+#include "ned/detect/face_mask.hpp"
 #include "ned/detect/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/deca.hpp"
@@ -42,6 +45,30 @@ void write_png(const std::string& path, const cv::Mat& img) {
 }
 
 }  // namespace
+
+cv::Mat edit_mask(const cv::Mat& source_mask, const cv::Mat& nmfc) {
+    NED_CHECK(source_mask.type() == CV_8UC1 && nmfc.type() == CV_8UC3 && source_mask.size() == nmfc.size(),
+              "edit_mask: a u8 grey mask and a BGR NMFC image of one size");
+    std::vector<cv::Mat> ch;
+    cv::split(nmfc, ch);
+    const cv::Mat coverage = cv::max(cv::max(ch[0], ch[1]), ch[2]) > 0;
+    return cv::max(source_mask > 127, coverage);
+}
+
+void draw_edit_mask(cv::Mat& img, const cv::Mat& source_mask, const cv::Mat& nmfc) {
+    NED_CHECK(img.type() == CV_8UC3 && img.size() == nmfc.size(), "draw_edit_mask: BGR u8 image of the NMFC's size");
+    const cv::Mat src = source_mask > 127, all = edit_mask(source_mask, nmfc);
+    const cv::Mat added = all & ~src;
+    cv::Mat tinted;
+    cv::addWeighted(img, 0.5, cv::Mat(img.size(), img.type(), cv::Scalar(0, 0, 255)), 0.5, 0.0, tinted);
+    tinted.copyTo(img, added);
+    std::vector<std::vector<cv::Point>> contours;
+    cv::findContours(all.clone(), contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
+    cv::drawContours(img, contours, -1, cv::Scalar(0, 0, 255), 1);
+    contours.clear();
+    cv::findContours(src.clone(), contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
+    cv::drawContours(img, contours, -1, cv::Scalar(0, 255, 0), 1);
+}
 
 RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn& progress) {
     if (o.workdir.empty() || !fs::is_directory(o.workdir))
@@ -138,7 +165,16 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
             if (bi < batch.size() && batch[bi].frame_index == vframe.index) {
                 const auto& cf = batch[bi];
                 const auto& ff = track.frames[vframe.index];
-                crop_to_aligned(detect::extract_crop(vframe.bgr, ff, S), ff.align, S).copyTo(row.colRange(0, S));
+                cv::Mat crop = crop_to_aligned(detect::extract_crop(vframe.bgr, ff, S), ff.align, S);
+                // the source face mask as the renderer and the pipeline take it: WORKDIR/masks (segmentation or
+                // --save-images) when present, else the landmark mask; aligned with nearest
+                cv::Mat src;
+                const fs::path mp = fs::path(o.workdir) / "masks" / frame_name(vframe.index, ".png");
+                if (fs::is_regular_file(mp)) src = cv::imread(mp.string(), cv::IMREAD_GRAYSCALE);
+                if (src.empty() || src.size() != cv::Size(S, S))
+                    src = track.has_analysis ? detect::landmark_face_mask(ff.landmarks, S) : cv::Mat();
+                if (!src.empty()) draw_edit_mask(crop, detect::warp_to_aligned(src, ff.align, /*nearest=*/true), cf.nmfc);
+                crop.copyTo(row.colRange(0, S));
                 cf.nmfc.copyTo(row.colRange(S, 2 * S));
                 cf.shape.copyTo(row.colRange(2 * S, 3 * S));
                 cf.eyes.copyTo(row.colRange(3 * S, 4 * S));

@@ -6,6 +6,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -124,6 +126,16 @@ FaceRenderer::FaceRenderer(Generator generator, const torch::Device& device, Pre
 
 void FaceRenderer::reset() { prev_ = torch::Tensor(); }
 
+torch::Tensor FaceRenderer::previous() const {
+    return prev_.defined() ? prev_.to(torch::kCPU, torch::kFloat) : torch::Tensor();
+}
+
+void FaceRenderer::set_previous(const torch::Tensor& prev) {
+    NED_CHECK(prev.dim() == 4 && prev.size(0) == 1 && prev.size(1) == generator_->cfg.prev_nc,
+              "set_previous: expected [1,", generator_->cfg.prev_nc, ",H,W], got ", prev.sizes());
+    prev_ = prev.to(device_, dtype_);
+}
+
 torch::Tensor FaceRenderer::step(const torch::Tensor& cond, const torch::Tensor& mask) {
     torch::NoGradGuard no_grad;
     const auto& c = generator_->cfg;
@@ -142,6 +154,48 @@ namespace {
 
 using detail::read_image;
 using detail::write_png;
+
+constexpr const char* kResumeFormat = "ned.render_resume";
+
+/// The resume file of an interrupted run with `key`: the number of steps done (0 = start afresh) and the ring
+/// buffer. Anything that does not fit (another key, a damaged file, a recorded frame whose PNGs are missing) is
+/// a fresh start.
+int64_t read_resume(const fs::path& file, const std::string& key, const std::vector<FrameStep>& steps,
+                    const fs::path& aligned_dir, const fs::path& faces_dir, int prev_nc, int size, torch::Tensor& prev) {
+    if (!fs::is_regular_file(file)) return 0;
+    try {
+        const st::File f = st::load(file.string());
+        if (f.meta("format") != kResumeFormat || f.meta("key") != key) {
+            NED_LOG_INFO("[renderer] {} is from other inputs (key {}); rendering every frame", file.string(), f.meta("key"));
+            return 0;
+        }
+        const int64_t done = std::stoll(f.meta("done", "0"));
+        if (done <= 0 || done > static_cast<int64_t>(steps.size()) ||
+            std::stoll(f.meta("last_frame", "-1")) != steps[done - 1].frame)
+            return 0;
+        for (int64_t i = 0; i < done; ++i)
+            for (const auto& d : {aligned_dir, faces_dir})
+                if (!fs::is_regular_file(d / frame_name(steps[i].frame, ".png"))) {
+                    NED_LOG_WARN("[renderer] {} lists frame {} but {} has no image of it; rendering every frame",
+                                 file.string(), steps[i].frame, d.string());
+                    return 0;
+                }
+        prev = to_torch(f.at("prev", st::DType::F32, {1, prev_nc, size, size}));
+        return done;
+    } catch (const std::exception& e) {
+        NED_LOG_WARN("[renderer] ignoring {}: {}", file.string(), e.what());
+        return 0;
+    }
+}
+
+void write_resume(const fs::path& file, const std::string& key, int64_t done, int64_t last_frame,
+                  const torch::Tensor& prev) {
+    st::File f;
+    f.metadata = {{"format", kResumeFormat}, {"version", "1"}, {"key", key}, {"done", std::to_string(done)},
+                  {"last_frame", std::to_string(last_frame)}};
+    f.tensors["prev"] = from_torch(prev);
+    st::save(file.string(), f);
+}
 
 }  // namespace
 
@@ -202,9 +256,26 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
                  g->cfg.n_blocks, precision_name(precision), device.str(), steps.size());
     FaceRenderer renderer(std::move(g), device, precision);
 
-    // Stale faces removed; on a failure or a signal the faces written so far go too (OutputDir).
+    const bool resumable = !o.resume_key.empty();
+    const fs::path resume_file = wd / "render_resume.safetensors";
+    torch::Tensor resume_prev;
+    const int64_t start = resumable ? read_resume(resume_file, o.resume_key, steps, aligned_dir, faces_dir,
+                                                  renderer.config().prev_nc, S, resume_prev)
+                                    : 0;
     OutputDirs out_dirs;  // removed in reverse order (OutputDirs)
-    for (const auto& d : {faces_dir, aligned_dir}) out_dirs.add(d.string(), true);
+    if (!resumable) {
+        // Stale faces removed; on a failure or a signal the faces written so far go too (OutputDir).
+        for (const auto& d : {faces_dir, aligned_dir}) out_dirs.add(d.string(), true);
+    } else if (start == 0) {
+        // Stale faces removed; the faces written from here on are kept on a failure or a signal, and the
+        // resume file says how far they go.
+        std::error_code ec;
+        fs::remove(resume_file, ec);
+        for (const auto& d : {faces_dir, aligned_dir}) {
+            remove_files_with_extension(d.string(), ".png");
+            fs::create_directories(d);
+        }
+    }
     auto masks_for = [&](int64_t t, cv::Mat& crop_mask, cv::Mat& aligned_mask) {
         const auto& ff = track.frames[t];
         const std::string name = frame_name(t, ".png");
@@ -233,7 +304,18 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
     result.faces_aligned_dir = aligned_dir.string();
     std::future<void> pending;  // PNG writing of the previous frame overlaps the next forward pass
     const int64_t total = static_cast<int64_t>(steps.size());
-    for (int64_t i = 0; i < total; ++i) {
+    if (start > 0) {
+        for (int64_t i = 0; i < start; ++i) result.segments += steps[i].restart;
+        result.frames_rendered = result.frames_resumed = start;
+        if (start < total && !steps[start].restart) renderer.set_previous(resume_prev);
+        NED_LOG_INFO("[renderer] continuing an interrupted run: frames {}..{} were rendered, {} left", steps.front().frame,
+                     steps[start - 1].frame, total - start);
+        if (progress) progress(start, total);
+    }
+    // Test hook (tests/cli/test_cli_translate.cpp): SIGTERM to itself once this many frames are on disk.
+    const char* interrupt_env = std::getenv("NED_TEST_INTERRUPT_RENDER_AFTER");
+    const int64_t interrupt_after = interrupt_env ? std::atoll(interrupt_env) : -1;
+    for (int64_t i = start; i < total; ++i) {
         const FrameStep& s = steps[i];
         if (s.restart) {
             renderer.reset();
@@ -247,18 +329,26 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
         masks_for(s.frame, crop_mask, aligned_mask);
         const torch::Tensor out = renderer.step(cond, mask_tensor(aligned_mask));
         if (pending.valid()) pending.get();
+        if (interrupt_after >= 0 && i >= interrupt_after) std::raise(SIGTERM);
         const cv::Matx23f align = track.frames[s.frame].align;
         const int64_t t = s.frame;
+        const torch::Tensor prev = resumable ? renderer.previous() : torch::Tensor();
+        const std::string key = o.resume_key;
         pending = std::async(std::launch::async, [=] {
             const cv::Mat face = output_to_image(out);
             write_png(aligned_dir / frame_name(t, ".png"), face);
             write_png(faces_dir / frame_name(t, ".png"), unalign_face(face, align, crop_mask));
+            if (prev.defined()) write_resume(resume_file, key, i + 1, t, prev);  // after the frame's images
         });
         ++result.frames_rendered;
         if (progress) progress(i + 1, total);
     }
     if (pending.valid()) pending.get();
     out_dirs.commit();
+    if (resumable) {
+        std::error_code ec;
+        fs::remove(resume_file, ec);
+    }
     if (frames.empty()) NED_LOG_WARN("[renderer] {} lists no frames; nothing rendered", cond_dir.string());
     NED_LOG_INFO("[renderer] rendered {} frames in {} segments into {} and {}", result.frames_rendered,
                  result.segments, aligned_dir.string(), faces_dir.string());

@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <fcntl.h>
 #include <sys/file.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -508,4 +510,164 @@ TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAt) {
     ASSERT_GT(faces, kFrames / 2);
     EXPECT_LT(left_diff / kFrames, left_noise / kFrames + 0.5);
     EXPECT_GT(face_diff / faces, face_noise / faces + 4.0);
+}
+
+namespace {
+/// frame -> inode of WORK/faces_aligned/*.png (a file written again gets a new inode: AtomicFile renames).
+std::map<std::string, ino_t> aligned_inodes(const std::string& work) {
+    std::map<std::string, ino_t> out;
+    for (const auto& e : fs::directory_iterator(work + "/faces_aligned")) {
+        if (e.path().extension() != ".png") continue;
+        struct stat st {};
+        if (::stat(e.path().c_str(), &st) == 0) out[e.path().filename().string()] = st.st_ino;
+    }
+    return out;
+}
+
+/// Run translate with the render stage interrupted (SIGTERM to itself) once `after` frames are on disk.
+ned::test::RunResult run_interrupted(const std::vector<std::string>& args, int after) {
+    ::setenv("NED_TEST_INTERRUPT_RENDER_AFTER", std::to_string(after).c_str(), 1);
+    auto r = run_ned(args);
+    ::unsetenv("NED_TEST_INTERRUPT_RENDER_AFTER");
+    return r;
+}
+}  // namespace
+
+TEST(CliTranslate, RenderKilledMidwayContinuesFromTheFramesOnDisk) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir dir;
+    const std::string work = dir / "work", full = dir / "full", report = dir / "report.json";
+    // An uninterrupted run for comparison.
+    auto r = run_ned(translate_args(f, dir / "full.mp4", full, "happy"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto full_faces = aligned_inodes(full);
+    ASSERT_GE(full_faces.size(), 6u);
+
+    // Killed after 4 rendered frames: no render record, 4 faces and the resume file on disk.
+    r = run_interrupted(translate_args(f, dir / "out.mp4", work, "happy"), 4);
+    ASSERT_EQ(r.exit_code, 143) << r.err;
+    EXPECT_TRUE(fs::exists(work + "/stages/mask.json"));
+    EXPECT_FALSE(fs::exists(work + "/stages/render.json"));
+    EXPECT_TRUE(fs::exists(work + "/render_resume.safetensors"));
+    EXPECT_FALSE(fs::exists(dir / "out.mp4"));
+    const auto partial = aligned_inodes(work);
+    ASSERT_EQ(partial.size(), 4u);
+
+    // The next run keeps those 4 files (same inodes: not written again), renders the rest, and the result equals
+    // the uninterrupted run's (the ring buffer was restored exactly; CPU float32 inference is deterministic
+    // for the same thread count, so equal up to one grey level at most).
+    auto args = translate_args(f, dir / "out.mp4", work, "happy");
+    args.insert(args.end(), {"--report", report});
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json rep = read_json(report);
+    EXPECT_EQ(rep["render_frames_resumed"], 4);
+    EXPECT_FALSE(was_skipped(skipped_stages(report), "render"));
+    EXPECT_TRUE(was_skipped(skipped_stages(report), "condition"));
+    EXPECT_FALSE(fs::exists(work + "/render_resume.safetensors"));
+    const auto resumed = aligned_inodes(work);
+    ASSERT_EQ(resumed.size(), full_faces.size());
+    for (const auto& [name, ino] : partial) EXPECT_EQ(resumed.at(name), ino) << name << " was rendered again";
+    for (const auto& [name, ino] : full_faces) {
+        (void)ino;
+        const cv::Mat a = cv::imread(full + "/faces_aligned/" + name), b = cv::imread(work + "/faces_aligned/" + name);
+        ASSERT_FALSE(a.empty() || b.empty()) << name;
+        double maxdiff = 0;
+        cv::minMaxLoc(cv::abs(a - b) + cv::abs(b - a), nullptr, &maxdiff);
+        EXPECT_LE(maxdiff, 1.0) << name;
+    }
+
+    // A stale partial result (interrupted with renderer 1, continued with renderer 2) is never reused.
+    r = run_interrupted(translate_args(f, dir / "out2.mp4", work, "sad", 1), 3);
+    ASSERT_EQ(r.exit_code, 143) << r.err;
+    const auto stale = aligned_inodes(work);
+    EXPECT_EQ(stale.size(), 3u);
+    args = translate_args(f, dir / "out2.mp4", work, "sad", 2);
+    args.insert(args.end(), {"--report", report, "-y"});
+    const auto before = fs::file_time_type::clock::now();
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_json(report)["render_frames_resumed"], 0);
+    for (const auto& [name, ino] : stale) {
+        (void)ino;
+        EXPECT_GE(fs::last_write_time(work + "/faces_aligned/" + name), before) << name << " was reused";
+    }
+}
+
+TEST(CliTranslate, TemporaryWorkFolderIsRemovedOnASignal) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir dir;
+    const std::string tmp = dir / "tmp";
+    fs::create_directories(tmp);
+    std::vector<std::string> args = {"translate", f.clip, dir / "out.mp4", "--emotion", "happy", "--renderer",
+                                     f.models + "/renderer1.safetensors", "--models", f.models, "--preset",
+                                     "ultrafast", "--threads", "2", "--fit-iters", "10", "-q"};
+    const char* old_tmp = std::getenv("TMPDIR");
+    const std::string saved = old_tmp ? old_tmp : "";
+    ::setenv("TMPDIR", tmp.c_str(), 1);
+    const auto r = run_interrupted(args, 2);  // SIGTERM while rendering: every stage has written its files
+    if (old_tmp) ::setenv("TMPDIR", saved.c_str(), 1);
+    else ::unsetenv("TMPDIR");
+    EXPECT_EQ(r.exit_code, 143) << r.err;
+    EXPECT_NE(r.err.find("terminated"), std::string::npos) << r.err;
+    std::vector<std::string> left;
+    for (const auto& e : fs::directory_iterator(tmp)) left.push_back(e.path().string());
+    EXPECT_TRUE(left.empty()) << left.front();
+    EXPECT_FALSE(fs::exists(dir / "out.mp4"));
+}
+
+// issue 11 deliverable 4: `ned train-renderer` takes a video file; the video is prepared once (analysis,
+// landmark fit with the synthetic FLAME, conditioning) into DIR/cache/video-<stem>-<hash>/ with stage records,
+// and a second run reuses every stage. (Here with the translate fixture's clip and FLAME.)
+TEST(CliTranslate, TrainRendererPreparesAVideoOnceAndReusesIt) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir dir;
+    const std::string out = dir / "actor";
+    auto args = [&](bool again) {
+        std::vector<std::string> a = {"train-renderer", f.clip,   "--out",        out,  "--flame", f.models + "/flame.safetensors",
+                                      "--fit-iters",    "10",     "--ngf",        "4",  "--ndf",   "4",
+                                      "--no-vgg",       "--epochs", "1",          "--clip-frames", "3",
+                                      "--val-frames",   "2",      "--subsequence", "4", "--batch-size", "1",
+                                      "--save-minutes", "0",      "--threads",    "2",  "-q"};
+        if (again) a.push_back("-y");
+        return a;
+    };
+    auto r = run_ned(args(false));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(fs::exists(out + "/renderer.safetensors"));
+    std::vector<fs::path> prepared;
+    for (const auto& e : fs::directory_iterator(out + "/cache"))
+        if (e.path().filename().string().rfind("video-clip-", 0) == 0) prepared.push_back(e.path());
+    ASSERT_EQ(prepared.size(), 1u);
+    const fs::path w = prepared[0];
+    std::map<std::string, std::string> keys;
+    for (const char* s : {"analyze", "reconstruct", "condition"}) {
+        const json rec = read_json((w / "stages" / (std::string(s) + ".json")).string());
+        EXPECT_EQ(rec["format"], "ned.stage") << s;
+        keys[s] = rec["key"];
+    }
+    EXPECT_TRUE(fs::exists(w / "conditioning" / "conditioning.json"));
+    EXPECT_EQ(ned::detect::load_track((w / "track.safetensors").string()).frames.size(), static_cast<size_t>(kFrames));
+    const auto stamp = fs::last_write_time(w / "stages" / "analyze.json");
+    const auto recon_stamp = fs::last_write_time(w / "reconstruction.safetensors");
+
+    // Second run (-y starts the training over): the preparation is reused, nothing is analysed again.
+    r = run_ned(args(true));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const char* s : {"analyze", "reconstruct", "condition"})
+        EXPECT_EQ(read_json((w / "stages" / (std::string(s) + ".json")).string())["key"], keys[s]) << s;
+    EXPECT_EQ(fs::last_write_time(w / "stages" / "analyze.json"), stamp);
+    EXPECT_EQ(fs::last_write_time(w / "reconstruction.safetensors"), recon_stamp);
+
+    // A folder of videos is taken too (same video, same cache entry); a missing FLAME is exit 3 before decoding.
+    fs::create_directories(dir / "videos");
+    fs::copy_file(f.clip, dir / "videos/clip.mp4");
+    r = run_ned({"train-renderer", dir / "videos", "--out", dir / "actor2", "--flame", dir / "none.safetensors",
+                 "--no-vgg", "-q"});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("none.safetensors"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "actor2/cache"));
 }

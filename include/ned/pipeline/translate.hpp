@@ -45,6 +45,9 @@ ModelPaths resolve_models(const ModelSearch& search);
 /// file of the expected format, is named with the command that makes it (docs/models.md). All problems are
 /// collected into one ModelError (exit code 3). `need_renderer` = false skips the renderer.
 void check_models(const ModelPaths& models, bool need_renderer = true);
+/// The same for what analysis and reconstruction need: FLAME (required), DECA and segmentation (when given),
+/// the dlib landmark model.
+void check_reconstruction_models(const ModelPaths& models);
 
 /// The edit: exactly one of emotions, schedule or reference.
 struct Edit {
@@ -91,6 +94,7 @@ struct TranslateResult {
     double jaw_correlation = 0;      ///< Pearson of pose[:,3] source vs edited over valid frames (NaN if undefined)
     double mean_expression_change = 0;  ///< mean over valid frames of |exp_edited - exp_source| (L2)
     double total_wall_s = 0;
+    long render_frames_resumed = 0;  ///< frames an interrupted render had written and this run kept
     std::string comment;             ///< the container comment written to OUT
 };
 

@@ -11,6 +11,8 @@
 //       frames (indices rendered), shape ("detailed" | "coarse") and shape_note, eyes ("track" | "mesh"),
 //       reconstruction, flame, deca, method of the reconstruction.
 // NNNNNN = frame index in the video (fs_util frame_name). All PNGs are 8-bit, crop_size x crop_size.
+#include <opencv2/core.hpp>
+
 #include <cstdint>
 #include <string>
 
@@ -23,7 +25,8 @@ struct RenderInputsOptions {
     std::string reconstruction;  ///< empty = WORKDIR/reconstruction.safetensors
     std::string flame;           ///< ned.flame asset (required)
     std::string deca;            ///< ned.deca weights (optional; without: coarse shape image)
-    std::string preview;         ///< optional contact video: aligned crop | NMFC | shape | eyes
+    std::string preview;         ///< optional contact video: aligned crop | NMFC | shape | eyes; the crop panel
+                                 ///< shows the blend mask that follows the edit (draw_edit_mask)
     bool save_images = false;    ///< also write the crop-space images
     std::string eyes = "auto";   ///< auto | track | mesh; auto = mesh when `reconstruction` is given
     int threads = 0;             ///< frames in parallel (0 = all cores)
@@ -37,6 +40,15 @@ struct RenderInputsResult {
     bool detailed = false;
     std::string output_dir;
 };
+
+/// The blend mask that follows the edit (issue 12): the union of the source face mask and the coverage of the
+/// NMFC image (pixels that are not black), both aligned space. Returns 0/255 CV_8UC1.
+cv::Mat edit_mask(const cv::Mat& source_mask, const cv::Mat& nmfc);
+
+/// Draw the edit mask on an aligned crop (in place, BGR u8): the source face mask's outline in green; the part
+/// the edit adds (NMFC coverage outside the source mask: an opened jaw, raised brows) tinted red (half
+/// strength) with the outline of the whole edit mask in red. Pixels outside the edit mask are not changed.
+void draw_edit_mask(cv::Mat& aligned_bgr, const cv::Mat& source_mask, const cv::Mat& nmfc);
 
 /// Throws InputError for missing/invalid inputs or existing outputs (without overwrite), ModelError for
 /// bad FLAME/DECA assets.

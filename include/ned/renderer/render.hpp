@@ -69,6 +69,10 @@ public:
     /// buffer.
     torch::Tensor step(const torch::Tensor& cond, const torch::Tensor& mask);
     const GeneratorConfig& config() const { return generator_->cfg; }
+    /// The ring buffer of previous outputs [1,prev_nc,H,W] as float32 on the CPU (undefined after reset()).
+    torch::Tensor previous() const;
+    /// Restore the ring buffer (as previous() returned it) to continue an interrupted segment exactly.
+    void set_previous(const torch::Tensor& prev);
 
 private:
     Generator generator_;
@@ -85,10 +89,19 @@ struct RenderOptions {
     std::string precision = "fp32";
     std::string device = "cpu";
     bool overwrite = false;
+    /// Non-empty: a resumable run keyed on this string (the pipeline's stage key: a hash of every input).
+    /// After each frame (its two PNGs written atomically) WORKDIR/render_resume.safetensors records the key,
+    /// the frames done and the ring buffer of previous outputs (float32); a run with the same key continues
+    /// after the last recorded frame with that ring buffer, so its output equals an uninterrupted run's. A
+    /// resume file with another key, or one whose frames are missing, is discarded and every frame rendered.
+    /// The file is removed when the run completes. Without a key (`ned render`) nothing is resumed and the
+    /// faces written so far are removed on a failure or a signal.
+    std::string resume_key;
 };
 
 struct RenderResult {
-    int64_t frames_rendered = 0;
+    int64_t frames_rendered = 0;  ///< frames with a face (including those kept from an interrupted run)
+    int64_t frames_resumed = 0;   ///< of which kept from an interrupted run with the same key
     int64_t segments = 0;
     std::string faces_dir, faces_aligned_dir;
 };

@@ -1,0 +1,174 @@
+// train-renderer's raw-input preparation (include/ned/pipeline/prepare_actor.hpp).
+#include "ned/pipeline/prepare_actor.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <memory>
+
+#include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
+#include "ned/core/log.hpp"
+#include "ned/core/progress.hpp"
+#include "ned/detect/analyze.hpp"
+#include "ned/detect/face_track.hpp"
+#include "ned/recon/reconstruct.hpp"
+#include "ned/recon/reconstruction.hpp"
+#include "ned/render/render_inputs.hpp"
+#include "pipeline/stage_record.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ned::pipeline {
+namespace {
+
+/// "clip 01.mp4" -> "clip_01": letters, digits, '-', '_' kept, the rest '_', at most 40 characters.
+std::string safe_stem(const fs::path& p) {
+    std::string s = p.stem().string().substr(0, 40);
+    for (auto& c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+    return s.empty() ? "video" : s;
+}
+
+std::string prepare_video(const std::string& video, const PrepareActorOptions& o) {
+    const json video_id = file_identity(video);
+    const fs::path dir = fs::path(o.out) / "cache" / cat("video-", safe_stem(video), "-", hash_hex(video_id.dump()).substr(0, 12));
+    fs::create_directories(dir);
+    StageRecords records(dir.string());
+    const std::string track_path = (dir / "track.safetensors").string();
+    const std::string recon_path = (dir / "reconstruction.safetensors").string();
+    const std::string name = fs::path(video).filename().string();
+    auto report = [&](const char* stage, const StageOutcome& s) {
+        if (s.skipped) NED_LOG_INFO("[train-renderer] {}: {} reused from {}", name, stage, dir.string());
+        else NED_LOG_INFO("[train-renderer] {}: {} done ({} frames, {:.1f} s)", name, stage, s.frames, s.wall_s);
+    };
+
+    // The same stage keys as `ned translate` (translate.cpp) for the same options.
+    const json a_in = {{"video", video_id},
+                       {"face_index", 0},
+                       {"face_at", nullptr},
+                       {"landmarks", file_identity(o.models.landmarks.empty() ? detect::kDefaultLandmarkModel
+                                                                              : o.models.landmarks)},
+                       {"segmentation", file_identity(o.models.segmentation)}};
+    const StageOutcome a = records.run("analyze", a_in, [&]() -> long {
+        detect::AnalyzeOptions ao;
+        ao.track.threads = o.threads;
+        ao.threads = o.threads;
+        ao.landmark_model = o.models.landmarks;
+        ao.segmentation_model = o.models.segmentation;
+        ao.overwrite = true;
+        ProgressBar b1(name + ": track", 0), b2(name + ": analyze", 0);
+        auto f1 = b1.fn(), f2 = b2.fn();
+        const auto track = detect::analyze_video(video, dir.string(), ao, f1, [&](long d, long t) {
+            b1.finish();
+            f2(d, t);
+        });
+        b2.finish();
+        NED_LOG_INFO("[train-renderer] {}: {}", name, detect::describe(detect::count_frames(track)));
+        return static_cast<long>(track.frames.size());
+    });
+    report("analysis", a);
+
+    const std::string method = o.models.deca.empty() ? "fit" : "deca";
+    const json r_in = {{"upstream", a.key},
+                       {"track", file_identity(track_path)},
+                       {"flame", file_identity(o.models.flame)},
+                       {"deca", file_identity(o.models.deca)},
+                       {"method", method},
+                       {"fit_iters", o.fit_iters}};
+    const StageOutcome r = records.run("reconstruct", r_in, [&]() -> long {
+        recon::ReconstructOptions ro;
+        ro.flame_path = o.models.flame;
+        ro.deca_path = o.models.deca;
+        ro.method = method;
+        ro.video = video;
+        ro.device = o.device;
+        ro.overwrite = true;
+        if (o.fit_iters > 0) {
+            ro.fit.iters = o.fit_iters;
+            ro.fit.first_iters = ro.fit.shape_iters = 2 * o.fit_iters;
+        }
+        ProgressBar b(name + ": reconstruct", 0);
+        const auto rec = recon::reconstruct_workdir(dir.string(), ro, b.fn());
+        b.finish();
+        return static_cast<long>(rec.num_frames());
+    });
+    report("reconstruction", r);
+
+    // The actor's own conditioning: NMFC, shape and eyes of its own reconstruction (eyes from the track's
+    // pupils, as render-inputs does without an edited reconstruction).
+    const json c_in = {{"upstream", r.key},
+                       {"reconstruction", file_identity(recon_path)},
+                       {"flame", file_identity(o.models.flame)},
+                       {"deca", file_identity(o.models.deca)}};
+    const StageOutcome c = records.run("condition", c_in, [&]() -> long {
+        render::RenderInputsOptions ro;
+        ro.workdir = dir.string();
+        ro.flame = o.models.flame;
+        ro.deca = o.models.deca;
+        ro.threads = o.threads;
+        ro.device = o.device;
+        ro.overwrite = true;
+        ProgressBar b(name + ": conditioning", 0);
+        const auto res = render::render_inputs(ro, b.fn());
+        b.finish();
+        return static_cast<long>(res.frames_rendered);
+    });
+    report("conditioning", c);
+    return dir.string();
+}
+
+}  // namespace
+
+bool is_video_file(const std::string& path) {
+    std::string ext = fs::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (const char* e : {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
+        if (ext == e) return true;
+    return false;
+}
+
+std::vector<std::string> prepare_actor(const std::vector<std::string>& actors, const PrepareActorOptions& o) {
+    if (o.out.empty()) throw InputError("train-renderer: --out is required");
+    // 1. Expand the arguments (no decoding yet).
+    struct Item {
+        std::string path;
+        bool video;
+    };
+    std::vector<Item> items;
+    for (const auto& a : actors) {
+        std::error_code ec;
+        if (fs::is_directory(a, ec)) {
+            if (fs::is_regular_file(fs::path(a) / "track.safetensors", ec)) {
+                items.push_back({a, false});
+                continue;
+            }
+            std::vector<std::string> videos;
+            for (const auto& e : fs::directory_iterator(a, ec))
+                if (e.is_regular_file() && is_video_file(e.path().string())) videos.push_back(e.path().string());
+            std::sort(videos.begin(), videos.end());
+            if (videos.empty())
+                throw InputError(cat("train-renderer: ", a, " is neither an analysed work folder (no track.safetensors) "
+                                     "nor a folder of videos (.mp4 .mov .mkv .avi .webm .m4v)"));
+            for (auto& v : videos) items.push_back({v, true});
+        } else if (fs::is_regular_file(a, ec)) {
+            check_input_file(a, "actor video");
+            items.push_back({a, true});
+        } else {
+            throw InputError(cat("train-renderer: ", a, " does not exist (expected a video, a folder of videos or an "
+                                 "analysed work folder)"));
+        }
+    }
+    // 2. Models, before any decoding (exit 3).
+    const bool any_video = std::any_of(items.begin(), items.end(), [](const Item& i) { return i.video; });
+    if (any_video) check_reconstruction_models(o.models);
+    // 3. Prepare each video (stage records make a second run reuse it).
+    std::vector<std::string> out;
+    for (const auto& it : items) out.push_back(it.video ? prepare_video(it.path, o) : it.path);
+    return out;
+}
+
+}  // namespace ned::pipeline
