@@ -19,6 +19,7 @@
 
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
+#include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/safetensors.hpp"
 #include "ned/core/torch_util.hpp"
@@ -429,7 +430,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
             char name[32];
             std::snprintf(name, sizeof name, "epoch_%02d.jpg", epoch + 1);
             AtomicFile f((out / "preview" / name).string(), true);
-            if (!cv::imwrite(f.temp_path(), sheet)) throw IoError(cat("[train-renderer] could not write ", f.path()));
+            write_image(f.temp_path(), sheet, "[train-renderer] preview", f.path());
             f.commit();
         }
         return true;
