@@ -1,11 +1,14 @@
 #pragma once
 // ned::facenet: the open face models shipped with ned (models/open/, installed to share/ned/open), run with
-// hand-written LibTorch modules that load face-api's TF.js weights manifests (float32 / float16 / uint8-affine).
+// hand-written LibTorch modules that load face-api's TF.js weights manifests (float32 / float16 / uint8-affine),
+// or with a small interpreter for TF.js graph models.
 //   FaceDetector    face-api SSD-MobileNetV1 face detector (ssd_mobilenetv1_model-weights_manifest.json)
 //   Landmarks68     face-api face_landmark_68 net (face_landmark_68_model-...), iBUG 68-point order (= dlib)
 //   FaceDescriptor  face-api face_recognition net (port of dlib's ResNet-29 descriptor), 128-d, L2 distance
 //   ExpressionNet   face-api face_expression net, 7 classes
 //   EmotionFer2013  oarriaga's FER2013 mini-Xception (TF.js graph model from @vladmandic/human), 7 classes
+//   BlazeFaceDetector  MediaPipe BlazeFace (TF.js graph model from @vladmandic/human)
+// Graph models run through TfjsGraph (tfjs_weights.hpp). Provenance, licences, crop rules: docs/models.md sec. 8.
 // All classes are thread-compatible (const methods may run concurrently on distinct inputs), CPU, float32.
 // Images are 8-bit BGR (CV_8UC3) as OpenCV reads them; boxes are in image pixels (x, y, width, height).
 // Constructors throw ned::ModelError (exit code 3) naming the file when a manifest/shard is missing or invalid.
