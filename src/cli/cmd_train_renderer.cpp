@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "command.hpp"
+#include "dist_options.hpp"
 #include "ned/core/progress.hpp"
+#include "ned/dist/dist.hpp"
 #include "ned/pipeline/prepare_actor.hpp"
 #include "ned/renderer/train.hpp"
 
@@ -13,6 +15,7 @@ namespace {
 
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<renderer::TrainOptions>();
+    auto d = std::make_shared<DistCliOptions>();
     CLI::App* sub = app.add_subcommand(
         "train-renderer", "Train the neural face renderer (NED's Head2Head++ G with image and mouth discriminators) "
                           "for one actor, from scratch or fine-tuned from NED's meta-renderer");
@@ -58,23 +61,38 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--save-minutes", o->save_minutes, "Save the training state at least this often")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    auto no_augment = std::make_shared<bool>(false);
+    sub->add_flag("--no-augment", *no_augment,
+                  "Without NED's train-time augmentation (random affine of the conditioning images, eye-image noise)");
+    sub->add_option("--precision", o->precision, "Training precision: fp32 (bf16 is refused: see docs/decisions.md)")
+        ->check(CLI::IsMember({"fp32", "bf16"}))
+        ->capture_default_str();
+    add_dist_options(sub, *d);
     sub->add_option("--stop-after-steps", o->stop_after_steps, "Testing: exit abruptly after N steps (simulates a kill)")
         ->group("");
-    sub->footer("Exit codes: 2 bad options or work folders, previous run in --out without --resume/-y;\n"
+    sub->footer("Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
+                "rank 0 prepares the cache and writes the outputs (DIR on a disk every rank sees); --resume works\n"
+                "with another number of ranks (docs/cluster.md).\n"
+                "Exit codes: 2 bad options or work folders, previous run in --out without --resume/-y;\n"
                 "3 missing VGG19 weights (without --no-vgg) or bad --init-from checkpoint.");
-    set_runner(sub, [o, prep, &common] {
+    set_runner(sub, [o, d, no_augment, prep, &common] {
         renderer::TrainOptions opts = *o;
         opts.device = common.device;
         opts.overwrite = common.overwrite;
         opts.threads = resolve_threads(common.threads);
+        opts.augment = !*no_augment;
+        opts.dist = make_dist_context(*d, opts.device);
         prep->out = opts.out;
         prep->device = opts.device;
         prep->threads = opts.threads;
+        if (!opts.dist->is_main()) opts.dist->wait_for_main("actors prepared");  // then every stage is reused
         opts.actors = pipeline::prepare_actor(opts.actors, *prep);
-        ProgressBar bar("train-renderer", 0);
+        if (opts.dist->is_main()) opts.dist->main_done("actors prepared");
+        ProgressBar bar("train-renderer", 0, opts.dist->is_main());
         const renderer::TrainResult r = renderer::train_renderer(opts, bar.fn());
         bar.finish();
-        std::printf("train-renderer: %d epochs, %lld steps, validation PSNR %.2f dB -> %s\n", r.epochs_done,
+        if (opts.dist->is_main())
+            std::printf("train-renderer: %d epochs, %lld steps, validation PSNR %.2f dB -> %s\n", r.epochs_done,
                     static_cast<long long>(r.steps), r.val_psnr, r.renderer_path.c_str());
     });
 }

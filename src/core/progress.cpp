@@ -9,7 +9,30 @@
 namespace ned {
 namespace {
 bool g_enabled = true;
+
+// "3.2/s" or, for slow work (training), "4.1 s/it"
+std::string rate_text(double rate) {
+    char b[32];
+    if (rate >= 1 || rate <= 0)
+        std::snprintf(b, sizeof b, "%.1f/s", rate);
+    else
+        std::snprintf(b, sizeof b, "%.2f s/it", 1.0 / rate);
+    return b;
 }
+
+// "42s", "12m05s", "3h07m"
+std::string duration_text(double s) {
+    char b[32];
+    const long v = static_cast<long>(s + 0.5);
+    if (v < 60)
+        std::snprintf(b, sizeof b, "%lds", v);
+    else if (v < 3600)
+        std::snprintf(b, sizeof b, "%ldm%02lds", v / 60, v % 60);
+    else
+        std::snprintf(b, sizeof b, "%ldh%02ldm", v / 3600, (v % 3600) / 60);
+    return b;
+}
+}  // namespace
 void set_progress_enabled(bool on) { g_enabled = on; }
 bool progress_enabled() { return g_enabled; }
 
@@ -63,10 +86,10 @@ void ProgressBar::draw(bool final) {
             std::string bar(fill, '#');
             bar.resize(width, '.');
             const double eta = rate > 0 ? (total_ - done_) / rate : 0.0;
-            std::snprintf(buf, sizeof buf, "\r%-12s [%s] %5.1f%% %ld/%ld  %.1f/s  eta %.0fs ", label_.c_str(),
-                          bar.c_str(), frac * 100.0, done_, total_, rate, eta);
+            std::snprintf(buf, sizeof buf, "\r%-12s [%s] %5.1f%% %ld/%ld  %s  eta %s ", label_.c_str(), bar.c_str(),
+                          frac * 100.0, done_, total_, rate_text(rate).c_str(), duration_text(eta).c_str());
         } else {
-            std::snprintf(buf, sizeof buf, "\r%-12s %ld  %.1f/s ", label_.c_str(), done_, rate);
+            std::snprintf(buf, sizeof buf, "\r%-12s %ld  %s ", label_.c_str(), done_, rate_text(rate).c_str());
         }
         std::fputs(buf, stderr);
         if (final) std::fputs("\n", stderr);
@@ -76,10 +99,12 @@ void ProgressBar::draw(bool final) {
         if (decile != last_decile_ || final) {
             if (decile == last_decile_ && final) return;
             last_decile_ = decile;
-            NED_LOG_INFO("[{}] {}/{} ({:.0f}%), {:.1f}/s", label_, done_, total_, 100.0 * done_ / total_, rate);
+            const double eta = rate > 0 ? (total_ - done_) / rate : 0.0;
+            NED_LOG_INFO("[{}] {}/{} ({:.0f}%), {}, eta {}", label_, done_, total_, 100.0 * done_ / total_,
+                         rate_text(rate), duration_text(eta));
         }
     } else if (final) {
-        NED_LOG_INFO("[{}] {} done, {:.1f}/s", label_, done_, rate);
+        NED_LOG_INFO("[{}] {} done, {}", label_, done_, rate_text(rate));
     }
 }
 

@@ -9,7 +9,7 @@
 // mask, as NED's faces_aligned), DIR/cache/NN/masks/NNNNNN.png (aligned masks), DIR/cache/NN/cache.json
 // (source work folder, frames, mouth centres = integer median of the aligned mouth landmarks 48..67).
 // Training: segments of consecutive frames split into 50-frame sub-sequences (one epoch = each once, in
-// a seeded random order, `batch_size` per step); a clip of n+2 frames per item, n = clip_frames doubling
+// a seeded random order, `batch_size` per step and rank); a clip of n+2 frames per item, n = clip_frames doubling
 // every `double_every` epochs up to 48; generated in windows of 4 frames with the detached previous outputs
 // fed back (zeros at the clip start); per window one Adam step of G then one of D and Dm.
 // Losses: G = LSGAN + feature matching (x10) + VGG19 (x10, 1/32..1) + mouth LSGAN + mouth feature matching;
@@ -19,10 +19,15 @@
 // every `save_minutes`; --resume continues from it), losses.jsonl (per epoch: every loss term, validation L1
 // and PSNR inside the mask), preview/epoch_NN.jpg (rows of NMFC | real | generated for held-out frames).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "ned/core/progress.hpp"
+
+namespace ned::dist {
+class Context;
+}
 
 namespace ned::renderer {
 
@@ -49,9 +54,16 @@ struct TrainOptions {
     int preview_frames = 3;
     double save_minutes = 5;          ///< state saved at least this often (and at every epoch end)
     int stop_after_steps = 0;         ///< testing: exit the process abruptly after this many steps (a "kill")
+    bool augment = true;              ///< NED's train-time augmentation (random affine of the conditioning, eye noise)
+    std::string precision = "fp32";   ///< fp32 only (bf16 training is refused: see docs/decisions.md)
     std::string device = "cpu";
     bool overwrite = false;           ///< -y: start over in a folder that holds a previous run
     int threads = 0;
+    /// Data-parallel job (ned/dist/dist.hpp); null = one process. Each step takes a global batch of
+    /// batch_size x ranks items from the epoch's order; rank r trains on its slice, the G, D and Dm gradients
+    /// are summed over the ranks (weighted by each rank's share); only rank 0 writes outputs and prepares the
+    /// cache (DIR must be on a disk every rank sees).
+    std::shared_ptr<dist::Context> dist;
 };
 
 struct TrainResult {

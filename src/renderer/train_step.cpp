@@ -1,0 +1,89 @@
+// `ned train-renderer`: one training window (NED's recipe, ned-reference §3.5-3.6).
+#include "ned/core/error.hpp"
+#include "renderer/train_internal.hpp"
+
+namespace ned::renderer::train_detail {
+
+std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev,
+                                             double share, int S) {
+    const int B = static_cast<int>(c.clips.size());
+    const torch::Device device = tr.device;
+    std::array<double, kNumLosses> out{};
+    std::vector<double> vals(kNumLosses, 0.0);
+    if (B == 0) {
+        // this rank holds no clip in this (last, partial) global batch: it adds zero gradients to the sums
+        tr.redG->prepare(share);
+        tr.redG->finish(&vals);
+        tr.optG->step();
+        tr.redD->prepare(share);
+        tr.redD->finish(nullptr);
+        tr.optD->step();
+        std::copy(vals.begin(), vals.end(), out.begin());
+        return out;
+    }
+    auto stack = [&](size_t t, auto field) {
+        std::vector<torch::Tensor> v;
+        for (int k = 0; k < B; ++k) v.push_back(field(c.clips[k][t]));
+        return torch::stack(v).to(device);
+    };
+    const size_t L = c.length;
+    std::vector<torch::Tensor> fakes, reals, conds;
+    std::vector<std::pair<int, int>> mouths;
+    for (size_t t = w0; t < std::min(L, w0 + window); ++t) {
+        const auto cond = torch::cat({stack(t - 2, [](const FrameData& d) { return d.cond; }),
+                                      stack(t - 1, [](const FrameData& d) { return d.cond; }),
+                                      stack(t, [](const FrameData& d) { return d.cond; })},
+                                     1);
+        const auto mask = stack(t, [](const FrameData& d) { return d.mask; });
+        const auto fake = tr.G->forward(cond, prev.detach(), mask);
+        prev = torch::cat({prev.narrow(1, 3, 3), fake.detach()}, 1);
+        fakes.push_back(fake);
+        reals.push_back(stack(t, [](const FrameData& d) { return d.real; }));
+        conds.push_back(stack(t, [](const FrameData& d) { return d.cond; }));
+        for (int k = 0; k < B; ++k) mouths.push_back(c.clips[k][t].mouth);
+    }
+    const auto fake = torch::cat(fakes), real = torch::cat(reals), cond = torch::cat(conds);
+    // discriminator inputs: [conditioning of frame t (9), image (3)]
+    const auto real_ab = torch::cat({cond, real}, 1), fake_ab = torch::cat({cond, fake}, 1);
+    const auto pred_real = tr.D->forward(real_ab);
+    const auto pred_fake_d = tr.D->forward(fake_ab.detach());
+    const auto pred_fake_g = tr.D->forward(fake_ab);
+    const int roi = mouth_roi_size(S);
+    const auto m_real = crop_roi(real_ab, mouths, roi), m_fake = crop_roi(fake_ab, mouths, roi);
+    const auto mpred_real = tr.Dm->forward(m_real);
+    const auto mpred_fake_d = tr.Dm->forward(m_fake.detach());
+    const auto mpred_fake_g = tr.Dm->forward(m_fake);
+    torch::Tensor L_[kNumLosses];
+    L_[0] = lsgan_loss(pred_fake_g, true);
+    L_[1] = feature_matching_loss(pred_fake_g, pred_real, tr.D->cfg);
+    L_[2] = tr.vgg.is_empty() ? torch::zeros({}, fake.options()) : vgg_loss(tr.vgg, fake, real) * 10.0;
+    L_[3] = lsgan_loss(mpred_fake_g, true);
+    L_[4] = feature_matching_loss(mpred_fake_g, mpred_real, tr.Dm->cfg);
+    L_[5] = lsgan_loss(pred_real, true);
+    L_[6] = lsgan_loss(pred_fake_d, false);
+    L_[7] = lsgan_loss(mpred_real, true);
+    L_[8] = lsgan_loss(mpred_fake_d, false);
+    const auto loss_g = L_[0] + L_[1] + L_[2] + L_[3] + L_[4];
+    const auto loss_d = (L_[5] + L_[6]) * 0.5 + (L_[7] + L_[8]) * 0.5;
+    for (int k = 0; k < kNumLosses; ++k) vals[k] = L_[k].item<double>();
+
+    // G step: gradients of G only (backward restricted to G's parameters: D's weight gradients are not
+    // computed for it); the reducer sums them over the ranks while the backward pass runs
+    tr.optG->zero_grad();
+    tr.redG->prepare(share);
+    std::vector<torch::Tensor> gp;
+    for (const auto& [n, p] : tr.optG->params()) gp.push_back(p);
+    loss_g.backward({}, c10::nullopt, false, c10::optional<at::TensorList>(gp));
+    tr.redG->finish(&vals);
+    tr.optG->step();
+    // D and Dm step
+    tr.optD->zero_grad();
+    tr.redD->prepare(share);
+    loss_d.backward();
+    tr.redD->finish(nullptr);
+    tr.optD->step();
+    std::copy(vals.begin(), vals.end(), out.begin());
+    return out;
+}
+
+}  // namespace ned::renderer::train_detail
