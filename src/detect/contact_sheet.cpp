@@ -18,6 +18,7 @@ cv::Scalar status_colour(FrameStatus s) {
         case FrameStatus::Filled: return {0, 210, 240};
         case FrameStatus::NoFace: return {40, 40, 220};
         case FrameStatus::OutsideFrame: return {200, 60, 200};
+        case FrameStatus::OtherPerson: return {0, 120, 255};
     }
     return {128, 128, 128};
 }
@@ -26,6 +27,7 @@ int severity(FrameStatus s) {
         case FrameStatus::Detected: return 0;
         case FrameStatus::Filled: return 1;
         case FrameStatus::OutsideFrame: return 2;
+        case FrameStatus::OtherPerson: return 2;
         case FrameStatus::NoFace: return 3;
     }
     return 0;

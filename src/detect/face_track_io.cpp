@@ -20,13 +20,15 @@ const char* status_name(FrameStatus s) {
         case FrameStatus::Detected: return "detected";
         case FrameStatus::Filled: return "filled";
         case FrameStatus::OutsideFrame: return "outside frame";
+        case FrameStatus::OtherPerson: return "other person";
     }
     return "?";
 }
 
 FrameStatus effective_status(const FaceFrame& f) {
     if (f.valid) return f.detected ? FrameStatus::Detected : FrameStatus::Filled;
-    return f.status == FrameStatus::OutsideFrame ? FrameStatus::OutsideFrame : FrameStatus::NoFace;
+    if (f.status == FrameStatus::OutsideFrame || f.status == FrameStatus::OtherPerson) return f.status;
+    return FrameStatus::NoFace;
 }
 
 TrackCounts count_frames(const FaceTrack& track) {
@@ -40,6 +42,7 @@ TrackCounts count_frames(const FaceTrack& track) {
             case FrameStatus::Filled: ++c.filled; break;
             case FrameStatus::NoFace: ++c.no_face; break;
             case FrameStatus::OutsideFrame: ++c.outside; break;
+            case FrameStatus::OtherPerson: ++c.other; break;
         }
     }
     return c;
@@ -48,7 +51,8 @@ TrackCounts count_frames(const FaceTrack& track) {
 std::string describe(const TrackCounts& c) {
     std::string s = cat(c.frames, " frames: face detected in ", c.detected, ", filled ", c.filled, ", valid ", c.valid);
     if (c.valid < c.frames)
-        s += cat("; invalid ", c.frames - c.valid, " (no face ", c.no_face, ", outside frame ", c.outside, ")");
+        s += cat("; invalid ", c.frames - c.valid, " (no face ", c.no_face, ", outside frame ", c.outside,
+                 c.other > 0 ? cat(", other person ", c.other) : std::string(), ")");
     return s;
 }
 
@@ -183,11 +187,11 @@ FaceTrack load_track(const std::string& path) {
         fr.status = fr.detected ? FrameStatus::Detected : fr.valid ? FrameStatus::Filled : FrameStatus::NoFace;
         if (status) {
             const uint8_t s = status->ptr<uint8_t>()[i];
-            const bool ok = fr.valid ? (s == 1 || s == 2) : (s == 0 || s == 3);
+            const bool ok = fr.valid ? (s == 1 || s == 2) : (s == 0 || s == 3 || s == 4);
             if (!ok)
                 throw InputError(cat(path, ": tensor 'status' of frame ", i, " is ", int(s),
                                      fr.valid ? ", expected 1 (detected) or 2 (filled) for a valid frame"
-                                              : ", expected 0 (no face) or 3 (outside frame) for an invalid frame"));
+                                              : ", expected 0 (no face), 3 (outside frame) or 4 (other person) for an invalid frame"));
             fr.status = static_cast<FrameStatus>(s);
             fr.detected = fr.status == FrameStatus::Detected;
         }

@@ -16,6 +16,7 @@
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
 #include "ned/detect/crop.hpp"
+#include "ned/detect/identity.hpp"
 #include "ned/io/video.hpp"
 
 namespace ned::detect {
@@ -450,6 +451,7 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
     if (!(opts.min_inside >= 0.f && opts.min_inside <= 1.f))
         throw InputError(cat("min_inside must be in 0..1 (got ", opts.min_inside, ")"));
     DetectorOptions dopts;
+    dopts.kind = opts.detector;
     dopts.detect_scale = opts.detect_scale;
     dopts.upsample = opts.upsample;
     FaceDetector probe_det(dopts);  // validates the options before any decoding
@@ -534,7 +536,8 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
             prev_thumb = thumb;
             cuts.push_back(cut);
             times.push_back(fr.time_s);
-            queue.push({frames, std::move(g)});
+            // HOG detects on the grey image, the SSD on colour (small_bgr may share the decoder's buffer)
+            queue.push({frames, opts.detector == DetectorKind::Ssd ? small_bgr.clone() : std::move(g)});
             ++frames;
             {
                 std::lock_guard<std::mutex> lk(det_mutex);
@@ -625,6 +628,12 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
             r = q;
         }
         t = e;
+    }
+    if (opts.identity) {
+        IdentityOptions io;
+        io.target_face = opts.target_face;
+        io.threshold = opts.identity_threshold;
+        apply_identity(video_path, track, io);
     }
     const TrackCounts counts = count_frames(track);
     if (counts.valid == 0) throw InputError(cat("no face found in ", video_path));

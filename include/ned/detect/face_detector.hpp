@@ -1,14 +1,30 @@
 #pragma once
-// Face detection with dlib's frontal (HOG + linear SVM) detector on a downscaled copy of the frame,
-// boxes mapped to the "MTCNN-equivalent" box NED's margin rule was made for (see hog_to_ned_box).
+// Face detection on a downscaled copy of the frame with dlib's frontal (HOG + linear SVM) detector or the
+// learned SSD-MobileNetV1 face detector shipped with ned (ned::facenet, face-api's model). Every detector's
+// box is returned as a "HOG-like" box (SSD boxes mapped by ssd_to_hog_box), which hog_to_ned_box maps to the
+// "MTCNN-equivalent" box NED's margin rule was made for; the rest of ned sees one box convention.
 #include <opencv2/core.hpp>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace ned::detect {
 
+/// Which face detector: dlib's HOG (frontal faces only, misses faces turned past ~30 degrees) or face-api's
+/// SSD-MobileNetV1 (models/open; finds turned and rotated faces, docs/performance.md).
+enum class DetectorKind { Hog, Ssd };
+/// "hog" / "ssd".
+const char* detector_name(DetectorKind k);
+/// Parse "hog" or "ssd"; InputError naming the value otherwise.
+DetectorKind parse_detector(const std::string& name);
+
 struct DetectorOptions {
+    DetectorKind kind = DetectorKind::Hog;
+    /// SSD: minimum score (0..1) of a detection (face-api's default 0.5).
+    float min_score = 0.5f;
+    /// SSD: folder of the open face models (empty = ned::facenet::open_models_dir()).
+    std::string models_dir;
     /// Scale applied to the frame before detection; 0 = auto: min(1, 640 / long side).
     float detect_scale = 0.f;
     /// Pyramid-up steps (each doubles the image) on top of detect_scale, for small faces (dlib's HOG
@@ -34,7 +50,19 @@ cv::Vec4f hog_to_ned_box(const cv::Vec4f& hog_box);
 constexpr float kHogScale = 1.2f;
 constexpr float kHogShiftY = 0.08f;
 
-/// A dlib frontal face detector. Not thread-safe: make one per thread (construction is cheap, ~ms).
+/// Map an SSD-MobileNetV1 face box to the box dlib's HOG detector gives for the same face (so that
+/// hog_to_ned_box and the landmark predictor, trained on HOG boxes, see what they expect): centre moved by
+/// (kSsdShiftX * w, kSsdShiftY * h), width scaled by kSsdScaleX and height by kSsdScaleY. The constants are
+/// the medians over the 56 faces both detectors find in the shared clips and photos (bench_detectors,
+/// docs/performance.md "Face detectors"): the SSD box reaches further down (chin) than dlib's.
+cv::Vec4f ssd_to_hog_box(const cv::Vec4f& ssd_box);
+constexpr float kSsdScaleX = 1.064f;
+constexpr float kSsdScaleY = 0.841f;
+constexpr float kSsdShiftX = 0.026f;
+constexpr float kSsdShiftY = 0.056f;
+
+/// A face detector (DetectorOptions::kind). Not thread-safe: make one per thread (HOG construction is cheap,
+/// ~ms; SSD construction loads the 5.6 MB model, ~50 ms).
 class FaceDetector {
 public:
     explicit FaceDetector(const DetectorOptions& opts = {});
@@ -42,10 +70,11 @@ public:
     FaceDetector(FaceDetector&&) noexcept;
     FaceDetector& operator=(FaceDetector&&) noexcept;
 
-    /// Detect faces in a BGR (or grey) frame; boxes are dlib boxes in frame pixels, largest first.
+    /// Detect faces in a BGR (or grey, HOG only) frame; HOG-like boxes in frame pixels, largest first.
     std::vector<Detection> detect(const cv::Mat& frame) const;
-    /// Detect in an image that is already scaled by `scale` (grey u8); boxes are divided by `scale`.
-    std::vector<Detection> detect_scaled(const cv::Mat& grey_small, float scale) const;
+    /// Detect in an image that is already scaled by `scale` (HOG: grey u8 or BGR; SSD: BGR u8); boxes are
+    /// divided by `scale`.
+    std::vector<Detection> detect_scaled(const cv::Mat& image_small, float scale) const;
 
     const DetectorOptions& options() const;
 

@@ -38,8 +38,9 @@ enum class FrameStatus : uint8_t {
     Detected = 1,      ///< valid: the detector found the target in this frame
     Filled = 2,        ///< valid: a short detector drop-out (<= --max-gap) filled from neighbouring frames
     OutsideFrame = 3,  ///< invalid: the face box lies mostly outside the frame
+    OtherPerson = 4,   ///< invalid: a face is there but its descriptor is not the target's (identity.hpp)
 };
-/// "detected", "filled", "no face", "outside frame".
+/// "detected", "filled", "no face", "outside frame", "other person".
 const char* status_name(FrameStatus s);
 
 struct FaceFrame;
@@ -76,7 +77,7 @@ struct FaceTrack {
 
 /// Frame counts of a track by status, for summaries.
 struct TrackCounts {
-    long frames = 0, detected = 0, filled = 0, valid = 0, no_face = 0, outside = 0, shots = 0;
+    long frames = 0, detected = 0, filled = 0, valid = 0, no_face = 0, outside = 0, other = 0, shots = 0;
 };
 TrackCounts count_frames(const FaceTrack& track);
 /// "300 frames: face detected in 141, filled 6, valid 147; invalid 153 (no face 120, outside frame 33)".

@@ -42,6 +42,10 @@ struct FaceAt {
 FaceAt parse_face_at(const std::string& text);
 
 struct TrackOptions {
+    DetectorKind detector = DetectorKind::Hog;  ///< --detector (face_detector.hpp)
+    bool identity = true;        ///< check the target's identity across cuts and gaps (identity.hpp)
+    std::string target_face;     ///< --target-face PHOTO: the target's identity (empty = first confident frames)
+    float identity_threshold = 0.6f;  ///< face-descriptor distance above which a face is another person
     float detect_scale = 0.f;    ///< 0 = auto (long side ~640 px, never upscaled)
     int upsample = 0;            ///< dlib pyramid-up steps for small faces (0 or 1)
     int face_index = 0;          ///< 0 = largest face, 1 = second largest, ... (see select_target)
