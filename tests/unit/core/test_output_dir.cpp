@@ -1,0 +1,109 @@
+// ned::OutputDir (issue 10): an image folder a failed or interrupted run leaves as it found it.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "ned/core/error.hpp"
+#include "ned/core/fs_util.hpp"
+#include "ned/core/output_dir.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace ned;
+
+namespace {
+void touch(const std::string& path) { std::ofstream(path) << "x"; }
+int count_files(const std::string& dir) {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(dir)) n += e.is_regular_file();
+    return n;
+}
+}  // namespace
+
+TEST(OutputDir, FrameFileNames) {
+    EXPECT_TRUE(is_frame_file_name("000007.png", ".png"));
+    EXPECT_TRUE(is_frame_file_name("1234567.png", ".png"));
+    EXPECT_FALSE(is_frame_file_name("00007.png", ".png"));
+    EXPECT_FALSE(is_frame_file_name("000007.png.bak", ".png"));
+    EXPECT_FALSE(is_frame_file_name("000007.jpg", ".png"));
+    EXPECT_FALSE(is_frame_file_name("a000007.png", ".png"));
+    EXPECT_FALSE(is_frame_file_name(".000007.tmp-1.png", ".png"));
+}
+
+TEST(OutputDir, FailureRemovesImagesAndCreatedFolders) {
+    test::TempDir dir;
+    const std::string out = dir / "a/b/crops";
+    {
+        OutputDir d(out, false);
+        EXPECT_TRUE(d.created());
+        for (int t = 0; t < 300; ++t) touch(out + "/" + frame_name(t, ".png"));
+        touch(out + "/.000300.tmp-123-45.png");  // an AtomicFile temporary of a frame being written
+    }  // no commit: a failure
+    EXPECT_FALSE(fs::exists(dir / "a"));  // a/ and a/b/ were created by this run too
+    {
+        OutputDir d(out, false);
+        touch(out + "/" + frame_name(0, ".png"));
+        touch(out + "/notes.txt");  // not ours: kept, and so is its folder
+    }
+    EXPECT_TRUE(fs::exists(out + "/notes.txt"));
+    EXPECT_EQ(count_files(out), 1);
+}
+
+TEST(OutputDir, ExistingFolderIsKeptAndStaleFramesNeedOverwrite) {
+    test::TempDir dir;
+    const std::string out = dir / "faces";
+    fs::create_directories(out);
+    touch(out + "/" + frame_name(3, ".png"));
+    touch(out + "/keep.png");
+    EXPECT_THROW(OutputDir(out, false), InputError);
+    EXPECT_TRUE(fs::exists(out + "/" + frame_name(3, ".png")));
+    {
+        OutputDir d(out, true);
+        EXPECT_FALSE(d.created());
+        EXPECT_FALSE(fs::exists(out + "/" + frame_name(3, ".png")));  // stale frame removed
+        touch(out + "/" + frame_name(0, ".png"));
+    }
+    EXPECT_TRUE(fs::is_directory(out));  // existed before: never removed
+    EXPECT_TRUE(fs::exists(out + "/keep.png"));
+    EXPECT_EQ(count_files(out), 1);
+}
+
+TEST(OutputDir, CommitKeepsTheImages) {
+    test::TempDir dir;
+    const std::string out = dir / "new";
+    {
+        OutputDir d(out, false);
+        touch(out + "/" + frame_name(0, ".png"));
+        d.commit();
+    }
+    EXPECT_TRUE(fs::exists(out + "/" + frame_name(0, ".png")));
+}
+
+TEST(OutputDir, NotAFolder) {
+    test::TempDir dir;
+    touch(dir / "file");
+    EXPECT_THROW(OutputDir(dir / "file", true), InputError);
+}
+
+// A signal while images are being written: the images and the folders the run created are removed by the
+// signal handler (exit 128 + signal), nested folders included.
+TEST(OutputDirDeathTest, SignalRemovesImagesAndCreatedFolders) {
+    GTEST_FLAG_SET(death_test_style, "fast");  // the child must see this test's folder (a re-executed binary would make its own)
+    test::TempDir dir;
+    const std::string root = dir / "work";
+    EXPECT_EXIT(
+        {
+            install_signal_cleanup();
+            OutputDir a(root + "/conditioning/nmfc", false);
+            OutputDir b(root + "/conditioning/crop/nmfc", false);
+            for (int t = 0; t < 50; ++t) {
+                touch(a.path() + "/" + frame_name(t, ".png"));
+                touch(b.path() + "/" + frame_name(t, ".png"));
+            }
+            std::raise(SIGTERM);
+        },
+        testing::ExitedWithCode(128 + SIGTERM), "terminated");
+    EXPECT_FALSE(fs::exists(root)) << "left behind: " << root;
+}
