@@ -8,6 +8,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@
 #include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "support/test_support.hpp"
+#include "unit/render/synthetic_flame.hpp"
 
 namespace fs = std::filesystem;
 using ned::test::count_lines;
@@ -149,6 +152,12 @@ private:
         write_bytes(F + "/ckpt_huge.safetensors",
                     hostile_safetensors("ned.manipulator", "[9223372036854775807,9223372036854775807]", "[0,16]"));
         write_bytes(F + "/ckpt_wrap.safetensors", hostile_safetensors("ned.manipulator", "[4611686018427387904,4]", "[0,0]"));
+        {  // network widths from the metadata: 2e9 would be built (terabytes) before any tensor is looked at
+            const std::string h = "{\"__metadata__\":{\"format\":\"ned.manipulator\",\"version\":\"1\",\"g_hidden\":\"2000000000\"}}";
+            std::string b(8, '\0');
+            for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((h.size() >> (8 * i)) & 0xff);
+            write_bytes(F + "/ckpt_wide.safetensors", b + h);
+        }
 
         // Work folder: a valid track (with analysis), faces for 3 frames, a reconstruction.
         fs::create_directories(F + "/w/faces");
@@ -195,6 +204,32 @@ private:
         fs::create_directories(F + "/dataset_nan/sad");
         ned::recon::save_reconstruction(F + "/dataset_nan/happy/a.safetensors", make_recon(video, 12));
         ned::recon::save_reconstruction(F + "/dataset_nan/sad/b.safetensors", nan_rec);
+        // A dataset whose jaw and expression vary (training runs): for the disk-full test.
+        for (const char* e : {"happy", "sad"}) {
+            fs::create_directories(F + "/dataset_var/" + e);
+            auto r = make_recon(video, 12);
+            for (int t = 0; t < 12; ++t) {
+                r.at("pose").values[6 * t + 3] = 0.05f * std::sin(0.7f * t + (e[0] == 'h'));
+                for (int k = 0; k < 50; ++k) r.at("exp").values[50 * t + k] = 0.1f * std::cos(0.3f * t * (k + 1));
+            }
+            ned::recon::save_reconstruction(F + "/dataset_var/" + e + "/a.safetensors", r);
+        }
+
+        // A FLAME asset that loads (synthetic, 24x24 grid): the checks that come after loading it.
+        ned::st::save(F + "/flame_ok.safetensors", ned::test::synthetic_flame_file(24, true));
+
+        // Corrupt face and mask PNGs (truncated; a flipped byte in the image data): ned's own line, no libpng's.
+        cv::imwrite(F + "/ok.png", cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(10, 128, 250)));
+        const std::string png = slurp(F + "/ok.png");
+        fs::remove(F + "/ok.png");
+        std::string flipped = png;
+        flipped[png.find("IDAT") + 6] ^= 0x5a;
+        fs::create_directories(F + "/faces_truncated");
+        write_bytes(F + "/faces_truncated/" + ned::frame_name(1, ".png"), png.substr(0, png.size() - 30));
+        fs::create_directories(F + "/faces_crc");
+        write_bytes(F + "/faces_crc/" + ned::frame_name(0, ".png"), flipped);
+        fs::create_directories(F + "/masks_bad");
+        write_bytes(F + "/masks_bad/" + ned::frame_name(0, ".png"), png.substr(0, 40));
     }
     ned::test::TempDir dir_;
 };
@@ -233,6 +268,7 @@ const std::vector<Case>& cases() {
         // --- hostile model and boundary files: no crash, the right exit code ---
         {"manipulate_checkpoint_huge_dims", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_huge.safetensors", "--emotion", "happy"}, 3, "too large"},
         {"manipulate_checkpoint_size_wraps", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_wrap.safetensors", "--emotion", "happy"}, 3, "too large"},
+        {"manipulate_checkpoint_huge_width", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_wide.safetensors", "--emotion", "happy"}, 3, "g_hidden"},
         {"train_init_from_huge_dims", {"train-manipulator", "@/dataset", "--out", "@/tout", "--init-from", "@/ckpt_huge.safetensors"}, 3, "too large"},
         {"manipulate_input_negative_dim", {"manipulate", "@/rec_negdim.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "invalid dimension"},
         {"composite_track_nan_crop_to_frame", {"composite", "@/in.mp4", "@/track_nan", "@/o.mp4", "--faces", "@/w/faces"}, 2, "'crop_to_frame' frame 2"},
@@ -247,8 +283,8 @@ const std::vector<Case>& cases() {
         // --- nonsense option values ---
         {"train_lr_nan", {"train-manipulator", "@/dataset", "--out", "@/tout", "--lr", "nan"}, 2, "--lr"},
         {"train_lr_negative", {"train-manipulator", "@/dataset", "--out", "@/tout", "--lr", "-1"}, 2, "--lr"},
-        // Constant data: the Pearson mouth loss is 0/0 -> the run stops before any optimiser step or checkpoint.
-        {"train_nonfinite_loss_stops", {"train-manipulator", "@/dataset", "--out", "@/tout", "--epochs", "1", "--decay-epochs", "0", "--iters-per-epoch", "1", "--batch-size", "2"}, 1, "training diverged"},
+        // Constant data: the Pearson mouth loss would be 0/0 -> refused up front, saying the data do not vary.
+        {"train_constant_data", {"train-manipulator", "@/dataset", "--out", "@/tout", "--epochs", "1", "--decay-epochs", "0", "--iters-per-epoch", "1", "--batch-size", "2"}, 2, "the training data do not vary"},
         {"train_empty_dataset", {"train-manipulator", "@/empty_dataset", "--out", "@/tout"}, 2, "empty_dataset"},
         {"train_bad_init_from", {"train-manipulator", "@/dataset", "--out", "@/tout", "--init-from", "@/ckpt.safetensors"}, 3, "ckpt.safetensors"},
         {"reconstruct_fit_smooth_nan", {"reconstruct", "@/w", "--flame", "@/flame.safetensors", "--fit-smooth", "nan"}, 2, "--fit-smooth"},
@@ -262,6 +298,21 @@ const std::vector<Case>& cases() {
         {"manipulate_empty_emotion_element", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy,,sad"}, 2, "empty name"},
         {"manipulate_intensity_nan", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy", "--intensity", "nan"}, 2, "--intensity"},
         {"manipulate_reference_without_window", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--reference", "@/ref_short.safetensors"}, 2, "no 10 consecutive"},
+        // --- checks after a FLAME asset loaded ---
+        {"export_mesh_out_is_file", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/existing.log"}, 2, "exists and is not a folder"},
+        {"export_mesh_out_parent_missing", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/nope/meshes"}, 2, "does not exist"},
+        {"export_mesh_frame_out_of_range", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames", "3,40"}, 2, "out of range"},
+        {"export_mesh_bad_frame_list", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames", "5-2"}, 2, "reversed"},
+        {"export_mesh_nan_exp", {"export-mesh", "@/rec_nan.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes"}, 2, "'exp' frame 3"},
+        {"render_inputs_inf_cam_real_flame", {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--reconstruction", "@/rec_infcam.safetensors"}, 2, "'cam' frame 5"},
+        {"render_inputs_preview_gif", {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--preview", "@/p.gif"}, 2, "unsupported extension"},
+        {"render_inputs_missing_deca", {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--deca", "@/nope.safetensors"}, 3, "nope.safetensors"},
+        {"reconstruct_deca_without_weights", {"reconstruct", "@/w", "--flame", "@/flame_ok.safetensors", "--method", "deca"}, 3, "DECA"},
+        {"control_export_mesh_ok", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames", "0-1"}, 0, "", {"meshes", "meshes/000000.obj", "meshes/000001.obj"}},
+        // --- corrupt images: ned's one line, never libpng's ---
+        {"composite_truncated_face_png", {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/faces_truncated"}, 2, "faces_truncated/000001.png: corrupt PNG"},
+        {"composite_corrupt_face_png", {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/faces_crc"}, 2, "faces_crc/000000.png: corrupt PNG"},
+        {"composite_corrupt_mask_png", {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/w/faces", "--masks", "@/masks_bad"}, 2, "masks_bad/000000.png: corrupt PNG"},
         // --- nothing left behind ---
         {"analyze_garbage_video_no_workdir", {"analyze", "@/garbage.mp4", "@/aw"}, 2, "garbage.mp4"},
         {"analyze_faceless_video_no_workdir", {"analyze", "@/in.mp4", "@/aw"}, 2, "no face found"},
@@ -301,13 +352,14 @@ TEST_P(CliHostile, ExitCodeOneLineNothingLeftInputsUntouched) {
         EXPECT_NE(r.err.find(c.says), std::string::npos) << "expected '" << c.says << "' in: " << r.err;
     }
     EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("libpng"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("Run with --help"), std::string::npos) << r.err;
     auto after = snapshot(F);
     for (const auto& p : c.may_create) {
         EXPECT_TRUE(after.count(p)) << p << " was not created";
         after.erase(p);
-        fs::remove(F + "/" + p);
     }
+    for (auto it = c.may_create.rbegin(); it != c.may_create.rend(); ++it) fs::remove(F + "/" + *it);  // files first
     for (const auto& [path, bytes] : before) {
         auto it = after.find(path);
         if (it == after.end()) ADD_FAILURE() << path << " was removed";
@@ -369,5 +421,208 @@ void interrupt_composite(int sig) {
 
 TEST(CliHostileSignals, SigintRemovesTheTemporaryVideo) { interrupt_composite(SIGINT); }
 TEST(CliHostileSignals, SigtermRemovesTheTemporaryVideo) { interrupt_composite(SIGTERM); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// A full disk. Each command runs once normally (a control: exit 0, and it tells how much it writes), then again
+// with too little room for its outputs: on a tmpfs mount sized to hold the inputs plus half the outputs (when
+// running as root and mount(2) works), else under RLIMIT_FSIZE at half its largest output file, with SIGXFSZ
+// ignored so that the write fails with EFBIG. Either way: exit 1, one line, nothing of the outputs left behind,
+// every input byte-identical.
+namespace {
+
+struct RunOut {
+    int code = -1;
+    std::string err;
+};
+
+/// Run ned with `args`; when `fsize_limit` > 0, with RLIMIT_FSIZE at that many bytes and SIGXFSZ ignored.
+RunOut run_limited(const std::vector<std::string>& args, rlim_t fsize_limit, const std::string& scratch) {
+    const std::string bin = ned::test::ned_binary();
+    const std::string err_path = scratch + "/.stderr";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        std::vector<char*> argv = {const_cast<char*>(bin.c_str())};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        const int devnull = ::open("/dev/null", O_WRONLY), errfd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(devnull, 1);
+        ::dup2(errfd, 2);
+        if (fsize_limit > 0) {
+            ::signal(SIGXFSZ, SIG_IGN);  // ignored dispositions survive exec
+            struct rlimit rl {fsize_limit, fsize_limit};
+            ::setrlimit(RLIMIT_FSIZE, &rl);
+        }
+        ::execv(bin.c_str(), argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    RunOut r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.err = slurp(err_path);
+    fs::remove(err_path);
+    return r;
+}
+
+/// Bytes of every regular file under `root` in whole 4 KiB pages, as a tmpfs charges them.
+uintmax_t pages_bytes(const std::string& root, uintmax_t* largest = nullptr) {
+    uintmax_t total = 0;
+    if (largest) *largest = 0;
+    for (const auto& e : fs::recursive_directory_iterator(root)) {
+        if (!e.is_regular_file()) continue;
+        const uintmax_t n = e.file_size();
+        total += (n + 4095) / 4096 * 4096;  // tmpfs charges whole pages (inodes and directory entries: nothing)
+        if (largest && n > *largest) *largest = n;
+    }
+    return total;
+}
+
+struct DiskFullCase {
+    const char* name;
+    std::vector<std::string> args;  ///< "@" = the fixture folder, "%" = the output folder (on the small disk)
+    std::vector<std::string> inputs_in_out = {};  ///< fixture files copied into the output folder first (work folders)
+    bool needs_data = false;
+};
+
+std::ostream& operator<<(std::ostream& os, const DiskFullCase& c) { return os << c.name; }
+
+class CliDiskFull : public ::testing::TestWithParam<DiskFullCase> {};
+
+TEST_P(CliDiskFull, ExitOneOneLineNothingLeftInputsUntouched) {
+    const DiskFullCase& c = GetParam();
+    const std::string F = Fixture::get().root();
+    std::string clip;
+    if (c.needs_data) {
+        clip = ned::test::data_path("video/styletalk__andrew_clip_1+wav.mp4");
+        if (clip.empty() || !fs::exists(clip)) GTEST_SKIP() << "needs a clip with a face from ../shared/data (absent)";
+    }
+    auto expand = [&](const std::string& out) {
+        std::vector<std::string> a = {"-q"};
+        for (std::string s : c.args) {
+            if (s == "CLIP") s = clip;
+            else if (!s.empty() && s[0] == '@') s = F + s.substr(1);
+            else if (!s.empty() && s[0] == '%') s = out + s.substr(1);
+            a.push_back(s);
+        }
+        return a;
+    };
+    auto place_inputs = [&](const std::string& out) {
+        for (const auto& rel : c.inputs_in_out) {
+            fs::create_directories(fs::path(out + "/" + rel).parent_path());
+            fs::copy_file(F + "/" + rel, out + "/" + rel);
+        }
+    };
+
+    // Control: the command succeeds with room, and shows how much it writes.
+    ned::test::TempDir control;
+    place_inputs(control.path());
+    const uintmax_t inputs = pages_bytes(control.path());
+    const auto ok = run_limited(expand(control.path()), 0, control.path());
+    ASSERT_EQ(ok.code, 0) << "control run failed: " << ok.err;
+    uintmax_t largest = 0;
+    const uintmax_t total = pages_bytes(control.path(), &largest);
+    ASSERT_GT(total, inputs) << "the control run wrote nothing";
+
+    ned::test::TempDir scratch;
+    const std::string out = scratch / "disk";
+    fs::create_directories(out);
+    const auto fixture_before = snapshot(F);
+    bool mounted = false;
+    rlim_t limit = 0;
+    if (::geteuid() == 0) {
+        const uintmax_t size = inputs + (total - inputs) / 2;
+        const std::string opts = "size=" + std::to_string(size / 1024) + "k,mode=0755";
+        mounted = ::mount("tmpfs", out.c_str(), "tmpfs", 0, opts.c_str()) == 0;
+    }
+    if (!mounted) limit = static_cast<rlim_t>(std::max<uintmax_t>(largest / 2, 1));
+    place_inputs(out);
+    const auto disk_before = snapshot(out);
+    const auto r = run_limited(expand(out), limit, scratch.path());
+    const auto disk_after = snapshot(out);
+    if (mounted) ::umount2(out.c_str(), MNT_DETACH);
+
+    SCOPED_TRACE(mounted ? "full tmpfs" : "RLIMIT_FSIZE " + std::to_string(limit));
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("ned: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(r.err.find("libpng"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(".tmp-"), std::string::npos) << "names a temporary file: " << r.err;
+    EXPECT_TRUE(disk_after == disk_before) << "left behind or changed in the output folder: "
+                                           << disk_after.size() - disk_before.size() << " more entries";
+    for (const auto& [path, bytes] : disk_after)
+        if (!disk_before.count(path)) ADD_FAILURE() << path << " was left behind";
+    EXPECT_TRUE(snapshot(F) == fixture_before) << "an input in the fixture folder changed";
+}
+
+const std::vector<DiskFullCase>& disk_full_cases() {
+    static const std::vector<DiskFullCase> t = {
+        {"composite", {"composite", "@/in.mp4", "@/w", "%/o.mp4", "--faces", "@/w/faces", "--preset", "ultrafast"}},
+        {"export_mesh", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "%/meshes"}},
+        {"render_inputs", {"render-inputs", "%/w", "--flame", "@/flame_ok.safetensors", "--save-images"},
+         {"w/track.safetensors", "w/reconstruction.safetensors"}},
+        {"train_manipulator", {"train-manipulator", "@/dataset_var", "--out", "%/tout", "--epochs", "1", "--decay-epochs",
+                               "0", "--iters-per-epoch", "1", "--batch-size", "2"}},
+        {"crop", {"crop", "CLIP", "%/cw", "--save-images", "--max-frames", "12"}, {}, true},
+        {"analyze", {"analyze", "CLIP", "%/aw", "--save-images", "--max-frames", "12"}, {}, true},
+    };
+    return t;
+}
+
+INSTANTIATE_TEST_SUITE_P(Commands, CliDiskFull, ::testing::ValuesIn(disk_full_cases()),
+                         [](const ::testing::TestParamInfo<DiskFullCase>& i) { return std::string(i.param.name); });
+
+// SIGTERM while render-inputs writes its conditioning images: exit 143, and conditioning/ (which this run
+// created) is gone with every image written so far; the work folder is as before.
+TEST(CliHostileSignals, SigtermRemovesPartialImageFolders) {
+    const std::string F = Fixture::get().root();
+    ned::test::TempDir tmp;
+    const std::string work = tmp / "w";
+    fs::create_directories(work);
+    const int frames = 400;
+    auto track = make_track(F + "/in.mp4", frames);
+    track.crop_size = 256;
+    ned::detect::save_track(work + "/track.safetensors", track);
+    ned::recon::save_reconstruction(work + "/reconstruction.safetensors", make_recon(F + "/in.mp4", frames));
+    const auto before = snapshot(work);
+    const std::string bin = ned::test::ned_binary();
+    const std::vector<std::string> args = {bin, "-q", "--threads", "1", "render-inputs", work, "--flame",
+                                           F + "/flame_ok.safetensors", "--save-images"};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        std::vector<char*> argv;
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        const int devnull = ::open("/dev/null", O_WRONLY);
+        ::dup2(devnull, 1);
+        ::dup2(devnull, 2);
+        ::execv(bin.c_str(), argv.data());
+        ::_exit(127);
+    }
+    ASSERT_GT(pid, 0);
+    auto pngs = [&] {
+        std::error_code ec;
+        int n = 0;
+        for (auto it = fs::recursive_directory_iterator(work, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+            n += it->path().extension() == ".png";
+        return n;
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    while (pngs() < 6 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const int seen = pngs();
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (seen < 6 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        GTEST_SKIP() << "render-inputs finished before it could be interrupted";
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+    EXPECT_GE(seen, 6);
+    EXPECT_TRUE(snapshot(work) == before) << "left behind: " << pngs() << " PNGs, conditioning/ "
+                                          << (fs::exists(work + "/conditioning") ? "exists" : "gone");
+}
 
 }  // namespace
