@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "command.hpp"
+#include "track_cli.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/detect/analyze.hpp"
 
@@ -47,6 +48,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     auto* fi = sub->add_option("--face-index", o->track.face_index, "Which face: 0 = largest, 1 = second largest, ...")->check(CLI::Range(0, 1000))
         ->group(g);
     sub->add_option("--face-at", o->face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi)->group(g);
+    add_track_identity_options(sub, o->track, g);
     sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames)")->check(CLI::Range(1, 100001))
         ->capture_default_str()
         ->group(g);

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "command.hpp"
+#include "track_cli.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/output_dir.hpp"
@@ -37,6 +38,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->check(CLI::Range(0, 1000))
         ->capture_default_str();
     sub->add_option("--face-at", o->face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi);
+    add_track_identity_options(sub, o->track);
     sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto: long side 640 px)")
         ->check(finite_range(0, 16))
         ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "command.hpp"
+#include "track_cli.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/progress.hpp"
@@ -42,6 +43,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--face-index", o->eval.track.face_index, "Which face: 0 = largest, 1 = second largest, ...")
         ->check(CLI::Range(0, 1000))
         ->capture_default_str();
+    add_track_identity_options(sub, o->eval.track);
     sub->add_option("--max-frames", o->eval.max_frames, "Only the first N frames (0 = all)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();

@@ -45,8 +45,9 @@ struct Models {
     detect::LandmarkDetector landmarks;
     facenet::FaceDescriptor descriptor;
     facenet::ExpressionNet expression;
+    facenet::EmotionFer2013 fer;
     Models(const std::string& lm, const std::filesystem::path& dir)
-        : landmarks(lm), descriptor(dir), expression(dir) {}
+        : landmarks(lm), descriptor(dir), expression(dir), fer(dir) {}
 };
 
 void evaluate_frame(FrameWork& w, const detect::FaceFrame& fa, const detect::FaceFrame& fb, int cs, float dilation,
@@ -91,8 +92,17 @@ void evaluate_frame(FrameWork& w, const detect::FaceFrame& fa, const detect::Fac
     w.da = models.descriptor.describe(w.a, box_a);
     w.db = models.descriptor.describe(w.b, box_b);
     w.m.csim = cosine_similarity(w.da, w.db);
-    w.m.probs_original = faceapi_to_ned(models.expression.probabilities(w.a, box_a));
-    w.m.probs_edited = faceapi_to_ned(models.expression.probabilities(w.b, box_b));
+    w.m.classifier_original[0] = faceapi_to_ned(models.expression.probabilities(w.a, box_a));
+    w.m.classifier_edited[0] = faceapi_to_ned(models.expression.probabilities(w.b, box_b));
+    w.m.classifier_original[1] = fer2013_to_ned(models.fer.probabilities(w.a, box_a));
+    w.m.classifier_edited[1] = fer2013_to_ned(models.fer.probabilities(w.b, box_b));
+    for (int e = 0; e < 7; ++e) {
+        w.m.probs_original[e] = w.m.probs_edited[e] = 0;
+        for (int k = 0; k < kNumClassifiers; ++k) {
+            w.m.probs_original[e] += w.m.classifier_original[k][e] / kNumClassifiers;
+            w.m.probs_edited[e] += w.m.classifier_edited[k][e] / kNumClassifiers;
+        }
+    }
 
     // Mouth after alignment onto NED's template, in pixels of a 256 crop.
     const float to256 = 256.f / cs;
@@ -160,7 +170,7 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
     EvalReport rep;
     rep.original = original;
     rep.edited = edited;
-    rep.classifiers = {"face-api expression (7 classes)"};
+    rep.classifiers = {"face-api expression net", "FER2013 mini-Xception (oarriaga)"};
     rep.target = options.target_emotion;
 
     io::VideoReader ra(original), rb(edited);
@@ -170,6 +180,8 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
     GaussianAccumulator ga, gb;
     std::array<double, 7> sum_a{}, sum_b{};
     long hits_a = 0, hits_b = 0;
+    std::array<std::array<double, 7>, kNumClassifiers> csum_a{}, csum_b{};
+    std::array<long, kNumClassifiers> chits_a{}, chits_b{};
     double jitter_a = 0, jitter_b = 0;
     long triples = 0;
     std::vector<double> open_a, open_b;
@@ -237,9 +249,16 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
             open_a.push_back(w.m.mouth_open_original);
             open_b.push_back(w.m.mouth_open_edited);
             for (int e = 0; e < 7; ++e) sum_a[e] += w.m.probs_original[e], sum_b[e] += w.m.probs_edited[e];
+            for (int k = 0; k < kNumClassifiers; ++k)
+                for (int e = 0; e < 7; ++e)
+                    csum_a[k][e] += w.m.classifier_original[k][e], csum_b[k][e] += w.m.classifier_edited[k][e];
             if (target >= 0) {
                 hits_a += argmax(w.m.probs_original) == target;
                 hits_b += argmax(w.m.probs_edited) == target;
+                for (int k = 0; k < kNumClassifiers; ++k) {
+                    chits_a[k] += argmax(w.m.classifier_original[k]) == target;
+                    chits_b[k] += argmax(w.m.classifier_edited[k]) == target;
+                }
             }
             if (w.shot_start) prev1.reset(), prev2.reset();
             if (prev1 && prev2 && prev1->index == w.index - 1 && prev2->index == w.index - 2) {
@@ -273,6 +292,12 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
     if (triples > 0) rep.jitter_original = jitter_a / triples, rep.jitter_edited = jitter_b / triples;
     for (int e = 0; e < 7; ++e) rep.mean_probs_original[e] = sum_a[e] / n, rep.mean_probs_edited[e] = sum_b[e] / n;
     if (target >= 0) rep.target_share_original = hits_a / n, rep.target_share_edited = hits_b / n;
+    for (int k = 0; k < kNumClassifiers; ++k) {
+        for (int e = 0; e < 7; ++e)
+            rep.classifier_mean_original[k][e] = csum_a[k][e] / n, rep.classifier_mean_edited[k][e] = csum_b[k][e] / n;
+        rep.classifier_share_original[k] = target >= 0 ? chits_a[k] / n : NAN;
+        rep.classifier_share_edited[k] = target >= 0 ? chits_b[k] / n : NAN;
+    }
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return rep;
 }

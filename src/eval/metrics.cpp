@@ -22,6 +22,12 @@ std::array<double, 7> faceapi_to_ned(const std::vector<float>& p) {
     return {p[0], p[3], p[5], p[4], p[1], p[2], p[6]};
 }
 
+std::array<double, 7> fer2013_to_ned(const std::vector<float>& p) {
+    NED_CHECK(p.size() == 7, "expected 7 FER2013 probabilities, got ", p.size());
+    // FER2013: 0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral
+    return {p[6], p[0], p[1], p[2], p[3], p[4], p[5]};
+}
+
 namespace {
 void check_pair(const cv::Mat& a, const cv::Mat& b, const cv::Mat& mask) {
     NED_CHECK(a.size() == b.size() && a.type() == b.type() && a.type() == CV_8UC3,

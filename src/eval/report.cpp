@@ -62,6 +62,14 @@ nlohmann::ordered_json EvalReport::to_json(bool with_per_frame) const {
     em["target"] = target.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(target);
     em["target_share_original"] = num(target_share_original);
     em["target_share_edited"] = num(target_share_edited);
+    em["combination"] = "mean of the classifiers' probabilities; a frame counts for the emotion of highest probability";
+    nlohmann::ordered_json per = nlohmann::ordered_json::object();
+    for (size_t k = 0; k < classifiers.size() && k < static_cast<size_t>(kNumClassifiers); ++k)
+        per[classifiers[k]] = {{"mean_probs_original", probs_json(classifier_mean_original[k])},
+                               {"mean_probs_edited", probs_json(classifier_mean_edited[k])},
+                               {"target_share_original", num(classifier_share_original[k])},
+                               {"target_share_edited", num(classifier_share_edited[k])}};
+    em["per_classifier"] = per;
     j["emotion"] = em;
     j["units"] = {{"apd_fapd_mapd", "mean l2 distance of RGB values, 0..255 scale, NED 256x256 crop of the original"},
                   {"mouth", "pixels of NED's 256x256 aligned crop"},
@@ -116,6 +124,7 @@ std::string EvalReport::summary() const {
     s << " (top: " << ned_emotions()[argmax(mean_probs_original)] << ")\n    edited          ";
     for (int e = 0; e < 7; ++e) s << fmt(mean_probs_edited[e], 2) << " ";
     s << " (top: " << ned_emotions()[argmax(mean_probs_edited)] << ")\n";
+    s << "    (mean of " << classifiers.size() << " classifiers; JSON emotion.per_classifier has each)\n";
     if (!target.empty())
         s << "  target '" << target << "'  recognised in " << fmt(100 * target_share_edited, 1) << "% of edited frames ("
           << fmt(100 * target_share_original, 1) << "% of original)\n";

@@ -26,8 +26,11 @@ std::string q(const std::string& s) { return "'" + s + "'"; }
 
 const std::string kNorm = "setpts=PTS-STARTPTS,scale=320:320,fps=25,format=yuv420p";
 
-FaceTrack crop(const ned::test::TempDir& tmp, const std::string& clip, const std::string& name) {
-    const auto r = run_ned({"-q", "crop", clip, tmp / name, "--preview", tmp / (name + ".png")});
+FaceTrack crop(const ned::test::TempDir& tmp, const std::string& clip, const std::string& name,
+               const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"-q", "crop", clip, tmp / name, "--preview", tmp / (name + ".png")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = run_ned(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::printf("%s: %s", name.c_str(), r.out.c_str());
     return load_track(tmp / (name + "/track.safetensors"));
@@ -81,7 +84,8 @@ TEST(TrackValidity, CutsToAnotherPersonStartNewShots) {
     ASSERT_TRUE(ffmpeg("-i " + q(kh) + " -i " + q(other) + " -i " + q(kh) + " -filter_complex \"" +
                        "[0:v]trim=0:2," + kNorm + "[a];[1:v]trim=0:2," + kNorm + "[b];[2:v]trim=4:6," + kNorm +
                        "[c];[a][b][c]concat=n=3:v=1:a=0[v]\" -map '[v]' -c:v libx264 -crf 18 " + q(clip)));
-    const FaceTrack t = crop(tmp, clip, "w");
+    // Without the identity check (issue 13) the other person's shot is tracked: cut handling alone.
+    const FaceTrack t = crop(tmp, clip, "w", {"--no-identity"});
     ASSERT_EQ(t.frames.size(), 150u);
     EXPECT_TRUE(shot_near(t, 50));
     EXPECT_TRUE(shot_near(t, 100));
@@ -99,6 +103,14 @@ TEST(TrackValidity, CutsToAnotherPersonStartNewShots) {
         EXPECT_LT(cv::norm(centre(cut) - centre(cut + 5)), 0.1 * side) << "after cut " << cut;
     }
     EXPECT_GE(count_valid(t, 0, 150, true), 140);
+    // With it (the default) the other person's shot is invalid ("other person"), the actor's shots stay valid.
+    const FaceTrack id = crop(tmp, clip, "id");
+    ASSERT_EQ(id.frames.size(), 150u);
+    long other = 0;
+    for (long i = 52; i < 99; ++i) other += id.frames[i].status == ned::detect::FrameStatus::OtherPerson;
+    EXPECT_EQ(other, 47);
+    EXPECT_GE(count_valid(id, 0, 50, true), 48);
+    EXPECT_GE(count_valid(id, 101, 150, true), 47);
 }
 
 TEST(TrackValidity, FaceSlidingOutOfTheFrameIsInvalidUntilItReturns) {

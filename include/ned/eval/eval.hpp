@@ -13,7 +13,9 @@
 //   descriptors: facenet::FaceDescriptor on the frame, box = face-api's alignMinBbox(0.2) of the landmarks
 //   CSIM  cosine similarity of the two descriptors;  FID = Frechet distance between the Gaussians of all
 //         original and all edited descriptors (mean + covariance accumulated in one pass)
-//   emotion: facenet::ExpressionNet probabilities (face-api order mapped onto NED's 7 names)
+//   emotion: facenet::ExpressionNet and facenet::EmotionFer2013 probabilities mapped onto NED's 7 names; the
+//         report's mean_probs_* and target shares use the mean of the two (per classifier under
+//         emotion.per_classifier); a frame is "recognised as" the emotion of highest probability
 //   mouth: landmarks aligned onto NED's template (ned::detect::align_transform); opening = mean inner-lip
 //         gap (61-67, 62-66, 63-65) in aligned pixels; distance = mean |a_i - b_i| over the 20 mouth points
 //   background: PSNR over the frame pixels outside the original's face mask (warped to the frame) dilated
@@ -39,6 +41,11 @@ const std::vector<std::string>& ned_emotions();
 /// face-api ExpressionNet probabilities (neutral, happy, sad, angry, fearful, disgusted, surprised) in NED's
 /// order (neutral, angry, disgusted, fear, happy, sad, surprised). InputError unless 7 values.
 std::array<double, 7> faceapi_to_ned(const std::vector<float>& faceapi_probs);
+/// FER2013 probabilities (angry, disgust, fear, happy, sad, surprise, neutral) in NED's order.
+std::array<double, 7> fer2013_to_ned(const std::vector<float>& fer_probs);
+/// The emotion classifiers, in the order of FrameMetrics::classifier_* : face-api's expression net and
+/// oarriaga's FER2013 mini-Xception (both ned::facenet).
+constexpr int kNumClassifiers = 2;
 
 struct EvalOptions {
     detect::TrackOptions track;     ///< tracking of both videos (detector, gaps, ...)
@@ -56,7 +63,8 @@ struct FrameMetrics {
     double apd = NAN, fapd = NAN, mapd = NAN, csim = NAN;
     double mouth_open_original = NAN, mouth_open_edited = NAN, mouth_distance = NAN;
     double background_mse = NAN;
-    std::array<double, 7> probs_original{}, probs_edited{};  ///< NED order
+    std::array<double, 7> probs_original{}, probs_edited{};  ///< NED order, mean of the classifiers
+    std::array<std::array<double, 7>, kNumClassifiers> classifier_original{}, classifier_edited{};
 };
 
 struct EvalReport {
@@ -72,6 +80,9 @@ struct EvalReport {
     std::array<double, 7> mean_probs_original{}, mean_probs_edited{};
     std::string target;
     double target_share_original = NAN, target_share_edited = NAN;
+    /// per classifier (index as classifiers): mean probabilities and target shares
+    std::array<std::array<double, 7>, kNumClassifiers> classifier_mean_original{}, classifier_mean_edited{};
+    std::array<double, kNumClassifiers> classifier_share_original{}, classifier_share_edited{};
     double seconds = 0;  ///< wall time of evaluate()
     std::vector<FrameMetrics> per_frame;
 

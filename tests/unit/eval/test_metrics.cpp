@@ -115,6 +115,16 @@ TEST(EvalMetrics, FaceApiOrderMapsOntoNedNames) {
     EXPECT_FLOAT_EQ(at("disgusted"), 0.05f);
     EXPECT_FLOAT_EQ(at("surprised"), 0.2f);
     EXPECT_THROW(faceapi_to_ned({0.5f, 0.5f}), std::exception);
+    // FER2013: angry, disgust, fear, happy, sad, surprise, neutral
+    const auto f = fer2013_to_ned({0.3f, 0.05f, 0.15f, 0.1f, 0.2f, 0.2f, 0.0f});
+    auto atf = [&](const std::string& name) { return f[std::find(n.begin(), n.end(), name) - n.begin()]; };
+    EXPECT_FLOAT_EQ(atf("neutral"), 0.0f);
+    EXPECT_FLOAT_EQ(atf("angry"), 0.3f);
+    EXPECT_FLOAT_EQ(atf("disgusted"), 0.05f);
+    EXPECT_FLOAT_EQ(atf("fear"), 0.15f);
+    EXPECT_FLOAT_EQ(atf("happy"), 0.1f);
+    EXPECT_FLOAT_EQ(atf("sad"), 0.2f);
+    EXPECT_FLOAT_EQ(atf("surprised"), 0.2f);
 }
 
 TEST(EvalMetrics, DescriptorBoxIsFaceApiMinBboxPadded) {

@@ -1,0 +1,36 @@
+#pragma once
+// Options shared by every command that tracks the face: --detector, --target-face, --identity-threshold,
+// --no-identity (issue 13). One definition so crop, analyze, translate, style and eval say the same thing.
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <string>
+
+#include "ned/detect/face_detector.hpp"
+#include "ned/detect/face_tracker.hpp"
+
+namespace ned::cli {
+
+inline void add_track_identity_options(CLI::App* sub, detect::TrackOptions& t, const std::string& group = "") {
+    static const std::map<std::string, detect::DetectorKind> kinds = {{"hog", detect::DetectorKind::Hog},
+                                                                      {"ssd", detect::DetectorKind::Ssd}};
+    auto* d = sub->add_option("--detector", t.detector,
+                              "Face detector: ssd (face-api's SSD-MobileNetV1, shipped in models/open: finds turned "
+                              "and tilted faces) or hog (dlib, frontal faces only)")
+                  ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case))
+                  ->default_str(detect::detector_name(t.detector));
+    auto* f = sub->add_option("--target-face", t.target_face,
+                              "Photo of the person to follow: after cuts and gaps only a face with this identity "
+                              "(face descriptor) is the target (default: the first confident frames' face)");
+    auto* th = sub->add_option("--identity-threshold", t.identity_threshold,
+                               "Face-descriptor distance above which a face is another person (dlib's 0.6)")
+                   ->check(CLI::Range(0.05, 2.0))
+                   ->capture_default_str();
+    auto* n = sub->add_flag("--no-identity", "Do not check the target's identity across cuts and gaps")
+                  ->each([&t](const std::string&) { t.identity = false; });
+    n->excludes(f);
+    if (!group.empty())
+        for (auto* o : {d, f, th, n}) o->group(group);
+}
+
+}  // namespace ned::cli
