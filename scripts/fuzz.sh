@@ -33,7 +33,7 @@ fi
 max_len() {
   case "$1" in
     flame) echo 65536 ;;
-    renderer | manipulator) echo 65536 ;;
+    renderer | manipulator | deca | unet) echo 65536 ;;  # seeds: first parameters of DECA, U-Net (<= 60 KB)
     png) echo 16384 ;;
     *) echo 8192 ;;
   esac
