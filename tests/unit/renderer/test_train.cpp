@@ -11,6 +11,9 @@
 #include "ned/renderer/train.hpp"
 #include "support/test_support.hpp"
 #include "unit/renderer/synthetic_workdir.hpp"
+#include "renderer/train_internal.hpp"
+
+#include <opencv2/imgproc.hpp>
 
 namespace fs = std::filesystem;
 using namespace ned;
@@ -95,4 +98,32 @@ TEST(TrainRenderer, BadOptionsAreRefused) {
     EXPECT_THROW(train_renderer(o), InputError);
     o.resume = false;
     EXPECT_THROW(train_renderer(o), InputError);  // no track in the work folder
+}
+
+// NED's RandomAffine(degrees 0, translate 1 %, scale 0.99-1.01) of the conditioning images: a point at the
+// image centre moves by the (whole-pixel) translation only, at most round(0.01 * 256) = 3 px per axis; the
+// draws depend only on the stream (same stream, same image) and do move the image.
+TEST(TrainRenderer, RandomAffineOfTheConditioningStaysWithinOnePercent) {
+    cv::Mat img(256, 256, CV_8UC3, cv::Scalar::all(0));
+    img(cv::Rect(127, 127, 3, 3)).setTo(cv::Scalar::all(255));  // centre pixel 128, 128
+    int moved = 0, max_shift = 0;
+    bool left = false, right = false;
+    for (uint64_t s = 0; s < 200; ++s) {
+        const cv::Mat out = train_detail::random_affine(img, s);
+        EXPECT_EQ(cv::norm(out, train_detail::random_affine(img, s), cv::NORM_INF), 0.0) << "deterministic";
+        cv::Mat gray;
+        cv::cvtColor(out, gray, cv::COLOR_BGR2GRAY);
+        const cv::Moments m = cv::moments(gray, true);
+        ASSERT_GT(m.m00, 0) << "the square stays in the image";
+        const double dx = m.m10 / m.m00 - 128, dy = m.m01 / m.m00 - 128;
+        EXPECT_LE(std::abs(dx), 3.5) << s;
+        EXPECT_LE(std::abs(dy), 3.5) << s;
+        max_shift = std::max(max_shift, static_cast<int>(std::lround(std::max(std::abs(dx), std::abs(dy)))));
+        moved += (std::abs(dx) > 0.5 || std::abs(dy) > 0.5) ? 1 : 0;
+        left = left || dx < -0.5;
+        right = right || dx > 0.5;
+    }
+    EXPECT_GT(moved, 100);
+    EXPECT_EQ(max_shift, 3);
+    EXPECT_TRUE(left && right);
 }
