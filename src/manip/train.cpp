@@ -10,6 +10,7 @@
 #include <random>
 #include <regex>
 
+#include "ned/core/adam.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
@@ -75,65 +76,7 @@ GLosses g_loss(Nets& nets, const LossWeights& w, const torch::Tensor& x_real, co
     return out;
 }
 
-// ---- Adam (PyTorch 1.7 semantics; own implementation so that its state is plain named tensors) -----
-
 namespace {
-
-struct Adam {
-    std::vector<std::string> names;
-    std::vector<torch::Tensor> params, exp_avg, exp_avg_sq;
-    int64_t steps = 0;
-    double lr = 1e-4, beta1 = 0, beta2 = 0.99, eps = 1e-8;
-
-    Adam(torch::nn::Module& m, double lr_, double b1, double b2) : lr(lr_), beta1(b1), beta2(b2) {
-        for (auto& p : m.named_parameters(true)) {
-            names.push_back(p.key());
-            params.push_back(p.value());
-            exp_avg.push_back(torch::zeros_like(p.value()));
-            exp_avg_sq.push_back(torch::zeros_like(p.value()));
-        }
-    }
-    void step() {
-        torch::NoGradGuard no_grad;
-        ++steps;
-        const double bc1 = 1 - std::pow(beta1, static_cast<double>(steps));
-        const double bc2 = 1 - std::pow(beta2, static_cast<double>(steps));
-        for (size_t i = 0; i < params.size(); ++i) {
-            const auto& g = params[i].grad();
-            if (!g.defined()) continue;
-            exp_avg[i].mul_(beta1).add_(g, 1 - beta1);
-            exp_avg_sq[i].mul_(beta2).addcmul_(g, g, 1 - beta2);
-            auto denom = (exp_avg_sq[i].sqrt() / std::sqrt(bc2)).add_(eps);
-            params[i].addcdiv_(exp_avg[i], denom, -lr / bc1);
-        }
-    }
-    void save(st::File& f, const std::string& prefix) const {
-        for (size_t i = 0; i < params.size(); ++i) {
-            f.tensors[prefix + names[i] + ".exp_avg"] = from_torch(exp_avg[i]);
-            f.tensors[prefix + names[i] + ".exp_avg_sq"] = from_torch(exp_avg_sq[i]);
-        }
-        f.metadata[prefix + "steps"] = std::to_string(steps);
-        f.metadata[prefix + "lr"] = cat(std::hexfloat, lr);
-    }
-    void load(const st::File& f, const std::string& prefix) {
-        torch::NoGradGuard no_grad;
-        for (size_t i = 0; i < params.size(); ++i) {
-            for (auto* pair : {&exp_avg, &exp_avg_sq}) {
-                const std::string key = prefix + names[i] + (pair == &exp_avg ? ".exp_avg" : ".exp_avg_sq");
-                if (!f.has(key)) throw InputError(cat(f.path, ": missing optimiser tensor ", key));
-                auto t = to_torch(f.tensors.at(key));
-                if (t.sizes() != (*pair)[i].sizes()) throw InputError(cat(f.path, ": ", key, " has the wrong shape"));
-                (*pair)[i].copy_(t);
-            }
-        }
-        try {
-            steps = std::stoll(f.meta(prefix + "steps"));
-            lr = std::strtod(f.meta(prefix + "lr").c_str(), nullptr);
-        } catch (const std::exception&) {
-            throw InputError(cat(f.path, ": bad optimiser metadata for ", prefix));
-        }
-    }
-};
 
 void zero_grads(Nets& nets) {
     nets.generator->zero_grad();
@@ -321,8 +264,11 @@ TrainResult train_manipulator(const TrainOptions& o) {
             if (armed && fs::is_empty(dir, ec)) fs::remove(dir, ec);
         }
     } remove_new_out{out, main_rank && !out_exists};
-    Adam opt_g(*nets.generator, o.lr, o.beta1, o.beta2), opt_d(*nets.discriminator, o.lr, o.beta1, o.beta2),
-        opt_e(*nets.style_encoder, o.lr, o.beta1, o.beta2), opt_m(*nets.mapping_network, o.f_lr, o.beta1, o.beta2);
+    // the shared Adam (ned/core/adam.hpp); its state names are the modules' parameter names
+    Adam opt_g(Adam::named_parameters(*nets.generator), o.lr, o.beta1, o.beta2),
+        opt_d(Adam::named_parameters(*nets.discriminator), o.lr, o.beta1, o.beta2),
+        opt_e(Adam::named_parameters(*nets.style_encoder), o.lr, o.beta1, o.beta2),
+        opt_m(Adam::named_parameters(*nets.mapping_network), o.f_lr, o.beta1, o.beta2);
     double lr = o.lr, f_lr = o.f_lr;
     if (resume_epoch > 0 && main_rank) {
         const std::string net_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".safetensors")).string();
@@ -349,8 +295,8 @@ TrainResult train_manipulator(const TrainOptions& o) {
             for (auto& b : m->buffers(true)) state.push_back(b);
         }
         for (auto* a : {&opt_g, &opt_d, &opt_e, &opt_m}) {
-            state.insert(state.end(), a->exp_avg.begin(), a->exp_avg.end());
-            state.insert(state.end(), a->exp_avg_sq.begin(), a->exp_avg_sq.end());
+            state.insert(state.end(), a->exp_avg().begin(), a->exp_avg().end());
+            state.insert(state.end(), a->exp_avg_sq().begin(), a->exp_avg_sq().end());
         }
         auto scalars = torch::tensor({static_cast<double>(opt_g.steps), static_cast<double>(opt_d.steps),
                                       static_cast<double>(opt_e.steps), static_cast<double>(opt_m.steps), lr, f_lr},
