@@ -106,9 +106,9 @@ TEST(TrackValidity, CutsToAnotherPersonStartNewShots) {
     // With it (the default) the other person's shot is invalid ("other person"), the actor's shots stay valid.
     const FaceTrack id = crop(tmp, clip, "id");
     ASSERT_EQ(id.frames.size(), 150u);
-    long other = 0;
-    for (long i = 52; i < 99; ++i) other += id.frames[i].status == ned::detect::FrameStatus::OtherPerson;
-    EXPECT_EQ(other, 47);
+    long other_person = 0;
+    for (long i = 52; i < 99; ++i) other_person += id.frames[i].status == ned::detect::FrameStatus::OtherPerson;
+    EXPECT_EQ(other_person, 47);
     EXPECT_GE(count_valid(id, 0, 50, true), 48);
     EXPECT_GE(count_valid(id, 101, 150, true), 47);
 }
