@@ -8,6 +8,7 @@
 #include <map>
 
 #include "ned/core/error.hpp"
+#include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
 #include "ned/detect/face_detector.hpp"
 #include "ned/detect/landmarks.hpp"
@@ -76,8 +77,7 @@ std::vector<SegmentIdentity> apply_identity(const std::string& video_path, FaceT
     Descriptor ref{};
     std::vector<Descriptor> ref_list;
     if (!options.target_face.empty()) {
-        const cv::Mat photo = cv::imread(options.target_face, cv::IMREAD_COLOR);
-        if (photo.empty()) throw InputError(cat("--target-face ", options.target_face, ": not a readable image"));
+        const cv::Mat photo = read_image(options.target_face, cv::IMREAD_COLOR, "--target-face");
         DetectorOptions dopts;
         dopts.kind = DetectorKind::Ssd;
         dopts.models_dir = dir.string();

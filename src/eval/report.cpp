@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "ned/core/error.hpp"
+#include "ned/core/image_io.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/eval/eval.hpp"
 
@@ -230,7 +231,7 @@ void write_plot(const std::string& path, const EvalReport& report, bool overwrit
     check_extension(path, {".png", ".jpg", ".jpeg"}, "plot");
     AtomicFile f(path, overwrite);
     const cv::Mat img = render_plot(report);
-    if (!cv::imwrite(f.temp_path(), img)) throw IoError(cat("cannot write the plot ", path));
+    write_image(f.temp_path(), img, "plot", path);
     f.commit();
 }
 

@@ -170,7 +170,7 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
                 // --save-images) when present, else the landmark mask; aligned with nearest
                 cv::Mat src;
                 const fs::path mp = fs::path(o.workdir) / "masks" / frame_name(vframe.index, ".png");
-                if (fs::is_regular_file(mp)) src = cv::imread(mp.string(), cv::IMREAD_GRAYSCALE);
+                if (fs::is_regular_file(mp)) src = read_image(mp.string(), cv::IMREAD_GRAYSCALE, "mask");
                 if (src.empty() || src.size() != cv::Size(S, S))
                     src = track.has_analysis ? detect::landmark_face_mask(ff.landmarks, S) : cv::Mat();
                 if (!src.empty()) draw_edit_mask(crop, detect::warp_to_aligned(src, ff.align, /*nearest=*/true), cf.nmfc);
