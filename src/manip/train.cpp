@@ -455,8 +455,13 @@ TrainResult train_manipulator(const TrainOptions& o) {
         }
         const std::map<std::string, std::string> meta = {
             {"epoch", std::to_string(epoch + 1)}, {"seed", std::to_string(o.seed)}, {"dataset", o.dataset}};
-        save_checkpoint((fs::path(o.out_dir) / ckpt_name(epoch + 1, ".safetensors")).string(), nets, meta);
-        {
+        // An epoch's checkpoint is its network file plus its optimiser file: when writing either fails (a full
+        // disk), both are removed, so that --resume never meets half an epoch and a folder this run created is
+        // left empty (and then removed) when no complete epoch was saved.
+        const fs::path net_file = fs::path(o.out_dir) / ckpt_name(epoch + 1, ".safetensors");
+        const fs::path opt_file = fs::path(o.out_dir) / ckpt_name(epoch + 1, ".optim.safetensors");
+        try {
+            save_checkpoint(net_file.string(), nets, meta);
             st::File f;
             f.metadata = meta;
             f.metadata["format"] = "ned.manipulator.optim";
@@ -467,7 +472,14 @@ TrainResult train_manipulator(const TrainOptions& o) {
             opt_d.save(f, "optim.discriminator.");
             opt_e.save(f, "optim.style_encoder.");
             opt_m.save(f, "optim.mapping_network.");
-            st::save((fs::path(o.out_dir) / ckpt_name(epoch + 1, ".optim.safetensors")).string(), f);
+            st::save(opt_file.string(), f);
+        } catch (...) {
+            std::error_code ec;
+            fs::remove(net_file, ec);
+            fs::remove(opt_file, ec);
+            throw;
+        }
+        {
             std::error_code ec;
             if (epoch > 0) fs::remove(fs::path(o.out_dir) / ckpt_name(epoch, ".optim.safetensors"), ec);
         }
