@@ -543,12 +543,17 @@ TEST_P(CliDiskFull, ExitOneOneLineNothingLeftInputsUntouched) {
     const auto fixture_before = snapshot(F);
     bool mounted = false;
     rlim_t limit = 0;
-    if (::geteuid() == 0) {
+    if (::geteuid() == 0 && !std::getenv("NED_TEST_NO_MOUNT")) {  // NED_TEST_NO_MOUNT: try the RLIMIT path
         const uintmax_t size = inputs + (total - inputs) / 2;
         const std::string opts = "size=" + std::to_string(size / 1024) + "k,mode=0755";
         mounted = ::mount("tmpfs", out.c_str(), "tmpfs", 0, opts.c_str()) == 0;
     }
     if (!mounted) limit = static_cast<rlim_t>(std::max<uintmax_t>(largest / 2, 1));
+    // RLIMIT_FSIZE also limits the captured stderr, and `largest` counts the inputs copied into the folder: the
+    // synthetic FLAME's conditioning PNGs are all smaller than half the copied reconstruction, so no limit makes
+    // render-inputs fail without also cutting its error message. Only a full tmpfs tests it.
+    if (!mounted && std::string(c.name) == "render_inputs")
+        GTEST_SKIP() << "render-inputs needs a tmpfs (root and mount(2)) for a disk-full run";
     place_inputs(out);
     const auto disk_before = snapshot(out);
     const auto r = run_limited(expand(out), limit, scratch.path());
