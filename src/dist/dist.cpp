@@ -8,6 +8,7 @@
 #endif
 
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
@@ -114,6 +115,9 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
     if (options.backend != "auto" && options.backend != "gloo" && options.backend != "nccl")
         throw InputError(cat("--dist-backend must be auto, gloo or nccl, got '", options.backend, "'"));
     if (!(options.timeout.count() > 0)) throw InputError("--dist-timeout must be > 0");
+    // A peer that dies closes its sockets; writing to them must fail with EPIPE (which the collectives turn into
+    // an error naming the rank), not kill this process with SIGPIPE (exit 141, no message).
+    std::signal(SIGPIPE, SIG_IGN);
     auto impl = std::make_shared<Impl>();
     impl->opts = options;
     impl->device = device;
