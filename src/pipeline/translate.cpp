@@ -415,26 +415,13 @@ ModelPaths resolve_models(const ModelSearch& s) {
     return m;
 }
 
-void check_reconstruction_models(const ModelPaths& m) {
+namespace {
+/// Every model file of the set is checked before anything is decoded; all problems are named in one ModelError.
+void check_model_set(const ModelPaths& m, bool need_manipulator, bool need_renderer) {
     std::vector<std::string> problems;
     check_model(m.flame, kFlame, problems);
     if (!m.deca.empty()) check_model(m.deca, kDeca, problems);
-    if (!m.segmentation.empty()) check_model(m.segmentation, kSegmentation, problems);
-    const std::string lm = m.landmarks.empty() ? detect::kDefaultLandmarkModel : m.landmarks;
-    if (!fs::exists(lm))
-        problems.push_back(cat("dlib landmark model not found: ", lm, "; install Debian's libdlib-data (docs/models.md section 6)"));
-    if (problems.empty()) return;
-    std::string msg = problems.size() == 1 ? problems[0] : cat(problems.size(), " model files are missing or invalid:");
-    if (problems.size() > 1)
-        for (const auto& p : problems) msg += "\n  " + p;
-    throw ModelError(msg);
-}
-
-void check_models(const ModelPaths& m, bool need_renderer) {
-    std::vector<std::string> problems;
-    check_model(m.flame, kFlame, problems);
-    if (!m.deca.empty()) check_model(m.deca, kDeca, problems);
-    check_model(m.manipulator, kManipulator, problems);
+    if (need_manipulator) check_model(m.manipulator, kManipulator, problems);
     if (!m.segmentation.empty()) check_model(m.segmentation, kSegmentation, problems);
     if (need_renderer) check_model(m.renderer, kRenderer, problems);
     const std::string lm = m.landmarks.empty() ? detect::kDefaultLandmarkModel : m.landmarks;
@@ -446,6 +433,11 @@ void check_models(const ModelPaths& m, bool need_renderer) {
         for (const auto& p : problems) msg += "\n  " + p;
     throw ModelError(msg);
 }
+}  // namespace
+
+void check_reconstruction_models(const ModelPaths& m) { check_model_set(m, false, false); }
+
+void check_models(const ModelPaths& m, bool need_renderer) { check_model_set(m, true, need_renderer); }
 
 TranslateResult translate(const TranslateOptions& o) {
     const auto t_start = std::chrono::steady_clock::now();
