@@ -4,6 +4,7 @@
 #include <opencv2/core.hpp>
 
 #include <algorithm>
+#include <exception>
 #include <array>
 #include <cctype>
 #include <cstring>
@@ -45,6 +46,7 @@ struct VideoWriter::Impl {
     bool finished = false;
     bool failed = false;  // a write failed (disk full, ...): the file is abandoned, never finished
     bool header_written = false;
+    int uncaught_at_start = std::uncaught_exceptions();  // > this in the destructor: it runs while unwinding
 
     // Audio copied from a second demuxer on the source.
     av::InputContextPtr audio_in;
@@ -286,8 +288,11 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
 
 VideoWriter::~VideoWriter() {
     // After a failed write the output is abandoned (the caller's AtomicFile removes it): finishing would only
-    // write more into a broken file.
-    if (impl_ && !impl_->finished && !impl_->failed && impl_->header_written) {
+    // write more into a broken file. The same when the destructor runs because an exception is leaving the
+    // caller: the run is failing, its output will be removed, and finishing it would only log noise (e.g.
+    // "no frames were written" before the error line).
+    if (impl_ && !impl_->finished && !impl_->failed && impl_->header_written &&
+        std::uncaught_exceptions() <= impl_->uncaught_at_start) {
         try {
             finish();
         } catch (const std::exception& e) {
