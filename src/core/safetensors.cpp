@@ -231,7 +231,13 @@ File load(const std::string& path, Role role) {
     if (!std::filesystem::is_regular_file(path, ec)) fail(role, path + ": file not found");
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(role, path + ": cannot open for reading");
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // One read of the whole file (not byte by byte through istreambuf_iterator, which dominated the load of
+    // small files and made large checkpoints grow the buffer repeatedly).
+    const uintmax_t size = std::filesystem::file_size(path, ec);
+    if (ec) fail(role, path + ": cannot read its size (" + ec.message() + ")");
+    std::vector<uint8_t> bytes(static_cast<size_t>(size));
+    if (size && !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
+        fail(role, cat(path, ": cannot read ", size, " bytes (read ", in.gcount(), "; changed while reading?)"));
     return parse(bytes, path, role);
 }
 

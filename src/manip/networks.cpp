@@ -167,6 +167,25 @@ NetConfig config_of(const st::File& f) {
 
 st::File load_file(const std::string& path) { return st::load_model(path, kFormat, 1); }
 
+// The first layer of G, E and M must have the widths the metadata (or NED's defaults) give, checked before the
+// networks are built: a file without width metadata would otherwise build NED-size networks (~17 M parameters)
+// only for load_module to refuse its first tensor.
+void check_first_layers(const st::File& f, const NetConfig& c) {
+    const std::pair<const char*, std::vector<int64_t>> first[] = {
+        {"generator.seq1.0.weight", {c.g_hidden, kNumCoeffs + kStyleDim}},
+        {"style_encoder.seq1.0.weight", {4 * int64_t(c.e_hidden), kNumCoeffs}},
+        {"mapping_network.shared.0.weight", {c.m_hidden, kLatentDim}}};
+    for (const auto& [name, shape] : first) {
+        auto it = f.tensors.find(name);
+        if (it == f.tensors.end())
+            throw ModelError(cat(f.path, ": missing tensor '", name, "' (expected shape ", torch::IntArrayRef(shape), ")"));
+        if (it->second.shape != shape)
+            throw ModelError(cat(f.path, ": tensor '", name, "' has shape ", torch::IntArrayRef(it->second.shape),
+                                 ", expected ", torch::IntArrayRef(shape), " (network widths g_hidden=", c.g_hidden,
+                                 ", e_hidden=", c.e_hidden, ", m_hidden=", c.m_hidden, ")"));
+    }
+}
+
 void load_into(const st::File& f, Nets& nets, bool* has_d) {
     load_module(*nets.generator, f, "generator.");
     load_module(*nets.style_encoder, f, "style_encoder.");
@@ -179,7 +198,9 @@ void load_into(const st::File& f, Nets& nets, bool* has_d) {
 
 Nets load_checkpoint(const std::string& path, bool* has_discriminator) {
     st::File f = load_file(path);
-    Nets nets(config_of(f));
+    const NetConfig cfg = config_of(f);
+    check_first_layers(f, cfg);
+    Nets nets(cfg);
     load_into(f, nets, has_discriminator);
     return nets;
 }

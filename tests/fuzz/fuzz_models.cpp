@@ -7,8 +7,9 @@
 //                would dominate each execution)
 //   unet         detect::FaceSegmenter's loader (format "ned.fsgan_unet", strict load_module), into a U-Net
 //                built once
-//   manipulator  manip::load_checkpoint_into (format, width metadata, G / E / M / D tensors) on 4-wide networks
-//                built once, then manip::load_checkpoint, which builds the networks the file describes
+//   manipulator  manip::load_checkpoint, which builds the networks the file describes (widths bounded and
+//                checked against the first layers before anything is built), then, for a file it accepted,
+//                manip::load_checkpoint_into (width check, G / E / M / D tensors) on 2-wide networks built once
 //   renderer     renderer::load_renderer with the discriminators: sizes read from tensor names and shapes
 //                (bounded before anything is built), networks built, every tensor loaded strictly
 //   conditioning renderer::detail::conditioning_frames on WORK/conditioning/conditioning.json
@@ -68,8 +69,9 @@ void write_seeds(const fs::path& out) {
     save_prefix(*deca.D_detail, "D_detail.", "ned.deca", 60000, (out / "deca" / "detail_prefix.safetensors").string());
     detect::UNet unet(3);
     save_prefix(*unet, "", "ned.fsgan_unet", 60000, (out / "unet" / "prefix.safetensors").string());
+    // The smallest widths the loader accepts (2): the file is mostly its header.
     manip::NetConfig mc;
-    mc.g_hidden = mc.e_hidden = mc.m_hidden = 4;
+    mc.g_hidden = mc.e_hidden = mc.m_hidden = 2;
     manip::save_checkpoint((out / "manipulator" / "tiny.safetensors").string(), manip::Nets(mc));
     renderer::GeneratorConfig gc;
     gc.ngf = 1;
@@ -112,13 +114,16 @@ void fuzz_unet(const std::string& path) {
 void fuzz_manipulator(const std::string& path) {
     static manip::Nets nets = [] {
         manip::NetConfig c;
-        c.g_hidden = c.e_hidden = c.m_hidden = 4;
+        c.g_hidden = c.e_hidden = c.m_hidden = 2;
         return manip::Nets(c);
     }();
     bool has_d = false;
-    manip::load_checkpoint_into(path, nets, &has_d);
-    const auto full = manip::load_checkpoint(path, &has_d);  // the file matched 4-wide nets: cheap to build
+    const auto full = manip::load_checkpoint(path, &has_d);
     (void)full;
+    // Only after load_checkpoint accepted the file: a refused file would stop load_checkpoint_into in the same
+    // shared code (load_file, config_of, load_module), and parsing the JSON header twice halves the rate. An
+    // accepted file of other widths takes its "widths differ" path, a 2-wide one its load into built networks.
+    manip::load_checkpoint_into(path, nets, &has_d);
 }
 
 void fuzz_renderer(const std::string& path) {

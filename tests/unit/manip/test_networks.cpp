@@ -110,3 +110,40 @@ TEST(ManipNetworks, CheckpointRoundTripAndErrors) {
     st::save(dir / "fmt.safetensors", f);
     EXPECT_THROW(load_checkpoint(dir / "fmt.safetensors"), ModelError);
 }
+
+// A checkpoint whose first-layer widths disagree with its width metadata (here: the metadata is gone, so NED's
+// 512/128/64 apply to a 4-wide file) is refused by name and shape before any network is built.
+TEST(ManipNetworks, WidthsCheckedAgainstFirstLayersBeforeBuilding) {
+    test::TempDir dir;
+    save_checkpoint(dir / "w4.safetensors", Nets(NetConfig{4, 4, 4}));
+    auto f = st::load(dir / "w4.safetensors");
+    f.metadata.erase("g_hidden");
+    f.metadata.erase("e_hidden");
+    f.metadata.erase("m_hidden");
+    st::save(dir / "nometa.safetensors", f);
+    try {
+        load_checkpoint(dir / "nometa.safetensors");
+        FAIL() << "a 4-wide file without width metadata was accepted";
+    } catch (const ModelError& e) {
+        EXPECT_NE(std::string(e.what()).find("'generator.seq1.0.weight' has shape [4, 67], expected [512, 67]"),
+                  std::string::npos)
+            << e.what();
+    }
+    // Metadata that matches G but not M: the mapping network's first layer names the mismatch.
+    f = st::load(dir / "w4.safetensors");
+    f.metadata["m_hidden"] = "8";
+    st::save(dir / "m8.safetensors", f);
+    try {
+        load_checkpoint(dir / "m8.safetensors");
+        FAIL() << "m_hidden=8 metadata on a 4-wide mapping network was accepted";
+    } catch (const ModelError& e) {
+        EXPECT_NE(std::string(e.what()).find("'mapping_network.shared.0.weight' has shape [4, 4], expected [8, 4]"),
+                  std::string::npos)
+            << e.what();
+    }
+    f.tensors.erase("style_encoder.seq1.0.weight");
+    f.metadata["m_hidden"] = "4";
+    st::save(dir / "noe.safetensors", f);
+    EXPECT_THROW(load_checkpoint(dir / "noe.safetensors"), ModelError);
+    EXPECT_NO_THROW(load_checkpoint(dir / "w4.safetensors"));
+}
