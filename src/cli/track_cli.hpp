@@ -12,11 +12,16 @@
 namespace ned::cli {
 
 inline void add_track_identity_options(CLI::App* sub, detect::TrackOptions& t, const std::string& group = "") {
-    static const std::map<std::string, detect::DetectorKind> kinds = {{"hog", detect::DetectorKind::Hog},
-                                                                      {"ssd", detect::DetectorKind::Ssd}};
+    static const std::map<std::string, detect::DetectorKind> kinds = {
+        {"hog", detect::DetectorKind::Hog},
+        {"hog-rot", detect::DetectorKind::HogRot},
+        {"ssd", detect::DetectorKind::Ssd},
+        {"blazeface", detect::DetectorKind::BlazeFace}};
     auto* d = sub->add_option("--detector", t.detector,
-                              "Face detector: ssd (face-api's SSD-MobileNetV1, shipped in models/open: finds turned "
-                              "and tilted faces) or hog (dlib, frontal faces only)")
+                              "Face detector: hog (dlib; frontal and rolled up to ~40 degrees), hog-rot (hog, and "
+                              "when it finds no face, hog on the frame rotated by -55 and +55 degrees: faces "
+                              "rolled up to ~90 degrees), ssd (face-api's SSD-MobileNetV1) or blazeface (MediaPipe); "
+                              "the learned ones are shipped in models/open")
                   ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case))
                   ->default_str(detect::detector_name(t.detector));
     auto* f = sub->add_option("--target-face", t.target_face,

@@ -12,12 +12,28 @@
 
 namespace ned::detect {
 
-const char* detector_name(DetectorKind k) { return k == DetectorKind::Ssd ? "ssd" : "hog"; }
+const char* detector_name(DetectorKind k) {
+    switch (k) {
+        case DetectorKind::Ssd: return "ssd";
+        case DetectorKind::BlazeFace: return "blazeface";
+        case DetectorKind::HogRot: return "hog-rot";
+        case DetectorKind::Hog: break;
+    }
+    return "hog";
+}
 
 DetectorKind parse_detector(const std::string& name) {
-    if (name == "hog") return DetectorKind::Hog;
-    if (name == "ssd") return DetectorKind::Ssd;
-    throw InputError(cat("unknown face detector '", name, "' (expected hog or ssd)"));
+    for (DetectorKind k : {DetectorKind::Hog, DetectorKind::Ssd, DetectorKind::BlazeFace, DetectorKind::HogRot})
+        if (name == detector_name(k)) return k;
+    throw InputError(cat("unknown face detector '", name, "' (expected hog, hog-rot, ssd or blazeface)"));
+}
+
+cv::Vec4f blaze_to_hog_box(const cv::Vec4f& b) {
+    const float w = b[2] - b[0], h = b[3] - b[1];
+    const float cx = 0.5f * (b[0] + b[2]) + kBlazeShiftX * w;
+    const float cy = 0.5f * (b[1] + b[3]) + kBlazeShiftY * h;
+    const float hw = 0.5f * kBlazeScaleX * w, hh = 0.5f * kBlazeScaleY * h;
+    return {cx - hw, cy - hh, cx + hw, cy + hh};
 }
 
 cv::Vec4f ssd_to_hog_box(const cv::Vec4f& b) {
@@ -49,12 +65,25 @@ const dlib::frontal_face_detector& prototype() {
     static const dlib::frontal_face_detector det = dlib::get_frontal_face_detector();
     return det;
 }
+bool needs_colour(DetectorKind k) { return k == DetectorKind::Ssd || k == DetectorKind::BlazeFace; }
+
+float iou_boxes(const cv::Vec4f& a, const cv::Vec4f& b) {
+    const float ix = std::max(0.f, std::min(a[2], b[2]) - std::max(a[0], b[0]));
+    const float iy = std::max(0.f, std::min(a[3], b[3]) - std::max(a[1], b[1]));
+    const float inter = ix * iy;
+    const float uni = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    return uni > 0.f ? inter / uni : 0.f;
+}
+
 }  // namespace
 
 struct FaceDetector::Impl {
     DetectorOptions opts;
     dlib::frontal_face_detector det;
     std::unique_ptr<facenet::FaceDetector> ssd;
+    std::unique_ptr<facenet::BlazeFaceDetector> blaze;
+    /// One pass of the base detector (HOG / SSD / BlazeFace) on an image already scaled by `scale`.
+    std::vector<Detection> detect_once(const cv::Mat& image_small, float scale);
 };
 
 FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique<Impl>()) {
@@ -64,10 +93,17 @@ FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique
         throw InputError(cat("detect scale must be in (0, 4] or 0 for auto (got ", opts.detect_scale, ")"));
     if (!(opts.min_score >= 0.f && opts.min_score <= 1.f))
         throw InputError(cat("detector min score must be in 0..1 (got ", opts.min_score, ")"));
+    for (float a : opts.rotation_angles)
+        if (!(std::abs(a) > 0.f && std::abs(a) < 180.f))
+            throw InputError(cat("detector rotation angles must be in (-180, 180) degrees and not 0 (got ", a, ")"));
     impl_->opts = opts;
+    const auto dir = [&] {
+        return opts.models_dir.empty() ? facenet::open_models_dir() : std::filesystem::path(opts.models_dir);
+    };
     if (opts.kind == DetectorKind::Ssd)
-        impl_->ssd = std::make_unique<facenet::FaceDetector>(
-            opts.models_dir.empty() ? facenet::open_models_dir() : std::filesystem::path(opts.models_dir));
+        impl_->ssd = std::make_unique<facenet::FaceDetector>(dir());
+    else if (opts.kind == DetectorKind::BlazeFace)
+        impl_->blaze = std::make_unique<facenet::BlazeFaceDetector>(dir());
     else
         impl_->det = prototype();
 }
@@ -80,8 +116,9 @@ const DetectorOptions& FaceDetector::options() const { return impl_->opts; }
 std::vector<Detection> FaceDetector::detect(const cv::Mat& frame) const {
     NED_CHECK(!frame.empty(), "empty frame given to the face detector");
     const float s = resolve_detect_scale(impl_->opts, frame.cols, frame.rows);
-    if (impl_->opts.kind == DetectorKind::Ssd) {
-        NED_CHECK(frame.type() == CV_8UC3, "the SSD face detector needs a BGR u8 image, got type ", frame.type());
+    if (needs_colour(impl_->opts.kind)) {
+        NED_CHECK(frame.type() == CV_8UC3, "the ", detector_name(impl_->opts.kind),
+                  " face detector needs a BGR u8 image, got type ", frame.type());
         if (std::abs(s - 1.f) < 1e-6f) return detect_scaled(frame, 1.f);
         cv::Mat small;
         cv::resize(frame, small, cv::Size(), s, s, s < 1.f ? cv::INTER_AREA : cv::INTER_LINEAR);
@@ -111,11 +148,73 @@ void sort_largest_first(std::vector<Detection>& out) {
 }  // namespace
 
 std::vector<Detection> FaceDetector::detect_scaled(const cv::Mat& image_small, float scale) const {
-    if (impl_->opts.kind == DetectorKind::Ssd) {
+    auto out = impl_->detect_once(image_small, scale);
+    if (impl_->opts.kind != DetectorKind::HogRot || !out.empty()) return out;
+    // Rotation search: the upright pass found nothing; try rotated copies of the (small) image. Each copy is
+    // rotated about the image centre onto a canvas holding the whole rotated image, detected at scale 1 (boxes
+    // in canvas pixel-centre coordinates) and the boxes mapped back with the inverse rotation.
+    const cv::Mat src = image_small.isContinuous() ? image_small : image_small.clone();
+    const float W = static_cast<float>(src.cols), H = static_cast<float>(src.rows);
+    for (float a : impl_->opts.rotation_angles) {
+        const double rad = a * CV_PI / 180.0, c = std::abs(std::cos(rad)), s = std::abs(std::sin(rad));
+        const int cw = static_cast<int>(std::ceil(c * W + s * H)), ch = static_cast<int>(std::ceil(s * W + c * H));
+        cv::Mat M = cv::getRotationMatrix2D(cv::Point2f(0.5f * (W - 1), 0.5f * (H - 1)), a, 1.0);
+        M.at<double>(0, 2) += 0.5 * (cw - W);
+        M.at<double>(1, 2) += 0.5 * (ch - H);
+        cv::Mat canvas, Minv;
+        cv::warpAffine(src, canvas, M, cv::Size(cw, ch), cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+        cv::invertAffineTransform(M, Minv);
+        for (const auto& d : impl_->detect_once(canvas, 1.f)) {
+            const float w = d.box[2] - d.box[0], h = d.box[3] - d.box[1];
+            // centre of the NED box in the rotated pass (hog_to_ned_box: kHogShiftY * h up), mapped back to the
+            // small image, then the HOG-like box placed so that hog_to_ned_box gives that centre
+            const double nx = 0.5 * (d.box[0] + d.box[2]), ny = 0.5 * (d.box[1] + d.box[3]) - kHogShiftY * h;
+            const double sx = Minv.at<double>(0, 0) * nx + Minv.at<double>(0, 1) * ny + Minv.at<double>(0, 2);
+            const double sy = Minv.at<double>(1, 0) * nx + Minv.at<double>(1, 1) * ny + Minv.at<double>(1, 2);
+            const float fx = static_cast<float>((sx + 0.5) / scale - 0.5);
+            const float fy = static_cast<float>((sy + 0.5) / scale - 0.5) + kHogShiftY * h / scale;
+            const float hw = 0.5f * w / scale, hh = 0.5f * h / scale;
+            Detection m;
+            m.box = {fx - hw, fy - hh, fx + hw, fy + hh};
+            m.score = d.score;
+            m.roll = -a + d.roll;
+            // the same face found at two angles: keep the higher score
+            bool merged = false;
+            for (auto& o : out)
+                if (iou_boxes(o.box, m.box) > 0.3f) {
+                    if (m.score > o.score) o = m;
+                    merged = true;
+                    break;
+                }
+            if (!merged) out.push_back(m);
+        }
+    }
+    sort_largest_first(out);
+    return out;
+}
+
+std::vector<Detection> FaceDetector::Impl::detect_once(const cv::Mat& image_small, float scale) {
+    if (opts.kind == DetectorKind::BlazeFace) {
+        NED_CHECK(image_small.type() == CV_8UC3, "the BlazeFace detector needs a BGR u8 image, got type ",
+                  image_small.type());
+        std::vector<Detection> out;
+        for (const auto& d : blaze->detect(image_small, opts.min_score)) {
+            // facenet boxes in pixel-edge coordinates of the small image (see the SSD case)
+            const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
+                              (d.box.y + d.box.height) / scale - 0.5f};
+            Detection det;
+            det.box = blaze_to_hog_box(b);
+            det.score = d.score;
+            out.push_back(det);
+        }
+        sort_largest_first(out);
+        return out;
+    }
+    if (opts.kind == DetectorKind::Ssd) {
         NED_CHECK(image_small.type() == CV_8UC3, "the SSD face detector needs a BGR u8 image, got type ",
                   image_small.type());
         std::vector<Detection> out;
-        for (const auto& d : impl_->ssd->detect(image_small, impl_->opts.min_score)) {
+        for (const auto& d : ssd->detect(image_small, opts.min_score)) {
             // facenet boxes: x, y, w, h with edges in pixel-edge coordinates of the small image (0 = left edge
             // of the first pixel); frame coordinates put pixel centres at integers: x = (u) / s - 0.5.
             const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
@@ -135,16 +234,16 @@ std::vector<Detection> FaceDetector::detect_scaled(const cv::Mat& image_small, f
     cv::Mat img = grey_small.isContinuous() ? grey_small : grey_small.clone();
     std::vector<dlib::rect_detection> dets;
     float total = scale;
-    if (impl_->opts.upsample > 0) {
+    if (opts.upsample > 0) {
         dlib::array2d<unsigned char> up;
         dlib::assign_image(up, dlib::cv_image<unsigned char>(img));
-        for (int i = 0; i < impl_->opts.upsample; ++i) {
+        for (int i = 0; i < opts.upsample; ++i) {
             dlib::pyramid_up(up);
             total *= 2.f;
         }
-        impl_->det(up, dets, impl_->opts.adjust_threshold);
+        det(up, dets, opts.adjust_threshold);
     } else {
-        impl_->det(dlib::cv_image<unsigned char>(img), dets, impl_->opts.adjust_threshold);
+        det(dlib::cv_image<unsigned char>(img), dets, opts.adjust_threshold);
     }
     std::vector<Detection> out;
     out.reserve(dets.size());

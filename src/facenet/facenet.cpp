@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
 #include "ned/core/error.hpp"
@@ -475,6 +476,101 @@ std::vector<Detection> BlazeFaceDetector::detect(const cv::Mat& bgr, float min_s
         const float* b = bx + 4 * i;
         const float fx = float(W) / S, fy = float(H) / S;
         out.push_back({cv::Rect2f(b[0] * fx, b[1] * fy, (b[2] - b[0]) * fx, (b[3] - b[1]) * fy), sc[i]});
+    }
+    return out;
+}
+
+// ---- FaceMesh (TF.js graph) ---------------------------------------------------------------------------------
+
+struct FaceMesh::Impl {
+    TfjsGraph graph;
+    explicit Impl(const fs::path& dir) : graph(dir / "facemesh.json") {}
+    static constexpr int kInput = 192;
+    static constexpr double kRoiScale = 1.5;
+};
+FaceMesh::FaceMesh(const fs::path& dir) : impl_(std::make_unique<Impl>(dir)) {}
+FaceMesh::~FaceMesh() = default;
+FaceMesh::FaceMesh(FaceMesh&&) noexcept = default;
+FaceMesh& FaceMesh::operator=(FaceMesh&&) noexcept = default;
+
+std::vector<cv::Point3f> FaceMesh::predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes) const {
+    check_image(bgr, "FaceMesh");
+    if (passes < 1) throw InputError(cat("FaceMesh: passes must be >= 1 (got ", passes, ")"));
+    face_crop(bgr, box, "FaceMesh");  // validates the box (finite, overlapping the image)
+    torch::NoGradGuard no_grad;
+    constexpr int S = Impl::kInput;
+    // ROI in image pixel-edge coordinates: centre, side (before the 1.5 enlargement), angle of the face's x axis
+    double cx = box.x + 0.5 * box.width, cy = box.y + 0.5 * box.height;
+    double side = std::max(box.width, box.height), angle = 0.0;
+    std::vector<cv::Point3f> pts(468);
+    for (int pass = 0; pass < passes; ++pass) {
+        const double crop = Impl::kRoiScale * side, k = crop / S, c = std::cos(angle), sn = std::sin(angle);
+        // crop pixel (u, v) (pixel-edge coordinates of the 192 square) -> image pixel-edge coordinates:
+        // p = centre + R(angle) * ((u - 96) k, (v - 96) k)
+        auto to_image = [&](double u, double v) {
+            const double a = (u - 0.5 * S) * k, b = (v - 0.5 * S) * k;
+            return cv::Point2d(cx + c * a - sn * b, cy + sn * a + c * b);
+        };
+        // warpAffine with WARP_INVERSE_MAP: dst pixel centre (x, y) -> src pixel centre
+        // (edge coordinates are centre + 0.5 on both sides)
+        const cv::Point2d o = to_image(0.5, 0.5);
+        cv::Mat M = (cv::Mat_<double>(2, 3) << c * k, -sn * k, o.x - 0.5, sn * k, c * k, o.y - 0.5);
+        cv::Mat patch;
+        cv::warpAffine(bgr, patch, M, cv::Size(S, S), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT,
+                       cv::Scalar::all(0));
+        torch::Tensor t = torch::empty({1, 3, S, S}, torch::kFloat32);
+        float* dst = t.data_ptr<float>();
+        for (int y = 0; y < S; ++y) {
+            const cv::Vec3b* row = patch.ptr<cv::Vec3b>(y);
+            for (int x = 0; x < S; ++x)
+                for (int ch = 0; ch < 3; ++ch) dst[(ch * S + y) * S + x] = row[x][2 - ch] / 255.0f;
+        }
+        const torch::Tensor mesh = impl_->graph.run(t, "Identity_2").reshape({468, 3}).contiguous();
+        const float* m = mesh.data_ptr<float>();
+        for (int i = 0; i < 468; ++i) {
+            const cv::Point2d p = to_image(m[3 * i], m[3 * i + 1]);
+            pts[i] = cv::Point3f(float(p.x - 0.5), float(p.y - 0.5), float(m[3 * i + 2] * k));
+        }
+        if (pass + 1 == passes) break;
+        // next ROI: eye line horizontal, bounding box of the mesh in the face's own frame
+        angle = std::atan2(double(pts[263].y) - pts[33].y, double(pts[263].x) - pts[33].x);
+        const double c2 = std::cos(angle), s2 = std::sin(angle);
+        double u0 = 1e30, u1 = -1e30, v0 = 1e30, v1 = -1e30;
+        for (const auto& q : pts) {
+            const double u = c2 * q.x + s2 * q.y, v = -s2 * q.x + c2 * q.y;
+            u0 = std::min(u0, u), u1 = std::max(u1, u), v0 = std::min(v0, v), v1 = std::max(v1, v);
+        }
+        const double mu = 0.5 * (u0 + u1), mv = 0.5 * (v0 + v1);
+        cx = c2 * mu - s2 * mv + 0.5;
+        cy = s2 * mu + c2 * mv + 0.5;
+        side = std::max(u1 - u0, v1 - v0);
+    }
+    return pts;
+}
+
+std::vector<cv::Point2f> facemesh_to_68(const std::vector<cv::Point3f>& mesh) {
+    if (mesh.size() != 468 && mesh.size() != 478)
+        throw InputError(cat("facemesh_to_68: expected 468 or 478 FaceMesh points, got ", mesh.size()));
+    // Peizhi Yan, Mediapipe_2_Dlib_Landmarks (mp2dlib.py): iBUG point i = mean of these mesh points
+    static const int kMap[68][2] = {
+        {127, 127}, {234, 234}, {93, 93},   {132, 58},  {58, 172},  {136, 136}, {150, 150}, {176, 176},
+        {152, 152}, {400, 400}, {379, 379}, {365, 365}, {397, 288}, {361, 361}, {323, 323}, {454, 454},
+        {356, 356},                                                              // jaw 0-16
+        {70, 70},   {63, 63},   {105, 105}, {66, 66},   {107, 107},              // brow 17-21
+        {336, 336}, {296, 296}, {334, 334}, {293, 293}, {300, 300},              // brow 22-26
+        {168, 6},   {197, 195}, {5, 5},     {4, 4},                              // nose bridge 27-30
+        {75, 75},   {97, 97},   {2, 2},     {326, 326}, {305, 305},              // nostrils 31-35
+        {33, 33},   {160, 160}, {158, 158}, {133, 133}, {153, 153}, {144, 144},  // eye 36-41
+        {362, 362}, {385, 385}, {387, 387}, {263, 263}, {373, 373}, {380, 380},  // eye 42-47
+        {61, 61},   {39, 39},   {37, 37},   {0, 0},     {267, 267}, {269, 269}, {291, 291},  // outer lip 48-54
+        {321, 321}, {314, 314}, {17, 17},   {84, 84},   {91, 91},                // outer lip 55-59
+        {78, 78},   {82, 82},   {13, 13},   {312, 312}, {308, 308},              // inner lip 60-64
+        {317, 317}, {14, 14},   {87, 87}};                                       // inner lip 65-67
+    std::vector<cv::Point2f> out(68);
+    for (int i = 0; i < 68; ++i) {
+        const auto& a = mesh[kMap[i][0]];
+        const auto& b = mesh[kMap[i][1]];
+        out[i] = cv::Point2f(0.5f * (a.x + b.x), 0.5f * (a.y + b.y));
     }
     return out;
 }

@@ -11,12 +11,14 @@
 
 namespace ned::detect {
 
-/// Which face detector: dlib's HOG (frontal faces only, misses faces turned past ~30 degrees) or face-api's
-/// SSD-MobileNetV1 (models/open; finds turned and rotated faces, docs/performance.md).
-enum class DetectorKind { Hog, Ssd };
-/// "hog" / "ssd".
+/// Which face detector: dlib's HOG (five filters: frontal and rolled up to ~30-40 degrees), face-api's
+/// SSD-MobileNetV1 (models/open), MediaPipe BlazeFace (models/open), or HOG with rotation search ("hog-rot":
+/// when the upright pass finds no face, HOG runs again on copies of the image rotated by
+/// DetectorOptions::rotation_angles and the boxes are mapped back; docs/performance.md "Face detectors").
+enum class DetectorKind { Hog, Ssd, BlazeFace, HogRot };
+/// "hog" / "ssd" / "blazeface" / "hog-rot".
 const char* detector_name(DetectorKind k);
-/// Parse "hog" or "ssd"; InputError naming the value otherwise.
+/// Parse one of detector_name's names; InputError naming the value otherwise.
 DetectorKind parse_detector(const std::string& name);
 
 struct DetectorOptions {
@@ -32,12 +34,21 @@ struct DetectorOptions {
     int upsample = 0;
     /// dlib detection score threshold adjustment (0 = dlib default; negative finds more faces).
     double adjust_threshold = 0.0;
+    /// Rotation search (kind HogRot): image rotations in degrees (counter-clockwise positive, as
+    /// cv::getRotationMatrix2D) tried, in this order, when the upright pass finds no face. Each pass runs on a
+    /// canvas that holds the whole rotated image (black outside it).
+    std::vector<float> rotation_angles = {-55.f, 55.f};
 };
 
 /// One detection in frame pixels.
 struct Detection {
     cv::Vec4f box;       ///< dlib's (HOG) box x0,y0,x1,y1 in frame pixels
     double score = 0.0;  ///< dlib detection confidence
+    /// In-plane roll of the face in degrees (counter-clockwise positive): 0 for the upright pass, else the face
+    /// was found on the image rotated by -roll. For a rolled face `box` is the upright box of the face's own
+    /// frame placed so that hog_to_ned_box(box) has the centre of the NED box of the rotated pass mapped back
+    /// (the 0.08 h upward shift taken along the face's own vertical); its sides are the rotated pass's.
+    float roll = 0.f;
 };
 
 /// Effective detection scale for a frame of w x h (resolves detect_scale = 0).
@@ -60,6 +71,15 @@ constexpr float kSsdScaleX = 1.064f;
 constexpr float kSsdScaleY = 0.841f;
 constexpr float kSsdShiftX = 0.026f;
 constexpr float kSsdShiftY = 0.056f;
+
+/// Map a BlazeFace box (facenet::BlazeFaceDetector, the tight box) to the box dlib's HOG detector gives for the
+/// same face, as ssd_to_hog_box: medians over the 57 faces both find in the shared clips and photos
+/// (bench_detectors, docs/performance.md "Face detectors"); BlazeFace's box is nearly dlib's already.
+cv::Vec4f blaze_to_hog_box(const cv::Vec4f& blaze_box);
+constexpr float kBlazeScaleX = 0.990f;
+constexpr float kBlazeScaleY = 1.0315f;
+constexpr float kBlazeShiftX = -0.0154f;
+constexpr float kBlazeShiftY = -0.0144f;
 
 /// A face detector (DetectorOptions::kind). Not thread-safe: make one per thread (HOG construction is cheap,
 /// ~ms; SSD construction loads the 5.6 MB model, ~50 ms).

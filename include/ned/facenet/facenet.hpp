@@ -69,6 +69,37 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+/// MediaPipe FaceMesh (468 points; the TF.js graph `facemesh.json` of @vladmandic/human, run by TfjsGraph).
+/// Input as MediaPipe's face-landmark ROI: a square crop of side 1.5 x the ROI, rotated with the face, resampled
+/// bilinearly to 192x192, RGB / 255. Pass 1 uses the given box (upright, side = max(width, height)); each further
+/// pass re-crops around the previous mesh: centre and side from the bounding box of the 468 points in the face's
+/// own frame, rotation so that the line through the outer eye corners (points 33 and 263) is horizontal
+/// (MediaPipe's face_landmark_front ROI from landmarks). The mesh's x, y are mapped back to image pixels (pixel
+/// centres at integers, as Landmarks68); z is in the same pixel units, relative to the face (not used here).
+class FaceMesh {
+public:
+    explicit FaceMesh(const std::filesystem::path& dir = open_models_dir());
+    ~FaceMesh();
+    FaceMesh(FaceMesh&&) noexcept;
+    FaceMesh& operator=(FaceMesh&&) noexcept;
+    /// 468 points in image pixels (MediaPipe's canonical index order). `box`: the face (tight box, brows to chin,
+    /// as BlazeFace gives; any detector box of about that size works since the later passes re-centre).
+    /// `passes` >= 1 (2: one re-crop, as MediaPipe's tracking does on the next frame). InputError on an empty
+    /// image or a box outside it.
+    std::vector<cv::Point3f> predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes = 2) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// FaceMesh's 468 points mapped to the 68-point iBUG/dlib layout: each of the 68 points is one mesh point or
+/// the mean of two (Peizhi Yan's published MediaPipe-to-dlib correspondence, github.com/PeizhiYan/
+/// Mediapipe_2_Dlib_Landmarks, mp2dlib.py; docs/models.md). The jaw contour is the mesh's face oval, which follows
+/// the visible outline only on frontal faces (iBUG's contour on a turned face is the silhouette).
+/// InputError unless there are 468 (or 478, with irises) points.
+std::vector<cv::Point2f> facemesh_to_68(const std::vector<cv::Point3f>& mesh);
+
 /// face-api's 68-point landmark net (face_landmark_68_model). Input crop: the box, clipped to the image, padded
 /// to a square at the bottom/right with black (face-api's padToSquare) and resized to 112x112.
 class Landmarks68 {

@@ -58,8 +58,18 @@ TEST(FaceDetector, FindsBothFacesLargestFirstAndUpsampleHelpsSmallFaces) {
 TEST(FaceDetector, DetectorNamesAndSsdBoxMapping) {
     EXPECT_EQ(parse_detector("hog"), DetectorKind::Hog);
     EXPECT_EQ(parse_detector("ssd"), DetectorKind::Ssd);
+    EXPECT_EQ(parse_detector("blazeface"), DetectorKind::BlazeFace);
+    EXPECT_EQ(parse_detector("hog-rot"), DetectorKind::HogRot);
+    for (DetectorKind k : {DetectorKind::Hog, DetectorKind::Ssd, DetectorKind::BlazeFace, DetectorKind::HogRot})
+        EXPECT_EQ(parse_detector(detector_name(k)), k);
     EXPECT_STREQ(detector_name(DetectorKind::Ssd), "ssd");
     EXPECT_THROW(parse_detector("mtcnn"), ned::InputError);
+    DetectorOptions bad;
+    bad.kind = DetectorKind::HogRot;
+    bad.rotation_angles = {45.f, 0.f};
+    EXPECT_THROW(FaceDetector{bad}, ned::InputError);
+    bad.rotation_angles = {200.f};
+    EXPECT_THROW(FaceDetector{bad}, ned::InputError);
     const cv::Vec4f b = ssd_to_hog_box({100, 100, 200, 300});
     EXPECT_NEAR(b[2] - b[0], 100 * kSsdScaleX, 1e-4);
     EXPECT_NEAR(b[3] - b[1], 200 * kSsdScaleY, 1e-4);
@@ -89,14 +99,9 @@ double rolled_recall(const FaceDetector& det, const std::vector<cv::Mat>& images
 }
 }  // namespace
 
-TEST(FaceDetector, BothDetectorsFindRolledFaces) {
-    // bench_detectors on 55 clip frames and photos (docs/performance.md "Face detectors"): recall HOG / SSD
-    // 1.00 / 0.98 upright, 0.98 / 0.86 rolled 30 degrees, 0.75 / 0.67 at 45: face-api's SSD is NOT better than
-    // dlib's HOG (whose five filters include rolled faces) on rolled faces. Bounds: well below those numbers on
-    // the 8 photos here.
-    NED_REQUIRE_DATA();
-    std::vector<cv::Mat> images;
-    std::vector<cv::Point2f> centres;
+namespace {
+/// The 8 upright shared photos of the rolled-face tests and their face centres (largest HOG detection).
+void upright_photos(std::vector<cv::Mat>& images, std::vector<cv::Point2f>& centres) {
     const FaceDetector hog;
     for (const char* name : {"face-api.js__neutral.jpg", "face-api.js__happy.jpg", "face-api.js__sad.jpg",
                              "face-api.js__angry.jpg", "sadtalker__happy.png", "sadtalker__sad.png",
@@ -108,6 +113,17 @@ TEST(FaceDetector, BothDetectorsFindRolledFaces) {
         images.push_back(img);
         centres.emplace_back(0.5f * (d[0].box[0] + d[0].box[2]), 0.5f * (d[0].box[1] + d[0].box[3]));
     }
+}
+}  // namespace
+
+TEST(FaceDetector, BothDetectorsFindRolledFaces) {
+    // bench_detectors on 55 clip frames and photos (docs/performance.md "Face detectors"): recall HOG / SSD
+    // 1.00 / 0.98 upright, 0.95 / 0.86 rolled 30 degrees. Bounds: well below those numbers on the 8 photos here.
+    NED_REQUIRE_DATA();
+    std::vector<cv::Mat> images;
+    std::vector<cv::Point2f> centres;
+    upright_photos(images, centres);
+    const FaceDetector hog;
     DetectorOptions so;
     so.kind = DetectorKind::Ssd;
     const FaceDetector ssd(so);
@@ -117,4 +133,39 @@ TEST(FaceDetector, BothDetectorsFindRolledFaces) {
     EXPECT_GE(ssd0, 0.85);
     EXPECT_GE(hog30, 0.75);
     EXPECT_GE(ssd30, 0.6);
+}
+
+TEST(FaceDetector, RotationSearchFindsRolledFacesClearlyAboveHog) {
+    // Issue 13's test: recall on turned faces clearly above HOG's. bench_detectors (docs/performance.md "Face
+    // detectors", 55 clip frames and photos): HOG / hog-rot recall RECALL_NUMBERS. Bounds on the 8 photos here,
+    // with margin: hog-rot finds at least 3/4 of the faces rolled 45, 60 and 90 degrees, and at least 0.3 more
+    // of them than HOG alone at 60 and 90 degrees.
+    NED_REQUIRE_DATA();
+    std::vector<cv::Mat> images;
+    std::vector<cv::Point2f> centres;
+    upright_photos(images, centres);
+    DetectorOptions ro;
+    ro.kind = DetectorKind::HogRot;
+    const FaceDetector hog, rot(ro);
+    for (double angle : {45.0, 60.0, 90.0}) {
+        const double h = rolled_recall(hog, images, centres, angle), r = rolled_recall(rot, images, centres, angle);
+        std::cout << "rolled " << angle << " degrees: recall HOG " << h << ", hog-rot " << r << "\n";
+        EXPECT_GE(r, 0.75) << angle;
+        if (angle > 45) EXPECT_GE(r - h, 0.3) << angle;
+    }
+    // The face found on a rotated copy: its box is centred on the face and its roll has the rotation's sign.
+    const cv::Mat& img = images[6];  // the 1080p portrait
+    for (double sgn : {-1.0, 1.0}) {
+        cv::Mat rolled;
+        cv::warpAffine(img, rolled, cv::getRotationMatrix2D(centres[6], sgn * 70.0, 1.0), img.size(), cv::INTER_LINEAR,
+                       cv::BORDER_REPLICATE);
+        ASSERT_TRUE(hog.detect(rolled).empty()) << "HOG alone finds the face rolled 70 degrees: the case is not tested";
+        const auto d = rot.detect(rolled);
+        ASSERT_FALSE(d.empty()) << sgn;
+        const cv::Vec4f& b = d[0].box;
+        const float side = b[2] - b[0];
+        EXPECT_NEAR(0.5f * (b[0] + b[2]), centres[6].x, 0.2f * side) << sgn;
+        EXPECT_NEAR(0.5f * (b[1] + b[3]), centres[6].y, 0.2f * side) << sgn;
+        EXPECT_NEAR(d[0].roll, sgn * 55.0, 1e-3) << sgn;  // found on the copy rotated by -roll
+    }
 }
