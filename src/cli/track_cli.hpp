@@ -25,8 +25,9 @@ inline void add_track_identity_options(CLI::App* sub, detect::TrackOptions& t, c
                   ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case))
                   ->default_str(detect::detector_name(t.detector));
     auto* f = sub->add_option("--target-face", t.target_face,
-                              "Photo of the person to follow: after cuts and gaps only a face with this identity "
-                              "(face descriptor) is the target (default: the first confident frames' face)");
+                              "Photo of the person to edit: picks that person among the faces (nearest face "
+                              "descriptor, instead of --face-index), and after cuts and gaps only a face with this "
+                              "identity is the target (default: the first confident frames' face)");
     auto* th = sub->add_option("--identity-threshold", t.identity_threshold,
                                "Face-descriptor distance above which a face is another person (dlib's 0.6)")
                    ->check(CLI::Range(0.05, 2.0))

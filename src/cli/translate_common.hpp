@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "track_cli.hpp"
 #include "ned/core/error.hpp"
 #include "ned/pipeline/translate.hpp"
 
@@ -49,9 +50,10 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
     sub->add_option("--work", o->t.work,
                     "Work folder: keeps every stage's output and a record per stage; a re-run skips finished "
                     "stages (default: a temporary folder removed at the end)");
-    auto* fi = sub->add_option("--face-index", o->t.face_index, "Which face: 0 = largest, 1 = second largest, ...")
+    auto* fi = sub->add_option("--face-index", o->t.track.face_index, "Which face: 0 = largest, 1 = second largest, ...")
                    ->check(CLI::Range(0, 1000));
     sub->add_option("--face-at", o->t.face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi);
+    add_track_identity_options(sub, o->t.track);
     sub->add_option("--fit-iters", o->t.fit_iters,
                     "Landmark fit (no DECA weights): Adam steps per chunk, twice that for the first chunk and the "
                     "shape (0 = reconstruct's defaults 120/250/250)")
@@ -71,6 +73,7 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->t.input, "input video"},
                                                                 {o->t.edit.reference, "reference"},
+                                                                {o->t.track.target_face, "--target-face photo"},
                                                                 {o->models.renderer, "renderer checkpoint"},
                                                                 {o->models.flame, "FLAME asset"},
                                                                 {o->models.deca, "DECA weights"},

@@ -142,12 +142,39 @@ void unregister_dir_cleanup(int slot) {
     if (slot >= 0 && slot < kDirSlots) g_dir_cleanup[slot].state.store(0);
 }
 
+// Temporary folders removed whole (TempDir): a third registry, emptied last.
+constexpr int kTreeSlots = 8;
+struct TreeSlot {
+    std::atomic<int> state{0};  // 0 free, 1 being filled, 2 armed
+    char path[kCleanupPathMax];
+};
+TreeSlot g_tree_cleanup[kTreeSlots];
+
+int register_tree_cleanup(const std::string& path) {
+    if (path.size() >= kCleanupPathMax) return -1;
+    for (int i = 0; i < kTreeSlots; ++i) {
+        int expected = 0;
+        if (g_tree_cleanup[i].state.compare_exchange_strong(expected, 1)) {
+            std::memcpy(g_tree_cleanup[i].path, path.c_str(), path.size() + 1);
+            g_tree_cleanup[i].state.store(2);
+            return i;
+        }
+    }
+    return -1;
+}
+
+void unregister_tree_cleanup(int slot) {
+    if (slot >= 0 && slot < kTreeSlots) g_tree_cleanup[slot].state.store(0);
+}
+
 extern "C" void ned_on_fatal_signal(int sig) {
     for (auto& s : g_cleanup)
         if (s.state.load() == 2) ::unlink(s.path);
     for (int i = kDirSlots - 1; i >= 0; --i)  // nested folders were registered after their parents
         if (g_dir_cleanup[i].state.load() == 2)
             remove_frame_files_safe(g_dir_cleanup[i].path, g_dir_cleanup[i].ext, g_dir_cleanup[i].top);
+    for (auto& t : g_tree_cleanup)
+        if (t.state.load() == 2) remove_tree_safe(t.path);
     const char* msg = sig == SIGINT    ? "ned: interrupted (SIGINT); temporary outputs removed\n"
                       : sig == SIGTERM ? "ned: terminated (SIGTERM); temporary outputs removed\n"
                                        : "ned: stopped by a signal; temporary outputs removed\n";
@@ -279,6 +306,61 @@ int remove_frame_files_safe(const char* dir, const char* ext, const char* top) {
         }
     }
     return removed;
+}
+
+namespace {
+void remove_tree_at(int dirfd, int depth) {
+    if (depth > 16) return;
+    alignas(8) char buf[4096];
+    for (int pass = 0; pass < 8; ++pass) {
+        int removed = 0;
+        ::lseek(dirfd, 0, SEEK_SET);
+        for (;;) {
+            const long n = ::syscall(SYS_getdents64, dirfd, buf, sizeof buf);
+            if (n <= 0) break;
+            for (long off = 0; off < n;) {
+                const auto* d = reinterpret_cast<const LinuxDirent64*>(buf + off);
+                off += d->d_reclen;
+                const char* name = d->d_name;
+                if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+                if (::unlinkat(dirfd, name, 0) == 0) {
+                    ++removed;
+                    continue;
+                }
+                const int sub = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0) continue;
+                remove_tree_at(sub, depth + 1);
+                ::close(sub);
+                if (::unlinkat(dirfd, name, AT_REMOVEDIR) == 0) ++removed;
+            }
+        }
+        if (removed == 0) break;
+    }
+}
+}  // namespace
+
+void remove_tree_safe(const char* dir) {
+    const int fd = ::open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
+    remove_tree_at(fd, 0);
+    ::close(fd);
+    ::rmdir(dir);
+}
+
+TempDir::TempDir(const std::string& prefix) {
+    std::error_code ec;
+    const fs::path base = fs::temp_directory_path(ec);
+    if (ec) throw IoError(cat("cannot find the temporary folder: ", ec.message()));
+    std::string tmpl = (base / (prefix + "-XXXXXX")).string();
+    if (!::mkdtemp(tmpl.data())) throw IoError(cat("cannot create a temporary folder in ", base.string()));
+    path_ = fs::absolute(tmpl, ec).string();
+    slot_ = register_tree_cleanup(path_);
+}
+
+TempDir::~TempDir() {
+    unregister_tree_cleanup(slot_);
+    std::error_code ec;
+    fs::remove_all(path_, ec);
 }
 
 OutputDir::OutputDir(std::string path, bool overwrite, std::string ext, const std::string& what)

@@ -564,11 +564,18 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
                            : cat("frame ", t);
     };
     TargetSelection sel;
-    if (opts.face_at.active()) {
-        const auto [anchor, det] = find_face_at(detections, cuts, times, opts.face_at, max_gap, video_path);
-        NED_LOG_INFO("[crop] --face-at: target is the face at x {:.0f}-{:.0f}, y {:.0f}-{:.0f} in frame {}",
-                     detections[anchor][det].box[0], detections[anchor][det].box[2], detections[anchor][det].box[1],
-                     detections[anchor][det].box[3], anchor);
+    // --target-face picks the person by identity (unless --face-at points at them), then follows them as --face-at
+    const bool by_photo = !opts.face_at.active() && !opts.target_face.empty() && opts.identity;
+    if (opts.face_at.active() || by_photo) {
+        IdentityOptions io;
+        io.target_face = opts.target_face;
+        io.threshold = opts.identity_threshold;
+        const auto [anchor, det] = by_photo ? find_target_face(video_path, detections, io)
+                                            : find_face_at(detections, cuts, times, opts.face_at, max_gap, video_path);
+        NED_LOG_INFO("[crop] {}: target is the face at x {:.0f}-{:.0f}, y {:.0f}-{:.0f} in frame {}",
+                     by_photo ? "--target-face" : "--face-at", detections[anchor][det].box[0],
+                     detections[anchor][det].box[2], detections[anchor][det].box[1], detections[anchor][det].box[3],
+                     anchor);
         sel = select_target_at(detections, cuts, anchor, det, opts.min_iou, max_gap);
         for (long t = 0; t < frames; ++t)
             if (sel.acquired_among[t] > 1)

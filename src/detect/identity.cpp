@@ -40,7 +40,58 @@ double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/// The descriptor of the largest face of the --target-face photo.
+Descriptor describe_photo(const facenet::FaceDescriptor& net, const LandmarkDetector& lm, const std::string& photo_path,
+                          const std::filesystem::path& models_dir) {
+    const cv::Mat photo = read_image(photo_path, cv::IMREAD_COLOR, "--target-face");
+    DetectorOptions dopts;
+    dopts.kind = DetectorKind::Ssd;
+    dopts.models_dir = models_dir.string();
+    const auto faces = FaceDetector(dopts).detect(photo);
+    if (faces.empty()) throw InputError(cat("--target-face ", photo_path, ": no face found in the photo"));
+    return describe(net, lm, photo, faces[0].box);
+}
+
 }  // namespace
+
+std::pair<long, int> find_target_face(const std::string& video_path,
+                                      const std::vector<std::vector<Detection>>& detections,
+                                      const IdentityOptions& options, int samples_max) {
+    if (options.target_face.empty()) throw InputError("find_target_face: no --target-face photo");
+    const std::filesystem::path dir =
+        options.models_dir.empty() ? facenet::open_models_dir() : std::filesystem::path(options.models_dir);
+    const facenet::FaceDescriptor net(dir);
+    const LandmarkDetector lm;
+    const Descriptor target = describe_photo(net, lm, options.target_face, dir);
+    std::vector<long> with_faces;
+    for (long t = 0; t < static_cast<long>(detections.size()); ++t)
+        if (!detections[t].empty()) with_faces.push_back(t);
+    if (with_faces.empty()) throw InputError(cat("no face found in ", video_path));
+    const int k = std::max(1, std::min<int>(samples_max, static_cast<int>(with_faces.size())));
+    std::vector<long> sampled;
+    for (int i = 0; i < k; ++i) sampled.push_back(with_faces[(2 * i + 1) * with_faces.size() / (2 * k)]);
+    long best_t = -1;
+    int best_i = -1;
+    double best = INFINITY;
+    io::VideoReader reader(video_path);
+    io::Frame fr;
+    size_t next = 0;
+    for (long t = 0; next < sampled.size() && reader.read(fr); ++t) {
+        if (t != sampled[next]) continue;
+        ++next;
+        for (size_t i = 0; i < detections[t].size(); ++i) {
+            const double d = facenet::FaceDescriptor::distance(describe(net, lm, fr.bgr, detections[t][i].box), target);
+            if (d < best) best = d, best_t = t, best_i = static_cast<int>(i);
+        }
+    }
+    if (best_t < 0 || !(best <= options.threshold))
+        throw InputError(cat("--target-face ", options.target_face, ": no face in ", video_path,
+                             " is this person (nearest descriptor distance ", best_t < 0 ? NAN : best, " in ", k,
+                             " sampled frames, above --identity-threshold ", options.threshold, ")"));
+    NED_LOG_INFO("[identity] --target-face: the person is face {} of frame {} (descriptor distance {:.2f})", best_i,
+                 best_t, best);
+    return {best_t, best_i};
+}
 
 std::vector<SegmentIdentity> apply_identity(const std::string& video_path, FaceTrack& track,
                                             const IdentityOptions& options, const ProgressFn& progress) {
@@ -76,15 +127,7 @@ std::vector<SegmentIdentity> apply_identity(const std::string& video_path, FaceT
     }
     Descriptor ref{};
     std::vector<Descriptor> ref_list;
-    if (!options.target_face.empty()) {
-        const cv::Mat photo = read_image(options.target_face, cv::IMREAD_COLOR, "--target-face");
-        DetectorOptions dopts;
-        dopts.kind = DetectorKind::Ssd;
-        dopts.models_dir = dir.string();
-        const auto faces = FaceDetector(dopts).detect(photo);
-        if (faces.empty()) throw InputError(cat("--target-face ", options.target_face, ": no face found in the photo"));
-        ref_list.push_back(describe(net, lm, photo, faces[0].box));
-    }
+    if (!options.target_face.empty()) ref_list.push_back(describe_photo(net, lm, options.target_face, dir));
     for (long t : reference) wanted.emplace(t, -1);
     if (wanted.empty()) return segs;
 

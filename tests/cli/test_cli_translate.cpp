@@ -428,7 +428,7 @@ float box_side(const ned::detect::FaceTrack& t, size_t i) { return t.frames[i].b
 float box_cx(const ned::detect::FaceTrack& t, size_t i) { return 0.5f * (t.frames[i].box[0] + t.frames[i].box[2]); }
 }  // namespace
 
-TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAt) {
+TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAtOrShownInAPhoto) {
     NED_REQUIRE_DATA();
     Fixture& f = shared();
     ned::test::TempDir dir;
@@ -475,9 +475,35 @@ TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAt) {
     r = run_ned({"crop", clip, dir / "bad", "--face-at", "0:480,160", "--face-index", "1", "-q"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
 
-    // translate --face-at on the right face: the right face changes, the left half stays as the encoder leaves it.
+    // --target-face PHOTO picks the person by identity (the photo: a later frame of the right-hand clip, never
+    // part of the two-face video); a photo of a third person matches no face (exit 2 naming the photo).
+    const auto photo_of = [&](const std::string& video, int frame, const std::string& path) {
+        ned::io::VideoReader rd(ned::test::data_path(video));
+        ned::io::Frame fr;
+        for (int i = 0; i <= frame; ++i) ASSERT_TRUE(rd.read(fr)) << video;
+        ASSERT_TRUE(cv::imwrite(path, fr.bgr));
+    };
+    photo_of("video/eamm__surprised.mp4", 60, dir / "right_person.png");
+    photo_of("video/styletalk__andrew_clip_1+wav.mp4", 10, dir / "third_person.png");
+    r = run_ned({"crop", clip, dir / "crop_photo", "--target-face", dir / "right_person.png", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto tp = ned::detect::load_track(dir / "crop_photo/track.safetensors");
+    int valid_photo = 0;
+    for (size_t i = 0; i < static_cast<size_t>(kFrames); ++i)
+        if (tp.frames[i].valid) {
+            ++valid_photo;
+            EXPECT_GT(box_cx(tp, i), 320.f) << "frame " << i;
+        }
+    EXPECT_GT(valid_photo, kFrames / 2);
+    r = run_ned({"crop", clip, dir / "crop_third", "--target-face", dir / "third_person.png", "-q"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("third_person.png"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("is this person"), std::string::npos) << r.err;
+
+    // translate --target-face on the right person: the right face changes, the left half stays as the encoder
+    // leaves it.
     const std::string out = dir / "out.mp4", work = dir / "work";
-    r = run_ned({"translate", clip, out, "--emotion", "happy", "--face-at", "0.2:480,160", "--renderer",
+    r = run_ned({"translate", clip, out, "--emotion", "happy", "--target-face", dir / "right_person.png", "--renderer",
                  f.models + "/renderer1.safetensors", "--models", f.models, "--work", work, "--preset", "ultrafast",
                  "--crf", "12", "--threads", "2", "--fit-iters", "10", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -60,4 +60,26 @@ private:
 /// allocation); used by OutputDir and by the signal handler. Returns the number of files removed.
 int remove_frame_files_safe(const char* dir, const char* ext, const char* top);
 
+/// Remove everything inside the folder `dir` (files, links and sub-folders, at most 16 levels deep; links are
+/// removed, never followed), then `dir` itself. Async-signal-safe (raw system calls, no allocation); rescans
+/// until a pass removes nothing, since writer threads may still add a file while it runs.
+void remove_tree_safe(const char* dir);
+
+/// A fresh temporary folder (mkdtemp under the system's temporary folder, "PREFIX-XXXXXX"), removed whole by
+/// the destructor and on SIGINT/SIGTERM/SIGHUP (a third registry of the signal cleanup of fs_util.hpp).
+/// `ned translate` keeps its default work folder in one.
+class TempDir {
+public:
+    explicit TempDir(const std::string& prefix);
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    /// Absolute path of the folder.
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    int slot_ = -1;
+};
+
 }  // namespace ned

@@ -10,9 +10,11 @@
 //               above `threshold` -> every frame of the segment becomes invalid, status OtherPerson.
 // A second decoding pass reads only the sampled frames' pixels (every frame is decoded, few are described).
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ned/core/progress.hpp"
+#include "ned/detect/face_detector.hpp"
 #include "ned/detect/face_track.hpp"
 
 namespace ned::detect {
@@ -32,6 +34,15 @@ struct SegmentIdentity {
     double distance = 0;
     bool accepted = true;
 };
+
+/// --target-face PHOTO picks the person, not only checks them: among the detections of up to `samples_max`
+/// frames with faces (evenly spaced over the video), the face whose descriptor is nearest the photo's.
+/// Returns {frame, detection index} (the tracker follows that face forwards and backwards, as with --face-at).
+/// InputError naming the photo, the video and the nearest distance when no face is within options.threshold,
+/// or when the photo shows no face.
+std::pair<long, int> find_target_face(const std::string& video_path,
+                                      const std::vector<std::vector<Detection>>& detections,
+                                      const IdentityOptions& options, int samples_max = 24);
 
 /// Check `track` (of `video_path`) against the target identity and mark the segments of other people invalid
 /// (FrameStatus::OtherPerson). Returns the segments. InputError when the photo is unreadable or shows no

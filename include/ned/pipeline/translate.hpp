@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "ned/detect/face_tracker.hpp"
+
 namespace ned::pipeline {
 
 /// The model files of a translation. Empty optional entries (deca, segmentation) are not used.
@@ -65,7 +67,11 @@ struct TranslateOptions {
     std::string work;             ///< work folder; empty = a temporary folder removed at the end
     ModelPaths models;
     Edit edit;
-    int face_index = 0;           ///< 0 = largest face
+    /// The target face and the detector (the options of `ned crop` / `ned analyze`): face_index (0 = largest
+    /// face), detector, identity, target_face, identity_threshold are used; face_at comes from the text below,
+    /// threads from `threads`, the rest keep their defaults. A reference video (style) is tracked with the same
+    /// detector, its largest face, and its own identity (never target_face: it is another person).
+    detect::TrackOptions track;
     std::string face_at;          ///< "SECONDS:X,Y": the face nearest that point at that time (instead of face_index)
     int fit_iters = 0;            ///< landmark fit: Adam steps per chunk (first chunk and shape pass: twice); 0 = recon's defaults
     std::string precision = "fp32";

@@ -107,3 +107,44 @@ TEST(OutputDirDeathTest, SignalRemovesImagesAndCreatedFolders) {
         testing::ExitedWithCode(128 + SIGTERM), "terminated");
     EXPECT_FALSE(fs::exists(root)) << "left behind: " << root;
 }
+
+// TempDir: the whole tree (nested folders, files, links) goes with the object; a link's target survives.
+TEST(TempDir, DestructorRemovesTheWholeTreeButNotLinkTargets) {
+    test::TempDir outside;
+    touch(outside / "keep.txt");
+    std::string path;
+    {
+        TempDir t("ned-test");
+        path = t.path();
+        ASSERT_TRUE(fs::is_directory(path));
+        EXPECT_TRUE(fs::path(path).is_absolute());
+        fs::create_directories(path + "/a/b/c");
+        touch(path + "/a/b/c/000001.png");
+        touch(path + "/x.json");
+        fs::create_directory_symlink(outside.path(), path + "/a/link");
+    }
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_TRUE(fs::exists(outside / "keep.txt"));
+}
+
+// A signal: the handler of install_signal_cleanup removes the registered tree (exit 128 + signal).
+TEST(TempDirDeathTest, SignalRemovesTheWholeTree) {
+    GTEST_FLAG_SET(death_test_style, "fast");
+    test::TempDir dir;
+    const std::string marker = dir / "path.txt";
+    EXPECT_EXIT(
+        {
+            install_signal_cleanup();
+            TempDir t("ned-test");
+            std::ofstream(marker) << t.path();
+            fs::create_directories(t.path() + "/stages/deep/er");
+            for (int i = 0; i < 20; ++i) touch(t.path() + "/stages/deep/er/" + frame_name(i, ".png"));
+            touch(t.path() + "/.lock");
+            std::raise(SIGINT);
+        },
+        testing::ExitedWithCode(128 + SIGINT), "interrupted");
+    std::string path;
+    std::ifstream(marker) >> path;
+    ASSERT_FALSE(path.empty());
+    EXPECT_FALSE(fs::exists(path)) << "left behind: " << path;
+}

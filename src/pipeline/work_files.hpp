@@ -1,0 +1,50 @@
+#pragma once
+// Internal helpers of the pipeline layer (src/pipeline): the work-folder lock, the mask stage, the preview
+// video, the edit's summary numbers and the JSON report of `ned translate` / `ned style`.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ned/core/progress.hpp"
+#include "ned/detect/face_track.hpp"
+#include "ned/pipeline/translate.hpp"
+
+namespace ned::pipeline {
+
+/// An exclusive lock on WORK/.lock for the whole run: two runs never write one work folder at once
+/// (InputError naming the folder when another run holds it).
+class WorkLock {
+public:
+    explicit WorkLock(const std::string& work);
+    ~WorkLock();
+    WorkLock(const WorkLock&) = delete;
+    WorkLock& operator=(const WorkLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+
+/// A progress bar owned by `bar`, labelled `label`; returns its callback.
+ProgressFn bar_fn(std::unique_ptr<ProgressBar>& bar, const std::string& label);
+
+/// The mask stage: for every frame with conditioning, the union of the source face mask (crop space:
+/// WORK/masks/ from the segmenter when present, else the landmark mask) and the coverage of the edited NMFC
+/// (aligned space), written to WORK/edit_masks/aligned/ (for the renderer) and WORK/edit_masks/crop/ (for
+/// the compositor). Returns the number of frames.
+long write_edit_masks(const std::string& work, const detect::FaceTrack& track, bool segmentation_masks);
+
+/// Original | edited side by side, the input's timestamps and audio. Returns frames written.
+long write_preview(const std::string& input, const std::string& edited, const std::string& out_path, int crf,
+                   const std::string& preset, bool overwrite);
+
+/// Pearson correlation (NaN when fewer than 2 values or a constant series).
+double pearson(const std::vector<double>& a, const std::vector<double>& b);
+
+/// The report's edit numbers from the source and edited reconstructions: result.jaw_correlation (Pearson of
+/// pose[:,3] over frames valid in both) and result.mean_expression_change (mean L2 of the exp difference).
+void summarize_edit(const std::string& source_recon, const std::string& edited_recon, TranslateResult& result);
+
+/// The JSON report (`--report`, format ned.translate_report version 1), written atomically.
+void write_report(const TranslateOptions& options, const TranslateResult& result);
+
+}  // namespace ned::pipeline
