@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -102,75 +103,73 @@ void check_input_file(const std::string& path, const std::string& what) {
 }
 
 namespace {
-// Cleanup registry readable from a signal handler: fixed slots, lock-free atomics, no allocation.
-constexpr int kCleanupSlots = 256;
+// Cleanup registries readable from a signal handler: fixed slots, lock-free atomics, no allocation. A slot's
+// state is 0 free, 1 being filled, 2 armed (the handler reads armed slots only).
 constexpr size_t kCleanupPathMax = 4096;
+
+/// Claim a free slot of `slots`, fill it with `fill(slot)` and arm it; -1 when all are taken.
+template <typename Slot, size_t N, typename Fill>
+int claim_slot(Slot (&slots)[N], Fill fill) {
+    for (size_t i = 0; i < N; ++i) {
+        int expected = 0;
+        if (slots[i].state.compare_exchange_strong(expected, 1)) {
+            fill(slots[i]);
+            slots[i].state.store(2);
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+template <typename Slot, size_t N>
+void release_slot(Slot (&slots)[N], int slot) {
+    if (slot >= 0 && static_cast<size_t>(slot) < N) slots[slot].state.store(0);
+}
+
+void copy_path(char* dst, const std::string& src) { std::memcpy(dst, src.c_str(), src.size() + 1); }
+
+// Temporary files (AtomicFile): unlinked.
 struct CleanupSlot {
-    std::atomic<int> state{0};  // 0 free, 1 being filled, 2 armed
+    std::atomic<int> state{0};
     char path[kCleanupPathMax];
 };
-CleanupSlot g_cleanup[kCleanupSlots];
+CleanupSlot g_cleanup[256];
 
-// Output image folders (OutputDir) are a second registry: their frame images are removed, then the folders
-// the run created.
-constexpr int kDirSlots = 32;
+// Output image folders (OutputDir): their frame images are removed, then the folders the run created.
 struct DirSlot {
-    std::atomic<int> state{0};  // 0 free, 1 being filled, 2 armed
+    std::atomic<int> state{0};
     char path[kCleanupPathMax];
     char top[kCleanupPathMax];  // topmost folder the run created ("" when the folder existed)
     char ext[16];
 };
-DirSlot g_dir_cleanup[kDirSlots];
+DirSlot g_dir_cleanup[32];
+
+// Temporary folders (TempDir): removed whole, last.
+struct TreeSlot {
+    std::atomic<int> state{0};
+    char path[kCleanupPathMax];
+};
+TreeSlot g_tree_cleanup[8];
 
 int register_dir_cleanup(const std::string& path, const std::string& ext, const std::string& top) {
     if (path.size() >= kCleanupPathMax || top.size() >= kCleanupPathMax || ext.size() >= sizeof DirSlot::ext)
         return -1;
-    for (int i = 0; i < kDirSlots; ++i) {
-        int expected = 0;
-        if (g_dir_cleanup[i].state.compare_exchange_strong(expected, 1)) {
-            std::memcpy(g_dir_cleanup[i].path, path.c_str(), path.size() + 1);
-            std::memcpy(g_dir_cleanup[i].top, top.c_str(), top.size() + 1);
-            std::memcpy(g_dir_cleanup[i].ext, ext.c_str(), ext.size() + 1);
-            g_dir_cleanup[i].state.store(2);
-            return i;
-        }
-    }
-    return -1;
+    return claim_slot(g_dir_cleanup, [&](DirSlot& s) {
+        copy_path(s.path, path);
+        copy_path(s.top, top);
+        copy_path(s.ext, ext);
+    });
 }
-
-void unregister_dir_cleanup(int slot) {
-    if (slot >= 0 && slot < kDirSlots) g_dir_cleanup[slot].state.store(0);
-}
-
-// Temporary folders removed whole (TempDir): a third registry, emptied last.
-constexpr int kTreeSlots = 8;
-struct TreeSlot {
-    std::atomic<int> state{0};  // 0 free, 1 being filled, 2 armed
-    char path[kCleanupPathMax];
-};
-TreeSlot g_tree_cleanup[kTreeSlots];
 
 int register_tree_cleanup(const std::string& path) {
     if (path.size() >= kCleanupPathMax) return -1;
-    for (int i = 0; i < kTreeSlots; ++i) {
-        int expected = 0;
-        if (g_tree_cleanup[i].state.compare_exchange_strong(expected, 1)) {
-            std::memcpy(g_tree_cleanup[i].path, path.c_str(), path.size() + 1);
-            g_tree_cleanup[i].state.store(2);
-            return i;
-        }
-    }
-    return -1;
-}
-
-void unregister_tree_cleanup(int slot) {
-    if (slot >= 0 && slot < kTreeSlots) g_tree_cleanup[slot].state.store(0);
+    return claim_slot(g_tree_cleanup, [&](TreeSlot& s) { copy_path(s.path, path); });
 }
 
 extern "C" void ned_on_fatal_signal(int sig) {
     for (auto& s : g_cleanup)
         if (s.state.load() == 2) ::unlink(s.path);
-    for (int i = kDirSlots - 1; i >= 0; --i)  // nested folders were registered after their parents
+    for (int i = static_cast<int>(std::size(g_dir_cleanup)) - 1; i >= 0; --i)  // nested folders after their parents
         if (g_dir_cleanup[i].state.load() == 2)
             remove_frame_files_safe(g_dir_cleanup[i].path, g_dir_cleanup[i].ext, g_dir_cleanup[i].top);
     for (auto& t : g_tree_cleanup)
@@ -188,20 +187,10 @@ int register_cleanup(const std::string& path) {
     std::error_code ec;
     const std::string abs = fs::absolute(path, ec).string();
     if (ec || abs.size() >= kCleanupPathMax) return -1;
-    for (int i = 0; i < kCleanupSlots; ++i) {
-        int expected = 0;
-        if (g_cleanup[i].state.compare_exchange_strong(expected, 1)) {
-            std::memcpy(g_cleanup[i].path, abs.c_str(), abs.size() + 1);
-            g_cleanup[i].state.store(2);
-            return i;
-        }
-    }
-    return -1;
+    return claim_slot(g_cleanup, [&](CleanupSlot& s) { copy_path(s.path, abs); });
 }
 
-void unregister_cleanup(int slot) {
-    if (slot >= 0 && slot < kCleanupSlots) g_cleanup[slot].state.store(0);
-}
+void unregister_cleanup(int slot) { release_slot(g_cleanup, slot); }
 
 void install_signal_cleanup() {
     struct sigaction sa {};
@@ -358,7 +347,7 @@ TempDir::TempDir(const std::string& prefix) {
 }
 
 TempDir::~TempDir() {
-    unregister_tree_cleanup(slot_);
+    release_slot(g_tree_cleanup, slot_);
     std::error_code ec;
     fs::remove_all(path_, ec);
 }
@@ -393,12 +382,12 @@ OutputDir::OutputDir(std::string path, bool overwrite, std::string ext, const st
 
 OutputDir::~OutputDir() {
     if (!committed_) remove_frame_files_safe(abs_.c_str(), ext_.c_str(), created_top_.c_str());
-    unregister_dir_cleanup(slot_);
+    release_slot(g_dir_cleanup, slot_);
 }
 
 void OutputDir::commit() {
     committed_ = true;
-    unregister_dir_cleanup(slot_);
+    release_slot(g_dir_cleanup, slot_);
     slot_ = -1;
 }
 
