@@ -17,15 +17,22 @@ const char* detector_name(DetectorKind k) {
         case DetectorKind::Ssd: return "ssd";
         case DetectorKind::BlazeFace: return "blazeface";
         case DetectorKind::HogRot: return "hog-rot";
+        case DetectorKind::HogBlazeFace: return "hog-blazeface";
         case DetectorKind::Hog: break;
     }
     return "hog";
 }
 
 DetectorKind parse_detector(const std::string& name) {
-    for (DetectorKind k : {DetectorKind::Hog, DetectorKind::Ssd, DetectorKind::BlazeFace, DetectorKind::HogRot})
+    for (DetectorKind k : {DetectorKind::Hog, DetectorKind::Ssd, DetectorKind::BlazeFace, DetectorKind::HogRot,
+                           DetectorKind::HogBlazeFace})
         if (name == detector_name(k)) return k;
-    throw InputError(cat("unknown face detector '", name, "' (expected hog, hog-rot, ssd or blazeface)"));
+    throw InputError(
+        cat("unknown face detector '", name, "' (expected hog, hog-rot, hog-blazeface, ssd or blazeface)"));
+}
+
+bool detector_needs_colour(DetectorKind k) {
+    return k == DetectorKind::Ssd || k == DetectorKind::BlazeFace || k == DetectorKind::HogBlazeFace;
 }
 
 cv::Vec4f blaze_to_hog_box(const cv::Vec4f& b) {
@@ -65,7 +72,6 @@ const dlib::frontal_face_detector& prototype() {
     static const dlib::frontal_face_detector det = dlib::get_frontal_face_detector();
     return det;
 }
-bool needs_colour(DetectorKind k) { return k == DetectorKind::Ssd || k == DetectorKind::BlazeFace; }
 
 float iou_boxes(const cv::Vec4f& a, const cv::Vec4f& b) {
     const float ix = std::max(0.f, std::min(a[2], b[2]) - std::max(a[0], b[0]));
@@ -84,6 +90,8 @@ struct FaceDetector::Impl {
     std::unique_ptr<facenet::BlazeFaceDetector> blaze;
     /// One pass of the base detector (HOG / SSD / BlazeFace) on an image already scaled by `scale`.
     std::vector<Detection> detect_once(const cv::Mat& image_small, float scale);
+    /// BlazeFace on a BGR image already scaled by `scale`; HOG-like boxes (blaze_to_hog_box) in frame pixels.
+    std::vector<Detection> detect_blaze(const cv::Mat& image_small, float scale);
 };
 
 FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique<Impl>()) {
@@ -106,6 +114,7 @@ FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique
         impl_->blaze = std::make_unique<facenet::BlazeFaceDetector>(dir());
     else
         impl_->det = prototype();
+    if (opts.kind == DetectorKind::HogBlazeFace) impl_->blaze = std::make_unique<facenet::BlazeFaceDetector>(dir());
 }
 FaceDetector::~FaceDetector() = default;
 FaceDetector::FaceDetector(FaceDetector&&) noexcept = default;
@@ -116,7 +125,7 @@ const DetectorOptions& FaceDetector::options() const { return impl_->opts; }
 std::vector<Detection> FaceDetector::detect(const cv::Mat& frame) const {
     NED_CHECK(!frame.empty(), "empty frame given to the face detector");
     const float s = resolve_detect_scale(impl_->opts, frame.cols, frame.rows);
-    if (needs_colour(impl_->opts.kind)) {
+    if (detector_needs_colour(impl_->opts.kind)) {
         NED_CHECK(frame.type() == CV_8UC3, "the ", detector_name(impl_->opts.kind),
                   " face detector needs a BGR u8 image, got type ", frame.type());
         if (std::abs(s - 1.f) < 1e-6f) return detect_scaled(frame, 1.f);
@@ -149,6 +158,11 @@ void sort_largest_first(std::vector<Detection>& out) {
 
 std::vector<Detection> FaceDetector::detect_scaled(const cv::Mat& image_small, float scale) const {
     auto out = impl_->detect_once(image_small, scale);
+    if (impl_->opts.kind == DetectorKind::HogBlazeFace && out.empty()) {
+        NED_CHECK(image_small.type() == CV_8UC3, "the hog-blazeface face detector needs a BGR u8 image, got type ",
+                  image_small.type());
+        return impl_->detect_blaze(image_small, scale);
+    }
     if (impl_->opts.kind != DetectorKind::HogRot || !out.empty()) return out;
     // Rotation search: the upright pass found nothing; try rotated copies of the (small) image. Each copy is
     // rotated about the image centre onto a canvas holding the whole rotated image, detected at scale 1 (boxes
@@ -193,22 +207,26 @@ std::vector<Detection> FaceDetector::detect_scaled(const cv::Mat& image_small, f
     return out;
 }
 
+std::vector<Detection> FaceDetector::Impl::detect_blaze(const cv::Mat& image_small, float scale) {
+    std::vector<Detection> out;
+    for (const auto& d : blaze->detect(image_small, opts.min_score)) {
+        // facenet boxes in pixel-edge coordinates of the small image (see the SSD case)
+        const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
+                          (d.box.y + d.box.height) / scale - 0.5f};
+        Detection det;
+        det.box = blaze_to_hog_box(b);
+        det.score = d.score;
+        out.push_back(det);
+    }
+    sort_largest_first(out);
+    return out;
+}
+
 std::vector<Detection> FaceDetector::Impl::detect_once(const cv::Mat& image_small, float scale) {
     if (opts.kind == DetectorKind::BlazeFace) {
         NED_CHECK(image_small.type() == CV_8UC3, "the BlazeFace detector needs a BGR u8 image, got type ",
                   image_small.type());
-        std::vector<Detection> out;
-        for (const auto& d : blaze->detect(image_small, opts.min_score)) {
-            // facenet boxes in pixel-edge coordinates of the small image (see the SSD case)
-            const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
-                              (d.box.y + d.box.height) / scale - 0.5f};
-            Detection det;
-            det.box = blaze_to_hog_box(b);
-            det.score = d.score;
-            out.push_back(det);
-        }
-        sort_largest_first(out);
-        return out;
+        return detect_blaze(image_small, scale);
     }
     if (opts.kind == DetectorKind::Ssd) {
         NED_CHECK(image_small.type() == CV_8UC3, "the SSD face detector needs a BGR u8 image, got type ",

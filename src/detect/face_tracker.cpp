@@ -536,9 +536,8 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
             prev_thumb = thumb;
             cuts.push_back(cut);
             times.push_back(fr.time_s);
-            // HOG detects on the grey image, the SSD and BlazeFace on colour (small_bgr may share the decoder's buffer)
-            const bool colour = opts.detector == DetectorKind::Ssd || opts.detector == DetectorKind::BlazeFace;
-            queue.push({frames, colour ? small_bgr.clone() : std::move(g)});
+            // HOG detects on the grey image, the learned detectors on colour (small_bgr may share the decoder's buffer)
+            queue.push({frames, detector_needs_colour(opts.detector) ? small_bgr.clone() : std::move(g)});
             ++frames;
             {
                 std::lock_guard<std::mutex> lk(det_mutex);

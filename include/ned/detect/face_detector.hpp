@@ -15,11 +15,14 @@ namespace ned::detect {
 /// SSD-MobileNetV1 (models/open), MediaPipe BlazeFace (models/open), or HOG with rotation search ("hog-rot":
 /// when the upright pass finds no face, HOG runs again on copies of the image rotated by
 /// DetectorOptions::rotation_angles and the boxes are mapped back; docs/performance.md "Face detectors").
-enum class DetectorKind { Hog, Ssd, BlazeFace, HogRot };
-/// "hog" / "ssd" / "blazeface" / "hog-rot".
+/// "hog-blazeface": HOG, and BlazeFace on the same frame when HOG finds no face (rolled, cut, turned faces).
+enum class DetectorKind { Hog, Ssd, BlazeFace, HogRot, HogBlazeFace };
+/// "hog" / "ssd" / "blazeface" / "hog-rot" / "hog-blazeface".
 const char* detector_name(DetectorKind k);
 /// Parse one of detector_name's names; InputError naming the value otherwise.
 DetectorKind parse_detector(const std::string& name);
+/// Whether the detector needs the colour (BGR) frame (SSD, BlazeFace, hog-blazeface) rather than grey.
+bool detector_needs_colour(DetectorKind k);
 
 struct DetectorOptions {
     DetectorKind kind = DetectorKind::Hog;

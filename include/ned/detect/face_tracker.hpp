@@ -42,7 +42,9 @@ struct FaceAt {
 FaceAt parse_face_at(const std::string& text);
 
 struct TrackOptions {
-    DetectorKind detector = DetectorKind::Hog;  ///< --detector (face_detector.hpp)
+    /// --detector (face_detector.hpp). Default hog-blazeface: HOG's boxes wherever HOG finds a face, BlazeFace's
+    /// where it finds none (rolled / border-cut faces; docs/decisions.md "Default detector").
+    DetectorKind detector = DetectorKind::HogBlazeFace;
     bool identity = true;        ///< check the target's identity across cuts and gaps (identity.hpp)
     std::string target_face;     ///< --target-face PHOTO: the target's identity (empty = first confident frames)
     float identity_threshold = 0.6f;  ///< face-descriptor distance above which a face is another person
