@@ -50,6 +50,13 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_flag("--resume", o->resume, "Continue from the last complete epoch in --out");
     sub->add_option("--init-from", o->init_from, "Start from this checkpoint (fine-tuning, e.g. Aff-Wild2 -> MEAD)");
     add_dist_options(sub, *d);
+    auto reduce = std::make_shared<std::string>("overlap");
+    sub->add_option("--dist-reduce", *reduce,
+                    "overlap: gradient all-reduce in buckets while the backward pass runs (as DDP); after: one "
+                    "all-reduce pass after it (the former way; for checking, same weights)")
+        ->check(CLI::IsMember({"overlap", "after"}))
+        ->capture_default_str()
+        ->group(sub->get_option("--dist-bucket-mb")->get_group());
     sub->footer("Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
                 "rank 0 writes the outputs; --resume works with another number of ranks (docs/cluster.md).\n"
                 "Outputs: DIR/epoch_NN.safetensors every epoch, DIR/epoch_NN.optim.safetensors (latest only),\n"
@@ -59,12 +66,13 @@ void setup(CLI::App& app, const CommonOptions& common) {
         return std::vector<std::pair<std::string, std::string>>{{o->init_from, "--init-from checkpoint"},
                                                                 {o->dataset, "dataset manifest"}};
     });
-    set_runner(sub, [o, d, widths, &common] {
+    set_runner(sub, [o, d, widths, reduce, &common] {
         manip::TrainOptions opts = *o;
         opts.net = manip::NetConfig{(*widths)[0], (*widths)[1], (*widths)[2]};
         opts.device = common.device;
         opts.overwrite = common.overwrite;
         opts.dist = make_dist_context(*d, opts.device);
+        opts.overlap_reduce = *reduce == "overlap";
         ProgressBar bar("train-manipulator", 0);
         if (opts.dist->is_main()) opts.progress = bar.fn();
         auto r = manip::train_manipulator(opts);

@@ -1,5 +1,6 @@
 #include "dist_options.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ned/core/error.hpp"
@@ -21,6 +22,12 @@ void add_dist_options(CLI::App* sub, DistCliOptions& o) {
         ->check(CLI::Range(1.0, 86400.0))
         ->capture_default_str()
         ->group(g);
+    sub->add_option("--dist-bucket-mb", o.bucket_mb,
+                    "Size of the gradient buckets whose all-reduce starts while the backward pass goes on (MiB, as "
+                    "PyTorch DDP's bucket_cap_mb)")
+        ->check(CLI::Range(1e-6, 1024.0))
+        ->capture_default_str()
+        ->group(g);
 }
 
 std::shared_ptr<dist::Context> make_dist_context(const DistCliOptions& o, std::string& device) {
@@ -37,6 +44,7 @@ std::shared_ptr<dist::Context> make_dist_context(const DistCliOptions& o, std::s
     dist::Options opts;
     opts.backend = o.backend;
     opts.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::llround(o.timeout_s * 1000)));
+    opts.bucket_bytes = static_cast<size_t>(std::max(1.0, std::round(o.bucket_mb * 1024 * 1024)));
     return dist::Context::create(env, opts, dev);
 }
 

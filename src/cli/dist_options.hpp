@@ -13,9 +13,10 @@ namespace ned::cli {
 struct DistCliOptions {
     std::string backend = "auto";
     double timeout_s = 300;
+    double bucket_mb = 25;  ///< gradient all-reduce bucket size (DDP's bucket_cap_mb)
 };
 
-/// Adds --dist-backend and --dist-timeout to `sub` (group "Distributed").
+/// Adds --dist-backend, --dist-timeout and --dist-bucket-mb to `sub` (group "Distributed").
 void add_dist_options(CLI::App* sub, DistCliOptions& o);
 
 /// The job context from the environment; with several ranks `device` ("auto", "cpu", "cuda") is turned into

@@ -373,14 +373,17 @@ struct GradReducer::Impl {
     std::vector<unsigned> hooks;
     size_t next_launch = 0;
     bool armed = false;
+    GradReducer::Stats stats;
+    int64_t repeated = 0;  // gradients of a parameter that had already arrived in this step
     double weight = 1;
     std::mutex mutex;
     std::exception_ptr error;  // from a launch inside a hook, raised in finish()
     Context* ctx = nullptr;
 
-    void launch_ready() {  // in bucket order only (the same collectives in the same order on every rank)
+    void launch_ready(bool in_finish) {  // in bucket order only (the same collectives in the same order on every rank)
         while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
             Bucket& b = buckets[next_launch++];
+            ++(in_finish ? stats.launched_in_finish : stats.launched_in_backward);
             try {
                 std::vector<at::Tensor> v{b.flat};
                 c10d::AllreduceOptions o;
@@ -393,7 +396,14 @@ struct GradReducer::Impl {
     }
     void on_grad(size_t i, const torch::Tensor& g) {
         std::lock_guard<std::mutex> lock(mutex);
-        if (!armed || arrived[i]) return;
+        if (!armed) {
+            ++stats.ignored_hooks;
+            return;
+        }
+        if (arrived[i]) {  // a second backward pass in one step: its gradient would be lost; finish() reports it
+            ++repeated;
+            return;
+        }
         const Slot& s = slots[i];
         Bucket& b = buckets[s.bucket];
         torch::NoGradGuard ng;
@@ -401,7 +411,7 @@ struct GradReducer::Impl {
         dst.copy_(g.reshape({-1}));
         if (weight != 1) dst.mul_(weight);
         arrived[i] = true;
-        if (--b.pending == 0) launch_ready();
+        if (--b.pending == 0) launch_ready(false);
     }
 };
 
@@ -452,12 +462,18 @@ GradReducer::~GradReducer() {
 
 size_t GradReducer::buckets() const { return impl_->buckets.size(); }
 
+GradReducer::Stats GradReducer::stats() const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->stats;
+}
+
 void GradReducer::prepare(double weight) {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->weight = weight;
     if (!ctx_->impl_) return;
     impl_->armed = true;
     impl_->next_launch = 0;
+    impl_->repeated = 0;
     impl_->error = nullptr;
     std::fill(impl_->arrived.begin(), impl_->arrived.end(), false);
     for (auto& b : impl_->buckets) {
@@ -490,13 +506,18 @@ void GradReducer::finish(std::vector<double>* scalars) {
                 impl_->arrived[k] = true;
                 --b.pending;
             }
-        impl_->launch_ready();
+        impl_->launch_ready(true);
+        ++impl_->stats.steps;
     }
     const auto timeout = ctx_->impl_->opts.timeout;
     ctx_->run("gradient all-reduce", [&] {
         if (impl_->error) std::rethrow_exception(impl_->error);
         for (auto& b : impl_->buckets) b.work->wait(timeout);
     });
+    // after the waits, so that this rank's collectives match the others' before the (programming) error
+    NED_CHECK(impl_->repeated == 0, "GradReducer: ", impl_->repeated,
+              " parameter gradients arrived twice in one step (two backward passes between prepare and finish); "
+              "the reducer sums one backward pass per step");
     for (auto& b : impl_->buckets)
         for (size_t k : b.slots) {
             const auto& s = impl_->slots[k];

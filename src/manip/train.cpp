@@ -328,6 +328,17 @@ TrainResult train_manipulator(const TrainOptions& o) {
     std::vector<torch::Tensor> gme_params = g_params;
     for (auto& p : nets.mapping_network->parameters(true)) gme_params.push_back(p);
     for (auto& p : nets.style_encoder->parameters(true)) gme_params.push_back(p);
+    // Gradient sums over the ranks that overlap the backward pass (dist::GradReducer, hooks on the parameters):
+    // one reducer per kind of step, each prepared only for its own step. Every backward pass is restricted to
+    // the parameters its step updates (autograd's `inputs`), so the G steps compute no gradient for D (nor the
+    // reference G step for M and E): no hook of another step's reducer fires, and each rank issues the same
+    // bucket all-reduces in the same order (D, D, G+M+E, G per iteration). With one process the reducers do
+    // nothing (weight 1).
+    dist::GradReducer red_d(ctx, d_params), red_gme(ctx, gme_params), red_g(ctx, g_params);
+    if (world > 1)
+        NED_LOG_INFO("[manip] rank {}/{}: gradient all-reduce {} (buckets: D {}, G+M+E {}, G {})", rank, world,
+                     o.overlap_reduce ? "overlapping the backward pass" : "after the backward pass", red_d.buckets(),
+                     red_gme.buckets(), red_g.buckets());
 
     for (int epoch = resume_epoch; epoch < o.epochs; ++epoch) {
         // Every random draw of an epoch derives from (seed, epoch), so --resume continues bit for bit.
@@ -358,30 +369,39 @@ TrainResult train_manipulator(const TrainOptions& o) {
                                     " iteration ", it + 1, " (try a lower --lr; check the dataset); no checkpoint "
                                     "of this epoch was written"));
             };
-            // backward, average the gradients of the networks that step (and the loss) over the ranks, check
-            auto backward = [&](const torch::Tensor& loss, const std::vector<torch::Tensor>& params, const char* which) {
+            // backward into the parameters of the networks that step, their gradients (and the loss) averaged over
+            // the ranks, check
+            auto backward = [&](const torch::Tensor& loss, dist::GradReducer& red,
+                                const std::vector<torch::Tensor>& params, const char* which) {
                 zero_grads(nets);
                 std::vector<double> v{loss.item<double>()};
-                loss.backward();  // also when non-finite: every rank must offer the same gradients to average
-                ctx->average_gradients(params, &v);
+                // also when non-finite: every rank must offer the same gradients to average
+                if (o.overlap_reduce) {
+                    red.prepare(1.0 / static_cast<double>(world));
+                    loss.backward({}, c10::nullopt, false, c10::optional<at::TensorList>(params));
+                    red.finish(&v);
+                } else {
+                    loss.backward({}, c10::nullopt, false, c10::optional<at::TensorList>(params));
+                    ctx->average_gradients(params, &v);
+                }
                 require_finite(v[0], which);
                 return v[0];
             };
 
             auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
-            const double dl_v = backward(dl.total, d_params, "discriminator (latent)");
+            const double dl_v = backward(dl.total, red_d, d_params, "discriminator (latent)");
             opt_d.step();
             auto dr = d_loss(nets, x_real, y_org, y_trg, none, x_ref);
-            const double dr_v = backward(dr.total, d_params, "discriminator (reference)");
+            const double dr_v = backward(dr.total, red_d, d_params, "discriminator (reference)");
             opt_d.step();
 
             auto gl = g_loss(nets, o.lambdas, x_real, y_org, y_trg, z_trg, none);
-            const double gl_v = backward(gl.total, gme_params, "generator (latent)");
+            const double gl_v = backward(gl.total, red_gme, gme_params, "generator (latent)");
             opt_g.step();
             opt_m.step();
             opt_e.step();
             auto gr = g_loss(nets, o.lambdas, x_real, y_org, y_trg, none, x_ref);
-            const double gr_v = backward(gr.total, g_params, "generator (reference)");
+            const double gr_v = backward(gr.total, red_g, g_params, "generator (reference)");
             opt_g.step();
 
             tr.d += dl_v + dr_v;
@@ -499,6 +519,21 @@ TrainResult train_manipulator(const TrainOptions& o) {
             log << j.dump() << "\n";
         }
         result.epochs.push_back(el);
+    }
+    result.reduce_d = red_d.stats();
+    for (const auto* red : {&red_gme, &red_g}) {
+        const auto st = red->stats();
+        result.reduce_g.steps += st.steps;
+        result.reduce_g.launched_in_backward += st.launched_in_backward;
+        result.reduce_g.launched_in_finish += st.launched_in_finish;
+        result.reduce_g.ignored_hooks += st.ignored_hooks;
+    }
+    if (world > 1) {
+        const auto &d = result.reduce_d, &g = result.reduce_g;
+        NED_LOG_INFO("[manip] rank {}: gradient all-reduce: {} steps, {} buckets launched during the backward pass, {} "
+                     "after it; gradient hooks outside their step: D {}, G {}", rank, d.steps + g.steps,
+                     d.launched_in_backward + g.launched_in_backward, d.launched_in_finish + g.launched_in_finish,
+                     d.ignored_hooks, g.ignored_hooks);
     }
     return result;
 }

@@ -118,6 +118,15 @@ public:
     void finish(std::vector<double>* scalars = nullptr);
     size_t buckets() const;
 
+    /// Counters since construction (for logs and tests; all zero with a single process): steps finished,
+    /// bucket all-reduces launched from the gradient hooks while the backward pass ran and launched by finish()
+    /// (parameters that got no gradient, or the last buckets), and hooks that fired while the reducer was not
+    /// prepared (gradients of a backward pass that is not this reducer's step: they are ignored).
+    struct Stats {
+        int64_t steps = 0, launched_in_backward = 0, launched_in_finish = 0, ignored_hooks = 0;
+    };
+    Stats stats() const;
+
 private:
     struct Impl;
     std::shared_ptr<Context> ctx_;

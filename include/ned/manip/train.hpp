@@ -87,6 +87,10 @@ struct TrainOptions {
     /// so N ranks x batch b follow the same trajectory as 1 process x batch N*b (up to float rounding).
     /// Rank 0 alone loads --init-from / --resume files (and broadcasts), validates, and writes out_dir.
     std::shared_ptr<dist::Context> dist;
+    /// With several ranks: sum the gradients over the ranks while the backward pass runs (dist::GradReducer,
+    /// buckets of dist::Options::bucket_bytes), or, when false, after it (Context::average_gradients; for checks:
+    /// both give the same weights, bit for bit with two ranks).
+    bool overlap_reduce = true;
 };
 
 struct EpochLosses {
@@ -99,6 +103,10 @@ struct EpochLosses {
 struct TrainResult {
     std::string checkpoint;  ///< out_dir/manipulator.safetensors
     std::vector<EpochLosses> epochs;  ///< epochs run by this call
+    /// This rank's gradient all-reduces over the run, of the D steps and of the G steps (the G+M+E and the G
+    /// reducers together: each counts the other's steps' gradients of G as hooks outside its step); zero with
+    /// one process or overlap_reduce false.
+    dist::GradReducer::Stats reduce_d, reduce_g;
 };
 
 /// Checkpoints in out_dir: epoch_NN.safetensors (networks, metadata epoch/seed/lr) every epoch,

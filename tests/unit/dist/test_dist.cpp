@@ -211,3 +211,77 @@ TEST(DistGloo, ReducerOfASingleProcessScales) {
     EXPECT_TRUE(torch::equal(p.grad(), torch::ones({3})));
     EXPECT_DOUBLE_EQ(s[0], 2.0);
 }
+
+// The reducer's counters: with every parameter getting a gradient, every bucket's all-reduce starts inside the
+// backward pass (none is left for finish()); a backward pass while the reducer is not prepared (another step's,
+// e.g. a G step reaching D's parameters) is ignored and counted, and does not change the next step's sums; two
+// backward passes in one step are an error (the second gradient would be lost), reported after the collectives.
+TEST(DistGloo, ReducerLaunchesDuringBackwardAndIgnoresOtherSteps) {
+    const int port = free_port();
+    Options o;
+    o.timeout = std::chrono::milliseconds(20000);
+    o.bucket_bytes = 100;  // 3 buckets of 2 parameters
+    auto rank_fn = [&](int rank) {
+        Env e;
+        e.rank = rank;
+        e.world = 2;
+        e.source = "torchrun";
+        e.master_port = port;
+        auto ctx = Context::create(e, o, torch::kCPU);
+        torch::manual_seed(4);
+        torch::nn::Sequential net(torch::nn::Linear(6, 8), torch::nn::Tanh(), torch::nn::Linear(8, 8), torch::nn::Tanh(),
+                                  torch::nn::Linear(8, 3));
+        const auto params = net->parameters();
+        torch::manual_seed(20 + rank);
+        const auto x = torch::randn({4, 6});
+        auto loss = [&] { return net->forward(x).pow(2).mean(); };
+        GradReducer red(ctx, params);
+        const size_t nb = red.buckets();
+        // a backward pass outside any step: ignored
+        loss().backward();
+        const auto st0 = red.stats();
+        // a step
+        for (auto& p : params) p.mutable_grad() = torch::Tensor();
+        red.prepare(0.5);
+        loss().backward();
+        red.finish();
+        const auto st1 = red.stats();
+        std::vector<torch::Tensor> got;
+        for (auto& p : params) got.push_back(p.grad().clone());
+        // the same gradients averaged after the backward pass
+        for (auto& p : params) p.mutable_grad() = torch::Tensor();
+        loss().backward();  // ignored by the reducer again
+        ctx->average_gradients(params);
+        std::vector<torch::Tensor> ref;
+        for (auto& p : params) ref.push_back(p.grad().clone());
+        // two backward passes in one step
+        red.prepare(0.5);
+        loss().backward();
+        loss().backward();
+        std::string error;
+        try {
+            red.finish();
+        } catch (const std::exception& ex) {
+            error = ex.what();
+        }
+        return std::make_tuple(nb, st0, st1, red.stats(), got, ref, error);
+    };
+    auto f1 = std::async(std::launch::async, rank_fn, 1);
+    auto r0 = rank_fn(0);
+    auto r1 = f1.get();
+    for (const auto& r : {r0, r1}) {
+        const size_t nb = std::get<0>(r);
+        const auto &st0 = std::get<1>(r), &st1 = std::get<2>(r), &st2 = std::get<3>(r);
+        EXPECT_GE(nb, 3u);
+        EXPECT_EQ(st0.ignored_hooks, 6) << "6 parameters fired outside a step";
+        EXPECT_EQ(st0.launched_in_backward + st0.launched_in_finish, 0);
+        EXPECT_EQ(st1.steps, 1);
+        EXPECT_EQ(st1.launched_in_backward, static_cast<int64_t>(nb)) << "every bucket starts during the backward pass";
+        EXPECT_EQ(st1.launched_in_finish, 0);
+        EXPECT_EQ(st2.ignored_hooks, 12);
+        EXPECT_EQ(st2.steps, 2);
+        for (size_t i = 0; i < std::get<4>(r).size(); ++i)
+            EXPECT_TRUE(torch::equal(std::get<4>(r)[i], std::get<5>(r)[i])) << "parameter " << i;
+        EXPECT_NE(std::get<6>(r).find("arrived twice"), std::string::npos) << std::get<6>(r);
+    }
+}
