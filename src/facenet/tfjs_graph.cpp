@@ -2,6 +2,7 @@
 // oarriaga's FER2013 mini-Xception shipped by @vladmandic/human. TF works in NHWC; 4-D tensors are kept NCHW
 // here, so channel-wise constants are broadcast as [1, C, 1, 1] and reduction axes are mapped.
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -22,11 +23,14 @@ namespace {
 std::string b64decode(const std::string& in) {
     static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string out;
-    int val = 0, bits = -8;
+    // Unsigned and masked: only the low bits not yet output matter (a signed int shifted left over a long
+    // input overflowed: UBSan, found by the sanitizer run of issue 10).
+    uint32_t val = 0;
+    int bits = -8;
     for (char c : in) {
         const auto pos = chars.find(c);
         if (pos == std::string::npos) break;  // '=' padding
-        val = (val << 6) + int(pos);
+        val = ((val << 6) | uint32_t(pos)) & 0xfffffu;  // at most 12 bits are pending
         bits += 6;
         if (bits >= 0) {
             out.push_back(char((val >> bits) & 0xff));
