@@ -6,6 +6,8 @@
 // rotated with the image). Both are given the same face box: the ground-truth landmarks' bounding box
 // mapped to each predictor's training box convention (dlib: the HOG-like box from the detector on the image
 // when it finds the face, else the landmark box; face-api: the SSD box when found, else the landmark box).
+// Two more columns use the hog-rot detector's box and roll (detect::Detection::roll) where it finds the face:
+// dlib on the image turned upright about the box centre (points turned back), FaceMesh with that initial roll.
 //   bench_landmarks DATA_DIR [facemesh_passes=2]
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -78,7 +80,9 @@ int main(int argc, char** argv) {
     const ned::facenet::BlazeFaceDetector blaze;
     DetectorOptions so;
     so.kind = DetectorKind::Ssd;
-    const FaceDetector hog, ssd(so);
+    DetectorOptions ro;
+    ro.kind = DetectorKind::HogRot;
+    const FaceDetector hog, ssd(so), hogrot(ro);
     struct Sample {
         std::string name;
         cv::Mat img;
@@ -96,9 +100,11 @@ int main(int argc, char** argv) {
                 if (!img.empty() && pts.size() == 68) samples.push_back({ip.filename().string(), img, pts});
             }
         }
-    std::printf("| image | roll | dlib NME | face-api NME | FaceMesh NME | box (dlib / face-api / mesh) |\n"
-                "|---|---|---|---|---|---|\n");
+    std::printf("| image | roll | dlib NME | face-api NME | FaceMesh NME | box (dlib / face-api / mesh) | hog-rot roll | "
+                "dlib NME, hog-rot roll | FaceMesh NME, hog-rot roll |\n|---|---|---|---|---|---|---|---|---|\n");
     double sum_d[4] = {0, 0, 0, 0}, sum_f[4] = {0, 0, 0, 0}, sum_m[4] = {0, 0, 0, 0};
+    double sum_dr[4] = {0, 0, 0, 0}, sum_mr[4] = {0, 0, 0, 0};
+    long cnt_r[4] = {0, 0, 0, 0};
     long cnt[4] = {0, 0, 0, 0};
     double t_dlib = 0, t_net = 0, t_mesh = 0;
     long calls = 0;
@@ -167,12 +173,36 @@ int main(int argc, char** argv) {
                 const double nd = normalized_mean_error(d, truth), nf = normalized_mean_error(to_lm(fv), truth);
                 const double nm = normalized_mean_error(to_lm(mv), truth);
                 sum_d[a] += nd, sum_f[a] += nf, sum_m[a] += nm, ++cnt[a];
-                std::printf("| %s | %+.0f | %.4f | %.4f | %.4f | %s |\n", s.name.c_str(), sgn * angles[a], nd, nf, nm,
-                            boxes.c_str());
+                // hog-rot's box and roll
+                std::string rcols = "- | - | -";
+                for (const auto& det : hogrot.detect(img)) {
+                    const cv::Point2f dc(0.5f * (det.box[0] + det.box[2]), 0.5f * (det.box[1] + det.box[3]));
+                    if (cv::norm(dc - cv::Point2f(bb.x + bb.width / 2, bb.y + bb.height / 2)) > 0.5 * bb.width) continue;
+                    const cv::Rect2f rb(det.box[0], det.box[1], det.box[2] - det.box[0], det.box[3] - det.box[1]);
+                    // dlib on the image turned by -roll about the box centre (the face upright), points turned back
+                    const cv::Mat U = cv::getRotationMatrix2D(dc, -det.roll, 1.0);
+                    cv::Mat up, Uinv;
+                    cv::warpAffine(img, up, U, img.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+                    cv::invertAffineTransform(U, Uinv);
+                    const Landmarks du = dlib_lm.landmark(up, rb);
+                    std::vector<cv::Point2f> dv(du.begin(), du.end());
+                    cv::transform(dv, dv, Uinv);
+                    const auto mr = ned::facenet::facemesh_to_68(mesh.predict(img, rb, passes, det.roll));
+                    const double ndr = normalized_mean_error(to_lm(dv), truth), nmr = normalized_mean_error(to_lm(mr), truth);
+                    sum_dr[a] += ndr, sum_mr[a] += nmr, ++cnt_r[a];
+                    char buf[96];
+                    std::snprintf(buf, sizeof buf, "%+.0f | %.4f | %.4f", det.roll, ndr, nmr);
+                    rcols = buf;
+                    break;
+                }
+                std::printf("| %s | %+.0f | %.4f | %.4f | %.4f | %s | %s |\n", s.name.c_str(), sgn * angles[a], nd, nf, nm,
+                            boxes.c_str(), rcols.c_str());
             }
     for (int a = 0; a < 4; ++a)
-        std::printf("mean NME roll %.0f: dlib %.4f, face-api %.4f, FaceMesh %.4f (%ld images)\n", angles[a],
-                    sum_d[a] / cnt[a], sum_f[a] / cnt[a], sum_m[a] / cnt[a], cnt[a]);
+        std::printf("mean NME roll %.0f: dlib %.4f, face-api %.4f, FaceMesh %.4f (%ld images); with hog-rot's box and "
+                    "roll: dlib %.4f, FaceMesh %.4f (%ld images it finds)\n",
+                    angles[a], sum_d[a] / cnt[a], sum_f[a] / cnt[a], sum_m[a] / cnt[a], cnt[a], sum_dr[a] / cnt_r[a],
+                    sum_mr[a] / cnt_r[a], cnt_r[a]);
     std::printf("time per face: dlib %.1f ms, face-api %.1f ms, FaceMesh (%d passes) %.1f ms\n", 1000 * t_dlib / calls,
                 1000 * t_net / calls, passes, 1000 * t_mesh / calls);
     return 0;

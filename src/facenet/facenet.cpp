@@ -493,7 +493,8 @@ FaceMesh::~FaceMesh() = default;
 FaceMesh::FaceMesh(FaceMesh&&) noexcept = default;
 FaceMesh& FaceMesh::operator=(FaceMesh&&) noexcept = default;
 
-std::vector<cv::Point3f> FaceMesh::predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes) const {
+std::vector<cv::Point3f> FaceMesh::predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes,
+                                           float roll_deg) const {
     check_image(bgr, "FaceMesh");
     if (passes < 1) throw InputError(cat("FaceMesh: passes must be >= 1 (got ", passes, ")"));
     face_crop(bgr, box, "FaceMesh");  // validates the box (finite, overlapping the image)
@@ -501,7 +502,9 @@ std::vector<cv::Point3f> FaceMesh::predict(const cv::Mat& bgr, const cv::Rect2f&
     constexpr int S = Impl::kInput;
     // ROI in image pixel-edge coordinates: centre, side (before the 1.5 enlargement), angle of the face's x axis
     double cx = box.x + 0.5 * box.width, cy = box.y + 0.5 * box.height;
-    double side = std::max(box.width, box.height), angle = 0.0;
+    if (!std::isfinite(roll_deg)) throw InputError("FaceMesh: the roll angle is not finite");
+    // angle of the face's x axis in image coordinates (y down): a counter-clockwise roll is a negative angle
+    double side = std::max(box.width, box.height), angle = -double(roll_deg) * CV_PI / 180.0;
     std::vector<cv::Point3f> pts(468);
     for (int pass = 0; pass < passes; ++pass) {
         const double crop = Impl::kRoiScale * side, k = crop / S, c = std::cos(angle), sn = std::sin(angle);

@@ -71,7 +71,8 @@ private:
 
 /// MediaPipe FaceMesh (468 points; the TF.js graph `facemesh.json` of @vladmandic/human, run by TfjsGraph).
 /// Input as MediaPipe's face-landmark ROI: a square crop of side 1.5 x the ROI, rotated with the face, resampled
-/// bilinearly to 192x192, RGB / 255. Pass 1 uses the given box (upright, side = max(width, height)); each further
+/// bilinearly to 192x192, RGB / 255. Pass 1 uses the given box (side = max(width, height), upright or turned by
+/// the given roll); each further
 /// pass re-crops around the previous mesh: centre and side from the bounding box of the 468 points in the face's
 /// own frame, rotation so that the line through the outer eye corners (points 33 and 263) is horizontal
 /// (MediaPipe's face_landmark_front ROI from landmarks). The mesh's x, y are mapped back to image pixels (pixel
@@ -84,9 +85,11 @@ public:
     FaceMesh& operator=(FaceMesh&&) noexcept;
     /// 468 points in image pixels (MediaPipe's canonical index order). `box`: the face (tight box, brows to chin,
     /// as BlazeFace gives; any detector box of about that size works since the later passes re-centre).
-    /// `passes` >= 1 (2: one re-crop, as MediaPipe's tracking does on the next frame). InputError on an empty
-    /// image or a box outside it.
-    std::vector<cv::Point3f> predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes = 2) const;
+    /// `passes` >= 1 (2: one re-crop, as MediaPipe's tracking does on the next frame). `roll_deg`: the face's
+    /// in-plane roll if known (counter-clockwise positive, as detect::Detection::roll of the hog-rot detector):
+    /// pass 1 crops turned by it instead of upright. InputError on an empty image or a box outside it.
+    std::vector<cv::Point3f> predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes = 2,
+                                     float roll_deg = 0.f) const;
 
 private:
     struct Impl;
