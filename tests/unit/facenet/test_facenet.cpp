@@ -145,6 +145,12 @@ TEST(Facenet, FaceMeshCropFollowsTheImage) {
     }
     EXPECT_THROW(mesh.predict(cv::Mat(), box), ned::InputError);
     EXPECT_THROW(mesh.predict(img, box, 0), ned::InputError);
+    EXPECT_THROW(mesh.predict(img, box, 2, std::nanf("")), ned::InputError);
+    // a roll of 360 degrees turns the first crop onto itself (float rounding of the rotation only)
+    const auto a = mesh.predict(img, box, 1), b = mesh.predict(img, box, 1, 360.f);
+    double err = 0;
+    for (int i = 0; i < 468; ++i) err = std::max(err, double(cv::norm(cv::Point2f(a[i].x - b[i].x, a[i].y - b[i].y))));
+    EXPECT_LT(err, 0.05);
     EXPECT_THROW(mesh.predict(img, {-500, -500, 10, 10}), ned::InputError);
 }
 
