@@ -2,7 +2,8 @@
 // with NED's init): forward per frame in fp32 and bf16 (and channels-last variants), and the PSNR between
 // the fp32 and bf16 outputs inside the mask (the images `ned render` would write, 8-bit).
 // Then one training step (a window of 4 generated frames at batch 1: G forwards, image D and mouth D on real
-// and fake, VGG19 with random weights, G and D backward; no optimiser update) at NED's size and at ngf 16.
+// and fake, VGG19 with random weights, G and D backward; no optimiser update) at NED's size and at ngf 16, in fp32
+// and in mixed bf16 (float32 weights cast per convolution, as `train-renderer --precision bf16`).
 // Usage: bench_renderer [threads=all] [reps=3] [size=256] [train=1]
 #include <chrono>
 #include <cmath>
@@ -30,7 +31,9 @@ double psnr_u8(const torch::Tensor& a, const torch::Tensor& b, const torch::Tens
     return mse == 0 ? INFINITY : 10 * std::log10(255.0 * 255.0 / mse);
 }
 
-double train_step_seconds(int ngf, int S, Vgg19Features& vgg) {
+// ct: the type of the forward and backward passes (float32 parameters; bf16 = `train-renderer --precision bf16`,
+// casting as train_detail::window_losses does; the frozen VGG converted to ct)
+double train_step_seconds(int ngf, int S, Vgg19Features& vgg, torch::ScalarType ct) {
     GeneratorConfig gc;
     gc.ngf = ngf;
     Generator g(gc);
@@ -43,14 +46,14 @@ double train_step_seconds(int ngf, int S, Vgg19Features& vgg) {
     std::vector<torch::Tensor> fakes, reals, conds;
     for (int t = 0; t < W; ++t) {
         const auto cond = torch::rand({1, 27, S, S});
-        const auto f = g->forward(cond, prev.detach(), torch::ones({1, 1, S, S}));
+        const auto f = g->forward(cond.to(ct), prev.detach().to(ct), torch::ones({1, 1, S, S}).to(ct)).to(torch::kFloat);
         prev = torch::cat({prev.narrow(1, 3, 3), f.detach()}, 1);
         fakes.push_back(f);
         reals.push_back(torch::rand({1, 3, S, S}) * 2 - 1);
         conds.push_back(cond.narrow(1, 18, 9));
     }
     const auto fake = torch::cat(fakes), real = torch::cat(reals), cond = torch::cat(conds);
-    const auto rab = torch::cat({cond, real}, 1), fab = torch::cat({cond, fake}, 1);
+    const auto rab = torch::cat({cond, real}, 1).to(ct), fab = torch::cat({cond, fake}, 1).to(ct);
     const std::vector<std::pair<int, int>> mouths(W, {S / 2, S * 3 / 4});
     const int roi = mouth_roi_size(S);
     const auto pr = d->forward(rab), pf = d->forward(fab.detach()), pg = d->forward(fab);
@@ -119,11 +122,14 @@ int main(int argc, char** argv) {
     }
     if (train) {
         torch::GradMode::set_enabled(true);
-        Vgg19Features vgg;
-        for (auto& p : vgg->parameters()) p.set_requires_grad(false);
         for (int ngf : {16, 64})
-            std::printf("training step (window of 4 frames, batch 1, G+D+Dm+VGG forward and backward) ngf %d: %.2f s\n",
-                        ngf, train_step_seconds(ngf, S, vgg));
+            for (auto ct : {torch::kFloat, torch::kBFloat16}) {
+                Vgg19Features vgg;
+                for (auto& p : vgg->parameters()) p.set_requires_grad(false);
+                vgg->to(ct);
+                std::printf("training step (window of 4 frames, batch 1, G+D+Dm+VGG forward and backward) ngf %d %s: "
+                            "%.2f s\n", ngf, ct == torch::kFloat ? "fp32" : "bf16 mixed", train_step_seconds(ngf, S, vgg, ct));
+            }
     }
     return 0;
 }

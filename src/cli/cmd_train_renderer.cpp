@@ -64,8 +64,10 @@ void setup(CLI::App& app, const CommonOptions& common) {
     auto no_augment = std::make_shared<bool>(false);
     sub->add_flag("--no-augment", *no_augment,
                   "Without NED's train-time augmentation (random affine of the conditioning images, eye-image noise)");
-    sub->add_option("--precision", o->precision, "Training precision: fp32 (bf16 is refused: see docs/decisions.md)")
-        ->check(CLI::IsMember({"fp32", "bf16"}))
+    sub->add_option("--precision", o->precision,
+                    "fp32, or mixed precision with float32 master weights: bf16 (CPU with AVX512-BF16, CUDA) or fp16 "
+                    "(CUDA only, dynamic loss scale)")
+        ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
         ->capture_default_str();
     add_dist_options(sub, *d);
     sub->add_option("--stop-after-steps", o->stop_after_steps, "Testing: exit abruptly after N steps (simulates a kill)")

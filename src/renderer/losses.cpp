@@ -15,7 +15,7 @@ torch::Tensor lsgan_loss(const DiscriminatorOutput& pred, bool target_real) {
     NED_CHECK(!pred.empty(), "lsgan_loss: no discriminator output");
     torch::Tensor loss;
     for (const auto& scale : pred) {
-        const torch::Tensor& p = scale.back();
+        const torch::Tensor p = scale.back().to(torch::kFloat);  // reduced in float32 (mixed precision)
         const torch::Tensor l = (p - (target_real ? 1.0 : 0.0)).pow(2).mean();
         loss = loss.defined() ? loss + l : l;
     }
@@ -29,7 +29,7 @@ torch::Tensor feature_matching_loss(const DiscriminatorOutput& fake, const Discr
     torch::Tensor loss;
     for (size_t i = 0; i < std::min<size_t>(fake.size(), cfg.num_D); ++i)
         for (size_t j = 0; j + 1 < fake[i].size(); ++j) {
-            const torch::Tensor l = torch::l1_loss(fake[i][j], real[i][j].detach()) * w;
+            const torch::Tensor l = torch::l1_loss(fake[i][j].to(torch::kFloat), real[i][j].detach().to(torch::kFloat)) * w;
             loss = loss.defined() ? loss + l : l;
         }
     return loss;
@@ -84,15 +84,17 @@ Vgg19Features load_vgg19(const std::string& path, const torch::Device& device) {
 
 torch::Tensor vgg_loss(Vgg19Features& vgg, const torch::Tensor& x, const torch::Tensor& y) {
     static const double w[5] = {1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0};
-    const auto fx = vgg->forward(x);
+    // in the network's type (bf16 when mixed-precision training converted the frozen VGG), reduced in float32
+    const auto dtype = vgg->features->parameters().front().scalar_type();
+    const auto fx = vgg->forward(x.to(dtype));
     std::vector<torch::Tensor> fy;
     {
         torch::NoGradGuard ng;
-        fy = vgg->forward(y);
+        fy = vgg->forward(y.to(dtype));
     }
     torch::Tensor loss;
     for (size_t i = 0; i < fx.size(); ++i) {
-        const torch::Tensor l = torch::l1_loss(fx[i], fy[i]) * w[i];
+        const torch::Tensor l = torch::l1_loss(fx[i].to(torch::kFloat), fy[i].to(torch::kFloat)) * w[i];
         loss = loss.defined() ? loss + l : l;
     }
     return loss;

@@ -57,17 +57,32 @@ torch::Tensor conv_transpose_s2(const torch::Tensor& x, const torch::Tensor& w, 
     return torch::pixel_shuffle(st.reshape({x.size(0), w.size(1) * 4, H, W}), 2);
 }
 
+torch::Tensor MixedConv2dImpl::forward(const torch::Tensor& x) {
+    if (x.scalar_type() == weight.scalar_type()) return torch::nn::Conv2dImpl::forward(x);
+    NED_CHECK(c10::get_if<torch::enumtype::kZeros>(&options.padding_mode()) != nullptr,
+              "MixedConv2d: only zero padding (the renderer pads explicitly)");
+    const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&options.padding());
+    NED_CHECK(pad != nullptr, "MixedConv2d: padding must be given in pixels");
+    return torch::conv2d(x, weight.to(x.scalar_type()), bias.defined() ? bias.to(x.scalar_type()) : torch::Tensor(),
+                         torch::IntArrayRef(options.stride()), torch::IntArrayRef(*pad),
+                         torch::IntArrayRef(options.dilation()), options.groups());
+}
+
 UpConvImpl::UpConvImpl(int64_t in, int64_t out)
     : torch::nn::ConvTranspose2dImpl(torch::nn::ConvTranspose2dOptions(in, out, 3).stride(2).padding(1).output_padding(1)) {}
 
 torch::Tensor UpConvImpl::forward(const torch::Tensor& x) {
-    if (x.scalar_type() == torch::kBFloat16 && !x.is_cuda()) return conv_transpose_s2(x, weight, bias);
-    return torch::nn::ConvTranspose2dImpl::forward(x);
+    const bool cast = x.scalar_type() != weight.scalar_type();  // mixed precision: float32 master weights
+    const torch::Tensor w = cast ? weight.to(x.scalar_type()) : weight;
+    const torch::Tensor b = cast && bias.defined() ? bias.to(x.scalar_type()) : bias;
+    if (x.scalar_type() == torch::kBFloat16 && !x.is_cuda()) return conv_transpose_s2(x, w, b);
+    if (!cast) return torch::nn::ConvTranspose2dImpl::forward(x);
+    return torch::conv_transpose2d(x, w, b, /*stride=*/2, /*padding=*/1, /*output_padding=*/1);
 }
 
 ResnetBlockImpl::ResnetBlockImpl(int dim) {
-    conv_block = nn::Sequential(ReflectionPad(1), nn::Conv2d(nn::Conv2dOptions(dim, dim, 3)), InstanceNorm(),
-                                nn::ReLU(), ReflectionPad(1), nn::Conv2d(nn::Conv2dOptions(dim, dim, 3)),
+    conv_block = nn::Sequential(ReflectionPad(1), MixedConv2d(nn::Conv2dOptions(dim, dim, 3)), InstanceNorm(),
+                                nn::ReLU(), ReflectionPad(1), MixedConv2d(nn::Conv2dOptions(dim, dim, 3)),
                                 InstanceNorm());
     register_module("conv_block", conv_block);
 }
@@ -75,11 +90,11 @@ ResnetBlockImpl::ResnetBlockImpl(int dim) {
 namespace {
 
 nn::Sequential encoder(const GeneratorConfig& c, int in_nc) {
-    nn::Sequential s(ReflectionPad(3), nn::Conv2d(nn::Conv2dOptions(in_nc, c.ngf, 7)), InstanceNorm(),
+    nn::Sequential s(ReflectionPad(3), MixedConv2d(nn::Conv2dOptions(in_nc, c.ngf, 7)), InstanceNorm(),
                      nn::ReLU());
     for (int i = 0; i < c.n_downsample; ++i) {
         const int m = 1 << i;
-        s->push_back(nn::Conv2d(nn::Conv2dOptions(c.ngf * m, c.ngf * m * 2, 3).stride(2).padding(1)));
+        s->push_back(MixedConv2d(nn::Conv2dOptions(c.ngf * m, c.ngf * m * 2, 3).stride(2).padding(1)));
         s->push_back(InstanceNorm());
         s->push_back(nn::ReLU());
     }
@@ -110,7 +125,7 @@ GeneratorImpl::GeneratorImpl(const GeneratorConfig& c) : cfg(c) {
     register_module("model_up_img", model_up_img);
     model_final_img = register_module(
         "model_final_img",
-        nn::Sequential(ReflectionPad(3), nn::Conv2d(nn::Conv2dOptions(c.ngf, c.output_nc, 7)), nn::Tanh()));
+        nn::Sequential(ReflectionPad(3), MixedConv2d(nn::Conv2dOptions(c.ngf, c.output_nc, 7)), nn::Tanh()));
 }
 
 torch::Tensor GeneratorImpl::forward_unmasked(const torch::Tensor& cond, const torch::Tensor& prev) {
@@ -145,19 +160,19 @@ MultiscaleDiscriminatorImpl::MultiscaleDiscriminatorImpl(const DiscriminatorConf
     for (int i = 0; i < c.num_D; ++i) {
         const int ndf = std::min(64, c.ndf * (1 << (c.num_D - 1 - i)));  // NED's ndf_max = 64
         std::vector<nn::Sequential> seq;
-        seq.push_back(nn::Sequential(nn::Conv2d(nn::Conv2dOptions(c.input_nc, ndf, kw).stride(2).padding(padw)), lrelu()));
+        seq.push_back(nn::Sequential(MixedConv2d(nn::Conv2dOptions(c.input_nc, ndf, kw).stride(2).padding(padw)), lrelu()));
         int nf = ndf;
         for (int n = 1; n < c.n_layers; ++n) {
             const int prev = nf;
             nf = std::min(nf * 2, 512);
-            seq.push_back(nn::Sequential(nn::Conv2d(nn::Conv2dOptions(prev, nf, kw).stride(2).padding(padw)),
+            seq.push_back(nn::Sequential(MixedConv2d(nn::Conv2dOptions(prev, nf, kw).stride(2).padding(padw)),
                                          InstanceNorm(), lrelu()));
         }
         const int prev = nf;
         nf = std::min(nf * 2, 512);
-        seq.push_back(nn::Sequential(nn::Conv2d(nn::Conv2dOptions(prev, nf, kw).stride(1).padding(padw)),
+        seq.push_back(nn::Sequential(MixedConv2d(nn::Conv2dOptions(prev, nf, kw).stride(1).padding(padw)),
                                      InstanceNorm(), lrelu()));
-        seq.push_back(nn::Sequential(nn::Conv2d(nn::Conv2dOptions(nf, 1, kw).stride(1).padding(padw))));
+        seq.push_back(nn::Sequential(MixedConv2d(nn::Conv2dOptions(nf, 1, kw).stride(1).padding(padw))));
         for (size_t j = 0; j < seq.size(); ++j)
             register_module("scale" + std::to_string(i) + "_layer" + std::to_string(j), seq[j]);
         layers.push_back(std::move(seq));
@@ -178,8 +193,12 @@ DiscriminatorOutput MultiscaleDiscriminatorImpl::forward(const torch::Tensor& x)
             feats.push_back(h);
         }
         result.push_back(std::move(feats));
-        if (i != cfg.num_D - 1)
-            in = torch::avg_pool2d(in, 3, 2, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
+        if (i != cfg.num_D - 1) {
+            // in float32 for reduced types (an average; exact enough, and every LibTorch kernel has it)
+            const bool reduced = in.scalar_type() == torch::kBFloat16 || in.scalar_type() == torch::kHalf;
+            const torch::Tensor a = reduced ? in.to(torch::kFloat) : in;
+            in = torch::avg_pool2d(a, 3, 2, 1, /*ceil_mode=*/false, /*count_include_pad=*/false).to(in.scalar_type());
+        }
     }
     return result;
 }

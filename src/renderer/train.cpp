@@ -47,12 +47,11 @@ void check_options(const TrainOptions& o) {
     if (o.out.empty()) throw InputError("[train-renderer] --out is required");
     if (o.epochs < 1 || o.batch_size < 1 || o.clip_frames < 1 || o.window < 1 || o.subsequence < 3 || o.ngf < 1)
         throw InputError("[train-renderer] --epochs, --batch-size, clip and window sizes and --ngf must be positive");
-    if (o.precision == "bf16")
-        throw InputError("[train-renderer] --precision bf16 is not supported for training with LibTorch 1.13 on the CPU "
-                         "(no bf16 autocast of the backward pass; the generator's bf16 path needs two hand-written "
-                         "operators and was not faster than fp32 here, see docs/decisions.md); train in fp32 and "
-                         "render with `ned render --precision bf16`");
-    if (o.precision != "fp32") throw InputError(cat("[train-renderer] --precision must be fp32 (or bf16), got '", o.precision, "'"));
+    if (o.precision != "fp32" && o.precision != "bf16" && o.precision != "fp16")
+        throw InputError(cat("[train-renderer] --precision must be fp32, bf16 or fp16, got '", o.precision, "'"));
+    if (o.precision == "fp16" && !resolve_device(o.device).is_cuda())
+        throw InputError("[train-renderer] --precision fp16 needs a CUDA device (--device cuda); on the CPU use fp32 or "
+                         "bf16");
     if (o.vgg.empty() && !o.no_vgg)
         throw ModelError("[train-renderer] the VGG19 perceptual loss needs --vgg models/vgg19.safetensors (convert "
                          "torchvision's weights with scripts/convert_vgg19.py), or give --no-vgg (lower quality)");
@@ -157,6 +156,15 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     torch::manual_seed(o.seed);
     Trainer tr;
     tr.device = resolve_device(o.device);
+    // mixed precision: float32 master weights and optimiser state, forward and backward in bf16/fp16
+    if (o.precision == "fp16") {  // (on CUDA: check_options)
+        tr.compute = torch::kHalf;
+        tr.scaleG.enabled = tr.scaleD.enabled = true;
+    } else if (o.precision == "bf16") {
+        tr.compute = torch::kBFloat16;
+        if (main_rank && !tr.device.is_cuda() && !__builtin_cpu_supports("avx512bf16"))
+            NED_LOG_WARN("[train-renderer] this CPU has no AVX512-BF16: bf16 is emulated and likely slower than fp32");
+    }
     std::string init_note = "scratch";
     st::File state_file;
     if (o.resume) {
@@ -203,7 +211,10 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     auto dparams = Adam::named_parameters(*tr.D, "discriminator.");
     for (auto& p : Adam::named_parameters(*tr.Dm, "mouth_discriminator.")) dparams.push_back(p);
     tr.optD = std::make_unique<Adam>(dparams, lr, 0.5, 0.999);
-    if (!o.no_vgg) tr.vgg = load_vgg19(o.vgg, tr.device);
+    if (!o.no_vgg) {
+        tr.vgg = load_vgg19(o.vgg, tr.device);
+        if (tr.compute != torch::kFloat) tr.vgg->to(tr.compute);  // frozen: converted once
+    }
     else if (main_rank) NED_LOG_WARN("[train-renderer] --no-vgg: training without the VGG19 perceptual loss (lower quality)");
 
     int start_epoch = 0;
@@ -215,6 +226,10 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         tr.optG->load(f, "optim.G.");
         tr.optD->load(f, "optim.D.");
         tr.optG->lr = tr.optD->lr = lr;
+        if (tr.scaleG.enabled) {  // fp16: the loss scales of the interrupted run (when it was fp16 too)
+            tr.scaleG.scale = std::strtod(f.meta("loss_scale.G", "65536").c_str(), nullptr);
+            tr.scaleD.scale = std::strtod(f.meta("loss_scale.D", "65536").c_str(), nullptr);
+        }
         start_epoch = std::stoi(f.meta("epoch"));
         // position = sub-sequences of the epoch's order already trained on (rank-count independent); files of
         // the first version hold the batch index of a one-process run
@@ -267,6 +282,11 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         f.metadata["world"] = std::to_string(world);
         f.metadata["steps"] = std::to_string(steps);
         f.metadata["windows_in_epoch"] = std::to_string(windows_in_epoch);
+        f.metadata["precision"] = o.precision;
+        if (tr.scaleG.enabled) {
+            f.metadata["loss_scale.G"] = hexf(tr.scaleG.scale);
+            f.metadata["loss_scale.D"] = hexf(tr.scaleD.scale);
+        }
         for (int k = 0; k < kNumLosses; ++k) f.metadata[cat("sum.", kLossNames[k])] = hexf(sums[k]);
         auto add = [&](const torch::nn::Module& m, const std::string& prefix) {
             for (const auto& p : m.named_parameters(true)) f.tensors[prefix + p.key()] = from_torch(p.value().detach().to(torch::kCPU));

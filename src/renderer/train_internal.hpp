@@ -97,6 +97,20 @@ Clips sample_clips(const Dataset& d, const std::vector<size_t>& order, int64_t f
 constexpr int kNumLosses = 9;
 extern const char* const kLossNames[kNumLosses];
 
+/// Dynamic loss scale of fp16 training (the rules of torch.cuda.amp.GradScaler): the loss is multiplied by
+/// factor() before the backward pass; unscale() divides the (rank-summed) gradients by it and says whether all
+/// are finite; update(): a step whose gradients overflowed is skipped and halves the scale, growth_interval
+/// finite steps in a row double it. Disabled (fp32, bf16: bf16 has float32's exponent range): factor 1, no check.
+struct LossScaler {
+    bool enabled = false;
+    double scale = 65536.0;
+    int64_t good = 0;  ///< finite steps since the last change
+    int64_t growth_interval = 2000;
+    double factor() const { return enabled ? scale : 1.0; }
+    bool unscale(const std::vector<torch::Tensor>& params) const;
+    void update(bool finite);
+};
+
 /// The networks, optimisers and reducers of a run.
 struct Trainer {
     Generator G{nullptr};
@@ -105,7 +119,19 @@ struct Trainer {
     std::unique_ptr<Adam> optG, optD;
     std::unique_ptr<dist::GradReducer> redG, redD;
     torch::Device device{torch::kCPU};
+    /// Type of the forward and backward passes: float32, or bf16/fp16 for mixed precision (the parameters and
+    /// the optimiser stay float32; each convolution casts its weights; instance norm and losses in float32).
+    torch::ScalarType compute = torch::kFloat;
+    LossScaler scaleG, scaleD;  ///< fp16 only
 };
+
+/// The losses of one window (generated frames [w0, w0 + window) of every clip, `prev` updated with the detached
+/// outputs), in float32: the 9 terms, the G loss and the D + Dm loss.
+struct WindowLosses {
+    torch::Tensor terms[kNumLosses];
+    torch::Tensor loss_g, loss_d;
+};
+WindowLosses window_losses(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev, int S);
 
 /// One window: generate frames [w0, w0 + window) of every clip (feeding back the detached outputs in `prev`),
 /// one G step then one D + Dm step, the gradients summed over the ranks with weight `share` (this rank's part

@@ -1,26 +1,39 @@
 // `ned train-renderer`: one training window (NED's recipe, ned-reference §3.5-3.6).
+#include <algorithm>
+
 #include "ned/core/error.hpp"
 #include "renderer/train_internal.hpp"
 
 namespace ned::renderer::train_detail {
 
-std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev,
-                                             double share, int S) {
+bool LossScaler::unscale(const std::vector<torch::Tensor>& params) const {
+    if (!enabled) return true;
+    torch::NoGradGuard ng;
+    bool finite = true;
+    for (const auto& p : params) {
+        if (!p.grad().defined()) continue;
+        auto g = p.mutable_grad();
+        g.div_(scale);
+        finite = finite && torch::isfinite(g).all().item<bool>();
+    }
+    return finite;
+}
+
+void LossScaler::update(bool finite) {
+    if (!enabled) return;
+    if (!finite) {
+        scale = std::max(scale * 0.5, 1.0);
+        good = 0;
+    } else if (++good >= growth_interval) {
+        scale = std::min(scale * 2.0, 16777216.0);  // 2^24: beyond it fp16 gradients of ordinary size overflow
+        good = 0;
+    }
+}
+
+WindowLosses window_losses(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev, int S) {
     const int B = static_cast<int>(c.clips.size());
     const torch::Device device = tr.device;
-    std::array<double, kNumLosses> out{};
-    std::vector<double> vals(kNumLosses, 0.0);
-    if (B == 0) {
-        // this rank holds no clip in this (last, partial) global batch: it adds zero gradients to the sums
-        tr.redG->prepare(share);
-        tr.redG->finish(&vals);
-        tr.optG->step();
-        tr.redD->prepare(share);
-        tr.redD->finish(nullptr);
-        tr.optD->step();
-        std::copy(vals.begin(), vals.end(), out.begin());
-        return out;
-    }
+    const auto ct = tr.compute;  // the networks run in this type (float32 master weights cast per convolution)
     auto stack = [&](size_t t, auto field) {
         std::vector<torch::Tensor> v;
         for (int k = 0; k < B; ++k) v.push_back(field(c.clips[k][t]));
@@ -35,7 +48,8 @@ std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t 
                                       stack(t, [](const FrameData& d) { return d.cond; })},
                                      1);
         const auto mask = stack(t, [](const FrameData& d) { return d.mask; });
-        const auto fake = tr.G->forward(cond, prev.detach(), mask);
+        // the output back in float32 (a differentiable cast): images, losses and the fed-back frames
+        const auto fake = tr.G->forward(cond.to(ct), prev.detach().to(ct), mask.to(ct)).to(torch::kFloat);
         prev = torch::cat({prev.narrow(1, 3, 3), fake.detach()}, 1);
         fakes.push_back(fake);
         reals.push_back(stack(t, [](const FrameData& d) { return d.real; }));
@@ -45,15 +59,18 @@ std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t 
     const auto fake = torch::cat(fakes), real = torch::cat(reals), cond = torch::cat(conds);
     // discriminator inputs: [conditioning of frame t (9), image (3)]
     const auto real_ab = torch::cat({cond, real}, 1), fake_ab = torch::cat({cond, fake}, 1);
-    const auto pred_real = tr.D->forward(real_ab);
-    const auto pred_fake_d = tr.D->forward(fake_ab.detach());
-    const auto pred_fake_g = tr.D->forward(fake_ab);
+    const auto real_in = real_ab.to(ct), fake_in = fake_ab.to(ct);
+    const auto pred_real = tr.D->forward(real_in);
+    const auto pred_fake_d = tr.D->forward(fake_in.detach());
+    const auto pred_fake_g = tr.D->forward(fake_in);
     const int roi = mouth_roi_size(S);
-    const auto m_real = crop_roi(real_ab, mouths, roi), m_fake = crop_roi(fake_ab, mouths, roi);
+    const auto m_real = crop_roi(real_in, mouths, roi), m_fake = crop_roi(fake_in, mouths, roi);
     const auto mpred_real = tr.Dm->forward(m_real);
     const auto mpred_fake_d = tr.Dm->forward(m_fake.detach());
     const auto mpred_fake_g = tr.Dm->forward(m_fake);
-    torch::Tensor L_[kNumLosses];
+    // every loss is reduced in float32 (lsgan_loss, feature_matching_loss and vgg_loss cast their inputs)
+    WindowLosses w;
+    torch::Tensor* L_ = w.terms;
     L_[0] = lsgan_loss(pred_fake_g, true);
     L_[1] = feature_matching_loss(pred_fake_g, pred_real, tr.D->cfg);
     L_[2] = tr.vgg.is_empty() ? torch::zeros({}, fake.options()) : vgg_loss(tr.vgg, fake, real) * 10.0;
@@ -63,25 +80,52 @@ std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t 
     L_[6] = lsgan_loss(pred_fake_d, false);
     L_[7] = lsgan_loss(mpred_real, true);
     L_[8] = lsgan_loss(mpred_fake_d, false);
-    const auto loss_g = L_[0] + L_[1] + L_[2] + L_[3] + L_[4];
-    const auto loss_d = (L_[5] + L_[6]) * 0.5 + (L_[7] + L_[8]) * 0.5;
-    for (int k = 0; k < kNumLosses; ++k) vals[k] = L_[k].item<double>();
+    w.loss_g = L_[0] + L_[1] + L_[2] + L_[3] + L_[4];
+    w.loss_d = (L_[5] + L_[6]) * 0.5 + (L_[7] + L_[8]) * 0.5;
+    return w;
+}
+
+std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev,
+                                             double share, int S) {
+    std::array<double, kNumLosses> out{};
+    std::vector<double> vals(kNumLosses, 0.0);
+    std::vector<torch::Tensor> gp, dp;
+    for (const auto& [n, p] : tr.optG->params()) gp.push_back(p);
+    for (const auto& [n, p] : tr.optD->params()) dp.push_back(p);
+    // fp16: the summed gradients are unscaled and checked; an overflow skips the step on every rank alike
+    auto step = [](Adam& opt, LossScaler& scaler, const std::vector<torch::Tensor>& params) {
+        const bool finite = scaler.unscale(params);
+        if (finite) opt.step();
+        scaler.update(finite);
+    };
+    if (c.clips.empty()) {
+        // this rank holds no clip in this (last, partial) global batch: it adds zero gradients to the sums
+        tr.redG->prepare(share);
+        tr.redG->finish(&vals);
+        step(*tr.optG, tr.scaleG, gp);
+        tr.redD->prepare(share);
+        tr.redD->finish(nullptr);
+        step(*tr.optD, tr.scaleD, dp);
+        std::copy(vals.begin(), vals.end(), out.begin());
+        return out;
+    }
+    const WindowLosses w = window_losses(tr, c, w0, window, prev, S);
+    for (int k = 0; k < kNumLosses; ++k) vals[k] = w.terms[k].item<double>();
 
     // G step: gradients of G only (backward restricted to G's parameters: D's weight gradients are not
     // computed for it); the reducer sums them over the ranks while the backward pass runs
     tr.optG->zero_grad();
     tr.redG->prepare(share);
-    std::vector<torch::Tensor> gp;
-    for (const auto& [n, p] : tr.optG->params()) gp.push_back(p);
-    loss_g.backward({}, c10::nullopt, false, c10::optional<at::TensorList>(gp));
+    const double sg = tr.scaleG.factor(), sd = tr.scaleD.factor();
+    (sg == 1 ? w.loss_g : w.loss_g * sg).backward({}, c10::nullopt, false, c10::optional<at::TensorList>(gp));
     tr.redG->finish(&vals);
-    tr.optG->step();
+    step(*tr.optG, tr.scaleG, gp);
     // D and Dm step
     tr.optD->zero_grad();
     tr.redD->prepare(share);
-    loss_d.backward();
+    (sd == 1 ? w.loss_d : w.loss_d * sd).backward();
     tr.redD->finish(nullptr);
-    tr.optD->step();
+    step(*tr.optD, tr.scaleD, dp);
     std::copy(vals.begin(), vals.end(), out.begin());
     return out;
 }

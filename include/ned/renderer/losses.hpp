@@ -13,6 +13,7 @@
 namespace ned::renderer {
 
 /// LSGAN: sum over scales of mean((pred - target)^2) on each scale's last output, target 1 (real) or 0.
+/// Every loss here is computed in float32 whatever the type of the network outputs (bf16/fp16 training).
 torch::Tensor lsgan_loss(const DiscriminatorOutput& pred, bool target_real);
 
 /// NED's feature matching: sum over scales i < num_D and intermediate layers j < last of

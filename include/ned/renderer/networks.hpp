@@ -50,6 +50,16 @@ struct ReflectionPadImpl : torch::nn::Module {
 };
 TORCH_MODULE(ReflectionPad);
 
+/// torch::nn::Conv2d (same options, parameters and names) that runs in its input's floating type: when the
+/// input is bf16 or fp16 and the parameters float32 (mixed-precision training: float32 master weights), weight and
+/// bias are cast for this call. The casts are differentiable, so the gradients land in float32 on the parameters.
+/// With equal types (float32 training, a generator converted for `ned render --precision bf16`) it is nn::Conv2d.
+struct MixedConv2dImpl : torch::nn::Conv2dImpl {
+    using torch::nn::Conv2dImpl::Conv2dImpl;
+    torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(MixedConv2d);
+
 /// ConvTranspose2d(k 3, stride 2, padding 1, output_padding 1) as four ordinary convolutions, one per output
 /// phase (1x1, 1x2, 2x1, 2x2 taps of the 3x3 kernel), interleaved with pixel_shuffle: the same sums as
 /// torch's transposed convolution, which LibTorch 1.13 cannot run in bfloat16 on the CPU (its oneDNN path
@@ -57,7 +67,8 @@ TORCH_MODULE(ReflectionPad);
 torch::Tensor conv_transpose_s2(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
 /// The generator's upsampling layer: torch's ConvTranspose2d(in, out, 3, stride 2, padding 1, output_padding 1)
-/// (same parameters `weight` [in,out,3,3] and `bias`), run through conv_transpose_s2 for bfloat16 on the CPU.
+/// (same parameters `weight` [in,out,3,3] and `bias`), run through conv_transpose_s2 for bfloat16 on the CPU;
+/// like MixedConv2d it casts float32 parameters to a bf16/fp16 input's type for the call.
 struct UpConvImpl : torch::nn::ConvTranspose2dImpl {
     UpConvImpl(int64_t in, int64_t out);
     torch::Tensor forward(const torch::Tensor& x);

@@ -55,7 +55,9 @@ struct TrainOptions {
     double save_minutes = 5;          ///< state saved at least this often (and at every epoch end)
     int stop_after_steps = 0;         ///< testing: exit the process abruptly after this many steps (a "kill")
     bool augment = true;              ///< NED's train-time augmentation (random affine of the conditioning, eye noise)
-    std::string precision = "fp32";   ///< fp32 only (bf16 training is refused: see docs/decisions.md)
+    /// fp32, or mixed precision: bf16 (CPU, CUDA) or fp16 (CUDA only, dynamic loss scale); float32 master
+    /// weights, optimiser state and checkpoints either way (docs/decisions.md)
+    std::string precision = "fp32";
     std::string device = "cpu";
     bool overwrite = false;           ///< -y: start over in a folder that holds a previous run
     int threads = 0;
