@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "ned/core/torch_util.hpp"
@@ -33,7 +34,9 @@ double psnr_u8(const torch::Tensor& a, const torch::Tensor& b, const torch::Tens
 
 // ct: the type of the forward and backward passes (float32 parameters; bf16 = `train-renderer --precision bf16`,
 // casting as train_detail::window_losses does; the frozen VGG converted to ct)
-double train_step_seconds(int ngf, int S, Vgg19Features& vgg, torch::ScalarType ct) {
+// Returns wall seconds; *cpu gets the process's CPU seconds over the step (with 1 thread a load-independent
+// measure on a shared machine).
+double train_step_seconds(int ngf, int S, Vgg19Features& vgg, torch::ScalarType ct, double* cpu) {
     GeneratorConfig gc;
     gc.ngf = ngf;
     Generator g(gc);
@@ -42,6 +45,7 @@ double train_step_seconds(int ngf, int S, Vgg19Features& vgg, torch::ScalarType 
     MultiscaleDiscriminator d(dc), dm(dc);
     const int W = 4;
     const auto t0 = clk::now();
+    const std::clock_t c0 = std::clock();
     torch::Tensor prev = torch::zeros({1, 6, S, S});
     std::vector<torch::Tensor> fakes, reals, conds;
     for (int t = 0; t < W; ++t) {
@@ -64,6 +68,7 @@ double train_step_seconds(int ngf, int S, Vgg19Features& vgg, torch::ScalarType 
     const auto ld = (lsgan_loss(pr, true) + lsgan_loss(pf, false)) * 0.5 + (lsgan_loss(mr, true) + lsgan_loss(mf, false)) * 0.5;
     lg.backward();
     ld.backward();
+    *cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
     return std::chrono::duration<double>(clk::now() - t0).count();
 }
 
@@ -127,8 +132,10 @@ int main(int argc, char** argv) {
                 Vgg19Features vgg;
                 for (auto& p : vgg->parameters()) p.set_requires_grad(false);
                 vgg->to(ct);
+                double cpu = 0;
+                const double wall = train_step_seconds(ngf, S, vgg, ct, &cpu);
                 std::printf("training step (window of 4 frames, batch 1, G+D+Dm+VGG forward and backward) ngf %d %s: "
-                            "%.2f s\n", ngf, ct == torch::kFloat ? "fp32" : "bf16 mixed", train_step_seconds(ngf, S, vgg, ct));
+                            "%.2f s wall, %.2f s CPU\n", ngf, ct == torch::kFloat ? "fp32" : "bf16 mixed", wall, cpu);
             }
     }
     return 0;
