@@ -28,7 +28,7 @@ struct CropCliOptions {
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<CropCliOptions>();
     CLI::App* sub = app.add_subcommand(
-        "crop", "Detect and track the actor's face (dlib HOG; BlazeFace where HOG finds none), smooth the boxes and make NED's 256x256 crops");
+        "crop", "Detect and track the actor's face (dlib HOG; on turned copies of the frame where HOG finds none), smooth the boxes and make NED's 256x256 crops");
     sub->add_option("VIDEO", o->video, "Input video")->required();
     sub->add_option("OUTDIR", o->outdir, "Output folder (created if missing; its parent must exist)")->required();
     sub->add_flag("--save-images", o->save_images, "Also write the crops as OUTDIR/crops/NNNNNN.png");

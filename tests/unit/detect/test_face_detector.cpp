@@ -174,7 +174,7 @@ TEST(FaceDetector, RotationSearchFindsRolledFacesClearlyAboveHog) {
 }
 
 TEST(FaceDetector, HogBlazeFaceFindsRolledAndBorderCutFacesClearlyAboveHog) {
-    // The default detector (hog-blazeface: BlazeFace where HOG finds nothing). bench_detectors (docs/performance.md
+    // hog-blazeface (BlazeFace where HOG finds nothing). bench_detectors (docs/performance.md
     // "Face detectors", 55 clip frames and photos): recall HOG / hog-blazeface 0.58 / 0.99 rolled 45 degrees,
     // 0.05 / 0.98 at 60, 0.01 / 0.96 at 90, 0.46 / 0.96 with the face cut 35% by the border. Bounds on the 8
     // photos here, with margin: at least 3/4 of the faces rolled 45, 60 and 90 degrees and 0.3 more than HOG at
