@@ -207,19 +207,28 @@ std::vector<Detection> FaceDetector::detect_scaled(const cv::Mat& image_small, f
     return out;
 }
 
-std::vector<Detection> FaceDetector::Impl::detect_blaze(const cv::Mat& image_small, float scale) {
+namespace {
+/// ned::facenet detections (x, y, w, h with edges in pixel-edge coordinates of the small image: 0 = left edge of
+/// the first pixel) -> frame coordinates (pixel centres at integers: x = u / s - 0.5), mapped to dlib's box by
+/// `to_hog` (ssd_to_hog_box / blaze_to_hog_box), largest first.
+template <typename FacenetDetection, typename ToHog>
+std::vector<Detection> from_facenet(const std::vector<FacenetDetection>& dets, float scale, ToHog to_hog) {
     std::vector<Detection> out;
-    for (const auto& d : blaze->detect(image_small, opts.min_score)) {
-        // facenet boxes in pixel-edge coordinates of the small image (see the SSD case)
+    for (const auto& d : dets) {
         const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
                           (d.box.y + d.box.height) / scale - 0.5f};
         Detection det;
-        det.box = blaze_to_hog_box(b);
+        det.box = to_hog(b);
         det.score = d.score;
         out.push_back(det);
     }
     sort_largest_first(out);
     return out;
+}
+}  // namespace
+
+std::vector<Detection> FaceDetector::Impl::detect_blaze(const cv::Mat& image_small, float scale) {
+    return from_facenet(blaze->detect(image_small, opts.min_score), scale, blaze_to_hog_box);
 }
 
 std::vector<Detection> FaceDetector::Impl::detect_once(const cv::Mat& image_small, float scale) {
@@ -231,19 +240,7 @@ std::vector<Detection> FaceDetector::Impl::detect_once(const cv::Mat& image_smal
     if (opts.kind == DetectorKind::Ssd) {
         NED_CHECK(image_small.type() == CV_8UC3, "the SSD face detector needs a BGR u8 image, got type ",
                   image_small.type());
-        std::vector<Detection> out;
-        for (const auto& d : ssd->detect(image_small, opts.min_score)) {
-            // facenet boxes: x, y, w, h with edges in pixel-edge coordinates of the small image (0 = left edge
-            // of the first pixel); frame coordinates put pixel centres at integers: x = (u) / s - 0.5.
-            const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
-                              (d.box.y + d.box.height) / scale - 0.5f};
-            Detection det;
-            det.box = ssd_to_hog_box(b);
-            det.score = d.score;
-            out.push_back(det);
-        }
-        sort_largest_first(out);
-        return out;
+        return from_facenet(ssd->detect(image_small, opts.min_score), scale, ssd_to_hog_box);
     }
     cv::Mat grey_small = image_small;
     if (image_small.type() == CV_8UC3) cv::cvtColor(image_small, grey_small, cv::COLOR_BGR2GRAY);
