@@ -12,11 +12,10 @@
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/detect/analyze.hpp"
 #include "ned/detect/face_track.hpp"
-#include "ned/recon/reconstruct.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "ned/render/render_inputs.hpp"
+#include "pipeline/source_stages.hpp"
 #include "pipeline/stage_record.hpp"
 
 namespace fs = std::filesystem;
@@ -38,7 +37,6 @@ std::string prepare_video(const std::string& video, const PrepareActorOptions& o
     const fs::path dir = fs::path(o.out) / "cache" / cat("video-", safe_stem(video), "-", hash_hex(video_id.dump()).substr(0, 12));
     fs::create_directories(dir);
     StageRecords records(dir.string());
-    const std::string track_path = (dir / "track.safetensors").string();
     const std::string recon_path = (dir / "reconstruction.safetensors").string();
     const std::string name = fs::path(video).filename().string();
     auto report = [&](const char* stage, const StageOutcome& s) {
@@ -46,57 +44,19 @@ std::string prepare_video(const std::string& video, const PrepareActorOptions& o
         else NED_LOG_INFO("[train-renderer] {}: {} done ({} frames, {:.1f} s)", name, stage, s.frames, s.wall_s);
     };
 
-    // The same stage keys as `ned translate` (translate.cpp) for the same options.
-    const json a_in = {{"video", video_id},
-                       {"face_index", 0},
-                       {"face_at", nullptr},
-                       {"landmarks", file_identity(o.models.landmarks.empty() ? detect::kDefaultLandmarkModel
-                                                                              : o.models.landmarks)},
-                       {"segmentation", file_identity(o.models.segmentation)}};
-    const StageOutcome a = records.run("analyze", a_in, [&]() -> long {
-        detect::AnalyzeOptions ao;
-        ao.track.threads = o.threads;
-        ao.threads = o.threads;
-        ao.landmark_model = o.models.landmarks;
-        ao.segmentation_model = o.models.segmentation;
-        ao.overwrite = true;
-        ProgressBar b1(name + ": track", 0), b2(name + ": analyze", 0);
-        auto f1 = b1.fn(), f2 = b2.fn();
-        const auto track = detect::analyze_video(video, dir.string(), ao, f1, [&](long d, long t) {
-            b1.finish();
-            f2(d, t);
-        });
-        b2.finish();
-        NED_LOG_INFO("[train-renderer] {}: {}", name, detect::describe(detect::count_frames(track)));
-        return static_cast<long>(track.frames.size());
-    });
-    report("analysis", a);
-
-    const std::string method = o.models.deca.empty() ? "fit" : "deca";
-    const json r_in = {{"upstream", a.key},
-                       {"track", file_identity(track_path)},
-                       {"flame", file_identity(o.models.flame)},
-                       {"deca", file_identity(o.models.deca)},
-                       {"method", method},
-                       {"fit_iters", o.fit_iters}};
-    const StageOutcome r = records.run("reconstruct", r_in, [&]() -> long {
-        recon::ReconstructOptions ro;
-        ro.flame_path = o.models.flame;
-        ro.deca_path = o.models.deca;
-        ro.method = method;
-        ro.video = video;
-        ro.device = o.device;
-        ro.overwrite = true;
-        if (o.fit_iters > 0) {
-            ro.fit.iters = o.fit_iters;
-            ro.fit.first_iters = ro.fit.shape_iters = 2 * o.fit_iters;
-        }
-        ProgressBar b(name + ": reconstruct", 0);
-        const auto rec = recon::reconstruct_workdir(dir.string(), ro, b.fn());
-        b.finish();
-        return static_cast<long>(rec.num_frames());
-    });
-    report("reconstruction", r);
+    // The same stages and keys as `ned translate` for the same options (its largest face, the default detector).
+    SourceStagesOptions so;
+    so.video = video;
+    so.dir = dir.string();
+    so.label = name + ": ";
+    so.models = o.models;
+    so.fit_iters = o.fit_iters;
+    so.device = o.device;
+    so.threads = o.threads;
+    const SourceStagesOutcome s = run_source_stages(records, so);
+    report("analysis", s.analysis);
+    report("reconstruction", s.reconstruction);
+    const StageOutcome& r = s.reconstruction;
 
     // The actor's own conditioning: NMFC, shape and eyes of its own reconstruction (eyes from the track's
     // pupils, as render-inputs does without an edited reconstruction).

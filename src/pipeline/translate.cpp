@@ -25,6 +25,7 @@
 #include "ned/recon/reconstruction.hpp"
 #include "ned/render/render_inputs.hpp"
 #include "ned/renderer/render.hpp"
+#include "pipeline/source_stages.hpp"
 #include "pipeline/stage_record.hpp"
 #include "pipeline/work_files.hpp"
 
@@ -121,71 +122,22 @@ TranslateResult translate(const TranslateOptions& o) {
     const std::string track_path = (fs::path(work) / "track.safetensors").string();
     const std::string recon_path = (fs::path(work) / "reconstruction.safetensors").string();
     const std::string edited_path = (fs::path(work) / "edited.safetensors").string();
-    const json landmark_id = file_identity(o.models.landmarks.empty() ? detect::kDefaultLandmarkModel : o.models.landmarks);
-
     // Analysis + reconstruction of one video into `dir` (the input, or a reference video).
     auto analyse_and_reconstruct = [&](const std::string& video, const std::string& dir, const std::string& prefix,
                                        const detect::TrackOptions& to) {
-        fs::create_directories(dir);
-        const std::string tp = (fs::path(dir) / "track.safetensors").string();
-        const std::string rp = (fs::path(dir) / "reconstruction.safetensors").string();
-        const json a_in = {{"video", file_identity(video)},
-                           {"face_index", to.face_index},
-                           {"face_at", to.face_at.active() ? json::array({to.face_at.seconds, to.face_at.x, to.face_at.y})
-                                                           : json(nullptr)},
-                           {"detector", detect::detector_name(to.detector)},
-                           {"identity", to.identity},
-                           {"target_face", to.target_face.empty() ? json(nullptr) : file_identity(to.target_face)},
-                           {"identity_threshold", to.identity_threshold},
-                           {"landmarks", landmark_id},
-                           {"segmentation", file_identity(o.models.segmentation)}};
-        const StageOutcome a = records.run(prefix + "analyze", a_in, [&]() -> long {
-            detect::AnalyzeOptions ao;
-            ao.track = to;
-            ao.threads = threads;
-            ao.landmark_model = o.models.landmarks;
-            ao.segmentation_model = o.models.segmentation;
-            ao.overwrite = true;
-            std::unique_ptr<ProgressBar> b1, b2;
-            auto f1 = bar_fn(b1, prefix + "track");
-            b2 = std::make_unique<ProgressBar>(prefix + "analyze", 0);
-            auto f2 = b2->fn();
-            ProgressBar* b1p = b1.get();
-            const auto track = detect::analyze_video(video, dir, ao, f1, [&](long d, long t) {
-                b1p->finish();
-                f2(d, t);
-            });
-            b2->finish();
-            NED_LOG_INFO("[translate] {}", detect::describe(detect::count_frames(track)));
-            return static_cast<long>(track.frames.size());
-        });
-        note(prefix + "analyze", a);
-        const std::string method = o.models.deca.empty() ? "fit" : "deca";
-        const json r_in = {{"upstream", a.key},
-                           {"track", file_identity(tp)},
-                           {"flame", file_identity(o.models.flame)},
-                           {"deca", file_identity(o.models.deca)},
-                           {"method", method},
-                           {"fit_iters", o.fit_iters}};
-        const StageOutcome r = records.run(prefix + "reconstruct", r_in, [&]() -> long {
-            recon::ReconstructOptions ro;
-            ro.flame_path = o.models.flame;
-            ro.deca_path = o.models.deca;
-            ro.method = method;
-            ro.video = video;
-            ro.device = o.device;
-            ro.overwrite = true;
-            if (o.fit_iters > 0) {
-                ro.fit.iters = o.fit_iters;
-                ro.fit.first_iters = ro.fit.shape_iters = 2 * o.fit_iters;
-            }
-            std::unique_ptr<ProgressBar> b;
-            const auto rec = recon::reconstruct_workdir(dir, ro, bar_fn(b, prefix + "reconstruct"));
-            b->finish();
-            return static_cast<long>(rec.num_frames());
-        });
-        note(prefix + "reconstruct", r);
-        return std::make_pair(r.key, rp);
+        SourceStagesOptions so;
+        so.video = video;
+        so.dir = dir;
+        so.stage_prefix = so.label = prefix;
+        so.track = to;
+        so.models = o.models;
+        so.fit_iters = o.fit_iters;
+        so.device = o.device;
+        so.threads = threads;
+        const SourceStagesOutcome s = run_source_stages(records, so);
+        note(prefix + "analyze", s.analysis);
+        note(prefix + "reconstruct", s.reconstruction);
+        return std::make_pair(s.reconstruction.key, s.reconstruction_path);
     };
 
     // 4. Stages.

@@ -323,6 +323,15 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
     EXPECT_NE(file_bytes(f.dir / "logs/2_batch_bad.mp4.log").find("none.safetensors"), std::string::npos);
     EXPECT_NE(file_bytes(f.dir / "batch.out").find("1 ok, 0 skipped, 1 failed"), std::string::npos)
         << file_bytes(f.dir / "batch.out");
+
+    // The detector is part of the analysis key: another one re-runs the analysis and everything after it.
+    args = translate_args(f, out, work, "sad", 1);
+    args.insert(args.end(), {"--detector", "hog", "--report", report, "-y"});
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    sk = skipped_stages(report);
+    for (const char* s : {"analyze", "reconstruct", "manipulate", "condition", "mask", "render", "composite"})
+        EXPECT_FALSE(was_skipped(sk, s)) << s;
 }
 
 TEST(CliTranslate, StyleFromAReferenceReconstruction) {

@@ -1,0 +1,82 @@
+// Analysis and reconstruction stages of one video (src/pipeline/source_stages.hpp).
+#include "pipeline/source_stages.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "ned/core/log.hpp"
+#include "ned/core/progress.hpp"
+#include "ned/detect/analyze.hpp"
+#include "ned/detect/face_track.hpp"
+#include "ned/recon/reconstruct.hpp"
+#include "ned/recon/reconstruction.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ned::pipeline {
+
+SourceStagesOutcome run_source_stages(StageRecords& records, const SourceStagesOptions& o) {
+    fs::create_directories(o.dir);
+    SourceStagesOutcome out;
+    out.track_path = (fs::path(o.dir) / "track.safetensors").string();
+    out.reconstruction_path = (fs::path(o.dir) / "reconstruction.safetensors").string();
+    const detect::TrackOptions& to = o.track;
+    const json a_in = {
+        {"video", file_identity(o.video)},
+        {"face_index", to.face_index},
+        {"face_at", to.face_at.active() ? json::array({to.face_at.seconds, to.face_at.x, to.face_at.y}) : json(nullptr)},
+        {"detector", detect::detector_name(to.detector)},
+        {"identity", to.identity},
+        {"target_face", to.target_face.empty() ? json(nullptr) : file_identity(to.target_face)},
+        {"identity_threshold", to.identity_threshold},
+        {"landmarks", file_identity(o.models.landmarks.empty() ? detect::kDefaultLandmarkModel : o.models.landmarks)},
+        {"segmentation", file_identity(o.models.segmentation)}};
+    out.analysis = records.run(o.stage_prefix + "analyze", a_in, [&]() -> long {
+        detect::AnalyzeOptions ao;
+        ao.track = to;
+        ao.track.threads = o.threads;
+        ao.threads = o.threads;
+        ao.landmark_model = o.models.landmarks;
+        ao.segmentation_model = o.models.segmentation;
+        ao.overwrite = true;
+        ProgressBar b1(o.label + "track", 0), b2(o.label + "analyze", 0);
+        auto f1 = b1.fn(), f2 = b2.fn();
+        const auto track = detect::analyze_video(o.video, o.dir, ao, f1, [&](long d, long t) {
+            b1.finish();
+            f2(d, t);
+        });
+        b2.finish();
+        NED_LOG_INFO("[{}analyze] {}", o.label, detect::describe(detect::count_frames(track)));
+        return static_cast<long>(track.frames.size());
+    });
+
+    const std::string method = o.models.deca.empty() ? "fit" : "deca";
+    const json r_in = {{"upstream", out.analysis.key},
+                       {"track", file_identity(out.track_path)},
+                       {"flame", file_identity(o.models.flame)},
+                       {"deca", file_identity(o.models.deca)},
+                       {"method", method},
+                       {"fit_iters", o.fit_iters}};
+    out.reconstruction = records.run(o.stage_prefix + "reconstruct", r_in, [&]() -> long {
+        recon::ReconstructOptions ro;
+        ro.flame_path = o.models.flame;
+        ro.deca_path = o.models.deca;
+        ro.method = method;
+        ro.video = o.video;
+        ro.device = o.device;
+        ro.overwrite = true;
+        if (o.fit_iters > 0) {
+            ro.fit.iters = o.fit_iters;
+            ro.fit.first_iters = ro.fit.shape_iters = 2 * o.fit_iters;
+        }
+        ProgressBar b(o.label + "reconstruct", 0);
+        const auto rec = recon::reconstruct_workdir(o.dir, ro, b.fn());
+        b.finish();
+        return static_cast<long>(rec.num_frames());
+    });
+    return out;
+}
+
+}  // namespace ned::pipeline
