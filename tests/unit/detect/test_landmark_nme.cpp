@@ -14,29 +14,10 @@
 #include "ned/detect/face_detector.hpp"
 #include "ned/detect/landmarks.hpp"
 #include "ned/facenet/facenet.hpp"
+#include "support/ibug_pts.hpp"
 #include "support/test_support.hpp"
 
 using namespace ned::detect;
-
-namespace {
-Landmarks read_pts(const std::string& path) {
-    std::ifstream in(path);
-    std::string line;
-    Landmarks l{};
-    int n = 0;
-    bool inside = false;
-    while (std::getline(in, line) && n < 68) {
-        if (line.find('{') != std::string::npos) {
-            inside = true;
-            continue;
-        }
-        float x, y;
-        if (inside && std::sscanf(line.c_str(), "%f %f", &x, &y) == 2) l[n++] = {x - 1.f, y - 1.f};  // 1-based
-    }
-    EXPECT_EQ(n, 68) << path;
-    return l;
-}
-}  // namespace
 
 TEST(LandmarkAccuracy, DlibIsMoreAccurateThanFaceApiOnTheSharedGroundTruth) {
     NED_REQUIRE_DATA();
@@ -53,7 +34,7 @@ TEST(LandmarkAccuracy, DlibIsMoreAccurateThanFaceApiOnTheSharedGroundTruth) {
         const std::string base = ned::test::data_path(name);
         const cv::Mat img = cv::imread(std::filesystem::exists(base + ".png") ? base + ".png" : base + ".ppm");
         ASSERT_FALSE(img.empty()) << base;
-        const Landmarks truth = read_pts(base + ".pts");
+        const Landmarks truth = ned::test::read_ibug_landmarks(base + ".pts");
         const auto h = hog.detect(img);
         const auto s = ssd.detect(img);
         ASSERT_FALSE(h.empty()) << name;
@@ -95,7 +76,7 @@ TEST(LandmarkAccuracy, FaceMeshMappedTo68OnUprightAndRolledPhotos) {
         const std::string base = ned::test::data_path(name);
         const cv::Mat img = cv::imread(std::filesystem::exists(base + ".png") ? base + ".png" : base + ".ppm");
         ASSERT_FALSE(img.empty()) << base;
-        const Landmarks truth = read_pts(base + ".pts");
+        const Landmarks truth = ned::test::read_ibug_landmarks(base + ".pts");
         std::vector<cv::Point2f> tv(truth.begin(), truth.end());
         const cv::Rect2f bb = cv::boundingRect(tv);
         const cv::Point2f c(bb.x + bb.width / 2, bb.y + bb.height / 2);
