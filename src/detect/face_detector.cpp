@@ -35,21 +35,20 @@ bool detector_needs_colour(DetectorKind k) {
     return k == DetectorKind::Ssd || k == DetectorKind::BlazeFace || k == DetectorKind::HogBlazeFace;
 }
 
-cv::Vec4f blaze_to_hog_box(const cv::Vec4f& b) {
+namespace {
+/// A learned detector's box moved and scaled about its centre (shift and scale as fractions of its sides).
+cv::Vec4f map_box(const cv::Vec4f& b, float shift_x, float shift_y, float scale_x, float scale_y) {
     const float w = b[2] - b[0], h = b[3] - b[1];
-    const float cx = 0.5f * (b[0] + b[2]) + kBlazeShiftX * w;
-    const float cy = 0.5f * (b[1] + b[3]) + kBlazeShiftY * h;
-    const float hw = 0.5f * kBlazeScaleX * w, hh = 0.5f * kBlazeScaleY * h;
+    const float cx = 0.5f * (b[0] + b[2]) + shift_x * w;
+    const float cy = 0.5f * (b[1] + b[3]) + shift_y * h;
+    const float hw = 0.5f * scale_x * w, hh = 0.5f * scale_y * h;
     return {cx - hw, cy - hh, cx + hw, cy + hh};
 }
+}  // namespace
 
-cv::Vec4f ssd_to_hog_box(const cv::Vec4f& b) {
-    const float w = b[2] - b[0], h = b[3] - b[1];
-    const float cx = 0.5f * (b[0] + b[2]) + kSsdShiftX * w;
-    const float cy = 0.5f * (b[1] + b[3]) + kSsdShiftY * h;
-    const float hw = 0.5f * kSsdScaleX * w, hh = 0.5f * kSsdScaleY * h;
-    return {cx - hw, cy - hh, cx + hw, cy + hh};
-}
+cv::Vec4f blaze_to_hog_box(const cv::Vec4f& b) { return map_box(b, kBlazeShiftX, kBlazeShiftY, kBlazeScaleX, kBlazeScaleY); }
+
+cv::Vec4f ssd_to_hog_box(const cv::Vec4f& b) { return map_box(b, kSsdShiftX, kSsdShiftY, kSsdScaleX, kSsdScaleY); }
 
 float resolve_detect_scale(const DetectorOptions& opts, int width, int height) {
     if (opts.detect_scale > 0.f) return opts.detect_scale;
