@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <future>
+#include <memory>
 
 #include "ned/blend/laplacian_blend.hpp"
 #include "ned/core/error.hpp"
@@ -116,17 +117,54 @@ struct FrameJob {
     io::Frame frame;
     bool replace = false;
 };
-}  // namespace
 
-long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
-                     const CompositeOptions& opts, const ProgressFn& progress) {
+void check_blend_options(const CompositeOptions& opts) {
     if (opts.levels < 0 || opts.levels > 8) throw InputError(cat("--levels must be in [0, 8] (got ", opts.levels, ")"));
     if (opts.erosion_kernel < 0 || (opts.erosion_kernel > 0 && opts.erosion_kernel % 2 == 0))
         throw InputError(cat("erosion kernel must be odd (got ", opts.erosion_kernel, ")"));
-    if (opts.faces_dir.empty() || !fs::is_directory(opts.faces_dir))
-        throw InputError(cat("faces folder not found: '", opts.faces_dir, "'"));
-    if (!opts.masks_dir.empty() && !fs::is_directory(opts.masks_dir))
-        throw InputError(cat("masks folder not found: '", opts.masks_dir, "'"));
+}
+}  // namespace
+
+FaceSource face_files(const detect::FaceTrack& track, const std::string& faces_dir, const std::string& masks_dir) {
+    if (faces_dir.empty() || !fs::is_directory(faces_dir))
+        throw InputError(cat("faces folder not found: '", faces_dir, "'"));
+    if (!masks_dir.empty() && !fs::is_directory(masks_dir))
+        throw InputError(cat("masks folder not found: '", masks_dir, "'"));
+    const int cs = track.crop_size;
+    auto warned_mask = std::make_shared<std::atomic<bool>>(false);
+    return [=](long t, cv::Mat& face, cv::Mat& mask) -> bool {
+        const std::string name = frame_name(t, ".png");
+        const std::string face_path = faces_dir + "/" + name;
+        if (!fs::exists(face_path)) return false;
+        face = read_image(face_path, cv::IMREAD_COLOR, "face image");
+        if (face.cols != cs || face.rows != cs)
+            throw InputError(cat("face image ", face_path, " is ", face.cols, "x", face.rows, ", expected ", cs, "x", cs));
+        mask = cv::Mat();
+        if (!masks_dir.empty()) {
+            const std::string mask_path = masks_dir + "/" + name;
+            if (fs::exists(mask_path)) {
+                mask = read_image(mask_path, cv::IMREAD_GRAYSCALE, "mask image");
+                if (mask.size() != face.size())
+                    throw InputError(cat("mask image ", mask_path, " is ", mask.cols, "x", mask.rows, ", expected ", cs,
+                                         "x", cs));
+            } else if (!warned_mask->exchange(true)) {
+                NED_LOG_WARN("[composite] no mask {} (and maybe others): using the default face mask", mask_path);
+            }
+        }
+        return true;
+    };
+}
+
+long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+                     const CompositeOptions& opts, const ProgressFn& progress) {
+    check_blend_options(opts);
+    return composite_video(video_path, track, out_path, opts, face_files(track, opts.faces_dir, opts.masks_dir),
+                           progress);
+}
+
+long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+                     const CompositeOptions& opts, const FaceSource& faces, const ProgressFn& progress) {
+    check_blend_options(opts);
     check_input_file(video_path, "input video");
     AtomicFile out(out_path, opts.overwrite);
 
@@ -151,45 +189,30 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
     io::VideoWriter writer(out.temp_path(), info, wopts);
 
     const cv::Mat default_soft = blend_mask(default_face_mask(cs), opts.erosion_kernel, opts.erosion_threshold);
-    std::atomic<bool> warned_mask{false};
     long total = info.frame_count > 0 ? static_cast<long>(info.frame_count) : static_cast<long>(track.frames.size());
     long replaced = 0, index = 0;
 
-    // Per-frame work (face PNG read, blend, paste) runs asynchronously so it overlaps the encoder.
+    // Per-frame work (the face from `faces`, blend, paste) runs asynchronously so it overlaps the encoder. The
+    // face source is called in frame order, at most two frames at a time.
     auto process = [&](io::Frame fr) -> FrameJob {
         FrameJob job;
         const long t = fr.index;
-        if (t < static_cast<long>(track.frames.size()) && track.frames[t].valid) {
-            const std::string name = frame_name(t, ".png");
-            const std::string face_path = opts.faces_dir + "/" + name;
-            if (fs::exists(face_path)) {
-                cv::Mat face = read_image(face_path, cv::IMREAD_COLOR, "face image");
-                if (face.cols != cs || face.rows != cs)
-                    throw InputError(cat("face image ", face_path, " is ", face.cols, "x", face.rows, ", expected ",
-                                         cs, "x", cs));
-                cv::Mat soft = default_soft;
-                bool have_mask = false;
-                if (!opts.masks_dir.empty()) {
-                    const std::string mask_path = opts.masks_dir + "/" + name;
-                    if (fs::exists(mask_path)) {
-                        cv::Mat mk = read_image(mask_path, cv::IMREAD_GRAYSCALE, "mask image");
-                        if (mk.size() != face.size())
-                            throw InputError(cat("mask image ", mask_path, " is ", mk.cols, "x", mk.rows,
-                                                 ", expected ", cs, "x", cs));
-                        soft = blend_mask(mk, opts.erosion_kernel, opts.erosion_threshold);
-                        have_mask = true;
-                    } else if (!warned_mask.exchange(true)) {
-                        NED_LOG_WARN("[composite] no mask {} (and maybe others): using the default face mask",
-                                     mask_path);
-                    }
-                }
-                if (!have_mask && track.has_analysis)
-                    soft = blend_mask(default_mask_for(track, t), opts.erosion_kernel, opts.erosion_threshold);
-                const cv::Mat crop = detect::extract_crop(fr.bgr, track.frames[t], cs);
-                const cv::Mat blended = blend_with_soft(crop, face, soft, opts.levels);
-                paste_crop(fr.bgr, blended, soft, track.frames[t].crop_to_frame);
-                job.replace = true;
-            }
+        cv::Mat face, mask;
+        if (t < static_cast<long>(track.frames.size()) && track.frames[t].valid && faces(t, face, mask)) {
+            if (face.type() != CV_8UC3 || face.cols != cs || face.rows != cs)
+                throw InputError(cat("the face of frame ", t, " is ", face.cols, "x", face.rows, ", expected ", cs, "x",
+                                     cs, " BGR"));
+            if (!mask.empty() && mask.size() != face.size())
+                throw InputError(cat("the mask of frame ", t, " is ", mask.cols, "x", mask.rows, ", expected ", cs,
+                                     "x", cs));
+            cv::Mat soft = default_soft;
+            if (!mask.empty()) soft = blend_mask(mask, opts.erosion_kernel, opts.erosion_threshold);
+            else if (track.has_analysis)
+                soft = blend_mask(default_mask_for(track, t), opts.erosion_kernel, opts.erosion_threshold);
+            const cv::Mat crop = detect::extract_crop(fr.bgr, track.frames[t], cs);
+            const cv::Mat blended = blend_with_soft(crop, face, soft, opts.levels);
+            paste_crop(fr.bgr, blended, soft, track.frames[t].crop_to_frame);
+            job.replace = true;
         }
         job.frame = std::move(fr);
         return job;

@@ -5,14 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <limits>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <utility>
 
+#include "ned/core/bounded_queue.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
 #include "ned/detect/crop.hpp"
@@ -368,39 +367,10 @@ float histogram_distance(const std::vector<float>& a, const std::vector<float>& 
 
 namespace {
 
-/// Bounded work queue of downscaled grey frames for the detection threads.
-struct DetectQueue {
-    struct Item {
-        long index;
-        cv::Mat grey;
-    };
-    std::mutex m;
-    std::condition_variable not_empty, not_full;
-    std::deque<Item> items;
-    size_t capacity = 8;
-    bool closed = false;
-
-    void push(Item it) {
-        std::unique_lock<std::mutex> lk(m);
-        not_full.wait(lk, [&] { return items.size() < capacity || closed; });
-        items.push_back(std::move(it));
-        not_empty.notify_one();
-    }
-    bool pop(Item& it) {
-        std::unique_lock<std::mutex> lk(m);
-        not_empty.wait(lk, [&] { return !items.empty() || closed; });
-        if (items.empty()) return false;
-        it = std::move(items.front());
-        items.pop_front();
-        not_full.notify_one();
-        return true;
-    }
-    void close() {
-        std::lock_guard<std::mutex> lk(m);
-        closed = true;
-        not_empty.notify_all();
-        not_full.notify_all();
-    }
+/// A downscaled frame (grey for HOG, colour for the learned detectors) for the detection threads.
+struct DetectItem {
+    long index;
+    cv::Mat grey;
 };
 
 /// --face-at: the frame nearest the time (from the first frame) and the detection nearest the point there. When
@@ -477,14 +447,13 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
     std::mutex det_mutex;
     std::atomic<long> done{0};
     std::exception_ptr worker_error;
-    DetectQueue queue;
-    queue.capacity = static_cast<size_t>(2 * nthreads + 2);
+    BoundedQueue<DetectItem> queue(static_cast<size_t>(2 * nthreads + 2));
     std::vector<std::thread> workers;
     for (int i = 0; i < nthreads; ++i) {
         workers.emplace_back([&, i] {
             try {
                 FaceDetector det(dopts);
-                DetectQueue::Item it;
+                DetectItem it;
                 while (queue.pop(it)) {
                     auto d = det.detect_scaled(it.grey, scale);
                     {

@@ -23,10 +23,10 @@
 #include "ned/manip/networks.hpp"
 #include "ned/recon/reconstruct.hpp"
 #include "ned/recon/reconstruction.hpp"
-#include "ned/render/render_inputs.hpp"
 #include "ned/renderer/render.hpp"
 #include "pipeline/source_stages.hpp"
 #include "pipeline/stage_record.hpp"
+#include "pipeline/stream_render.hpp"
 #include "pipeline/work_files.hpp"
 
 namespace fs = std::filesystem;
@@ -117,7 +117,7 @@ TranslateResult translate(const TranslateOptions& o) {
     TranslateResult result;
     const int threads = o.threads;
     auto note = [&](const std::string& name, const StageOutcome& s) {
-        result.stages.push_back({name, s.skipped, s.wall_s, s.frames, s.key});
+        result.stages.push_back({name, s.skipped, s.wall_s, s.frames, s.key, {}});
     };
     const std::string track_path = (fs::path(work) / "track.safetensors").string();
     const std::string recon_path = (fs::path(work) / "reconstruction.safetensors").string();
@@ -199,100 +199,87 @@ TranslateResult translate(const TranslateOptions& o) {
     });
     note("manipulate", m);
 
-    const json c_in = {{"upstream", m.key},
+    // The streamed end: conditioning -> edit mask -> renderer -> compositing in one pass (stream_render.hpp).
+    // With --work the faces are kept: a later run that changes only the encoder options composites them again
+    // without the networks, and a killed run continues after its last rendered frame.
+    const detect::FaceTrack track = detect::load_track(track_path);
+    const bool keep_faces = !o.work.empty();
+    const json r_in = {{"upstream", m.key},
                        {"edited", file_identity(edited_path)},
                        {"flame", file_identity(o.models.flame)},
-                       {"deca", file_identity(o.models.deca)}};
-    const StageOutcome c = records.run("condition", c_in, [&]() -> long {
-        render::RenderInputsOptions ro;
-        ro.workdir = work;
-        ro.reconstruction = edited_path;
-        ro.flame = o.models.flame;
-        ro.deca = o.models.deca;
-        ro.threads = threads;
-        ro.device = o.device;
-        ro.overwrite = true;
-        std::unique_ptr<ProgressBar> b;
-        const auto r = render::render_inputs(ro, bar_fn(b, "condition"));
-        b->finish();
-        return static_cast<long>(r.frames_rendered);
-    });
-    note("condition", c);
-
-    const detect::FaceTrack track = detect::load_track(track_path);
-    std::string upstream_key = c.key;
-    if (o.follow_edit_mask) {
-        const bool seg = !o.models.segmentation.empty();
-        const json k_in = {{"upstream", c.key}, {"track", file_identity(track_path)}, {"segmentation_masks", seg}};
-        const StageOutcome k = records.run("mask", k_in, [&]() -> long { return write_edit_masks(work, track, seg); });
-        note("mask", k);
-        upstream_key = k.key;
-    }
-
-    const json r_in = {{"upstream", upstream_key},
+                       {"deca", file_identity(o.models.deca)},
                        {"renderer", file_identity(o.models.renderer)},
                        {"precision", o.precision},
-                       {"follow_edit_mask", o.follow_edit_mask}};
-    long render_resumed = 0;
-    const StageOutcome r = records.run("render", r_in, [&]() -> long {
-        renderer::RenderOptions ro;
-        ro.workdir = work;
-        ro.renderer = o.models.renderer;
-        if (o.follow_edit_mask) ro.masks = (fs::path(work) / "edit_masks" / "aligned").string();
-        ro.precision = o.precision;
-        ro.device = o.device;
-        ro.overwrite = true;
-        ro.resume_key = stage_key("render", r_in);  // a killed render continues where it stopped
-        std::unique_ptr<ProgressBar> b;
-        const auto res = renderer::render_workdir(ro, bar_fn(b, "render"));
-        render_resumed = res.frames_resumed;
-        b->finish();
-        return static_cast<long>(res.frames_rendered);
-    });
-    note("render", r);
-    result.render_frames_resumed = render_resumed;
+                       {"follow_edit_mask", o.follow_edit_mask},
+                       {"segmentation_masks", !o.models.segmentation.empty()}};
+    const std::string r_key = stage_key("render", r_in);
 
-    // Edited frames: valid in the track with a rendered face.
-    const fs::path faces_dir = fs::path(work) / "faces";
-    std::vector<uint8_t> edited(track.frames.size(), 0);
-    for (size_t t = 0; t < track.frames.size(); ++t)
-        edited[t] = track.frames[t].valid && fs::exists(faces_dir / frame_name(static_cast<long>(t), ".png"));
-    for (size_t t = 0; t < edited.size(); ++t) {
-        if (!edited[t]) continue;
-        if (!result.edited_ranges.empty() && result.edited_ranges.back().second == static_cast<long>(t) - 1)
-            result.edited_ranges.back().second = static_cast<long>(t);
+    // Edited frames: valid in the track and the edited reconstruction (known before encoding: the metadata).
+    for (int64_t t : frames_to_render(track, recon::load_reconstruction(edited_path))) {
+        if (!result.edited_ranges.empty() && result.edited_ranges.back().second == t - 1)
+            result.edited_ranges.back().second = t;
         else
-            result.edited_ranges.push_back({static_cast<long>(t), static_cast<long>(t)});
+            result.edited_ranges.push_back({t, t});
     }
     result.comment = cat("Edited with ned ", NED_VERSION, " (Neural Emotion Director): ", edit.describe(),
                          "; edited frames ", result.edited_ranges.empty() ? std::string("none") : format_ranges(result.edited_ranges),
                          " of ", track.frames.size(), ". Not original footage.");
+    blend::CompositeOptions co;
+    co.crf = o.crf;
+    co.preset = o.preset;
+    co.overwrite = o.overwrite;
+    co.threads = threads;
+    co.metadata["comment"] = result.comment;
 
-    const StageOutcome comp = records.run(
-        "composite", json{{"upstream", r.key}, {"output", fs::absolute(o.output).lexically_normal().string()},
-                          {"crf", o.crf}, {"preset", o.preset}},
-        [&]() -> long {
-            blend::CompositeOptions co;
-            co.faces_dir = faces_dir.string();
-            if (o.follow_edit_mask) co.masks_dir = (fs::path(work) / "edit_masks" / "crop").string();
-            co.crf = o.crf;
-            co.preset = o.preset;
-            co.overwrite = o.overwrite;
-            co.threads = threads;
-            co.metadata["comment"] = result.comment;
-            ProgressBar b("composite", static_cast<long>(track.frames.size()));
-            result.edited = blend::composite_video(o.input, track, o.output, co, b.fn());
+    if (keep_faces && records.finished("render", r_key)) {
+        result.stages.push_back({"render", true, 0, 0, r_key, {}});
+        const StageOutcome comp = records.run(
+            "composite", json{{"upstream", r_key}, {"output", fs::absolute(o.output).lexically_normal().string()},
+                              {"crf", o.crf}, {"preset", o.preset}},
+            [&]() -> long {
+                ProgressBar b("composite", static_cast<long>(track.frames.size()));
+                result.edited = blend::composite_video(o.input, track, o.output, co,
+                                                       kept_faces(track, work, o.follow_edit_mask), b.fn());
+                b.finish();
+                return static_cast<long>(track.frames.size());
+            },
+            /*always=*/true);
+        note("composite", comp);
+    } else {
+        StreamRenderResult sr;
+        const StageOutcome r = records.run("render", r_in, [&]() -> long {
+            StreamRenderOptions so;
+            so.input = o.input;
+            so.work = work;
+            so.edited = edited_path;
+            so.flame = o.models.flame;
+            so.deca = o.models.deca;
+            so.renderer = o.models.renderer;
+            so.follow_edit_mask = o.follow_edit_mask;
+            so.segmentation_masks = !o.models.segmentation.empty();
+            so.precision = o.precision;
+            so.device = o.device;
+            so.threads = threads;
+            so.keep_faces = keep_faces;
+            so.resume_key = r_key;
+            so.composite = co;
+            so.output = o.output;
+            ProgressBar b("render", static_cast<long>(track.frames.size()));
+            sr = stream_render(so, b.fn());
             b.finish();
-            return static_cast<long>(track.frames.size());
-        },
-        /*always=*/true);
-    note("composite", comp);
+            return sr.frames;
+        });
+        note("render", r);
+        result.stages.back().busy_s = {{"condition", sr.condition_s}, {"render", sr.render_s}, {"composite", sr.composite_s}};
+        result.edited = sr.composited;
+        result.render_frames_resumed = sr.frames_resumed;
+    }
 
     if (!o.preview.empty()) {
         const auto t0 = std::chrono::steady_clock::now();
         const long n = write_preview(o.input, o.output, o.preview, o.crf, o.preset, o.overwrite);
         result.stages.push_back(
-            {"preview", false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), n, {}});
+            {"preview", false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), n, {}, {}});
     }
 
     // 5. Summary and report.

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <cmath>
@@ -14,13 +13,10 @@
 #include <fstream>
 #include <limits>
 
-#include "ned/blend/composite.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
-#include "ned/core/image_io.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
-#include "ned/render/render_inputs.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -79,40 +75,6 @@ ProgressFn bar_fn(std::unique_ptr<ProgressBar>& bar, const std::string& label) {
     return bar->fn();
 }
 
-long write_edit_masks(const std::string& work, const detect::FaceTrack& track, bool segmentation_masks) {
-    const fs::path cond = fs::path(work) / "conditioning" / "nmfc";
-    const fs::path aligned_dir = fs::path(work) / "edit_masks" / "aligned", crop_dir = fs::path(work) / "edit_masks" / "crop";
-    std::error_code ec;
-    fs::remove_all(fs::path(work) / "edit_masks", ec);
-    fs::create_directories(aligned_dir);
-    fs::create_directories(crop_dir);
-    const int cs = track.crop_size;
-    long n = 0;
-    for (long t = 0; t < static_cast<long>(track.frames.size()); ++t) {
-        if (!track.frames[t].valid) continue;
-        const std::string name = frame_name(t, ".png");
-        const fs::path nmfc_path = cond / name;
-        if (!fs::exists(nmfc_path)) continue;
-        const cv::Mat nmfc = read_image(nmfc_path.string(), cv::IMREAD_COLOR, "NMFC image");
-        const cv::Mat coverage = render::edit_mask(cv::Mat::zeros(nmfc.size(), CV_8UC1), nmfc);  // NMFC > 0
-        cv::Mat src_crop;
-        const fs::path seg = fs::path(work) / "masks" / name;
-        if (segmentation_masks && fs::exists(seg)) src_crop = read_image(seg.string(), cv::IMREAD_GRAYSCALE, "mask");
-        if (src_crop.empty()) src_crop = blend::default_mask_for(track, t);
-        src_crop = src_crop > 127;
-        const cv::Size size(cs, cs);
-        cv::Mat src_aligned, cov_crop;
-        cv::warpAffine(src_crop, src_aligned, cv::Mat(track.frames[t].align), size, cv::INTER_NEAREST);
-        cv::warpAffine(coverage, cov_crop, cv::Mat(track.frames[t].align), size,
-                       cv::INTER_NEAREST | cv::WARP_INVERSE_MAP);
-        const cv::Mat aligned_union = cv::max(src_aligned, coverage), crop_union = cv::max(src_crop, cov_crop);
-        write_image((aligned_dir / name).string(), aligned_union, "edit mask");
-        write_image((crop_dir / name).string(), crop_union, "edit mask");
-        ++n;
-    }
-    return n;
-}
-
 long write_preview(const std::string& input, const std::string& edited, const std::string& out_path, int crf,
                    const std::string& preset, bool overwrite) {
     AtomicFile out(out_path, overwrite);
@@ -167,13 +129,16 @@ void summarize_edit(const std::string& source_recon, const std::string& edited_r
 
 void write_report(const TranslateOptions& o, const TranslateResult& result) {
     json stages = json::array();
-    for (const auto& s : result.stages)
-        stages.push_back({{"stage", s.name},
-                          {"skipped", s.skipped},
-                          {"wall_s", s.wall_s},
-                          {"frames", s.frames},
-                          {"fps", number_or_null(s.wall_s > 0 ? s.frames / s.wall_s : NAN)},
-                          {"key", s.key}});
+    for (const auto& s : result.stages) {
+        json e = {{"stage", s.name},
+                  {"skipped", s.skipped},
+                  {"wall_s", s.wall_s},
+                  {"frames", s.frames},
+                  {"fps", number_or_null(s.wall_s > 0 ? s.frames / s.wall_s : NAN)},
+                  {"key", s.key}};
+        if (!s.busy_s.empty()) e["busy_s"] = s.busy_s;
+        stages.push_back(e);
+    }
     json ranges = json::array();
     for (const auto& [a, b] : result.edited_ranges) ranges.push_back({a, b});
     const json rep = {{"format", "ned.translate_report"},

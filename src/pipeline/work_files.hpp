@@ -1,5 +1,5 @@
 #pragma once
-// Internal helpers of the pipeline layer (src/pipeline): the work-folder lock, the mask stage, the preview
+// Internal helpers of the pipeline layer (src/pipeline): the work-folder lock, the preview
 // video, the edit's summary numbers and the JSON report of `ned translate` / `ned style`.
 #include <memory>
 #include <string>
@@ -26,12 +26,6 @@ private:
 
 /// A progress bar owned by `bar`, labelled `label`; returns its callback.
 ProgressFn bar_fn(std::unique_ptr<ProgressBar>& bar, const std::string& label);
-
-/// The mask stage: for every frame with conditioning, the union of the source face mask (crop space:
-/// WORK/masks/ from the segmenter when present, else the landmark mask) and the coverage of the edited NMFC
-/// (aligned space), written to WORK/edit_masks/aligned/ (for the renderer) and WORK/edit_masks/crop/ (for
-/// the compositor). Returns the number of frames.
-long write_edit_masks(const std::string& work, const detect::FaceTrack& track, bool segmentation_masks);
 
 /// Original | edited side by side, the input's timestamps and audio. Returns frames written.
 long write_preview(const std::string& input, const std::string& edited, const std::string& out_path, int crf,

@@ -157,11 +157,10 @@ using detail::write_png;
 
 constexpr const char* kResumeFormat = "ned.render_resume";
 
-/// The resume file of an interrupted run with `key`: the number of steps done (0 = start afresh) and the ring
-/// buffer. Anything that does not fit (another key, a damaged file, a recorded frame whose PNGs are missing) is
-/// a fresh start.
-int64_t read_resume(const fs::path& file, const std::string& key, const std::vector<FrameStep>& steps,
-                    const fs::path& aligned_dir, const fs::path& faces_dir, int prev_nc, int size, torch::Tensor& prev) {
+}  // namespace
+
+int64_t read_render_resume(const fs::path& file, const std::string& key, const std::vector<FrameStep>& steps,
+                           const std::vector<fs::path>& image_dirs, int prev_nc, int size, torch::Tensor& prev) {
     if (!fs::is_regular_file(file)) return 0;
     try {
         const st::File f = st::load(file.string());
@@ -174,7 +173,7 @@ int64_t read_resume(const fs::path& file, const std::string& key, const std::vec
             std::stoll(f.meta("last_frame", "-1")) != steps[done - 1].frame)
             return 0;
         for (int64_t i = 0; i < done; ++i)
-            for (const auto& d : {aligned_dir, faces_dir})
+            for (const auto& d : image_dirs)
                 if (!fs::is_regular_file(d / frame_name(steps[i].frame, ".png"))) {
                     NED_LOG_WARN("[renderer] {} lists frame {} but {} has no image of it; rendering every frame",
                                  file.string(), steps[i].frame, d.string());
@@ -188,16 +187,14 @@ int64_t read_resume(const fs::path& file, const std::string& key, const std::vec
     }
 }
 
-void write_resume(const fs::path& file, const std::string& key, int64_t done, int64_t last_frame,
-                  const torch::Tensor& prev) {
+void write_render_resume(const fs::path& file, const std::string& key, int64_t done, int64_t last_frame,
+                         const torch::Tensor& prev) {
     st::File f;
     f.metadata = {{"format", kResumeFormat}, {"version", "1"}, {"key", key}, {"done", std::to_string(done)},
                   {"last_frame", std::to_string(last_frame)}};
     f.tensors["prev"] = from_torch(prev);
     st::save(file.string(), f);
 }
-
-}  // namespace
 
 RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) {
     if (o.workdir.empty() || !fs::is_directory(o.workdir))
@@ -259,7 +256,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
     const bool resumable = !o.resume_key.empty();
     const fs::path resume_file = wd / "render_resume.safetensors";
     torch::Tensor resume_prev;
-    const int64_t start = resumable ? read_resume(resume_file, o.resume_key, steps, aligned_dir, faces_dir,
+    const int64_t start = resumable ? read_render_resume(resume_file, o.resume_key, steps, {aligned_dir, faces_dir},
                                                   renderer.config().prev_nc, S, resume_prev)
                                     : 0;
     OutputDirs out_dirs;  // removed in reverse order (OutputDirs)
@@ -285,7 +282,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
                            cv::WARP_INVERSE_MAP | cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar::all(0));
             return;
         }
-        detail::analysis_masks(track, wd, t, crop_mask, aligned_mask);
+        analysis_masks(track, wd, t, crop_mask, aligned_mask);
     };
 
     std::map<int64_t, torch::Tensor> cache;  // frame -> [9,S,S] conditioning
@@ -338,7 +335,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
             const cv::Mat face = output_to_image(out);
             write_png(aligned_dir / frame_name(t, ".png"), face);
             write_png(faces_dir / frame_name(t, ".png"), unalign_face(face, align, crop_mask));
-            if (prev.defined()) write_resume(resume_file, key, i + 1, t, prev);  // after the frame's images
+            if (prev.defined()) write_render_resume(resume_file, key, i + 1, t, prev);  // after the frame's images
         });
         ++result.frames_rendered;
         if (progress) progress(i + 1, total);
@@ -400,14 +397,15 @@ void write_png(const fs::path& p, const cv::Mat& img) {
     f.commit();
 }
 
+}  // namespace detail
+
 void analysis_masks(const detect::FaceTrack& track, const fs::path& workdir, int64_t t, cv::Mat& crop_mask,
                     cv::Mat& aligned_mask) {
     const auto& ff = track.frames[t];
     const fs::path p = workdir / "masks" / frame_name(t, ".png");
-    if (fs::is_regular_file(p)) crop_mask = read_image(p, cv::IMREAD_GRAYSCALE, track.crop_size, "mask");
+    if (fs::is_regular_file(p)) crop_mask = detail::read_image(p, cv::IMREAD_GRAYSCALE, track.crop_size, "mask");
     else crop_mask = detect::landmark_face_mask(ff.landmarks, track.crop_size);
     aligned_mask = detect::warp_to_aligned(crop_mask, ff.align, /*nearest=*/true);
 }
 
-}  // namespace detail
 }  // namespace ned::renderer

@@ -105,7 +105,7 @@ Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool pre
         if (!want.count(fr.index)) continue;
         const auto& ff = track.frames[fr.index];
         cv::Mat crop_mask, aligned_mask;
-        detail::analysis_masks(track, workdir, fr.index, crop_mask, aligned_mask);
+        analysis_masks(track, workdir, fr.index, crop_mask, aligned_mask);
         cv::Mat face = detect::warp_to_aligned(detect::extract_crop(fr.bgr, ff, a.size), ff.align);
         face.setTo(cv::Scalar::all(0), aligned_mask == 0);  // NED's align.py zeroes the face outside the mask
         detail::write_png(cache_dir / "faces" / frame_name(fr.index, ".png"), face);

@@ -4,6 +4,7 @@
 // (the warped soft mask is the alpha), so pixels away from the face stay bit-identical.
 #include <opencv2/core.hpp>
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -18,7 +19,7 @@ struct CompositeOptions {
     float erosion_threshold = 0.8f;  ///< SoftErosion threshold (NED blending: 0.8)
     int crf = 18;                 ///< libx264 CRF of the output
     std::string preset = "medium";   ///< libx264 preset
-    std::string faces_dir;        ///< per-frame faces (frame_name(i, ".png")); required
+    std::string faces_dir;        ///< per-frame faces (frame_name(i, ".png")); required without a FaceSource
     std::string masks_dir;        ///< per-frame masks (0/255 PNG, same names); empty = default mask
     bool overwrite = false;       ///< replace an existing output
     int threads = 0;              ///< worker threads (0 = all cores)
@@ -49,10 +50,25 @@ cv::Mat default_mask_for(const detect::FaceTrack& track, long t);
 /// only; there frame = frame*(1-a) + crop*a. Pixels where the warped alpha is 0 are not touched.
 void paste_crop(cv::Mat& frame_bgr, const cv::Mat& crop_bgr, const cv::Mat& alpha, const cv::Matx23f& crop_to_frame);
 
-/// Composite a whole video: for every frame with a valid face in `track` and a face PNG in
-/// options.faces_dir, crop (detect::extract_crop), blend_face, paste_crop; other frames pass through.
+/// Where the new faces come from: called for each frame t valid in the track, in frame order, from a worker
+/// thread (at most two frames at a time). Returns false when frame t gets no new face (it passes through);
+/// else fills `face` (CV_8UC3 BGR, crop_size^2, crop space) and `mask` (u8 0/255 crop-space blend mask, or
+/// empty for the default mask: default_mask_for). May throw; the exception ends the composite.
+using FaceSource = std::function<bool(long t, cv::Mat& face, cv::Mat& mask)>;
+
+/// The faces of `ned composite`: faces_dir/NNNNNN.png (a frame without one passes through) and, when
+/// masks_dir is given, masks_dir/NNNNNN.png (missing: the default mask, with one warning). Throws InputError
+/// when a folder does not exist or an image has the wrong size.
+FaceSource face_files(const detect::FaceTrack& track, const std::string& faces_dir, const std::string& masks_dir);
+
+/// Composite a whole video: for every frame with a valid face in `track` and a face from `faces`, crop
+/// (detect::extract_crop), blend with the soft-eroded mask, paste_crop; other frames pass through.
 /// Written with io::VideoWriter (audio copied) via AtomicFile to out_path. Streaming, one frame at a time.
 /// Returns the number of frames that got a new face.
+long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+                     const CompositeOptions& options, const FaceSource& faces, const ProgressFn& progress = {});
+
+/// The same with face_files(track, options.faces_dir, options.masks_dir).
 long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
                      const CompositeOptions& options, const ProgressFn& progress = {});
 

@@ -4,17 +4,21 @@
 //
 //   analyze (detect::analyze_video) -> reconstruct (recon::reconstruct_workdir: DECA when its weights are
 //   there, else the landmark fit) -> manipulate (manip::manipulate: emotion, schedule or reference style)
-//   -> condition (render::render_inputs of the edited reconstruction) -> mask (source face mask united with
-//   the edited NMFC coverage) -> render (renderer::render_workdir) -> composite (blend::composite_video,
-//   every frame, timestamps and audio kept, `comment` metadata naming the edit).
+//   -> render, streamed frame by frame in three threads (src/pipeline/stream_render.hpp): the conditioning
+//   images of the edited reconstruction and the blend mask that follows the edit -> the neural renderer ->
+//   compositing (decode, blend, encode: every frame, timestamps and audio kept, `comment` metadata naming
+//   the edit).
 //
 // Work folder: every stage writes its outputs there and, LAST and atomically, a record
 // WORK/stages/<stage>.json holding a key (a hash of the stage's inputs: the upstream stage's key and main
 // output identity, the options, the identity (path, size, mtime) of every model file and of the input video).
 // A stage whose record exists with the same key is skipped; a stage without a record (never run, killed,
-// failed) runs again from its start. Changing only the edit re-runs manipulate and later; changing only the
-// renderer re-runs render (and composite, which always runs: its output lies outside the work folder).
+// failed) runs again from its start, except `render`, which continues after its last rendered frame. Changing
+// only the edit re-runs manipulate and render; changing only the renderer re-runs render; changing only the
+// encoder options (or the output) re-runs just the compositing from the kept faces (record `composite`).
+// With a temporary work folder (no --work) nothing of the render stage is written but the output.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -91,6 +95,10 @@ struct StageTiming {
     double wall_s = 0;      ///< this run (0 when skipped)
     long frames = 0;        ///< frames the stage handled
     std::string key;
+    /// The streamed `render` stage: busy seconds of its threads ("condition": conditioning images and masks,
+    /// "render": the network, "composite": decode, blend and encode, i.e. the pass's wall time minus the time
+    /// the compositor waited for faces). They overlap, so they add up to more than wall_s.
+    std::map<std::string, double> busy_s;
 };
 
 struct TranslateResult {

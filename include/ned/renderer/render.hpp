@@ -21,10 +21,12 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "ned/core/progress.hpp"
+#include "ned/detect/face_track.hpp"
 #include "ned/renderer/networks.hpp"
 
 namespace ned::renderer {
@@ -80,6 +82,23 @@ private:
     torch::ScalarType dtype_;
     torch::Tensor prev_;  ///< [1,prev_nc,H,W] on device_, dtype_; undefined after reset()
 };
+
+/// The analysis face mask of frame t: WORKDIR/masks/NNNNNN.png (crop space, from `ned analyze` with
+/// segmentation or --save-images) when present, else the landmark mask of the track; and its aligned version
+/// (nearest). Both u8 0/255, crop_size^2.
+void analysis_masks(const detect::FaceTrack& track, const std::filesystem::path& workdir, int64_t t,
+                    cv::Mat& crop_mask, cv::Mat& aligned_mask);
+
+/// The resume file of an interrupted resumable render (format ned.render_resume, version 1): returns the
+/// number of `steps` done (0 = start afresh) and sets `prev` to the ring buffer [1,prev_nc,size,size] saved
+/// after the last of them. Anything that does not fit (another key, a damaged file, a done frame without its
+/// PNG in one of `image_dirs`) is a fresh start (logged).
+int64_t read_render_resume(const std::filesystem::path& file, const std::string& key,
+                           const std::vector<FrameStep>& steps, const std::vector<std::filesystem::path>& image_dirs,
+                           int prev_nc, int size, torch::Tensor& prev);
+/// Rewrite the resume file: `done` steps finished, the last one frame `last_frame`, ring buffer `prev`.
+void write_render_resume(const std::filesystem::path& file, const std::string& key, int64_t done, int64_t last_frame,
+                         const torch::Tensor& prev);
 
 struct RenderOptions {
     std::string workdir;       ///< holds track.safetensors (analysed)
