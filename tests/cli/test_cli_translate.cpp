@@ -676,6 +676,22 @@ TEST(CliTranslate, StreamedFacesEqualTheStagedCommands) {
         EXPECT_LE(maxdiff, 2.0) << name;
         EXPECT_GT(cv::norm(a, cv::NORM_L1), 0.0) << name;  // a face, not an empty image
     }
+
+    // A failure inside the stream (here the renderer thread: a source mask of the wrong size for a late frame)
+    // stops every thread: one error line, exit 2, no output, no hang.
+    const std::string late = std::prev(staged.end())->first;
+    fs::create_directories(work + "/masks");
+    cv::imwrite(work + "/masks/" + late, cv::Mat(10, 10, CV_8UC1, cv::Scalar(255)));
+    args = translate_args(f, dir / "failed.mp4", work, "happy", 2);
+    args.push_back("--no-edit-mask");
+    r = run_ned(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err.find("ned: error:"), r.err.rfind("ned: error:")) << r.err;  // one error line (warnings aside)
+    EXPECT_EQ(r.err.find("[E]"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(late), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("expected 256x256"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "failed.mp4"));
+    EXPECT_FALSE(fs::exists(work + "/stages/render.json"));
 }
 
 TEST(CliTranslate, TemporaryWorkFolderIsRemovedOnASignal) {
