@@ -21,6 +21,6 @@ for p in fp32 bf16; do
         --report "$T/report_$p.json" --preset veryfast -q -y 2> "$T/time_$p.txt" || { cat "$T/time_$p.txt"; exit 1; }
     echo "== $p: $N frames 1280x720, $(jq -r '"total \(.wall_s | .*10|round/10) s, \(.fps | .*1000|round/1000) fps"' "$T/report_$p.json"), peak RSS $(grep 'Maximum resident' "$T/time_$p.txt" | awk '{print $NF}') KB"
     jq -r --argjson total "$(jq .wall_s "$T/report_$p.json")" \
-        '.stages[] | "  \(.stage): \(.wall_s | .*10|round/10) s (\(.wall_s / $total * 100 | round) %), \(.fps // 0 | .*100|round/100) fps"' \
+        '.stages[] | "  \(.stage): \(.wall_s | .*10|round/10) s (\(.wall_s / $total * 100 | round) %), \(.fps // 0 | .*100|round/100) fps\(if .busy_s then " (streamed; busy s: " + (.busy_s | to_entries | map("\(.key) \(.value | .*10|round/10)") | join(", ")) + ")" else "" end)"' \
         "$T/report_$p.json"
 done
