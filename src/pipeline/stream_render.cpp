@@ -38,10 +38,10 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 constexpr int kConditioningBatch = 16;  // frames per FLAME/D_detail forward (as `ned render-inputs`)
 
-/// One frame's renderer input.
+/// One frame's renderer input (8-bit images: a quarter of the float tensor's memory in the queue).
 struct CondItem {
     int64_t frame = -1;
-    torch::Tensor cond;         ///< [9,S,S] float [0,1]
+    cv::Mat nmfc, eyes, shape;  ///< aligned conditioning images, BGR u8
     cv::Mat aligned_mask;       ///< the renderer's mask, aligned space, u8 0/255
     cv::Mat unalign_mask;       ///< crop-space mask that cuts the unaligned face
     cv::Mat blend_mask;         ///< the compositor's crop-space mask (empty: default_mask_for)
@@ -227,7 +227,9 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
                 for (size_t k = 0; k < batch.size(); ++k) {
                     const auto& cf = batch[k];
                     items[k].frame = cf.frame_index;
-                    items[k].cond = renderer::conditioning_tensor(cf.nmfc, cf.eyes, cf.shape);
+                    items[k].nmfc = cf.nmfc;
+                    items[k].eyes = cf.eyes;
+                    items[k].shape = cf.shape;
                     masks_of(o, track, cf.frame_index, cf.nmfc, items[k]);
                 }
                 condition_s += seconds_since(t0);
@@ -243,7 +245,11 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
     const int64_t interrupt_after = interrupt_env ? std::atoll(interrupt_env) : -1;
     StreamThread renderer_thread(
         [&] {
-            std::map<int64_t, CondItem> window;  // the conditioning of the frames the next step reads
+            struct Window {
+                torch::Tensor cond;  ///< [9,S,S] float [0,1]
+                CondItem item;
+            };
+            std::map<int64_t, Window> window;  // the conditioning of the frames the next step reads
             for (int64_t i = start; i < total; ++i) {
                 const renderer::FrameStep& s = steps[i];
                 while (!window.count(s.frame)) {
@@ -251,7 +257,8 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
                     if (!cond_queue.pop(item))
                         throw Error(cat("internal: the conditioning of frame ", s.frame, " never came"));
                     const int64_t f = item.frame;
-                    window[f] = std::move(item);
+                    const torch::Tensor cond = renderer::conditioning_tensor(item.nmfc, item.eyes, item.shape);
+                    window[f] = Window{cond, std::move(item)};
                 }
                 const auto t0 = Clock::now();
                 if (s.restart) face_renderer.reset();
@@ -260,7 +267,7 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
                 const torch::Tensor cond =
                     torch::cat({window.at(s.cond[0]).cond, window.at(s.cond[1]).cond, window.at(s.cond[2]).cond}, 0)
                         .unsqueeze(0);
-                const CondItem& cur = window.at(s.frame);
+                const CondItem& cur = window.at(s.frame).item;
                 const torch::Tensor out = face_renderer.step(cond, renderer::mask_tensor(cur.aligned_mask));
                 FaceItem face;
                 face.frame = s.frame;
