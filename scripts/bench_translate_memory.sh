@@ -23,8 +23,19 @@ ffmpeg -hide_banner -loglevel error -nostdin -i "$T/long.mp4" -t "$SHORT" -c cop
 for clip in short long; do
     /usr/bin/time -v "$B/src/cli/ned" translate "$T/$clip.mp4" "$T/out_$clip.mp4" --emotion happy \
         --renderer "$T/models/renderer.safetensors" --models "$T/models" --fit-iters "$FIT" \
-        --report "$T/report_$clip.json" --preset veryfast -q -y 2> "$T/time_$clip.txt" || { cat "$T/time_$clip.txt"; exit 1; }
+        --report "$T/report_$clip.json" --preset veryfast -q -y 2> "$T/time_$clip.txt" &
+    TPID=$!
+    # VmRSS of the ned process every 5 s, with the last stage record finished at that time.
+    ( sleep 1; P=$(pgrep -P "$TPID" -f "ned translate" | head -1); W=
+      while kill -0 "$P" 2>/dev/null; do
+          [ -z "$W" ] && W=$(ls -d /tmp/ned-translate-* 2>/dev/null | head -1)
+          S=$(ls -t "$W"/stages 2>/dev/null | head -1)
+          echo "$SECONDS $(awk '/VmRSS/{print int($2/1024)}' /proc/"$P"/status 2>/dev/null) ${S%.json}"
+          sleep 5
+      done ) > "$T/rss_$clip.txt" &
+    wait "$TPID" || { cat "$T/time_$clip.txt"; exit 1; }
     echo "== $clip: $(jq .frames "$T/report_$clip.json") frames 1920x1080, $(jq -r '"total \(.wall_s | .*10|round/10) s, \(.fps | .*1000|round/1000) fps"' "$T/report_$clip.json"), peak RSS $(grep 'Maximum resident' "$T/time_$clip.txt" | awk '{print $NF}') KB"
     jq -r '.stages[] | "  \(.stage): \(.wall_s | .*10|round/10) s, \(.fps // 0 | .*100|round/100) fps"' "$T/report_$clip.json"
+    echo "  VmRSS MB every 5 s (after the last finished stage): $(awk '{printf "%s%s", (NR>1?", ":""), $2 ($3!=""?"("$3")":"")}' "$T/rss_$clip.txt")"
 done
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
