@@ -192,8 +192,8 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
     long total = info.frame_count > 0 ? static_cast<long>(info.frame_count) : static_cast<long>(track.frames.size());
     long replaced = 0, index = 0;
 
-    // Per-frame work (the face from `faces`, blend, paste) runs asynchronously so it overlaps the encoder. The
-    // face source is called in frame order, at most two frames at a time.
+    // Per-frame work (the face from `faces`, blend, paste) runs asynchronously so it overlaps the encoder; at
+    // most two frames are in flight (FaceSource).
     auto process = [&](io::Frame fr) -> FrameJob {
         FrameJob job;
         const long t = fr.index;

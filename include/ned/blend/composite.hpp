@@ -50,8 +50,8 @@ cv::Mat default_mask_for(const detect::FaceTrack& track, long t);
 /// only; there frame = frame*(1-a) + crop*a. Pixels where the warped alpha is 0 are not touched.
 void paste_crop(cv::Mat& frame_bgr, const cv::Mat& crop_bgr, const cv::Mat& alpha, const cv::Matx23f& crop_to_frame);
 
-/// Where the new faces come from: called for each frame t valid in the track, in frame order, from a worker
-/// thread (at most two frames at a time). Returns false when frame t gets no new face (it passes through);
+/// Where the new faces come from: called once for each frame t valid in the track, from worker threads; at
+/// most two calls (frames t and t+1) run at once, so the later one may start first. Returns false when frame t gets no new face (it passes through);
 /// else fills `face` (CV_8UC3 BGR, crop_size^2, crop space) and `mask` (u8 0/255 crop-space blend mask, or
 /// empty for the default mask: default_mask_for). May throw; the exception ends the composite.
 using FaceSource = std::function<bool(long t, cv::Mat& face, cv::Mat& mask)>;
