@@ -23,6 +23,7 @@
 #include "ned/core/torch_util.hpp"
 #include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
+#include "ned/recon/reconstruction.hpp"
 #include "ned/render/conditioning.hpp"
 #include "ned/render/render_inputs.hpp"
 #include "ned/renderer/checkpoint.hpp"
@@ -120,14 +121,6 @@ private:
 
 }  // namespace
 
-std::vector<int64_t> frames_to_render(const detect::FaceTrack& track, const recon::Reconstruction& rec) {
-    std::vector<int64_t> frames;
-    const int64_t n = std::min<int64_t>(rec.num_frames(), static_cast<int64_t>(track.frames.size()));
-    for (int64_t t = 0; t < n; ++t)
-        if (rec.valid[t] && track.frames[t].valid) frames.push_back(t);
-    return frames;
-}
-
 blend::FaceSource kept_faces(const detect::FaceTrack& track, const std::string& work, bool follow_edit_mask) {
     return blend::face_files(track, (fs::path(work) / "faces").string(),
                              follow_edit_mask ? (fs::path(work) / "edit_masks" / "crop").string() : std::string());
@@ -172,7 +165,7 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
     renderer::FaceRenderer face_renderer(std::move(g), device, precision);
 
     // The plan: NED's edge rule per segment (runs of frames, cut at shot starts).
-    const std::vector<int64_t> frames = frames_to_render(track, rec);
+    const std::vector<int64_t> frames = render::frames_to_render(track, rec);
     std::vector<int64_t> cuts;
     for (int64_t t : frames)
         if (track.frames[t].shot_start) cuts.push_back(t);
@@ -313,9 +306,9 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
         waited_s += seconds_since(t0);
         return true;
     };
-    blend::CompositeOptions co = o.composite;
+    const auto t_composite = Clock::now();
     try {
-        result.composited = blend::composite_video(o.input, track, o.output, co, source, progress);
+        result.composited = blend::composite_video(o.input, track, o.output, o.composite, source, progress);
     } catch (...) {
         cond_queue.abort();  // stop the other threads (a no-op if they failed first: their error is kept)
         face_queue.abort();
@@ -331,7 +324,7 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
     result.wall_s = seconds_since(t_start);
     result.condition_s = condition_s;
     result.render_s = render_s;
-    result.composite_s = std::max(0.0, result.wall_s - waited_s);
+    result.composite_s = std::max(0.0, seconds_since(t_composite) - waited_s);
     NED_LOG_INFO("[translate] rendered {} frames ({} kept from an interrupted run), {} composited", result.frames,
                  start, result.composited);
     return result;

@@ -21,7 +21,6 @@
 #include "ned/blend/composite.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/detect/face_track.hpp"
-#include "ned/recon/reconstruction.hpp"
 
 namespace ned::pipeline {
 
@@ -48,9 +47,6 @@ struct StreamRenderResult {
     double wall_s = 0;         ///< the whole streamed pass
     double condition_s = 0, render_s = 0, composite_s = 0;  ///< busy time of each thread (not waiting)
 };
-
-/// The frames that get a new face: valid in the track and in the reconstruction, in order.
-std::vector<int64_t> frames_to_render(const detect::FaceTrack& track, const recon::Reconstruction& rec);
 
 /// The faces kept by a finished streamed pass (WORK/faces, WORK/edit_masks/crop when the mask follows the
 /// edit), for compositing again without the networks.

@@ -23,6 +23,7 @@
 #include "ned/manip/networks.hpp"
 #include "ned/recon/reconstruct.hpp"
 #include "ned/recon/reconstruction.hpp"
+#include "ned/render/render_inputs.hpp"
 #include "ned/renderer/render.hpp"
 #include "pipeline/source_stages.hpp"
 #include "pipeline/stage_record.hpp"
@@ -215,7 +216,7 @@ TranslateResult translate(const TranslateOptions& o) {
     const std::string r_key = stage_key("render", r_in);
 
     // Edited frames: valid in the track and the edited reconstruction (known before encoding: the metadata).
-    for (int64_t t : frames_to_render(track, recon::load_reconstruction(edited_path))) {
+    for (int64_t t : render::frames_to_render(track, recon::load_reconstruction(edited_path))) {
         if (!result.edited_ranges.empty() && result.edited_ranges.back().second == t - 1)
             result.edited_ranges.back().second = t;
         else

@@ -6,6 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -70,6 +71,14 @@ void draw_edit_mask(cv::Mat& img, const cv::Mat& source_mask, const cv::Mat& nmf
     cv::drawContours(img, contours, -1, cv::Scalar(0, 255, 0), 1);
 }
 
+std::vector<int64_t> frames_to_render(const detect::FaceTrack& track, const recon::Reconstruction& rec) {
+    std::vector<int64_t> frames;
+    const int64_t n = std::min<int64_t>(rec.num_frames(), static_cast<int64_t>(track.frames.size()));
+    for (int64_t t = 0; t < n; ++t)
+        if (rec.valid[t] && track.frames[t].valid) frames.push_back(t);
+    return frames;
+}
+
 RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn& progress) {
     if (o.workdir.empty() || !fs::is_directory(o.workdir))
         throw InputError(cat("[render] work folder '", o.workdir, "' does not exist"));
@@ -121,9 +130,7 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
     const bool detailed = renderer.detailed_for(rec, &why_coarse);
     if (!detailed) NED_LOG_WARN("[render] shape images are coarse (vertex normals): {}", why_coarse);
 
-    std::vector<int64_t> valid;
-    for (int64_t t = 0; t < rec.num_frames(); ++t)
-        if (rec.valid[t] && track.frames[t].valid) valid.push_back(t);
+    const std::vector<int64_t> valid = frames_to_render(track, rec);
     if (valid.empty()) NED_LOG_WARN("[render] no frame has both a face and parameters; nothing to render");
 
     // Output folders (stale PNGs of an earlier run are removed when overwriting).

@@ -96,8 +96,8 @@ struct StageTiming {
     long frames = 0;        ///< frames the stage handled
     std::string key;
     /// The streamed `render` stage: busy seconds of its threads ("condition": conditioning images and masks,
-    /// "render": the network, "composite": decode, blend and encode, i.e. the pass's wall time minus the time
-    /// the compositor waited for faces). They overlap, so they add up to more than wall_s.
+    /// "render": the network, "composite": decode, blend and encode, i.e. the compositing's wall time minus the
+    /// time it waited for faces). They overlap, so they add up to more than wall_s.
     std::map<std::string, double> busy_s;
 };
 

@@ -15,10 +15,22 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ned/core/progress.hpp"
 
+namespace ned::detect {
+struct FaceTrack;
+}
+namespace ned::recon {
+struct Reconstruction;
+}
+
 namespace ned::render {
+
+/// The frames that get conditioning (and so a rendered face): valid in the track and in the reconstruction,
+/// in order.
+std::vector<int64_t> frames_to_render(const detect::FaceTrack& track, const recon::Reconstruction& rec);
 
 struct RenderInputsOptions {
     std::string workdir;         ///< holds track.safetensors (analysed) and reconstruction.safetensors
