@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "command.hpp"
+#include "ned/core/build_info.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
@@ -19,7 +20,8 @@ int main(int argc, char** argv) {
         "ned - change the emotion on an actor's face in a video while keeping speech, identity, background "
         "and audio\n(Neural Emotion Director, CVPR 2022, in one C++ binary)",
         "ned"};
-    app.set_version_flag("--version", std::string("ned ") + NED_VERSION);
+    // LibTorch, CUDA/cuDNN/NCCL, the GPUs and the CPU's vector extensions: computed only when asked for.
+    app.set_version_flag("--version", [] { return ned::build_info(); });
     app.require_subcommand(1);
     app.fallthrough();
     app.footer("Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 missing or invalid model asset.\n"

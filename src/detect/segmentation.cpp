@@ -6,7 +6,7 @@
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/safetensors.hpp"
-#include "ned/core/torch_util.hpp"
+#include "ned/core/torch_mat.hpp"
 #include "ned/detect/face_mask.hpp"
 
 namespace ned::detect {

@@ -3,6 +3,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 #ifdef NED_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -96,9 +97,17 @@ Env detect_env(const std::map<std::string, std::string>* vars) {
     return e;
 }
 
+// LibTorch 2.x splits a process group into c10d::ProcessGroup (the front end) and c10d::Backend (Gloo, NCCL);
+// ned drives the backend directly. LibTorch 1.13 (Debian) has only ProcessGroup.
+#if TORCH_VERSION_MAJOR >= 2
+using BackendPtr = c10::intrusive_ptr<c10d::Backend>;
+#else
+using BackendPtr = c10::intrusive_ptr<c10d::ProcessGroup>;
+#endif
+
 struct Context::Impl {
     c10::intrusive_ptr<c10d::TCPStore> store;
-    c10::intrusive_ptr<c10d::ProcessGroup> pg;
+    BackendPtr pg;
     torch::Device device{torch::kCPU};
     Options opts;
     std::atomic<bool> stop{false};

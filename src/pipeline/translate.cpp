@@ -17,6 +17,7 @@
 #include "ned/core/log.hpp"
 #include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
+#include "ned/core/torch_util.hpp"
 #include "ned/detect/analyze.hpp"
 #include "ned/detect/face_track.hpp"
 #include "ned/manip/manipulate.hpp"
@@ -86,7 +87,7 @@ TranslateResult translate(const TranslateOptions& o) {
     if (!(target.identity_threshold > 0) || !std::isfinite(target.identity_threshold))
         throw InputError("--identity-threshold must be a positive number");
     if (o.fit_iters < 0) throw InputError("--fit-iters must be >= 0");
-    renderer::parse_precision(o.precision);
+    renderer::check_precision(renderer::parse_precision(o.precision), resolve_device(o.device));
     check_extension(o.output, {".mp4", ".mov", ".mkv"}, "output video");
     check_output_path(o.output, o.overwrite, "output video");
     if (!o.preview.empty()) {

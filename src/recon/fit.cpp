@@ -4,7 +4,7 @@
 
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
-#include "ned/recon/deca.hpp"
+#include "ned/recon/deca_image.hpp"
 
 namespace ned::recon {
 namespace {

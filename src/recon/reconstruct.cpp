@@ -18,6 +18,7 @@
 #include "ned/detect/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/deca.hpp"
+#include "ned/recon/deca_image.hpp"
 #include "ned/recon/flame.hpp"
 
 namespace fs = std::filesystem;

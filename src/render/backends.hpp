@@ -7,7 +7,8 @@
 namespace ned::render::detail {
 
 std::unique_ptr<RasterizerBackend> make_cpu_backend(int threads);
-/// Throws BackendError when ned was built without CUDA (rasterizer_cuda_stub.cpp).
+/// rasterizer_cuda.cu (NED_WITH_CUDA) or rasterizer_cuda_stub.cpp. Throws BackendError when ned was built
+/// without CUDA, when no CUDA device is visible, or when the build has no kernel image for the device.
 std::unique_ptr<RasterizerBackend> make_cuda_backend();
 
 }  // namespace ned::render::detail

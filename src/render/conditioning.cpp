@@ -134,9 +134,20 @@ ConditioningFrame conditioning_from_deca(const DecaImages& di, const cv::Matx33f
     return cf;
 }
 
+namespace {
+// With FLAME on a GPU the meshes are rasterized there too (the CUDA backend gives the CPU backend's fragments
+// exactly: rasterizer.hpp), unless the caller chose a backend or this build/machine has no CUDA rasterizer.
+DecaImageOptions deca_options_for(const recon::FlameModel& flame, DecaImageOptions o) {
+    if (flame.device().is_cuda() && o.raster.backend == RasterBackend::Cpu && cuda_rasterizer_available())
+        o.raster.backend = RasterBackend::Cuda;
+    return o;
+}
+}  // namespace
+
 ConditioningRenderer::ConditioningRenderer(const recon::FlameModel& flame, recon::DecaModel* deca,
                                            const ConditioningOptions& options)
-    : flame_(flame), deca_(deca), options_(options), deca_renderer_(topology_from_flame(flame), options.deca) {
+    : flame_(flame), deca_(deca), options_(options),
+      deca_renderer_(topology_from_flame(flame), deca_options_for(flame, options.deca)) {
     if (options_.crop_size <= 0) throw InputError(cat("[render] crop size must be positive, got ", options_.crop_size));
     if (options_.threads <= 0) options_.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }

@@ -1,9 +1,13 @@
-// CUDA rasterizer backend: not implemented in this build. Selecting it fails loudly instead of silently
-// running on the CPU.
+// CUDA rasterizer backend of a build without CUDA (NED_WITH_CUDA off; the real one is rasterizer_cuda.cu).
+// Selecting it fails loudly instead of silently running on the CPU.
 #include "backends.hpp"
 #include "ned/core/error.hpp"
 
-namespace ned::render::detail {
+namespace ned::render {
+
+bool cuda_rasterizer_available() noexcept { return false; }
+
+namespace detail {
 
 std::unique_ptr<RasterizerBackend> make_cuda_backend() {
     throw BackendError(
@@ -11,4 +15,5 @@ std::unique_ptr<RasterizerBackend> make_cuda_backend() {
         "rendering (use the CPU backend)");
 }
 
-}  // namespace ned::render::detail
+}  // namespace detail
+}  // namespace ned::render

@@ -2,12 +2,20 @@
 #include "ned/renderer/networks.hpp"
 
 #include <ATen/Context.h>
+#include <torch/version.h>
 
 #include "ned/core/error.hpp"
 
 namespace ned::renderer {
 
 namespace nn = torch::nn;
+
+// LibTorch 2.x keeps module options in std::variant, 1.13 in c10::variant.
+#if TORCH_VERSION_MAJOR >= 2
+using std::get_if;
+#else
+using c10::get_if;
+#endif
 
 torch::Tensor instance_norm(const torch::Tensor& x, double eps) {
     NED_CHECK(x.dim() == 4, "instance_norm expects [B,C,H,W], got ", x.sizes());
@@ -59,9 +67,9 @@ torch::Tensor conv_transpose_s2(const torch::Tensor& x, const torch::Tensor& w, 
 
 torch::Tensor MixedConv2dImpl::forward(const torch::Tensor& x) {
     if (x.scalar_type() == weight.scalar_type()) return torch::nn::Conv2dImpl::forward(x);
-    NED_CHECK(c10::get_if<torch::enumtype::kZeros>(&options.padding_mode()) != nullptr,
+    NED_CHECK(get_if<torch::enumtype::kZeros>(&options.padding_mode()) != nullptr,
               "MixedConv2d: only zero padding (the renderer pads explicitly)");
-    const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&options.padding());
+    const auto* pad = get_if<torch::ExpandingArray<2>>(&options.padding());
     NED_CHECK(pad != nullptr, "MixedConv2d: padding must be given in pixels");
     return torch::conv2d(x, weight.to(x.scalar_type()), bias.defined() ? bias.to(x.scalar_type()) : torch::Tensor(),
                          torch::IntArrayRef(options.stride()), torch::IntArrayRef(*pad),

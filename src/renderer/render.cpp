@@ -13,12 +13,13 @@
 #include <future>
 #include <map>
 
+#include "ned/core/cpu_features.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
-#include "ned/core/torch_util.hpp"
+#include "ned/core/torch_mat.hpp"
 #include "ned/detect/alignment.hpp"
 #include "ned/detect/face_mask.hpp"
 #include "ned/detect/face_track.hpp"
@@ -53,6 +54,13 @@ Precision parse_precision(const std::string& s) {
     if (s == "bf16") return Precision::Bf16;
     if (s == "fp16") return Precision::Fp16;
     throw InputError(cat("[renderer] --precision must be fp32, bf16 or fp16, got '", s, "'"));
+}
+
+void check_precision(Precision p, const torch::Device& device) {
+    if (device.is_cuda()) return;
+    if (p == Precision::Fp16)
+        throw InputError("[renderer] --precision fp16 needs a CUDA device (use fp32 or bf16 on the CPU)");
+    if (p == Precision::Bf16) cpu::require_native_bf16("[renderer] --precision bf16");
 }
 
 const char* precision_name(Precision p) {
@@ -109,17 +117,9 @@ cv::Mat unalign_face(const cv::Mat& face_aligned, const cv::Matx23f& align, cons
 
 FaceRenderer::FaceRenderer(Generator generator, const torch::Device& device, Precision precision)
     : generator_(std::move(generator)), device_(device), dtype_(torch::kFloat) {
-    if (precision == Precision::Fp16) {
-        if (!device.is_cuda())
-            throw InputError("[renderer] --precision fp16 needs a CUDA device (use fp32 or bf16 on the CPU)");
-        dtype_ = torch::kHalf;
-    } else if (precision == Precision::Bf16) {
-        dtype_ = torch::kBFloat16;
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-        if (!device.is_cuda() && !__builtin_cpu_supports("avx512bf16"))
-            NED_LOG_WARN("[renderer] this CPU has no AVX512-BF16: bf16 is emulated and likely slower than fp32");
-#endif
-    }
+    check_precision(precision, device);
+    if (precision == Precision::Fp16) dtype_ = torch::kHalf;
+    if (precision == Precision::Bf16) dtype_ = torch::kBFloat16;
     generator_->to(device_, dtype_);
     generator_->eval();  // no dropout/batch norm: instance norm always uses per-instance statistics
 }
@@ -201,6 +201,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
         throw InputError(cat("[renderer] work folder '", o.workdir, "' does not exist"));
     if (o.renderer.empty()) throw InputError("[renderer] a renderer checkpoint is required (--renderer)");
     const Precision precision = parse_precision(o.precision);
+    check_precision(precision, resolve_device(o.device));
     const fs::path wd(o.workdir);
     const std::string track_path = (wd / "track.safetensors").string();
     check_input_file(track_path, "face track");

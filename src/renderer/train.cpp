@@ -17,6 +17,7 @@
 #include <map>
 #include <random>
 
+#include "ned/core/cpu_features.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
@@ -52,6 +53,8 @@ void check_options(const TrainOptions& o) {
     if (o.precision == "fp16" && !resolve_device(o.device).is_cuda())
         throw InputError("[train-renderer] --precision fp16 needs a CUDA device (--device cuda); on the CPU use fp32 or "
                          "bf16");
+    if (o.precision == "bf16" && !resolve_device(o.device).is_cuda())
+        cpu::require_native_bf16("[train-renderer] --precision bf16");
     if (o.vgg.empty() && !o.no_vgg)
         throw ModelError("[train-renderer] the VGG19 perceptual loss needs --vgg models/vgg19.safetensors (convert "
                          "torchvision's weights with scripts/convert_vgg19.py), or give --no-vgg (lower quality)");
@@ -161,9 +164,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         tr.compute = torch::kHalf;
         tr.scaleG.enabled = tr.scaleD.enabled = true;
     } else if (o.precision == "bf16") {
-        tr.compute = torch::kBFloat16;
-        if (main_rank && !tr.device.is_cuda() && !__builtin_cpu_supports("avx512bf16"))
-            NED_LOG_WARN("[train-renderer] this CPU has no AVX512-BF16: bf16 is emulated and likely slower than fp32");
+        tr.compute = torch::kBFloat16;  // (a CPU without native bf16 was refused in check_options)
     }
     std::string init_note = "scratch";
     st::File state_file;

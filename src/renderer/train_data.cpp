@@ -12,7 +12,7 @@
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
-#include "ned/core/torch_util.hpp"
+#include "ned/core/torch_mat.hpp"
 #include "ned/detect/alignment.hpp"
 #include "ned/detect/crop.hpp"
 #include "ned/detect/eye_image.hpp"
@@ -32,9 +32,6 @@ constexpr int kCacheVersion = 1;
 
 cv::Point2f trunc_pt(cv::Point2f p) { return {std::trunc(p.x), std::trunc(p.y)}; }
 }  // namespace
-
-const char* const kLossNames[kNumLosses] = {"G_GAN",  "G_GAN_Feat", "G_VGG",   "Gm_GAN", "Gm_GAN_Feat",
-                                            "D_real", "D_fake",     "Dm_real", "Dm_fake"};
 
 uint64_t mix(uint64_t a, uint64_t b) {
     uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;

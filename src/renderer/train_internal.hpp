@@ -1,6 +1,6 @@
 #pragma once
 // Pieces of `ned train-renderer` (private to ned_renderer): the prepared footage and its sampling
-// (train_data.cpp), one training window (train_step.cpp); train.cpp runs the epochs.
+// (train_data.cpp), one training window (train_step.hpp / train_step.cpp, torch-only); train.cpp runs the epochs.
 #include <torch/torch.h>
 
 #include <array>
@@ -14,11 +14,8 @@
 
 #include <opencv2/core.hpp>
 
-#include "ned/core/adam.hpp"
-#include "ned/dist/dist.hpp"
-#include "ned/renderer/losses.hpp"
-#include "ned/renderer/networks.hpp"
 #include "ned/renderer/train.hpp"
+#include "renderer/train_step.hpp"
 
 namespace ned::renderer::train_detail {
 
@@ -44,13 +41,6 @@ struct Actor {
 /// Read the work folder and prepare (or reuse) its cache of aligned faces and masks. `prepare` = false only
 /// reads the track and the frame list (ranks other than 0 use the cache rank 0 made).
 Actor prepare_actor(const std::filesystem::path& workdir, const std::filesystem::path& cache_dir, bool prepare = true);
-
-struct FrameData {
-    torch::Tensor cond;  ///< [9,S,S] in [0,1]: NMFC, eyes, shape
-    torch::Tensor real;  ///< [3,S,S] in [-1,1]
-    torch::Tensor mask;  ///< [1,S,S] 0/1
-    std::pair<int, int> mouth;
-};
 
 /// NED's train-time augmentation (ned-reference §3.2, §5.3) for one frame of one clip.
 struct Augment {
@@ -87,56 +77,7 @@ Dataset make_dataset(const TrainOptions& o, const std::filesystem::path& out, bo
 /// shortest item's, at most n_gen + 2), so that every rank runs the same number of windows. Each item's
 /// window position and augmentation derive from (seed, epoch, its position in the epoch), so they are the
 /// same whatever the number of ranks.
-struct Clips {
-    std::vector<std::vector<FrameData>> clips;  ///< [this rank's items][L frames]
-    size_t length = 0;                          ///< L
-};
 Clips sample_clips(const Dataset& d, const std::vector<size_t>& order, int64_t first, int64_t global, int64_t begin,
                    int64_t end, int n_gen, uint64_t seed, int epoch, bool augment);
-
-constexpr int kNumLosses = 9;
-extern const char* const kLossNames[kNumLosses];
-
-/// Dynamic loss scale of fp16 training (the rules of torch.cuda.amp.GradScaler): the loss is multiplied by
-/// factor() before the backward pass; unscale() divides the (rank-summed) gradients by it and says whether all
-/// are finite; update(): a step whose gradients overflowed is skipped and halves the scale, growth_interval
-/// finite steps in a row double it. Disabled (fp32, bf16: bf16 has float32's exponent range): factor 1, no check.
-struct LossScaler {
-    bool enabled = false;
-    double scale = 65536.0;
-    int64_t good = 0;  ///< finite steps since the last change
-    int64_t growth_interval = 2000;
-    double factor() const { return enabled ? scale : 1.0; }
-    bool unscale(const std::vector<torch::Tensor>& params) const;
-    void update(bool finite);
-};
-
-/// The networks, optimisers and reducers of a run.
-struct Trainer {
-    Generator G{nullptr};
-    MultiscaleDiscriminator D{nullptr}, Dm{nullptr};
-    Vgg19Features vgg{nullptr};
-    std::unique_ptr<Adam> optG, optD;
-    std::unique_ptr<dist::GradReducer> redG, redD;
-    torch::Device device{torch::kCPU};
-    /// Type of the forward and backward passes: float32, or bf16/fp16 for mixed precision (the parameters and
-    /// the optimiser stay float32; each convolution casts its weights; instance norm and losses in float32).
-    torch::ScalarType compute = torch::kFloat;
-    LossScaler scaleG, scaleD;  ///< fp16 only
-};
-
-/// The losses of one window (generated frames [w0, w0 + window) of every clip, `prev` updated with the detached
-/// outputs), in float32: the 9 terms, the G loss and the D + Dm loss.
-struct WindowLosses {
-    torch::Tensor terms[kNumLosses];
-    torch::Tensor loss_g, loss_d;
-};
-WindowLosses window_losses(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev, int S);
-
-/// One window: generate frames [w0, w0 + window) of every clip (feeding back the detached outputs in `prev`),
-/// one G step then one D + Dm step, the gradients summed over the ranks with weight `share` (this rank's part
-/// of the global batch). Returns the 9 loss terms (global means). A rank without clips passes empty ones.
-std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev,
-                                             double share, int S);
 
 }  // namespace ned::renderer::train_detail

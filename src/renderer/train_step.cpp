@@ -2,9 +2,12 @@
 #include <algorithm>
 
 #include "ned/core/error.hpp"
-#include "renderer/train_internal.hpp"
+#include "renderer/train_step.hpp"
 
 namespace ned::renderer::train_detail {
+
+const char* const kLossNames[kNumLosses] = {"G_GAN",  "G_GAN_Feat", "G_VGG",   "Gm_GAN", "Gm_GAN_Feat",
+                                            "D_real", "D_fake",     "Dm_real", "Dm_fake"};
 
 bool LossScaler::unscale(const std::vector<torch::Tensor>& params) const {
     if (!enabled) return true;

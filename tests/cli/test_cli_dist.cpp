@@ -17,10 +17,12 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "ned/core/safetensors.hpp"
+#include "ned/renderer/networks.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "support/test_support.hpp"
 #include "unit/manip/synth.hpp"
@@ -292,10 +294,42 @@ double adam_bound(double lr, double b1, double b2, int steps) {
     return total;
 }
 
+// The parameters whose gradient is mathematically zero: the bias of a convolution that an instance norm follows
+// (the norm subtracts every per-channel constant, so the loss does not depend on it). Their computed gradients
+// are pure rounding noise, whose size and sign depend on the kernels (CPU, instruction set, LibTorch version),
+// and Adam turns any nonzero noise into a step of up to ~lr: they may differ by the Adam bound between any two
+// runs and say nothing about the gradient sums. Found by walking the renderer's own modules, so the rule follows
+// the architecture: a child of a Sequential with a `bias` parameter directly followed by an InstanceNorm.
+std::set<std::string> zero_gradient_biases(int ngf, int ndf) {
+    std::set<std::string> out;
+    auto walk = [&](const torch::nn::Module& root, const std::string& prefix) {
+        for (const auto& item : root.named_modules()) {
+            const auto* seq = dynamic_cast<const torch::nn::SequentialImpl*>(item.value().get());
+            if (!seq) continue;
+            const auto kids = seq->children();
+            for (size_t i = 0; i + 1 < kids.size(); ++i) {
+                if (!dynamic_cast<const renderer::InstanceNormImpl*>(kids[i + 1].get())) continue;
+                if (!kids[i]->named_parameters(false).contains("bias")) continue;
+                out.insert(prefix + (item.key().empty() ? "" : item.key() + ".") + std::to_string(i) + ".bias");
+            }
+        }
+    };
+    renderer::GeneratorConfig gc;
+    gc.ngf = ngf;
+    renderer::DiscriminatorConfig dc;
+    dc.ndf = ndf;
+    walk(*renderer::Generator(gc), "generator.");
+    walk(*renderer::MultiscaleDiscriminator(dc), "discriminator.");
+    walk(*renderer::MultiscaleDiscriminator(dc), "mouth_discriminator.");
+    return out;
+}
+
 struct Diff {
-    double max = 0, far_share = 0;
+    double max = 0;        ///< over every weight
+    double far_share = 0;  ///< share of the weights with a nonzero true gradient that differ by more than `far`
+    int64_t zero_grad = 0; ///< weights skipped in far_share (zero_gradient_biases)
 };
-Diff weight_diff(const std::string& fa, const std::string& fb, double far) {
+Diff weight_diff(const std::string& fa, const std::string& fb, double far, const std::set<std::string>& skip = {}) {
     const st::File a = st::load(fa), b = st::load(fb);
     EXPECT_EQ(a.tensors.size(), b.tensors.size());
     int64_t n = 0, nf = 0;
@@ -305,10 +339,15 @@ Diff weight_diff(const std::string& fa, const std::string& fb, double far) {
             ADD_FAILURE() << name;
             continue;
         }
+        const bool skipped = skip.count(name) > 0;
         const auto va = a.floats(name), vb = b.floats(name);
         for (size_t i = 0; i < va.size(); ++i) {
             const double x = std::abs(double(va[i]) - double(vb[i]));
             d.max = std::max(d.max, x);
+            if (skipped) {
+                ++d.zero_grad;
+                continue;
+            }
             nf += x > far ? 1 : 0;
             ++n;
         }
@@ -333,9 +372,12 @@ TEST(DistTrainRenderer, TwoRanksMatchOneProcessWithTheDoubleBatch) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     ASSERT_TRUE(run_ranks(renderer_args(work, tmp / "two", 1, 2), 2, tmp / "rank"));
     const double lr = 1e-4, bound = adam_bound(lr, 0.5, 0.999, 6);
-    const Diff d = weight_diff(tmp / "one/epoch_02.safetensors", tmp / "two/epoch_02.safetensors", 0.05 * lr);
-    std::printf("renderer, 2 ranks vs 1 process: max |diff| %.3g (bound %.3g), %.3f %% differ by > lr/20\n", d.max,
-                bound, 100 * d.far_share);
+    const auto skip = zero_gradient_biases(4, 4);
+    ASSERT_FALSE(skip.empty());
+    const Diff d = weight_diff(tmp / "one/epoch_02.safetensors", tmp / "two/epoch_02.safetensors", 0.05 * lr, skip);
+    std::printf("renderer, 2 ranks vs 1 process: max |diff| %.3g (bound %.3g), %.3f %% differ by > lr/20 "
+                "(%lld weights with a zero true gradient skipped)\n",
+                d.max, bound, 100 * d.far_share, static_cast<long long>(d.zero_grad));
     EXPECT_LE(d.max, bound);
     EXPECT_LT(d.far_share, 0.02);
     // only rank 0 wrote: one line per epoch, the number of ranks in it
@@ -373,8 +415,10 @@ TEST(DistTrainRenderer, TwoRankRunStoppedMidEpochResumesAsOneProcess) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(test::count_lines(slurp(tmp / "run/losses.jsonl")), 2);
     const double lr = 1e-4;
-    const Diff d = weight_diff(tmp / "one/epoch_02.safetensors", tmp / "run/epoch_02.safetensors", 0.05 * lr);
-    std::printf("renderer, 2 ranks stopped + 1 process resumed vs 1 process: max |diff| %.3g\n", d.max);
+    const Diff d = weight_diff(tmp / "one/epoch_02.safetensors", tmp / "run/epoch_02.safetensors", 0.05 * lr,
+                               zero_gradient_biases(4, 4));
+    std::printf("renderer, 2 ranks stopped + 1 process resumed vs 1 process: max |diff| %.3g, %.3f %% differ by > "
+                "lr/20\n", d.max, 100 * d.far_share);
     EXPECT_LE(d.max, adam_bound(lr, 0.5, 0.999, 6));
     EXPECT_LT(d.far_share, 0.02);
 }

@@ -77,3 +77,17 @@ TEST(CliProbe, AudioOnlyFileExitsWithCode2) {
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("no video stream"), std::string::npos) << r.err;
 }
+
+// `ned --version`: LibTorch, CUDA/cuDNN/NCCL (or "not compiled in"), the GPUs, the CPU's extensions, ATen's kernel
+// level and whether bf16 is native; the caps of scripts/test_capped.sh show up in it.
+TEST(CliVersion, ReportsLibTorchCudaGpusAndCpuExtensions) {
+    auto r = run_ned({"--version"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const char* want : {"ned 0.", "LibTorch ", "CUDA: ", "GPU", "CPU: ", "extensions: ", "ATen kernels: ", "bf16: "})
+        EXPECT_NE(r.out.find(want), std::string::npos) << want << " missing in:\n" << r.out;
+    r = run_ned({"--version"}, {{"ATEN_CPU_CAPABILITY", "avx2"}, {"ONEDNN_MAX_CPU_ISA", "AVX2"}});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("ATen kernels: AVX2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("oneDNN capped at AVX2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("bf16: emulated"), std::string::npos) << r.out;
+}

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "ned/core/cpu_features.hpp"
 #include "ned/core/fs_util.hpp"
 #include "support/test_support.hpp"
 #include "unit/renderer/synthetic_workdir.hpp"
@@ -32,7 +33,13 @@ TEST(CliRender, WritesAlignedAndCropFacesOfEveryConditionedFrame) {
     EXPECT_NE(r.err.find("-y"), std::string::npos) << r.err;
     EXPECT_EQ(ned::test::count_lines(r.err), 1) << r.err;
     r = run_ned({"render", dir.path(), "--renderer", ckpt, "-q", "-y", "--precision", "bf16"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.exit_code, ned::cpu::native_bf16() ? 0 : 2) << r.err;
+    // emulated bf16 (here: oneDNN capped below its bf16 instructions) is refused with one line
+    r = run_ned({"render", dir.path(), "--renderer", ckpt, "-q", "-y", "--precision", "bf16"},
+                {{"ONEDNN_MAX_CPU_ISA", "AVX2"}});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("no native bf16"), std::string::npos) << r.err;
+    EXPECT_EQ(ned::test::count_lines(r.err), 1) << r.err;
 
     r = run_ned({"render", dir.path(), "--renderer", dir / "none.safetensors", "-y", "-q"});
     EXPECT_EQ(r.exit_code, 3) << r.err;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ned/core/safetensors.hpp"
+#include "ned/core/cpu_features.hpp"
 #include "support/test_support.hpp"
 #include "unit/renderer/synthetic_workdir.hpp"
 
@@ -88,7 +89,15 @@ TEST(CliTrainRenderer, Bf16TrainingWritesFloat32CheckpointsAndFp16NeedsCuda) {
 
     auto bf16 = args(work, dir / "bf16");
     bf16.insert(bf16.end(), {"--precision", "bf16"});
-    auto r = run_ned(bf16);
+    // Where bf16 would be emulated (no AVX512-BF16/AMX, or oneDNN capped below it) it is refused up front with
+    // one line and nothing written; the caps make every CPU show that case.
+    auto r = run_ned(bf16, {{"ONEDNN_MAX_CPU_ISA", "AVX2"}});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("no native bf16"), std::string::npos) << r.err;
+    EXPECT_EQ(ned::test::count_lines(r.err), 1) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "bf16/losses.jsonl"));
+    if (!ned::cpu::native_bf16()) GTEST_SKIP() << "this CPU has no native bf16: the bf16 run itself is refused";
+    r = run_ned(bf16);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     int lines = 0;
     {

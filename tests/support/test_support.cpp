@@ -111,10 +111,22 @@ std::string slurp(const std::string& path) {
 }
 }  // namespace
 
-RunResult run_ned(const std::vector<std::string>& args) {
+RunResult run_ned(const std::vector<std::string>& args) { return run_ned(args, {}); }
+
+RunResult run_ned(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
     TempDir tmp;
     const std::string out_path = tmp / "stdout", err_path = tmp / "stderr";
     RunResult r;
+    // the child's environment, made before fork (the child only calls async-signal-safe functions)
+    std::vector<std::string> vars;
+    for (char** e = environ; *e; ++e) {
+        const std::string kv = *e;
+        if (!env.count(kv.substr(0, kv.find('=')))) vars.push_back(kv);
+    }
+    for (const auto& [k, v] : env) vars.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& kv : vars) envp.push_back(kv.data());
+    envp.push_back(nullptr);
     pid_t pid = ::fork();
     if (pid == 0) {
         int fo = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -127,7 +139,7 @@ RunResult run_ned(const std::vector<std::string>& args) {
         std::vector<std::string> copy = args;
         for (auto& a : copy) argv.push_back(a.data());
         argv.push_back(nullptr);
-        ::execv(bin.c_str(), argv.data());
+        ::execve(bin.c_str(), argv.data(), envp.data());
         ::_exit(127);
     }
     int status = 0;

@@ -3,6 +3,7 @@
 // per test, and running the `ned` binary.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct RunResult {
 };
 /// Run the built `ned` binary with arguments (no shell); captures stdout and stderr.
 RunResult run_ned(const std::vector<std::string>& args);
+/// The same with variables added to (or replacing those of) this process's environment, e.g. the CPU caps
+/// {"ONEDNN_MAX_CPU_ISA", "AVX2"}.
+RunResult run_ned(const std::vector<std::string>& args, const std::map<std::string, std::string>& env);
 /// Path of the built ned binary.
 std::string ned_binary();
 /// The Python interpreter for converter tests, found the one documented way (scripts/find_python.sh:

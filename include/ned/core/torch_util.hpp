@@ -1,10 +1,9 @@
 #pragma once
 // The one place where LibTorch meets the rest of ned: thread set-up, device choice, safetensors <->
-// torch::Tensor, cv::Mat <-> torch::Tensor and loading/saving module parameters by name.
-// Only stages that run networks (recon, render, manip) include this header.
+// torch::Tensor and loading/saving module parameters by name (cv::Mat <-> torch::Tensor: torch_mat.hpp).
+// Only stages that run networks (recon, render, manip) include this header. Torch-only (no OpenCV): part of
+// the NED_NETS_ONLY layer.
 #include <torch/torch.h>
-
-#include <opencv2/core.hpp>
 
 #include <map>
 #include <string>
@@ -23,11 +22,6 @@ torch::Device resolve_device(const std::string& spec);
 torch::Tensor to_torch(const st::Tensor& t);
 /// torch tensor (any device, contiguous or not) -> safetensors tensor.
 st::Tensor from_torch(const torch::Tensor& t);
-
-/// cv::Mat (HxW or HxWxC, u8 or f32) -> float tensor [C,H,W]; u8 scaled by `scale` (e.g. 1/255).
-torch::Tensor mat_to_tensor(const cv::Mat& m, double scale = 1.0);
-/// float tensor [C,H,W] or [H,W] -> cv::Mat CV_32FC(C) (clone; CPU).
-cv::Mat tensor_to_mat(const torch::Tensor& t);
 
 /// Load every parameter and buffer of `module` from `file`, name = prefix + module's dotted name.
 /// strict: every parameter/buffer must be present with the same shape (ModelError otherwise, naming the

@@ -1,7 +1,8 @@
 #pragma once
 // DECA's networks as native torch::nn modules (ned-reference §4.2-§4.3), loaded by name from the file
 // written by scripts/convert_deca.py (format "ned.deca", version 1, DECA's own parameter names prefixed
-// with E_flame. / E_detail. / D_detail.), and DECA's 224x224 crop (§1.6).
+// with E_flame. / E_detail. / D_detail.). Torch-only (NED_NETS_ONLY layer); DECA's 224x224 crop (§1.6), which
+// needs OpenCV, is in deca_image.hpp.
 //
 //   E_flame : ResNet-50 (fc removed, AvgPool2d(7)) -> 2048 -> Linear 2048->1024 -> ReLU -> Linear 1024->236
 //             split shape 100 | tex 50 | exp 50 | pose 6 | cam 3 | light 27 (-> [9,3])
@@ -12,12 +13,9 @@
 // mean/std normalisation (DECA's TestData).
 #include <torch/torch.h>
 
-#include <opencv2/core.hpp>
-
 #include <string>
 
 #include "ned/core/safetensors.hpp"
-#include "ned/detect/face_track.hpp"
 
 namespace ned::recon {
 
@@ -102,14 +100,5 @@ public:
 private:
     torch::Device device_ = torch::kCPU;
 };
-
-/// DECA's crop transform from 68 landmarks (in crop pixels): bbox of the landmarks,
-/// old_size = ((r-l)+(b-t))/2*1.1, centre = bbox centre, size = int(old_size*1.25), similarity mapping
-/// the box corners to (0,0),(0,223),(223,0). Returns the 3x3 matrix crop pixel -> 224 pixel (skimage
-/// SimilarityTransform.params).
-cv::Matx33f deca_crop_tform(const detect::Landmarks& landmarks);
-/// Warp a BGR u8 (or f32 in [0,255]) image with `tform` into the 224 crop (bilinear, constant 0
-/// border, as skimage.warp(image/255, tform.inverse)) -> [3,224,224] float RGB in [0,1] (CPU).
-torch::Tensor deca_crop_image(const cv::Mat& image_bgr, const cv::Matx33f& tform);
 
 }  // namespace ned::recon

@@ -17,8 +17,16 @@
 // with z < 0 ("behind the camera"); DECA shifts z by +10 so that never happens there, and we do not cull.
 //
 // The backend is chosen at construction (`RasterBackend`); callers never see which one runs. The CPU
-// backend splits the image into row bands over `threads` std::threads. The CUDA backend is not built
-// yet: asking for it throws BackendError.
+// backend splits the image into row bands over `threads` std::threads. The CUDA backend
+// (src/render/rasterizer_cuda.cu, built when CMake's NED_WITH_CUDA is on) runs the same algorithm on the
+// GPU of the device current at construction: one thread per (face, image row) walks the row exactly as the
+// CPU does and bids for each covered pixel with a 64-bit atomicMin on (float z bits, face index), so it
+// keeps the same winner rule and is deterministic; the output equals the CPU backend's (bit for bit when
+// the CPU backend is compiled without FMA contraction; otherwise faces may differ only at pixels within
+// ~1e-9 pixel of an edge, barycentrics and depth by ~1e-6 at most). It takes host pointers and returns host
+// Fragments; one Rasterizer may serve several threads at once. Asking for the CUDA backend in a build
+// without CUDA, or where no CUDA device is usable, throws BackendError (cuda_rasterizer_available() asks
+// first).
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -53,7 +61,8 @@ public:
 
 class Rasterizer {
 public:
-    /// Throws BackendError when the backend is not available in this build.
+    /// Throws BackendError when the backend is not available in this build or on this machine (CUDA: no
+    /// device, or no kernel image for its architecture).
     explicit Rasterizer(const RasterizerOptions& options = {});
     ~Rasterizer();
     Rasterizer(Rasterizer&&) noexcept;
@@ -71,6 +80,11 @@ private:
     RasterizerOptions options_;
     std::unique_ptr<RasterizerBackend> backend_;
 };
+
+/// True when this build has the CUDA backend and the CUDA runtime sees at least one device. Constructing
+/// a RasterBackend::Cuda rasterizer can still fail (BackendError), e.g. when the build has no kernel image
+/// for the GPU's architecture. Cheap; creates no CUDA context.
+bool cuda_rasterizer_available() noexcept;
 
 /// Interpolate per-vertex attributes `attr` [V*C] at every covered pixel with the fragments' barycentrics
 /// (corner k of face f takes attr[faces[3f+k]]); background pixels get 0. Output `dst` [H*W*C].

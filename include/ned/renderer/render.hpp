@@ -46,6 +46,9 @@ enum class Precision { Fp32, Bf16, Fp16 };
 /// "fp32" | "bf16" | "fp16" (InputError otherwise).
 Precision parse_precision(const std::string& s);
 const char* precision_name(Precision p);
+/// Refuses (InputError, exit 2) a precision the device cannot run for real: fp16 off CUDA, and bf16 on a CPU
+/// without native bf16 (ned::cpu::native_bf16: emulated bf16 is many times slower and visibly off).
+void check_precision(Precision p, const torch::Device& device);
 
 /// One frame's conditioning [9,H,W] float in [0,1], RGB channel order, [nmfc, eyes, shape], from the
 /// images as OpenCV reads the PNGs (BGR, u8).

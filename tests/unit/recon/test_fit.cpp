@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "ned/recon/deca.hpp"
+#include "ned/recon/deca_image.hpp"
 #include "ned/recon/fit.hpp"
 #include "synthetic_flame.hpp"
 

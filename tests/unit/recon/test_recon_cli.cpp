@@ -9,6 +9,7 @@
 #include "ned/detect/face_track.hpp"
 #include "ned/core/torch_util.hpp"
 #include "ned/recon/deca.hpp"
+#include "ned/recon/deca_image.hpp"
 #include "ned/recon/flame.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "support/test_support.hpp"

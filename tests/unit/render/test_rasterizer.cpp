@@ -151,5 +151,6 @@ TEST(Rasterizer, RejectsBadInput) {
 }
 
 TEST(Rasterizer, CudaBackendWithoutCudaThrowsBackendError) {
+    if (cuda_rasterizer_available()) GTEST_SKIP() << "a CUDA device is usable (test_render_cuda covers it)";
     EXPECT_THROW(Rasterizer(RasterizerOptions{RasterBackend::Cuda, 1}), ned::BackendError);
 }

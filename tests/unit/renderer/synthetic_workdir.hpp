@@ -1,6 +1,7 @@
 #pragma once
 // A synthetic work folder for the renderer tests: an analysed track (crop size 64, a rotation + scale
-// alignment), random conditioning PNGs, crop-space masks in WORKDIR/masks/ and a small random renderer.
+// alignment), random conditioning PNGs, crop-space masks in WORKDIR/masks/ and a small random renderer
+// (synthetic_renderer.hpp, torch-only).
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -15,18 +16,11 @@
 #include "ned/detect/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/renderer/checkpoint.hpp"
+#include "unit/renderer/synthetic_renderer.hpp"
 
 namespace ned::test {
 
 constexpr int kSynthCrop = 64;
-
-/// Small generator sizes for tests (ngf 4, 3 downsamplings, 3 ResNet blocks).
-inline renderer::GeneratorConfig small_generator_config() {
-    renderer::GeneratorConfig c;
-    c.ngf = 4;
-    c.n_blocks = 3;
-    return c;
-}
 
 /// The alignment of synthetic frame t (crop -> aligned): rotation + scale + translation.
 inline cv::Matx23f synthetic_align(int t) {
@@ -119,19 +113,7 @@ inline std::string write_synthetic_workdir(const std::string& dir, int num_frame
         os << "{\"format\": \"ned.conditioning\", \"version\": 1, \"crop_size\": " << kSynthCrop
            << ", \"frames\": [" << frames_json << "]}\n";
     }
-    torch::manual_seed(7);
-    renderer::Generator g(small_generator_config());
-    renderer::init_weights(*g);
-    renderer::MultiscaleDiscriminator d{nullptr}, dm{nullptr};
-    if (with_discriminators) {
-        renderer::DiscriminatorConfig dc;
-        dc.ndf = 4;
-        d = renderer::MultiscaleDiscriminator(dc);
-        dm = renderer::MultiscaleDiscriminator(dc);
-    }
-    const std::string ckpt = dir + "/renderer.safetensors";
-    renderer::save_renderer(ckpt, g, d, dm);
-    return ckpt;
+    return write_synthetic_renderer(dir + "/renderer.safetensors", with_discriminators);
 }
 
 }  // namespace ned::test

@@ -5,14 +5,14 @@
 #include "ned/core/safetensors.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "support/test_support.hpp"
-#include "unit/renderer/synthetic_workdir.hpp"
+#include "unit/renderer/synthetic_renderer.hpp"
 
 using namespace ned;
 using namespace ned::renderer;
 
 TEST(RendererCheckpoint, RoundTripKeepsSizesWeightsAndOutputs) {
     test::TempDir tmp;
-    const std::string path = test::write_synthetic_workdir(tmp.path(), 1, {0}, /*with_discriminators=*/true);
+    const std::string path = test::write_synthetic_renderer(tmp / "renderer.safetensors", /*with_discriminators=*/true);
     const st::File f = st::load(path);
     EXPECT_EQ(f.meta("format"), "ned.renderer");
     EXPECT_EQ(f.meta("version"), "1");
@@ -35,7 +35,7 @@ TEST(RendererCheckpoint, RoundTripKeepsSizesWeightsAndOutputs) {
     EXPECT_EQ(nets.discriminator->cfg, dc);
     EXPECT_EQ(nets.mouth_discriminator->cfg, dc);
 
-    // same weights as the saved module (write_synthetic_workdir seeds 7 before building it)
+    // same weights as the saved module (write_synthetic_renderer seeds 7 before building it)
     torch::manual_seed(7);
     Generator ref(test::small_generator_config());
     init_weights(*ref);
@@ -52,7 +52,7 @@ TEST(RendererCheckpoint, RoundTripKeepsSizesWeightsAndOutputs) {
 
 TEST(RendererCheckpoint, GeneratorOnlyFileHasNoDiscriminators) {
     test::TempDir tmp;
-    const std::string path = test::write_synthetic_workdir(tmp.path(), 1, {0}, false);
+    const std::string path = test::write_synthetic_renderer(tmp / "renderer.safetensors", false);
     const RendererNets nets = load_renderer(path, torch::kCPU, true);
     EXPECT_TRUE(nets.discriminator.is_empty());
     EXPECT_TRUE(nets.mouth_discriminator.is_empty());
@@ -62,7 +62,7 @@ TEST(RendererCheckpoint, BadFilesAreModelErrors) {
     test::TempDir tmp;
     EXPECT_THROW(load_generator(tmp / "missing.safetensors"), ModelError);
 
-    const std::string path = test::write_synthetic_workdir(tmp.path(), 1, {0}, false);
+    const std::string path = test::write_synthetic_renderer(tmp / "renderer.safetensors", false);
     st::File f = st::load(path);
     st::File wrong = f;
     wrong.metadata["format"] = "ned.manipulator";

@@ -8,7 +8,7 @@
 
 #include "ned/renderer/losses.hpp"
 #include "ned/renderer/networks.hpp"
-#include "renderer/train_internal.hpp"
+#include "renderer/train_step.hpp"
 
 using namespace ned;
 using namespace ned::renderer;
