@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
         std::printf("FLAME forward  batch %2ld: %8.2f ms/batch  %7.2f ms/frame\n", long(B), ms, ms / B);
     }
     DecaModel deca;
-    for (int64_t B : {1, 8}) {
+    for (int64_t B : {1, 2, 4, 8}) {
         auto img = torch::rand({B, 3, 224, 224});
         double ms = time_ms(2, [&] { deca.encode(img, true); });
         std::printf("DECA encode (E_flame+E_detail) batch %ld: %8.1f ms/batch  %7.1f ms/frame\n", long(B), ms, ms / B);
