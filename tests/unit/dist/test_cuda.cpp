@@ -9,11 +9,10 @@
 // rounding, the same on both). Bound 2e-5 relative, norm-wise per parameter.
 #include <gtest/gtest.h>
 
-#include <ATen/Context.h>
-
 #include <future>
 
 #include "ned/dist/dist.hpp"
+#include "support/no_tf32.hpp"
 #include "support/test_support.hpp"
 
 using namespace ned;
@@ -75,18 +74,11 @@ void expect_close(const std::vector<torch::Tensor>& got, const std::vector<torch
     }
 }
 
-struct NoTf32 {
-    NoTf32() {
-        at::globalContext().setAllowTF32CuDNN(false);
-        at::globalContext().setAllowTF32CuBLAS(false);
-    }
-};
-
 }  // namespace
 
 TEST(DistCuda, GlooReducerOnGpuTensorsMatchesTheCpu) {
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-    NoTf32 exact;
+    test::NoTf32 exact;
     const auto cpu = two_ranks("gloo", torch::kCPU, torch::kCPU);
     const auto gpu = two_ranks("gloo", torch::Device(torch::kCUDA, 0), torch::Device(torch::kCUDA, 0));
     expect_close(gpu.first, cpu.first);
@@ -96,7 +88,7 @@ TEST(DistCuda, GlooReducerOnGpuTensorsMatchesTheCpu) {
 TEST(DistCuda, NcclOverlappedReducerMatchesGlooOnTheCpu) {
     if (!torch::cuda::is_available() || torch::cuda::device_count() < 2)
         GTEST_SKIP() << "NCCL needs one GPU per rank: " << torch::cuda::device_count() << " visible, 2 needed";
-    NoTf32 exact;
+    test::NoTf32 exact;
     const auto cpu = two_ranks("gloo", torch::kCPU, torch::kCPU);
     const auto gpu = two_ranks("nccl", torch::Device(torch::kCUDA, 0), torch::Device(torch::kCUDA, 1));
     expect_close(gpu.first, cpu.first);

@@ -15,6 +15,7 @@
 
 #include "ned/manip/manipulate.hpp"
 #include "ned/manip/networks.hpp"
+#include "support/no_tf32.hpp"
 #include "synth.hpp"
 
 using namespace ned;
@@ -38,23 +39,11 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
     return std::sqrt(num / std::max(den, 1e-30));
 }
 
-struct NoTf32 {
-    bool cudnn = at::globalContext().allowTF32CuDNN(), cublas = at::globalContext().allowTF32CuBLAS();
-    NoTf32() {
-        at::globalContext().setAllowTF32CuDNN(false);
-        at::globalContext().setAllowTF32CuBLAS(false);
-    }
-    ~NoTf32() {
-        at::globalContext().setAllowTF32CuDNN(cudnn);
-        at::globalContext().setAllowTF32CuBLAS(cublas);
-    }
-};
-
 }  // namespace
 
 TEST(ManipCuda, LabelAndReferenceModesMatchTheCpu) {
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-    NoTf32 exact;
+    test::NoTf32 exact;
     const auto in = test::synth_recon(40, {}, 1);
     const auto ref = test::synth_recon(30, {}, 2);
     for (int mode = 0; mode < 2; ++mode) {

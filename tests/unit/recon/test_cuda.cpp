@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "ned/recon/deca.hpp"
+#include "support/no_tf32.hpp"
 
 using namespace ned;
 using namespace ned::recon;
@@ -29,8 +30,7 @@ double rel(const torch::Tensor& got, const torch::Tensor& want) {
 
 TEST(DecaCuda, EncodeAndDecodeDetailMatchTheCpu) {
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-    at::globalContext().setAllowTF32CuDNN(false);
-    at::globalContext().setAllowTF32CuBLAS(false);
+    test::NoTf32 exact;
     torch::manual_seed(3);
     DecaModel cpu;
     cpu.E_flame->eval();

@@ -11,40 +11,20 @@
 // summation order only: n K u with K <= 576 and u = 2^-24, ~3.4e-4 over 10 layers; bound 1e-3.
 #include <gtest/gtest.h>
 
-#include <ATen/Context.h>
-
 #include <cmath>
 #include <cstdio>
 
 #include "ned/renderer/losses.hpp"
 #include "ned/renderer/networks.hpp"
 #include "renderer/train_step.hpp"
+#include "support/no_tf32.hpp"
+#include "unit/renderer/small_trainer.hpp"
 
 using namespace ned;
 using namespace ned::renderer;
 using namespace ned::renderer::train_detail;
 
 namespace {
-
-struct NoTf32Here {
-    bool cudnn = at::globalContext().allowTF32CuDNN(), cublas = at::globalContext().allowTF32CuBLAS();
-    NoTf32Here() {
-        at::globalContext().setAllowTF32CuDNN(false);
-        at::globalContext().setAllowTF32CuBLAS(false);
-    }
-    ~NoTf32Here() {
-        at::globalContext().setAllowTF32CuDNN(cudnn);
-        at::globalContext().setAllowTF32CuBLAS(cublas);
-    }
-};
-
-GeneratorConfig small() {
-    GeneratorConfig gc;
-    gc.ngf = 8;
-    gc.n_downsample = 2;
-    gc.n_blocks = 2;
-    return gc;
-}
 
 double rel(const torch::Tensor& got, const torch::Tensor& want) {
     const auto g = got.to(torch::kCPU, torch::kDouble), w = want.to(torch::kCPU, torch::kDouble);
@@ -84,10 +64,10 @@ double rel_all(const std::vector<torch::Tensor>& a, const std::vector<torch::Ten
 
 TEST(RendererCuda, GeneratorInFp32Bf16AndFp16MatchesTheCpu) {
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-    NoTf32Here exact;
+    test::NoTf32 exact;
     torch::NoGradGuard ng;
     torch::manual_seed(5);
-    Generator g(small());
+    Generator g(test::small_trainer_generator());
     init_weights(*g);
     const auto cond = torch::rand({2, 27, 64, 64}), prev = torch::rand({2, 6, 64, 64}) * 2 - 1;
     auto mask = torch::zeros({2, 1, 64, 64});
@@ -118,35 +98,11 @@ TEST(RendererCuda, GeneratorInFp32Bf16AndFp16MatchesTheCpu) {
 
 TEST(RendererCuda, WindowGradientsInFp32Bf16AndFp16MatchTheCpu) {
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-    NoTf32Here exact;
+    test::NoTf32 exact;
     torch::manual_seed(11);
     const int S = 64, B = 2;
-    DiscriminatorConfig dc;
-    dc.ndf = 8;
-    Trainer tr;
-    tr.G = Generator(small());
-    init_weights(*tr.G);
-    tr.D = MultiscaleDiscriminator(dc);
-    init_weights(*tr.D);
-    tr.Dm = MultiscaleDiscriminator(dc);
-    init_weights(*tr.Dm);
-    tr.vgg = Vgg19Features();
-    for (auto& p : tr.vgg->parameters()) p.set_requires_grad(false);
-    Clips c;
-    c.length = 3;
-    for (int b = 0; b < B; ++b) {
-        std::vector<FrameData> clip;
-        for (int t = 0; t < 3; ++t) {
-            FrameData f;
-            f.cond = torch::rand({9, S, S});
-            f.real = torch::rand({3, S, S}) * 2 - 1;
-            const auto yy = torch::arange(S).view({S, 1}).expand({S, S}), xx = torch::arange(S).view({1, S}).expand({S, S});
-            f.mask = ((yy - S / 2).pow(2) + (xx - S / 2).pow(2) < (S / 2 - 4) * (S / 2 - 4)).to(torch::kFloat).unsqueeze(0);
-            f.mouth = {S / 2 + b, S * 2 / 3};
-            clip.push_back(f);
-        }
-        c.clips.push_back(clip);
-    }
+    Trainer tr = test::small_trainer();
+    const Clips c = test::random_clips(B, S);
     const torch::Tensor prev = torch::rand({B, 6, S, S}) * 2 - 1;
     tr.compute = torch::kFloat;
     const Grads ref = window_grads(tr, c, prev, S, 1.0);  // fp32 on the CPU

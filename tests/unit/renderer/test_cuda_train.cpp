@@ -13,25 +13,13 @@
 #include "ned/renderer/losses.hpp"
 #include "ned/renderer/networks.hpp"
 #include "renderer/train_step.hpp"
+#include "support/no_tf32.hpp"
 
 using namespace ned;
 using namespace ned::renderer;
 using namespace ned::renderer::train_detail;
 
 namespace {
-
-/// float32 on CUDA as exact as on the CPU: no TF32 in convolutions and matrix products (restored on exit).
-struct NoTf32 {
-    bool cudnn = at::globalContext().allowTF32CuDNN(), cublas = at::globalContext().allowTF32CuBLAS();
-    NoTf32() {
-        at::globalContext().setAllowTF32CuDNN(false);
-        at::globalContext().setAllowTF32CuBLAS(false);
-    }
-    ~NoTf32() {
-        at::globalContext().setAllowTF32CuDNN(cudnn);
-        at::globalContext().setAllowTF32CuBLAS(cublas);
-    }
-};
 
 GeneratorConfig small_config() {
     GeneratorConfig gc;
@@ -48,7 +36,7 @@ GeneratorConfig small_config() {
 // significant bits, more than bf16's 8), and train_window (G step, D step, fp16 loss scale) keeps everything finite.
 TEST(RendererCuda, TrainWindowInFp32Bf16AndFp16) {
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-    NoTf32 exact;
+    test::NoTf32 exact;
     const torch::Device cuda(torch::kCUDA, 0);
     const int S = 64, W = 2;
     torch::manual_seed(13);

@@ -9,6 +9,7 @@
 #include "ned/renderer/losses.hpp"
 #include "ned/renderer/networks.hpp"
 #include "renderer/train_step.hpp"
+#include "unit/renderer/small_trainer.hpp"
 
 using namespace ned;
 using namespace ned::renderer;
@@ -64,36 +65,8 @@ double rel_error(const std::vector<torch::Tensor>& a, const std::vector<torch::T
 TEST(RendererMixedPrecision, Bf16WindowLossesAndGradientsAgreeWithFp32WithinBf16Rounding) {
     torch::manual_seed(11);
     const int S = 64, B = 2;
-    GeneratorConfig gc;
-    gc.ngf = 8;
-    gc.n_downsample = 2;
-    gc.n_blocks = 2;
-    DiscriminatorConfig dc;
-    dc.ndf = 8;
-    Trainer tr;
-    tr.G = Generator(gc);
-    init_weights(*tr.G);
-    tr.D = MultiscaleDiscriminator(dc);
-    init_weights(*tr.D);
-    tr.Dm = MultiscaleDiscriminator(dc);
-    init_weights(*tr.Dm);
-    tr.vgg = Vgg19Features();
-    for (auto& p : tr.vgg->parameters()) p.set_requires_grad(false);
-    Clips c;
-    c.length = 3;
-    for (int b = 0; b < B; ++b) {
-        std::vector<FrameData> clip;
-        for (int t = 0; t < 3; ++t) {
-            FrameData f;
-            f.cond = torch::rand({9, S, S});
-            f.real = torch::rand({3, S, S}) * 2 - 1;
-            const auto yy = torch::arange(S).view({S, 1}).expand({S, S}), xx = torch::arange(S).view({1, S}).expand({S, S});
-            f.mask = ((yy - S / 2).pow(2) + (xx - S / 2).pow(2) < (S / 2 - 4) * (S / 2 - 4)).to(torch::kFloat).unsqueeze(0);
-            f.mouth = {S / 2 + b, S * 2 / 3};
-            clip.push_back(f);
-        }
-        c.clips.push_back(clip);
-    }
+    Trainer tr = test::small_trainer();
+    const Clips c = test::random_clips(B, S);
     const torch::Tensor prev = torch::rand({B, 6, S, S}) * 2 - 1;
 
     tr.compute = torch::kFloat;
