@@ -392,22 +392,12 @@ json bench_train(const torch::Device& dev, bool tiny, int reps, double* peak_all
                 m->to(dev);
                 m->train();
             }
-            tr.optG = std::make_unique<Adam>(Adam::named_parameters(*tr.G, "generator."), 2e-4, 0.5, 0.999);
-            auto dparams = Adam::named_parameters(*tr.D, "discriminator.");
-            for (auto& p : Adam::named_parameters(*tr.Dm, "mouth_discriminator.")) dparams.push_back(p);
-            tr.optD = std::make_unique<Adam>(dparams, 2e-4, 0.5, 0.999);
+            make_optimisers(tr, 2e-4);
             tr.vgg = Vgg19Features();  // random weights (the real ones are torchvision's, converted)
             for (auto& p : tr.vgg->parameters()) p.set_requires_grad(false);
             tr.vgg->to(dev);
             if (tr.compute != torch::kFloat) tr.vgg->to(tr.compute);
-            {
-                std::vector<torch::Tensor> gp, dp;
-                for (const auto& [n, p] : tr.optG->params()) gp.push_back(p);
-                for (const auto& [n, p] : tr.optD->params()) dp.push_back(p);
-                auto ctx = dist::Context::single();
-                tr.redG = std::make_unique<dist::GradReducer>(ctx, gp);
-                tr.redD = std::make_unique<dist::GradReducer>(ctx, dp);
-            }
+            make_reducers(tr, dist::Context::single());
             // one clip of W + 2 frames (the window's first frame needs two earlier conditioning frames)
             Clips c;
             c.length = W + 2;

@@ -208,10 +208,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     }
     const bool fine_tune = !o.init_from.empty() || init_note != "scratch";
     const double lr = o.lr > 0 ? o.lr : (fine_tune ? 4e-5 : 2e-4);
-    tr.optG = std::make_unique<Adam>(Adam::named_parameters(*tr.G, "generator."), lr, 0.5, 0.999);
-    auto dparams = Adam::named_parameters(*tr.D, "discriminator.");
-    for (auto& p : Adam::named_parameters(*tr.Dm, "mouth_discriminator.")) dparams.push_back(p);
-    tr.optD = std::make_unique<Adam>(dparams, lr, 0.5, 0.999);
+    make_optimisers(tr, lr);
     if (!o.no_vgg) {
         tr.vgg = load_vgg19(o.vgg, tr.device);
         if (tr.compute != torch::kFloat) tr.vgg->to(tr.compute);  // frozen: converted once
@@ -249,13 +246,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         state_file = st::File();  // free the copy
     }
     // the gradient sums over the ranks (hooks that overlap the all-reduce with the backward pass)
-    {
-        std::vector<torch::Tensor> gp, dp;
-        for (const auto& [n, p] : tr.optG->params()) gp.push_back(p);
-        for (const auto& [n, p] : tr.optD->params()) dp.push_back(p);
-        tr.redG = std::make_unique<dist::GradReducer>(ctx, gp);
-        tr.redD = std::make_unique<dist::GradReducer>(ctx, dp);
-    }
+    make_reducers(tr, ctx);
     if (world > 1) {
         // identical weights and optimiser state on every rank: rank 0's
         auto v = replicated_state(tr);

@@ -133,4 +133,21 @@ std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t 
     return out;
 }
 
+
+void make_optimisers(Trainer& tr, double lr) {
+    tr.optG = std::make_unique<Adam>(Adam::named_parameters(*tr.G, "generator."), lr, 0.5, 0.999);
+    auto dparams = Adam::named_parameters(*tr.D, "discriminator.");
+    for (auto& p : Adam::named_parameters(*tr.Dm, "mouth_discriminator.")) dparams.push_back(p);
+    tr.optD = std::make_unique<Adam>(dparams, lr, 0.5, 0.999);
+}
+
+void make_reducers(Trainer& tr, const std::shared_ptr<dist::Context>& ctx) {
+    NED_CHECK(tr.optG && tr.optD, "make_reducers needs the optimisers (make_optimisers)");
+    std::vector<torch::Tensor> gp, dp;
+    for (const auto& [n, p] : tr.optG->params()) gp.push_back(p);
+    for (const auto& [n, p] : tr.optD->params()) dp.push_back(p);
+    tr.redG = std::make_unique<dist::GradReducer>(ctx, gp);
+    tr.redD = std::make_unique<dist::GradReducer>(ctx, dp);
+}
+
 }  // namespace ned::renderer::train_detail

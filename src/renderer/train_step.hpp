@@ -63,6 +63,12 @@ struct Trainer {
     LossScaler scaleG, scaleD;  ///< fp16 only
 };
 
+/// NED's optimisers for G and for D + Dm (Adam, betas 0.5 and 0.999) with learning rate `lr`, over the parameters
+/// under their checkpoint names ("generator.", "discriminator.", "mouth_discriminator.").
+void make_optimisers(Trainer& tr, double lr);
+/// The gradient sums over the ranks of `ctx` for the optimisers' parameters (make_optimisers first).
+void make_reducers(Trainer& tr, const std::shared_ptr<dist::Context>& ctx);
+
 /// The losses of one window (generated frames [w0, w0 + window) of every clip, `prev` updated with the detached
 /// outputs), in float32: the 9 terms, the G loss and the D + Dm loss.
 struct WindowLosses {

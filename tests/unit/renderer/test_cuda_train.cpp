@@ -76,16 +76,8 @@ TEST(RendererCuda, TrainWindowInFp32Bf16AndFp16) {
                                      static_cast<torch::nn::Module*>(tr.vgg.get())})
             m->to(cuda);
         if (ct != torch::kFloat) tr.vgg->to(ct);
-        tr.optG = std::make_unique<Adam>(Adam::named_parameters(*tr.G, "generator."), 2e-4, 0.5, 0.999);
-        auto dparams = Adam::named_parameters(*tr.D, "discriminator.");
-        for (auto& p : Adam::named_parameters(*tr.Dm, "mouth_discriminator.")) dparams.push_back(p);
-        tr.optD = std::make_unique<Adam>(dparams, 2e-4, 0.5, 0.999);
-        std::vector<torch::Tensor> gp, dp;
-        for (const auto& [n, p] : tr.optG->params()) gp.push_back(p);
-        for (const auto& [n, p] : tr.optD->params()) dp.push_back(p);
-        auto ctx = dist::Context::single();
-        tr.redG = std::make_unique<dist::GradReducer>(ctx, gp);
-        tr.redD = std::make_unique<dist::GradReducer>(ctx, dp);
+        make_optimisers(tr, 2e-4);
+        make_reducers(tr, dist::Context::single());
 
         std::vector<double> terms;
         {
