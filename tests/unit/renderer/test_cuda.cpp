@@ -31,34 +31,8 @@ double rel(const torch::Tensor& got, const torch::Tensor& want) {
     return ((g - w).norm() / w.norm().clamp_min(1e-30)).item<double>();
 }
 
-struct Grads {
-    std::vector<double> terms;
-    std::vector<torch::Tensor> g, d;
-};
-
-// Loss terms and gradients of one window; `scale` multiplies the losses before the backward pass (fp16: keeps
-// small gradients from underflowing, as the loss scaler does) and is divided out again in float32.
-Grads window_grads(Trainer& tr, const Clips& c, const torch::Tensor& prev0, int S, double scale) {
-    torch::Tensor prev = prev0.clone().to(tr.device);
-    const WindowLosses w = window_losses(tr, c, 2, 1, prev, S);
-    Grads out;
-    for (const auto& t : w.terms) out.terms.push_back(t.item<double>());
-    std::vector<torch::Tensor> gp = tr.G->parameters(), dp = tr.D->parameters();
-    for (auto& p : tr.Dm->parameters()) dp.push_back(p);
-    for (auto& g : torch::autograd::grad({w.loss_g * scale}, gp, {}, /*retain_graph=*/true))
-        out.g.push_back(g.to(torch::kCPU, torch::kFloat) / scale);
-    for (auto& g : torch::autograd::grad({w.loss_d * scale}, dp)) out.d.push_back(g.to(torch::kCPU, torch::kFloat) / scale);
-    return out;
-}
-
-double rel_all(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        num += (a[i].to(torch::kDouble) - b[i].to(torch::kDouble)).pow(2).sum().item<double>();
-        den += b[i].to(torch::kDouble).pow(2).sum().item<double>();
-    }
-    return std::sqrt(num / den);
-}
+using test::rel_error;
+using test::window_grads;
 
 }  // namespace
 
@@ -105,7 +79,7 @@ TEST(RendererCuda, WindowGradientsInFp32Bf16AndFp16MatchTheCpu) {
     const Clips c = test::random_clips(B, S);
     const torch::Tensor prev = torch::rand({B, 6, S, S}) * 2 - 1;
     tr.compute = torch::kFloat;
-    const Grads ref = window_grads(tr, c, prev, S, 1.0);  // fp32 on the CPU
+    const test::WindowGrads ref = window_grads(tr, c, prev, S, 1.0);  // fp32 on the CPU
 
     const torch::Device cuda(torch::kCUDA);
     tr.device = cuda;
@@ -122,12 +96,12 @@ TEST(RendererCuda, WindowGradientsInFp32Bf16AndFp16MatchTheCpu) {
                           Case{torch::kHalf, std::ldexp(1.0, -11), 1024, "fp16"}}) {
         tr.compute = k.t;
         tr.vgg->to(cuda, k.t);  // frozen: converted once, as train_renderer does
-        const Grads got = window_grads(tr, c, prev, S, k.scale);
+        const test::WindowGrads got = window_grads(tr, c, prev, S, k.scale);
         const double term_bound = k.u > 0 ? 3 * path * k.u : 1e-3, grad_bound = k.u > 0 ? 6 * path * k.u : 1e-3;
         double worst = 0;
         for (size_t i = 0; i < ref.terms.size(); ++i)
             worst = std::max(worst, std::abs(got.terms[i] - ref.terms[i]) / std::max(std::abs(ref.terms[i]), 1e-12));
-        const double eg = rel_all(got.g, ref.g), ed = rel_all(got.d, ref.d);
+        const double eg = rel_error(got.g, ref.g), ed = rel_error(got.d, ref.d);
         std::printf("window %s on CUDA vs fp32 CPU: loss terms rel %.3g (bound %.3g), grads G %.3g D %.3g (bound %.3g)\n",
                     k.name, worst, term_bound, eg, ed, grad_bound);
         EXPECT_LE(worst, term_bound) << k.name;

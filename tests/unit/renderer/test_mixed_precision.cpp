@@ -17,36 +17,8 @@ using namespace ned::renderer::train_detail;
 
 namespace {
 
-struct Grads {
-    std::vector<double> terms;
-    std::vector<torch::Tensor> g, d;  // gradients of the G loss w.r.t. G, of the D loss w.r.t. D and Dm
-};
-
-Grads window_grads(Trainer& tr, const Clips& c, const torch::Tensor& prev0, int S) {
-    torch::Tensor prev = prev0.clone();
-    const WindowLosses w = window_losses(tr, c, 2, 1, prev, S);
-    Grads out;
-    for (const auto& t : w.terms) {
-        EXPECT_EQ(t.scalar_type(), torch::kFloat) << "losses are reduced in float32";
-        out.terms.push_back(t.item<double>());
-    }
-    std::vector<torch::Tensor> gp = tr.G->parameters(), dp = tr.D->parameters();
-    for (auto& p : tr.Dm->parameters()) dp.push_back(p);
-    out.g = torch::autograd::grad({w.loss_g}, gp, {}, /*retain_graph=*/true);
-    out.d = torch::autograd::grad({w.loss_d}, dp);
-    return out;
-}
-
-/// || a - b || / || b || over all tensors together.
-double rel_error(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        EXPECT_EQ(a[i].scalar_type(), torch::kFloat) << "gradients land in float32 on the master weights";
-        num += (a[i].to(torch::kDouble) - b[i].to(torch::kDouble)).pow(2).sum().item<double>();
-        den += b[i].to(torch::kDouble).pow(2).sum().item<double>();
-    }
-    return std::sqrt(num / den);
-}
+using test::rel_error;
+using test::window_grads;
 
 }  // namespace
 
@@ -70,10 +42,10 @@ TEST(RendererMixedPrecision, Bf16WindowLossesAndGradientsAgreeWithFp32WithinBf16
     const torch::Tensor prev = torch::rand({B, 6, S, S}) * 2 - 1;
 
     tr.compute = torch::kFloat;
-    const Grads ref = window_grads(tr, c, prev, S);
+    const test::WindowGrads ref = window_grads(tr, c, prev, S);
     tr.compute = torch::kBFloat16;
     tr.vgg->to(torch::kBFloat16);  // frozen: converted once (train_renderer does the same)
-    const Grads bf = window_grads(tr, c, prev, S);
+    const test::WindowGrads bf = window_grads(tr, c, prev, S);
 
     const double u = std::ldexp(1.0, -8);
     const int path = 10 + 13;
