@@ -245,6 +245,9 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
     if (index != static_cast<long>(track.frames.size()))
         NED_LOG_WARN("[composite] the track has {} frames but {} has {}; extra frames pass through",
                      track.frames.size(), video_path, index);
+    if (opts.expected_faces >= 0 && replaced != opts.expected_faces)
+        throw Error(cat(out_path, ": ", replaced, " frames got a new face but ", opts.expected_faces,
+                        " were to be edited; the output is not written (its comment would be wrong)"));
     writer.finish();
     out.commit();
     return replaced;

@@ -71,6 +71,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
                                                                 {o->landmark_model, "landmark model"},
                                                                 {o->segmentation_model, "segmentation model"}};
     });
+    set_outputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{{o->workdir, "WORKDIR"}, {o->preview, "--preview"}};
+    });
     set_runner(sub, [o, &common] {
         detect::AnalyzeOptions opts;
         opts.track = o->track;

@@ -39,6 +39,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
             {o->video, "input video"},
             {(fs::path(o->outdir) / "track.safetensors").string(), "track file"}};
     });
+    set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->out, "output video"}}; });
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         check_input_file(o->video, "input video");

@@ -65,6 +65,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
                 "a timeline (green detected, yellow filled, red no face, magenta outside frame).\n"
                 "Exit codes: 2 bad input or no face found.");
     set_inputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->video, "input video"}}; });
+    set_outputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{{o->outdir, "OUTDIR"}, {o->preview, "--preview"}};
+    });
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         check_input_file(o->video, "input video");

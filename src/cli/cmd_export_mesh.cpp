@@ -23,6 +23,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
         return std::vector<std::pair<std::string, std::string>>{{*recon_path, "reconstruction"},
                                                                 {o->flame_path, "FLAME asset"}};
     });
+    set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->out_dir, "--out folder"}}; });
     set_runner(sub, [o, recon_path, &common] {
         recon::ExportMeshOptions opts = *o;
         opts.overwrite = common.overwrite;

@@ -40,7 +40,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     ref->excludes(sch);
     sub->add_option("--intensity", o->intensity, "0 keeps the source style, 1 the target, >1 exaggerates")->check(finite_range(-100, 100))
         ->capture_default_str();
-    sub->add_option("--seed", o->seed, "Seed of the latent code in label/schedule mode")->capture_default_str();
+    sub->add_option("--seed", o->seed, "Seed of the latent code in label/schedule mode")->check(uint64_text())->capture_default_str();
     sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")->check(CLI::Range(1, 1 << 20))->capture_default_str();
     sub->footer("The output equals the input except exp and pose[:,3] of valid frames (method 'manipulated').\n"
                 "Exit codes: 2 bad input or emotion name, 3 missing or invalid checkpoint.");
@@ -49,6 +49,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
                                                                 {o->reference, "reference reconstruction"},
                                                                 {o->checkpoint, "checkpoint"}};
     });
+    set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->output, "OUT_RECON"}}; });
     set_runner(sub, [o, &common] {
         check_input_file(o->input, "input reconstruction");
         check_output_path(o->output, common.overwrite, "output reconstruction");

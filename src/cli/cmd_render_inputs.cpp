@@ -50,6 +50,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
             {o->flame, "FLAME asset"},
             {o->deca, "DECA weights"}};
     });
+    set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->preview, "--preview"}}; });
     set_runner(sub, [o, &common] {
         render::RenderInputsOptions opts = *o;
         opts.threads = resolve_threads(common.threads);

@@ -17,7 +17,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     auto* sch = sub->add_option("--schedule", o->t.edit.schedule,
                                 "Keyframes 'SECONDS:EMOTION[@INTENSITY],...', e.g. '0:neutral,2.5:happy'");
     emo->excludes(sch);
-    sub->add_option("--seed", o->t.edit.seed, "Seed of the manipulator's latent code")->capture_default_str();
+    sub->add_option("--seed", o->t.edit.seed, "Seed of the manipulator's latent code")->check(uint64_text())->capture_default_str();
     add_translate_options(sub, o);
     sub->footer("OUT: every input frame with its timestamp, audio copied packet for packet, frames without the\n"
                 "target face passed through; container comment names ned, the edit and the edited frames.\n"

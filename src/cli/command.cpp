@@ -1,6 +1,7 @@
 #include "command.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -24,6 +25,10 @@ std::map<CLI::App*, std::function<void()>>& runners() {
 }
 std::map<CLI::App*, InputsFn>& input_fns() {
     static std::map<CLI::App*, InputsFn> r;
+    return r;
+}
+std::map<CLI::App*, OutputsFn>& output_fns() {
+    static std::map<CLI::App*, OutputsFn> r;
     return r;
 }
 }  // namespace
@@ -56,6 +61,27 @@ std::vector<std::pair<std::string, std::string>> inputs_for(CLI::App* sub) {
     auto it = input_fns().find(sub);
     if (it == input_fns().end() || !it->second) return {};
     return it->second();
+}
+
+void set_outputs(CLI::App* sub, OutputsFn outputs) { output_fns()[sub] = std::move(outputs); }
+
+std::vector<std::pair<std::string, std::string>> outputs_for(CLI::App* sub) {
+    auto it = output_fns().find(sub);
+    if (it == output_fns().end() || !it->second) return {};
+    return it->second();
+}
+
+CLI::Validator uint64_text() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+                return "'" + text + "' is not an unsigned integer";
+            errno = 0;
+            std::strtoull(text.c_str(), nullptr, 10);
+            if (errno == ERANGE) return "'" + text + "' is larger than 18446744073709551615";
+            return {};
+        },
+        "UINT64");
 }
 
 CLI::Validator finite_range(double lo, double hi) {

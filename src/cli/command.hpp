@@ -44,8 +44,19 @@ void set_inputs(CLI::App* sub, InputsFn inputs);
 /// The declared inputs of a parsed subcommand (empty if none were set).
 std::vector<std::pair<std::string, std::string>> inputs_for(CLI::App* sub);
 
+/// Declare the output paths of a subcommand (files or folders; evaluated after parsing, like set_inputs): main
+/// checks them up front, before any work, against every declared input and against each other and the
+/// --log-file (ned::check_distinct_outputs), so no output of a run can replace an input or another output.
+using OutputsFn = std::function<std::vector<std::pair<std::string, std::string>>()>;  // {path, what}
+void set_outputs(CLI::App* sub, OutputsFn outputs);
+/// The declared outputs of a parsed subcommand (empty if none were set).
+std::vector<std::pair<std::string, std::string>> outputs_for(CLI::App* sub);
+
 /// CLI11 validator: a finite number in [lo, hi] (CLI::Range lets NaN through: every comparison with NaN is false).
 CLI::Validator finite_range(double lo, double hi);
+/// CLI11 validator: an unsigned decimal integer that fits in 64 bits (CLI11 saturates larger numbers and wraps
+/// negative ones; a --seed must be the seed the user typed).
+CLI::Validator uint64_text();
 /// CLI11 validator of --device: auto, cpu, cuda or cuda:N.
 CLI::Validator device_spec();
 

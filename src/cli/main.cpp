@@ -59,6 +59,11 @@ int main(int argc, char** argv) {
         // Every input of the command is known before any output (the log file first) is opened.
         for (CLI::App* sub : app.get_subcommands())
             for (const auto& [path, what] : inputs_for(sub)) ned::declare_input(path, what);
+        // Every output (the log file included) is distinct from every input and every other output.
+        std::vector<std::pair<std::string, std::string>> outputs{{common.log_file, "log file"}};
+        for (CLI::App* sub : app.get_subcommands())
+            for (auto& out : outputs_for(sub)) outputs.push_back(std::move(out));
+        ned::check_distinct_outputs(outputs);
         if (!common.log_file.empty()) ned::check_output_path(common.log_file, common.overwrite, "log file");
         ned::log::setup(common.quiet ? -1 : common.verbosity, common.log_file);
         ned::set_progress_enabled(!common.quiet);

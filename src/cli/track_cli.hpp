@@ -32,7 +32,7 @@ inline void add_track_identity_options(CLI::App* sub, detect::TrackOptions& t, c
                               "identity is the target (default: the first confident frames' face)");
     auto* th = sub->add_option("--identity-threshold", t.identity_threshold,
                                "Face-descriptor distance above which a face is another person (dlib's 0.6)")
-                   ->check(CLI::Range(0.05, 2.0))
+                   ->check(finite_range(0.05, 2.0))
                    ->capture_default_str();
     auto* n = sub->add_flag("--no-identity", "Do not check the target's identity across cuts and gaps")
                   ->each([&t](const std::string&) { t.identity = false; });

@@ -70,6 +70,12 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
     sub->add_flag("--no-edit-mask", o->no_edit_mask,
                   "Blend with the source face mask only (default: its union with the edited face's NMFC coverage, "
                   "so an opened jaw or raised brows are not cut off)");
+    set_outputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{{o->t.output, "output video"},
+                                                                {o->t.preview, "--preview video"},
+                                                                {o->t.report, "--report"},
+                                                                {o->t.work, "--work folder"}};
+    });
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->t.input, "input video"},
                                                                 {o->t.edit.reference, "reference"},

@@ -68,6 +68,31 @@ void check_not_input(const std::string& path, const std::string& what) {
     }
 }
 
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs) {
+    auto canonical = [](const std::string& path) {
+        std::error_code ec;
+        fs::path c = fs::weakly_canonical(fs::absolute(path, ec), ec);
+        if (ec) c = fs::absolute(path, ec).lexically_normal();
+        return c;
+    };
+    for (size_t i = 0; i < outputs.size(); ++i) {
+        const auto& [a, a_what] = outputs[i];
+        if (a.empty()) continue;
+        check_not_input(a, a_what);
+        const fs::path ca = canonical(a);
+        for (size_t j = 0; j < i; ++j) {
+            const auto& [b, b_what] = outputs[j];
+            if (b.empty()) continue;
+            std::error_code ec;
+            bool same = ca == canonical(b);
+            if (!same && fs::exists(a, ec) && fs::exists(b, ec)) same = fs::equivalent(a, b, ec) && !ec;
+            if (same)
+                throw InputError(cat(a_what, " ", a, ": is also the ", b_what, " ", b,
+                                     " of this command; every output needs its own path"));
+        }
+    }
+}
+
 void check_output_path(const std::string& path, bool overwrite, const std::string& what) {
     if (path.empty()) throw InputError(what + ": empty path");
     check_not_input(path, what);

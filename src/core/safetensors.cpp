@@ -226,6 +226,43 @@ File parse(const std::vector<uint8_t>& bytes, const std::string& what, Role role
     return f;
 }
 
+std::string first_non_finite(const File& file, int64_t* index) {
+    for (const auto& [name, t] : file.tensors) {
+        const int64_t n = t.numel();
+        const uint8_t* p = t.data.data();
+        for (int64_t i = 0; i < n; ++i) {
+            bool bad = false;
+            switch (t.dtype) {
+                case DType::F64: {
+                    uint64_t b;
+                    std::memcpy(&b, p + 8 * i, 8);
+                    bad = ((b >> 52) & 0x7ff) == 0x7ff;
+                    break;
+                }
+                case DType::F32: {
+                    uint32_t b;
+                    std::memcpy(&b, p + 4 * i, 4);
+                    bad = ((b >> 23) & 0xff) == 0xff;
+                    break;
+                }
+                case DType::F16:
+                case DType::BF16: {
+                    uint16_t b;
+                    std::memcpy(&b, p + 2 * i, 2);
+                    bad = t.dtype == DType::F16 ? ((b >> 10) & 0x1f) == 0x1f : ((b >> 7) & 0xff) == 0xff;
+                    break;
+                }
+                default: i = n; break;  // integers are always finite
+            }
+            if (bad) {
+                if (index) *index = i;
+                return name;
+            }
+        }
+    }
+    return {};
+}
+
 File load(const std::string& path, Role role) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) fail(role, path + ": file not found");

@@ -86,12 +86,15 @@ torch::Tensor median_style(const torch::Tensor& styles) {
 
 std::vector<Keyframe> parse_schedule(const std::string& text) {
     std::vector<Keyframe> keys;
-    std::stringstream ss(text);
+    if (text.find_first_not_of(" \t") == std::string::npos) throw InputError("--schedule is empty");
+    std::stringstream ss(text + ",");  // the extra comma makes a trailing "a," yield its empty last entry
     std::string item;
     while (std::getline(ss, item, ',')) {
         item.erase(0, item.find_first_not_of(" \t"));
         item.erase(item.find_last_not_of(" \t") + 1);
-        if (item.empty()) continue;
+        if (item.empty())
+            throw InputError(cat("--schedule '", text, "': empty entry (a stray comma?); expected "
+                                 "TIME:EMOTION[@INTENSITY],..."));
         const auto colon = item.find(':');
         if (colon == std::string::npos)
             throw InputError(cat("--schedule entry '", item, "': expected TIME:EMOTION[@INTENSITY]"));

@@ -3,13 +3,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "ned/core/error.hpp"
+#include "ned/core/safetensors.hpp"
 #include "ned/detect/landmarks.hpp"
 #include "ned/pipeline/translate.hpp"
 
@@ -42,44 +42,6 @@ const ModelSpec kRenderer{"renderer checkpoint", "ned.renderer",
                           "`ned train-renderer`, or python3 scripts/convert_ned_renderer.py 20_net_G.pth "
                           "models/<actor>_renderer.safetensors (docs/models.md section 7)"};
 
-/// The `format` of a safetensors file's __metadata__, reading only its header. Empty string plus `why`
-/// when the file is not a readable safetensors file.
-std::string safetensors_format(const std::string& path, std::string& why) {
-    std::ifstream is(path, std::ios::binary);
-    if (!is) {
-        why = "cannot be opened";
-        return {};
-    }
-    unsigned char len_bytes[8];
-    if (!is.read(reinterpret_cast<char*>(len_bytes), 8)) {
-        why = "is too short for a safetensors file";
-        return {};
-    }
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    if (ec || n == 0 || n > 100000000ULL || n + 8 > size) {
-        why = "is not a safetensors file (bad header length)";
-        return {};
-    }
-    std::string header(static_cast<size_t>(n), '\0');
-    if (!is.read(header.data(), static_cast<std::streamsize>(n))) {
-        why = "is truncated";
-        return {};
-    }
-    try {
-        const json j = json::parse(header);
-        if (j.contains("__metadata__") && j["__metadata__"].contains("format") &&
-            j["__metadata__"]["format"].is_string())
-            return j["__metadata__"]["format"].get<std::string>();
-        why = "has no __metadata__ format";
-    } catch (const std::exception&) {
-        why = "is not a safetensors file (header is not JSON)";
-    }
-    return {};
-}
-
 void check_model(const std::string& path, const ModelSpec& spec, std::vector<std::string>& problems) {
     if (path.empty() || !fs::exists(path)) {
         problems.push_back(cat(spec.what, " not found: ", path.empty() ? std::string("(no path)") : path,
@@ -90,13 +52,29 @@ void check_model(const std::string& path, const ModelSpec& spec, std::vector<std
         problems.push_back(cat(spec.what, " ", path, " is not a regular file"));
         return;
     }
-    std::string why;
-    const std::string format = safetensors_format(path, why);
-    if (format.empty())
-        problems.push_back(cat(spec.what, " ", path, " ", why, "; make it with: ", spec.converter));
-    else if (format != spec.format)
+    // The whole file: header, offsets and sizes (a file cut short is found here, not at render time), the
+    // format, and every weight finite (a NaN FLAME would otherwise surface as a broken reconstruction after
+    // the whole analysis). One file at a time, so at most one model is in memory twice.
+    st::File f;
+    try {
+        f = st::load(path, st::Role::Model);
+    } catch (const Error& e) {
+        problems.push_back(cat(spec.what, " ", e.what(), "; make it with: ", spec.converter));
+        return;
+    }
+    const std::string format = f.meta("format");
+    if (format.empty()) {
+        problems.push_back(cat(spec.what, " ", path, " has no __metadata__ format; make it with: ", spec.converter));
+    } else if (format != spec.format) {
         problems.push_back(cat(spec.what, " ", path, " is a '", format, "' file, expected '", spec.format,
                                "'; make it with: ", spec.converter));
+    } else {
+        int64_t at = 0;
+        const std::string bad = st::first_non_finite(f, &at);
+        if (!bad.empty())
+            problems.push_back(cat(spec.what, " ", path, ": tensor '", bad, "' holds a NaN or an infinity (element ", at,
+                                   "); the file is damaged or comes from a diverged training run"));
+    }
 }
 
 }  // namespace

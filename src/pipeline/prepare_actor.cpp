@@ -13,6 +13,7 @@
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/detect/face_track.hpp"
+#include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "ned/render/render_inputs.hpp"
 #include "pipeline/source_stages.hpp"
@@ -91,18 +92,35 @@ bool is_video_file(const std::string& path) {
     return false;
 }
 
-std::vector<std::string> prepare_actor(const std::vector<std::string>& actors, const PrepareActorOptions& o) {
+namespace {
+
+struct Item {
+    std::string path;
+    bool video;
+};
+
+/// A work folder train-renderer can read: an analysed track and the actor's conditioning (nothing is written).
+void check_workdir(const std::string& dir) {
+    const std::string track_path = (fs::path(dir) / "track.safetensors").string();
+    check_input_file(track_path, "face track");
+    const detect::FaceTrack track = detect::load_track(track_path);  // a broken track: InputError naming it
+    if (!track.has_analysis)
+        throw InputError(cat("train-renderer: ", track_path, " has no analysis; run `ned analyze` on the video first"));
+    if (!fs::is_directory(fs::path(dir) / "conditioning"))
+        throw InputError(cat("train-renderer: ", dir, " has no conditioning/ (run `ned render-inputs` on the actor's own "
+                             "reconstruction), or give the video itself"));
+}
+
+/// Steps 1-2 of prepare_actor: expand the arguments and check every one (no decoding, nothing written).
+std::vector<Item> expand_actors(const std::vector<std::string>& actors, const PrepareActorOptions& o) {
     if (o.out.empty()) throw InputError("train-renderer: --out is required");
-    // 1. Expand the arguments (no decoding yet).
-    struct Item {
-        std::string path;
-        bool video;
-    };
+    // 1. Expand the arguments and check them: work folders analysed and conditioned, videos openable.
     std::vector<Item> items;
     for (const auto& a : actors) {
         std::error_code ec;
         if (fs::is_directory(a, ec)) {
             if (fs::is_regular_file(fs::path(a) / "track.safetensors", ec)) {
+                check_workdir(a);
                 items.push_back({a, false});
                 continue;
             }
@@ -115,16 +133,29 @@ std::vector<std::string> prepare_actor(const std::vector<std::string>& actors, c
                                      "nor a folder of videos (.mp4 .mov .mkv .avi .webm .m4v)"));
             for (auto& v : videos) items.push_back({v, true});
         } else if (fs::is_regular_file(a, ec)) {
-            check_input_file(a, "actor video");
             items.push_back({a, true});
         } else {
             throw InputError(cat("train-renderer: ", a, " does not exist (expected a video, a folder of videos or an "
                                  "analysed work folder)"));
         }
     }
+    for (const auto& it : items) {
+        if (!it.video) continue;
+        check_input_file(it.path, "actor video");
+        io::probe(it.path, false);  // not a video (no video stream, unreadable): InputError naming it
+    }
     // 2. Models, before any decoding (exit 3).
     const bool any_video = std::any_of(items.begin(), items.end(), [](const Item& i) { return i.video; });
     if (any_video) check_reconstruction_models(o.models);
+    return items;
+}
+
+}  // namespace
+
+void check_actor_inputs(const std::vector<std::string>& actors, const PrepareActorOptions& o) { expand_actors(actors, o); }
+
+std::vector<std::string> prepare_actor(const std::vector<std::string>& actors, const PrepareActorOptions& o) {
+    const std::vector<Item> items = expand_actors(actors, o);
     // 3. Prepare each video (stage records make a second run reuse it).
     std::vector<std::string> out;
     for (const auto& it : items) out.push_back(it.video ? prepare_video(it.path, o) : it.path);

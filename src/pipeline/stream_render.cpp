@@ -121,9 +121,40 @@ private:
 
 }  // namespace
 
-blend::FaceSource kept_faces(const detect::FaceTrack& track, const std::string& work, bool follow_edit_mask) {
-    return blend::face_files(track, (fs::path(work) / "faces").string(),
-                             follow_edit_mask ? (fs::path(work) / "edit_masks" / "crop").string() : std::string());
+std::vector<std::pair<int64_t, int64_t>> conditioning_batches(int64_t first, int64_t total, int64_t batch) {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    if (first >= total) return out;  // nothing left to render
+    for (int64_t b = first / batch * batch; b < total; b += batch) out.emplace_back(b, std::min(total, b + batch));
+    return out;
+}
+
+blend::FaceSource kept_faces(const detect::FaceTrack& track, const std::string& work, bool follow_edit_mask,
+                             const std::vector<int64_t>& planned) {
+    const std::string faces = (fs::path(work) / "faces").string();
+    const blend::FaceSource files =
+        blend::face_files(track, faces, follow_edit_mask ? (fs::path(work) / "edit_masks" / "crop").string() : std::string());
+    std::vector<char> want(track.frames.size(), 0);
+    for (int64_t t : planned)
+        if (t >= 0 && t < static_cast<int64_t>(want.size())) want[t] = 1;
+    return [files, want, faces](long t, cv::Mat& face, cv::Mat& mask) -> bool {
+        if (t < 0 || t >= static_cast<long>(want.size()) || !want[t]) return false;
+        if (!files(t, face, mask))
+            throw InputError(cat("kept face ", faces, "/", frame_name(t, ".png"), " of frame ", t,
+                                 " is missing from the work folder; run again to render it"));
+        return true;
+    };
+}
+
+std::string missing_kept_face(const std::vector<int64_t>& planned, const std::string& work, bool follow_edit_mask) {
+    std::vector<fs::path> dirs{fs::path(work) / "faces"};
+    if (follow_edit_mask) dirs.push_back(fs::path(work) / "edit_masks" / "crop");
+    for (int64_t t : planned)
+        for (const auto& d : dirs) {
+            const fs::path p = d / frame_name(t, ".png");
+            std::error_code ec;
+            if (!fs::is_regular_file(p, ec)) return p.string();
+        }
+    return {};
 }
 
 StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn& progress) {
@@ -210,20 +241,22 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
 
     StreamThread conditioning_thread(
         [&] {
-            for (int64_t b = first_cond; b < total; b += kConditioningBatch) {
+            for (const auto& [b, e] : conditioning_batches(first_cond, total, kConditioningBatch)) {
                 const auto t0 = Clock::now();
                 std::vector<int64_t> batch_frames;
-                for (int64_t i = b; i < std::min<int64_t>(total, b + kConditioningBatch); ++i)
-                    batch_frames.push_back(steps[i].frame);
+                for (int64_t i = b; i < e; ++i) batch_frames.push_back(steps[i].frame);
                 const std::vector<render::ConditioningFrame> batch = conditioner.render(track, rec, batch_frames);
-                std::vector<CondItem> items(batch.size());
+                std::vector<CondItem> items;
                 for (size_t k = 0; k < batch.size(); ++k) {
+                    if (b + static_cast<int64_t>(k) < first_cond) continue;  // before the resume point
                     const auto& cf = batch[k];
-                    items[k].frame = cf.frame_index;
-                    items[k].nmfc = cf.nmfc;
-                    items[k].eyes = cf.eyes;
-                    items[k].shape = cf.shape;
-                    masks_of(o, track, cf.frame_index, cf.nmfc, items[k]);
+                    CondItem item;
+                    item.frame = cf.frame_index;
+                    item.nmfc = cf.nmfc;
+                    item.eyes = cf.eyes;
+                    item.shape = cf.shape;
+                    masks_of(o, track, cf.frame_index, cf.nmfc, item);
+                    items.push_back(std::move(item));
                 }
                 condition_s += seconds_since(t0);
                 for (auto& it : items) cond_queue.push(std::move(it));
@@ -232,10 +265,12 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
         },
         cond_queue, face_queue);
 
-    // Test hook (tests/cli/test_cli_translate.cpp): SIGTERM to itself once this many frames are rendered (and,
-    // with keep_faces, on disk).
+    // Test hook (tests/cli/test_cli_translate.cpp): a signal to itself once this many frames are rendered (and,
+    // with keep_faces, on disk): SIGTERM, or NED_TEST_INTERRUPT_SIGNAL (a number, e.g. 9 for SIGKILL).
     const char* interrupt_env = std::getenv("NED_TEST_INTERRUPT_RENDER_AFTER");
     const int64_t interrupt_after = interrupt_env ? std::atoll(interrupt_env) : -1;
+    const char* signal_env = std::getenv("NED_TEST_INTERRUPT_SIGNAL");
+    const int interrupt_signal = signal_env ? std::atoi(signal_env) : SIGTERM;
     StreamThread renderer_thread(
         [&] {
             struct Window {
@@ -273,7 +308,7 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
                     if (o.follow_edit_mask) write_png_atomic(masks_dir / name, face.mask);
                     renderer::write_render_resume(resume_file, o.resume_key, i + 1, s.frame, face_renderer.previous());
                 }
-                if (interrupt_after >= 0 && i + 1 >= interrupt_after) std::raise(SIGTERM);
+                if (interrupt_after >= 0 && i + 1 >= interrupt_after) std::raise(interrupt_signal);
                 render_s += seconds_since(t0);
                 face_queue.push(std::move(face));
             }
@@ -284,7 +319,10 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
     // The compositor takes the faces in frame order (two frames may ask at once); resumed ones from WORK.
     std::vector<char> rendered(track.frames.size(), 0), resumed(track.frames.size(), 0);
     for (int64_t i = 0; i < total; ++i) (i < start ? resumed : rendered)[steps[i].frame] = 1;
-    const blend::FaceSource files = start > 0 ? kept_faces(track, o.work, o.follow_edit_mask) : blend::FaceSource();
+    std::vector<int64_t> kept_frames;
+    for (int64_t i = 0; i < start; ++i) kept_frames.push_back(steps[i].frame);
+    const blend::FaceSource files =
+        start > 0 ? kept_faces(track, o.work, o.follow_edit_mask, kept_frames) : blend::FaceSource();
     std::mutex take_mutex;
     std::map<int64_t, FaceItem> early;  // popped by the other compositor worker
     double waited_s = 0;

@@ -16,6 +16,7 @@
 // after its last finished frame with the same ring buffer (renderer::read_render_resume).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ned/blend/composite.hpp"
@@ -48,9 +49,20 @@ struct StreamRenderResult {
     double condition_s = 0, render_s = 0, composite_s = 0;  ///< busy time of each thread (not waiting)
 };
 
+/// The conditioning batches [begin, end) of steps that a pass starting at step `first` of `total` computes:
+/// always the aligned batches [k*batch, (k+1)*batch) of an uninterrupted pass (a resumed pass takes the whole
+/// batch holding `first`), so the batched FLAME/D_detail forwards see the same frames and round alike, and a
+/// resumed run's faces are bit-identical to an uninterrupted run's (the ring buffer would amplify any
+/// difference). The frames before `first` are conditioned and dropped.
+std::vector<std::pair<int64_t, int64_t>> conditioning_batches(int64_t first, int64_t total, int64_t batch);
+
 /// The faces kept by a finished streamed pass (WORK/faces, WORK/edit_masks/crop when the mask follows the
-/// edit), for compositing again without the networks.
-blend::FaceSource kept_faces(const detect::FaceTrack& track, const std::string& work, bool follow_edit_mask);
+/// edit), for compositing again without the networks: the faces of the `planned` frames; one that is missing
+/// is an InputError naming it (never a frame passed through unedited while the comment says edited).
+blend::FaceSource kept_faces(const detect::FaceTrack& track, const std::string& work, bool follow_edit_mask,
+                             const std::vector<int64_t>& planned);
+/// The first file a composite from the kept faces of `planned` would need and WORK lacks ("" when all are there).
+std::string missing_kept_face(const std::vector<int64_t>& planned, const std::string& work, bool follow_edit_mask);
 
 /// Run the streamed pass. Throws InputError / ModelError as the staged commands do; on any failure the
 /// threads are stopped and joined and the output is not written.

@@ -20,6 +20,7 @@
 #include "ned/core/torch_util.hpp"
 #include "ned/detect/analyze.hpp"
 #include "ned/detect/face_track.hpp"
+#include "ned/io/video.hpp"
 #include "ned/manip/manipulate.hpp"
 #include "ned/manip/networks.hpp"
 #include "ned/recon/reconstruct.hpp"
@@ -61,6 +62,17 @@ std::string format_ranges(const std::vector<std::pair<long, long>>& ranges) {
     return os.str();
 }
 
+namespace {
+/// The style encoder needs one window of 10 consecutive valid frames of the reference.
+void check_reference_reconstruction(const recon::Reconstruction& ref, const std::string& what) {
+    int64_t run = 0, longest = 0;
+    for (uint8_t v : ref.valid) longest = std::max(longest, run = v ? run + 1 : 0);
+    if (longest < 10)
+        throw InputError(cat("reference ", what, ": no 10 consecutive valid frames (longest run ", longest,
+                             "); the style encoder needs one such window"));
+}
+}  // namespace
+
 TranslateResult translate(const TranslateOptions& o) {
     const auto t_start = std::chrono::steady_clock::now();
     // 1. Options, inputs and outputs (exit 2), all before any decoding.
@@ -90,28 +102,37 @@ TranslateResult translate(const TranslateOptions& o) {
     renderer::check_precision(renderer::parse_precision(o.precision), resolve_device(o.device));
     check_extension(o.output, {".mp4", ".mov", ".mkv"}, "output video");
     check_output_path(o.output, o.overwrite, "output video");
+    // Every output has its own path, none is an input (a report never replaces the video it reports on).
+    check_distinct_outputs({{o.output, "output video"}, {o.preview, "--preview video"}, {o.report, "--report"},
+                            {o.work, "--work folder"}});
     if (!o.preview.empty()) {
         check_extension(o.preview, {".mp4", ".mov", ".mkv"}, "preview video");
         check_output_path(o.preview, o.overwrite, "preview video");
-        if (fs::absolute(o.preview).lexically_normal() == fs::absolute(o.output).lexically_normal())
-            throw InputError("--preview must differ from the output video");
     }
     if (!o.report.empty()) check_output_path(o.report, o.overwrite, "report");
     // 2. Models (exit 3).
     for (const std::string* p : {&o.models.flame, &o.models.deca, &o.models.manipulator, &o.models.segmentation, &o.models.renderer})
         if (!p->empty() && fs::is_regular_file(*p)) declare_input(*p, "model file");
     check_models(o.models, true);
+    // The reference of `style`, before the long analysis of IN: a reconstruction with a window for the style
+    // encoder, or a video that opens.
+    if (!edit.reference.empty()) {
+        if (reference_is_video) {
+            io::VideoReader probe(edit.reference);
+        } else {
+            check_reference_reconstruction(recon::load_reconstruction(edit.reference), edit.reference);
+        }
+    }
 
-    // 3. Work folder.
+    // 3. Work folder: created only now that the inputs are checked.
     std::unique_ptr<TempDir> temp;  // removed at the end, on errors and on SIGINT/SIGTERM/SIGHUP
+    std::unique_ptr<WorkFolder> work_folder;  // --work: removed on a failure if created here and nothing finished
     std::string work = o.work;
     if (work.empty()) {
         temp = std::make_unique<TempDir>("ned-translate");
         work = temp->path();
     } else {
-        std::error_code ec;
-        fs::create_directories(work, ec);
-        if (!fs::is_directory(work)) throw InputError(cat("--work ", work, ": cannot create the folder"));
+        work_folder = std::make_unique<WorkFolder>(work);
     }
     const WorkLock lock(work);
     NED_LOG_INFO("[translate] work folder {}", work);
@@ -180,11 +201,7 @@ TranslateResult translate(const TranslateOptions& o) {
         recon::Reconstruction ref;
         if (!reference_recon.empty()) {
             ref = recon::load_reconstruction(reference_recon);
-            int64_t run = 0, longest = 0;
-            for (uint8_t v : ref.valid) longest = std::max(longest, run = v ? run + 1 : 0);
-            if (longest < 10)
-                throw InputError(cat("reference ", edit.reference, ": no 10 consecutive valid frames (longest run ",
-                                     longest, "); the style encoder needs one such window"));
+            check_reference_reconstruction(ref, edit.reference);
             mo.reference = &ref;
         }
         mo.intensity = edit.intensity;
@@ -217,7 +234,10 @@ TranslateResult translate(const TranslateOptions& o) {
     const std::string r_key = stage_key("render", r_in);
 
     // Edited frames: valid in the track and the edited reconstruction (known before encoding: the metadata).
-    for (int64_t t : render::frames_to_render(track, recon::load_reconstruction(edited_path))) {
+    // Every one of them gets its face or the run fails (CompositeOptions::expected_faces): the comment, the
+    // report and the records never claim a frame that passed through.
+    const std::vector<int64_t> planned = render::frames_to_render(track, recon::load_reconstruction(edited_path));
+    for (int64_t t : planned) {
         if (!result.edited_ranges.empty() && result.edited_ranges.back().second == t - 1)
             result.edited_ranges.back().second = t;
         else
@@ -232,8 +252,18 @@ TranslateResult translate(const TranslateOptions& o) {
     co.overwrite = o.overwrite;
     co.threads = threads;
     co.metadata["comment"] = result.comment;
+    co.expected_faces = static_cast<long>(planned.size());
 
-    if (keep_faces && records.finished("render", r_key)) {
+    // A finished render whose kept faces are no longer all there (deleted by hand, a disk cleaned up) renders
+    // them again rather than letting those frames pass through unedited.
+    std::string missing_face;
+    const bool rendered = keep_faces && records.finished("render", r_key);
+    if (rendered) {
+        missing_face = missing_kept_face(planned, work, o.follow_edit_mask);
+        if (!missing_face.empty())
+            NED_LOG_WARN("[translate] {} of the finished render is missing; rendering the faces again", missing_face);
+    }
+    if (rendered && missing_face.empty()) {
         result.stages.push_back({"render", true, 0, 0, r_key, {}});
         const StageOutcome comp = records.run(
             "composite", json{{"upstream", r_key}, {"output", fs::absolute(o.output).lexically_normal().string()},
@@ -241,7 +271,7 @@ TranslateResult translate(const TranslateOptions& o) {
             [&]() -> long {
                 ProgressBar b("composite", static_cast<long>(track.frames.size()));
                 result.edited = blend::composite_video(o.input, track, o.output, co,
-                                                       kept_faces(track, work, o.follow_edit_mask), b.fn());
+                                                       kept_faces(track, work, o.follow_edit_mask, planned), b.fn());
                 b.finish();
                 return static_cast<long>(track.frames.size());
             },
@@ -270,7 +300,7 @@ TranslateResult translate(const TranslateOptions& o) {
             sr = stream_render(so, b.fn());
             b.finish();
             return sr.frames;
-        });
+        }, /*always=*/!missing_face.empty());
         note("render", r);
         result.stages.back().busy_s = {{"condition", sr.condition_s}, {"render", sr.render_s}, {"composite", sr.composite_s}};
         result.edited = sr.composited;
@@ -292,6 +322,7 @@ TranslateResult translate(const TranslateOptions& o) {
     summarize_edit(recon_path, edited_path, result);
     result.total_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     if (!o.report.empty()) write_report(o, result);
+    if (work_folder) work_folder->keep();
     return result;
 }
 

@@ -24,6 +24,28 @@ private:
     int fd_ = -1;
 };
 
+/// The work folder of a run (--work): checked, then created, before any stage writes to it. An existing file
+/// at its path, a folder that cannot be created or written, or one of the run's sub-folders (stages/, faces/,
+/// edit_masks/, masks/, reference/) or files (track.safetensors, ...) of the wrong kind is an InputError
+/// (exit 2) naming the path, never a file-system error halfway. A folder this run created is removed again
+/// when the run fails before any stage finished (no record in stages/: nothing to continue from); otherwise
+/// it is kept, so a re-run continues.
+class WorkFolder {
+public:
+    explicit WorkFolder(std::string path);
+    ~WorkFolder();
+    WorkFolder(const WorkFolder&) = delete;
+    WorkFolder& operator=(const WorkFolder&) = delete;
+    const std::string& path() const { return path_; }
+    /// The run finished: keep the folder whatever happened.
+    void keep() { keep_ = true; }
+
+private:
+    std::string path_;
+    std::string created_top_;  ///< the top-most folder this run created (empty: none)
+    bool keep_ = false;
+};
+
 /// A progress bar owned by `bar`, labelled `label`; returns its callback.
 ProgressFn bar_fn(std::unique_ptr<ProgressBar>& bar, const std::string& label);
 

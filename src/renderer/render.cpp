@@ -5,6 +5,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
@@ -212,6 +214,16 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
     if (!o.masks.empty() && !fs::is_directory(o.masks))
         throw InputError(cat("[renderer] mask folder ", o.masks, " does not exist"));
     const fs::path faces_dir = wd / "faces", aligned_dir = wd / "faces_aligned";
+    // The outputs can be written (exit 2 up front, not a failure after the first frame).
+    if (::access(wd.c_str(), W_OK) != 0)
+        throw InputError(cat("[renderer] work folder ", wd.string(), " is not writable (the faces go to faces/ in it)"));
+    for (const auto& d : {faces_dir, aligned_dir}) {
+        std::error_code ec;
+        if (fs::exists(d, ec) && !fs::is_directory(d, ec))
+            throw InputError(cat("[renderer] ", d.string(), " is a file, expected a folder for the faces"));
+        if (fs::is_directory(d, ec) && ::access(d.c_str(), W_OK) != 0)
+            throw InputError(cat("[renderer] ", d.string(), " is not writable"));
+    }
     for (const auto& d : {faces_dir, aligned_dir})
         if (has_files_with_extension(d.string(), ".png") && !o.overwrite)
             throw InputError(cat("[renderer] ", d.string(), " already has faces (use -y to overwrite)"));
@@ -222,6 +234,9 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
     const int S = track.crop_size;
 
     std::vector<int64_t> frames = detail::conditioning_frames(cond_dir);
+    if (frames.empty())
+        throw InputError(cat("[renderer] ", cond_dir.string(), " lists no frame with conditioning: nothing to render "
+                             "(had the track no valid face? run `ned render-inputs` again)"));
     for (int64_t t : frames) {
         if (t < 0 || t >= static_cast<int64_t>(track.frames.size()))
             throw InputError(cat("[renderer] conditioning frame ", t, " is outside the track (", track.frames.size(),

@@ -228,6 +228,34 @@ private:
 
         // A FLAME asset that loads (synthetic, 24x24 grid): the checks that come after loading it.
         ned::st::save(F + "/flame_ok.safetensors", ned::test::synthetic_flame_file(24, true));
+        {  // the same with one NaN weight: found by the model check before any decoding (exit 3)
+            auto nan_flame = ned::test::synthetic_flame_file(24, true);
+            for (auto& [name, t] : nan_flame.tensors)
+                if (t.dtype == ned::st::DType::F32 && t.numel() > 10) {
+                    const float nan = std::numeric_limits<float>::quiet_NaN();
+                    std::memcpy(t.data.data() + 4 * 7, &nan, 4);
+                    break;
+                }
+            ned::st::save(F + "/flame_nan.safetensors", nan_flame);
+        }
+        // Stand-ins of the manipulator and renderer files that pass the model check (format, finite weights):
+        // the translate cases that must get past it. A renderer cut short: its header points past its end.
+        for (const char* fmt : {"manipulator", "renderer"}) {
+            ned::st::File f;
+            f.metadata = {{"format", std::string("ned.") + fmt}, {"version", "1"}};
+            f.tensors["w"] = ned::st::Tensor::f32({4}, {1, 2, 3, 4});
+            ned::st::save(F + "/" + fmt + "_stub.safetensors", f);
+            if (fmt[0] == 'r') {
+                const auto bytes = ned::st::serialize(f);
+                write_bytes(F + "/renderer_short.safetensors", std::string(bytes.begin(), bytes.end() - 8));
+            }
+        }
+        // Work folders: "stages" is a file; a render with an empty conditioning manifest.
+        fs::create_directories(F + "/work_stages_file");
+        write_bytes(F + "/work_stages_file/stages", "a file where a folder belongs\n");
+        fs::create_directories(F + "/w_emptycond/conditioning");
+        ned::detect::save_track(F + "/w_emptycond/track.safetensors", make_track(video, kFrames));
+        write_bytes(F + "/w_emptycond/conditioning/conditioning.json", "{\"format\": \"ned.conditioning\", \"frames\": []}");
 
         // Corrupt face and mask PNGs (truncated; a flipped byte in the image data): ned's own line, no libpng's.
         cv::imwrite(F + "/ok.png", cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(10, 128, 250)));
@@ -276,6 +304,25 @@ const std::vector<Case>& cases() {
         {"log_file_is_folder", {"--log-file", "@/w", "probe", "@/in.mp4"}, 2, "is a folder"},
         {"log_file_in_missing_folder", {"--log-file", "@/nope/x.log", "probe", "@/in.mp4"}, 2, "does not exist"},
         {"export_mesh_log_file_is_reconstruction", {"-y", "--log-file", "@/rec.safetensors", "export-mesh", "@/rec.safetensors", "--flame", "@/flame.safetensors", "--out", "@/meshes"}, 2, "is the reconstruction"},
+        // --- every output has its own path (checked up front by main: before the log file, before any work) ---
+        {"translate_report_is_output", {"-y", "translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--report", "@/o.mp4"}, 2, "every output needs its own path"},
+        {"translate_report_is_output_other_spelling", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--report", "@/sub/../o.mp4"}, 2, "every output needs its own path"},
+        {"translate_preview_is_report", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--preview", "@/p.mp4", "--report", "@/p.mp4"}, 2, "every output needs its own path"},
+        {"translate_work_is_output", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--work", "@/o.mp4"}, 2, "every output needs its own path"},
+        {"translate_log_file_is_report", {"-y", "--log-file", "@/r.json", "translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--report", "@/r.json"}, 2, "every output needs its own path"},
+        {"crop_preview_is_outdir", {"crop", "@/in.mp4", "@/cw", "--preview", "@/cw"}, 2, "every output needs its own path"},
+        // --- the work folder of translate: checked before it is created or written ---
+        {"translate_work_is_a_file", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors", "--work", "@/existing.log"}, 2, "is a file, expected a folder"},
+        {"translate_work_stages_is_a_file", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors", "--work", "@/work_stages_file"}, 2, "work_stages_file/stages is a file"},
+        {"translate_failure_removes_the_work_folder_it_made", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors", "--work", "@/tw/deeper"}, 2, "no face"},
+        // --- every model file fully checked (header, offsets, sizes, finite values) before any decoding ---
+        {"translate_flame_with_nan", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_nan.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors"}, 3, "flame_nan.safetensors: tensor"},
+        {"translate_renderer_cut_short", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_short.safetensors"}, 3, "renderer_short.safetensors"},
+        // --- style: a wrong reference is refused before the analysis of IN ---
+        {"style_reference_not_a_video", {"style", "@/in.mp4", "@/o.mp4", "--reference", "@/garbage.mp4", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors"}, 2, "garbage.mp4"},
+        {"style_reference_without_window", {"style", "@/in.mp4", "@/o.mp4", "--reference", "@/ref_short.safetensors", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors"}, 2, "no 10 consecutive"},
+        // --- render ---
+        {"render_empty_conditioning_manifest", {"render", "@/w_emptycond", "--renderer", "@/renderer_stub.safetensors"}, 2, "lists no frame"},
         // --- hostile model and boundary files: no crash, the right exit code ---
         {"manipulate_checkpoint_huge_dims", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_huge.safetensors", "--emotion", "happy"}, 3, "too large"},
         {"manipulate_checkpoint_size_wraps", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_wrap.safetensors", "--emotion", "happy"}, 3, "too large"},
@@ -306,6 +353,11 @@ const std::vector<Case>& cases() {
         {"crop_preview_unknown_extension", {"crop", "@/in.mp4", "@/cw", "--preview", "@/sheet.gif"}, 2, "unsupported extension"},
         {"analyze_cut_threshold_nan", {"analyze", "@/in.mp4", "@/aw", "--cut-threshold", "nan"}, 2, "--cut-threshold"},
         {"device_tpu", {"--device", "tpu", "probe", "@/in.mp4"}, 2, "tpu"},
+        {"translate_seed_too_large", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--seed", "99999999999999999999999"}, 2, "--seed"},
+        {"translate_seed_negative", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--seed", "-1"}, 2, "--seed"},
+        {"manipulate_seed_too_large", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy", "--seed", "18446744073709551616"}, 2, "--seed"},
+        {"translate_schedule_trailing_comma", {"translate", "@/in.mp4", "@/o.mp4", "--schedule", "0:happy,", "--renderer", "@/renderer_stub.safetensors"}, 2, "empty entry"},
+        {"analyze_identity_threshold_nan", {"analyze", "@/in.mp4", "@/aw", "--identity-threshold", "nan"}, 2, "--identity-threshold"},
         {"manipulate_empty_emotion_element", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy,,sad"}, 2, "empty name"},
         {"manipulate_intensity_nan", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy", "--intensity", "nan"}, 2, "--intensity"},
         {"manipulate_reference_without_window", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--reference", "@/ref_short.safetensors"}, 2, "no 10 consecutive"},

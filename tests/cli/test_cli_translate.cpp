@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -571,12 +572,35 @@ std::map<std::string, ino_t> face_inodes(const std::string& work) {
     return out;
 }
 
-/// Run translate with the render stage interrupted (SIGTERM to itself) once `after` frames are on disk.
-ned::test::RunResult run_interrupted(const std::vector<std::string>& args, int after) {
-    ::setenv("NED_TEST_INTERRUPT_RENDER_AFTER", std::to_string(after).c_str(), 1);
-    auto r = run_ned(args);
-    ::unsetenv("NED_TEST_INTERRUPT_RENDER_AFTER");
-    return r;
+/// Run translate with the render stage interrupted (`sig` to itself) once `after` frames are on disk.
+ned::test::RunResult run_interrupted(const std::vector<std::string>& args, int after, int sig = SIGTERM) {
+    return run_ned(args, {{"NED_TEST_INTERRUPT_RENDER_AFTER", std::to_string(after)},
+                          {"NED_TEST_INTERRUPT_SIGNAL", std::to_string(sig)}});
+}
+
+/// Number of pixels that differ between two images of the same size (all channels).
+long differing_pixels(const cv::Mat& a, const cv::Mat& b) {
+    if (a.size() != b.size() || a.type() != b.type()) return -1;
+    cv::Mat d;
+    cv::absdiff(a, b, d);
+    d = d.reshape(1, d.rows);
+    return cv::countNonZero(d);
+}
+
+/// Every PNG of WORK/<sub> equal, pixel for pixel, to the one of the uninterrupted run `ref`.
+void expect_same_images(const std::string& ref, const std::string& work, const std::string& sub,
+                        const std::string& label) {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(ref + "/" + sub)) {
+        if (e.path().extension() != ".png") continue;
+        ++n;
+        const std::string name = e.path().filename().string();
+        const cv::Mat a = cv::imread(e.path().string(), cv::IMREAD_UNCHANGED);
+        const cv::Mat b = cv::imread(work + "/" + sub + "/" + name, cv::IMREAD_UNCHANGED);
+        ASSERT_FALSE(a.empty() || b.empty()) << label << ": " << sub << "/" << name;
+        EXPECT_EQ(differing_pixels(a, b), 0) << label << ": " << sub << "/" << name;
+    }
+    EXPECT_GE(n, 6u) << label << ": " << sub;
 }
 }  // namespace
 
@@ -602,8 +626,8 @@ TEST(CliTranslate, RenderKilledMidwayContinuesFromTheFramesOnDisk) {
     ASSERT_EQ(partial.size(), 4u);
 
     // The next run keeps those 4 files (same inodes: not written again), renders the rest, and the result equals
-    // the uninterrupted run's (the ring buffer was restored exactly; CPU float32 inference is deterministic
-    // for the same thread count, so equal up to one grey level at most).
+    // the uninterrupted run's bit for bit (the ring buffer is restored exactly and the conditioning batches are
+    // the same; CPU float32 inference is deterministic for the same thread count).
     auto args = translate_args(f, dir / "out.mp4", work, "happy");
     args.insert(args.end(), {"--report", report});
     r = run_ned(args);
@@ -616,14 +640,7 @@ TEST(CliTranslate, RenderKilledMidwayContinuesFromTheFramesOnDisk) {
     const auto resumed = face_inodes(work);
     ASSERT_EQ(resumed.size(), full_faces.size());
     for (const auto& [name, ino] : partial) EXPECT_EQ(resumed.at(name), ino) << name << " was rendered again";
-    for (const auto& [name, ino] : full_faces) {
-        (void)ino;
-        const cv::Mat a = cv::imread(full + "/faces/" + name), b = cv::imread(work + "/faces/" + name);
-        ASSERT_FALSE(a.empty() || b.empty()) << name;
-        double maxdiff = 0;
-        cv::minMaxLoc(cv::abs(a - b) + cv::abs(b - a), nullptr, &maxdiff);
-        EXPECT_LE(maxdiff, 2.0) << name;  // one grey level in aligned space, through the Lanczos unalign
-    }
+    expect_same_images(full, work, "faces", "killed after 4");
 
     // A stale partial result (interrupted with renderer 1, continued with renderer 2) is never reused.
     r = run_interrupted(translate_args(f, dir / "out2.mp4", work, "sad", 1), 3);
@@ -640,6 +657,87 @@ TEST(CliTranslate, RenderKilledMidwayContinuesFromTheFramesOnDisk) {
         (void)ino;
         EXPECT_GE(fs::last_write_time(work + "/faces/" + name), before) << name << " was reused";
     }
+}
+
+// Resume equals an uninterrupted run bit for bit wherever the pass is killed (early, in the middle, just before
+// the end; SIGTERM, SIGINT or SIGKILL): every face, every edit mask and every frame of the output video.
+TEST(CliTranslate, ResumeAfterAKillAnywhereEqualsAnUninterruptedRun) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir dir;
+    const std::string full = dir / "full", work = dir / "work";
+    auto r = run_ned(translate_args(f, dir / "full.mp4", full, "surprised"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<cv::Mat> want;
+    frame_pts(dir / "full.mp4", &want);
+    const int rendered = static_cast<int>(face_inodes(full).size());
+    ASSERT_GE(rendered, 6);
+    const std::vector<std::pair<int, int>> kills{{1, SIGTERM}, {rendered / 2, SIGINT}, {rendered - 1, SIGKILL}};
+    for (const auto& [after, sig] : kills) {
+        const std::string label = "killed by signal " + std::to_string(sig) + " after " + std::to_string(after);
+        // Only the render stage runs again: its record (and the composite's) removed.
+        fs::remove(work + "/stages/render.json");
+        fs::remove(work + "/stages/composite.json");
+        const std::string out = dir / ("out" + std::to_string(after) + ".mp4");
+        r = run_interrupted(translate_args(f, out, work, "surprised"), after, sig);
+        ASSERT_EQ(r.exit_code, 128 + sig) << label << "\n" << r.err;
+        ASSERT_EQ(face_inodes(work).size(), static_cast<size_t>(after)) << label;
+        const std::string report = dir / ("report" + std::to_string(after) + ".json");
+        auto args = translate_args(f, out, work, "surprised");
+        args.insert(args.end(), {"--report", report});
+        r = run_ned(args);
+        ASSERT_EQ(r.exit_code, 0) << label << "\n" << r.err;
+        EXPECT_EQ(read_json(report)["render_frames_resumed"], after) << label;
+        expect_same_images(full, work, "faces", label);
+        expect_same_images(full, work, "edit_masks/crop", label);
+        std::vector<cv::Mat> got;
+        frame_pts(out, &got);
+        ASSERT_EQ(got.size(), want.size()) << label;
+        for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(differing_pixels(got[i], want[i]), 0) << label << ": frame " << i;
+    }
+}
+
+// A kept face (or its edit mask) that went missing from a finished --work folder is rendered again, never
+// passed through unedited while the report and the comment call the frame edited.
+TEST(CliTranslate, AKeptFaceThatWentMissingIsRenderedAgain) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir dir;
+    const std::string work = dir / "work", report = dir / "report.json";
+    auto args = translate_args(f, dir / "out.mp4", work, "happy");
+    args.insert(args.end(), {"--report", report});
+    auto r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json first = read_json(report);
+    const long edited = first["frames_edited"].get<long>();
+    ASSERT_GE(edited, 6);
+    ASSERT_EQ(static_cast<long>(face_inodes(work).size()), edited);
+    fs::create_directories(dir / "before");
+    fs::copy(work + "/faces", dir / "before/faces");
+    const std::string name = std::next(face_inodes(work).begin(), 3)->first;
+
+    // 1. The face deleted, only the encoder changed (what would composite from the kept faces).
+    fs::remove(work + "/faces/" + name);
+    auto again = translate_args(f, dir / "out2.mp4", work, "happy");
+    again.insert(again.end(), {"--report", report, "-y"});
+    *std::next(std::find(again.begin(), again.end(), std::string("--crf"))) = "14";
+    r = run_ned(again);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find(name), std::string::npos) << "the warning names the missing face: " << r.err;
+    json rep = read_json(report);
+    EXPECT_EQ(rep["frames_edited"], edited);
+    EXPECT_EQ(rep["edited_ranges"], first["edited_ranges"]);
+    EXPECT_FALSE(was_skipped(skipped_stages(report), "render"));
+    ASSERT_TRUE(fs::exists(work + "/faces/" + name));
+    expect_same_images(dir / "before", work, "faces", "rendered again");
+
+    // 2. An edit mask deleted: the same.
+    fs::remove(work + "/edit_masks/crop/" + name);
+    r = run_ned(again);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    rep = read_json(report);
+    EXPECT_EQ(rep["frames_edited"], edited);
+    EXPECT_TRUE(fs::exists(work + "/edit_masks/crop/" + name));
 }
 
 // The streamed render stage makes the faces of the staged commands: `ned render-inputs` of the edited

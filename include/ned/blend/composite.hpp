@@ -24,6 +24,9 @@ struct CompositeOptions {
     bool overwrite = false;       ///< replace an existing output
     int threads = 0;              ///< worker threads (0 = all cores)
     std::map<std::string, std::string> metadata;  ///< container tags of the output (io::VideoWriterOptions)
+    /// When >= 0: the number of frames that must get a new face (the frames the metadata names as edited); any
+    /// other count is an Error and the output is not written.
+    long expected_faces = -1;
 };
 
 /// The NED soft blending mask for a crop-space mask (u8 0/255 or float [0,1]): SoftErosion with

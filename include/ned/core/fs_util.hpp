@@ -3,6 +3,7 @@
 // temporary name in the same folder and renamed into place, so an interrupted or failed run never leaves
 // a half-written file under the final name and never touches an existing file unless asked to (-y).
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ned {
@@ -24,6 +25,10 @@ void check_extension(const std::string& path, const std::vector<std::string>& ex
 void declare_input(const std::string& path, const std::string& what = "input");
 /// Throw InputError if `path` resolves to a declared input ("<what> <path>: is the <input what> <input path>").
 void check_not_input(const std::string& path, const std::string& what = "output");
+/// Throw InputError if two of `outputs` ({path, what}; empty paths skipped) resolve to the same file or folder
+/// (after following symlinks and `.`/`..`, or as hard links), or if one of them is a declared input
+/// (check_not_input). Called up front with every output of a command, so a report never replaces the video.
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs);
 /// Forget all declared inputs (tests; one command per process otherwise).
 void clear_declared_inputs();
 

@@ -58,6 +58,11 @@ struct File {
     void require_format(const std::string& format, int max_version) const;
 };
 
+/// The name of the first floating-point tensor of `file` (F64, F32, F16 or BF16, in name order) holding a NaN
+/// or an infinity, with the index of that element; empty when every value is finite. Model checks use it
+/// before any video is decoded, checkpoint writers before a file gets its final name.
+std::string first_non_finite(const File& file, int64_t* index = nullptr);
+
 /// Which exception type to throw when a file is missing or malformed.
 enum class Role { Input, Model };
 
