@@ -485,6 +485,28 @@ void interrupt_composite(int sig) {
     EXPECT_FALSE(fs::exists(out));
 }
 
+// `render` into a work folder on a read-only mount: exit 2 up front (docs/cli.md), not exit 1 after the first
+// frame. Needs root and mount(2) (a read-only tmpfs); skipped elsewhere.
+TEST(CliHostileReadOnly, RenderIntoAReadOnlyWorkFolderIsRefusedUpFront) {
+    const std::string F = Fixture::get().root();
+    ned::test::TempDir tmp;
+    const std::string ro = tmp / "ro";
+    fs::create_directories(ro);
+    if (::geteuid() != 0 || ::mount("tmpfs", ro.c_str(), "tmpfs", 0, "size=4m") != 0)
+        GTEST_SKIP() << "needs root and mount(2) for a read-only folder";
+    fs::create_directories(ro + "/conditioning/nmfc");
+    ned::detect::save_track(ro + "/track.safetensors", make_track(F + "/in.mp4", kFrames));
+    write_bytes(ro + "/conditioning/conditioning.json", "{\"format\": \"ned.conditioning\", \"frames\": [0]}");
+    const bool remounted = ::mount("tmpfs", ro.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=4m") == 0;
+    const auto r = remounted ? run_ned({"-q", "render", ro, "--renderer", F + "/renderer_stub.safetensors"})
+                             : ned::test::RunResult{};
+    ::umount2(ro.c_str(), MNT_DETACH);
+    if (!remounted) GTEST_SKIP() << "could not remount the tmpfs read-only";
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(count_lines(without_warnings(r.err)), 1) << r.err;
+    EXPECT_NE(r.err.find("is not writable"), std::string::npos) << r.err;
+}
+
 TEST(CliHostileSignals, SigintRemovesTheTemporaryVideo) { interrupt_composite(SIGINT); }
 TEST(CliHostileSignals, SigtermRemovesTheTemporaryVideo) { interrupt_composite(SIGTERM); }
 
