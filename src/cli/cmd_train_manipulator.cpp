@@ -22,7 +22,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
                     "Folder DATASET/<emotion>/*.safetensors (reconstructions; emotions: neutral angry disgusted fear "
                     "happy sad surprised) or a CSV manifest 'path,emotion'")
         ->required();
-    sub->add_option("--out", o->out_dir, "Output folder for checkpoints and losses.jsonl (created if missing)")
+    sub->add_option("--out", o->out_dir,
+                    "Output folder for checkpoints and losses.jsonl (created if missing, once the dataset and "
+                    "--init-from have loaded; its parent must exist)")
         ->required();
     sub->add_option("--epochs", o->epochs, "Epochs (NED --niter; Aff-Wild2: 20, MEAD fine-tuning: 10)")
         ->capture_default_str();
@@ -39,6 +41,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--val-fraction", o->val_fraction, "Share of files held out for validation losses")->check(finite_range(0, 0.99))
         ->capture_default_str();
     sub->add_option("--seed", o->seed, "Seed of initialisation, sampling and the split (same seed -> same weights)")
+        ->check(uint64_text())
         ->capture_default_str();
     auto widths = std::make_shared<std::vector<int>>(std::vector<int>{o->net.g_hidden, o->net.e_hidden, o->net.m_hidden});
     sub->add_option("--hidden", *widths,
@@ -61,11 +64,14 @@ void setup(CLI::App& app, const CommonOptions& common) {
                 "rank 0 writes the outputs; --resume works with another number of ranks (docs/cluster.md).\n"
                 "Outputs: DIR/epoch_NN.safetensors every epoch, DIR/epoch_NN.optim.safetensors (latest only),\n"
                 "DIR/manipulator.safetensors (latest networks, for 'ned manipulate'), DIR/losses.jsonl.\n"
-                "Exit codes: 2 bad dataset/options or checkpoints already in DIR (use --resume or -y), 3 bad --init-from.");
+                "Exit codes: 1 training diverged (non-finite loss or weights: lower --lr; earlier epochs stay);\n"
+                "2 bad dataset/options, --out a file or not writable, or checkpoints already in DIR (use --resume\n"
+                "or -y); 3 bad --init-from.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->init_from, "--init-from checkpoint"},
                                                                 {o->dataset, "dataset manifest"}};
     });
+    set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->out_dir, "--out folder"}}; });
     set_runner(sub, [o, d, widths, reduce, &common] {
         manip::TrainOptions opts = *o;
         opts.net = manip::NetConfig{(*widths)[0], (*widths)[1], (*widths)[2]};

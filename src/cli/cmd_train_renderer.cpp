@@ -1,10 +1,20 @@
 // `ned train-renderer WORKDIR... --out DIR`: train (or fine-tune) NED's neural renderer for one actor on
 // prepared work folders of the actor's footage. Library: ned/renderer/train.hpp.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
 
 #include "command.hpp"
 #include "dist_options.hpp"
+#include "ned/core/error.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/dist/dist.hpp"
 #include "ned/pipeline/prepare_actor.hpp"
@@ -12,6 +22,109 @@
 
 namespace ned::cli {
 namespace {
+
+namespace fs = std::filesystem;
+
+std::string fmt_fixed(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    return buf;
+}
+
+/// --out of train-renderer. Checked up front (an existing file, a place where no folder can be made: exit 2,
+/// naming the path), created only once the inputs have been checked (create()), and on failure given back as it
+/// was (restore()): a folder this run created is removed; in a folder that existed, only the entries this run
+/// added (at its top, in cache/ and in preview/), never the user's files. Kept as it is when the run saved a
+/// training state before it failed (a diverged run: the last good checkpoints, for --resume).
+class OutFolder {
+public:
+    explicit OutFolder(std::string path) : path_(std::move(path)), dir_(path_) {
+        std::error_code ec;
+        const fs::file_status st = fs::status(dir_, ec);
+        if (fs::exists(st)) {
+            if (!fs::is_directory(st))
+                throw InputError(cat("--out ", path_, ": exists and is not a folder (expected the output folder of the "
+                                     "run)"));
+            if (::access(path_.c_str(), W_OK | X_OK) != 0)
+                throw InputError(cat("--out ", path_, ": the folder is not writable (", std::strerror(errno), ")"));
+            existed_ = true;
+            return;
+        }
+        if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+            throw InputError(cat("--out ", path_, ": cannot be read (", ec.message(), ")"));
+        // missing: its first existing ancestor must be a writable folder
+        fs::path a = fs::absolute(dir_, ec).lexically_normal();
+        while (a.has_relative_path() && !fs::exists(fs::symlink_status(a, ec))) a = a.parent_path();
+        if (!fs::is_directory(a, ec))
+            throw InputError(cat("--out ", path_, ": cannot be created: ", a.string(), " is not a folder"));
+        if (::access(a.c_str(), W_OK | X_OK) != 0)
+            throw InputError(cat("--out ", path_, ": cannot be created in ", a.string(), " (", std::strerror(errno), ")"));
+    }
+
+    void create() {
+        std::error_code ec;
+        if (!existed_ && fs::exists(fs::symlink_status(dir_, ec))) existed_ = true;  // made meanwhile: not ours
+        if (existed_) {
+            for (const char* sub : {"", "cache", "preview"}) {
+                std::set<std::string>& names = before_[sub];
+                for (const auto& e : fs::directory_iterator(dir_ / sub, ec)) names.insert(e.path().filename().string());
+                ec.clear();
+            }
+            state_time_ = fs::last_write_time(dir_ / "state.safetensors", ec);
+            had_state_ = !ec;
+            return;
+        }
+        // the first missing ancestor: removed on failure with everything below it
+        fs::path a = fs::absolute(dir_, ec).lexically_normal();
+        created_top_ = a;
+        while (a.has_relative_path() && !fs::exists(fs::symlink_status(a.parent_path(), ec))) {
+            a = a.parent_path();
+            created_top_ = a;
+        }
+        fs::create_directories(dir_, ec);
+        if (ec || !fs::is_directory(dir_)) {
+            std::error_code ignore;
+            fs::remove_all(created_top_, ignore);
+            const std::string msg = cat("--out ", path_, ": cannot create the folder (", ec ? ec.message() : "not a folder", ")");
+            if (ec == std::errc::no_space_on_device) throw IoError(msg);  // not the user's input: exit 1
+            throw InputError(msg);
+        }
+    }
+
+    /// After a failure (never throws).
+    void restore() noexcept {
+        try {
+            std::error_code ec;
+            const fs::path state = dir_ / "state.safetensors";
+            const auto t = fs::last_write_time(state, ec);
+            if (!ec && (!had_state_ || t != state_time_)) return;  // this run saved a state: keep its work
+            if (!existed_) {
+                if (!created_top_.empty()) fs::remove_all(created_top_, ec);
+                return;
+            }
+            // "" first: a cache/ or preview/ this run added goes as a whole, one that was there keeps its old entries
+            for (const auto& [sub, names] : before_) {
+                std::vector<fs::path> added;
+                for (const auto& e : fs::directory_iterator(dir_ / sub, ec)) {
+                    const std::string n = e.path().filename().string();
+                    if (!names.count(n)) added.push_back(e.path());
+                }
+                ec.clear();
+                for (const auto& p : added) fs::remove_all(p, ec);
+            }
+        } catch (...) {
+        }
+    }
+
+private:
+    std::string path_;
+    fs::path dir_;
+    bool existed_ = false;
+    fs::path created_top_;
+    std::map<std::string, std::set<std::string>> before_;
+    bool had_state_ = false;
+    fs::file_time_type state_time_{};
+};
 
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<renderer::TrainOptions>();
@@ -30,27 +143,31 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--deca", prep->models.deca, "DECA weights, to prepare videos (without: the landmark fit)");
     sub->add_option("--fit-iters", prep->fit_iters, "Landmark fit of videos: Adam steps per chunk (0 = defaults)")
         ->check(CLI::Range(0, 1000000));
-    sub->add_option("--out", o->out, "Output folder (created): renderer.safetensors, epoch_NN.safetensors, state, "
-                                     "losses.jsonl, preview/, cache/")
+    sub->add_option("--out", o->out, "Output folder (created once the inputs are checked; removed again if the run "
+                                     "fails before it saved a state): renderer.safetensors, epoch_NN.safetensors, "
+                                     "state, losses.jsonl, preview/, cache/")
         ->required();
     sub->add_option("--epochs", o->epochs, "Epochs (NED: 20)")->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_option("--init-from", o->init_from,
                     "Fine-tune from this ned.renderer checkpoint (NED's meta-renderer, converted; recommended)");
     sub->add_flag("--resume", o->resume, "Continue the run in --out from its last saved state");
     sub->add_option("--seed", o->seed, "Seed of initialisation and sampling (same seed, same data -> same run on the CPU)")
+        ->check(uint64_text())
         ->capture_default_str();
     sub->add_option("--batch-size", o->batch_size, "Clips per step (NED's paper: 2)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     sub->add_option("--ngf", o->ngf, "Generator width from scratch (NED: 64; smaller = faster, lower quality)")
-        ->check(CLI::PositiveNumber)
+        ->check(CLI::Range(1, 1024))
         ->capture_default_str();
-    sub->add_option("--ndf", o->ndf, "Discriminator width from scratch (NED: 64)")->check(CLI::PositiveNumber)->capture_default_str();
-    sub->add_option("--lr", o->lr, "Adam learning rate (default 2e-4 from scratch, 4e-5 fine-tuning)");
-    sub->add_option("--vgg", o->vgg, "VGG19 weights for the perceptual loss (scripts/convert_vgg19.py)");
-    sub->add_flag("--no-vgg", o->no_vgg, "Train without the perceptual loss (lower quality)");
-    sub->add_option("--clip-frames", o->clip_frames, "Generated frames per clip in the first epochs (NED: 12, doubling every 5 epochs)")
-        ->check(CLI::PositiveNumber)
+    sub->add_option("--ndf", o->ndf, "Discriminator width from scratch (NED: 64)")->check(CLI::Range(1, 1024))->capture_default_str();
+    sub->add_option("--lr", o->lr, "Adam learning rate in (0, 1] (default 2e-4 from scratch, 4e-5 fine-tuning)")
+        ->check(finite_range(1e-12, 1));
+    CLI::Option* vgg = sub->add_option("--vgg", o->vgg, "VGG19 weights for the perceptual loss (scripts/convert_vgg19.py)");
+    sub->add_flag("--no-vgg", o->no_vgg, "Train without the perceptual loss (lower quality)")->excludes(vgg);
+    sub->add_option("--clip-frames", o->clip_frames,
+                    "Generated frames per clip in the first epochs (NED: 12, doubling every 5 epochs up to 48)")
+        ->check(CLI::Range(1, 48))
         ->capture_default_str();
     sub->add_option("--subsequence", o->subsequence, "Frames per training sub-sequence (NED: 50; an epoch visits each once)")
         ->check(CLI::Range(3, 100000))
@@ -59,7 +176,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     sub->add_option("--save-minutes", o->save_minutes, "Save the training state at least this often")
-        ->check(CLI::NonNegativeNumber)
+        ->check(finite_range(0, 1e6))
         ->capture_default_str();
     auto no_augment = std::make_shared<bool>(false);
     sub->add_flag("--no-augment", *no_augment,
@@ -75,8 +192,16 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->footer("Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
                 "rank 0 prepares the cache and writes the outputs (DIR on a disk every rank sees); --resume works\n"
                 "with another number of ranks (docs/cluster.md).\n"
-                "Exit codes: 2 bad options or work folders, previous run in --out without --resume/-y;\n"
-                "3 missing VGG19 weights (without --no-vgg) or bad --init-from checkpoint.");
+                "Exit codes: 1 training diverged (non-finite loss or weights: lower --lr; the last good\n"
+                "checkpoints stay); 2 bad options or work folders, --out a file or not writable, previous run in\n"
+                "--out without --resume/-y; 3 missing VGG19 weights (without --no-vgg) or bad --init-from checkpoint.");
+    set_inputs(sub, [o] {
+        std::vector<std::pair<std::string, std::string>> in{{o->init_from, "--init-from checkpoint"},
+                                                            {o->vgg, "VGG19 weights"}};
+        for (const auto& a : o->actors) in.push_back({a, "actor video"});  // (folders are not declared)
+        return in;
+    });
+    set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->out, "--out folder"}}; });
     set_runner(sub, [o, d, no_augment, prep, &common] {
         renderer::TrainOptions opts = *o;
         opts.device = common.device;
@@ -84,18 +209,34 @@ void setup(CLI::App& app, const CommonOptions& common) {
         opts.threads = resolve_threads(common.threads);
         opts.augment = !*no_augment;
         opts.dist = make_dist_context(*d, opts.device);
+        const bool main_rank = opts.dist->is_main();
         prep->out = opts.out;
         prep->device = opts.device;
         prep->threads = opts.threads;
-        if (!opts.dist->is_main()) opts.dist->wait_for_main("actors prepared");  // then every stage is reused
-        opts.actors = pipeline::prepare_actor(opts.actors, *prep);
-        if (opts.dist->is_main()) opts.dist->main_done("actors prepared");
-        ProgressBar bar("train-renderer", 0, opts.dist->is_main());
-        const renderer::TrainResult r = renderer::train_renderer(opts, bar.fn());
-        bar.finish();
-        if (opts.dist->is_main())
-            std::printf("train-renderer: %d epochs, %lld steps, validation PSNR %.2f dB -> %s\n", r.epochs_done,
-                    static_cast<long long>(r.steps), r.val_psnr, r.renderer_path.c_str());
+        // Every input is checked before --out is created (rank 0 writes it): --out itself, the options, a previous
+        // run, the device, --init-from, VGG19, the work folders and videos, the models.
+        std::optional<OutFolder> out_dir;
+        if (main_rank) out_dir.emplace(opts.out);
+        renderer::check_train_inputs(opts);
+        pipeline::check_actor_inputs(opts.actors, *prep);
+        if (out_dir) out_dir->create();
+        try {
+            if (!main_rank) opts.dist->wait_for_main("actors prepared");  // then every stage is reused
+            opts.actors = pipeline::prepare_actor(opts.actors, *prep);
+            if (main_rank) opts.dist->main_done("actors prepared");
+            ProgressBar bar("train-renderer", 0, main_rank);
+            const renderer::TrainResult r = renderer::train_renderer(opts, bar.fn());
+            bar.finish();
+            if (main_rank) {
+                const std::string val = r.has_validation ? cat("validation PSNR ", fmt_fixed(r.val_psnr), " dB")
+                                                         : std::string("no validation frames");
+                std::printf("train-renderer: %d epochs, %lld steps, %s -> %s\n", r.epochs_done,
+                            static_cast<long long>(r.steps), val.c_str(), r.renderer_path.c_str());
+            }
+        } catch (...) {
+            if (out_dir) out_dir->restore();
+            throw;
+        }
     });
 }
 

@@ -6,6 +6,7 @@
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
+#include "command.hpp"
 
 namespace ned::cli {
 
@@ -19,13 +20,13 @@ void add_dist_options(CLI::App* sub, DistCliOptions& o) {
     sub->add_option("--dist-timeout", o.timeout_s,
                     "Seconds a rank waits for the others (rendezvous, each collective) before the job stops with an "
                     "error naming the rank that stopped")
-        ->check(CLI::Range(1.0, 86400.0))
+        ->check(finite_range(1.0, 86400.0))
         ->capture_default_str()
         ->group(g);
     sub->add_option("--dist-bucket-mb", o.bucket_mb,
                     "Size of the gradient buckets whose all-reduce starts while the backward pass goes on (MiB, as "
                     "PyTorch DDP's bucket_cap_mb)")
-        ->check(CLI::Range(1e-6, 1024.0))
+        ->check(finite_range(1e-6, 1024.0))
         ->capture_default_str()
         ->group(g);
 }
@@ -40,8 +41,10 @@ std::shared_ptr<dist::Context> make_dist_context(const DistCliOptions& o, std::s
     } else {
         device = "cpu";
     }
-    if (env.rank != 0 && log::get().level() < spdlog::level::warn) log::get().set_level(spdlog::level::warn);
     dist::Options opts;
+    // c10d's and Gloo's own log lines (a missing peer: "[W socket.cpp...] [c10d] ...") only with -v
+    opts.backend_logs = log::get().level() <= spdlog::level::debug;
+    if (env.rank != 0 && log::get().level() < spdlog::level::warn) log::get().set_level(spdlog::level::warn);
     opts.backend = o.backend;
     opts.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::llround(o.timeout_s * 1000)));
     opts.bucket_bytes = static_cast<size_t>(std::max(1.0, std::round(o.bucket_mb * 1024 * 1024)));

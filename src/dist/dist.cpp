@@ -4,10 +4,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
+#include <c10/util/Logging.h>
 #ifdef NED_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -42,6 +44,31 @@ int to_int(const std::string& s, const char* key) {
     }
 }
 }  // namespace
+
+void quiet_backend_logs(bool quiet) {
+    // c10's logger drops messages below FLAGS_caffe2_log_level (without glog: c10::MessageLogger; with glog, as
+    // Debian's LibTorch 1.13: UpdateLoggingLevelsFromFlags passes it on to glog's minloglevel), and c10d checks it
+    // before each of its own lines. LibTorch reads TORCH_CPP_LOG_LEVEL into the same flag; a user who sets that
+    // variable chooses the level.
+    static const int initial = FLAGS_caffe2_log_level;
+    const char* env = std::getenv("TORCH_CPP_LOG_LEVEL");
+    if (env && *env) return;
+    FLAGS_caffe2_log_level = quiet ? std::max(initial, 3 /* FATAL */) : initial;
+#ifdef C10_USE_GLOG
+    // glog's own threshold (UpdateLoggingLevelsFromFlags only ever lowers it)
+    static const int glog_initial = FLAGS_minloglevel;
+    FLAGS_minloglevel = quiet ? std::max(glog_initial, 3) : glog_initial;
+#endif
+    c10::UpdateLoggingLevelsFromFlags();
+}
+
+std::string first_line(const std::exception& e) {
+    const auto* c10e = dynamic_cast<const c10::Error*>(&e);
+    std::string s = c10e ? c10e->what_without_backtrace() : e.what();
+    s = s.substr(0, s.find('\n'));
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.pop_back();
+    return s;
+}
 
 std::string first_host(const std::string& nodelist) {
     // "prefix[03-05,09]suffix,other" -> "prefix03suffix"; "a,b" -> "a"
@@ -127,6 +154,8 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
     // A peer that dies closes its sockets; writing to them must fail with EPIPE (which the collectives turn into
     // an error naming the rank), not kill this process with SIGPIPE (exit 141, no message).
     std::signal(SIGPIPE, SIG_IGN);
+    // c10d and Gloo log a missing peer themselves ("[W socket.cpp...] [c10d] ..."), beside ned's one error line
+    quiet_backend_logs(!options.backend_logs);
     auto impl = std::make_shared<Impl>();
     impl->opts = options;
     impl->device = device;
@@ -156,7 +185,7 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
         }
     } catch (const std::exception& e) {
         throw Error(cat("[dist] rank ", env.rank, ": rendezvous at ", env.master_addr, ":", env.master_port,
-                        " failed within ", options.timeout.count() / 1000.0, " s (", e.what(),
+                        " failed within ", options.timeout.count() / 1000.0, " s (", first_line(e),
                         "); check MASTER_ADDR/MASTER_PORT and that every rank was started"));
     }
     // Backend: auto = NCCL when this rank has a GPU and LibTorch has NCCL; every rank must agree, so the
@@ -249,8 +278,7 @@ void Context::fail(const std::string& what, const std::exception& e) {
     } catch (const std::exception&) {
         culprits = env_.rank == 0 ? "?" : "0 (it hosts the rendezvous store)";
     }
-    std::string first = e.what();
-    first = first.substr(0, first.find('\n'));
+    const std::string first = first_line(e);
     throw Error(cat("[dist] rank ", env_.rank, ": ", what, " failed: ",
                     culprits.empty() ? std::string("no rank stopped its heartbeat (a rank may hang)")
                                      : cat("rank ", culprits, " stopped responding"),
@@ -353,8 +381,7 @@ void Context::wait_for_main(const std::string& key) {
             ok = impl_->store->check({k});
         } catch (const std::exception& e) {
             failed_ = true;
-            std::string first = e.what();
-            first = first.substr(0, first.find('\n'));
+            const std::string first = first_line(e);
             throw Error(cat("[dist] rank ", env_.rank, ": waiting for rank 0 (", key, ") failed: rank 0 stopped responding (",
                             first, "); the job stops. Resume it with --resume."));
         }

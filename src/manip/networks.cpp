@@ -143,6 +143,11 @@ void save_checkpoint(const std::string& path, const Nets& nets, const std::map<s
     save_module(*nets.style_encoder, f, "style_encoder.");
     save_module(*nets.mapping_network, f, "mapping_network.");
     save_module(*nets.discriminator, f, "discriminator.");
+    // a file under the final name is always usable: weights with a NaN or an infinity (a diverged run) are refused
+    int64_t at = 0;
+    if (const std::string bad = st::first_non_finite(f, &at); !bad.empty())
+        throw Error(cat(path, ": not written: tensor '", bad, "' holds a NaN or an infinity (element ", at,
+                        "; the training diverged: try a lower --lr)"));
     st::save(path, f);
 }
 

@@ -1,9 +1,12 @@
 #include "ned/manip/train.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -168,14 +171,22 @@ TrainResult train_manipulator(const TrainOptions& o) {
 
     // ---- output folder (rank 0 only): checked now, created only once the dataset and --init-from have loaded ----
     const fs::path out(o.out_dir);
-    const bool out_exists = main_rank && fs::exists(out);
+    if (o.out_dir.empty()) throw InputError("--out: empty path");
+    std::error_code out_ec;
+    const bool out_exists = main_rank && fs::exists(fs::symlink_status(out, out_ec));
     if (!main_rank) {
         // other ranks never touch out_dir
     } else if (!out_exists) {
-        if (!out.parent_path().empty() && !fs::is_directory(out.parent_path()))
-            throw InputError(cat("--out ", o.out_dir, ": parent folder does not exist"));
-    } else if (!fs::is_directory(out)) {
-        throw InputError(cat("--out ", o.out_dir, " exists and is not a folder"));
+        const fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+        if (!fs::is_directory(parent, out_ec))
+            throw InputError(cat("--out ", o.out_dir, ": parent folder ", parent.string(), " does not exist"));
+        if (::access(parent.c_str(), W_OK | X_OK) != 0)
+            throw InputError(cat("--out ", o.out_dir, ": cannot be created in ", parent.string(), " (",
+                                 std::strerror(errno), ")"));
+    } else if (!fs::is_directory(out, out_ec)) {
+        throw InputError(cat("--out ", o.out_dir, ": exists and is not a folder (expected the output folder)"));
+    } else if (::access(o.out_dir.c_str(), W_OK | X_OK) != 0) {
+        throw InputError(cat("--out ", o.out_dir, ": the folder is not writable (", std::strerror(errno), ")"));
     }
     int resume_epoch = o.resume && out_exists ? last_epoch(o.out_dir) : 0;
     if (main_rank && o.resume && resume_epoch == 0)
@@ -190,18 +201,19 @@ TrainResult train_manipulator(const TrainOptions& o) {
     auto create_out_dir = [&] {
         std::error_code ec;
         if (main_rank && !out_exists) fs::create_directory(out, ec);
-        if (ec) throw IoError(cat("cannot create ", o.out_dir, ": ", ec.message()));
+        if (ec && ec == std::errc::no_space_on_device)
+            throw IoError(cat("--out ", o.out_dir, ": cannot create the folder (", ec.message(), ")"));
+        if (ec) throw InputError(cat("--out ", o.out_dir, ": cannot create the folder (", ec.message(), ")"));
+        if (main_rank && !o.resume && out_exists) {
+            // Fresh start (-y), now that the dataset and --init-from have loaded: drop the loss log and stale
+            // optimiser states so that a later --resume cannot pick up an epoch of the previous run. Network
+            // checkpoints of the old run are overwritten as epochs finish.
+            fs::remove(out / "losses.jsonl", ec);
+            const std::regex re("epoch_\\d+\\.optim\\.safetensors");
+            for (const auto& e : fs::directory_iterator(out, ec))
+                if (std::regex_match(e.path().filename().string(), re)) fs::remove(e.path(), ec);
+        }
     };
-
-    if (main_rank && !o.resume && out_exists) {
-        // Fresh start (-y): drop the loss log and stale optimiser states so that a later --resume cannot pick
-        // up an epoch of the previous run. Network checkpoints of the old run are overwritten as epochs finish.
-        std::error_code ec;
-        fs::remove(fs::path(o.out_dir) / "losses.jsonl", ec);
-        const std::regex re("epoch_\\d+\\.optim\\.safetensors");
-        for (const auto& e : fs::directory_iterator(o.out_dir))
-            if (std::regex_match(e.path().filename().string(), re)) fs::remove(e.path(), ec);
-    }
 
     // ---- data: split by file (windows of one file overlap, so a per-window split would leak) ----
     auto files = list_dataset(o.dataset);
@@ -468,7 +480,21 @@ TrainResult train_manipulator(const TrainOptions& o) {
             }
         }
 
-        // ---- checkpoints (rank 0) ----
+        // ---- checkpoints (rank 0); every rank holds the same weights, so all of them stop here alike ----
+        {
+            torch::NoGradGuard no_grad;
+            std::string bad;
+            for (auto* a : {&opt_g, &opt_d, &opt_e, &opt_m}) {
+                for (const auto& [name, p] : a->params())
+                    if (bad.empty() && !torch::isfinite(p).all().item<bool>()) bad = cat("weight ", name);
+                for (auto* moments : {&a->exp_avg(), &a->exp_avg_sq()})
+                    for (const auto& t : *moments)
+                        if (bad.empty() && t.defined() && !torch::isfinite(t).all().item<bool>()) bad = "an Adam moment";
+            }
+            if (!bad.empty())
+                throw Error(cat("[manip] training diverged in epoch ", epoch + 1, ": ", bad, " is not finite (try a lower "
+                                "--lr; this run: ", o.lr, "); no checkpoint of this epoch was written"));
+        }
         if (!main_rank) {
             result.epochs.push_back(el);
             continue;
@@ -492,6 +518,9 @@ TrainResult train_manipulator(const TrainOptions& o) {
             opt_d.save(f, "optim.discriminator.");
             opt_e.save(f, "optim.style_encoder.");
             opt_m.save(f, "optim.mapping_network.");
+            if (const std::string bad = st::first_non_finite(f); !bad.empty())
+                throw Error(cat(opt_file.string(), ": not written: tensor '", bad, "' holds a NaN or an infinity (the "
+                                "training diverged; try a lower --lr)"));
             st::save(opt_file.string(), f);
         } catch (...) {
             std::error_code ec;

@@ -112,7 +112,16 @@ void save_renderer(const std::string& path, const Generator& g, const Multiscale
     add(*g, "generator.");
     if (!d.is_empty()) add(*d, "discriminator.");
     if (!dm.is_empty()) add(*dm, "mouth_discriminator.");
+    require_finite(f, path);
     st::save(path, f);
+}
+
+void require_finite(const st::File& file, const std::string& path) {
+    int64_t at = 0;
+    const std::string bad = st::first_non_finite(file, &at);
+    if (!bad.empty())
+        throw Error(cat(path, ": not written: tensor '", bad, "' holds a NaN or an infinity (element ", at,
+                        "; the training diverged: try a lower --lr)"));
 }
 
 }  // namespace ned::renderer

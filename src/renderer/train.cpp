@@ -46,8 +46,14 @@ std::string hexf(double v) {
 void check_options(const TrainOptions& o) {
     if (o.actors.empty()) throw InputError("[train-renderer] give at least one prepared work folder of the actor");
     if (o.out.empty()) throw InputError("[train-renderer] --out is required");
-    if (o.epochs < 1 || o.batch_size < 1 || o.clip_frames < 1 || o.window < 1 || o.subsequence < 3 || o.ngf < 1)
-        throw InputError("[train-renderer] --epochs, --batch-size, clip and window sizes and --ngf must be positive");
+    if (o.epochs < 1 || o.batch_size < 1 || o.clip_frames < 1 || o.window < 1 || o.subsequence < 3 || o.ngf < 1 ||
+        o.ndf < 1 || o.max_clip_frames < 1 || o.double_every < 0 || o.val_frames < 0 || o.preview_frames < 0)
+        throw InputError("[train-renderer] --epochs, --batch-size, clip and window sizes, --ngf and --ndf must be positive");
+    // 0 is "the default" of the library's options; the CLI refuses it (a value typed is never replaced)
+    if (!(std::isfinite(o.lr) && o.lr >= 0 && o.lr <= 1))
+        throw InputError(cat("[train-renderer] --lr must be a finite number in (0, 1], got ", o.lr));
+    if (!(std::isfinite(o.save_minutes) && o.save_minutes >= 0))
+        throw InputError(cat("[train-renderer] --save-minutes must be a finite number >= 0, got ", o.save_minutes));
     if (o.precision != "fp32" && o.precision != "bf16" && o.precision != "fp16")
         throw InputError(cat("[train-renderer] --precision must be fp32, bf16 or fp16, got '", o.precision, "'"));
     if (o.precision == "fp16" && !resolve_device(o.device).is_cuda())
@@ -60,7 +66,38 @@ void check_options(const TrainOptions& o) {
                          "torchvision's weights with scripts/convert_vgg19.py), or give --no-vgg (lower quality)");
 }
 
+/// The previous-run checks of --out: --resume needs its state, a fresh run refuses a folder holding one.
+void check_run_state(const TrainOptions& o) {
+    const fs::path out(o.out);
+    const fs::path state_path = out / "state.safetensors";
+    std::error_code ec;
+    if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+        throw InputError(cat("[train-renderer] --out ", out.string(), ": exists and is not a folder (expected the output "
+                             "folder of the run)"));
+    if (o.resume && !fs::is_regular_file(state_path, ec))
+        throw InputError(cat("[train-renderer] --resume: ", state_path.string(), " does not exist"));
+    if (!o.resume && fs::exists(state_path, ec) && !o.overwrite)
+        throw InputError(cat("[train-renderer] ", out.string(), " holds a previous run (use --resume to continue it or -y "
+                             "to start over)"));
+}
+
+/// Name of the first parameter or Adam moment of the run that holds a NaN or an infinity; empty if none.
+std::string non_finite_state(Trainer& tr) {
+    torch::NoGradGuard ng;
+    auto bad = [](const torch::Tensor& t) { return t.defined() && !torch::isfinite(t).all().item<bool>(); };
+    for (Adam* a : {tr.optG.get(), tr.optD.get()}) {
+        for (const auto& [name, p] : a->params())
+            if (bad(p)) return cat("weight ", name);
+        for (const auto& t : a->exp_avg())
+            if (bad(t)) return "an Adam moment";
+        for (const auto& t : a->exp_avg_sq())
+            if (bad(t)) return "an Adam moment";
+    }
+    return {};
+}
+
 /// Held-out frames rendered sequentially as `ned render` does: masked L1 and PSNR, and the preview sheet.
+/// A non-finite generated frame sets l1 and psnr to NaN (divergence; no preview is written).
 bool validate(Trainer& tr, const Dataset& d, int preview_frames, const fs::path& preview, double& l1, double& psnr) {
     l1 = psnr = 0;
     if (d.val.frames.empty()) return false;
@@ -103,7 +140,12 @@ bool validate(Trainer& tr, const Dataset& d, int preview_frames, const fs::path&
     if (n > 0) {
         l1 = abs_sum / n;
         const double mse = sq_sum / n;
-        psnr = mse > 0 ? 10 * std::log10(255.0 * 255.0 / mse) : 99.0;
+        // NaN is divergence, not a perfect match: 99 dB only for an exact one
+        psnr = !std::isfinite(mse) || !std::isfinite(l1) ? std::nan("") : mse > 0 ? 10 * std::log10(255.0 * 255.0 / mse) : 99.0;
+        if (std::isnan(psnr)) {
+            l1 = psnr;
+            return true;
+        }
     }
     if (!rows.empty()) {
         cv::Mat sheet;
@@ -132,19 +174,22 @@ std::vector<torch::Tensor> replicated_state(Trainer& tr) {
 
 }  // namespace
 
+void check_train_inputs(const TrainOptions& o) {
+    check_options(o);
+    check_run_state(o);
+    resolve_device(o.device);  // --device cuda without a GPU
+    if (!o.resume && !o.init_from.empty()) load_renderer(o.init_from, torch::kCPU, true);  // ModelError (exit 3)
+    if (!o.no_vgg) load_vgg19(o.vgg, torch::kCPU);
+}
+
 TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     check_options(o);
+    check_run_state(o);
     const std::shared_ptr<dist::Context> ctx = o.dist ? o.dist : dist::Context::single();
     const bool main_rank = ctx->is_main();
     const int64_t world = ctx->world(), rank = ctx->rank();
     const fs::path out(o.out);
     const fs::path state_path = out / "state.safetensors";
-    if (o.resume && !fs::is_regular_file(state_path))
-        throw InputError(cat("[train-renderer] --resume: ", state_path.string(), " does not exist"));
-    if (!o.resume && fs::exists(state_path) && !o.overwrite)
-        throw InputError(cat("[train-renderer] ", out.string(), " holds a previous run (use --resume to continue it or -y "
-                             "to start over)"));
-    if (main_rank) fs::create_directories(out / "preview");
 
     // ---- data: rank 0 prepares the cache under DIR, the other ranks read it once it is there ----
     Dataset data = make_dataset(o, out, main_rank);
@@ -288,9 +333,28 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         add(*tr.Dm, "mouth_discriminator.");
         tr.optG->save(f, "optim.G.");
         tr.optD->save(f, "optim.D.");
+        require_finite(f, state_path.string());
         st::save(state_path.string(), f);
     };
+    // Divergence: one line naming where, what to try, and what is kept (nothing non-finite is ever written).
+    std::string last_good = o.resume ? "the state it resumed from" : "";
+    auto diverged = [&](int epoch, const std::string& what) {
+        return Error(cat("[train-renderer] training diverged in epoch ", epoch + 1, " (step ", steps, "): ", what,
+                         "; try a lower --lr (this run: ", lr, "); ",
+                         last_good.empty() ? std::string("no checkpoint was written")
+                                           : cat(out.string(), " keeps ", last_good)));
+    };
 
+    if (main_rank) {
+        std::error_code ec;
+        fs::create_directories(out / "preview", ec);
+        if (ec) {
+            const std::string msg = cat("[train-renderer] --out ", out.string(), ": cannot create ",
+                                        (out / "preview").string(), " (", ec.message(), ")");
+            if (ec == std::errc::no_space_on_device) throw IoError(msg);
+            throw InputError(msg);
+        }
+    }
     if (!o.resume && main_rank) {  // a fresh run: drop the state, checkpoints and logs of an earlier one (the cache
                                    // stays); only now, after the inputs and --init-from have loaded
         for (const auto& e : fs::directory_iterator(out)) {
@@ -309,7 +373,8 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     const int64_t first_step = static_cast<int64_t>(start_epoch) * batches + start_pos / GB;
     TrainResult result;
     for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
-        const int n_gen = std::min(o.max_clip_frames, o.clip_frames << std::min(epoch / std::max(1, o.double_every), 16));
+        const int n_gen = static_cast<int>(std::min<int64_t>(
+            o.max_clip_frames, static_cast<int64_t>(o.clip_frames) << std::min(epoch / std::max(1, o.double_every), 16)));
         // the epoch's order: the same on every rank, from (seed, epoch)
         std::vector<size_t> order(N);
         for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -324,9 +389,17 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
             torch::Tensor prev = torch::zeros({end - begin, 6, S, S}, torch::TensorOptions().device(tr.device));
             for (size_t w0 = 2; w0 < clips.length; w0 += o.window) {
                 const auto l = train_window(tr, clips, w0, o.window, prev, share, S);
-                for (int k = 0; k < kNumLosses; ++k) sums[k] += l[k];
                 ++windows_in_epoch;
                 ++steps;
+                // the losses are the global means: every rank stops at the same step. fp16 excepted: there the loss
+                // scale skips a step whose values overflowed (the weights are checked before each save)
+                if (tr.compute != torch::kHalf)
+                    for (int k = 0; k < kNumLosses; ++k)
+                        if (!std::isfinite(l[k]))
+                            throw diverged(epoch, cat("the ", kLossNames[k], " loss is ",
+                                                      std::isnan(l[k]) ? "NaN" : "infinite"));
+                for (int k = 0; k < kNumLosses; ++k)
+                    if (std::isfinite(l[k])) sums[k] += l[k];
                 if (o.stop_after_steps > 0 && steps >= o.stop_after_steps) {
                     NED_LOG_WARN("[train-renderer] stopping abruptly after {} steps (--stop-after-steps)", steps);
                     std::fflush(nullptr);
@@ -340,11 +413,19 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
                          static_cast<long>(total_batches - first_step));
             const auto now = std::chrono::steady_clock::now();
             if (main_rank && std::chrono::duration<double>(now - last_save).count() >= o.save_minutes * 60 && done < N) {
+                const std::string bad = non_finite_state(tr);
+                if (!bad.empty()) throw diverged(epoch, cat(bad, " is not finite"));
                 save_state(epoch, done);
                 last_save = now;
+                last_good = cat("the state saved in epoch ", epoch + 1);
             }
         }
         // ---- end of epoch (rank 0 writes; the others go on and wait in the next step's all-reduce) ----
+        {
+            // every rank holds the same weights: all of them stop here alike
+            const std::string bad = non_finite_state(tr);
+            if (!bad.empty()) throw diverged(epoch, cat(bad, " is not finite"));
+        }
         nlohmann::json j;
         j["epoch"] = epoch + 1;
         j["steps"] = steps;
@@ -358,6 +439,8 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         char name[32];
         std::snprintf(name, sizeof name, "epoch_%02d.jpg", epoch + 1);
         const bool has_val = validate(tr, data, o.preview_frames, out / "preview" / name, l1, psnr);
+        if (has_val && !(std::isfinite(l1) && std::isfinite(psnr)))
+            throw diverged(epoch, "the validation frames came out NaN");
         if (has_val) {
             j["val_l1"] = l1;
             j["val_psnr"] = psnr;
@@ -379,11 +462,13 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         save_renderer((out / "renderer.safetensors").string(), tr.G, MultiscaleDiscriminator{nullptr},
                       MultiscaleDiscriminator{nullptr}, meta);
         save_state(epoch + 1, 0);
+        last_good = cat("the checkpoints and state of epoch ", epoch + 1);
         last_save = std::chrono::steady_clock::now();
         NED_LOG_INFO("[train-renderer] epoch {}/{}: G_GAN {:.3f} G_VGG {:.3f} D_real {:.3f} D_fake {:.3f}{}", epoch + 1,
                      o.epochs, j["G_GAN"].get<double>(), j["G_VGG"].get<double>(), j["D_real"].get<double>(),
                      j["D_fake"].get<double>(), has_val ? cat(", validation PSNR ", psnr, " dB") : std::string());
         result.val_psnr = psnr;
+        result.has_validation = has_val;
     }
     ctx->barrier();  // no rank leaves (and tears its process group down) before the others are done
     result.steps = steps;

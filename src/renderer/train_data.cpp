@@ -92,6 +92,12 @@ Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool pre
         }
         fs::remove(manifest);
     }
+    // the footage is read from the track's source video: check it before anything is written
+    std::error_code ec;
+    if (!fs::is_regular_file(track.source, ec))
+        throw InputError(cat("[train-renderer] ", track_path, ": its source video ", track.source,
+                             " does not exist (moved or deleted? run `ned analyze` on it again where it is now)"));
+    check_input_file(track.source, "source video");
     NED_LOG_INFO("[train-renderer] preparing {} frames of {} ({})", a.frames.size(), workdir.string(), track.source);
     fs::create_directories(cache_dir / "faces");
     fs::create_directories(cache_dir / "masks");

@@ -204,6 +204,8 @@ TEST(DistTrainManipulator, KillingARankStopsTheOtherWithinTheTimeout) {
     EXPECT_NE(rc, -1) << "rank 0 did not stop within 60 s:\n" << err;
     EXPECT_LT(secs, 10 + 20) << "the configured timeout is 10 s";
     EXPECT_NE(err.find("rank 1 stopped responding"), std::string::npos) << err;
+    for (const char* noise : {"[c10d]", "frame #", "Exception raised"})
+        EXPECT_EQ(err.find(noise), std::string::npos) << "LibTorch's own log lines beside ned's:\n" << err;
 }
 
 // The gradient all-reduce overlaps the backward pass (dist::GradReducer, buckets of 2 KiB here, so each network
@@ -420,4 +422,41 @@ TEST(DistTrainRenderer, KillingARankStopsTheOtherWithinTheTimeout) {
     EXPECT_NE(rc, -1) << "rank 0 did not stop within 60 s:\n" << err;
     EXPECT_LT(secs, 10 + 20) << "the configured timeout is 10 s";
     EXPECT_NE(err.find("rank 1 stopped responding"), std::string::npos) << err;
+    for (const char* noise : {"[c10d]", "frame #", "Exception raised"})
+        EXPECT_EQ(err.find(noise), std::string::npos) << "LibTorch's own log lines beside ned's:\n" << err;
+}
+
+// The distributed options of both trainers are finite and in range: NaN passed CLI::Range before (every comparison
+// with NaN is false) and ran. Exit 2, one line naming the option, before any rendezvous.
+TEST(DistOptions, NonFiniteOrOutOfRangeNumbersAreExit2) {
+    test::TempDir tmp;
+    for (const char* cmd : {"train-manipulator", "train-renderer"})
+        for (const auto& [opt, value] : std::vector<std::pair<std::string, std::string>>{
+                 {"--dist-timeout", "nan"}, {"--dist-timeout", "inf"}, {"--dist-timeout", "0"},
+                 {"--dist-bucket-mb", "nan"}, {"--dist-bucket-mb", "-inf"}, {"--dist-bucket-mb", "0"}}) {
+            const auto r = test::run_ned({cmd, tmp.path(), "--out", tmp / "run", "--no-vgg", opt, value},
+                                         {{"WORLD_SIZE", "1"}});
+            EXPECT_EQ(r.exit_code, 2) << cmd << " " << opt << " " << value << ": " << r.err;
+            EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+            EXPECT_NE(r.err.find(opt), std::string::npos) << r.err;
+            EXPECT_FALSE(fs::exists(tmp / "run"));
+        }
+}
+
+// A missing peer is reported by ned's one error line only: c10d's and Gloo's own log lines ("[W socket.cpp...]
+// [c10d] ...") and LibTorch's C++ backtrace ("Exception raised from ... frame #0") stayed beside it before.
+TEST(DistRendezvous, AMissingPeerIsOneLineFromNed) {
+    test::TempDir tmp;
+    const int port = free_port();
+    for (const char* rank : {"1", "0"}) {  // a client without the store's host; the host without its client
+        const auto r = test::run_ned({"-q", "train-manipulator", tmp.path(), "--out", tmp / "run", "--dist-timeout", "1"},
+                                     {{"WORLD_SIZE", "2"}, {"RANK", rank}, {"LOCAL_RANK", rank},
+                                      {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}});
+        EXPECT_EQ(r.exit_code, 1) << r.err;
+        EXPECT_EQ(test::count_lines(r.err), 1) << "rank " << rank << ":\n" << r.err;
+        EXPECT_EQ(r.err.rfind("ned: error: [dist] rank ", 0), 0u) << r.err;
+        for (const char* noise : {"c10d", "socket.cpp", "frame #", "Exception raised"})
+            EXPECT_EQ(r.err.find(noise), std::string::npos) << noise << " in:\n" << r.err;
+        EXPECT_FALSE(fs::exists(tmp / "run"));
+    }
 }

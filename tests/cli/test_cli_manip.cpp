@@ -1,7 +1,9 @@
 // CLI tests of `ned train-manipulator` and `ned manipulate` (run the real binary).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "ned/manip/networks.hpp"
 #include "ned/recon/reconstruction.hpp"
@@ -125,4 +127,54 @@ TEST(CliManip, TinyTrainingRunThenManipulate) {
                        dir / "ck/manipulator.safetensors", "--emotion", "happy", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     expect_only_exp_and_jaw_differ(in, recon::load_reconstruction(dir / "out.safetensors"));
+}
+
+// --out of train-manipulator: a file, a place without a parent folder or a folder that is not writable is exit 2 with
+// one line naming it (a read-only place was "internal error: filesystem error", exit 1); a refused run with -y
+// removes none of the files of the previous run in --out (it dropped losses.jsonl and the optimiser state before the
+// dataset was even read).
+TEST(CliManip, TrainOutputFolderIsCheckedAndARefusedRunKeepsTheFilesInIt) {
+    test::TempDir dir;
+    fs::create_directories(dir / "data/neutral");
+    fs::create_directories(dir / "data/happy");
+    for (int i = 0; i < 2; ++i) {
+        recon::save_reconstruction(dir / ("data/neutral/" + std::to_string(i) + ".safetensors"), make_recon(20, 0.f, i));
+        recon::save_reconstruction(dir / ("data/happy/" + std::to_string(i) + ".safetensors"), make_recon(20, 1.f, i));
+    }
+    auto train = [&](const std::string& out, const std::string& data, std::vector<std::string> more = {}) {
+        std::vector<std::string> a = {"train-manipulator", data, "--out", out, "--epochs", "1", "--decay-epochs", "0",
+                                      "--iters-per-epoch", "1", "--batch-size", "2", "--hidden", "8,8,8", "-q"};
+        a.insert(a.end(), more.begin(), more.end());
+        return test::run_ned(a);
+    };
+    { std::ofstream(dir / "file.txt") << "x\n"; }
+    for (const std::string& out : {dir / "file.txt", dir / "file.txt/run", dir / "missing/run"}) {
+        const auto r = train(out, dir / "data");
+        EXPECT_EQ(r.exit_code, 2) << out << ": " << r.err;
+        EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+        EXPECT_NE(r.err.find(out), std::string::npos) << r.err;
+    }
+    EXPECT_FALSE(fs::exists(dir / "missing"));
+    if (::geteuid() != 0) {  // root writes anywhere
+        fs::create_directories(dir / "ro");
+        fs::permissions(dir / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+        for (const std::string& out : {dir / "ro", dir / "ro/run"}) {
+            const auto r = train(out, dir / "data");
+            EXPECT_EQ(r.exit_code, 2) << out << ": " << r.err;
+            EXPECT_NE(r.err.find(out), std::string::npos) << r.err;
+        }
+        fs::permissions(dir / "ro", fs::perms::owner_all);
+    }
+    // a finished run, then a refused run over it with -y (no dataset): the previous run's files stay
+    auto r = train(dir / "run", dir / "data");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = train(dir / "run", dir / "nodata", {"-y"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    for (const char* f : {"losses.jsonl", "epoch_01.optim.safetensors", "epoch_01.safetensors", "manipulator.safetensors"})
+        EXPECT_TRUE(fs::exists(fs::path(dir / "run") / f)) << f;
+    // a new folder is not left behind by a run refused after the dataset loaded (a bad --init-from)
+    { std::ofstream(dir / "init.safetensors") << "garbage"; }
+    r = train(dir / "new", dir / "data", {"--init-from", dir / "init.safetensors"});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "new"));
 }

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "ned/core/safetensors.hpp"
 #include "ned/core/cpu_features.hpp"
@@ -35,6 +37,20 @@ float max_abs_diff(const ned::st::File& a, const ned::st::File& b) {
         for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
     }
     return m;
+}
+
+/// Lines of stderr other than the --no-vgg warning (refusals must be one line).
+int error_lines(const std::string& err) {
+    int n = 0;
+    size_t pos = 0;
+    while (pos < err.size()) {
+        const size_t end = err.find('\n', pos);
+        const std::string line = err.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+        if (!line.empty() && line.find("--no-vgg: training without") == std::string::npos) ++n;
+        if (end == std::string::npos) break;
+        pos = end + 1;
+    }
+    return n;
 }
 
 }  // namespace
@@ -133,4 +149,137 @@ TEST(CliTrainRenderer, Bf16TrainingWritesFloat32CheckpointsAndFp16NeedsCuda) {
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("CUDA"), std::string::npos) << r.err;
     EXPECT_FALSE(fs::exists(dir / "fp16/state.safetensors"));
+}
+
+// Hostile numbers (issue: 457 hostile cases): every floating option is finite and in range, a value typed is never
+// replaced by the default; one line naming the option, exit 2, nothing written.
+TEST(CliTrainRenderer, NonFiniteOrOutOfRangeOptionsAreExit2AndWriteNothing) {
+    ned::test::TempDir dir;
+    const std::string out = dir / "run";
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"--lr", "inf"},           {"--lr", "nan"},           {"--lr", "-1"},          {"--lr", "0"},
+        {"--lr", "1e308"},         {"--save-minutes", "nan"}, {"--save-minutes", "-1"}, {"--save-minutes", "inf"},
+        {"--dist-timeout", "nan"}, {"--dist-timeout", "inf"}, {"--dist-bucket-mb", "nan"}, {"--dist-bucket-mb", "inf"},
+        {"--clip-frames", "100"},  {"--ngf", "100000"}};
+    for (const auto& [opt, value] : bad) {
+        const auto r = run_ned({"train-renderer", dir.path(), "--out", out, "--no-vgg", opt, value});
+        EXPECT_EQ(r.exit_code, 2) << opt << " " << value << ": " << r.err;
+        EXPECT_EQ(error_lines(r.err), 1) << r.err;
+        EXPECT_NE(r.err.find(opt), std::string::npos) << r.err;
+        EXPECT_FALSE(fs::exists(out)) << opt << " " << value;
+    }
+    // --vgg and --no-vgg exclude each other (the weights were silently ignored)
+    const auto r = run_ned({"train-renderer", dir.path(), "--out", out, "--vgg", dir / "missing.safetensors", "--no-vgg"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(error_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("--no-vgg"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+}
+
+// A refused run leaves no --out behind: the folder is created only after the inputs have been checked, and a
+// failure after that (a source video that moved) removes what the run created -- and only that.
+TEST(CliTrainRenderer, RefusedRunsLeaveNoOutputFolder) {
+    ned::test::TempDir dir;
+    const std::string work = dir / "work";
+    fs::create_directories(work);
+    std::vector<int64_t> frames;
+    for (int t = 0; t < 16; ++t) frames.push_back(t);
+    ned::test::write_synthetic_workdir(work, 16, frames, false, {}, /*with_video=*/true);
+    const std::string out = dir / "run";
+    auto refused = [&](std::vector<std::string> args, int code, const std::string& what, const std::string& target) {
+        args.insert(args.end(), {"--no-vgg", "--ngf", "4", "--ndf", "4", "--threads", "1"});
+        const auto r = run_ned(args);
+        EXPECT_EQ(r.exit_code, code) << what << ": " << r.err;
+        EXPECT_EQ(error_lines(r.err), 1) << what << ": " << r.err;
+        EXPECT_FALSE(fs::exists(target)) << what << " left " << target;
+    };
+    // --out is a file, or below one: exit 2 naming it (was "internal error: filesystem error", exit 1)
+    { std::ofstream(dir / "file.txt") << "not a folder\n"; }
+    auto r = run_ned({"train-renderer", work, "--out", dir / "file.txt", "--no-vgg"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("file.txt"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("not a folder"), std::string::npos) << r.err;
+    r = run_ned({"train-renderer", work, "--out", dir / "file.txt/run", "--no-vgg"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("file.txt"), std::string::npos) << r.err;
+    EXPECT_EQ(error_lines(r.err), 1) << r.err;
+
+    // a "video" that is not one
+    { std::ofstream(dir / "bad.mp4") << "not a video\n"; }
+    refused({"train-renderer", dir / "bad.mp4", "--out", out}, 2, "bad actor video", out);
+    // a work folder without conditioning/ (not prepared with render-inputs)
+    const std::string bare = dir / "bare";
+    fs::create_directories(bare);
+    fs::copy_file(fs::path(work) / "track.safetensors", fs::path(bare) / "track.safetensors");
+    refused({"train-renderer", bare, "--out", out}, 2, "unprepared work folder", out);
+    // a bad --init-from
+    { std::ofstream(dir / "init.safetensors") << "garbage"; }
+    refused({"train-renderer", work, "--out", out, "--init-from", dir / "init.safetensors"}, 3, "bad --init-from", out);
+    // missing parents are created, and removed again
+    { std::ofstream(dir / "init.safetensors") << "garbage"; }
+    refused({"train-renderer", work, "--out", dir / "a/b/run", "--init-from", dir / "init.safetensors"}, 3,
+            "bad --init-from, nested --out", dir / "a");
+    if (!torch::cuda::is_available())
+        refused({"train-renderer", work, "--out", out, "--device", "cuda"}, 1, "--device cuda without a GPU", out);
+    // the source video moved: found only when the frames are prepared, after --out was created
+    fs::rename(fs::path(work) / "clip.mp4", dir / "moved.mp4");
+    refused({"train-renderer", work, "--out", out}, 2, "moved source video", out);
+    refused({"train-renderer", work, "--out", dir / "a/b/run"}, 2, "moved source video, nested --out", dir / "a");
+    // an existing --out keeps the user's files; only what this run added goes
+    fs::create_directories(out);
+    { std::ofstream(fs::path(out) / "notes.txt") << "mine\n"; }
+    refused({"train-renderer", work, "--out", out}, 2, "moved source video, existing --out", fs::path(out) / "cache");
+    EXPECT_FALSE(fs::exists(fs::path(out) / "preview"));
+    EXPECT_TRUE(fs::exists(fs::path(out) / "notes.txt"));
+}
+
+// A run that diverges stops (exit 1, one line naming the epoch and step and suggesting a lower --lr) and never
+// writes a file with a NaN: a fresh run leaves no --out, a resumed one keeps its last good checkpoints. (Before,
+// `--lr inf` wrote renderer.safetensors with every weight NaN and logged "validation PSNR 99 dB".) The divergence is
+// made by weights of 3e38 in the generator's first convolution: its sums overflow to inf, the instance norm makes
+// NaN of them at the first step.
+TEST(CliTrainRenderer, DivergingRunStopsWithoutWritingNonFiniteFiles) {
+    ned::test::TempDir dir;
+    const std::string work = dir / "work";
+    fs::create_directories(work);
+    std::vector<int64_t> frames;
+    for (int t = 0; t < 24; ++t) frames.push_back(t);
+    ned::test::write_synthetic_workdir(work, 24, frames, false, {}, /*with_video=*/true);
+    auto poison = [](const std::string& path, const std::string& tensor) {
+        ned::st::File f = ned::st::load(path);
+        ned::st::Tensor& t = f.tensors.at(tensor);
+        float* v = t.ptr<float>();
+        for (int64_t i = 0; i < t.numel(); ++i) v[i] = 3e38f;
+        ned::st::save(path, f);
+    };
+    const std::string init = dir / "init.safetensors";
+    fs::copy_file(fs::path(work) / "renderer.safetensors", init);
+    poison(init, "generator.model_down_seg.1.weight");
+    auto a = args(work, dir / "fresh");
+    a.insert(a.end(), {"--init-from", init});
+    auto r = run_ned(a);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("diverged in epoch 1 (step 1)"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("lower --lr"), std::string::npos) << r.err;
+    EXPECT_EQ(error_lines(r.err), 1) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "fresh")) << "nothing of value was saved: the folder this run created goes";
+
+    // one good epoch, then a resumed run whose state went bad: its checkpoints stay as they were
+    a = args(work, dir / "run");
+    a[std::find(a.begin(), a.end(), "--epochs") - a.begin() + 1] = "1";
+    r = run_ned(a);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto before = ned::st::load(dir / "run/renderer.safetensors");
+    poison(dir / "run/state.safetensors", "generator.model_down_seg.1.weight");
+    a = args(work, dir / "run");
+    a.push_back("--resume");
+    r = run_ned(a);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("diverged in epoch 2"), std::string::npos) << r.err;
+    EXPECT_EQ(error_lines(r.err), 1) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "run/epoch_02.safetensors"));
+    const auto after = ned::st::load(dir / "run/renderer.safetensors");
+    EXPECT_EQ(max_abs_diff(before, after), 0.f);
+    for (const char* f : {"renderer.safetensors", "epoch_01.safetensors"})
+        EXPECT_EQ(ned::st::first_non_finite(ned::st::load(dir / (std::string("run/") + f))), "") << f;
 }

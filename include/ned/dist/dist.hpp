@@ -43,7 +43,18 @@ struct Options {
     std::string backend = "auto";                 ///< auto | gloo | nccl (auto: NCCL when every rank has a GPU)
     std::chrono::milliseconds timeout{300000};    ///< bound of every collective and store call
     size_t bucket_bytes = 25u << 20;              ///< gradient all-reduce bucket size (as DDP's default)
+    /// Let LibTorch's own c10d/Gloo log lines ("[W socket.cpp...] [c10d] ...") through to stderr. Off (the
+    /// default), c10's log level is raised to FATAL when the process group is created, so that a missing peer
+    /// is reported by ned's one error line only (the CLI turns them on with -v).
+    bool backend_logs = false;
 };
+
+/// Raise (quiet = true) or restore c10's log level (FLAGS_caffe2_log_level: FATAL, or WARNING, c10's default):
+/// c10d's and Gloo's warnings and errors are printed by c10's logger, which ignores ned's log level.
+void quiet_backend_logs(bool quiet);
+/// The first line of an exception's message without LibTorch's C++ backtrace (c10::Error::what() appends
+/// "Exception raised from ... frame #0 ...").
+std::string first_line(const std::exception& e);
 
 /// One process's view of the job. With world == 1 every call is a no-op (returns its input).
 class GradReducer;

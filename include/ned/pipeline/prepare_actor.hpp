@@ -37,6 +37,12 @@ bool is_video_file(const std::string& path);
 /// is a video. Returns the work folders in argument order. InputError (exit 2) for a missing argument, a
 /// folder with neither, a video without a face; ModelError (exit 3, checked before any decoding) for a missing
 /// or invalid FLAME / DECA / segmentation model.
+/// A work folder is checked as the trainer reads it (a valid track with analysis, conditioning/) and a video must
+/// open with a video stream, all before anything is decoded or written.
 std::vector<std::string> prepare_actor(const std::vector<std::string>& actors, const PrepareActorOptions& options);
+
+/// The checks of prepare_actor alone (arguments, work folders, videos openable, models), writing nothing:
+/// `ned train-renderer` runs them before it creates --out. Same exceptions.
+void check_actor_inputs(const std::vector<std::string>& actors, const PrepareActorOptions& options);
 
 }  // namespace ned::pipeline

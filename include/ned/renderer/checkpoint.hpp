@@ -48,9 +48,14 @@ RendererNets renderer_from_file(const st::File& file, const torch::Device& devic
 Generator load_generator(const std::string& path, const torch::Device& device = torch::kCPU);
 
 /// Write a checkpoint atomically (float32 tensors on the CPU). `discriminator` / `mouth_discriminator` may be
-/// nullptr holders. `metadata` adds keys (format and version are set here).
+/// nullptr holders. `metadata` adds keys (format and version are set here). Weights with a NaN or an infinity
+/// are refused (ned::Error, require_finite) and nothing is written: a file under the final name is always usable.
 void save_renderer(const std::string& path, const Generator& generator, const MultiscaleDiscriminator& discriminator,
                    const MultiscaleDiscriminator& mouth_discriminator,
                    const std::map<std::string, std::string>& metadata = {});
+
+/// Throws ned::Error ("<path>: not written: tensor '<name>' holds a NaN or an infinity ...") unless every value
+/// of `file` is finite (st::first_non_finite). Called before a checkpoint or training state is written.
+void require_finite(const st::File& file, const std::string& path);
 
 }  // namespace ned::renderer

@@ -42,7 +42,7 @@ struct TrainOptions {
     int ngf = 64;                     ///< generator width from scratch (ignored with init_from / resume)
     int ndf = 64;                     ///< discriminator width from scratch
     int n_blocks = 9;
-    double lr = 0;                    ///< 0 = 2e-4 from scratch, 4e-5 when fine-tuning (NED's paper)
+    double lr = 0;                    ///< 0 = 2e-4 from scratch, 4e-5 when fine-tuning (NED's paper); else in (0, 1]
     std::string vgg;                  ///< ned.vgg19 weights (scripts/convert_vgg19.py); required unless no_vgg
     bool no_vgg = false;              ///< train without the perceptual loss (lower quality; logged)
     int clip_frames = 12;             ///< generated frames per clip in the first epochs (NED: 12)
@@ -52,7 +52,7 @@ struct TrainOptions {
     int subsequence = 50;             ///< frames per training sub-sequence (NED: 50)
     int val_frames = 12;              ///< held-out frames (end of the longest segment), 0 = none
     int preview_frames = 3;
-    double save_minutes = 5;          ///< state saved at least this often (and at every epoch end)
+    double save_minutes = 5;          ///< state saved at least this often (and at every epoch end); finite, >= 0
     int stop_after_steps = 0;         ///< testing: exit the process abruptly after this many steps (a "kill")
     bool augment = true;              ///< NED's train-time augmentation (random affine of the conditioning, eye noise)
     /// fp32, or mixed precision: bf16 (CPU, CUDA) or fp16 (CUDA only, dynamic loss scale); float32 master
@@ -73,9 +73,18 @@ struct TrainResult {
     int64_t steps = 0;
     std::string renderer_path;
     double val_psnr = 0;  ///< last epoch's validation PSNR (dB, inside the mask); 0 without validation
+    bool has_validation = false;  ///< val_psnr was measured (held-out frames)
 };
 
 /// Throws InputError for bad options / inputs, ModelError for bad --init-from or VGG files.
+/// A run that diverges (a non-finite loss, weight or validation frame) stops with ned::Error naming the epoch
+/// and step and suggesting a lower --lr; no file with a non-finite value is written, so the last good state and
+/// checkpoints stay as they were.
 TrainResult train_renderer(const TrainOptions& options, const ProgressFn& progress = {});
+
+/// What train_renderer checks before it reads any footage, writing nothing: the options, --out (a previous run
+/// without --resume / overwrite, the state --resume needs), the device, and that --init-from and the VGG19
+/// weights load. `ned train-renderer` runs it before it prepares videos or creates --out. Same exceptions.
+void check_train_inputs(const TrainOptions& options);
 
 }  // namespace ned::renderer

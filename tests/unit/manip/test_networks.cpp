@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+
 #include "ned/core/error.hpp"
 #include "ned/core/safetensors.hpp"
 #include "ned/manip/networks.hpp"
@@ -146,4 +149,30 @@ TEST(ManipNetworks, WidthsCheckedAgainstFirstLayersBeforeBuilding) {
     st::save(dir / "noe.safetensors", f);
     EXPECT_THROW(load_checkpoint(dir / "noe.safetensors"), ModelError);
     EXPECT_NO_THROW(load_checkpoint(dir / "w4.safetensors"));
+}
+
+// No manipulator checkpoint with a NaN or an infinity is ever written under its final name: save_checkpoint refuses
+// it (ned::Error naming the tensor), writes nothing, and leaves an earlier file under that name as it was.
+TEST(ManipNetworks, NonFiniteWeightsAreNeverWritten) {
+    test::TempDir dir;
+    torch::manual_seed(3);
+    Nets a(NetConfig{32, 16, 16});
+    save_checkpoint(dir / "m.safetensors", a, {{"epoch", "1"}});
+    const auto good = st::load(dir / "m.safetensors");
+    for (const float bad : {std::nanf(""), INFINITY}) {
+        {
+            torch::NoGradGuard ng;
+            a.discriminator->named_parameters().begin()->value().view(-1)[0] = bad;
+        }
+        for (const std::string& target : {dir / "m.safetensors", dir / "new.safetensors"})
+            EXPECT_THROW(save_checkpoint(target, a, {{"epoch", "2"}}), Error) << target;
+        EXPECT_FALSE(std::filesystem::exists(dir / "new.safetensors"));
+    }
+    const auto after = st::load(dir / "m.safetensors");
+    EXPECT_EQ(after.meta("epoch"), "1");
+    EXPECT_EQ(st::first_non_finite(after), "");
+    EXPECT_EQ(after.tensors.size(), good.tensors.size());
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) files += e.is_regular_file();
+    EXPECT_EQ(files, 1);
 }

@@ -1,6 +1,9 @@
 // Renderer checkpoint (ned.renderer v1): round trip, sizes read from the shapes, names, errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+
 #include "ned/core/error.hpp"
 #include "ned/core/safetensors.hpp"
 #include "ned/renderer/checkpoint.hpp"
@@ -92,4 +95,58 @@ TEST(RendererCheckpoint, BadFilesAreModelErrors) {
     }
     st::save(tmp / "split.safetensors", split);
     EXPECT_THROW(load_generator(tmp / "split.safetensors"), ModelError);
+}
+
+// No checkpoint with a non-finite value is ever written under its final name (a diverged run wrote renderer.safetensors
+// with every weight NaN): save_renderer refuses it with ned::Error naming the tensor, writes nothing, and an earlier
+// file under that name stays as it was.
+TEST(RendererCheckpoint, NonFiniteWeightsAreNeverWritten) {
+    test::TempDir tmp;
+    const std::string path = test::write_synthetic_renderer(tmp / "renderer.safetensors", false);
+    const st::File good = st::load(path);
+    torch::manual_seed(1);
+    Generator g(test::small_generator_config());
+    DiscriminatorConfig dc;
+    dc.ndf = 4;
+    MultiscaleDiscriminator d(dc);
+    for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+        {
+            torch::NoGradGuard ng;
+            g->named_parameters()["model_final_img.1.bias"][0] = bad;
+        }
+        for (const std::string& target : {path, tmp / "new.safetensors"}) {
+            try {
+                save_renderer(target, g, d, MultiscaleDiscriminator{nullptr});
+                ADD_FAILURE() << "a generator with " << bad << " was written to " << target;
+            } catch (const ModelError&) {
+                ADD_FAILURE() << "not a model error";
+            } catch (const Error& e) {
+                EXPECT_NE(std::string(e.what()).find("generator.model_final_img.1.bias"), std::string::npos) << e.what();
+            }
+        }
+        EXPECT_FALSE(std::filesystem::exists(tmp / "new.safetensors"));
+    }
+    // the earlier file is untouched, and nothing else (no temporary file) is left in the folder
+    const st::File after = st::load(path);
+    EXPECT_EQ(after.tensors.at("generator.model_final_img.1.bias").data, good.tensors.at("generator.model_final_img.1.bias").data);
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(tmp.path())) files += e.is_regular_file();
+    EXPECT_EQ(files, 1);
+    // the same rule for any file a trainer writes (the state with the Adam moments): F32, F16 and BF16
+    st::File f;
+    f.tensors["a"] = st::Tensor::f32({2}, {1.f, 2.f});
+    EXPECT_NO_THROW(require_finite(f, "x"));
+    f.tensors["b"] = st::Tensor::f32({2}, {1.f, INFINITY});
+    EXPECT_THROW(require_finite(f, "x"), Error);
+    f.tensors.erase("b");
+    st::Tensor h;
+    h.dtype = st::DType::F16;
+    h.shape = {1};
+    h.data = {0x00, 0x7C};  // +inf in half precision
+    f.tensors["h"] = h;
+    EXPECT_THROW(require_finite(f, "x"), Error);
+    h.dtype = st::DType::BF16;
+    h.data = {0xC0, 0x7F};  // NaN in bfloat16
+    f.tensors["h"] = h;
+    EXPECT_THROW(require_finite(f, "x"), Error);
 }
