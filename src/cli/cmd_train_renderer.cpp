@@ -1,20 +1,15 @@
 // `ned train-renderer WORKDIR... --out DIR`: train (or fine-tune) NED's neural renderer for one actor on
 // prepared work folders of the actor's footage. Library: ned/renderer/train.hpp.
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <memory>
-#include <map>
 #include <optional>
-#include <set>
 #include <vector>
 
 #include "command.hpp"
 #include "dist_options.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/dist/dist.hpp"
 #include "ned/pipeline/prepare_actor.hpp"
@@ -31,98 +26,28 @@ std::string fmt_fixed(double v) {
     return buf;
 }
 
-/// --out of train-renderer. Checked up front (an existing file, a place where no folder can be made: exit 2,
-/// naming the path), created only once the inputs have been checked (create()), and on failure given back as it
-/// was (restore()): a folder this run created is removed; in a folder that existed, only the entries this run
-/// added (at its top, in cache/ and in preview/), never the user's files. Kept as it is when the run saved a
-/// training state before it failed (a diverged run: the last good checkpoints, for --resume).
+/// --out of train-renderer: checked up front and created once the inputs are checked (core OutputFolder); on a
+/// failure given back as it was, unless the run saved a training state first (a diverged run: the last good
+/// checkpoints stay, for --resume).
 class OutFolder {
 public:
-    explicit OutFolder(std::string path) : path_(std::move(path)), dir_(path_) {
-        std::error_code ec;
-        const fs::file_status st = fs::status(dir_, ec);
-        if (fs::exists(st)) {
-            if (!fs::is_directory(st))
-                throw InputError(cat("--out ", path_, ": exists and is not a folder (expected the output folder of the "
-                                     "run)"));
-            if (::access(path_.c_str(), W_OK | X_OK) != 0)
-                throw InputError(cat("--out ", path_, ": the folder is not writable (", std::strerror(errno), ")"));
-            existed_ = true;
-            return;
-        }
-        if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
-            throw InputError(cat("--out ", path_, ": cannot be read (", ec.message(), ")"));
-        // missing: its first existing ancestor must be a writable folder
-        fs::path a = fs::absolute(dir_, ec).lexically_normal();
-        while (a.has_relative_path() && !fs::exists(fs::symlink_status(a, ec))) a = a.parent_path();
-        if (!fs::is_directory(a, ec))
-            throw InputError(cat("--out ", path_, ": cannot be created: ", a.string(), " is not a folder"));
-        if (::access(a.c_str(), W_OK | X_OK) != 0)
-            throw InputError(cat("--out ", path_, ": cannot be created in ", a.string(), " (", std::strerror(errno), ")"));
-    }
-
+    explicit OutFolder(const std::string& path) : folder_(path, "--out") {}
     void create() {
-        std::error_code ec;
-        if (!existed_ && fs::exists(fs::symlink_status(dir_, ec))) existed_ = true;  // made meanwhile: not ours
-        if (existed_) {
-            for (const char* sub : {"", "cache", "preview"}) {
-                std::set<std::string>& names = before_[sub];
-                for (const auto& e : fs::directory_iterator(dir_ / sub, ec)) names.insert(e.path().filename().string());
-                ec.clear();
-            }
-            state_time_ = fs::last_write_time(dir_ / "state.safetensors", ec);
-            had_state_ = !ec;
-            return;
-        }
-        // the first missing ancestor: removed on failure with everything below it
-        fs::path a = fs::absolute(dir_, ec).lexically_normal();
-        created_top_ = a;
-        while (a.has_relative_path() && !fs::exists(fs::symlink_status(a.parent_path(), ec))) {
-            a = a.parent_path();
-            created_top_ = a;
-        }
-        fs::create_directories(dir_, ec);
-        if (ec || !fs::is_directory(dir_)) {
-            std::error_code ignore;
-            fs::remove_all(created_top_, ignore);
-            const std::string msg = cat("--out ", path_, ": cannot create the folder (", ec ? ec.message() : "not a folder", ")");
-            if (ec == std::errc::no_space_on_device) throw IoError(msg);  // not the user's input: exit 1
-            throw InputError(msg);
-        }
+        folder_.create({"cache", "preview"});
+        state_time_ = fs::last_write_time(state(), no_state_before_);
     }
-
     /// After a failure (never throws).
     void restore() noexcept {
-        try {
-            std::error_code ec;
-            const fs::path state = dir_ / "state.safetensors";
-            const auto t = fs::last_write_time(state, ec);
-            if (!ec && (!had_state_ || t != state_time_)) return;  // this run saved a state: keep its work
-            if (!existed_) {
-                if (!created_top_.empty()) fs::remove_all(created_top_, ec);
-                return;
-            }
-            // "" first: a cache/ or preview/ this run added goes as a whole, one that was there keeps its old entries
-            for (const auto& [sub, names] : before_) {
-                std::vector<fs::path> added;
-                for (const auto& e : fs::directory_iterator(dir_ / sub, ec)) {
-                    const std::string n = e.path().filename().string();
-                    if (!names.count(n)) added.push_back(e.path());
-                }
-                ec.clear();
-                for (const auto& p : added) fs::remove_all(p, ec);
-            }
-        } catch (...) {
-        }
+        std::error_code ec;
+        const auto t = fs::last_write_time(state(), ec);
+        if (!ec && (no_state_before_ || t != state_time_)) return;  // this run saved a state: keep its work
+        folder_.restore();
     }
 
 private:
-    std::string path_;
-    fs::path dir_;
-    bool existed_ = false;
-    fs::path created_top_;
-    std::map<std::string, std::set<std::string>> before_;
-    bool had_state_ = false;
+    fs::path state() const { return fs::path(folder_.path()) / "state.safetensors"; }
+    OutputFolder folder_;
+    std::error_code no_state_before_;  ///< set (an error) when there was no state at create()
     fs::file_time_type state_time_{};
 };
 

@@ -36,47 +36,30 @@ WorkLock::WorkLock(const std::string& work) {
 
 WorkLock::~WorkLock() { ::close(fd_); }
 
-WorkFolder::WorkFolder(std::string path) : path_(std::move(path)) {
+WorkFolder::WorkFolder(std::string path) : folder_(path, "--work") {
+    const fs::path p(folder_.path());
     std::error_code ec;
-    const fs::path p = fs::absolute(path_, ec).lexically_normal();
-    if (fs::exists(p, ec) && !fs::is_directory(p, ec))
-        throw InputError(cat("--work ", path_, ": is a file, expected a folder"));
-    if (!fs::exists(p, ec)) {
-        fs::path existing = p.parent_path();  // the nearest folder that exists: created_top_ is its child
-        fs::path top = p;
-        while (!existing.empty() && !fs::exists(existing, ec)) top = existing, existing = existing.parent_path();
-        if (!fs::is_directory(existing, ec))
-            throw InputError(cat("--work ", path_, ": cannot be created: '", existing.string(), "' is not a folder"));
-        if (::access(existing.c_str(), W_OK) != 0)
-            throw InputError(cat("--work ", path_, ": cannot be created: folder '", existing.string(), "' is not writable"));
-        fs::create_directories(p, ec);
-        if (ec || !fs::is_directory(p))
-            throw InputError(cat("--work ", path_, ": cannot create the folder (", ec.message(), ")"));
-        created_top_ = top.string();
-    } else if (::access(p.c_str(), W_OK | X_OK) != 0) {
-        throw InputError(cat("--work ", path_, ": the folder is not writable"));
-    }
     for (const char* sub : {"stages", "faces", "edit_masks", "edit_masks/crop", "masks", "reference", "reference/stages",
                             "reference/masks"})
         if (fs::exists(p / sub, ec) && !fs::is_directory(p / sub, ec))
-            throw InputError(cat("work folder ", path_, ": ", (p / sub).string(),
+            throw InputError(cat("work folder ", p.string(), ": ", (p / sub).string(),
                                  " is a file, expected a folder (remove it or choose another --work)"));
     for (const char* file : {".lock", "track.safetensors", "reconstruction.safetensors", "edited.safetensors",
                              "render_resume.safetensors", "reference/track.safetensors",
                              "reference/reconstruction.safetensors"})
         if (fs::is_directory(p / file, ec))
-            throw InputError(cat("work folder ", path_, ": ", (p / file).string(),
+            throw InputError(cat("work folder ", p.string(), ": ", (p / file).string(),
                                  " is a folder, expected a file (remove it or choose another --work)"));
+    folder_.create();
 }
 
 WorkFolder::~WorkFolder() {
-    if (keep_ || created_top_.empty()) return;
+    if (keep_) return;
     std::error_code ec;
-    const fs::path stages = fs::path(path_) / "stages";
-    if (fs::is_directory(stages, ec))
-        for (const auto& e : fs::directory_iterator(stages, ec))
-            if (e.path().extension() == ".json") return;  // a finished stage: a re-run continues from it
-    fs::remove_all(created_top_, ec);
+    const fs::path stages = fs::path(folder_.path()) / "stages";
+    for (const auto& e : fs::directory_iterator(stages, ec))
+        if (e.path().extension() == ".json") return;  // a finished stage: a re-run continues from it
+    folder_.restore();
 }
 
 double pearson(const std::vector<double>& a, const std::vector<double>& b) {

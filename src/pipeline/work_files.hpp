@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/detect/face_track.hpp"
 #include "ned/pipeline/translate.hpp"
@@ -25,24 +26,23 @@ private:
 };
 
 /// The work folder of a run (--work): checked, then created, before any stage writes to it. An existing file
-/// at its path, a folder that cannot be created or written, or one of the run's sub-folders (stages/, faces/,
-/// edit_masks/, masks/, reference/) or files (track.safetensors, ...) of the wrong kind is an InputError
-/// (exit 2) naming the path, never a file-system error halfway. A folder this run created is removed again
-/// when the run fails before any stage finished (no record in stages/: nothing to continue from); otherwise
-/// it is kept, so a re-run continues.
+/// at its path, a folder that cannot be created or written (core OutputFolder), or one of the run's sub-folders
+/// (stages/, faces/, edit_masks/, masks/, reference/) or files (track.safetensors, ...) of the wrong kind is an
+/// InputError (exit 2) naming the path, never a file-system error halfway. When the run fails before any stage
+/// finished (no record in stages/: nothing to continue from) the folder is given back as it was (created here:
+/// removed; existing: what this run added removed); otherwise it is kept, so a re-run continues.
 class WorkFolder {
 public:
     explicit WorkFolder(std::string path);
     ~WorkFolder();
     WorkFolder(const WorkFolder&) = delete;
     WorkFolder& operator=(const WorkFolder&) = delete;
-    const std::string& path() const { return path_; }
+    const std::string& path() const { return folder_.path(); }
     /// The run finished: keep the folder whatever happened.
     void keep() { keep_ = true; }
 
 private:
-    std::string path_;
-    std::string created_top_;  ///< the top-most folder this run created (empty: none)
+    OutputFolder folder_;
     bool keep_ = false;
 };
 

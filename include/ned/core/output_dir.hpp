@@ -3,6 +3,7 @@
 // must not leave the images written so far, which a later command would take for a complete set.
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ned {
@@ -53,6 +54,30 @@ public:
 
 private:
     std::vector<std::unique_ptr<OutputDir>> dirs_;
+};
+
+/// An output folder of a whole run (`train-renderer --out`, `translate --work`), given back as it was when the
+/// run fails:
+///  - the constructor only checks (InputError, exit 2, naming `what` and the path): a file at the path, a folder
+///    that is not writable, or a missing folder whose nearest existing ancestor is not a writable folder;
+///  - create() makes it (with missing parents) once the run's inputs are checked; for a folder that already
+///    existed it notes the entries directly in it and in the `watched` sub-folders;
+///  - restore() (the caller decides when: after a failure, unless the run left something worth keeping)
+///    removes the folders this run created, or in a folder that existed only the entries added since create()
+///    (a sub-folder that was there keeps its old entries); the user's files are never touched.
+class OutputFolder {
+public:
+    OutputFolder(std::string path, std::string what);
+    void create(const std::vector<std::string>& watched = {});
+    void restore() noexcept;
+    const std::string& path() const { return path_; }
+    bool existed() const { return existed_; }
+
+private:
+    std::string path_, what_;
+    bool existed_ = false, created_ = false;
+    std::string created_top_;  ///< the top-most folder create() made (removed whole by restore())
+    std::vector<std::pair<std::string, std::vector<std::string>>> before_;  ///< sub-folder -> names at create()
 };
 
 /// Remove the frame images `NNNNNN<ext>` directly in `dir`, then `dir` and its parents up to and including

@@ -148,3 +148,45 @@ TEST(TempDirDeathTest, SignalRemovesTheWholeTree) {
     ASSERT_FALSE(path.empty());
     EXPECT_FALSE(fs::exists(path)) << "left behind: " << path;
 }
+
+// OutputFolder: checked before anything is made; restore() gives the folder back as it was.
+TEST(OutputFolder, ANewFolderAndItsMissingParentsAreRemovedOnRestore) {
+    ned::test::TempDir dir;
+    ned::OutputFolder f(dir / "a/b/run", "--out");
+    EXPECT_FALSE(fs::exists(dir / "a"));  // the constructor only checks
+    f.create();
+    ASSERT_TRUE(fs::is_directory(dir / "a/b/run"));
+    std::ofstream(dir / "a/b/run/x.txt") << "x";
+    f.restore();
+    EXPECT_FALSE(fs::exists(dir / "a"));
+    EXPECT_TRUE(fs::is_directory(dir.path()));
+}
+
+TEST(OutputFolder, AnExistingFolderKeepsTheUsersEntriesAndLosesWhatTheRunAdded) {
+    ned::test::TempDir dir;
+    const std::string out = dir / "run";
+    fs::create_directories(out + "/cache");
+    std::ofstream(out + "/mine.txt") << "user";
+    std::ofstream(out + "/cache/old.bin") << "old";
+    ned::OutputFolder f(out, "--out");
+    f.create({"cache"});
+    std::ofstream(out + "/new.txt") << "run";
+    std::ofstream(out + "/cache/new.bin") << "run";
+    fs::create_directories(out + "/preview/deep");
+    f.restore();
+    EXPECT_TRUE(fs::exists(out + "/mine.txt"));
+    EXPECT_TRUE(fs::exists(out + "/cache/old.bin"));
+    EXPECT_FALSE(fs::exists(out + "/new.txt"));
+    EXPECT_FALSE(fs::exists(out + "/cache/new.bin"));
+    EXPECT_FALSE(fs::exists(out + "/preview"));
+}
+
+TEST(OutputFolder, AFileOrAPathBelowAFileIsRefusedUpFront) {
+    ned::test::TempDir dir;
+    std::ofstream(dir / "f.txt") << "a file";
+    EXPECT_THROW(ned::OutputFolder(dir / "f.txt", "--out"), ned::InputError);
+    EXPECT_THROW(ned::OutputFolder(dir / "f.txt/run", "--out"), ned::InputError);
+    ned::OutputFolder unused(dir / "fine", "--out");  // never created: restore() does nothing
+    unused.restore();
+    EXPECT_TRUE(fs::exists(dir / "f.txt"));
+}
