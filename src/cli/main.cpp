@@ -1,6 +1,7 @@
 // ned — Neural Emotion Director in one binary. Entry point: parses the command line, sets up logging and
 // threads, runs the chosen subcommand and maps exceptions to exit codes (the only catch in the program):
 //   0 ok, 1 failure, 2 bad usage or input, 3 missing or invalid model asset.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -72,7 +73,11 @@ int main(int argc, char** argv) {
                          std::thread::hardware_concurrency(), max_threads());
             common.threads = max_threads();
         }
-        ned::set_torch_threads(resolve_threads(common.threads));
+        // LibTorch's intra-op pool never above the cores: it starts its threads at once and never shrinks them, and
+        // more of them than cores only oversubscribes (a clamped --threads 100000 would otherwise add 2 x 16
+        // idle threads to the workers of the command).
+        ned::set_torch_threads(std::min(resolve_threads(common.threads),
+                                        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
         for (CLI::App* sub : app.get_subcommands()) {
             if (auto run = runner_for(sub)) run();
         }

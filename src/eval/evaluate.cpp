@@ -1,14 +1,20 @@
 // ned::eval::evaluate: track both videos, then decode them side by side and compute the metrics (eval.hpp).
+#include <ATen/Parallel.h>
 #include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <string>
+#include <thread>
 
 #include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
 #include "ned/core/parallel.hpp"
 #include "ned/detect/alignment.hpp"
 #include "ned/detect/crop.hpp"
@@ -116,6 +122,45 @@ void evaluate_frame(FrameWork& w, const detect::FaceFrame& fa, const detect::Fac
     w.m.evaluated = true;
 }
 
+/// Threads of this process now (Linux: /proc/self/status), 0 where unknown.
+int process_threads() {
+    std::ifstream in("/proc/self/status");
+    std::string key;
+    while (in >> key) {
+        if (key == "Threads:") {
+            int n = 0;
+            in >> n;
+            return n;
+        }
+        in.ignore(1 << 12, '\n');
+    }
+    return 0;
+}
+
+/// The most threads seen in the process while evaluate() runs (logged at debug level: tests check it).
+struct ThreadPeak {
+    std::atomic<int> peak{0};
+    void sample() {
+        const int n = process_threads();
+        for (int p = peak.load(); n > p && !peak.compare_exchange_weak(p, n);) {
+        }
+    }
+};
+
+/// LibTorch's intra-op threads set to 1 while alive (restored after). evaluate() runs its networks on
+/// `threads` frame workers at once; each worker's LibTorch calls would otherwise start an OpenMP team (and
+/// OpenBLAS its own) of the process-wide intra-op count: --threads 16 ran 16 x 16 threads (214 measured).
+class SingleThreadedTorch {
+public:
+    SingleThreadedTorch() : saved_(at::get_num_threads()) { at::set_num_threads(1); }
+    ~SingleThreadedTorch() { at::set_num_threads(std::max(1, saved_)); }
+    SingleThreadedTorch(const SingleThreadedTorch&) = delete;
+    SingleThreadedTorch& operator=(const SingleThreadedTorch&) = delete;
+
+private:
+    int saved_;
+};
+
 /// Second difference of landmarks of three consecutive frames, mean over the 68 points, in crop pixels.
 double second_difference(const Landmarks& p0, const Landmarks& p1, const Landmarks& p2, float scale) {
     double s = 0;
@@ -137,6 +182,13 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
                                  "' (expected neutral, angry, disgusted, fear, happy, sad or surprised)"));
         target = static_cast<int>(it - names.begin());
     }
+    // Thread budget: `threads` workers (tracking, then the frame metrics, the calling thread included) whose
+    // networks run single-threaded, plus each decoder's own threads (the two below: at most 2 each).
+    const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    ThreadPeak peak;
+    peak.sample();
+    const int threads_at_start = peak.peak.load();
+    const SingleThreadedTorch torch_threads;
     const io::VideoInfo ia = io::probe(original, true), ib = io::probe(edited, true);
     if (ia.frame_count != ib.frame_count)
         throw InputError(cat("ORIGINAL ", original, " has ", ia.frame_count, " frames but EDITED ", edited, " has ",
@@ -155,12 +207,15 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
     if (options.max_frames > 0) n_total = std::min(n_total, options.max_frames);
     const long total_work = 3 * std::max(1L, n_total);
     auto phase = [&](long offset) -> ProgressFn {
-        if (!progress) return {};
-        return [&progress, offset, total_work](long done, long) { progress(offset + done, total_work); };
+        // (called by the tracker's reading thread while its workers run: samples the thread count)
+        return [&progress, &peak, offset, total_work](long done, long) {
+            peak.sample();
+            if (progress) progress(offset + done, total_work);
+        };
     };
     detect::TrackOptions to = options.track;
     to.max_frames = options.max_frames;
-    to.threads = options.threads;
+    to.threads = threads;
     spdlog::info("eval: tracking the face in {}", original);
     const detect::FaceTrack ta = detect::build_track(original, to, phase(0));
     spdlog::info("eval: tracking the face in {}", edited);
@@ -173,8 +228,8 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
     rep.classifiers = {"face-api expression net", "FER2013 mini-Xception (oarriaga)"};
     rep.target = options.target_emotion;
 
-    io::VideoReader ra(original), rb(edited);
-    const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    const int decode_threads = std::min(threads, 2);
+    io::VideoReader ra(original, decode_threads), rb(edited, decode_threads);
     const int batch = std::max(2, 2 * threads);
     PixelSum apd, fapd, mapd, bg;
     GaussianAccumulator ga, gb;
@@ -225,6 +280,7 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
                 w.shot_start = ta.frames[k].shot_start || tb.frames[k].shot_start;
                 evaluate_frame(w, ta.frames[k], tb.frames[k], cs, options.background_dilation, models);
             }
+            peak.sample();  // while this worker (and its libraries' threads, if any) is alive
             w.a.release();
             w.b.release();
         });
@@ -299,6 +355,9 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
         rep.classifier_share_edited[k] = target >= 0 ? chits_b[k] / n : NAN;
     }
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    peak.sample();
+    NED_LOG_DEBUG("[eval] threads: {} workers; {} threads in the process at the start, peak {}", threads,
+                  threads_at_start, peak.peak.load());
     return rep;
 }
 

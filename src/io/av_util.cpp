@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <mutex>
 #include <new>
+#include <vector>
 
 #include "io/av_ptr.hpp"
 #include "ned/core/error.hpp"
@@ -138,6 +139,26 @@ VideoInfo describe(const AVFormatContext* fmt, int video_index, const std::strin
     } else if (fr.num > 0) {
         info.frame_count = std::llround(info.duration_s * av_q2d(fr));
     }
+    // A truncated file whose index (an mp4 moov at the front) lists samples past the end of the file: only the
+    // samples wholly inside the file can be read, so the estimate counts those (not the index's total).
+    if (fmt->pb && (fmt->pb->seekable & AVIO_SEEKABLE_NORMAL)) {
+        AVStream* vs = fmt->streams[video_index];
+        const int64_t file_size = avio_size(fmt->pb);
+        const int n = avformat_index_get_entries_count(vs);
+        int64_t inside = 0;
+        bool sized = n > 0, beyond = false;
+        for (int i = 0; i < n && sized; ++i) {
+            const AVIndexEntry* e = avformat_index_get_entry(vs, i);
+            if (!e || e->size <= 0 || e->pos < 0) {
+                sized = false;
+            } else if (e->pos + e->size > file_size) {
+                beyond = true;
+            } else if (!(e->flags & AVINDEX_DISCARD_FRAME)) {
+                ++inside;
+            }
+        }
+        if (file_size > 0 && sized && beyond) info.frame_count = inside;
+    }
     info.frame_count_exact = false;
     for (unsigned i = 0; i < fmt->nb_streams; ++i) {
         const AVCodecParameters* ap = fmt->streams[i]->codecpar;
@@ -156,6 +177,43 @@ VideoInfo describe(const AVFormatContext* fmt, int video_index, const std::strin
 }  // namespace ned::io::av
 
 namespace ned::io {
+namespace {
+
+// Frames the decoder of `st` returns for `packets` (decoded from scratch on one thread, errors skipped as the
+// reader skips them).
+int64_t decoded_frames(const AVStream* st, const std::vector<av::PacketPtr>& packets, size_t n) {
+    const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
+    if (!codec) return 0;
+    av::CodecContextPtr dec(avcodec_alloc_context3(codec));
+    if (!dec) throw std::bad_alloc();
+    if (avcodec_parameters_to_context(dec.get(), st->codecpar) < 0) return 0;
+    dec->pkt_timebase = st->time_base;
+    dec->thread_count = 1;
+    if (avcodec_open2(dec.get(), codec, nullptr) < 0) return 0;
+    auto frame = av::make_frame();
+    int64_t frames = 0;
+    auto drain = [&] {
+        for (int errors = 0;;) {
+            const int err = avcodec_receive_frame(dec.get(), frame.get());
+            if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return;
+            if (err < 0) {
+                if (++errors > 64) return;
+                continue;
+            }
+            ++frames;
+            av_frame_unref(frame.get());
+        }
+    };
+    for (size_t i = 0; i < n; ++i) {
+        avcodec_send_packet(dec.get(), packets[i].get());
+        drain();
+    }
+    avcodec_send_packet(dec.get(), nullptr);
+    drain();
+    return frames;
+}
+
+}  // namespace
 
 VideoInfo probe(const std::string& path, bool count_frames) {
     auto fmt = av::open_input(path);
@@ -167,6 +225,12 @@ VideoInfo probe(const std::string& path, bool count_frames) {
         if (static_cast<int>(i) != vi) fmt->streams[i]->discard = AVDISCARD_ALL;
     auto pkt = av::make_packet();
     int64_t count = 0;
+    bool last_corrupt = false;  // the last video packet counted was flagged corrupt (e.g. cut short)
+    // The video packets since the last keyframe (at most kMaxTailBytes), to settle a damaged last packet.
+    constexpr size_t kMaxTailBytes = size_t(64) << 20;
+    std::vector<av::PacketPtr> tail;
+    size_t tail_bytes = 0;
+    bool tail_ok = true;
     for (;;) {
         const int err = av_read_frame(fmt.get(), pkt.get());
         if (err == AVERROR_EOF) break;
@@ -175,8 +239,33 @@ VideoInfo probe(const std::string& path, bool count_frames) {
                          path, count, av::error_string(err));
             break;
         }
-        if (pkt->stream_index == vi && !(pkt->flags & AV_PKT_FLAG_DISCARD)) ++count;
+        if (pkt->stream_index == vi) {
+            if (pkt->flags & AV_PKT_FLAG_KEY) tail.clear(), tail_bytes = 0, tail_ok = true;
+            if (tail_ok && tail_bytes + pkt->size > kMaxTailBytes) tail.clear(), tail_ok = false;
+            if (tail_ok) {
+                av::PacketPtr copy(av_packet_clone(pkt.get()));
+                if (!copy) throw std::bad_alloc();
+                tail_bytes += pkt->size;
+                tail.push_back(std::move(copy));
+            }
+            if (!(pkt->flags & AV_PKT_FLAG_DISCARD)) {
+                ++count;
+                last_corrupt = (pkt->flags & AV_PKT_FLAG_CORRUPT) != 0;
+            }
+        }
         av_packet_unref(pkt.get());
+    }
+    // A damaged last packet (typically the one cut short by the end of a truncated file) gives a frame or not
+    // depending on the codec (H.264 none, MJPEG / MPEG-4 a damaged one): decode the last keyframe's group with
+    // and without it so that frame_count is what VideoReader returns.
+    if (last_corrupt && tail_ok && !tail.empty()) {
+        const AVStream* st = fmt->streams[vi];
+        const int64_t with = decoded_frames(st, tail, tail.size());
+        const int64_t without = decoded_frames(st, tail, tail.size() - 1);
+        if (with <= without) {
+            --count;
+            NED_LOG_DEBUG("[io] {}: the last video packet is damaged and holds no decodable frame; not counted", path);
+        }
     }
     if (count == 0) throw InputError(cat("video '", path, "' contains no video frames"));
     info.frame_count = count;

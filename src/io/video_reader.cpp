@@ -26,13 +26,17 @@ struct VideoReader::Impl {
     int sws_w = 0, sws_h = 0, sws_fmt = -1, sws_cs = -1, sws_range = -1;
 
     int64_t next_index = 0;
+    int64_t packets = 0;        // video packets sent to the decoder
     int64_t last_pts = AV_NOPTS_VALUE;
     int64_t tick = 1;           // one frame in time-base units (for synthesised timestamps)
     bool input_done = false;    // no more packets (EOF or read error)
     bool flushed = false;       // decoder got the flush packet
     bool finished = false;      // decoder drained
     bool warned_pts = false;
+    bool counted = false;       // the end was reached and info.frame_count set to the frames decoded
     int decode_errors = 0;
+    int errors_in_a_row = 0;     // avcodec_receive_frame errors without a frame or a new packet in between
+    static constexpr int kMaxErrorsInARow = 64;
 
     bool have_pending = false;  // first frame decoded in the constructor (to reject empty videos)
     Frame pending;
@@ -64,15 +68,18 @@ bool VideoReader::Impl::feed() {
                 av_packet_unref(pkt.get());
                 continue;
             }
+            const int64_t index = packets++;
             if (pkt->flags & AV_PKT_FLAG_CORRUPT) {
-                NED_LOG_WARN("[io] {}: the packet of frame {} is corrupt or truncated", path, next_index);
+                NED_LOG_WARN("[io] {}: video packet {} (decode order) is corrupt or cut short (truncated file?)",
+                             path, index);
             }
             const int serr = avcodec_send_packet(dec.get(), pkt.get());
             av_packet_unref(pkt.get());
+            errors_in_a_row = 0;
             if (serr < 0 && serr != AVERROR(EAGAIN)) {
                 ++decode_errors;
-                NED_LOG_WARN("[io] {}: cannot decode the packet of frame {} ({}); skipped", path, next_index,
-                             av::error_string(serr));
+                NED_LOG_WARN("[io] {}: cannot decode video packet {} (decode order) after frame {} ({}); skipped",
+                             path, index, next_index, av::error_string(serr));
             }
             return true;
         }
@@ -94,11 +101,22 @@ bool VideoReader::Impl::decode_next(Frame& out) {
             break;
         }
         if (err < 0) {
-            NED_LOG_WARN("[io] {}: decoding failed after frame {} ({}); the video ends here", path, next_index,
-                         av::error_string(err));
-            finished = true;
-            break;
+            // A damaged packet (e.g. the one cut short at the end of a truncated file). FFmpeg reports the
+            // errors of the decoding itself here (with frame threads, for a packet sent earlier) and goes on
+            // with the next frames, which may already be decoded: keep receiving, as the ffmpeg CLI does.
+            // Ending the video here lost every frame still queued in the decoder (1 frame where ffmpeg has 3).
+            ++decode_errors;
+            if (++errors_in_a_row > kMaxErrorsInARow) {
+                NED_LOG_WARN("[io] {}: decoding failed {} times in a row after frame {} ({}); the video ends here",
+                             path, errors_in_a_row, next_index, av::error_string(err));
+                finished = true;
+                break;
+            }
+            NED_LOG_WARN("[io] {}: cannot decode a frame after frame {} ({}; damaged data); skipped", path,
+                         next_index, av::error_string(err));
+            continue;
         }
+        errors_in_a_row = 0;
         if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
             NED_LOG_WARN("[io] {}: frame {} is damaged (truncated or corrupt data); kept as decoded", path,
                          next_index);
@@ -122,7 +140,13 @@ bool VideoReader::Impl::decode_next(Frame& out) {
         av_frame_unref(frame.get());
         return true;
     }
-    warn_if_short();
+    if (!counted) {
+        // The end of the stream: from now on info() holds the number of frames actually decoded.
+        counted = true;
+        info.frame_count = next_index;
+        info.frame_count_exact = true;
+        warn_if_short();
+    }
     return false;
 }
 

@@ -3,12 +3,17 @@
 //    eigen-solver rounding, mouth-open Pearson 1, background identical (PSNR null = infinite);
 //  - against a crop -> composite round trip (the crops put back, re-encoded): small values, bounds from the
 //    measurement in docs/performance.md with margin;
-//  - the JSON top-level keys of issue 13; exit 2 on different lengths, one line, no output written.
+//  - the JSON top-level keys of issue 13; exit 2 on different lengths, one line, no output written;
+//  - a huge --threads is clamped and the process then stays within the clamp (its peak thread count).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
 
 #include "support/test_support.hpp"
 
@@ -113,4 +118,55 @@ TEST(CliEval, DifferentLengthsExit2WithoutOutput) {
     EXPECT_EQ(r.exit_code, 2) << r.err;
     r = run_ned({"eval", a, tmp / "missing.mp4"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+// `--threads 100000` is clamped (a warning names the clamp) and the process then runs no more threads than that:
+// the clamp's workers (the calling thread included; their networks single-threaded), LibTorch's pool (made by
+// the CLI at start-up with at most cores - 1 threads: it is never larger than the cores, since it never
+// shrinks), and a fixed allowance for the
+// decoders (the trackers' own auto-threaded one, eval's two with 2 threads each) and OpenCV's pool (one per
+// core). Regression: each worker's LibTorch calls started an OpenMP team of the clamp's size (214 threads for
+// a clamp of 16). eval logs the peak at debug level (here into --log-file), sampled inside the process while
+// every worker is alive, so the check does not depend on timing. The clamp changes the speed, not the numbers.
+TEST(CliEval, HugeThreadCountStaysWithinTheClamp) {
+    NED_REQUIRE_DATA();
+    ned::test::TempDir tmp;
+    const std::string clip = ned::test::data_path(kClip);
+    const std::string log = tmp / "eval.log", json = tmp / "many.json", json1 = tmp / "one.json";
+    // 16 frames: one batch gives every one of (at least) 16 workers a frame
+    auto r = run_ned({"-q", "--log-file", log, "--threads", "100000", "eval", clip, clip, "--json", json,
+                      "--no-per-frame", "--max-frames", "16"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.err, m, std::regex("--threads 100000 is more than .*; using ([0-9]+)"))) << r.err;
+    const int clamp = std::stoi(m[1]);
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    EXPECT_EQ(clamp, std::max(16, 4 * cores));
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string all = text.str();
+    ASSERT_TRUE(std::regex_search(all, m,
+                                  std::regex("\\[eval\\] threads: ([0-9]+) workers; ([0-9]+) threads in the process at "
+                                             "the start, peak ([0-9]+)")))
+        << all;
+    const int workers = std::stoi(m[1]), at_start = std::stoi(m[2]), peak = std::stoi(m[3]);
+    std::cout << "clamp " << clamp << ", cores " << cores << ": " << at_start << " threads at the start, peak "
+              << peak << "\n";
+    EXPECT_EQ(workers, clamp);
+    ASSERT_GT(at_start, 0) << "no /proc/self/status?";
+    // at the start: the calling thread and LibTorch's pool (cores - 1), a few spare
+    EXPECT_LE(at_start, cores + 4);
+    const int decoders = 4 + std::min(cores + 1, 16);  // eval's two decoders, the tracker's one (FFmpeg auto)
+    const int opencv = cores;
+    const int spare = 4;
+    EXPECT_LE(peak, clamp + (cores - 1) + decoders + opencv + spare)
+        << "the process ran more threads than the " << clamp << " workers, LibTorch's pool, the decoders and "
+        << "OpenCV's pool";
+
+    r = run_ned({"-q", "--threads", "1", "eval", clip, clip, "--json", json1, "--no-per-frame", "--max-frames", "16"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto a = read_json(json), b = read_json(json1);
+    for (const char* key : {"frames", "frames_total", "csim", "fid", "mouth_open_pearson"})
+        EXPECT_EQ(a[key], b[key]) << key;
 }

@@ -53,7 +53,9 @@ struct EvalOptions {
     std::string landmark_model;     ///< dlib predictor (empty = default)
     std::string models_dir;         ///< open face models folder (empty = facenet::open_models_dir())
     long max_frames = 0;            ///< only the first N frames (0 = all)
-    int threads = 0;                ///< 0 = all cores
+    /// Worker threads for tracking and the per-frame metrics (0 = all cores). Their networks run single-threaded:
+    /// LibTorch's intra-op threads are 1 while evaluate() runs (restored after); the decoders use at most 2 each.
+    int threads = 0;
     float background_dilation = 0.1f;  ///< face region dilation, fraction of the crop square side
 };
 

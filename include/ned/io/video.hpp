@@ -89,10 +89,14 @@ public:
     VideoReader(const VideoReader&) = delete;
     VideoReader& operator=(const VideoReader&) = delete;
 
-    /// Stream information (frame_count is an estimate unless probed with counting).
+    /// Stream information. frame_count is the container's estimate (for an mp4 cut short, the samples of its
+    /// index wholly inside the file) until read() has returned false; from then on it is the number of frames
+    /// decoded (frame_count_exact true).
     const VideoInfo& info() const;
-    /// Decode the next frame into `frame`; false at the end of the stream. A decode error mid-stream
-    /// (truncated file) logs a warning naming the frame and ends the stream.
+    /// Decode the next frame into `frame`; false at the end of the stream. Damaged input keeps every frame
+    /// FFmpeg decodes (as the ffmpeg CLI): a packet that cannot be decoded (corrupt data, the packet cut short
+    /// at the end of a truncated file) logs a warning naming the frame and is skipped; a read error ends the
+    /// input, and the frames still in the decoder are drained.
     bool read(Frame& frame);
 
 private:

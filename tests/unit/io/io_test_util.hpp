@@ -1,11 +1,13 @@
 #pragma once
-// Helpers of the io tests: synthetic frames, PSNR, a libav remux that adds rotation metadata, capture of
-// log warnings, and writing synthetic videos through VideoWriter.
+// Helpers of the io tests: synthetic frames, PSNR, libav remuxes (adding rotation metadata; moving the mp4 index
+// to the front), packet positions, truncated copies, capture of log warnings, and writing synthetic videos
+// through VideoWriter.
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <spdlog/sinks/ringbuffer_sink.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -96,6 +98,61 @@ inline void remux_with_rotation(const std::string& in, const std::string& out, i
         ASSERT_GE(av_interleaved_write_frame(ofmt.get(), pkt.get()), 0);
     }
     ASSERT_GE(av_write_trailer(ofmt.get()), 0);
+}
+
+/// Stream-copy the mp4 `in` to `out` with its index (moov) at the front (movflags +faststart), as web video is.
+inline void remux_faststart(const std::string& in, const std::string& out) {
+    auto ifmt = av::open_input(in);
+    AVFormatContext* raw = nullptr;
+    ASSERT_GE(avformat_alloc_output_context2(&raw, nullptr, "mp4", out.c_str()), 0);
+    av::OutputContextPtr ofmt(raw);
+    for (unsigned i = 0; i < ifmt->nb_streams; ++i) {
+        AVStream* ost = avformat_new_stream(ofmt.get(), nullptr);
+        ASSERT_NE(ost, nullptr);
+        ASSERT_GE(avcodec_parameters_copy(ost->codecpar, ifmt->streams[i]->codecpar), 0);
+        ost->codecpar->codec_tag = 0;
+        ost->time_base = ifmt->streams[i]->time_base;
+    }
+    ASSERT_GE(avio_open(&ofmt->pb, out.c_str(), AVIO_FLAG_WRITE), 0);
+    AVDictionary* opts = nullptr;
+    av_dict_set(&opts, "movflags", "+faststart", 0);
+    const int header = avformat_write_header(ofmt.get(), &opts);
+    av_dict_free(&opts);
+    ASSERT_GE(header, 0);
+    auto pkt = av::make_packet();
+    while (av_read_frame(ifmt.get(), pkt.get()) >= 0) {
+        const int s = pkt->stream_index;
+        av_packet_rescale_ts(pkt.get(), ifmt->streams[s]->time_base, ofmt->streams[s]->time_base);
+        pkt->pos = -1;
+        ASSERT_GE(av_interleaved_write_frame(ofmt.get(), pkt.get()), 0);
+    }
+    ASSERT_GE(av_write_trailer(ofmt.get()), 0);
+}
+
+/// Position, size, pts and key flag of every video packet of `path`, in file (= decode) order.
+struct PacketPlace {
+    int64_t pos = -1, size = 0, pts = 0;
+    bool key = false;
+};
+inline std::vector<PacketPlace> video_packet_places(const std::string& path) {
+    auto fmt = av::open_input(path);
+    const int vi = av::find_video_stream(fmt.get(), path);
+    std::vector<PacketPlace> out;
+    auto pkt = av::make_packet();
+    while (av_read_frame(fmt.get(), pkt.get()) >= 0) {
+        if (pkt->stream_index == vi)
+            out.push_back({pkt->pos, pkt->size, pkt->pts, (pkt->flags & AV_PKT_FLAG_KEY) != 0});
+        av_packet_unref(pkt.get());
+    }
+    return out;
+}
+
+/// Copy the first `bytes` bytes of a file.
+inline void truncate_copy_bytes(const std::string& in, const std::string& out, int64_t bytes) {
+    std::ifstream f(in, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::ofstream o(out, std::ios::binary);
+    o.write(data.data(), static_cast<std::streamsize>(std::min<int64_t>(bytes, data.size())));
 }
 
 /// Captures what the ned logger emits while alive.

@@ -1,6 +1,8 @@
 // VideoReader and probe() on synthetic videos: timestamps, rotation, bad inputs.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
 #include <set>
 
 #include "io_test_util.hpp"
@@ -198,6 +200,114 @@ TEST(VideoReader, TruncatedMkvEndsWithWarning) {
     const std::string text = log.text();
     EXPECT_NE(text.find("cut.mkv"), std::string::npos) << text;
     EXPECT_NE(text.find("frame"), std::string::npos) << text;
+}
+
+namespace {
+std::vector<Frame> read_with(const std::string& path, int threads, VideoInfo* info_after = nullptr) {
+    VideoReader r(path, threads);
+    std::vector<Frame> out;
+    Frame f;
+    while (r.read(f)) out.push_back(f);
+    if (info_after) *info_after = r.info();
+    return out;
+}
+
+std::string slurp_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+// An mp4 with its index (moov) at the front, as web video is ("faststart"), cut short: the index still lists
+// every frame, the data of the last ones is gone. The frames whose packets lie wholly inside the kept bytes
+// are exactly what FFmpeg decodes (H.264 makes no frame of the packet cut in two; checked against the ffmpeg
+// CLI), so the reader returns those frames, bit-identical to the whole file's, with any number of decoder
+// threads; probe() (counting or not) and info() after the last frame count the same. Regression: with frame
+// threads the decoding error of the cut packet ended the video, losing the frames still queued in the decoder
+// (1 frame where ffmpeg decodes 3, 7 where it decodes 9).
+TEST(VideoReader, TruncatedFaststartMp4KeepsEveryWholeFrame) {
+    ned::test::TempDir tmp;
+    const std::string plain = tmp / "plain.mp4", full = tmp / "full.mp4";
+    constexpr int n = 24;
+    // "medium": B-frames, so decode order differs from display order and the decoder holds frames back
+    write_synthetic(plain, 96, 64, {1, 25}, {25, 1}, regular_pts(n), "medium");
+    remux_faststart(plain, full);
+    const std::string bytes = slurp_file(full);
+    ASSERT_LT(bytes.find("moov"), bytes.find("mdat")) << "the index is not at the front";
+    const auto places = video_packet_places(full);
+    ASSERT_EQ(places.size(), static_cast<size_t>(n));
+    std::map<int64_t, cv::Mat> whole;  // pts -> the frame decoded from the whole file
+    for (const Frame& f : read_with(full, 1)) whole[f.pts] = f.bgr;
+    ASSERT_EQ(whole.size(), static_cast<size_t>(n));
+
+    for (size_t k = 0; k < places.size(); ++k) {
+        // cut in the middle of the k-th packet (file order = decode order): packets 0..k-1 are whole
+        const int64_t cut = places[k].pos + places[k].size / 2;
+        ASSERT_LT(cut, static_cast<int64_t>(bytes.size()));
+        const std::string path = tmp / ("cut" + std::to_string(k) + ".mp4");
+        truncate_copy_bytes(full, path, cut);
+        std::set<int64_t> expected;
+        for (const auto& p : places)
+            if (p.pos + p.size <= cut) expected.insert(p.pts);
+        ASSERT_EQ(expected.size(), k);
+        if (k == 0) {  // not one whole frame: refused (exit 2), as docs/cli.md says
+            EXPECT_THROW(VideoReader r(path), ned::InputError);
+            EXPECT_THROW(probe(path), ned::InputError);
+            continue;
+        }
+        for (int threads : {1, 2, 3, 4, 8, 0}) {
+            VideoInfo after;
+            const auto frames = read_with(path, threads, &after);
+            std::set<int64_t> got;
+            for (const Frame& f : frames) {
+                got.insert(f.pts);
+                ASSERT_TRUE(whole.count(f.pts)) << "cut " << k << ": unknown pts " << f.pts;
+                EXPECT_EQ(cv::norm(f.bgr, whole[f.pts], cv::NORM_INF), 0.0) << "cut " << k << ", pts " << f.pts;
+            }
+            EXPECT_EQ(frames.size(), k) << "cut inside packet " << k << ", " << threads << " decoder threads";
+            EXPECT_EQ(got, expected) << "cut inside packet " << k << ", " << threads << " decoder threads";
+            EXPECT_EQ(after.frame_count, static_cast<int64_t>(k));
+            EXPECT_TRUE(after.frame_count_exact);
+        }
+        EXPECT_EQ(probe(path).frame_count, static_cast<int64_t>(k)) << "cut " << k;
+        EXPECT_EQ(probe(path, false).frame_count, static_cast<int64_t>(k)) << "cut " << k;
+        EXPECT_EQ(VideoReader(path).info().frame_count, static_cast<int64_t>(k)) << "cut " << k;
+    }
+}
+
+// A packet in the middle whose data is garbage (its NAL length field destroyed: H.264 makes no frame of it):
+// every other frame is still returned, with any number of decoder threads, as the ffmpeg CLI does (29 of 30
+// on such a file); before, with frame threads, the error ended the video there.
+TEST(VideoReader, DamagedPacketInTheMiddleLosesOnlyItsFrame) {
+    ned::test::TempDir tmp;
+    const std::string full = tmp / "full.mp4", bad = tmp / "bad.mp4";
+    constexpr int n = 24;
+    write_synthetic(full, 96, 64, {1, 25}, {25, 1}, regular_pts(n), "medium");
+    const auto places = video_packet_places(full);
+    ASSERT_EQ(places.size(), static_cast<size_t>(n));
+    // the first non-key packet after the middle of the file
+    size_t k = n / 2;
+    while (k < places.size() && places[k].key) ++k;
+    ASSERT_LT(k, places.size());
+    std::string bytes = slurp_file(full);
+    for (int i = 0; i < 4; ++i) bytes[places[k].pos + i] = '\xff';
+    {
+        std::ofstream o(bad, std::ios::binary);
+        o.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+    std::set<int64_t> expected;
+    for (const auto& p : places)
+        if (p.pts != places[k].pts) expected.insert(p.pts);
+    for (int threads : {1, 2, 3, 8, 0}) {
+        LogCapture log;
+        VideoInfo after;
+        const auto frames = read_with(bad, threads, &after);
+        std::set<int64_t> got;
+        for (const Frame& f : frames) got.insert(f.pts);
+        EXPECT_EQ(got, expected) << threads << " decoder threads";
+        EXPECT_EQ(after.frame_count, n - 1);
+        EXPECT_NE(log.text().find("bad.mp4"), std::string::npos) << log.text();
+    }
 }
 
 TEST(VideoReader, VideoWithoutFramesIsInputError) {
