@@ -55,6 +55,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
         return std::vector<std::pair<std::string, std::string>>{{o->original, "original video"},
                                                                 {o->edited, "edited video"}};
     });
+    set_outputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{{o->json, "--json"}, {o->plot, "--plot"}};
+    });
     set_runner(sub, [o, &common] {
         check_input_file(o->original, "original video");
         check_input_file(o->edited, "edited video");

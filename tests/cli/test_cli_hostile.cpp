@@ -310,6 +310,7 @@ const std::vector<Case>& cases() {
         {"translate_preview_is_report", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--preview", "@/p.mp4", "--report", "@/p.mp4"}, 2, "every output needs its own path"},
         {"translate_work_is_output", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--work", "@/o.mp4"}, 2, "every output needs its own path"},
         {"translate_log_file_is_report", {"-y", "--log-file", "@/r.json", "translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--report", "@/r.json"}, 2, "every output needs its own path"},
+        {"eval_json_is_plot", {"eval", "@/in.mp4", "@/in.mp4", "--json", "@/m.png", "--plot", "@/m.png"}, 2, "every output needs its own path"},
         {"crop_preview_is_outdir", {"crop", "@/in.mp4", "@/cw", "--preview", "@/cw"}, 2, "every output needs its own path"},
         // --- the work folder of translate: checked before it is created or written ---
         {"translate_work_is_a_file", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors", "--work", "@/existing.log"}, 2, "is a file, not a folder"},
