@@ -191,7 +191,7 @@ int register_tree_cleanup(const std::string& path) {
     return claim_slot(g_tree_cleanup, [&](TreeSlot& s) { copy_path(s.path, path); });
 }
 
-extern "C" void ned_on_fatal_signal(int sig) {
+void remove_registered_outputs() {
     for (auto& s : g_cleanup)
         if (s.state.load() == 2) ::unlink(s.path);
     for (int i = static_cast<int>(std::size(g_dir_cleanup)) - 1; i >= 0; --i)  // nested folders after their parents
@@ -199,6 +199,10 @@ extern "C" void ned_on_fatal_signal(int sig) {
             remove_frame_files_safe(g_dir_cleanup[i].path, g_dir_cleanup[i].ext, g_dir_cleanup[i].top);
     for (auto& t : g_tree_cleanup)
         if (t.state.load() == 2) remove_tree_safe(t.path);
+}
+
+extern "C" void ned_on_fatal_signal(int sig) {
+    remove_registered_outputs();
     const char* msg = sig == SIGINT    ? "ned: interrupted (SIGINT); temporary outputs removed\n"
                       : sig == SIGTERM ? "ned: terminated (SIGTERM); temporary outputs removed\n"
                                        : "ned: stopped by a signal; temporary outputs removed\n";
@@ -216,6 +220,14 @@ int register_cleanup(const std::string& path) {
 }
 
 void unregister_cleanup(int slot) { release_slot(g_cleanup, slot); }
+
+void exit_now(const std::string& line, int code) {
+    remove_registered_outputs();
+    const std::string msg = line + "\n";
+    const ssize_t ignored = ::write(2, msg.data(), msg.size());
+    (void)ignored;
+    ::_exit(code);
+}
 
 void install_signal_cleanup() {
     struct sigaction sa {};

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <exception>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
@@ -19,6 +20,8 @@
 #include <thread>
 
 #include "ned/core/error.hpp"
+#include "ned/core/fault.hpp"
+#include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 
 namespace ned::dist {
@@ -132,12 +135,31 @@ using BackendPtr = c10::intrusive_ptr<c10d::Backend>;
 using BackendPtr = c10::intrusive_ptr<c10d::ProcessGroup>;
 #endif
 
+/// Which ranks stopped? Their heartbeat counters do not move over ~2.5 s: "1" or "1, 3"; "" when every one moves.
+static std::string stopped_ranks(c10d::TCPStore& hb, int rank, int world) {
+    std::string culprits;
+    try {
+        std::vector<int64_t> before(world);
+        for (int r = 0; r < world; ++r) before[r] = hb.add(cat("ned/hb/", r), 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+        for (int r = 0; r < world; ++r)
+            if (r != rank && hb.add(cat("ned/hb/", r), 0) == before[r]) culprits += cat(culprits.empty() ? "" : ", ", r);
+    } catch (const std::exception&) {
+        culprits = rank == 0 ? "?" : "0 (it hosts the rendezvous store)";
+    }
+    return culprits;
+}
+
+/// How long a rank's heartbeat may stand still before the others stop (at most --dist-timeout).
+constexpr std::chrono::milliseconds kWatchdog{10000};
+
 struct Context::Impl {
     c10::intrusive_ptr<c10d::TCPStore> store;
     BackendPtr pg;
     torch::Device device{torch::kCPU};
     Options opts;
     std::atomic<bool> stop{false};
+    std::atomic<bool> failing{false};  ///< a collective failed: the main thread reports it (the watchdog stays quiet)
     std::thread heartbeat;
     c10::intrusive_ptr<c10d::TCPStore> hb_store;  // own connection: the store client is not thread-safe
 };
@@ -168,6 +190,7 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
     NED_LOG_INFO("[dist] rank {}/{} ({}), rendezvous at {}:{}", env.rank, env.world, env.source, env.master_addr,
                  env.master_port);
     try {
+        fault_point("dist.rendezvous");
         impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
         c10d::TCPStoreOptions hb = so;
         hb.isServer = false;
@@ -175,12 +198,18 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
         hb.waitWorkers = false;
         hb.timeout = std::min<std::chrono::milliseconds>(options.timeout, std::chrono::milliseconds(10000));
         impl->hb_store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, hb);
+        impl->store->set(cat("ned/arrived/", env.rank), std::vector<uint8_t>{1});
         impl->store->add("ned/joined", 1);
         const auto deadline = std::chrono::steady_clock::now() + options.timeout;
         int64_t joined = 0;
         while ((joined = impl->store->add("ned/joined", 0)) < env.world) {
-            if (std::chrono::steady_clock::now() > deadline)
-                throw std::runtime_error(cat(joined, " of ", env.world, " ranks arrived"));
+            if (std::chrono::steady_clock::now() > deadline) {
+                std::string missing;
+                for (int r = 0; r < env.world; ++r)
+                    if (!impl->store->check({cat("ned/arrived/", r)})) missing += cat(missing.empty() ? "" : ", ", r);
+                throw std::runtime_error(cat(joined, " of ", env.world, " ranks arrived; rank ", missing,
+                                             " never did (not started, or dead)"));
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
     } catch (const std::exception& e) {
@@ -188,6 +217,57 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
                         " failed within ", options.timeout.count() / 1000.0, " s (", first_line(e),
                         "); check MASTER_ADDR/MASTER_PORT and that every rank was started"));
     }
+    // Heartbeat and watchdog: a counter per rank, bumped about once a second, and the others' counters read at
+    // the same time. A rank whose counter has not moved for kWatchdog (or the store host, rank 0, unreachable that
+    // long) while it has not finished makes this process stop at once, whatever its main thread is doing
+    // (preparing data, validating, writing a checkpoint, waiting in a collective with a long --dist-timeout): one
+    // line naming the rank, exit 1, temporary outputs removed, finished checkpoints kept (resumable). The thread
+    // shares the state, so that after a failure it can be detached instead of joined.
+    std::shared_ptr<Impl> raw = impl;
+    const int rank = env.rank, world = env.world;
+    const auto window = std::min<std::chrono::milliseconds>(options.timeout, kWatchdog);
+    impl->heartbeat = std::thread([raw, rank, world, window] {
+        using Clock = std::chrono::steady_clock;
+        const std::string key = cat("ned/hb/", rank);
+        std::vector<int64_t> seen(world, -1);
+        std::vector<Clock::time_point> moved(world, Clock::now());
+        Clock::time_point store_ok = Clock::now();
+        while (!raw->stop.load()) {
+            std::string dead;
+            try {
+                raw->hb_store->add(key, 1);
+                for (int r = 0; r < world; ++r) {
+                    if (r == rank) continue;
+                    const int64_t n = raw->hb_store->add(cat("ned/hb/", r), 0);
+                    if (n != seen[r]) {
+                        seen[r] = n;
+                        moved[r] = Clock::now();
+                    } else if (Clock::now() - moved[r] > window && !raw->hb_store->check({cat("ned/finished/", r)})) {
+                        dead = cat("rank ", r, " stopped responding (no heartbeat for ",
+                                   std::chrono::duration_cast<std::chrono::seconds>(window).count(), " s)");
+                        break;
+                    }
+                }
+                store_ok = Clock::now();
+            } catch (const std::exception&) {
+                if (Clock::now() - store_ok > window)
+                    dead = "rank 0 stopped responding (it hosts the rendezvous store)";
+            }
+            if (!dead.empty() && !raw->stop.load() && !raw->failing.load())
+                exit_now(cat("ned: error: [dist] rank ", rank, ": ", dead, "; the job stops. Resume it with --resume."), 1);
+            for (int i = 0; i < 10 && !raw->stop.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    // Until the context owns it, a failure below stops the heartbeat thread (a joinable thread must not be destroyed).
+    struct StopOnThrow {
+        std::shared_ptr<Impl> impl;
+        bool armed = true;
+        ~StopOnThrow() {
+            if (!armed) return;
+            impl->stop = true;
+            if (impl->heartbeat.joinable()) impl->heartbeat.detach();
+        }
+    } stop_on_throw{impl};
     // Backend: auto = NCCL when this rank has a GPU and LibTorch has NCCL; every rank must agree, so the
     // choice is agreed through the store (a rank without a GPU forces Gloo for all).
     bool want_nccl = options.backend == "nccl";
@@ -211,7 +291,9 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
         want_nccl = impl->store->add("ned/no_nccl", 0) == 0;
     }
     ctx->backend_ = want_nccl ? "nccl" : "gloo";
+    fault_point("dist.process_group");
     auto prefix = c10::make_intrusive<c10d::PrefixStore>("pg", impl->store);
+    try {
 #ifdef NED_WITH_NCCL
     if (want_nccl) {
         auto o = c10d::ProcessGroupNCCL::Options::create();
@@ -233,21 +315,16 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
         o->threads = 2;
         impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefix, env.rank, env.world, o);
     }
-    // heartbeat: a counter per rank, bumped about once a second; the thread shares the state, so that after a
-    // failure it can be detached instead of joined (it may be blocked on a store whose host is gone)
-    std::shared_ptr<Impl> raw = impl;
-    const int rank = env.rank;
-    impl->heartbeat = std::thread([raw, rank] {
-        const std::string key = cat("ned/hb/", rank);
-        while (!raw->stop.load()) {
-            try {
-                raw->hb_store->add(key, 1);
-            } catch (const std::exception&) {
-                // the store host (rank 0) is gone; the next collective reports it
-            }
-            for (int i = 0; i < 10 && !raw->stop.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-    });
+    } catch (const std::exception& e) {
+        impl->failing = true;  // reported here, not by the watchdog
+        const std::string culprits = stopped_ranks(*impl->hb_store, env.rank, env.world);
+        throw Error(cat("[dist] rank ", env.rank, ": connecting the ranks (", ctx->backend_, ") failed within ",
+                        options.timeout.count() / 1000.0, " s: ",
+                        culprits.empty() ? std::string("no rank stopped its heartbeat (a rank may hang)")
+                                         : cat("rank ", culprits, " stopped responding"),
+                        " (", first_line(e), "); the job stops"));
+    }
+    stop_on_throw.armed = false;
     ctx->impl_ = std::move(impl);
     NED_LOG_INFO("[dist] rank {}/{}: process group ready ({})", env.rank, env.world, ctx->backend_);
     return ctx;
@@ -255,6 +332,14 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
 
 Context::~Context() {
     if (!impl_) return;
+    // A rank that ends normally says so, so that the others' watchdogs do not take its silence for a death; one
+    // that ends by an exception does not, so that the others stop too.
+    if (!failed_ && std::uncaught_exceptions() == 0) {
+        try {
+            impl_->hb_store->set(cat("ned/finished/", env_.rank), std::vector<uint8_t>{1});
+        } catch (const std::exception&) {
+        }
+    }
     impl_->stop = true;
     if (impl_->heartbeat.joinable()) {
         if (failed_)
@@ -266,18 +351,8 @@ Context::~Context() {
 
 void Context::fail(const std::string& what, const std::exception& e) {
     failed_ = true;
-    // Which ranks stopped? Their heartbeat counters do not move over ~2.5 s.
-    std::string culprits;
-    try {
-        std::vector<int64_t> before(env_.world);
-        for (int r = 0; r < env_.world; ++r) before[r] = impl_->hb_store->add(cat("ned/hb/", r), 0);
-        std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-        for (int r = 0; r < env_.world; ++r)
-            if (r != env_.rank && impl_->hb_store->add(cat("ned/hb/", r), 0) == before[r])
-                culprits += cat(culprits.empty() ? "" : ", ", r);
-    } catch (const std::exception&) {
-        culprits = env_.rank == 0 ? "?" : "0 (it hosts the rendezvous store)";
-    }
+    impl_->failing = true;
+    const std::string culprits = stopped_ranks(*impl_->hb_store, env_.rank, env_.world);
     const std::string first = first_line(e);
     throw Error(cat("[dist] rank ", env_.rank, ": ", what, " failed: ",
                     culprits.empty() ? std::string("no rank stopped its heartbeat (a rank may hang)")

@@ -15,6 +15,7 @@
 
 #include "ned/core/adam.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/safetensors.hpp"
@@ -216,6 +217,7 @@ TrainResult train_manipulator(const TrainOptions& o) {
     };
 
     // ---- data: split by file (windows of one file overlap, so a per-window split would leak) ----
+    fault_point("train.data");
     auto files = list_dataset(o.dataset);
     std::vector<LabeledFile> train_files, val_files;
     {
@@ -282,6 +284,7 @@ TrainResult train_manipulator(const TrainOptions& o) {
         opt_e(Adam::named_parameters(*nets.style_encoder), o.lr, o.beta1, o.beta2),
         opt_m(Adam::named_parameters(*nets.mapping_network), o.f_lr, o.beta1, o.beta2);
     double lr = o.lr, f_lr = o.f_lr;
+    if (resume_epoch > 0) fault_point("train.resume");
     if (resume_epoch > 0 && main_rank) {
         const std::string net_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".safetensors")).string();
         const std::string opt_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".optim.safetensors")).string();
@@ -314,6 +317,7 @@ TrainResult train_manipulator(const TrainOptions& o) {
                                       static_cast<double>(opt_e.steps), static_cast<double>(opt_m.steps), lr, f_lr},
                                      torch::kFloat64);
         state.push_back(scalars);
+        fault_point("train.broadcast");
         ctx->broadcast(state);
         opt_g.steps = static_cast<int64_t>(scalars[0].item<double>());
         opt_d.steps = static_cast<int64_t>(scalars[1].item<double>());
@@ -362,6 +366,7 @@ TrainResult train_manipulator(const TrainOptions& o) {
         opt_m.lr = f_lr;
         Sums tr;
         for (int64_t it = 0; it < iters; ++it) {
+            fault_point("train.step");
             // the global batch is drawn identically on every rank; this rank takes rows [rank*B, (rank+1)*B)
             const auto gsi = src.next(GB), gri = ref.next(GB);
             const std::vector<int64_t> si(gsi.begin() + rank * B, gsi.begin() + (rank + 1) * B),
@@ -429,7 +434,9 @@ TrainResult train_manipulator(const TrainOptions& o) {
         el.lr = lr;
         el.train_d = tr.d / std::max<int64_t>(1, tr.n);
         el.train_g = tr.g / std::max<int64_t>(1, tr.n);
+        fault_point("train.epoch_end");  // rank 0 validates and writes its checkpoints from here
         if (val.size() > 0 && main_rank) {
+            fault_point("train.validate");
             torch::NoGradGuard no_grad;
             nets.train(false);
             std::mt19937_64 vrng(mix(o.seed, 4, epoch));
@@ -507,6 +514,7 @@ TrainResult train_manipulator(const TrainOptions& o) {
         const fs::path net_file = fs::path(o.out_dir) / ckpt_name(epoch + 1, ".safetensors");
         const fs::path opt_file = fs::path(o.out_dir) / ckpt_name(epoch + 1, ".optim.safetensors");
         try {
+            fault_point("train.checkpoint");
             save_checkpoint(net_file.string(), nets, meta);
             st::File f;
             f.metadata = meta;

@@ -19,6 +19,7 @@
 
 #include "ned/core/cpu_features.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
@@ -192,6 +193,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     const fs::path state_path = out / "state.safetensors";
 
     // ---- data: rank 0 prepares the cache under DIR, the other ranks read it once it is there ----
+    fault_point("train.data");
     Dataset data = make_dataset(o, out, main_rank);
     ctx->main_done("prepared");
     ctx->wait_for_main("prepared");
@@ -265,6 +267,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     double sums[kNumLosses] = {0};
     int64_t windows_in_epoch = 0;
     if (o.resume) {
+        fault_point("train.resume");
         const st::File& f = state_file;
         tr.optG->load(f, "optim.G.");
         tr.optD->load(f, "optim.D.");
@@ -297,6 +300,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         auto v = replicated_state(tr);
         auto counts = torch::tensor({static_cast<double>(tr.optG->steps), static_cast<double>(tr.optD->steps)}, torch::kFloat64);
         v.push_back(counts);
+        fault_point("train.broadcast");
         ctx->broadcast(v);
         tr.optG->steps = static_cast<int64_t>(counts[0].item<double>());
         tr.optD->steps = static_cast<int64_t>(counts[1].item<double>());
@@ -388,6 +392,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
             const Clips clips = sample_clips(data, order, first, global, begin, end, n_gen, o.seed, epoch, o.augment);
             torch::Tensor prev = torch::zeros({end - begin, 6, S, S}, torch::TensorOptions().device(tr.device));
             for (size_t w0 = 2; w0 < clips.length; w0 += o.window) {
+                fault_point("train.step");
                 const auto l = train_window(tr, clips, w0, o.window, prev, share, S);
                 ++windows_in_epoch;
                 ++steps;
@@ -434,10 +439,12 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         std::fill(std::begin(sums), std::end(sums), 0.0);
         windows_in_epoch = 0;
         result.epochs_done = epoch + 1;
+        fault_point("train.epoch_end");  // rank 0 validates and writes its checkpoints from here
         if (!main_rank) continue;
         double l1 = 0, psnr = 0;
         char name[32];
         std::snprintf(name, sizeof name, "epoch_%02d.jpg", epoch + 1);
+        fault_point("train.validate");
         const bool has_val = validate(tr, data, o.preview_frames, out / "preview" / name, l1, psnr);
         if (has_val && !(std::isfinite(l1) && std::isfinite(psnr)))
             throw diverged(epoch, "the validation frames came out NaN");
@@ -458,6 +465,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         std::snprintf(name, sizeof name, "epoch_%02d.safetensors", epoch + 1);
         auto meta = run_meta;
         meta["epoch"] = std::to_string(epoch + 1);
+        fault_point("train.checkpoint");
         save_renderer((out / name).string(), tr.G, tr.D, tr.Dm, meta);
         save_renderer((out / "renderer.safetensors").string(), tr.G, MultiscaleDiscriminator{nullptr},
                       MultiscaleDiscriminator{nullptr}, meta);

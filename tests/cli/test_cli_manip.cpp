@@ -100,14 +100,19 @@ TEST(CliManip, BadEmotionIsExit2AndMissingCheckpointIsExit3) {
     EXPECT_EQ(r.exit_code, 2);
 }
 
+/// A labelled dataset: two neutral and two happy reconstructions of 20 frames.
+static void write_two_emotion_dataset(const std::string& data) {
+    fs::create_directories(data + "/neutral");
+    fs::create_directories(data + "/happy");
+    for (int i = 0; i < 2; ++i) {
+        recon::save_reconstruction(data + "/neutral/" + std::to_string(i) + ".safetensors", make_recon(20, 0.f, i));
+        recon::save_reconstruction(data + "/happy/" + std::to_string(i) + ".safetensors", make_recon(20, 1.f, i));
+    }
+}
+
 TEST(CliManip, TinyTrainingRunThenManipulate) {
     test::TempDir dir;
-    fs::create_directories(dir / "data/neutral");
-    fs::create_directories(dir / "data/happy");
-    for (int i = 0; i < 2; ++i) {
-        recon::save_reconstruction(dir / ("data/neutral/" + std::to_string(i) + ".safetensors"), make_recon(20, 0.f, i));
-        recon::save_reconstruction(dir / ("data/happy/" + std::to_string(i) + ".safetensors"), make_recon(20, 1.f, i));
-    }
+    write_two_emotion_dataset(dir / "data");
     // Full NED-size networks, 1 iteration of batch 4.
     auto r = test::run_ned({"train-manipulator", dir / "data", "--out", dir / "ck", "--epochs", "1",
                             "--decay-epochs", "0", "--iters-per-epoch", "1", "--batch-size", "4", "--seed", "5",
@@ -135,12 +140,7 @@ TEST(CliManip, TinyTrainingRunThenManipulate) {
 // dataset was even read).
 TEST(CliManip, TrainOutputFolderIsCheckedAndARefusedRunKeepsTheFilesInIt) {
     test::TempDir dir;
-    fs::create_directories(dir / "data/neutral");
-    fs::create_directories(dir / "data/happy");
-    for (int i = 0; i < 2; ++i) {
-        recon::save_reconstruction(dir / ("data/neutral/" + std::to_string(i) + ".safetensors"), make_recon(20, 0.f, i));
-        recon::save_reconstruction(dir / ("data/happy/" + std::to_string(i) + ".safetensors"), make_recon(20, 1.f, i));
-    }
+    write_two_emotion_dataset(dir / "data");
     auto train = [&](const std::string& out, const std::string& data, std::vector<std::string> more = {}) {
         std::vector<std::string> a = {"train-manipulator", data, "--out", out, "--epochs", "1", "--decay-epochs", "0",
                                       "--iters-per-epoch", "1", "--batch-size", "2", "--hidden", "8,8,8", "-q"};

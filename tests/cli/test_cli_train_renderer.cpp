@@ -53,15 +53,20 @@ int error_lines(const std::string& err) {
     return n;
 }
 
+/// A prepared work folder of `frames` frames (all valid), with its source video.
+std::string synthetic_actor(const std::string& work, int frames) {
+    fs::create_directories(work);
+    std::vector<int64_t> all;
+    for (int t = 0; t < frames; ++t) all.push_back(t);
+    ned::test::write_synthetic_workdir(work, frames, all, false, {}, /*with_video=*/true);
+    return work;
+}
+
 }  // namespace
 
 TEST(CliTrainRenderer, KilledAndResumedRunEqualsAnUninterruptedOne) {
     ned::test::TempDir dir;
-    const std::string work = dir / "work";
-    fs::create_directories(work);
-    std::vector<int64_t> frames;
-    for (int t = 0; t < 40; ++t) frames.push_back(t);
-    ned::test::write_synthetic_workdir(work, 40, frames, false, {}, /*with_video=*/true);
+    const std::string work = synthetic_actor(dir / "work", 40);
 
     auto r = run_ned(args(work, dir / "a"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -97,11 +102,7 @@ TEST(CliTrainRenderer, KilledAndResumedRunEqualsAnUninterruptedOne) {
 // weights (the master weights) that `ned render` loads; fp16 is refused on the CPU (exit 2: CUDA only).
 TEST(CliTrainRenderer, Bf16TrainingWritesFloat32CheckpointsAndFp16NeedsCuda) {
     ned::test::TempDir dir;
-    const std::string work = dir / "work";
-    fs::create_directories(work);
-    std::vector<int64_t> frames;
-    for (int t = 0; t < 24; ++t) frames.push_back(t);
-    ned::test::write_synthetic_workdir(work, 24, frames, false, {}, /*with_video=*/true);
+    const std::string work = synthetic_actor(dir / "work", 24);
 
     auto bf16 = args(work, dir / "bf16");
     bf16.insert(bf16.end(), {"--precision", "bf16"});
@@ -180,11 +181,7 @@ TEST(CliTrainRenderer, NonFiniteOrOutOfRangeOptionsAreExit2AndWriteNothing) {
 // failure after that (a source video that moved) removes what the run created -- and only that.
 TEST(CliTrainRenderer, RefusedRunsLeaveNoOutputFolder) {
     ned::test::TempDir dir;
-    const std::string work = dir / "work";
-    fs::create_directories(work);
-    std::vector<int64_t> frames;
-    for (int t = 0; t < 16; ++t) frames.push_back(t);
-    ned::test::write_synthetic_workdir(work, 16, frames, false, {}, /*with_video=*/true);
+    const std::string work = synthetic_actor(dir / "work", 16);
     const std::string out = dir / "run";
     auto refused = [&](std::vector<std::string> args, int code, const std::string& what, const std::string& target) {
         args.insert(args.end(), {"--no-vgg", "--ngf", "4", "--ndf", "4", "--threads", "1"});
@@ -240,11 +237,7 @@ TEST(CliTrainRenderer, RefusedRunsLeaveNoOutputFolder) {
 // NaN of them at the first step.
 TEST(CliTrainRenderer, DivergingRunStopsWithoutWritingNonFiniteFiles) {
     ned::test::TempDir dir;
-    const std::string work = dir / "work";
-    fs::create_directories(work);
-    std::vector<int64_t> frames;
-    for (int t = 0; t < 24; ++t) frames.push_back(t);
-    ned::test::write_synthetic_workdir(work, 24, frames, false, {}, /*with_video=*/true);
+    const std::string work = synthetic_actor(dir / "work", 24);
     auto poison = [](const std::string& path, const std::string& tensor) {
         ned::st::File f = ned::st::load(path);
         ned::st::Tensor& t = f.tensors.at(tensor);

@@ -64,6 +64,11 @@ void unregister_cleanup(int slot);
 /// 143 for SIGTERM). Only async-signal-safe calls are made in the handler.
 void install_signal_cleanup();
 
+/// End the process at once from any thread (e.g. a watchdog that found a peer process dead while the main thread
+/// is blocked or busy): the registered temporary outputs are removed as on a signal, `line` is written to stderr
+/// and the process exits with `code` without unwinding (finished outputs stay, so a run can resume).
+[[noreturn]] void exit_now(const std::string& line, int code);
+
 /// Zero-padded frame file name: frame_name(7, ".png") == "000007.png" (6 digits, more when needed).
 std::string frame_name(long index, const std::string& ext);
 

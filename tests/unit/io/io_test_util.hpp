@@ -68,6 +68,18 @@ inline std::vector<cv::Mat> write_synthetic(const std::string& path, int w, int 
     return frames;
 }
 
+/// Copy every packet of `in` to `out` (streams made alike, header written), then write the trailer.
+inline void copy_packets(AVFormatContext* in, AVFormatContext* out) {
+    auto pkt = av::make_packet();
+    while (av_read_frame(in, pkt.get()) >= 0) {
+        const int s = pkt->stream_index;
+        av_packet_rescale_ts(pkt.get(), in->streams[s]->time_base, out->streams[s]->time_base);
+        pkt->pos = -1;
+        ASSERT_GE(av_interleaved_write_frame(out, pkt.get()), 0);
+    }
+    ASSERT_GE(av_write_trailer(out), 0);
+}
+
 /// Stream-copy `in` to `out`, giving the video stream a display matrix made by
 /// av_display_rotation_set(matrix, ccw_degrees).
 inline void remux_with_rotation(const std::string& in, const std::string& out, int ccw_degrees) {
@@ -90,14 +102,7 @@ inline void remux_with_rotation(const std::string& in, const std::string& out, i
     }
     ASSERT_GE(avio_open(&ofmt->pb, out.c_str(), AVIO_FLAG_WRITE), 0);
     ASSERT_GE(avformat_write_header(ofmt.get(), nullptr), 0);
-    auto pkt = av::make_packet();
-    while (av_read_frame(ifmt.get(), pkt.get()) >= 0) {
-        const int s = pkt->stream_index;
-        av_packet_rescale_ts(pkt.get(), ifmt->streams[s]->time_base, ofmt->streams[s]->time_base);
-        pkt->pos = -1;
-        ASSERT_GE(av_interleaved_write_frame(ofmt.get(), pkt.get()), 0);
-    }
-    ASSERT_GE(av_write_trailer(ofmt.get()), 0);
+    copy_packets(ifmt.get(), ofmt.get());
 }
 
 /// Stream-copy the mp4 `in` to `out` with its index (moov) at the front (movflags +faststart), as web video is.
@@ -119,14 +124,7 @@ inline void remux_faststart(const std::string& in, const std::string& out) {
     const int header = avformat_write_header(ofmt.get(), &opts);
     av_dict_free(&opts);
     ASSERT_GE(header, 0);
-    auto pkt = av::make_packet();
-    while (av_read_frame(ifmt.get(), pkt.get()) >= 0) {
-        const int s = pkt->stream_index;
-        av_packet_rescale_ts(pkt.get(), ifmt->streams[s]->time_base, ofmt->streams[s]->time_base);
-        pkt->pos = -1;
-        ASSERT_GE(av_interleaved_write_frame(ofmt.get(), pkt.get()), 0);
-    }
-    ASSERT_GE(av_write_trailer(ofmt.get()), 0);
+    copy_packets(ifmt.get(), ofmt.get());
 }
 
 /// Position, size, pts and key flag of every video packet of `path`, in file (= decode) order.
