@@ -295,26 +295,26 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
     auto prefix = c10::make_intrusive<c10d::PrefixStore>("pg", impl->store);
     try {
 #ifdef NED_WITH_NCCL
-    if (want_nccl) {
-        auto o = c10d::ProcessGroupNCCL::Options::create();
-        o->timeout = options.timeout;
-        impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefix, env.rank, env.world, o);
-    }
+        if (want_nccl) {
+            auto o = c10d::ProcessGroupNCCL::Options::create();
+            o->timeout = options.timeout;
+            impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefix, env.rank, env.world, o);
+        }
 #endif
-    if (!want_nccl) {
-        auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
-        // the interface Gloo binds to: GLOO_SOCKET_IFNAME as in PyTorch, loopback for a local job, else the
-        // address this host's name resolves to
-        const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
-        if (ifname && *ifname)
-            o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-        else if (env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0)
-            o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-        else
-            o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-        o->threads = 2;
-        impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefix, env.rank, env.world, o);
-    }
+        if (!want_nccl) {
+            auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
+            // the interface Gloo binds to: GLOO_SOCKET_IFNAME as in PyTorch, loopback for a local job, else the
+            // address this host's name resolves to
+            const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+            if (ifname && *ifname)
+                o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+            else if (env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0)
+                o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+            else
+                o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+            o->threads = 2;
+            impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefix, env.rank, env.world, o);
+        }
     } catch (const std::exception& e) {
         impl->failing = true;  // reported here, not by the watchdog
         const std::string culprits = stopped_ranks(*impl->hb_store, env.rank, env.world);

@@ -587,3 +587,19 @@ TEST(DistRankDies, KilledTwentySecondsAfterTheStartWithTheDefaultTimeout) {
     EXPECT_LT(secs, 10 + 2.5 + 10) << err;
     EXPECT_NE(err.find("rank 1 stopped responding"), std::string::npos) << err;
 }
+
+// A rank that finished is not taken for a dead one: rank 1 ends its last epoch and exits while rank 0 still
+// writes the checkpoints (kept busy there 15 s, longer than the watchdog's 10 s): both exit 0.
+TEST(DistRankDies, AFinishedRankIsNotTakenForADeadOne) {
+    test::TempDir tmp;
+    write_dataset(tmp / "data");
+    const auto args = train_args(tmp / "data", tmp / "run", 4, 1, 2);
+    const int port = free_port();
+    auto env0 = rank_env(0, 2, port);
+    env0.push_back("NED_FAULT_STALL=train.checkpoint:15");
+    Proc r0 = spawn(args, env0, tmp / "rank0.log");
+    Proc r1 = spawn(args, rank_env(1, 2, port), tmp / "rank1.log");
+    EXPECT_EQ(wait_exit(r1, 120), 0) << slurp(tmp / "rank1.log");
+    EXPECT_EQ(wait_exit(r0, 120), 0) << slurp(tmp / "rank0.log");
+    EXPECT_TRUE(fs::exists(tmp / "run/manipulator.safetensors"));
+}
