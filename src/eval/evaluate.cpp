@@ -137,10 +137,13 @@ int process_threads() {
     return 0;
 }
 
-/// The most threads seen in the process while evaluate() runs (logged at debug level: tests check it).
+/// The most threads seen in the process while evaluate() runs (logged at debug level: tests check it). Sampled
+/// only when that log line is written: otherwise a /proc read per frame for nothing.
 struct ThreadPeak {
+    const bool enabled = log::get().should_log(spdlog::level::debug);
     std::atomic<int> peak{0};
     void sample() {
+        if (!enabled) return;
         const int n = process_threads();
         for (int p = peak.load(); n > p && !peak.compare_exchange_weak(p, n);) {
         }
@@ -356,8 +359,9 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
     }
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     peak.sample();
-    NED_LOG_DEBUG("[eval] threads: {} workers; {} threads in the process at the start, peak {}", threads,
-                  threads_at_start, peak.peak.load());
+    if (peak.enabled)
+        NED_LOG_DEBUG("[eval] threads: {} workers; {} threads in the process at the start, peak {}", threads,
+                      threads_at_start, peak.peak.load());
     return rep;
 }
 
