@@ -22,11 +22,31 @@
 #include "ned/detect/face_detector.hpp"
 #include "ned/detect/pupils.hpp"
 #include "ned/detect/segmentation.hpp"
+#include "ned/facenet/facenet.hpp"
 #include "ned/io/video.hpp"
 
 namespace fs = std::filesystem;
 
 namespace ned::detect {
+
+namespace {
+CropAnalysis finish_analysis(CropAnalysis a, const cv::Mat& crop_bgr) {
+    a.align = align_transform(a.averaged, crop_bgr.cols);
+    a.aligned = transform_landmarks(a.averaged, a.align);
+    a.pupils = estimate_pupils(crop_bgr, a.single);
+    return a;
+}
+}  // namespace
+
+CropAnalysis analyze_crop(const FaceLandmarker& landmarker, const cv::Mat& crop_bgr, const cv::Rect2f& rect) {
+    const LandmarkResult r = landmarker.landmark(crop_bgr, rect);
+    CropAnalysis a;
+    a.single = r.single;
+    a.averaged = r.averaged;
+    a.source = r.source;
+    a.yaw_deg = r.yaw_deg;
+    return finish_analysis(std::move(a), crop_bgr);
+}
 
 CropAnalysis analyze_crop(const LandmarkDetector& detector, const cv::Mat& crop_bgr, const cv::Rect2f& rect,
                           bool multisample, int shift) {
@@ -37,10 +57,8 @@ CropAnalysis analyze_crop(const LandmarkDetector& detector, const cv::Mat& crop_
         a.single = detector.landmark(crop_bgr, rect);
         a.averaged = a.single;
     }
-    a.align = align_transform(a.averaged, crop_bgr.cols);
-    a.aligned = transform_landmarks(a.averaged, a.align);
-    a.pupils = estimate_pupils(crop_bgr, a.single);
-    return a;
+    a.yaw_deg = yaw_from_landmarks(a.averaged);
+    return finish_analysis(std::move(a), crop_bgr);
 }
 
 FaceFrame face_frame_from_detection(const cv::Vec4f& hog_box, int crop_size, float margin) {
@@ -99,6 +117,11 @@ void analyze_track(FaceTrack& track, const std::string& video_path, const std::s
 void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std::string& video_path,
                    const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress,
                    FaceSegmenter* loaded_segmenter) {
+    FaceLandmarkerOptions lo;
+    lo.mode = options.landmarks;
+    lo.multisample = options.multisample;
+    lo.multisample_shift = options.multisample_shift;
+    const FaceLandmarker landmarker(detector, lo);
     std::unique_ptr<FaceSegmenter> own;
     FaceSegmenter* segmenter = loaded_segmenter;
     if (!segmenter && !options.segmentation_model.empty()) {
@@ -145,8 +168,7 @@ void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std
         FaceFrame& f = track.frames[i];
         if (!f.valid) return;
         const cv::Mat crop = extract_crop(job.frame.bgr, f, cs);
-        const CropAnalysis a = analyze_crop(detector, crop, predictor_rect(f), options.multisample,
-                                            options.multisample_shift);
+        const CropAnalysis a = analyze_crop(landmarker, crop, predictor_rect(f));
         f.landmarks = a.single;
         f.aligned_landmarks = a.aligned;
         f.align = a.align;
@@ -246,6 +268,7 @@ FaceTrack analyze_video(const std::string& video_path, const std::string& workdi
     check_input_file(video_path, "input video");
     // Models first: a missing or invalid model is a ModelError before any decoding.
     const LandmarkDetector detector(options.landmark_model);
+    if (options.landmarks != LandmarkMode::Dlib) (void)facenet::open_models_dir();  // FaceMesh's folder (ModelError)
     std::unique_ptr<FaceSegmenter> segmenter;
     if (!options.segmentation_model.empty()) segmenter = std::make_unique<FaceSegmenter>(options.segmentation_model);
     // The work folder is created only once the video has proved readable and to hold a face; a folder this run

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ned/core/progress.hpp"
+#include "ned/detect/face_landmarker.hpp"
 #include "ned/detect/face_mask.hpp"
 #include "ned/detect/face_track.hpp"
 #include "ned/detect/face_tracker.hpp"
@@ -22,7 +23,8 @@ struct AnalyzeOptions {
     TrackOptions track;               ///< options of the track building pass (threads, max_frames, ...)
     std::string landmark_model;       ///< dlib 68-point model; empty = kDefaultLandmarkModel
     std::string segmentation_model;   ///< converted FSGAN U-Net (safetensors); empty = landmark masks
-    bool multisample = true;          ///< NED's 5-fold landmark averaging for the alignment
+    bool multisample = true;          ///< NED's 5-fold landmark averaging for the alignment (dlib)
+    LandmarkMode landmarks = LandmarkMode::Auto;  ///< landmark model: by yaw (FaceLandmarker), or dlib / FaceMesh
     int multisample_shift = 5;        ///< pixels (NED: 5)
     bool save_images = false;         ///< write crops/, aligned/, eyes/, masks/ PNGs into the workdir
     std::string preview_path;         ///< optional preview video (box, landmarks, pupils, mask outline)
@@ -38,9 +40,15 @@ struct CropAnalysis {
     cv::Matx23f align = cv::Matx23f::eye();
     Landmarks aligned{};    ///< averaged mapped by align
     std::array<cv::Point2f, 2> pupils{};  ///< from `single`, crop pixels
+    LandmarkSource source = LandmarkSource::Dlib;  ///< the model behind single/averaged
+    float yaw_deg = 0.f;    ///< estimated yaw (face_landmarker.hpp's convention: + = nose towards image right)
 };
 
-/// Landmarks, alignment and pupils of one crop with the predictor rectangle `rect` (crop pixels).
+/// Landmarks (FaceLandmarker: dlib or FaceMesh by yaw), alignment and pupils of one crop with the predictor
+/// rectangle `rect` (crop pixels).
+CropAnalysis analyze_crop(const FaceLandmarker& landmarker, const cv::Mat& crop_bgr, const cv::Rect2f& rect);
+
+/// Same with dlib only (source Dlib, yaw_deg = yaw_from_landmarks of the averaged points).
 CropAnalysis analyze_crop(const LandmarkDetector& detector, const cv::Mat& crop_bgr, const cv::Rect2f& rect,
                           bool multisample = true, int shift = 5);
 
@@ -54,8 +62,9 @@ void analyze_track(FaceTrack& track, const std::string& video_path, const std::s
                    const AnalyzeOptions& options, const ProgressFn& progress = {});
 
 class FaceSegmenter;
-/// Same with an already loaded landmark detector (options.landmark_model is then ignored) and optionally an
-/// already loaded segmenter (else options.segmentation_model is loaded when set).
+/// Same with an already loaded landmark detector (options.landmark_model is then ignored; FaceMesh is loaded
+/// unless options.landmarks is Dlib) and optionally an already loaded segmenter (else options.segmentation_model
+/// is loaded when set).
 void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std::string& video_path,
                    const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress = {},
                    FaceSegmenter* segmenter = nullptr);

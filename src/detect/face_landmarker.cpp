@@ -1,0 +1,189 @@
+// FaceLandmarker: dlib on frontal faces, FaceMesh's 68 points on turned ones, chosen by the estimated yaw.
+#include "ned/detect/face_landmarker.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ned/core/error.hpp"
+#include "ned/facenet/facenet.hpp"
+
+namespace ned::detect {
+
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kDeg = 180.0 / kPi;
+
+/// Mirrored FaceMesh vertices (subject's right, subject's left): eye corners and lids, brows, cheek/jaw outline,
+/// nostrils, mouth corners (the pairs of facemesh_to_68's correspondence).
+constexpr int kMirrorPairs[][2] = {
+    {33, 263},  {133, 362}, {160, 387}, {158, 385}, {153, 380}, {144, 373}, {70, 300},  {63, 293},
+    {105, 334}, {66, 296},  {107, 336}, {127, 356}, {234, 454}, {93, 323},  {132, 361}, {58, 288},
+    {136, 365}, {150, 379}, {176, 400}, {75, 305},  {97, 326},  {61, 291},  {39, 269},  {37, 267}};
+cv::Point3d mesh_x_axis(const std::vector<cv::Point3f>& mesh);
+}  // namespace
+
+const char* landmark_mode_name(LandmarkMode m) {
+    switch (m) {
+        case LandmarkMode::Auto: return "auto";
+        case LandmarkMode::Dlib: return "dlib";
+        case LandmarkMode::FaceMesh: return "facemesh";
+    }
+    return "?";
+}
+
+LandmarkMode parse_landmark_mode(const std::string& name) {
+    if (name == "auto") return LandmarkMode::Auto;
+    if (name == "dlib") return LandmarkMode::Dlib;
+    if (name == "facemesh") return LandmarkMode::FaceMesh;
+    throw InputError(cat("landmark model '", name, "': expected auto, dlib or facemesh"));
+}
+
+float yaw_from_landmarks(const Landmarks& p) {
+    const cv::Point2f e = p[45] - p[36];
+    const double len = std::hypot(double(e.x), double(e.y));
+    if (!(len > 1e-6)) return 0.f;
+    const cv::Point2f m = 0.5f * (p[36] + p[45]);
+    const cv::Point2f d = p[30] - m;
+    const double r = (double(d.x) * e.x + double(d.y) * e.y) / (len * len);
+    return static_cast<float>(std::atan(r / 0.5) * kDeg);
+}
+
+float yaw_from_facemesh(const std::vector<cv::Point3f>& mesh) {
+    if (mesh.size() != 468 && mesh.size() != 478)
+        throw InputError(cat("yaw_from_facemesh: expected 468 or 478 FaceMesh points, got ", mesh.size()));
+    const cv::Point3d x = mesh_x_axis(mesh);
+    const double n = cv::norm(x);
+    if (!(n > 1e-9)) return 0.f;
+    return static_cast<float>(std::asin(std::clamp(x.z / n, -1.0, 1.0)) * kDeg);
+}
+
+namespace {
+/// The head's left-right axis (subject's right -> left) in the mesh's 3-D coordinates, unnormalised.
+cv::Point3d mesh_x_axis(const std::vector<cv::Point3f>& mesh) {
+    cv::Point3d x(0, 0, 0);
+    for (const auto& pr : kMirrorPairs) x += cv::Point3d(mesh[pr[1]] - mesh[pr[0]]);
+    return x;
+}
+}  // namespace
+
+std::vector<cv::Point2f> facemesh_to_68_silhouette(const std::vector<cv::Point3f>& mesh, float yaw_deg,
+                                                   float band_deg, float min_yaw_deg) {
+    std::vector<cv::Point2f> out = facenet::facemesh_to_68(mesh);
+    if (std::abs(yaw_deg) < min_yaw_deg) return out;
+    cv::Point2d c(0, 0);
+    cv::Point3d c3(0, 0, 0);
+    for (int i = 0; i < 468; ++i) c += cv::Point2d(mesh[i].x, mesh[i].y), c3 += cv::Point3d(mesh[i]);
+    c *= 1.0 / 468;
+    c3 *= 1.0 / 468;
+    // Candidates: the far half of the head (3-D offset along the left-right axis beyond 40 % of the far side's
+    // extent), so that the nose, which reaches past the cheek in the image on a strongly turned face, is not
+    // taken for the cheek's silhouette.
+    cv::Point3d ax = mesh_x_axis(mesh);
+    ax *= 1.0 / std::max(1e-9, cv::norm(ax));
+    const double far = yaw_deg > 0 ? 1.0 : -1.0;  // the far side is the subject's left for yaw > 0
+    std::vector<double> u(468);
+    double umax = 0;
+    for (int i = 0; i < 468; ++i) {
+        u[i] = far * (cv::Point3d(mesh[i]) - c3).dot(ax);
+        umax = std::max(umax, u[i]);
+    }
+    std::vector<double> ang(468), rad(468);
+    for (int i = 0; i < 468; ++i) {
+        const double dx = mesh[i].x - c.x, dy = mesh[i].y - c.y;
+        ang[i] = std::atan2(dy, dx);
+        rad[i] = std::hypot(dx, dy);
+    }
+    const double band = band_deg / kDeg;
+    const int first = yaw_deg > 0 ? 9 : 0, last = yaw_deg > 0 ? 16 : 7;
+    for (int j = first; j <= last; ++j) {
+        const double phi = std::atan2(out[j].y - c.y, out[j].x - c.x);
+        double best = std::hypot(out[j].x - c.x, out[j].y - c.y);
+        for (int i = 0; i < 468; ++i) {
+            if (u[i] < 0.4 * umax) continue;
+            double da = std::abs(ang[i] - phi);
+            if (da > kPi) da = 2 * kPi - da;
+            if (da <= band && rad[i] > best) best = rad[i];
+        }
+        out[j] = cv::Point2f(float(c.x + best * std::cos(phi)), float(c.y + best * std::sin(phi)));
+    }
+    return out;
+}
+
+// ---- FaceLandmarker -----------------------------------------------------------------------------------------
+
+struct FaceLandmarker::Impl {
+    std::unique_ptr<facenet::FaceMesh> mesh;
+};
+
+FaceLandmarker::FaceLandmarker(const std::string& dlib_model, const FaceLandmarkerOptions& options)
+    : impl_(std::make_unique<Impl>()),
+      own_dlib_(std::make_unique<LandmarkDetector>(dlib_model)),
+      dlib_(own_dlib_.get()),
+      opts_(options) {
+    if (opts_.mode != LandmarkMode::Dlib)
+        impl_->mesh = opts_.open_models_dir.empty() ? std::make_unique<facenet::FaceMesh>()
+                                                    : std::make_unique<facenet::FaceMesh>(opts_.open_models_dir);
+}
+
+FaceLandmarker::FaceLandmarker(const LandmarkDetector& dlib, const FaceLandmarkerOptions& options)
+    : impl_(std::make_unique<Impl>()), dlib_(&dlib), opts_(options) {
+    if (opts_.mode != LandmarkMode::Dlib)
+        impl_->mesh = opts_.open_models_dir.empty() ? std::make_unique<facenet::FaceMesh>()
+                                                    : std::make_unique<facenet::FaceMesh>(opts_.open_models_dir);
+}
+
+FaceLandmarker::~FaceLandmarker() = default;
+
+std::vector<cv::Point3f> FaceLandmarker::facemesh(const cv::Mat& bgr, const cv::Rect2f& rect) const {
+    if (!impl_->mesh) throw ModelError("FaceLandmarker: FaceMesh is not loaded in dlib mode");
+    return impl_->mesh->predict(bgr, rect, std::max(1, opts_.facemesh_passes));
+}
+
+LandmarkResult FaceLandmarker::landmark(const cv::Mat& crop_bgr, const cv::Rect2f& rect) const {
+    LandmarkResult r;
+    auto mesh68 = [&](Landmarks& pts, float& yaw) {
+        const std::vector<cv::Point3f> mesh = facemesh(crop_bgr, rect);
+        yaw = yaw_from_facemesh(mesh);
+        const std::vector<cv::Point2f> v =
+            opts_.silhouette_jaw ? facemesh_to_68_silhouette(mesh, yaw) : facenet::facemesh_to_68(mesh);
+        for (int i = 0; i < kNumLandmarks; ++i) pts[i] = v[i];
+    };
+    if (opts_.mode == LandmarkMode::FaceMesh) {
+        mesh68(r.single, r.yaw_deg);
+        r.averaged = r.single;
+        r.source = LandmarkSource::FaceMesh;
+        r.yaw_from_mesh = true;
+        return r;
+    }
+    if (opts_.multisample) {
+        r.averaged = dlib_->landmark_multisample(crop_bgr, rect, opts_.multisample_shift, &r.single);
+    } else {
+        r.single = dlib_->landmark(crop_bgr, rect);
+        r.averaged = r.single;
+    }
+    r.source = LandmarkSource::Dlib;
+    r.yaw_deg = yaw_from_landmarks(r.averaged);
+    if (opts_.mode == LandmarkMode::Dlib || std::abs(r.yaw_deg) < opts_.gate_deg) return r;
+
+    Landmarks m{};
+    float yaw = 0.f;
+    mesh68(m, yaw);
+    r.yaw_deg = yaw;
+    r.yaw_from_mesh = true;
+    const float a = std::abs(yaw);
+    if (a <= opts_.blend_lo_deg) return r;
+    if (a >= opts_.blend_hi_deg) {
+        r.single = r.averaged = m;
+        r.source = LandmarkSource::FaceMesh;
+        return r;
+    }
+    const float w = (a - opts_.blend_lo_deg) / (opts_.blend_hi_deg - opts_.blend_lo_deg);
+    for (int i = 0; i < kNumLandmarks; ++i) {
+        r.single[i] = (1.f - w) * r.single[i] + w * m[i];
+        r.averaged[i] = (1.f - w) * r.averaged[i] + w * m[i];
+    }
+    r.source = LandmarkSource::Blend;
+    return r;
+}
+
+}  // namespace ned::detect
