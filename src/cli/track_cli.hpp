@@ -17,12 +17,15 @@ inline void add_track_identity_options(CLI::App* sub, detect::TrackOptions& t, c
         {"hog-rot", detect::DetectorKind::HogRot},
         {"ssd", detect::DetectorKind::Ssd},
         {"blazeface", detect::DetectorKind::BlazeFace},
-        {"hog-blazeface", detect::DetectorKind::HogBlazeFace}};
+        {"hog-blazeface", detect::DetectorKind::HogBlazeFace},
+        {"combined", detect::DetectorKind::Combined}};
     auto* d = sub->add_option("--detector", t.detector,
-                              "Face detector: hog (dlib; frontal and rolled up to ~40 degrees), hog-rot (hog, and "
-                              "when it finds no face, hog on the frame rotated by -55 and +55 degrees: faces "
-                              "rolled up to ~90 degrees), blazeface (MediaPipe BlazeFace: rolled and border-cut "
-                              "faces), hog-blazeface (hog, and blazeface when hog finds no face) or ssd (face-api's "
+                              "Face detector: combined (hog and blazeface on every frame, blazeface's extra faces "
+                              "checked by FaceMesh: faces turned up to ~60 degrees, also beside a frontal one; "
+                              "rolled and border-cut faces; hog-rot where neither finds a face), hog (dlib; frontal "
+                              "and rolled up to ~40 degrees), hog-rot (hog, and when it finds no face, hog on the "
+                              "frame rotated by -55 and +55 degrees), blazeface (MediaPipe BlazeFace), "
+                              "hog-blazeface (hog, and blazeface when hog finds no face) or ssd (face-api's "
                               "SSD-MobileNetV1); the learned ones are shipped in models/open")
                   ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case))
                   ->default_str(detect::detector_name(t.detector));

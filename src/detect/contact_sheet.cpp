@@ -3,6 +3,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "ned/core/error.hpp"
@@ -10,7 +11,25 @@
 namespace ned::detect {
 namespace {
 constexpr int kCols = 4;
-constexpr int kTimelineHeight = 18;
+constexpr int kTimelineHeight = 24;  // 6 px model band above the 18 px status strip
+
+/// Colour of a detected frame's model in the model band and its tile label; HOG (the usual case) stays grey.
+cv::Scalar source_colour(DetectionSource s) {
+    switch (s) {
+        case DetectionSource::HogRotated: return {255, 140, 40};  // blue
+        case DetectionSource::BlazeFace: return {230, 230, 0};    // cyan
+        case DetectionSource::Ssd: return {0, 165, 255};          // orange
+        case DetectionSource::Hog:
+        case DetectionSource::None: break;
+    }
+    return {90, 90, 90};
+}
+/// Whether a frame's model is worth naming on its tile: any detector but HOG, any landmarks but dlib's.
+bool unusual_model(const FaceTrack& track, const FaceFrame& f) {
+    const bool det = effective_status(f) == FrameStatus::Detected && f.detector != DetectionSource::Hog &&
+                     f.detector != DetectionSource::None;
+    return det || (track.has_analysis && f.valid && f.landmark_source != LandmarkSource::Dlib);
+}
 
 cv::Scalar status_colour(FrameStatus s) {
     switch (s) {
@@ -62,6 +81,21 @@ ContactSheet::ContactSheet(const FaceTrack& track, int count, int tile) : track_
     std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     const size_t n_invalid = std::min(runs.size(), static_cast<size_t>(std::max(1, count / 2)));
     for (size_t i = 0; i < n_invalid; ++i) frames_.push_back(runs[i].second + runs[i].first / 2);  // mid-run
+    // frames handled by another model than HOG / dlib: one tile per run, longest runs first, up to count/4
+    std::vector<std::pair<long, long>> model_runs;
+    for (long t = 0; t < T;) {
+        if (!unusual_model(track, track.frames[t])) {
+            ++t;
+            continue;
+        }
+        long e = t;
+        while (e < T && unusual_model(track, track.frames[e])) ++e;
+        model_runs.emplace_back(e - t, t);
+        t = e;
+    }
+    std::stable_sort(model_runs.begin(), model_runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    const size_t n_model = std::min(model_runs.size(), static_cast<size_t>(std::max(1, count / 4)));
+    for (size_t i = 0; i < n_model; ++i) frames_.push_back(model_runs[i].second + model_runs[i].first / 2);
     std::sort(frames_.begin(), frames_.end());
     frames_.erase(std::unique(frames_.begin(), frames_.end()), frames_.end());
     const int cols = std::min<int>(kCols, std::max<int>(1, static_cast<int>(frames_.size())));
@@ -99,6 +133,15 @@ void ContactSheet::add(long t, const cv::Mat& bgr, const cv::Mat& crop) {
     }
     const std::string text = s == FrameStatus::Detected ? cat("#", t) : cat("#", t, " ", status_name(s));
     label(sheet_, text, {cell.x + 5, cell.y + 16}, f.valid ? cv::Scalar(255, 255, 255) : status_colour(s));
+    // the models behind the tile, where they are not the usual HOG + dlib
+    int y = cell.y + 34;
+    if (s == FrameStatus::Detected && f.detector != DetectionSource::Hog && f.detector != DetectionSource::None) {
+        label(sheet_, source_name(f.detector), {cell.x + 5, y}, source_colour(f.detector));
+        y += 18;
+    }
+    if (track_.has_analysis && f.valid && f.landmark_source != LandmarkSource::Dlib)
+        label(sheet_, cat(landmark_source_name(f.landmark_source), " yaw ", std::lround(f.yaw_deg)), {cell.x + 5, y},
+              cv::Scalar(255, 120, 255));
 }
 
 cv::Mat ContactSheet::image() const {
@@ -115,8 +158,17 @@ cv::Mat ContactSheet::image() const {
             if (severity(s) > severity(worst)) worst = s;
             shot = shot || (t > 0 && track_.frames[t].shot_start);
         }
-        cv::line(out, {x, y0 + 2}, {x, out.rows - 1}, status_colour(worst));
-        if (shot) cv::line(out, {x, y0}, {x, y0 + 6}, cv::Scalar(255, 255, 255));
+        cv::line(out, {x, y0 + 8}, {x, out.rows - 1}, status_colour(worst));
+        if (shot) cv::line(out, {x, y0 + 6}, {x, y0 + 12}, cv::Scalar(255, 255, 255));
+        // model band: the detector of the slice's detected frames when any is not HOG (most frequent wins)
+        std::array<long, kNumDetectionSources> n{};
+        for (long t = a; t < b && t < T; ++t)
+            if (effective_status(track_.frames[t]) == FrameStatus::Detected)
+                ++n[static_cast<int>(track_.frames[t].detector)];
+        int best = static_cast<int>(DetectionSource::Hog);
+        for (int k = 2; k < kNumDetectionSources; ++k)
+            if (n[k] > 0 && n[k] >= n[best]) best = k;
+        if (n[best] > 0) cv::line(out, {x, y0}, {x, y0 + 4}, source_colour(static_cast<DetectionSource>(best)));
     }
     return out;
 }

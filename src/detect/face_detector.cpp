@@ -18,21 +18,34 @@ const char* detector_name(DetectorKind k) {
         case DetectorKind::BlazeFace: return "blazeface";
         case DetectorKind::HogRot: return "hog-rot";
         case DetectorKind::HogBlazeFace: return "hog-blazeface";
+        case DetectorKind::Combined: return "combined";
         case DetectorKind::Hog: break;
     }
     return "hog";
 }
 
+const char* source_name(DetectionSource s) {
+    switch (s) {
+        case DetectionSource::Hog: return "hog";
+        case DetectionSource::HogRotated: return "hog-rotated";
+        case DetectionSource::BlazeFace: return "blazeface";
+        case DetectionSource::Ssd: return "ssd";
+        case DetectionSource::None: break;
+    }
+    return "none";
+}
+
 DetectorKind parse_detector(const std::string& name) {
     for (DetectorKind k : {DetectorKind::Hog, DetectorKind::Ssd, DetectorKind::BlazeFace, DetectorKind::HogRot,
-                           DetectorKind::HogBlazeFace})
+                           DetectorKind::HogBlazeFace, DetectorKind::Combined})
         if (name == detector_name(k)) return k;
-    throw InputError(
-        cat("unknown face detector '", name, "' (expected hog, hog-rot, hog-blazeface, ssd or blazeface)"));
+    throw InputError(cat("unknown face detector '", name,
+                         "' (expected combined, hog, hog-rot, hog-blazeface, ssd or blazeface)"));
 }
 
 bool detector_needs_colour(DetectorKind k) {
-    return k == DetectorKind::Ssd || k == DetectorKind::BlazeFace || k == DetectorKind::HogBlazeFace;
+    return k == DetectorKind::Ssd || k == DetectorKind::BlazeFace || k == DetectorKind::HogBlazeFace ||
+           k == DetectorKind::Combined;
 }
 
 namespace {
@@ -87,10 +100,15 @@ struct FaceDetector::Impl {
     dlib::frontal_face_detector det;
     std::unique_ptr<facenet::FaceDetector> ssd;
     std::unique_ptr<facenet::BlazeFaceDetector> blaze;
+    std::unique_ptr<facenet::FaceMesh> mesh;  ///< combined: checks BlazeFace faces that HOG did not find
     /// One pass of the base detector (HOG / SSD / BlazeFace) on an image already scaled by `scale`.
     std::vector<Detection> detect_once(const cv::Mat& image_small, float scale);
     /// BlazeFace on a BGR image already scaled by `scale`; HOG-like boxes (blaze_to_hog_box) in frame pixels.
     std::vector<Detection> detect_blaze(const cv::Mat& image_small, float scale);
+    /// BlazeFace's own boxes in `image` pixels (padded to a square first when opts.blaze_square).
+    std::vector<facenet::Detection> blaze_raw(const cv::Mat& image);
+    /// combined: BlazeFace's faces that no detection in `out` covers, checked by FaceMesh, appended to `out`.
+    void add_checked_blaze(const cv::Mat& image_small, float scale, std::vector<Detection>& out);
 };
 
 FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique<Impl>()) {
@@ -100,6 +118,11 @@ FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique
         throw InputError(cat("detect scale must be in (0, 4] or 0 for auto (got ", opts.detect_scale, ")"));
     if (!(opts.min_score >= 0.f && opts.min_score <= 1.f))
         throw InputError(cat("detector min score must be in 0..1 (got ", opts.min_score, ")"));
+    if (!(opts.verify_min_score >= 0.f && opts.verify_min_score <= 1.f))
+        throw InputError(cat("detector face check score must be in 0..1 (got ", opts.verify_min_score, ")"));
+    if (!(opts.verify_min_blaze_score >= 0.f && opts.verify_min_blaze_score <= 1.f))
+        throw InputError(cat("detector BlazeFace score for unchecked faces must be in 0..1 (got ",
+                             opts.verify_min_blaze_score, ")"));
     for (float a : opts.rotation_angles)
         if (!(std::abs(a) > 0.f && std::abs(a) < 180.f))
             throw InputError(cat("detector rotation angles must be in (-180, 180) degrees and not 0 (got ", a, ")"));
@@ -113,7 +136,10 @@ FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique
         impl_->blaze = std::make_unique<facenet::BlazeFaceDetector>(dir());
     else
         impl_->det = prototype();
-    if (opts.kind == DetectorKind::HogBlazeFace) impl_->blaze = std::make_unique<facenet::BlazeFaceDetector>(dir());
+    if (opts.kind == DetectorKind::HogBlazeFace || opts.kind == DetectorKind::Combined)
+        impl_->blaze = std::make_unique<facenet::BlazeFaceDetector>(dir());
+    if (opts.kind == DetectorKind::Combined) impl_->mesh = std::make_unique<facenet::FaceMesh>(dir());
+    if (opts.kind == DetectorKind::Combined) impl_->opts.blaze_square = true;
 }
 FaceDetector::~FaceDetector() = default;
 FaceDetector::FaceDetector(FaceDetector&&) noexcept = default;
@@ -157,12 +183,22 @@ void sort_largest_first(std::vector<Detection>& out) {
 
 std::vector<Detection> FaceDetector::detect_scaled(const cv::Mat& image_small, float scale) const {
     auto out = impl_->detect_once(image_small, scale);
+    if (impl_->opts.kind == DetectorKind::Combined) {
+        NED_CHECK(image_small.type() == CV_8UC3, "the combined face detector needs a BGR u8 image, got type ",
+                  image_small.type());
+        impl_->add_checked_blaze(image_small, scale, out);
+        if (!out.empty()) {
+            sort_largest_first(out);
+            return out;
+        }
+    }
     if (impl_->opts.kind == DetectorKind::HogBlazeFace && out.empty()) {
         NED_CHECK(image_small.type() == CV_8UC3, "the hog-blazeface face detector needs a BGR u8 image, got type ",
                   image_small.type());
         return impl_->detect_blaze(image_small, scale);
     }
-    if (impl_->opts.kind != DetectorKind::HogRot || !out.empty()) return out;
+    const bool rotation_search = impl_->opts.kind == DetectorKind::HogRot || impl_->opts.kind == DetectorKind::Combined;
+    if (!rotation_search || !out.empty()) return out;
     // Rotation search: the upright pass found nothing; try rotated copies of the (small) image. Each copy is
     // rotated about the image centre onto a canvas holding the whole rotated image, detected at scale 1 (boxes
     // in canvas pixel-centre coordinates) and the boxes mapped back with the inverse rotation.
@@ -191,6 +227,7 @@ std::vector<Detection> FaceDetector::detect_scaled(const cv::Mat& image_small, f
             m.box = {fx - hw, fy - hh, fx + hw, fy + hh};
             m.score = d.score;
             m.roll = -a + d.roll;
+            m.source = DetectionSource::HogRotated;
             // the same face found at two angles: keep the higher score
             bool merged = false;
             for (auto& o : out)
@@ -210,24 +247,89 @@ namespace {
 /// ned::facenet detections (x, y, w, h with edges in pixel-edge coordinates of the small image: 0 = left edge of
 /// the first pixel) -> frame coordinates (pixel centres at integers: x = u / s - 0.5), mapped to dlib's box by
 /// `to_hog` (ssd_to_hog_box / blaze_to_hog_box), largest first.
-template <typename FacenetDetection, typename ToHog>
-std::vector<Detection> from_facenet(const std::vector<FacenetDetection>& dets, float scale, ToHog to_hog) {
+template <typename ToHog>
+Detection from_facenet(const facenet::Detection& d, float scale, ToHog to_hog, DetectionSource source) {
+    const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
+                      (d.box.y + d.box.height) / scale - 0.5f};
+    Detection det;
+    det.box = to_hog(b);
+    det.score = d.score;
+    det.source = source;
+    det.yaw_deg = facenet::blaze_yaw_deg(d);
+    return det;
+}
+template <typename ToHog>
+std::vector<Detection> from_facenet(const std::vector<facenet::Detection>& dets, float scale, ToHog to_hog,
+                                    DetectionSource source) {
     std::vector<Detection> out;
-    for (const auto& d : dets) {
-        const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
-                          (d.box.y + d.box.height) / scale - 0.5f};
-        Detection det;
-        det.box = to_hog(b);
-        det.score = d.score;
-        out.push_back(det);
-    }
+    for (const auto& d : dets) out.push_back(from_facenet(d, scale, to_hog, source));
     sort_largest_first(out);
     return out;
 }
+
+/// Whether two HOG-like boxes are the same face: they overlap (IoU > 0.3) or either's centre lies in the other.
+bool same_face(const cv::Vec4f& a, const cv::Vec4f& b) {
+    const auto inside = [](const cv::Vec4f& box, const cv::Vec4f& o) {
+        const float cx = 0.5f * (o[0] + o[2]), cy = 0.5f * (o[1] + o[3]);
+        return cx >= box[0] && cx <= box[2] && cy >= box[1] && cy <= box[3];
+    };
+    return iou_boxes(a, b) > 0.3f || inside(a, b) || inside(b, a);
+}
 }  // namespace
 
+std::vector<facenet::Detection> FaceDetector::Impl::blaze_raw(const cv::Mat& image) {
+    if (!opts.blaze_square || image.cols == image.rows) return blaze->detect(image, opts.min_score);
+    // black padding at the bottom/right: the square's pixels are the image's, so boxes need no mapping back
+    const int side = std::max(image.cols, image.rows);
+    cv::Mat square(side, side, CV_8UC3, cv::Scalar::all(0));
+    image.copyTo(square(cv::Rect(0, 0, image.cols, image.rows)));
+    return blaze->detect(square, opts.min_score);
+}
+
 std::vector<Detection> FaceDetector::Impl::detect_blaze(const cv::Mat& image_small, float scale) {
-    return from_facenet(blaze->detect(image_small, opts.min_score), scale, blaze_to_hog_box);
+    return from_facenet(blaze_raw(image_small), scale, blaze_to_hog_box, DetectionSource::BlazeFace);
+}
+
+void FaceDetector::Impl::add_checked_blaze(const cv::Mat& image_small, float scale, std::vector<Detection>& out) {
+    for (const auto& b : blaze_raw(image_small)) {
+        Detection d = from_facenet(b, scale, blaze_to_hog_box, DetectionSource::BlazeFace);
+        // the same face found before: HOG's box wins where the two boxes agree (IoU >= 0.3, as on frontal faces:
+        // median 0.75); where they do not, HOG's box is the weak, misplaced one HOG gives some turned faces and
+        // the checked BlazeFace box replaces it
+        long same = -1;
+        for (size_t i = 0; i < out.size() && same < 0; ++i)
+            if (same_face(out[i].box, d.box)) same = static_cast<long>(i);
+        if (same >= 0 && out[same].source == DetectionSource::BlazeFace) continue;
+        if (same >= 0 && iou_boxes(out[same].box, d.box) >= 0.3f) {
+            // HOG's box drifts towards the nose as the face turns (on the yaw set, the crop's landmark centre
+            // moves by 8% of the crop at 30 degrees, 12% at 60; BlazeFace's stays within 2%): from 20 to 35
+            // degrees of BlazeFace's yaw estimate, HOG's box gives way to BlazeFace's
+            Detection& h = out[same];
+            h.yaw_deg = d.yaw_deg;
+            const float w = std::clamp((std::abs(d.yaw_deg) - kTurnedFromDeg) / kTurnedRampDeg, 0.f, 1.f);
+            if (w > 0.f) {
+                h.box = (1.f - w) * h.box + w * d.box;
+                if (w >= 0.5f) h.source = DetectionSource::BlazeFace;
+            }
+            continue;
+        }
+        // a face HOG did not find (or boxed badly): BlazeFace must be fairly sure and FaceMesh must see a face
+        // after re-cropping on its own mesh (on the yaw set every face scores >= 0.74 and >= 0.995; the clasped
+        // hands of a faceless shot 0.51 and 0.31)
+        if (b.score < opts.verify_min_blaze_score) continue;
+        float presence = 0.f;
+        try {
+            mesh->predict(image_small, b.box, 2, 0.f, &presence);
+        } catch (const InputError&) {
+            continue;  // a box FaceMesh cannot crop (outside the image)
+        }
+        if (presence < opts.verify_min_score) continue;
+        d.score = std::min(d.score, static_cast<double>(presence));
+        if (same >= 0)
+            out[same] = d;
+        else
+            out.push_back(d);
+    }
 }
 
 std::vector<Detection> FaceDetector::Impl::detect_once(const cv::Mat& image_small, float scale) {
@@ -239,7 +341,7 @@ std::vector<Detection> FaceDetector::Impl::detect_once(const cv::Mat& image_smal
     if (opts.kind == DetectorKind::Ssd) {
         NED_CHECK(image_small.type() == CV_8UC3, "the SSD face detector needs a BGR u8 image, got type ",
                   image_small.type());
-        return from_facenet(ssd->detect(image_small, opts.min_score), scale, ssd_to_hog_box);
+        return from_facenet(ssd->detect(image_small, opts.min_score), scale, ssd_to_hog_box, DetectionSource::Ssd);
     }
     cv::Mat grey_small = image_small;
     if (image_small.type() == CV_8UC3) cv::cvtColor(image_small, grey_small, cv::COLOR_BGR2GRAY);

@@ -31,11 +31,23 @@ FrameStatus effective_status(const FaceFrame& f) {
     return FrameStatus::NoFace;
 }
 
+const char* landmark_source_name(LandmarkSource s) {
+    switch (s) {
+        case LandmarkSource::FaceMesh: return "facemesh";
+        case LandmarkSource::Blend: return "blend";
+        case LandmarkSource::Dlib: break;
+    }
+    return "dlib";
+}
+
 TrackCounts count_frames(const FaceTrack& track) {
     TrackCounts c;
     c.frames = static_cast<long>(track.frames.size());
+    c.has_analysis = track.has_analysis;
     for (const auto& f : track.frames) {
         c.valid += f.valid ? 1 : 0;
+        if (effective_status(f) == FrameStatus::Detected) ++c.by_detector[static_cast<int>(f.detector)];
+        if (f.valid && track.has_analysis) ++c.by_landmarks[static_cast<int>(f.landmark_source)];
         c.shots += f.shot_start ? 1 : 0;
         switch (effective_status(f)) {
             case FrameStatus::Detected: ++c.detected; break;
@@ -49,10 +61,21 @@ TrackCounts count_frames(const FaceTrack& track) {
 }
 
 std::string describe(const TrackCounts& c) {
-    std::string s = cat(c.frames, " frames: face detected in ", c.detected, ", filled ", c.filled, ", valid ", c.valid);
+    std::string by;
+    for (int k = 1; k < kNumDetectionSources; ++k)
+        if (c.by_detector[k] > 0)
+            by += cat(by.empty() ? " (" : ", ", source_name(static_cast<DetectionSource>(k)), " ", c.by_detector[k]);
+    if (!by.empty()) by += ")";
+    std::string s =
+        cat(c.frames, " frames: face detected in ", c.detected, by, ", filled ", c.filled, ", valid ", c.valid);
     if (c.valid < c.frames)
         s += cat("; invalid ", c.frames - c.valid, " (no face ", c.no_face, ", outside frame ", c.outside,
                  c.other > 0 ? cat(", other person ", c.other) : std::string(), ")");
+    if (c.has_analysis) {
+        s += "; landmarks";
+        for (int k = 0; k < kNumLandmarkSources; ++k)
+            s += cat(k == 0 ? " " : ", ", landmark_source_name(static_cast<LandmarkSource>(k)), " ", c.by_landmarks[k]);
+    }
     return s;
 }
 
@@ -100,10 +123,11 @@ void save_track(const std::string& path, const FaceTrack& track) {
                   {"crop_size", std::to_string(track.crop_size)},
                   {"frame_count", std::to_string(T)},
                   {"has_analysis", track.has_analysis ? "1" : "0"}};
-    std::vector<float> boxes, c2f, lmk, alm, align, pupils;
-    std::vector<uint8_t> valid, detected, status, shot_start;
+    std::vector<float> boxes, c2f, lmk, alm, align, pupils, yaw;
+    std::vector<uint8_t> valid, detected, status, shot_start, detector, lmk_source;
     for (const auto& fr : track.frames) {
         status.push_back(static_cast<uint8_t>(effective_status(fr)));
+        detector.push_back(effective_status(fr) == FrameStatus::Detected ? static_cast<uint8_t>(fr.detector) : 0);
         shot_start.push_back(fr.shot_start ? 1 : 0);
         for (int i = 0; i < 4; ++i) boxes.push_back(fr.box[i]);
         put_mat23(c2f, fr.crop_to_frame);
@@ -114,6 +138,8 @@ void save_track(const std::string& path, const FaceTrack& track) {
             for (const auto& p : fr.aligned_landmarks) alm.insert(alm.end(), {p.x, p.y});
             put_mat23(align, fr.align);
             for (const auto& p : fr.pupils) pupils.insert(pupils.end(), {p.x, p.y});
+            lmk_source.push_back(static_cast<uint8_t>(fr.landmark_source));
+            yaw.push_back(fr.yaw_deg);
         }
     }
     f.tensors["boxes"] = st::Tensor::f32({T, 4}, boxes);
@@ -121,12 +147,15 @@ void save_track(const std::string& path, const FaceTrack& track) {
     f.tensors["detected"] = st::Tensor::u8({T}, detected);
     f.tensors["status"] = st::Tensor::u8({T}, status);
     f.tensors["shot_start"] = st::Tensor::u8({T}, shot_start);
+    f.tensors["detector"] = st::Tensor::u8({T}, detector);
     f.tensors["crop_to_frame"] = st::Tensor::f32({T, 2, 3}, c2f);
     if (track.has_analysis) {
         f.tensors["landmarks"] = st::Tensor::f32({T, kNumLandmarks, 2}, lmk);
         f.tensors["aligned_landmarks"] = st::Tensor::f32({T, kNumLandmarks, 2}, alm);
         f.tensors["align"] = st::Tensor::f32({T, 2, 3}, align);
         f.tensors["pupils"] = st::Tensor::f32({T, 2, 2}, pupils);
+        f.tensors["landmark_source"] = st::Tensor::u8({T}, lmk_source);
+        f.tensors["yaw"] = st::Tensor::f32({T}, yaw);
     }
     st::save(path, f);
 }
@@ -158,13 +187,17 @@ FaceTrack load_track(const std::string& path) {
     const st::Tensor* detected = f.has("detected") ? &f.at("detected", st::DType::U8, {T}) : nullptr;
     const st::Tensor* status = f.has("status") ? &f.at("status", st::DType::U8, {T}) : nullptr;
     const st::Tensor* shot_start = f.has("shot_start") ? &f.at("shot_start", st::DType::U8, {T}) : nullptr;
+    const st::Tensor* detector = f.has("detector") ? &f.at("detector", st::DType::U8, {T}) : nullptr;
     t.has_analysis = f.has("landmarks");
     const st::Tensor *lmk = nullptr, *alm = nullptr, *align = nullptr, *pupils = nullptr;
+    const st::Tensor *lmk_source = nullptr, *yaw = nullptr;
     if (t.has_analysis) {
         lmk = &f.at("landmarks", st::DType::F32, {T, kNumLandmarks, 2});
         alm = &f.at("aligned_landmarks", st::DType::F32, {T, kNumLandmarks, 2});
         align = &f.at("align", st::DType::F32, {T, 2, 3});
         pupils = &f.at("pupils", st::DType::F32, {T, 2, 2});
+        if (f.has("landmark_source")) lmk_source = &f.at("landmark_source", st::DType::U8, {T});
+        if (f.has("yaw")) yaw = &f.at("yaw", st::DType::F32, {T});
     }
     check_values(path, "boxes", boxes);
     check_values(path, "crop_to_frame", c2f);
@@ -173,6 +206,7 @@ FaceTrack load_track(const std::string& path) {
         check_values(path, "aligned_landmarks", *alm);
         check_values(path, "align", *align);
         check_values(path, "pupils", *pupils);
+        if (yaw) check_values(path, "yaw", *yaw);
     }
     const std::string fc = f.meta("frame_count");
     if (!fc.empty() && fc != std::to_string(T))
@@ -196,6 +230,13 @@ FaceTrack load_track(const std::string& path) {
             fr.detected = fr.status == FrameStatus::Detected;
         }
         fr.shot_start = shot_start ? shot_start->ptr<uint8_t>()[i] != 0 : i == 0;
+        if (detector) {
+            const uint8_t d = detector->ptr<uint8_t>()[i];
+            if (d >= kNumDetectionSources || (d != 0 && fr.status != FrameStatus::Detected))
+                throw InputError(cat(path, ": tensor 'detector' of frame ", i, " is ", int(d), ", expected ",
+                                     fr.status == FrameStatus::Detected ? "0..4" : "0 for a frame that is not detected"));
+            fr.detector = static_cast<DetectionSource>(d);
+        }
         fr.crop_to_frame = get_mat23(c2f.ptr<float>() + 6 * i);
         if (t.has_analysis) {
             for (int k = 0; k < kNumLandmarks; ++k) {
@@ -207,6 +248,14 @@ FaceTrack load_track(const std::string& path) {
             fr.align = get_mat23(align->ptr<float>() + 6 * i);
             const float* pp = pupils->ptr<float>() + 4 * i;
             fr.pupils = {cv::Point2f(pp[0], pp[1]), cv::Point2f(pp[2], pp[3])};
+            if (lmk_source) {
+                const uint8_t l = lmk_source->ptr<uint8_t>()[i];
+                if (l >= kNumLandmarkSources)
+                    throw InputError(cat(path, ": tensor 'landmark_source' of frame ", i, " is ", int(l),
+                                         ", expected 0 (dlib), 1 (facemesh) or 2 (blend)"));
+                fr.landmark_source = static_cast<LandmarkSource>(l);
+            }
+            if (yaw) fr.yaw_deg = yaw->ptr<float>()[i];
         }
     }
     return t;

@@ -599,6 +599,7 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
                 f.status = status[i - t];
                 f.valid = true;
                 f.detected = f.status == FrameStatus::Detected;
+                if (f.detected) f.detector = detections[i][sel.chosen[i]].source;
                 f.crop_to_frame = crop_transform(f.box, opts.crop_size, opts.margin);
             }
             r = q;

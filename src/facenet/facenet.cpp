@@ -407,6 +407,16 @@ BlazeFaceDetector::~BlazeFaceDetector() = default;
 BlazeFaceDetector::BlazeFaceDetector(BlazeFaceDetector&&) noexcept = default;
 BlazeFaceDetector& BlazeFaceDetector::operator=(BlazeFaceDetector&&) noexcept = default;
 
+float blaze_yaw_deg(const Detection& d) {
+    if (d.keypoints.size() < 3) return 0.f;
+    const cv::Point2f eye_r = d.keypoints[0], eye_l = d.keypoints[1], nose = d.keypoints[2];
+    const cv::Point2f axis = eye_l - eye_r, mid = 0.5f * (eye_l + eye_r);
+    const float dist = std::sqrt(axis.dot(axis));
+    if (!(dist > 1e-3f)) return 0.f;
+    const float r = (nose - mid).dot(axis) / (dist * dist);
+    return static_cast<float>(std::atan(r / kBlazeNoseDepth) * 180.0 / CV_PI);
+}
+
 std::vector<Detection> BlazeFaceDetector::detect(const cv::Mat& bgr, float min_score) const {
     check_image(bgr, "BlazeFaceDetector");
     torch::NoGradGuard no_grad;
@@ -446,6 +456,9 @@ std::vector<Detection> BlazeFaceDetector::detect(const cv::Mat& bgr, float min_s
     const torch::Tensor scores = torch::sigmoid(batch.select(1, 0)).contiguous();
     const float* bx = boxes.data_ptr<float>();
     const float* sc = scores.data_ptr<float>();
+    // six keypoints per anchor, offsets from the anchor in input pixels as the box centre
+    const torch::Tensor kps = (batch.slice(1, 5, 17).reshape({-1, 6, 2}) + impl_->anchors.unsqueeze(1)).contiguous();
+    const float* kp = kps.data_ptr<float>();
     // TF's greedy NMS (tf.image.nonMaxSuppression): score > threshold, IoU > 0.3 suppresses, at most 100.
     std::vector<int64_t> order;
     for (int64_t i = 0; i < scores.size(0); ++i)
@@ -475,7 +488,9 @@ std::vector<Detection> BlazeFaceDetector::detect(const cv::Mat& bgr, float min_s
         kept.push_back(i);
         const float* b = bx + 4 * i;
         const float fx = float(W) / S, fy = float(H) / S;
-        out.push_back({cv::Rect2f(b[0] * fx, b[1] * fy, (b[2] - b[0]) * fx, (b[3] - b[1]) * fy), sc[i]});
+        Detection d{cv::Rect2f(b[0] * fx, b[1] * fy, (b[2] - b[0]) * fx, (b[3] - b[1]) * fy), sc[i], {}};
+        for (int k = 0; k < 6; ++k) d.keypoints.emplace_back(kp[(i * 6 + k) * 2] * fx, kp[(i * 6 + k) * 2 + 1] * fy);
+        out.push_back(std::move(d));
     }
     return out;
 }
@@ -494,7 +509,7 @@ FaceMesh::FaceMesh(FaceMesh&&) noexcept = default;
 FaceMesh& FaceMesh::operator=(FaceMesh&&) noexcept = default;
 
 std::vector<cv::Point3f> FaceMesh::predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes,
-                                           float roll_deg) const {
+                                           float roll_deg, float* face_score) const {
     check_image(bgr, "FaceMesh");
     if (passes < 1) throw InputError(cat("FaceMesh: passes must be >= 1 (got ", passes, ")"));
     face_crop(bgr, box, "FaceMesh");  // validates the box (finite, overlapping the image)
@@ -528,7 +543,15 @@ std::vector<cv::Point3f> FaceMesh::predict(const cv::Mat& bgr, const cv::Rect2f&
             for (int x = 0; x < S; ++x)
                 for (int ch = 0; ch < 3; ++ch) dst[(ch * S + y) * S + x] = row[x][2 - ch] / 255.0f;
         }
-        const torch::Tensor mesh = impl_->graph.run(t, "Identity_2").reshape({468, 3}).contiguous();
+        const bool last = pass + 1 == passes;
+        torch::Tensor mesh;
+        if (face_score && last) {
+            const auto o = impl_->graph.run(t, std::vector<std::string>{"Identity_2", "Identity_1"});
+            mesh = o[0].reshape({468, 3}).contiguous();
+            *face_score = o[1].reshape({-1})[0].item<float>();  // the graph ends in a sigmoid
+        } else {
+            mesh = impl_->graph.run(t, "Identity_2").reshape({468, 3}).contiguous();
+        }
         const float* m = mesh.data_ptr<float>();
         for (int i = 0; i < 468; ++i) {
             const cv::Point2d p = to_image(m[3 * i], m[3 * i + 1]);

@@ -28,6 +28,14 @@ std::string data_dir() {
     return fs::canonical(d, ec).string();
 }
 
+std::string yaw_set_dir() {
+    const char* env = std::getenv("NED_YAW_SET");
+    const std::string d = env && *env ? env : NED_YAW_SET_DEFAULT;
+    std::error_code ec;
+    if (!fs::is_regular_file(fs::path(d) / "index.json", ec)) return {};
+    return fs::canonical(d, ec).string();
+}
+
 std::string python_with(const std::string& modules) {
     const std::string cmd = std::string("'") + NED_SOURCE_DIR + "/scripts/find_python.sh' " + modules + " 2>/dev/null";
     FILE* p = ::popen(cmd.c_str(), "r");

@@ -13,6 +13,9 @@ namespace ned::test {
 std::string data_dir();
 /// data_dir() + "/" + rel, or "" when the data folder is absent.
 std::string data_path(const std::string& rel);
+/// The yaw test set that scripts/setup.sh makes with scripts/make_yaw_set.py (BUILD/yawset, or $NED_YAW_SET):
+/// a rendered head and real photos with known head pose and 68 points; empty when it was not made.
+std::string yaw_set_dir();
 /// Every video under data_dir()/video (recursively, sorted); empty when absent.
 std::vector<std::string> shared_videos();
 /// A fresh empty folder for this test (under the build tree's Testing/tmp), removed at exit of the test.
@@ -54,6 +57,14 @@ int free_port();
 int count_lines(const std::string& s);
 
 }  // namespace ned::test
+
+/// Skip the current test when the yaw test set is absent.
+#define NED_REQUIRE_YAW_SET()                                                                             \
+    do {                                                                                                  \
+        if (::ned::test::yaw_set_dir().empty())                                                           \
+            GTEST_SKIP() << "yaw test set not found (scripts/setup.sh makes BUILD/yawset with "            \
+                            "scripts/make_yaw_set.py, or set NED_YAW_SET); skipping";                     \
+    } while (0)
 
 /// Skip the current test when the shared data folder is absent.
 #define NED_REQUIRE_DATA()                                                                  \

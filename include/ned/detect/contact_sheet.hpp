@@ -6,9 +6,12 @@
 //     count/2 invalid frames, one per invalid run, longest runs first, shown as the whole frame (with the
 //     stale or outside box in red when there is one) and labelled with the reason ("#t no face",
 //     "#t outside frame"); tiles are in frame order;
+//     plus up to count/4 frames, one per run of frames found by another detector than HOG or landmarked by
+//     another model than dlib, labelled with the model ("blazeface", "hog-rotated", "facemesh yaw 48");
 //   - timeline (bottom strip, one column per slice of frames): green = detected, yellow = filled,
 //     red = no face, magenta = outside frame (the worst status of the slice wins); white ticks mark cuts and
-//     re-acquisitions of the target.
+//     re-acquisitions of the target; above it a thin model band where the slice's detected frames were found
+//     by another detector than HOG: blue = hog-rotated, cyan = blazeface, orange = ssd.
 #include <opencv2/core.hpp>
 
 #include <vector>

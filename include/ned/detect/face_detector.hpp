@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ned/detect/face_track.hpp"
+
 namespace ned::detect {
 
 /// Which face detector: dlib's HOG (five filters: frontal and rolled up to ~30-40 degrees), face-api's
@@ -16,9 +18,15 @@ namespace ned::detect {
 /// when the upright pass finds no face, HOG runs again on copies of the image rotated by
 /// DetectorOptions::rotation_angles and the boxes are mapped back; docs/performance.md "Face detectors").
 /// "hog-blazeface": HOG, and BlazeFace on the same frame when HOG finds no face (rolled, cut, turned faces).
-enum class DetectorKind { Hog, Ssd, BlazeFace, HogRot, HogBlazeFace };
-/// "hog" / "ssd" / "blazeface" / "hog-rot" / "hog-blazeface".
+/// "combined" (the default): HOG and BlazeFace (input padded to a square) on every frame; a BlazeFace face that
+/// HOG did not find is kept when its score and FaceMesh's face-presence score on it are high enough (options)
+/// (faces turned in yaw, also beside a face HOG finds, without BlazeFace's detections on hands); where both
+/// find a face HOG's box is kept unless the boxes disagree (IoU < 0.3: HOG's weak boxes on some turned faces);
+/// when neither finds a face, hog-rot's rotation search (docs/decisions.md "Default detector").
+enum class DetectorKind { Hog, Ssd, BlazeFace, HogRot, HogBlazeFace, Combined };
+/// "hog" / "ssd" / "blazeface" / "hog-rot" / "hog-blazeface" / "combined".
 const char* detector_name(DetectorKind k);
+
 /// Parse one of detector_name's names; InputError naming the value otherwise.
 DetectorKind parse_detector(const std::string& name);
 /// Whether the detector needs the colour (BGR) frame (SSD, BlazeFace, hog-blazeface) rather than grey.
@@ -41,6 +49,15 @@ struct DetectorOptions {
     /// cv::getRotationMatrix2D) tried, in this order, when the upright pass finds no face. Each pass runs on a
     /// canvas that holds the whole rotated image (black outside it).
     std::vector<float> rotation_angles = {-55.f, 55.f};
+    /// combined: a BlazeFace face that HOG did not find (or boxed far off) is kept when BlazeFace's score reaches
+    /// verify_min_blaze_score and FaceMesh's face-presence score after two passes reaches verify_min_score
+    /// (docs/performance.md "Faces turned in yaw": faces >= 0.74 and >= 0.995, hands 0.51 and 0.31).
+    float verify_min_score = 0.5f;
+    float verify_min_blaze_score = 0.6f;
+    /// BlazeFace input: true = the image padded to a square with black (aspect kept, as MediaPipe does), false =
+    /// stretched to a square (as @vladmandic/human does). combined always pads; `blazeface`/`hog-blazeface` follow
+    /// this flag (default false: their measured behaviour is unchanged).
+    bool blaze_square = false;
 };
 
 /// One detection in frame pixels.
@@ -52,7 +69,16 @@ struct Detection {
     /// frame placed so that hog_to_ned_box(box) has the centre of the NED box of the rotated pass mapped back
     /// (the 0.08 h upward shift taken along the face's own vertical); its sides are the rotated pass's.
     float roll = 0.f;
+    DetectionSource source = DetectionSource::Hog;  ///< the model that found it (whose box this mostly is)
+    /// BlazeFace's yaw estimate from its keypoints (facenet::blaze_yaw_deg) where BlazeFace saw the face, else 0.
+    float yaw_deg = 0.f;
 };
+
+/// combined: where HOG and BlazeFace find the same face, the box moves from HOG's to BlazeFace's as BlazeFace's
+/// yaw estimate goes from kTurnedFromDeg to kTurnedFromDeg + kTurnedRampDeg (linearly; frontal faces keep HOG's
+/// box, turned ones get BlazeFace's, which stays centred on them; docs/performance.md "Faces turned in yaw").
+constexpr float kTurnedFromDeg = 20.f;
+constexpr float kTurnedRampDeg = 15.f;
 
 /// Effective detection scale for a frame of w x h (resolves detect_scale = 0).
 float resolve_detect_scale(const DetectorOptions& opts, int width, int height);

@@ -14,11 +14,15 @@
 //   detected [T] u8      1 if the detector itself fired on this frame (before filling)
 //   status [T] u8        FrameStatus: why a frame is valid or not (optional; older tracks: from valid/detected)
 //   shot_start [T] u8    1 where a new shot starts (cut) or the target was re-acquired (optional)
+//   detector [T] u8      DetectionSource: the model that found the target in a detected frame, 0 otherwise
+//                        (optional; older tracks have none)
 // and, after `ned analyze` (has_analysis):
 //   landmarks [T,68,2] f32          single-detection 68 iBUG landmarks, crop pixels
 //   aligned_landmarks [T,68,2] f32  multisample-averaged landmarks mapped by `align`, aligned pixels
 //   align [T,2,3] f32               similarity crop -> aligned
 //   pupils [T,2,2] f32              image-left then image-right pupil, crop pixels
+//   landmark_source [T] u8          LandmarkSource: the model behind the frame's landmarks (optional)
+//   yaw [T] f32                     the face's estimated yaw in degrees (optional; face_landmarker.hpp)
 // __metadata__: format, version, source, fps (e.g. "30000/1001"), width, height, crop_size, frame_count.
 #include <opencv2/core.hpp>
 
@@ -31,6 +35,29 @@ namespace ned::detect {
 
 constexpr int kNumLandmarks = 68;
 using Landmarks = std::array<cv::Point2f, kNumLandmarks>;
+
+/// Which model found a detection. Stored as u8 per frame in track.safetensors (`detector`); the numbers are part
+/// of the format.
+enum class DetectionSource : unsigned char {
+    None = 0,        ///< no detection (a filled or faceless frame)
+    Hog = 1,         ///< dlib's HOG on the upright frame
+    HogRotated = 2,  ///< dlib's HOG on a rotated copy (rotation search)
+    BlazeFace = 3,   ///< MediaPipe BlazeFace (with FaceMesh's check in `combined`)
+    Ssd = 4,         ///< face-api's SSD
+};
+/// "none" / "hog" / "hog-rotated" / "blazeface" / "ssd".
+const char* source_name(DetectionSource s);
+constexpr int kNumDetectionSources = 5;
+
+/// Which landmark model gave a frame's 68 points. Stored as u8 per frame (`landmark_source`); part of the format.
+enum class LandmarkSource : unsigned char {
+    Dlib = 0,      ///< dlib's 68-point shape predictor (frontal and moderately turned faces)
+    FaceMesh = 1,  ///< MediaPipe FaceMesh mapped to 68 points (faces turned in yaw)
+    Blend = 2,     ///< a linear mix of both (yaw in the band between them)
+};
+/// "dlib" / "facemesh" / "blend".
+const char* landmark_source_name(LandmarkSource s);
+constexpr int kNumLandmarkSources = 3;
 
 /// Why a frame is (in)valid. Stored as u8 in track.safetensors; the numbers are part of the format.
 enum class FrameStatus : uint8_t {
@@ -61,6 +88,9 @@ struct FaceFrame {
     Landmarks aligned_landmarks{};  ///< multisample-averaged landmarks in aligned pixels
     cv::Matx23f align = cv::Matx23f::eye();          ///< crop -> aligned similarity
     std::array<cv::Point2f, 2> pupils{};             ///< image-left, image-right pupil, crop pixels
+    DetectionSource detector = DetectionSource::None;  ///< the model that found the target (detected frames)
+    LandmarkSource landmark_source = LandmarkSource::Dlib;  ///< after analysis: the model behind `landmarks`
+    float yaw_deg = 0.f;  ///< after analysis: estimated yaw (positive: the face turned towards image right)
 };
 
 /// The face track of one video.
@@ -78,9 +108,15 @@ struct FaceTrack {
 /// Frame counts of a track by status, for summaries.
 struct TrackCounts {
     long frames = 0, detected = 0, filled = 0, valid = 0, no_face = 0, outside = 0, other = 0, shots = 0;
+    /// Detected frames by the model that found the target (index: DetectionSource); None = not recorded.
+    std::array<long, kNumDetectionSources> by_detector{};
+    /// Valid frames by landmark model (index: LandmarkSource); only when the track has its analysis.
+    std::array<long, kNumLandmarkSources> by_landmarks{};
+    bool has_analysis = false;
 };
 TrackCounts count_frames(const FaceTrack& track);
-/// "300 frames: face detected in 141, filled 6, valid 147; invalid 153 (no face 120, outside frame 33)".
+/// "300 frames: face detected in 141 (hog 120, blazeface 21), filled 6, valid 147; invalid 153 (no face 120,
+/// outside frame 33)", and after analysis "; landmarks dlib 130, facemesh 12, blend 5".
 std::string describe(const TrackCounts& c);
 
 /// Write `track` to `path` (format ned.track v1), atomically.

@@ -42,9 +42,10 @@ struct FaceAt {
 FaceAt parse_face_at(const std::string& text);
 
 struct TrackOptions {
-    /// --detector (face_detector.hpp). Default hog-rot: HOG's boxes wherever HOG finds a face, HOG on copies
-    /// turned by +-55 degrees where it finds none (rolled faces; docs/decisions.md "Default detector").
-    DetectorKind detector = DetectorKind::HogRot;
+    /// --detector (face_detector.hpp). Default combined: HOG and BlazeFace on every frame (BlazeFace's faces that
+    /// HOG misses checked by FaceMesh; BlazeFace's box on turned faces), HOG on copies turned by +-55 degrees where
+    /// neither finds a face (docs/decisions.md "Default detector").
+    DetectorKind detector = DetectorKind::Combined;
     bool identity = true;        ///< check the target's identity across cuts and gaps (identity.hpp)
     std::string target_face;     ///< --target-face PHOTO: the target's identity (empty = first confident frames)
     float identity_threshold = 0.6f;  ///< face-descriptor distance above which a face is another person

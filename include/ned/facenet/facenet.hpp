@@ -30,7 +30,16 @@ std::filesystem::path open_models_dir();
 struct Detection {
     cv::Rect2f box;
     float score;
+    /// BlazeFace only (empty otherwise): MediaPipe's six keypoints in image pixels (edge coordinates, as `box`):
+    /// the subject's right eye (image left), left eye, nose tip, mouth centre, right ear tragion, left ear tragion.
+    std::vector<cv::Point2f> keypoints;
 };
+/// Yaw of a face from BlazeFace's keypoints, in degrees (positive: the nose towards image right): the nose
+/// tip's offset from the eyes' midpoint along the eye line, r = offset / eye distance, mapped by
+/// yaw = atan(r / kBlazeNoseDepth) (the nose tip lies ~kBlazeNoseDepth eye distances in front of the eyes).
+/// 0 when there are no keypoints.
+float blaze_yaw_deg(const Detection& d);
+constexpr float kBlazeNoseDepth = 0.5f;
 
 /// face-api's SSD-MobileNetV1 face detector. The RGB image is padded with black at the bottom/right to a square
 /// (face-api's padToSquare) and resized to 512x512 (TF resizeBilinear, no half-pixel centres); boxes are decoded
@@ -88,8 +97,10 @@ public:
     /// `passes` >= 1 (2: one re-crop, as MediaPipe's tracking does on the next frame). `roll_deg`: the face's
     /// in-plane roll if known (counter-clockwise positive, as detect::Detection::roll of the hog-rot detector):
     /// pass 1 crops turned by it instead of upright. InputError on an empty image or a box outside it.
+    /// `face_score` (optional) receives the model's face-presence probability for the last pass (the graph's
+    /// sigmoid face flag; MediaPipe drops a tracked face below 0.5): near 1 on faces, near 0 on hands, shirts, walls.
     std::vector<cv::Point3f> predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes = 2,
-                                     float roll_deg = 0.f) const;
+                                     float roll_deg = 0.f, float* face_score = nullptr) const;
 
 private:
     struct Impl;
