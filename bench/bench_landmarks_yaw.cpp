@@ -3,7 +3,7 @@
 //   mesh      FaceMesh (2 passes) + facenet::facemesh_to_68 (fixed face-oval jaw)
 //   mesh-sil  FaceMesh + facemesh_to_68_silhouette (far-side jaw on the mesh silhouette)
 //   face-api  facenet::Landmarks68
-//   auto      FaceLandmarker (default options)
+//   auto      FaceLandmarker (default options: dlib, or the mean of FaceMesh's and face-api's 68 by FaceMesh's yaw)
 // the way `ned analyze` runs them: face box from the hog-rot detector (the ground-truth points' box mapped to a
 // HOG-like box when it misses: column "box"), NED crop (face_frame_from_detection, extract_crop), the predictor
 // rectangle in the crop (predictor_rect), the points mapped back to the image. Three normalisations: outer eye

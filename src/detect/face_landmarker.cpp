@@ -3,9 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "ned/core/error.hpp"
+#include "ned/detect/face_detector.hpp"
 #include "ned/facenet/facenet.hpp"
+
+namespace fs = std::filesystem;
 
 namespace ned::detect {
 
@@ -113,6 +117,13 @@ std::vector<cv::Point2f> facemesh_to_68_silhouette(const std::vector<cv::Point3f
 
 struct FaceLandmarker::Impl {
     std::unique_ptr<facenet::FaceMesh> mesh;
+    std::unique_ptr<facenet::Landmarks68> net;
+    void load(const FaceLandmarkerOptions& o) {
+        if (o.mode == LandmarkMode::Dlib) return;
+        const fs::path dir = o.open_models_dir.empty() ? facenet::open_models_dir() : fs::path(o.open_models_dir);
+        mesh = std::make_unique<facenet::FaceMesh>(dir);
+        if (o.mode == LandmarkMode::Auto && o.ensemble_faceapi) net = std::make_unique<facenet::Landmarks68>(dir);
+    }
 };
 
 FaceLandmarker::FaceLandmarker(const std::string& dlib_model, const FaceLandmarkerOptions& options)
@@ -120,16 +131,12 @@ FaceLandmarker::FaceLandmarker(const std::string& dlib_model, const FaceLandmark
       own_dlib_(std::make_unique<LandmarkDetector>(dlib_model)),
       dlib_(own_dlib_.get()),
       opts_(options) {
-    if (opts_.mode != LandmarkMode::Dlib)
-        impl_->mesh = opts_.open_models_dir.empty() ? std::make_unique<facenet::FaceMesh>()
-                                                    : std::make_unique<facenet::FaceMesh>(opts_.open_models_dir);
+    impl_->load(opts_);
 }
 
 FaceLandmarker::FaceLandmarker(const LandmarkDetector& dlib, const FaceLandmarkerOptions& options)
     : impl_(std::make_unique<Impl>()), dlib_(&dlib), opts_(options) {
-    if (opts_.mode != LandmarkMode::Dlib)
-        impl_->mesh = opts_.open_models_dir.empty() ? std::make_unique<facenet::FaceMesh>()
-                                                    : std::make_unique<facenet::FaceMesh>(opts_.open_models_dir);
+    impl_->load(opts_);
 }
 
 FaceLandmarker::~FaceLandmarker() = default;
@@ -168,6 +175,13 @@ LandmarkResult FaceLandmarker::landmark(const cv::Mat& crop_bgr, const cv::Rect2
     Landmarks m{};
     float yaw = 0.f;
     mesh68(m, yaw);
+    if (impl_->net && std::abs(yaw) > opts_.blend_lo_deg) {
+        // face-api's net takes the SSD box: back from the HOG-like rectangle (inverse of the SSD -> HOG mapping)
+        const float w = rect.width / kSsdScaleX, h = rect.height / kSsdScaleY;
+        const float cx = rect.x + rect.width / 2 - kSsdShiftX * w, cy = rect.y + rect.height / 2 - kSsdShiftY * h;
+        const std::vector<cv::Point2f> f = impl_->net->predict(crop_bgr, cv::Rect2f(cx - w / 2, cy - h / 2, w, h));
+        for (int i = 0; i < kNumLandmarks; ++i) m[i] = 0.5f * (m[i] + f[i]);
+    }
     r.yaw_deg = yaw;
     r.yaw_from_mesh = true;
     const float a = std::abs(yaw);

@@ -6,8 +6,8 @@
 //   1. dlib on the crop (the multisample mean when asked), and a cheap yaw cue from its points (yaw_from_landmarks);
 //   2. when the cue's |yaw| reaches `gate_deg` (default 0: always), FaceMesh runs and its yaw (yaw_from_facemesh)
 //      decides:
-//      |yaw| <= blend_lo_deg: dlib's points (bit-identical to LandmarkDetector), |yaw| >= blend_hi_deg: FaceMesh's
-//      68 (facemesh_to_68, or _silhouette), in between a linear blend so a slowly turning head does not make the points
+//      |yaw| <= blend_lo_deg: dlib's points (bit-identical to LandmarkDetector), |yaw| >= blend_hi_deg: the mean of
+//      FaceMesh's 68 (facemesh_to_68) and face-api's 68-point net (source FaceMesh), in between a linear blend so a slowly turning head does not make the points
 //      jump from one model to the other.
 // Yaw sign convention (degrees): positive when the subject turns to THEIR left, i.e. the nose points towards the
 // image's right and the face's right side (iBUG points 0-7, image left) comes towards the camera.
@@ -46,6 +46,11 @@ struct FaceLandmarkerOptions {
     float blend_lo_deg = 26.f;
     float blend_hi_deg = 36.f;
     int facemesh_passes = 2;      ///< FaceMesh re-crops (facenet::FaceMesh::predict)
+    /// auto: the turned-face points are the mean of FaceMesh's 68 and face-api's 68-point net (facenet::Landmarks68,
+    /// given the predictor rectangle mapped back to the SSD box it was trained with): better than either alone on
+    /// every turned bin (synthetic 30-45 / 45-60: 0.081 / 0.119 vs FaceMesh 0.083 / 0.125; breakingbad 0.119 vs
+    /// 0.145) for ~3 ms. The forced facemesh mode uses FaceMesh alone.
+    bool ensemble_faceapi = true;
     /// far-side jaw along the mesh silhouette (facemesh_to_68_silhouette); off: measured no better (synthetic
     /// 30-45: 0.081 vs 0.083, 45-60: equal; breakingbad: 0.167 vs 0.145)
     bool silhouette_jaw = false;
@@ -63,8 +68,8 @@ struct LandmarkResult {
 /// Thread-safe after construction: landmark() is const and may be called from several threads.
 class FaceLandmarker {
 public:
-    /// Loads dlib's predictor (empty = kDefaultLandmarkModel) and, unless mode is Dlib, FaceMesh (ModelError when
-    /// missing, before any frame is read).
+    /// Loads dlib's predictor (empty = kDefaultLandmarkModel) and, unless mode is Dlib, FaceMesh (and in auto mode
+    /// face-api's 68-point net with ensemble_faceapi) from the open models (ModelError when missing).
     explicit FaceLandmarker(const std::string& dlib_model = {}, const FaceLandmarkerOptions& options = {});
     /// Uses an already loaded dlib predictor, which must outlive this object.
     explicit FaceLandmarker(const LandmarkDetector& dlib, const FaceLandmarkerOptions& options = {});
