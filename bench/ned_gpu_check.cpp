@@ -461,7 +461,11 @@ torch::Device pick_device(const std::string& spec) {
 /// --allreduce-worker: one rank of a two-process job on the same device (RANK, WORLD_SIZE, MASTER_* from the
 /// environment), through ned::dist's gradient averaging (one bucket of `bytes`).
 int run_worker(const Args& a) {
-    const dist::Env env = dist::detect_env();
+    std::map<std::string, std::string> vars;  // the rendezvous variables (the library never reads the environment)
+    for (const std::string& name : dist::rendezvous_variables())
+        if (const char* v = std::getenv(name.c_str())) vars[name] = v;
+    const dist::Env env = dist::detect_env(vars);
+    std::signal(SIGPIPE, SIG_IGN);  // a peer that dies: EPIPE, an error naming the rank (ned/dist/dist.hpp)
     const torch::Device dev = pick_device(a.device);
 #ifdef NED_WITH_CUDA
     if (is_cuda(dev)) c10::cuda::set_device(dev.index() < 0 ? 0 : dev.index());
@@ -469,6 +473,9 @@ int run_worker(const Args& a) {
     dist::Options o;
     o.timeout = std::chrono::milliseconds(60000);
     o.bucket_bytes = static_cast<size_t>(a.bytes) + 1024;
+    const char* log_level = std::getenv("TORCH_CPP_LOG_LEVEL");
+    o.user_log_level = log_level && *log_level;
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) o.gloo_interface = ifname;
     auto ctx = dist::Context::create(env, o, dev);
     const int64_t n = a.bytes / 4;
     auto p = torch::zeros({n}, torch::TensorOptions().device(dev)).requires_grad_(true);

@@ -1,6 +1,7 @@
 // `ned train-renderer WORKDIR... --out DIR`: train (or fine-tune) NED's neural renderer for one actor on
 // prepared work folders of the actor's footage. Library: ned/renderer/train.hpp.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -9,6 +10,7 @@
 #include "command.hpp"
 #include "dist_options.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
 #include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/dist/dist.hpp"
@@ -112,7 +114,8 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
         ->capture_default_str();
     add_dist_options(sub, *d);
-    sub->add_option("--stop-after-steps", o->stop_after_steps, "Testing: exit abruptly after N steps (simulates a kill)")
+    auto stop_after_steps = std::make_shared<int>(0);
+    sub->add_option("--stop-after-steps", *stop_after_steps, "Testing: exit abruptly after N steps (simulates a kill)")
         ->group("");
     sub->footer("Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
                 "rank 0 prepares the cache and writes the outputs (DIR on a disk every rank sees); --resume works\n"
@@ -127,8 +130,15 @@ void setup(CLI::App& app, const CommonOptions& common) {
         return in;
     });
     set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->out, "--out folder"}}; });
-    set_runner(sub, [o, d, no_augment, prep, &common] {
+    set_runner(sub, [o, d, no_augment, prep, stop_after_steps, &common] {
         renderer::TrainOptions opts = *o;
+        if (const int stop = *stop_after_steps; stop > 0)
+            opts.after_step = [stop](int64_t steps) {
+                if (steps < stop) return;
+                NED_LOG_WARN("[train-renderer] stopping abruptly after {} steps (--stop-after-steps)", steps);
+                std::fflush(nullptr);
+                std::_Exit(9);
+            };
         opts.device = common.device;
         opts.overwrite = common.overwrite;
         opts.threads = resolve_threads(common.threads);

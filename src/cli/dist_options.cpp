@@ -7,6 +7,7 @@
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
 #include "command.hpp"
+#include "environment.hpp"
 
 namespace ned::cli {
 
@@ -32,8 +33,10 @@ void add_dist_options(CLI::App* sub, DistCliOptions& o) {
 }
 
 std::shared_ptr<dist::Context> make_dist_context(const DistCliOptions& o, std::string& device) {
-    const dist::Env env = dist::detect_env();
+    const Environment& process_env = environment();
+    const dist::Env env = dist::detect_env(process_env.rendezvous);
     if (!env.distributed()) return dist::Context::single();
+    ignore_sigpipe();
     torch::Device dev = resolve_device(device);
     if (dev.is_cuda()) {
         dev = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
@@ -44,6 +47,8 @@ std::shared_ptr<dist::Context> make_dist_context(const DistCliOptions& o, std::s
     dist::Options opts;
     // c10d's and Gloo's own log lines (a missing peer: "[W socket.cpp...] [c10d] ...") only with -v
     opts.backend_logs = log::get().level() <= spdlog::level::debug;
+    opts.user_log_level = process_env.torch_log_level;
+    opts.gloo_interface = process_env.gloo_interface;
     if (env.rank != 0 && log::get().level() < spdlog::level::warn) log::get().set_level(spdlog::level::warn);
     opts.backend = o.backend;
     opts.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::llround(o.timeout_s * 1000)));

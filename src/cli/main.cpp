@@ -1,9 +1,7 @@
-// ned — Neural Emotion Director in one binary. Entry point: parses the command line, sets up logging and
-// threads, runs the chosen subcommand and maps exceptions to exit codes (the only catch in the program):
+// ned — Neural Emotion Director in one binary. Entry point: parses the command line, reads the environment
+// (environment.hpp: the only place), sets up logging and threads, runs the chosen subcommand and maps exceptions to exit codes (the only catch in the program):
 //   0 ok, 1 failure, 2 bad usage or input, 3 missing or invalid model asset.
 #include <algorithm>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -11,9 +9,9 @@
 #include <thread>
 
 #include "command.hpp"
+#include "environment.hpp"
 #include "ned/core/build_info.hpp"
 #include "ned/core/error.hpp"
-#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
@@ -60,21 +58,8 @@ int main(int argc, char** argv) {
     }
 
     ned::install_signal_cleanup();
-    // Tests of failure handling (ned/core/fault.hpp): NED_FAULT_POINT=NAME kills this process (SIGKILL, no
-    // clean-up) when it reaches ned::fault_point("NAME"), e.g. a data-parallel rank dying in a given phase;
-    // NED_FAULT_STALL=NAME:SECONDS makes it busy there that long (a long phase without collectives).
-    const char* fault = std::getenv("NED_FAULT_POINT");
-    const char* stall = std::getenv("NED_FAULT_STALL");
-    if ((fault && *fault) || (stall && *stall)) {
-        const std::string kill_at = fault ? fault : "", stall_spec = stall ? stall : "";
-        const size_t colon = stall_spec.rfind(':');
-        const std::string stall_at = stall_spec.substr(0, colon);
-        const double stall_s = colon == std::string::npos ? 0 : std::atof(stall_spec.c_str() + colon + 1);
-        ned::set_fault_handler([kill_at, stall_at, stall_s](const char* name) {
-            if (kill_at == name) ::raise(SIGKILL);
-            if (stall_at == name) std::this_thread::sleep_for(std::chrono::duration<double>(stall_s));
-        });
-    }
+    // The environment is read here and nowhere else (environment.hpp, docs/cli.md "Environment variables").
+    apply_environment(environment());
     try {
         // Every input of the command is known before any output (the log file first) is opened.
         for (CLI::App* sub : app.get_subcommands())

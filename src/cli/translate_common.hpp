@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "environment.hpp"
 #include "track_cli.hpp"
 #include "ned/core/error.hpp"
 #include "ned/pipeline/translate.hpp"
@@ -89,7 +90,9 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
 
 inline void run_translate(TranslateCliOptions& o, const CommonOptions& common, const char* name) {
     pipeline::TranslateOptions t = o.t;
-    t.models = pipeline::resolve_models(o.models);
+    pipeline::ModelSearch search = o.models;
+    if (search.models_dir.empty()) search.models_dir = environment().models_dir;  // $NED_MODELS
+    t.models = pipeline::resolve_models(search);
     t.device = common.device;
     t.threads = resolve_threads(common.threads);
     t.overwrite = common.overwrite;

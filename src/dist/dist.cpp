@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <exception>
 #include <cstdlib>
 #include <functional>
@@ -27,13 +26,9 @@
 namespace ned::dist {
 
 namespace {
-std::string get(const std::map<std::string, std::string>* vars, const char* key) {
-    if (vars) {
-        auto it = vars->find(key);
-        return it == vars->end() ? std::string() : it->second;
-    }
-    const char* v = std::getenv(key);
-    return v ? std::string(v) : std::string();
+std::string get(const std::map<std::string, std::string>& vars, const char* key) {
+    auto it = vars.find(key);
+    return it == vars.end() ? std::string() : it->second;
 }
 
 int to_int(const std::string& s, const char* key) {
@@ -51,11 +46,9 @@ int to_int(const std::string& s, const char* key) {
 void quiet_backend_logs(bool quiet) {
     // c10's logger drops messages below FLAGS_caffe2_log_level (without glog: c10::MessageLogger; with glog, as
     // Debian's LibTorch 1.13: UpdateLoggingLevelsFromFlags passes it on to glog's minloglevel), and c10d checks it
-    // before each of its own lines. LibTorch reads TORCH_CPP_LOG_LEVEL into the same flag; a user who sets that
-    // variable chooses the level.
+    // before each of its own lines. (LibTorch reads TORCH_CPP_LOG_LEVEL into the same flag: Context::create does
+    // not call this when Options::user_log_level says the user chose the level.)
     static const int initial = FLAGS_caffe2_log_level;
-    const char* env = std::getenv("TORCH_CPP_LOG_LEVEL");
-    if (env && *env) return;
     FLAGS_caffe2_log_level = quiet ? std::max(initial, 3 /* FATAL */) : initial;
 #ifdef C10_USE_GLOG
     // glog's own threshold (UpdateLoggingLevelsFromFlags only ever lowers it)
@@ -95,7 +88,14 @@ std::string first_host(const std::string& nodelist) {
     return first.substr(0, lb) + range + first.substr(rb + 1);
 }
 
-Env detect_env(const std::map<std::string, std::string>* vars) {
+const std::vector<std::string>& rendezvous_variables() {
+    static const std::vector<std::string> names{"WORLD_SIZE",   "RANK",         "LOCAL_RANK",    "MASTER_ADDR",
+                                                "MASTER_PORT",  "SLURM_NTASKS", "SLURM_PROCID",  "SLURM_LOCALID",
+                                                "SLURM_JOB_NODELIST", "SLURM_NODELIST"};
+    return names;
+}
+
+Env detect_env(const std::map<std::string, std::string>& vars) {
     Env e;
     const std::string ws = get(vars, "WORLD_SIZE"), nt = get(vars, "SLURM_NTASKS");
     if (!ws.empty()) {
@@ -173,11 +173,9 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
     if (options.backend != "auto" && options.backend != "gloo" && options.backend != "nccl")
         throw InputError(cat("--dist-backend must be auto, gloo or nccl, got '", options.backend, "'"));
     if (!(options.timeout.count() > 0)) throw InputError("--dist-timeout must be > 0");
-    // A peer that dies closes its sockets; writing to them must fail with EPIPE (which the collectives turn into
-    // an error naming the rank), not kill this process with SIGPIPE (exit 141, no message).
-    std::signal(SIGPIPE, SIG_IGN);
-    // c10d and Gloo log a missing peer themselves ("[W socket.cpp...] [c10d] ..."), beside ned's one error line
-    quiet_backend_logs(!options.backend_logs);
+    // (SIGPIPE is the caller's: header.) c10d and Gloo log a missing peer themselves ("[W socket.cpp...] [c10d]
+    // ..."), beside ned's one error line
+    if (!options.user_log_level) quiet_backend_logs(!options.backend_logs);
     auto impl = std::make_shared<Impl>();
     impl->opts = options;
     impl->device = device;
@@ -303,11 +301,10 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
 #endif
         if (!want_nccl) {
             auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
-            // the interface Gloo binds to: GLOO_SOCKET_IFNAME as in PyTorch, loopback for a local job, else the
-            // address this host's name resolves to
-            const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
-            if (ifname && *ifname)
-                o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+            // the interface Gloo binds to: Options::gloo_interface (GLOO_SOCKET_IFNAME, as in PyTorch), loopback
+            // for a local job, else the address this host's name resolves to
+            if (!options.gloo_interface.empty())
+                o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(options.gloo_interface));
             else if (env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0)
                 o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
             else

@@ -7,7 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
+#include <mutex>
 
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
@@ -20,12 +20,26 @@ namespace ned::facenet {
 namespace fs = std::filesystem;
 namespace F = torch::nn::functional;
 
+namespace {
+std::mutex g_open_models_mutex;
+fs::path g_open_models_override;  // set_open_models_dir (main: $NED_OPEN_MODELS)
+}  // namespace
+
+void set_open_models_dir(const fs::path& dir) {
+    std::lock_guard<std::mutex> lock(g_open_models_mutex);
+    g_open_models_override = dir;
+}
+
 fs::path open_models_dir() {
     std::vector<fs::path> tried;
-    if (const char* env = std::getenv("NED_OPEN_MODELS"); env && *env) {
-        fs::path p(env);
-        if (fs::is_directory(p)) return p;
-        throw ModelError(cat("NED_OPEN_MODELS=", p.string(), " is not a folder (expected the open face models, ",
+    fs::path given;
+    {
+        std::lock_guard<std::mutex> lock(g_open_models_mutex);
+        given = g_open_models_override;
+    }
+    if (!given.empty()) {
+        if (fs::is_directory(given)) return given;
+        throw ModelError(cat("NED_OPEN_MODELS=", given.string(), " is not a folder (expected the open face models, ",
                              "share/ned/open of an installed ned)"));
     }
     std::error_code ec;

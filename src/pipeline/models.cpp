@@ -1,4 +1,4 @@
-// Model files of the pipeline: where they are looked up (--models, $NED_MODELS, ./models) and the check of the
+// Model files of the pipeline: where they are looked up (the models folder, else ./models) and the check of the
 // whole set before any video is decoded (include/ned/pipeline/translate.hpp).
 #include <cstdint>
 #include <cstdlib>
@@ -80,11 +80,7 @@ void check_model(const std::string& path, const ModelSpec& spec, std::vector<std
 }  // namespace
 
 ModelPaths resolve_models(const ModelSearch& s) {
-    std::string dir = s.models_dir;
-    if (dir.empty()) {
-        const char* env = std::getenv("NED_MODELS");
-        dir = env && *env ? env : "models";
-    }
+    const std::string dir = s.models_dir.empty() ? std::string("models") : s.models_dir;
     auto in_dir = [&](const char* name) { return (fs::path(dir) / name).string(); };
     ModelPaths m;
     m.flame = s.flame.empty() ? in_dir("flame.safetensors") : s.flame;

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -17,6 +16,7 @@
 
 #include "ned/core/bounded_queue.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
@@ -265,12 +265,6 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
         },
         cond_queue, face_queue);
 
-    // Test hook (tests/cli/test_cli_translate.cpp): a signal to itself once this many frames are rendered (and,
-    // with keep_faces, on disk): SIGTERM, or NED_TEST_INTERRUPT_SIGNAL (a number, e.g. 9 for SIGKILL).
-    const char* interrupt_env = std::getenv("NED_TEST_INTERRUPT_RENDER_AFTER");
-    const int64_t interrupt_after = interrupt_env ? std::atoll(interrupt_env) : -1;
-    const char* signal_env = std::getenv("NED_TEST_INTERRUPT_SIGNAL");
-    const int interrupt_signal = signal_env ? std::atoi(signal_env) : SIGTERM;
     StreamThread renderer_thread(
         [&] {
             struct Window {
@@ -308,7 +302,9 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
                     if (o.follow_edit_mask) write_png_atomic(masks_dir / name, face.mask);
                     renderer::write_render_resume(resume_file, o.resume_key, i + 1, s.frame, face_renderer.previous());
                 }
-                if (interrupt_after >= 0 && i + 1 >= interrupt_after) std::raise(interrupt_signal);
+                // frames 0..i rendered (and, with keep_faces, on disk): the tests of an interrupted run stop the
+                // process here (ned/core/fault.hpp)
+                fault_point("render.frames_done", i + 1);
                 render_s += seconds_since(t0);
                 face_queue.push(std::move(face));
             }

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +16,7 @@
 
 #include "ned/core/cpu_features.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/output_dir.hpp"
@@ -325,9 +325,6 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
                      steps[start - 1].frame, total - start);
         if (progress) progress(start, total);
     }
-    // Test hook (tests/cli/test_cli_translate.cpp): SIGTERM to itself once this many frames are on disk.
-    const char* interrupt_env = std::getenv("NED_TEST_INTERRUPT_RENDER_AFTER");
-    const int64_t interrupt_after = interrupt_env ? std::atoll(interrupt_env) : -1;
     for (int64_t i = start; i < total; ++i) {
         const FrameStep& s = steps[i];
         if (s.restart) {
@@ -342,7 +339,8 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
         masks_for(s.frame, crop_mask, aligned_mask);
         const torch::Tensor out = renderer.step(cond, mask_tensor(aligned_mask));
         if (pending.valid()) pending.get();
-        if (interrupt_after >= 0 && i >= interrupt_after) std::raise(SIGTERM);
+        // frames 0..i-1 are on disk: the tests of an interrupted run stop the process here (ned/core/fault.hpp)
+        fault_point("render.frames_done", i);
         const cv::Matx23f align = track.frames[s.frame].align;
         const int64_t t = s.frame;
         const torch::Tensor prev = resumable ? renderer.previous() : torch::Tensor();

@@ -405,11 +405,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
                                                       std::isnan(l[k]) ? "NaN" : "infinite"));
                 for (int k = 0; k < kNumLosses; ++k)
                     if (std::isfinite(l[k])) sums[k] += l[k];
-                if (o.stop_after_steps > 0 && steps >= o.stop_after_steps) {
-                    NED_LOG_WARN("[train-renderer] stopping abruptly after {} steps (--stop-after-steps)", steps);
-                    std::fflush(nullptr);
-                    std::_Exit(9);
-                }
+                if (o.after_step) o.after_step(steps);
             }
             const int64_t done = first + global;
             // steps of this run (a resumed run counts from where it starts, so that rate and time left are right)

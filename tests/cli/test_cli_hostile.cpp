@@ -486,6 +486,19 @@ void interrupt_composite(int sig) {
     EXPECT_FALSE(fs::exists(out));
 }
 
+// $NED_MODELS is read by the binary (src/cli/environment.cpp; the library's default is ./models) and is the
+// default of --models: a folder without the models is named in the exit-3 error.
+TEST(CliHostileEnvironment, NedModelsIsTheDefaultModelsFolder) {
+    const std::string F = Fixture::get().root();
+    const std::string models = F + "/models_from_env";
+    const auto r = ned::test::run_ned({"translate", F + "/in.mp4", F + "/o.mp4", "--emotion", "happy", "--renderer",
+                                       F + "/renderer_stub.safetensors"},
+                                      {{"NED_MODELS", models}});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find(models + "/flame.safetensors"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(F + "/o.mp4"));
+}
+
 // `render` into a work folder on a read-only mount: exit 2 up front (docs/cli.md), not exit 1 after the first
 // frame. Needs root and mount(2) (a read-only tmpfs); skipped elsewhere.
 TEST(CliHostileReadOnly, RenderIntoAReadOnlyWorkFolderIsRefusedUpFront) {

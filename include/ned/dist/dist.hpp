@@ -33,9 +33,12 @@ struct Env {
     bool distributed() const { return world > 1; }
 };
 
-/// Read the environment (`vars` replaces the process environment, for tests). Throws InputError for
+/// The environment variables detect_env reads (the caller reads them: the library never calls getenv).
+const std::vector<std::string>& rendezvous_variables();
+/// Where this process sits, from the values of rendezvous_variables() (`ned` passes the process environment, read
+/// in src/cli/environment.cpp; a variable that is absent or empty counts as unset). Throws InputError for
 /// inconsistent values (rank outside 0..world-1, a non-numeric port, ...).
-Env detect_env(const std::map<std::string, std::string>* vars = nullptr);
+Env detect_env(const std::map<std::string, std::string>& vars);
 /// First host of a Slurm node list: "gpu[03-05,09],cpu1" -> "gpu03", "node7" -> "node7".
 std::string first_host(const std::string& nodelist);
 
@@ -47,6 +50,12 @@ struct Options {
     /// default), c10's log level is raised to FATAL when the process group is created, so that a missing peer
     /// is reported by ned's one error line only (the CLI turns them on with -v).
     bool backend_logs = false;
+    /// The user chose c10's log level (TORCH_CPP_LOG_LEVEL is set; LibTorch reads it itself): backend_logs is
+    /// ignored and the level left alone. The caller reads the variable.
+    bool user_log_level = false;
+    /// Network interface Gloo binds to (the caller passes GLOO_SOCKET_IFNAME, as PyTorch reads it); empty:
+    /// loopback for a job on localhost / 127.x, else the address this host's name resolves to.
+    std::string gloo_interface;
 };
 
 /// Raise (quiet = true) or restore c10's log level (FLAGS_caffe2_log_level: FATAL, or WARNING, c10's default):
@@ -63,6 +72,10 @@ class Context {
 public:
     /// Rendezvous and create the process group. `device` is where the tensors of collectives live (the
     /// LOCAL_RANK GPU with NCCL). Throws ned::Error naming the address when the rendezvous times out.
+    /// Process-wide settings are the caller's: a peer that dies closes its sockets, and writing to them must fail
+    /// with EPIPE (which the collectives turn into an error naming the rank), so a program that creates a
+    /// distributed context ignores SIGPIPE first (`ned` does, in src/cli/environment.cpp; else a dead peer kills
+    /// this process with SIGPIPE, exit 141, no message).
     static std::shared_ptr<Context> create(const Env& env, const Options& options, const torch::Device& device);
     /// A single-process context (no process group).
     static std::shared_ptr<Context> single();

@@ -37,9 +37,10 @@ struct ModelPaths {
     std::string landmarks;     ///< dlib 68-point predictor; empty = Debian's libdlib-data file
 };
 
-/// Where to look for models: `--models DIR`, else $NED_MODELS, else ./models; explicit per-file paths win.
+/// Where to look for models: `models_dir`, else ./models; explicit per-file paths win. (The CLI passes
+/// `--models DIR`, else $NED_MODELS: the library never reads the environment.)
 struct ModelSearch {
-    std::string models_dir;    ///< --models (empty: $NED_MODELS, else ./models)
+    std::string models_dir;    ///< --models or $NED_MODELS (empty: ./models)
     std::string flame, deca, manipulator, segmentation, renderer;  ///< explicit overrides (may be empty)
 };
 

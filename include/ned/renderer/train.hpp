@@ -19,6 +19,7 @@
 // every `save_minutes`; --resume continues from it), losses.jsonl (per epoch: every loss term, validation L1
 // and PSNR inside the mask), preview/epoch_NN.jpg (rows of NMFC | real | generated for held-out frames).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,7 +54,10 @@ struct TrainOptions {
     int val_frames = 12;              ///< held-out frames (end of the longest segment), 0 = none
     int preview_frames = 3;
     double save_minutes = 5;          ///< state saved at least this often (and at every epoch end); finite, >= 0
-    int stop_after_steps = 0;         ///< testing: exit the process abruptly after this many steps (a "kill")
+    /// Called after every optimisation step with the steps of this run so far (a resumed run counts from its
+    /// start); may throw to stop the training. The CLI's --stop-after-steps (testing) ends the process there
+    /// without any clean-up, as a kill would. Empty: nothing.
+    std::function<void(int64_t steps)> after_step;
     bool augment = true;              ///< NED's train-time augmentation (random affine of the conditioning, eye noise)
     /// fp32, or mixed precision: bf16 (CPU, CUDA) or fp16 (CUDA only, dynamic loss scale); float32 master
     /// weights, optimiser state and checkpoints either way (docs/decisions.md)

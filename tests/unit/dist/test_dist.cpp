@@ -16,13 +16,13 @@ using ned::test::free_port;
 
 TEST(DistEnv, TorchrunSlurmAndSingle) {
     std::map<std::string, std::string> none;
-    Env e = detect_env(&none);
+    Env e = detect_env(none);
     EXPECT_FALSE(e.distributed());
     EXPECT_EQ(e.source, "single");
 
     std::map<std::string, std::string> tr = {{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"},
                                              {"MASTER_ADDR", "10.1.2.3"}, {"MASTER_PORT", "29999"}};
-    e = detect_env(&tr);
+    e = detect_env(tr);
     EXPECT_EQ(e.source, "torchrun");
     EXPECT_EQ(e.rank, 3);
     EXPECT_EQ(e.world, 8);
@@ -32,7 +32,7 @@ TEST(DistEnv, TorchrunSlurmAndSingle) {
 
     std::map<std::string, std::string> sl = {{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
                                              {"SLURM_JOB_NODELIST", "gpu[03-04,09],login1"}};
-    e = detect_env(&sl);
+    e = detect_env(sl);
     EXPECT_EQ(e.source, "slurm");
     EXPECT_EQ(e.rank, 5);
     EXPECT_EQ(e.world, 8);
@@ -41,14 +41,14 @@ TEST(DistEnv, TorchrunSlurmAndSingle) {
     EXPECT_EQ(e.master_port, 29500);
     // torchrun variables win over Slurm's (torchrun inside an allocation)
     tr.insert(sl.begin(), sl.end());
-    EXPECT_EQ(detect_env(&tr).source, "torchrun");
+    EXPECT_EQ(detect_env(tr).source, "torchrun");
 
     std::map<std::string, std::string> bad = {{"RANK", "2"}, {"WORLD_SIZE", "2"}};
-    EXPECT_THROW(detect_env(&bad), InputError);
+    EXPECT_THROW(detect_env(bad), InputError);
     bad = {{"RANK", "x"}, {"WORLD_SIZE", "2"}};
-    EXPECT_THROW(detect_env(&bad), InputError);
+    EXPECT_THROW(detect_env(bad), InputError);
     std::map<std::string, std::string> one = {{"SLURM_NTASKS", "1"}, {"SLURM_PROCID", "0"}};
-    EXPECT_FALSE(detect_env(&one).distributed());
+    EXPECT_FALSE(detect_env(one).distributed());
 }
 
 TEST(DistEnv, FirstHostOfSlurmNodeLists) {

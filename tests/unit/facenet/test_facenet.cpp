@@ -24,9 +24,12 @@ cv::Rect2f box_of(const nlohmann::json& j) {
 TEST(Facenet, OpenModelsDirFindsTheShippedModels) {
     const auto d = open_models_dir();
     EXPECT_TRUE(std::filesystem::exists(d / "ssd_mobilenetv1_model-weights_manifest.json")) << d;
-    ::setenv("NED_OPEN_MODELS", "/nonexistent/ned-open", 1);
+    set_open_models_dir("/nonexistent/ned-open");  // what main passes from $NED_OPEN_MODELS
     EXPECT_THROW(open_models_dir(), ned::ModelError);
-    ::unsetenv("NED_OPEN_MODELS");
+    set_open_models_dir(d);
+    EXPECT_EQ(open_models_dir(), d);
+    set_open_models_dir({});
+    EXPECT_EQ(open_models_dir(), d);
     EXPECT_THROW(FaceDetector("/nonexistent/ned-open"), ned::ModelError);
 }
 

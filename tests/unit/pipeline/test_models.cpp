@@ -1,4 +1,4 @@
-// Model resolution (--models, $NED_MODELS, ./models, overrides) and the checks made before any decoding.
+// Model resolution (models folder, ./models, overrides) and the checks made before any decoding.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -48,8 +48,9 @@ TEST(PipelineModels, ResolveFromFolderEnvironmentAndOverrides) {
     s.flame = "/elsewhere/flame.safetensors";
     EXPECT_EQ(ned::pipeline::resolve_models(s).flame, "/elsewhere/flame.safetensors");
 
+    // The library never reads $NED_MODELS (the CLI passes it as models_dir): set or not, an empty folder is ./models.
     ::setenv("NED_MODELS", dir.path().c_str(), 1);
-    EXPECT_EQ(ned::pipeline::resolve_models(ModelSearch{}).manipulator, dir / "manipulator.safetensors");
+    EXPECT_EQ(ned::pipeline::resolve_models(ModelSearch{}).manipulator, "models/manipulator.safetensors");
     ::unsetenv("NED_MODELS");
     EXPECT_EQ(ned::pipeline::resolve_models(ModelSearch{}).manipulator, "models/manipulator.safetensors");
 }

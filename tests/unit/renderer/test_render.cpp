@@ -5,8 +5,12 @@
 #include <opencv2/imgproc.hpp>
 
 #include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "ned/core/error.hpp"
+#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "ned/renderer/render.hpp"
@@ -190,6 +194,40 @@ TEST(RenderWorkdir, RendersEveryFrameWithConditioningAndRestartsAfterAGap) {
     o.overwrite = true;
     EXPECT_EQ(render_workdir(o).frames_rendered, 6);
     EXPECT_FALSE(fs::exists(png(dir / "faces", 4)));
+}
+
+// The render pass reports its frames on disk at the fault point render.frames_done (before each frame): nothing
+// happens without a handler; the caller's handler may stop the pass there (`ned`'s tests of an interrupted run
+// raise a signal from it, installed by main from NED_TEST_INTERRUPT_RENDER_AFTER; a library never reads that).
+TEST(RenderWorkdir, FramesDoneFaultPointLetsTheCallerStopThePass) {
+    struct HandlerGuard {
+        ~HandlerGuard() { set_fault_handler({}); }
+    } guard;
+    test::TempDir dir;
+    const std::string ckpt = test::write_synthetic_workdir(dir.path(), 6, {0, 1, 2, 3, 4, 5});
+    RenderOptions o;
+    o.workdir = dir.path();
+    o.renderer = ckpt;
+    o.overwrite = true;
+    std::vector<int64_t> counts;
+    set_fault_handler([&](const char* name, int64_t count) {
+        if (std::string(name) == "render.frames_done") counts.push_back(count);
+    });
+    EXPECT_EQ(render_workdir(o).frames_rendered, 6);
+    EXPECT_EQ(counts, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+
+    counts.clear();
+    set_fault_handler([&](const char* name, int64_t count) {
+        if (std::string(name) != "render.frames_done") return;
+        counts.push_back(count);
+        if (count >= 3) throw std::runtime_error("cancelled after 3 frames");
+    });
+    EXPECT_THROW(render_workdir(o), std::runtime_error);
+    EXPECT_EQ(counts, (std::vector<int64_t>{0, 1, 2, 3}));
+
+    set_fault_handler({});
+    EXPECT_EQ(render_workdir(o).frames_rendered, 6);
+    EXPECT_EQ(counts.size(), 4u);  // no handler: nothing called
 }
 
 TEST(RenderWorkdir, AlignedMaskFolderOverridesTheAnalysisMask) {
