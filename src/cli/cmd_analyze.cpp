@@ -1,5 +1,6 @@
 // `ned analyze VIDEO WORKDIR`: face track + 68 landmarks, NED alignment, pupils (and optional masks, images,
 // preview) -> WORKDIR/track.safetensors with has_analysis.
+#include <map>
 #include <memory>
 
 #include <cstdio>
@@ -17,6 +18,7 @@ struct AnalyzeCliOptions {
     std::string video, workdir, landmark_model, segmentation_model, preview, face_at;
     bool save_images = false, no_multisample = false;
     detect::TrackOptions track;
+    detect::LandmarkMode landmarks = detect::LandmarkMode::Auto;
     float forehead = detect::FaceMaskOptions{}.forehead_fraction;
 };
 
@@ -24,13 +26,21 @@ void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<AnalyzeCliOptions>();
     CLI::App* sub = app.add_subcommand(
         "analyze",
-        "Track the face, then per frame: 68 landmarks (dlib), NED's anti-jitter alignment, pupils; writes "
+        "Track the face, then per frame: 68 landmarks (dlib; FaceMesh on turned faces), NED's anti-jitter alignment, pupils; writes "
         "WORKDIR/track.safetensors with the analysis");
     sub->add_option("VIDEO", o->video, "Input video")->required()->check(CLI::ExistingFile);
     sub->add_option("WORKDIR", o->workdir, "Work folder (created if missing)")->required();
     sub->add_option("--landmark-model", o->landmark_model,
                     "dlib 68-point shape predictor (default /usr/share/dlib/shape_predictor_68_face_landmarks.dat "
                     "from Debian's libdlib-data)");
+    static const std::map<std::string, detect::LandmarkMode> modes = {{"auto", detect::LandmarkMode::Auto},
+                                                                       {"dlib", detect::LandmarkMode::Dlib},
+                                                                       {"facemesh", detect::LandmarkMode::FaceMesh}};
+    sub->add_option("--landmarks", o->landmarks,
+                    "Landmark model: auto (dlib on frontal faces, FaceMesh's 68 points (with face-api's net) on faces "
+                    "turned beyond ~36 degrees of yaw, a blend between), dlib or facemesh")
+        ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
+        ->default_str("auto");
     sub->add_option("--segmentation-model", o->segmentation_model,
                     "FSGAN U-Net converted with scripts/convert_fsgan_unet.py: masks/ from the network instead of "
                     "the landmarks");
@@ -81,6 +91,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
         opts.track.threads = resolve_threads(common.threads);
         opts.threads = resolve_threads(common.threads);
         opts.landmark_model = o->landmark_model;
+        opts.landmarks = o->landmarks;
         opts.segmentation_model = o->segmentation_model;
         opts.multisample = !o->no_multisample;
         opts.save_images = o->save_images;

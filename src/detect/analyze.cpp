@@ -96,7 +96,15 @@ void draw_preview(cv::Mat& frame, const FaceFrame& f, const cv::Mat& mask) {
     }
     const float s = f.crop_to_frame(0, 0);
     const int r = std::max(1, static_cast<int>(std::lround(1.5f * s)));
-    for (const auto& p : f.landmarks) cv::circle(frame, to_frame(f.crop_to_frame, p), r, cv::Scalar(255, 255, 0), -1, cv::LINE_AA);
+    // the models behind the frame (issue 22): magenta points where they are not dlib's
+    const cv::Scalar pts_col = f.landmark_source == LandmarkSource::Dlib ? cv::Scalar(255, 255, 0) : cv::Scalar(255, 80, 255);
+    for (const auto& p : f.landmarks) cv::circle(frame, to_frame(f.crop_to_frame, p), r, pts_col, -1, cv::LINE_AA);
+    const std::string label = cat(f.detected ? source_name(f.detector) : "filled", " / ",
+                                  landmark_source_name(f.landmark_source), " yaw ", std::lround(f.yaw_deg));
+    const double fs = 0.5 * thick;
+    const cv::Point at(static_cast<int>(f.box[0]), std::max(12 * thick, static_cast<int>(f.box[1]) - 4 * thick));
+    cv::putText(frame, label, at, cv::FONT_HERSHEY_SIMPLEX, fs, cv::Scalar(0, 0, 0), 3 * thick, cv::LINE_AA);
+    cv::putText(frame, label, at, cv::FONT_HERSHEY_SIMPLEX, fs, pts_col, thick, cv::LINE_AA);
     for (const auto& p : f.pupils)
         cv::circle(frame, to_frame(f.crop_to_frame, p), 2 * r + 1, cv::Scalar(0, 0, 255), -1, cv::LINE_AA);
 }
@@ -173,6 +181,8 @@ void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std
         f.aligned_landmarks = a.aligned;
         f.align = a.align;
         f.pupils = a.pupils;
+        f.landmark_source = a.source;
+        f.yaw_deg = a.yaw_deg;
         if (segmenter) {
             job.mask = segmenter->segment(crop);
         } else if (want_masks || preview) {

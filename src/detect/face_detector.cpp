@@ -255,7 +255,7 @@ Detection from_facenet(const facenet::Detection& d, float scale, ToHog to_hog, D
     det.box = to_hog(b);
     det.score = d.score;
     det.source = source;
-    det.yaw_deg = facenet::blaze_yaw_deg(d);
+    if (source == DetectionSource::BlazeFace) det.yaw_deg = facenet::blaze_yaw_deg(d);
     return det;
 }
 template <typename ToHog>

@@ -599,7 +599,10 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
                 f.status = status[i - t];
                 f.valid = true;
                 f.detected = f.status == FrameStatus::Detected;
-                if (f.detected) f.detector = detections[i][sel.chosen[i]].source;
+                if (f.detected) {
+                    f.detector = detections[i][sel.chosen[i]].source;
+                    f.detector_yaw_deg = detections[i][sel.chosen[i]].yaw_deg;
+                }
                 f.crop_to_frame = crop_transform(f.box, opts.crop_size, opts.margin);
             }
             r = q;

@@ -32,6 +32,7 @@ SourceStagesOutcome run_source_stages(StageRecords& records, const SourceStagesO
         {"target_face", to.target_face.empty() ? json(nullptr) : file_identity(to.target_face)},
         {"identity_threshold", to.identity_threshold},
         {"landmarks", file_identity(o.models.landmarks.empty() ? detect::kDefaultLandmarkModel : o.models.landmarks)},
+        {"landmark_mode", detect::landmark_mode_name(detect::AnalyzeOptions{}.landmarks)},  // issue 22: by yaw
         {"segmentation", file_identity(o.models.segmentation)}};
     out.analysis = records.run(o.stage_prefix + "analyze", a_in, [&]() -> long {
         detect::AnalyzeOptions ao;

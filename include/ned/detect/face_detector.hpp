@@ -5,6 +5,7 @@
 // "MTCNN-equivalent" box NED's margin rule was made for; the rest of ned sees one box convention.
 #include <opencv2/core.hpp>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,8 +71,8 @@ struct Detection {
     /// (the 0.08 h upward shift taken along the face's own vertical); its sides are the rotated pass's.
     float roll = 0.f;
     DetectionSource source = DetectionSource::Hog;  ///< the model that found it (whose box this mostly is)
-    /// BlazeFace's yaw estimate from its keypoints (facenet::blaze_yaw_deg) where BlazeFace saw the face, else 0.
-    float yaw_deg = 0.f;
+    /// BlazeFace's yaw estimate from its keypoints (facenet::blaze_yaw_deg) where BlazeFace saw the face, else NaN.
+    float yaw_deg = std::numeric_limits<float>::quiet_NaN();
 };
 
 /// combined: where HOG and BlazeFace find the same face, the box moves from HOG's to BlazeFace's as BlazeFace's

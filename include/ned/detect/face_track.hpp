@@ -28,6 +28,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,10 @@ struct FaceFrame {
     DetectionSource detector = DetectionSource::None;  ///< the model that found the target (detected frames)
     LandmarkSource landmark_source = LandmarkSource::Dlib;  ///< after analysis: the model behind `landmarks`
     float yaw_deg = 0.f;  ///< after analysis: estimated yaw (positive: the face turned towards image right)
+    /// In memory only (not stored): BlazeFace's keypoint yaw of the detection (Detection::yaw_deg) on a detected
+    /// frame, NaN when BlazeFace did not see the face or the frame was filled. The landmark stage uses it to skip
+    /// FaceMesh on faces that are clearly frontal.
+    float detector_yaw_deg = std::numeric_limits<float>::quiet_NaN();
 };
 
 /// The face track of one video.

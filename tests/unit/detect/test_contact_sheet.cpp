@@ -41,3 +41,32 @@ TEST(ContactSheet, ShowsInvalidRunsAndATimeline) {
     EXPECT_GT(px(60)[0], 150);  // magenta: blue and red
     EXPECT_GT(px(60)[2], 150);
 }
+
+TEST(ContactSheet, MarksFramesFoundByAnotherDetectorThanHog) {
+    // issue 22: a run of frames found by BlazeFace gets a tile of its own and a cyan model band on the timeline
+    FaceTrack t;
+    t.width = 320;
+    t.height = 240;
+    t.frames.resize(100);
+    for (int i = 0; i < 100; ++i) {
+        auto& f = t.frames[i];
+        f.valid = f.detected = true;
+        f.status = FrameStatus::Detected;
+        f.detector = i >= 61 && i < 66 ? DetectionSource::BlazeFace : DetectionSource::Hog;
+        f.shot_start = i == 0;
+    }
+    ContactSheet sheet(t, 8, 64);
+    bool tile = false;
+    for (long i : sheet.frames()) tile = tile || (i >= 61 && i < 66);
+    EXPECT_TRUE(tile) << "no tile of the BlazeFace run";
+    for (long i : sheet.frames()) sheet.add(i, cv::Mat(), cv::Mat(256, 256, CV_8UC3, cv::Scalar(100, 100, 100)));
+    const cv::Mat img = sheet.image();
+    // model band: the top rows of the 24 px timeline; cyan (blue + green, no red) at frame 63, nothing at frame 20
+    const int y = img.rows - 24 + 2, W = img.cols;
+    const cv::Vec3b at63 = img.at<cv::Vec3b>(y, static_cast<int>(63 * W / 100)), at20 = img.at<cv::Vec3b>(y, 20 * W / 100);
+    EXPECT_GT(at63[0], 150);
+    EXPECT_GT(at63[1], 150);
+    EXPECT_LT(at63[2], 100);
+    EXPECT_LT(at20[0], 120);  // HOG frames: grey band
+    EXPECT_LT(at20[1], 120);
+}

@@ -76,3 +76,50 @@ TEST(FaceTrackIo, TrackWithoutStatusDerivesItAndInconsistentStatusIsRefused) {
         EXPECT_NE(m.find("'status' of frame 1"), std::string::npos) << m;
     }
 }
+
+TEST(FaceTrackIo, ModelsPerFrameRoundTripAreCountedAndBadValuesAreRefused) {
+    // issue 22: the detector that found each detected frame, and after analysis the landmark model and yaw
+    test::TempDir dir;
+    FaceTrack t = four_frames();
+    t.has_analysis = true;
+    t.frames[0].detector = DetectionSource::BlazeFace;
+    t.frames[3].detector = DetectionSource::Hog;
+    t.frames[0].landmark_source = LandmarkSource::FaceMesh;
+    t.frames[0].yaw_deg = -52.5f;
+    t.frames[1].landmark_source = LandmarkSource::Blend;
+    t.frames[1].yaw_deg = 30.f;
+    save_track(dir / "t.safetensors", t);
+    const FaceTrack r = load_track(dir / "t.safetensors");
+    EXPECT_EQ(int(r.frames[0].detector), int(DetectionSource::BlazeFace));
+    EXPECT_EQ(int(r.frames[1].detector), int(DetectionSource::None));  // filled
+    EXPECT_EQ(int(r.frames[3].detector), int(DetectionSource::Hog));
+    EXPECT_EQ(int(r.frames[0].landmark_source), int(LandmarkSource::FaceMesh));
+    EXPECT_EQ(int(r.frames[1].landmark_source), int(LandmarkSource::Blend));
+    EXPECT_EQ(int(r.frames[3].landmark_source), int(LandmarkSource::Dlib));
+    EXPECT_FLOAT_EQ(r.frames[0].yaw_deg, -52.5f);
+    EXPECT_EQ(describe(count_frames(r)),
+              "4 frames: face detected in 2 (hog 1, blazeface 1), filled 1, valid 3; invalid 1 (no face 0, outside "
+              "frame 1); landmarks dlib 1, facemesh 1, blend 1");
+    // a track from before issue 22 loads with defaults: no detector recorded, dlib landmarks
+    st::File f = st::load(dir / "t.safetensors");
+    for (const char* k : {"detector", "landmark_source", "yaw"}) f.tensors.erase(k);
+    st::save(dir / "old.safetensors", f);
+    const FaceTrack o = load_track(dir / "old.safetensors");
+    EXPECT_EQ(int(o.frames[0].detector), int(DetectionSource::None));
+    EXPECT_EQ(int(o.frames[0].landmark_source), int(LandmarkSource::Dlib));
+    // values outside the enums, or a detector on a frame that was not detected: exit-2 errors naming the tensor
+    auto refused = [&](const char* tensor, int frame, uint8_t value, const std::string& expect) {
+        st::File g = st::load(dir / "t.safetensors");
+        g.tensors[tensor].ptr<uint8_t>()[frame] = value;
+        st::save(dir / "bad.safetensors", g);
+        try {
+            load_track(dir / "bad.safetensors");
+            ADD_FAILURE() << tensor << " " << int(value) << " accepted";
+        } catch (const InputError& e) {
+            EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << e.what();
+        }
+    };
+    refused("detector", 0, 9, "'detector' of frame 0 is 9");
+    refused("detector", 1, 1, "'detector' of frame 1 is 1, expected 0 for a frame that is not detected");
+    refused("landmark_source", 3, 3, "'landmark_source' of frame 3 is 3");
+}
