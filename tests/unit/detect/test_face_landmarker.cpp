@@ -74,3 +74,15 @@ TEST(FaceLandmarker, SilhouetteJawRejectsBadMeshesAndKeepsFrontalOnes) {
         }
     }
 }
+
+TEST(FaceLandmarker, DisagreementIsTheInnerPointErrorOverTheEyeDistance) {
+    const Landmarks a = symmetric_face();  // eye corners 60 px apart
+    EXPECT_EQ(landmark_disagreement(a, a), 0.f);
+    Landmarks b = a;
+    for (int i = 0; i < 17; ++i) b[i].x += 100.f;  // the jaw does not count
+    EXPECT_EQ(landmark_disagreement(b, a), 0.f);
+    for (int i = 17; i < 68; ++i) b[i].y += 6.f;  // 0.1 eye distances
+    EXPECT_NEAR(landmark_disagreement(b, a), 0.1f, 1e-5f);
+    Landmarks z{};
+    EXPECT_EQ(landmark_disagreement(a, z), 0.f);  // degenerate reference
+}

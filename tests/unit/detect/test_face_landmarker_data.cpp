@@ -2,7 +2,7 @@
 // (label data): FaceMesh's yaw on real faces and on a turned mesh, the auto path's NME and its bit identity with
 // dlib on frontal faces, the forced modes. Bounds come from bench_landmarks_yaw (docs/performance.md, "Landmarks on
 // turned faces") with margin: measured auto NME 0.013-0.033 on the frontal photos, 0.017 on image_0003;
-// FaceMesh yaw -12.9 on image_0003, |yaw| <= 6.2 on the frontal ones.
+// FaceMesh yaw -12.9 on image_0003, |yaw| <= 6.2 on the frontal ones; dlib-FaceMesh disagreement <= 0.038.
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
@@ -131,6 +131,7 @@ TEST(FaceLandmarkerData, AutoPathAccuracyAndFrontalBitIdentity) {
         // these faces are below the blend band: dlib's multisample result, unchanged
         EXPECT_EQ(r.source, LandmarkSource::Dlib) << name;
         EXPECT_TRUE(r.yaw_from_mesh);
+        EXPECT_LT(r.disagreement, 0.06f) << name;  // measured <= 0.038; the ramp starts at 0.07
         Landmarks single;
         const Landmarks avg = landmarker().dlib().landmark_multisample(p.crop, p.rect, 5, &single);
         for (int i = 0; i < 68; ++i) {
