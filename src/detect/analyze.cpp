@@ -38,8 +38,9 @@ CropAnalysis finish_analysis(CropAnalysis a, const cv::Mat& crop_bgr) {
 }
 }  // namespace
 
-CropAnalysis analyze_crop(const FaceLandmarker& landmarker, const cv::Mat& crop_bgr, const cv::Rect2f& rect) {
-    const LandmarkResult r = landmarker.landmark(crop_bgr, rect);
+CropAnalysis analyze_crop(const FaceLandmarker& landmarker, const cv::Mat& crop_bgr, const cv::Rect2f& rect,
+                          float detector_yaw_deg) {
+    const LandmarkResult r = landmarker.landmark(crop_bgr, rect, detector_yaw_deg);
     CropAnalysis a;
     a.single = r.single;
     a.averaged = r.averaged;
@@ -176,7 +177,7 @@ void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std
         FaceFrame& f = track.frames[i];
         if (!f.valid) return;
         const cv::Mat crop = extract_crop(job.frame.bgr, f, cs);
-        const CropAnalysis a = analyze_crop(landmarker, crop, predictor_rect(f));
+        const CropAnalysis a = analyze_crop(landmarker, crop, predictor_rect(f), f.detector_yaw_deg);
         f.landmarks = a.single;
         f.aligned_landmarks = a.aligned;
         f.align = a.align;

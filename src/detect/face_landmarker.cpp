@@ -154,7 +154,7 @@ std::vector<cv::Point3f> FaceLandmarker::facemesh(const cv::Mat& bgr, const cv::
     return impl_->mesh->predict(bgr, rect, std::max(1, opts_.facemesh_passes));
 }
 
-LandmarkResult FaceLandmarker::landmark(const cv::Mat& crop_bgr, const cv::Rect2f& rect) const {
+LandmarkResult FaceLandmarker::landmark(const cv::Mat& crop_bgr, const cv::Rect2f& rect, float detector_yaw_deg) const {
     LandmarkResult r;
     auto mesh68 = [&](Landmarks& pts, float& yaw) {
         const std::vector<cv::Point3f> mesh = facemesh(crop_bgr, rect);
@@ -179,6 +179,10 @@ LandmarkResult FaceLandmarker::landmark(const cv::Mat& crop_bgr, const cv::Rect2
     r.source = LandmarkSource::Dlib;
     r.yaw_deg = yaw_from_landmarks(r.averaged);
     if (opts_.mode == LandmarkMode::Dlib || std::abs(r.yaw_deg) < opts_.gate_deg) return r;
+    if (std::isfinite(detector_yaw_deg) && std::abs(detector_yaw_deg) < opts_.frontal_hint_deg) {
+        r.yaw_deg = detector_yaw_deg;  // frontal by the detector's keypoints: no FaceMesh
+        return r;
+    }
 
     Landmarks m{};
     float yaw = 0.f;

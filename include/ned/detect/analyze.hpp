@@ -46,7 +46,8 @@ struct CropAnalysis {
 
 /// Landmarks (FaceLandmarker: dlib or FaceMesh by yaw), alignment and pupils of one crop with the predictor
 /// rectangle `rect` (crop pixels).
-CropAnalysis analyze_crop(const FaceLandmarker& landmarker, const cv::Mat& crop_bgr, const cv::Rect2f& rect);
+CropAnalysis analyze_crop(const FaceLandmarker& landmarker, const cv::Mat& crop_bgr, const cv::Rect2f& rect,
+                          float detector_yaw_deg = std::numeric_limits<float>::quiet_NaN());
 
 /// Same with dlib only (source Dlib, yaw_deg = yaw_from_landmarks of the averaged points).
 CropAnalysis analyze_crop(const LandmarkDetector& detector, const cv::Mat& crop_bgr, const cv::Rect2f& rect,

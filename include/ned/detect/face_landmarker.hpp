@@ -15,6 +15,7 @@
 // Measurements and the reasons for the thresholds: docs/performance.md ("Landmarks on turned faces").
 #include <opencv2/core.hpp>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,11 @@ struct FaceLandmarkerOptions {
     /// faces turned 45-75 degrees (cue |yaw| down to 0.1 degrees, wrong sign on 6 of 30 at 45-60), so no
     /// threshold on the cue catches the faces where dlib fails.
     float gate_deg = 0.f;
+    /// auto: a face whose detector yaw (BlazeFace's keypoints, FaceFrame::detector_yaw_deg) is below this is taken
+    /// for frontal without running FaceMesh (dlib's points, bit-identical). BlazeFace's yaw reads 36-40 +- 9 degrees
+    /// on faces turned 30 (where the blend starts at FaceMesh's 26) and 2 +- 10 on frontal ones, so 12 skips
+    /// FaceMesh on most frontal frames (its ~15 ms) and on practically no turned one. NaN hint: FaceMesh runs.
+    float frontal_hint_deg = 12.f;
     /// auto: FaceMesh's |yaw| up to which dlib's points are kept, and from which FaceMesh's are used; linear blend
     /// between. dlib is better than FaceMesh up to ~28 degrees on the real photos (lenna at 23 by FaceMesh:
     /// 0.036 vs 0.082; image_0010 at 23.5: 0.026 vs 0.057) and worse from ~30 on the synthetic set.
@@ -87,7 +93,9 @@ public:
     FaceLandmarker& operator=(const FaceLandmarker&) = delete;
 
     /// Landmarks of the face in `crop_bgr` (CV_8UC3) whose dlib predictor rectangle is `rect` (predictor_rect).
-    LandmarkResult landmark(const cv::Mat& crop_bgr, const cv::Rect2f& rect) const;
+    /// `detector_yaw_deg`: the detector's yaw estimate when known (auto mode: see frontal_hint_deg), else NaN.
+    LandmarkResult landmark(const cv::Mat& crop_bgr, const cv::Rect2f& rect,
+                            float detector_yaw_deg = std::numeric_limits<float>::quiet_NaN()) const;
 
     /// FaceMesh's 468 points (image pixels, z relative) for the predictor rectangle `rect`, the box FaceMesh is
     /// given (rect, which is about the tight brows-to-chin box it expects). Throws ModelError in Dlib mode.

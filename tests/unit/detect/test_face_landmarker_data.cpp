@@ -164,3 +164,22 @@ TEST(FaceLandmarkerData, ForcedModes) {
     EXPECT_FALSE(d.yaw_from_mesh);
     EXPECT_THROW(dl.facemesh(p.crop, p.rect), ned::ModelError);
 }
+
+TEST(FaceLandmarkerData, AFrontalDetectorYawSkipsFaceMeshAndAnUnknownOneDoesNot) {
+    // The detector's yaw (BlazeFace's keypoints) below frontal_hint_deg: dlib's points without running FaceMesh,
+    // the hint as the frame's yaw; a turned or unknown (NaN) hint: FaceMesh decides as before.
+    NED_REQUIRE_LANDMARK_MODEL();
+    Photo p;
+    ASSERT_TRUE(load_photo("300w_lfpw/image_0001", p));
+    const FaceLandmarker& auto_lm = landmarker();
+    const LandmarkResult frontal = auto_lm.landmark(p.crop, p.rect, 5.f);
+    EXPECT_FALSE(frontal.yaw_from_mesh);
+    EXPECT_EQ(frontal.source, LandmarkSource::Dlib);
+    EXPECT_FLOAT_EQ(frontal.yaw_deg, 5.f);
+    const LandmarkResult unknown = auto_lm.landmark(p.crop, p.rect);
+    EXPECT_TRUE(unknown.yaw_from_mesh);
+    const LandmarkResult turned = auto_lm.landmark(p.crop, p.rect, 40.f);
+    EXPECT_TRUE(turned.yaw_from_mesh);
+    // on this frontal photo FaceMesh keeps dlib's points too: the same points either way
+    for (int i = 0; i < kNumLandmarks; ++i) EXPECT_EQ(frontal.averaged[i], unknown.averaged[i]) << i;
+}
