@@ -15,6 +15,7 @@
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/output_dir.hpp"
+#include "ned/core/torch_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/detect/alignment.hpp"
 #include "ned/detect/crop.hpp"
@@ -164,6 +165,9 @@ void analyze_track(FaceTrack& track, const LandmarkDetector& detector, const std
     }
 
     const int workers = resolve_workers(options.threads);
+    // FaceMesh / face-api run on `workers` frame workers at once: each single-threaded (ScopedTorchThreads)
+    std::optional<ScopedTorchThreads> torch_threads;
+    if (workers > 1) torch_threads.emplace(1);
     const size_t batch = static_cast<size_t>(std::max(8, 4 * workers));
     const long total = static_cast<long>(track.frames.size());
     const int cs = track.crop_size;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <atomic>
 #include <limits>
+#include <optional>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -13,6 +14,7 @@
 
 #include "ned/core/bounded_queue.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/torch_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/detect/crop.hpp"
 #include "ned/detect/identity.hpp"
@@ -443,6 +445,9 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
     int nthreads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
     nthreads = std::max(1, nthreads);
 
+    // the learned detectors run on `nthreads` frame workers at once: each single-threaded (ScopedTorchThreads)
+    std::optional<ScopedTorchThreads> torch_threads;
+    if (nthreads > 1) torch_threads.emplace(1);
     std::vector<std::vector<Detection>> detections;
     std::mutex det_mutex;
     std::atomic<long> done{0};
@@ -519,6 +524,7 @@ FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, c
     }
     queue.close();
     for (auto& w : workers) w.join();
+    torch_threads.reset();
     if (reader_error) std::rethrow_exception(reader_error);
     if (worker_error) std::rethrow_exception(worker_error);
     if (progress) progress(frames, frames);

@@ -16,6 +16,7 @@
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/parallel.hpp"
+#include "ned/core/torch_util.hpp"
 #include "ned/detect/alignment.hpp"
 #include "ned/detect/crop.hpp"
 #include "ned/detect/face_mask.hpp"
@@ -150,19 +151,6 @@ struct ThreadPeak {
     }
 };
 
-/// LibTorch's intra-op threads set to 1 while alive (restored after). evaluate() runs its networks on
-/// `threads` frame workers at once; each worker's LibTorch calls would otherwise start an OpenMP team (and
-/// OpenBLAS its own) of the process-wide intra-op count: --threads 16 ran 16 x 16 threads (214 measured).
-class SingleThreadedTorch {
-public:
-    SingleThreadedTorch() : saved_(at::get_num_threads()) { at::set_num_threads(1); }
-    ~SingleThreadedTorch() { at::set_num_threads(std::max(1, saved_)); }
-    SingleThreadedTorch(const SingleThreadedTorch&) = delete;
-    SingleThreadedTorch& operator=(const SingleThreadedTorch&) = delete;
-
-private:
-    int saved_;
-};
 
 /// Second difference of landmarks of three consecutive frames, mean over the 68 points, in crop pixels.
 double second_difference(const Landmarks& p0, const Landmarks& p1, const Landmarks& p2, float scale) {
@@ -191,7 +179,7 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
     ThreadPeak peak;
     peak.sample();
     const int threads_at_start = peak.peak.load();
-    const SingleThreadedTorch torch_threads;
+    const ScopedTorchThreads torch_threads(1);  // the workers' networks run single-threaded
     const io::VideoInfo ia = io::probe(original, true), ib = io::probe(edited, true);
     if (ia.frame_count != ib.frame_count)
         throw InputError(cat("ORIGINAL ", original, " has ", ia.frame_count, " frames but EDITED ", edited, " has ",

@@ -15,6 +15,21 @@ namespace ned {
 /// Set torch intra-op threads (0 = all cores). Debian's LibTorch starts with 1 thread.
 void set_torch_threads(int n);
 
+/// LibTorch's intra-op threads set to `n` while alive (restored after). For stages that run their networks on
+/// several frame workers at once: each worker's LibTorch calls would otherwise start an OpenMP team of the
+/// process-wide intra-op count (eval with --threads 16 ran 16 x 16 threads), and OpenMP teams that outnumber the
+/// cores spin against each other (face detection with 2 workers x 2 threads on 2 busy cores ran 10x slower).
+class ScopedTorchThreads {
+public:
+    explicit ScopedTorchThreads(int n) : saved_(torch::get_num_threads()) { torch::set_num_threads(n < 1 ? 1 : n); }
+    ~ScopedTorchThreads() { torch::set_num_threads(saved_ < 1 ? 1 : saved_); }
+    ScopedTorchThreads(const ScopedTorchThreads&) = delete;
+    ScopedTorchThreads& operator=(const ScopedTorchThreads&) = delete;
+
+private:
+    int saved_;
+};
+
 /// "auto" -> CUDA when available else CPU; "cpu"; "cuda" (BackendError if unavailable); "cuda:N".
 torch::Device resolve_device(const std::string& spec);
 
