@@ -12,6 +12,7 @@
 
 #include "ned/blend/laplacian_blend.hpp"
 #include "ned/core/error.hpp"
+#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
@@ -223,6 +224,7 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
         FrameJob job = pending.get();
         replaced += job.replace ? 1 : 0;
         writer.write(job.frame);
+        fault_point("composite.frames_done", job.frame.index + 1);  // the failure tests (ned/core/fault.hpp)
         if (progress) progress(job.frame.index + 1, std::max(total, job.frame.index + 1));
     };
     io::Frame fr;

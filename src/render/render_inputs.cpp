@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "ned/core/error.hpp"
+#include "ned/core/fault.hpp"
 #include "ned/core/parallel.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
@@ -215,6 +216,7 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
         });
         preview_until(frames.back(), batch);
         done += static_cast<int64_t>(batch.size());
+        fault_point("render_inputs.frames_done", done);  // the failure tests (ned/core/fault.hpp)
         if (progress) progress(done, total);
     }
     if (writer) {

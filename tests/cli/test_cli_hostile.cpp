@@ -48,6 +48,8 @@ static std::string without_warnings(const std::string& err) {
 }
 using ned::test::run_ned;
 
+extern char** environ;  // the test's environment, passed on to the spawned ned with one variable added
+
 namespace {
 
 constexpr int kW = 64, kH = 64, kFrames = 10, kCrop = 32;
@@ -439,47 +441,74 @@ TEST_P(CliHostile, ExitCodeOneLineNothingLeftInputsUntouched) {
 INSTANTIATE_TEST_SUITE_P(Table, CliHostile, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
-// SIGINT / SIGTERM while a video is being written: exit 128 + signal, the temporary output removed.
-void interrupt_composite(int sig) {
-    const std::string F = Fixture::get().root();
-    ned::test::TempDir tmp;
-    const std::string video = tmp / "long.mp4", work = tmp / "w";
-    write_video(video, 320, 240, 150);
-    fs::create_directories(work + "/faces");
-    auto track = make_track(video, 150, 320, 240);
-    ned::detect::save_track(work + "/track.safetensors", track);
-    for (int t = 0; t < 150; ++t)
-        cv::imwrite(work + "/faces/" + ned::frame_name(t, ".png"), cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
-    const std::string out = tmp / "out.mp4";
-    const std::string bin = ned::test::ned_binary();
-    const std::vector<std::string> args = {bin, "-q", "--threads", "1", "composite", video, work, out,
-                                           "--preset", "veryslow"};
+// Starts the `ned` binary (`args`, output to /dev/null) with NED_FAULT_STALL=`stall` (NAME:SECONDS) in its
+// environment: it stops that long at the fault point NAME (ned/core/fault.hpp, src/cli/environment.cpp), so a
+// signal sent once the test saw it get under way always lands mid-run, however fast the machine.
+pid_t spawn_stalled_ned(const std::vector<std::string>& args, const std::string& stall) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e)
+        if (std::strncmp(*e, "NED_FAULT_STALL=", 16) != 0) env.emplace_back(*e);
+    env.push_back("NED_FAULT_STALL=" + stall);
+    std::vector<char*> argv, envp;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid == 0) {
-        std::vector<char*> argv;
-        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
         const int devnull = ::open("/dev/null", O_WRONLY);
         ::dup2(devnull, 1);
         ::dup2(devnull, 2);
-        ::execv(bin.c_str(), argv.data());
+        ::execve(args[0].c_str(), argv.data(), envp.data());
         ::_exit(127);
     }
+    return pid;
+}
+
+// Waits up to `seconds` for `pid` to end (its status in `status`); false (and the process killed) if it did not.
+bool wait_for_exit(pid_t pid, int& status, double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return false;
+}
+
+// SIGINT / SIGTERM while a video is being written: exit 128 + signal, the temporary output removed. The run stalls
+// for 600 s after its first frame is in the temporary video (fault point composite.frames_done), so the signal,
+// sent once the temporary file exists, always arrives before the video is finished.
+void interrupt_composite(int sig) {
+    const std::string F = Fixture::get().root();
+    ned::test::TempDir tmp;
+    const std::string video = tmp / "v.mp4", work = tmp / "w";
+    const int frames = 12;
+    write_video(video, 320, 240, frames);
+    fs::create_directories(work + "/faces");
+    auto track = make_track(video, frames, 320, 240);
+    ned::detect::save_track(work + "/track.safetensors", track);
+    for (int t = 0; t < frames; ++t)
+        cv::imwrite(work + "/faces/" + ned::frame_name(t, ".png"), cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
+    const std::string out = tmp / "out.mp4";
+    const pid_t pid = spawn_stalled_ned({ned::test::ned_binary(), "-q", "--threads", "1", "composite", video, work, out},
+                                        "composite.frames_done:600");
     ASSERT_GT(pid, 0);
     auto temp_exists = [&] {
         for (const auto& e : fs::directory_iterator(tmp.path()))
             if (e.path().filename().string().find(".tmp-") != std::string::npos) return true;
         return false;
     };
-    const auto t0 = std::chrono::steady_clock::now();
-    while (!temp_exists() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const bool started = temp_exists();
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    ::kill(pid, sig);
     int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!started) GTEST_SKIP() << "the composite finished before it could be interrupted";
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!temp_exists() && ::waitpid(pid, &status, WNOHANG) == 0 &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60))
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const bool started = temp_exists();
+    ::kill(pid, sig);
+    ASSERT_TRUE(wait_for_exit(pid, status, 60)) << "ned did not end within 60 s of the signal";
+    ASSERT_TRUE(started) << "the composite never created its temporary video (exit status " << status << ")";
     ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
     EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
     EXPECT_FALSE(temp_exists());
@@ -682,32 +711,23 @@ INSTANTIATE_TEST_SUITE_P(Commands, CliDiskFull, ::testing::ValuesIn(disk_full_ca
                          [](const ::testing::TestParamInfo<DiskFullCase>& i) { return std::string(i.param.name); });
 
 // SIGTERM while render-inputs writes its conditioning images: exit 143, and conditioning/ (which this run
-// created) is gone with every image written so far; the work folder is as before.
+// created) is gone with every image written so far; the work folder is as before. The run stalls for 600 s after
+// its first batch of 16 frames is on disk (fault point render_inputs.frames_done), so the signal, sent once 6
+// images exist, always arrives before the manifest is written.
 TEST(CliHostileSignals, SigtermRemovesPartialImageFolders) {
     const std::string F = Fixture::get().root();
     ned::test::TempDir tmp;
     const std::string work = tmp / "w";
     fs::create_directories(work);
-    const int frames = 400;
+    const int frames = 40;
     auto track = make_track(F + "/in.mp4", frames);
     track.crop_size = 256;
     ned::detect::save_track(work + "/track.safetensors", track);
     ned::recon::save_reconstruction(work + "/reconstruction.safetensors", make_recon(F + "/in.mp4", frames));
     const auto before = snapshot(work);
-    const std::string bin = ned::test::ned_binary();
-    const std::vector<std::string> args = {bin, "-q", "--threads", "1", "render-inputs", work, "--flame",
-                                           F + "/flame_ok.safetensors", "--save-images"};
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        std::vector<char*> argv;
-        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        const int devnull = ::open("/dev/null", O_WRONLY);
-        ::dup2(devnull, 1);
-        ::dup2(devnull, 2);
-        ::execv(bin.c_str(), argv.data());
-        ::_exit(127);
-    }
+    const pid_t pid = spawn_stalled_ned({ned::test::ned_binary(), "-q", "--threads", "1", "render-inputs", work,
+                                         "--flame", F + "/flame_ok.safetensors", "--save-images"},
+                                        "render_inputs.frames_done:600");
     ASSERT_GT(pid, 0);
     auto pngs = [&] {
         std::error_code ec;
@@ -716,18 +736,17 @@ TEST(CliHostileSignals, SigtermRemovesPartialImageFolders) {
             n += it->path().extension() == ".png";
         return n;
     };
+    int status = 0;
     const auto t0 = std::chrono::steady_clock::now();
-    while (pngs() < 6 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+    while (pngs() < 6 && ::waitpid(pid, &status, WNOHANG) == 0 &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const int seen = pngs();
     ::kill(pid, SIGTERM);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (seen < 6 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        GTEST_SKIP() << "render-inputs finished before it could be interrupted";
+    ASSERT_TRUE(wait_for_exit(pid, status, 60)) << "ned did not end within 60 s of the signal";
+    ASSERT_GE(seen, 6) << "render-inputs wrote no images (exit status " << status << ")";
     ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
     EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
-    EXPECT_GE(seen, 6);
     EXPECT_TRUE(snapshot(work) == before) << "left behind: " << pngs() << " PNGs, conditioning/ "
                                           << (fs::exists(work + "/conditioning") ? "exists" : "gone");
 }

@@ -11,7 +11,9 @@
 // Points: dist.rendezvous, dist.process_group, train.data, train.resume, train.broadcast, train.step,
 // train.epoch_end, train.validate, train.checkpoint (no count); render.frames_done (count = frames of the
 // render pass on disk so far, resumed ones included: ned::renderer::render_workdir before each frame, the
-// streamed render of ned::pipeline after each).
+// streamed render of ned::pipeline after each); composite.frames_done (count = frames written to the temporary
+// output video so far: ned::blend::composite_video after each), render_inputs.frames_done (count = frames whose
+// conditioning images are on disk: ned::render::render_inputs after each batch).
 #include <cstdint>
 #include <functional>
 #include <string>

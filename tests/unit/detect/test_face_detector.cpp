@@ -4,6 +4,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 
 #include "ned/core/error.hpp"
@@ -42,18 +43,48 @@ TEST(FaceDetector, FindsTheFaceInAPortrait) {
     EXPECT_LT(side, 700.f);
 }
 
-TEST(FaceDetector, FindsBothFacesLargestFirstAndUpsampleHelpsSmallFaces) {
+TEST(FaceDetector, FindsBothFacesLargestFirst) {
     NED_REQUIRE_DATA();
     const cv::Mat img = cv::imread(ned::test::data_path("images/faces/face_recognition__two_people.jpg"));
     ASSERT_FALSE(img.empty());
-    DetectorOptions o;
+    DetectorOptions o;  // HOG, no upsampling
+    o.kind = DetectorKind::Hog;
+    const auto d = FaceDetector(o).detect(img);
+    ASSERT_EQ(d.size(), 2u);
+    auto area = [](const Detection& x) { return (x.box[2] - x.box[0]) * (x.box[3] - x.box[1]); };
+    EXPECT_GE(area(d[0]), area(d[1]));
+}
+
+// The two faces of the photo (1126x661; ~150-180 px boxes) made small: the photo scaled by 0.26 (293x172, detected
+// at scale 1) leaves ~44 px faces, below dlib's 80x80 HOG window. Without upsampling HOG finds neither; one
+// pyramid-up step (upsample 1) finds both, where the full-size photo has them. Measured: without upsampling no face
+// for scales 0.20-0.32 (both from 0.35 on), with it both at every scale 0.20-1.0.
+TEST(FaceDetector, UpsampleFindsSmallFacesTheDefaultMisses) {
+    NED_REQUIRE_DATA();
+    const cv::Mat img = cv::imread(ned::test::data_path("images/faces/face_recognition__two_people.jpg"));
+    ASSERT_FALSE(img.empty());
+    DetectorOptions o;  // upsampling is HOG's (dlib's pyramid)
+    o.kind = DetectorKind::Hog;
+    const auto full = FaceDetector(o).detect(img);
+    ASSERT_EQ(full.size(), 2u);
+    const double f = 0.26;
+    cv::Mat small;
+    cv::resize(img, small, cv::Size(), f, f, cv::INTER_AREA);
+    ASSERT_EQ(resolve_detect_scale(o, small.cols, small.rows), 1.f);
+    EXPECT_EQ(FaceDetector(o).detect(small).size(), 0u) << "the small faces are found without upsampling";
     o.upsample = 1;
-    FaceDetector det(o);
-    const auto d = det.detect(img);
-    ASSERT_GE(d.size(), 2u);
-    for (size_t i = 1; i < d.size(); ++i)
-        EXPECT_GE((d[i - 1].box[2] - d[i - 1].box[0]) * (d[i - 1].box[3] - d[i - 1].box[1]),
-                  (d[i].box[2] - d[i].box[0]) * (d[i].box[3] - d[i].box[1]));
+    const auto d = FaceDetector(o).detect(small);
+    ASSERT_EQ(d.size(), 2u) << "upsampling did not find both small faces";
+    for (const auto& face : full) {  // each full-size face, scaled, is one of the small detections
+        const float cx = 0.5f * (face.box[0] + face.box[2]) * f, cy = 0.5f * (face.box[1] + face.box[3]) * f;
+        const float side = (face.box[2] - face.box[0]) * f;
+        int matches = 0;
+        for (const auto& x : d)
+            matches += std::abs(0.5f * (x.box[0] + x.box[2]) - cx) < 0.25f * side &&
+                       std::abs(0.5f * (x.box[1] + x.box[3]) - cy) < 0.25f * side &&
+                       std::abs((x.box[2] - x.box[0]) - side) < 0.3f * side;
+        EXPECT_EQ(matches, 1) << "full-size face at " << face.box;
+    }
 }
 
 TEST(FaceDetector, DetectorNamesAndSsdBoxMapping) {
