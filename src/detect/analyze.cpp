@@ -283,7 +283,13 @@ FaceTrack analyze_video(const std::string& video_path, const std::string& workdi
     check_input_file(video_path, "input video");
     // Models first: a missing or invalid model is a ModelError before any decoding.
     const LandmarkDetector detector(options.landmark_model);
-    if (options.landmarks != LandmarkMode::Dlib) (void)facenet::open_models_dir();  // FaceMesh's folder (ModelError)
+    if (options.landmarks != LandmarkMode::Dlib) {
+        // FaceMesh's and face-api's files too: loaded once here (~0.1 s) so that a missing or damaged one is a
+        // ModelError now, not after the tracking pass
+        FaceLandmarkerOptions lo;
+        lo.mode = options.landmarks;
+        (void)FaceLandmarker(detector, lo);
+    }
     std::unique_ptr<FaceSegmenter> segmenter;
     if (!options.segmentation_model.empty()) segmenter = std::make_unique<FaceSegmenter>(options.segmentation_model);
     // The work folder is created only once the video has proved readable and to hold a face; a folder this run

@@ -82,3 +82,24 @@ TEST(CliTurnedFaces, AnalyzeUsesFaceMeshOnATurnedFaceAndDlibOnAFrontalOne) {
         EXPECT_NE(r.out.find(expect), std::string::npos) << r.out;
     }
 }
+
+TEST(CliTurnedFaces, AMissingFaceMeshIsExit3BeforeAnyTracking) {
+    // the auto landmark path needs FaceMesh even with a detector that does not: checked with the other models
+    NED_REQUIRE_DATA();
+    ned::test::TempDir tmp;
+    fs::copy(NED_SOURCE_DIR "/models/open", tmp / "open", fs::copy_options::recursive);
+    fs::remove(tmp / "open/facemesh.bin");
+    const auto r = run_ned({"-v", "analyze", ned::test::data_path("video/styletalk__andrew_clip_1+wav.mp4"),
+                            tmp / "w", "--detector", "hog-rot"},
+                           {{"NED_OPEN_MODELS", tmp / "open"}});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("facemesh"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("[crop]"), std::string::npos) << "the video was tracked before the models were checked:\n"
+                                                       << r.err;
+    EXPECT_FALSE(fs::exists(tmp / "w")) << "the work folder was made before the models were checked";
+    // --landmarks dlib does not need it
+    const auto d = run_ned({"-q", "analyze", ned::test::data_path("video/styletalk__andrew_clip_1+wav.mp4"),
+                            tmp / "w", "--detector", "hog-rot", "--landmarks", "dlib", "--max-frames", "3"},
+                           {{"NED_OPEN_MODELS", tmp / "open"}});
+    EXPECT_EQ(d.exit_code, 0) << d.err;
+}
