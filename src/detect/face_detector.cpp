@@ -105,9 +105,12 @@ struct FaceDetector::Impl {
     std::vector<Detection> detect_once(const cv::Mat& image_small, float scale);
     /// BlazeFace on a BGR image already scaled by `scale`; HOG-like boxes (blaze_to_hog_box) in frame pixels.
     std::vector<Detection> detect_blaze(const cv::Mat& image_small, float scale);
-    /// BlazeFace's own boxes in `image` pixels (padded to a square first when opts.blaze_square).
+    /// BlazeFace's own boxes in `image` pixels. combined pads the image to a square with black first (aspect kept, as
+    /// MediaPipe does: a 16:9 frame stretched to a square makes turned faces narrower still); blazeface and
+    /// hog-blazeface stretch it (as @vladmandic/human does; their measured behaviour is unchanged).
     std::vector<facenet::Detection> blaze_raw(const cv::Mat& image);
-    /// combined: BlazeFace's faces that no detection in `out` covers, checked by FaceMesh, appended to `out`.
+    /// combined: BlazeFace's faces merged into HOG's `out`: HOG's box moved towards BlazeFace's on turned faces, a
+    /// disagreeing HOG box replaced, faces HOG missed added; the last two only when FaceMesh confirms the face.
     void add_checked_blaze(const cv::Mat& image_small, float scale, std::vector<Detection>& out);
 };
 
@@ -139,7 +142,6 @@ FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique
     if (opts.kind == DetectorKind::HogBlazeFace || opts.kind == DetectorKind::Combined)
         impl_->blaze = std::make_unique<facenet::BlazeFaceDetector>(dir());
     if (opts.kind == DetectorKind::Combined) impl_->mesh = std::make_unique<facenet::FaceMesh>(dir());
-    if (opts.kind == DetectorKind::Combined) impl_->opts.blaze_square = true;
 }
 FaceDetector::~FaceDetector() = default;
 FaceDetector::FaceDetector(FaceDetector&&) noexcept = default;
@@ -278,7 +280,7 @@ bool same_face(const cv::Vec4f& a, const cv::Vec4f& b) {
 }  // namespace
 
 std::vector<facenet::Detection> FaceDetector::Impl::blaze_raw(const cv::Mat& image) {
-    if (!opts.blaze_square || image.cols == image.rows) return blaze->detect(image, opts.min_score);
+    if (opts.kind != DetectorKind::Combined || image.cols == image.rows) return blaze->detect(image, opts.min_score);
     // black padding at the bottom/right: the square's pixels are the image's, so boxes need no mapping back
     const int side = std::max(image.cols, image.rows);
     cv::Mat square(side, side, CV_8UC3, cv::Scalar::all(0));

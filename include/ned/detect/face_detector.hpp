@@ -55,10 +55,6 @@ struct DetectorOptions {
     /// (docs/performance.md "Faces turned in yaw": faces >= 0.74 and >= 0.995, hands 0.51 and 0.31).
     float verify_min_score = 0.5f;
     float verify_min_blaze_score = 0.6f;
-    /// BlazeFace input: true = the image padded to a square with black (aspect kept, as MediaPipe does), false =
-    /// stretched to a square (as @vladmandic/human does). combined always pads; `blazeface`/`hog-blazeface` follow
-    /// this flag (default false: their measured behaviour is unchanged).
-    bool blaze_square = false;
 };
 
 /// One detection in frame pixels.
