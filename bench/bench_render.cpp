@@ -12,11 +12,11 @@
 #include <thread>
 #include <vector>
 
-#include "ned/render/conditioning.hpp"
-#include "ned/render/deca_images.hpp"
-#include "ned/render/rasterizer.hpp"
+#include "ned/conditioning/conditioning.hpp"
+#include "ned/conditioning/deca_images.hpp"
+#include "ned/conditioning/rasterizer.hpp"
 
-using namespace ned::render;
+using namespace ned::conditioning;
 using Clock = std::chrono::steady_clock;
 
 namespace {

@@ -9,7 +9,7 @@
 #include "ned/core/safetensors.hpp"
 #include "ned/manip/networks.hpp"
 #include "ned/renderer/checkpoint.hpp"
-#include "unit/render/synthetic_flame.hpp"
+#include "unit/conditioning/synthetic_flame.hpp"
 
 namespace fs = std::filesystem;
 

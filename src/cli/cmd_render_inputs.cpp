@@ -4,13 +4,13 @@
 
 #include "command.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/render/render_inputs.hpp"
+#include "ned/conditioning/render_inputs.hpp"
 
 namespace ned::cli {
 namespace {
 
 void setup(CLI::App& app, const CommonOptions& common) {
-    auto o = std::make_shared<render::RenderInputsOptions>();
+    auto o = std::make_shared<conditioning::RenderInputsOptions>();
     CLI::App* sub = app.add_subcommand(
         "render-inputs",
         "Render the conditioning images of the neural renderer (NMFC, detailed shape, eye gaze) for every "
@@ -52,12 +52,12 @@ void setup(CLI::App& app, const CommonOptions& common) {
     });
     set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->preview, "--preview"}}; });
     set_runner(sub, [o, &common] {
-        render::RenderInputsOptions opts = *o;
+        conditioning::RenderInputsOptions opts = *o;
         opts.threads = resolve_threads(common.threads);
         opts.device = common.device;
         opts.overwrite = common.overwrite;
         ProgressBar bar("render-inputs", 0);
-        render::render_inputs(opts, bar.fn());
+        conditioning::render_inputs(opts, bar.fn());
         bar.finish();
     });
 }

@@ -15,7 +15,7 @@
 #include "ned/detect/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
-#include "ned/render/render_inputs.hpp"
+#include "ned/conditioning/render_inputs.hpp"
 #include "pipeline/source_stages.hpp"
 #include "pipeline/stage_record.hpp"
 
@@ -66,7 +66,7 @@ std::string prepare_video(const std::string& video, const PrepareActorOptions& o
                        {"flame", file_identity(o.models.flame)},
                        {"deca", file_identity(o.models.deca)}};
     const StageOutcome c = records.run("condition", c_in, [&]() -> long {
-        render::RenderInputsOptions ro;
+        conditioning::RenderInputsOptions ro;
         ro.workdir = dir.string();
         ro.flame = o.models.flame;
         ro.deca = o.models.deca;
@@ -74,7 +74,7 @@ std::string prepare_video(const std::string& video, const PrepareActorOptions& o
         ro.device = o.device;
         ro.overwrite = true;
         ProgressBar b(name + ": conditioning", 0);
-        const auto res = render::render_inputs(ro, b.fn());
+        const auto res = conditioning::render_inputs(ro, b.fn());
         b.finish();
         return static_cast<long>(res.frames_rendered);
     });

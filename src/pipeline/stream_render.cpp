@@ -24,8 +24,8 @@
 #include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
 #include "ned/recon/reconstruction.hpp"
-#include "ned/render/conditioning.hpp"
-#include "ned/render/render_inputs.hpp"
+#include "ned/conditioning/conditioning.hpp"
+#include "ned/conditioning/render_inputs.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "ned/renderer/render.hpp"
 
@@ -64,7 +64,7 @@ void masks_of(const StreamRenderOptions& o, const detect::FaceTrack& track, int6
         return;  // the compositor takes its default (landmark) mask
     }
     const int cs = track.crop_size;
-    const cv::Mat coverage = render::edit_mask(cv::Mat::zeros(nmfc.size(), CV_8UC1), nmfc);  // NMFC > 0
+    const cv::Mat coverage = conditioning::edit_mask(cv::Mat::zeros(nmfc.size(), CV_8UC1), nmfc);  // NMFC > 0
     cv::Mat src_crop;
     const fs::path seg = fs::path(o.work) / "masks" / frame_name(t, ".png");
     if (o.segmentation_masks && fs::exists(seg)) src_crop = read_image(seg.string(), cv::IMREAD_GRAYSCALE, "mask");
@@ -176,12 +176,12 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
     const recon::FlameModel flame = recon::FlameModel::load(o.flame, device);
     std::optional<recon::DecaModel> deca;
     if (!o.deca.empty()) deca = recon::DecaModel::load(o.deca, device);
-    render::ConditioningOptions copt;
+    conditioning::ConditioningOptions copt;
     copt.crop_size = S;
-    copt.eyes = render::EyeSource::Mesh;  // edited expressions: create_inputs.py's eyes (render-inputs' auto)
+    copt.eyes = conditioning::EyeSource::Mesh;  // edited expressions: create_inputs.py's eyes (render-inputs' auto)
     copt.threads = threads;
     copt.deca.raster.threads = 1;  // parallel across frames instead
-    const render::ConditioningRenderer conditioner(flame, deca ? &*deca : nullptr, copt);
+    const conditioning::ConditioningRenderer conditioner(flame, deca ? &*deca : nullptr, copt);
     std::string why_coarse;
     if (!conditioner.detailed_for(rec, &why_coarse))
         NED_LOG_WARN("[translate] shape images are coarse (vertex normals): {}", why_coarse);
@@ -196,7 +196,7 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
     renderer::FaceRenderer face_renderer(std::move(g), device, precision);
 
     // The plan: NED's edge rule per segment (runs of frames, cut at shot starts).
-    const std::vector<int64_t> frames = render::frames_to_render(track, rec);
+    const std::vector<int64_t> frames = conditioning::frames_to_render(track, rec);
     std::vector<int64_t> cuts;
     for (int64_t t : frames)
         if (track.frames[t].shot_start) cuts.push_back(t);
@@ -245,7 +245,7 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
                 const auto t0 = Clock::now();
                 std::vector<int64_t> batch_frames;
                 for (int64_t i = b; i < e; ++i) batch_frames.push_back(steps[i].frame);
-                const std::vector<render::ConditioningFrame> batch = conditioner.render(track, rec, batch_frames);
+                const std::vector<conditioning::ConditioningFrame> batch = conditioner.render(track, rec, batch_frames);
                 std::vector<CondItem> items;
                 for (size_t k = 0; k < batch.size(); ++k) {
                     if (b + static_cast<int64_t>(k) < first_cond) continue;  // before the resume point

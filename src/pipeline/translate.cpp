@@ -25,7 +25,7 @@
 #include "ned/manip/networks.hpp"
 #include "ned/recon/reconstruct.hpp"
 #include "ned/recon/reconstruction.hpp"
-#include "ned/render/render_inputs.hpp"
+#include "ned/conditioning/render_inputs.hpp"
 #include "ned/renderer/render.hpp"
 #include "pipeline/source_stages.hpp"
 #include "pipeline/stage_record.hpp"
@@ -236,7 +236,7 @@ TranslateResult translate(const TranslateOptions& o) {
     // Edited frames: valid in the track and the edited reconstruction (known before encoding: the metadata).
     // Every one of them gets its face or the run fails (CompositeOptions::expected_faces): the comment, the
     // report and the records never claim a frame that passed through.
-    const std::vector<int64_t> planned = render::frames_to_render(track, recon::load_reconstruction(edited_path));
+    const std::vector<int64_t> planned = conditioning::frames_to_render(track, recon::load_reconstruction(edited_path));
     for (int64_t t : planned) {
         if (!result.edited_ranges.empty() && result.edited_ranges.back().second == t - 1)
             result.edited_ranges.back().second = t;

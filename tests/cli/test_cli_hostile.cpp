@@ -31,7 +31,7 @@
 #include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "support/test_support.hpp"
-#include "unit/render/synthetic_flame.hpp"
+#include "unit/conditioning/synthetic_flame.hpp"
 
 namespace fs = std::filesystem;
 using ned::test::count_lines;

@@ -30,7 +30,7 @@
 #include "ned/manip/networks.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "support/test_support.hpp"
-#include "unit/render/synthetic_flame.hpp"
+#include "unit/conditioning/synthetic_flame.hpp"
 
 namespace fs = std::filesystem;
 using ned::test::run_ned;

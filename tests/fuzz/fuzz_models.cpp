@@ -33,7 +33,7 @@
 #include "ned/recon/flame.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "renderer/internal.hpp"
-#include "unit/render/synthetic_flame.hpp"
+#include "unit/conditioning/synthetic_flame.hpp"
 
 namespace fs = std::filesystem;
 using namespace ned;

@@ -13,7 +13,7 @@
 // render pass on disk so far, resumed ones included: ned::renderer::render_workdir before each frame, the
 // streamed render of ned::pipeline after each); composite.frames_done (count = frames written to the temporary
 // output video so far: ned::blend::composite_video after each), render_inputs.frames_done (count = frames whose
-// conditioning images are on disk: ned::render::render_inputs after each batch).
+// conditioning images are on disk: ned::conditioning::render_inputs after each batch).
 #include <cstdint>
 #include <functional>
 #include <string>

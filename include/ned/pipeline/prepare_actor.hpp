@@ -7,7 +7,7 @@
 //     track.safetensors              analysis (detect::analyze_video: track, landmarks, alignment, pupils,
 //                                    masks/ with a segmentation model)
 //     reconstruction.safetensors     DECA when its weights are given, else the landmark fit
-//     conditioning/                  the actor's own conditioning images (render::render_inputs)
+//     conditioning/                  the actor's own conditioning images (conditioning::render_inputs)
 //     stages/<stage>.json            stage records as `ned translate` keeps them (pipeline/stage_record.hpp):
 //                                    a later run with the same video, models and options skips every stage;
 //                                    a run killed inside a stage redoes only that stage.

@@ -3,7 +3,7 @@
 #include "backends.hpp"
 #include "ned/core/error.hpp"
 
-namespace ned::render {
+namespace ned::conditioning {
 
 bool cuda_rasterizer_available() noexcept { return false; }
 
@@ -16,4 +16,4 @@ std::unique_ptr<RasterizerBackend> make_cuda_backend() {
 }
 
 }  // namespace detail
-}  // namespace ned::render
+}  // namespace ned::conditioning

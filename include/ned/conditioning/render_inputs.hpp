@@ -26,7 +26,7 @@ namespace ned::recon {
 struct Reconstruction;
 }
 
-namespace ned::render {
+namespace ned::conditioning {
 
 /// The frames that get conditioning (and so a rendered face): valid in the track and in the reconstruction,
 /// in order.
@@ -66,4 +66,4 @@ void draw_edit_mask(cv::Mat& aligned_bgr, const cv::Mat& source_mask, const cv::
 /// bad FLAME/DECA assets.
 RenderInputsResult render_inputs(const RenderInputsOptions& options, const ProgressFn& progress = {});
 
-}  // namespace ned::render
+}  // namespace ned::conditioning

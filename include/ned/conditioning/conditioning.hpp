@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "ned/detect/face_track.hpp"
-#include "ned/render/deca_images.hpp"
+#include "ned/conditioning/deca_images.hpp"
 
 namespace ned::recon {
 class FlameModel;
@@ -28,7 +28,7 @@ class DecaModel;
 struct Reconstruction;
 }  // namespace ned::recon
 
-namespace ned::render {
+namespace ned::conditioning {
 
 /// The eye contours (iBUG 36-41 = image-left eye, 42-47 = image-right eye) and pupils of one frame.
 struct EyePoints {
@@ -103,4 +103,4 @@ private:
     DecaImageRenderer deca_renderer_;
 };
 
-}  // namespace ned::render
+}  // namespace ned::conditioning

@@ -1,11 +1,11 @@
-// The blend mask that follows the edit and how the render-inputs preview shows it (src/render/render_inputs.cpp).
+// The blend mask that follows the edit and how the render-inputs preview shows it (src/conditioning/render_inputs.cpp).
 #include <gtest/gtest.h>
 
 #include <opencv2/imgproc.hpp>
 
-#include "ned/render/render_inputs.hpp"
+#include "ned/conditioning/render_inputs.hpp"
 
-using namespace ned::render;
+using namespace ned::conditioning;
 
 namespace {
 // A source face mask (a disk) and an NMFC whose coverage adds an opened jaw below it (a rectangle).

@@ -46,7 +46,7 @@
 #include "backends.hpp"
 #include "ned/core/error.hpp"
 
-namespace ned::render {
+namespace ned::conditioning {
 
 bool cuda_rasterizer_available() noexcept {
     int count = 0;
@@ -507,4 +507,4 @@ std::unique_ptr<RasterizerBackend> make_cuda_backend() {
 }
 
 }  // namespace detail
-}  // namespace ned::render
+}  // namespace ned::conditioning

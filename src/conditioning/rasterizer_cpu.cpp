@@ -8,7 +8,7 @@
 
 #include "backends.hpp"
 
-namespace ned::render::detail {
+namespace ned::conditioning::detail {
 namespace {
 
 // Edges are inclusive up to this barycentric tolerance (absorbs float rounding of on-edge pixel centres).
@@ -107,4 +107,4 @@ private:
 
 std::unique_ptr<RasterizerBackend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
 
-}  // namespace ned::render::detail
+}  // namespace ned::conditioning::detail

@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "ned/core/error.hpp"
-#include "ned/render/rasterizer.hpp"
+#include "ned/conditioning/rasterizer.hpp"
 
-using namespace ned::render;
+using namespace ned::conditioning;
 
 namespace {
 

@@ -9,10 +9,10 @@
 #include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
 #include "ned/recon/reconstruction.hpp"
-#include "ned/render/conditioning.hpp"
-#include "unit/render/synthetic_flame.hpp"
+#include "ned/conditioning/conditioning.hpp"
+#include "unit/conditioning/synthetic_flame.hpp"
 
-using namespace ned::render;
+using namespace ned::conditioning;
 
 namespace {
 

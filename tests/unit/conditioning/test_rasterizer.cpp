@@ -6,9 +6,9 @@
 #include <random>
 
 #include "ned/core/error.hpp"
-#include "ned/render/rasterizer.hpp"
+#include "ned/conditioning/rasterizer.hpp"
 
-using namespace ned::render;
+using namespace ned::conditioning;
 
 namespace {
 
@@ -151,6 +151,6 @@ TEST(Rasterizer, RejectsBadInput) {
 }
 
 TEST(Rasterizer, CudaBackendWithoutCudaThrowsBackendError) {
-    if (cuda_rasterizer_available()) GTEST_SKIP() << "a CUDA device is usable (test_render_cuda covers it)";
+    if (cuda_rasterizer_available()) GTEST_SKIP() << "a CUDA device is usable (test_conditioning_cuda covers it)";
     EXPECT_THROW(Rasterizer(RasterizerOptions{RasterBackend::Cuda, 1}), ned::BackendError);
 }

@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "ned/render/rasterizer.hpp"
+#include "ned/conditioning/rasterizer.hpp"
 
-namespace ned::render {
+namespace ned::conditioning {
 
 constexpr int kDecaImageSize = 224;  ///< DECA renders at 224x224
 constexpr int kUvSize = 256;         ///< DECA's UV maps are 256x256
@@ -100,4 +100,4 @@ cv::Mat deca_to_crop(const cv::Mat& deca_image, const cv::Matx33f& tform, int cr
 /// Crop -> aligned space: cv::warpAffine(img, align, size, INTER_LANCZOS4, constant 0) (§1.7).
 cv::Mat crop_to_aligned(const cv::Mat& crop_image, const cv::Matx23f& align, int size = 256);
 
-}  // namespace ned::render
+}  // namespace ned::conditioning

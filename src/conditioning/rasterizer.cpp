@@ -1,5 +1,5 @@
 // Rasterizer front end: backend dispatch and attribute interpolation.
-#include "ned/render/rasterizer.hpp"
+#include "ned/conditioning/rasterizer.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include "backends.hpp"
 #include "ned/core/error.hpp"
 
-namespace ned::render {
+namespace ned::conditioning {
 
 int64_t Fragments::num_covered() const {
     return std::count_if(face.begin(), face.end(), [](int32_t f) { return f >= 0; });
@@ -55,4 +55,4 @@ void interpolate_vertex_attributes(const Fragments& frags, const int32_t* faces,
     }
 }
 
-}  // namespace ned::render
+}  // namespace ned::conditioning

@@ -1,6 +1,6 @@
 // Conditioning images of frames: FLAME (+ D_detail) forward in torch, then DECA renderings, warps and eye
 // images on plain arrays, frames in parallel (ned-reference §1.9, §5.1-§5.3).
-#include "ned/render/conditioning.hpp"
+#include "ned/conditioning/conditioning.hpp"
 
 #include <opencv2/imgproc.hpp>
 
@@ -15,7 +15,7 @@
 #include "ned/recon/flame.hpp"
 #include "ned/recon/reconstruction.hpp"
 
-namespace ned::render {
+namespace ned::conditioning {
 namespace {
 
 cv::Point2f trunc_pt(cv::Point2f p) { return {std::trunc(p.x), std::trunc(p.y)}; }
@@ -232,4 +232,4 @@ std::vector<ConditioningFrame> ConditioningRenderer::render(const detect::FaceTr
     return out;
 }
 
-}  // namespace ned::render
+}  // namespace ned::conditioning

@@ -1,6 +1,6 @@
 // `ned render-inputs` library side: streams the valid frames of a work folder through ConditioningRenderer in
 // batches and writes the aligned conditioning PNGs (+ manifest, + optional preview video).
-#include "ned/render/render_inputs.hpp"
+#include "ned/conditioning/render_inputs.hpp"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -29,11 +29,11 @@
 #include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
 #include "ned/recon/reconstruction.hpp"
-#include "ned/render/conditioning.hpp"
+#include "ned/conditioning/conditioning.hpp"
 
 namespace fs = std::filesystem;
 
-namespace ned::render {
+namespace ned::conditioning {
 namespace {
 
 constexpr const char* kFormat = "ned.conditioning";
@@ -258,4 +258,4 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
     return r;
 }
 
-}  // namespace ned::render
+}  // namespace ned::conditioning

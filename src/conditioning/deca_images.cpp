@@ -1,5 +1,5 @@
 // DECA's NMFC and shape renderings (ned-reference §4.5, §5.1, §5.2) and the warps into crop / aligned space.
-#include "ned/render/deca_images.hpp"
+#include "ned/conditioning/deca_images.hpp"
 
 #include <opencv2/imgproc.hpp>
 
@@ -9,7 +9,7 @@
 
 #include "ned/core/error.hpp"
 
-namespace ned::render {
+namespace ned::conditioning {
 namespace {
 
 // DECA's render_shape light directions, normalised.
@@ -284,4 +284,4 @@ cv::Mat crop_to_aligned(const cv::Mat& crop_image, const cv::Matx23f& align, int
     return out;
 }
 
-}  // namespace ned::render
+}  // namespace ned::conditioning

@@ -7,9 +7,9 @@
 #include <cmath>
 
 #include "ned/core/error.hpp"
-#include "ned/render/deca_images.hpp"
+#include "ned/conditioning/deca_images.hpp"
 
-using namespace ned::render;
+using namespace ned::conditioning;
 
 namespace {
 

@@ -18,7 +18,7 @@
 //
 // The backend is chosen at construction (`RasterBackend`); callers never see which one runs. The CPU
 // backend splits the image into row bands over `threads` std::threads. The CUDA backend
-// (src/render/rasterizer_cuda.cu, built when CMake's NED_WITH_CUDA is on) runs the same algorithm on the
+// (src/conditioning/rasterizer_cuda.cu, built when CMake's NED_WITH_CUDA is on) runs the same algorithm on the
 // GPU of the device current at construction: one thread per (face, image row) walks the row exactly as the
 // CPU does and bids for each covered pixel with a 64-bit atomicMin on (float z bits, face index), so it
 // keeps the same winner rule and is deterministic; the output equals the CPU backend's (bit for bit when
@@ -31,7 +31,7 @@
 #include <memory>
 #include <vector>
 
-namespace ned::render {
+namespace ned::conditioning {
 
 enum class RasterBackend { Cpu, Cuda };
 
@@ -51,7 +51,7 @@ struct Fragments {
     int64_t num_covered() const;
 };
 
-/// Backend interface (implementations live in src/render/; not for callers).
+/// Backend interface (implementations live in src/conditioning/; not for callers).
 class RasterizerBackend {
 public:
     virtual ~RasterizerBackend() = default;
@@ -91,4 +91,4 @@ bool cuda_rasterizer_available() noexcept;
 void interpolate_vertex_attributes(const Fragments& frags, const int32_t* faces, const float* attr, int channels,
                                    float* dst);
 
-}  // namespace ned::render
+}  // namespace ned::conditioning
