@@ -7,11 +7,12 @@
 #include <cstdlib>
 #include <string>
 
-#include "ned/detect/alignment.hpp"
-#include "ned/detect/analyze.hpp"
+#include "ned/face/alignment.hpp"
+#include "ned/analysis/analyze.hpp"
 #include "ned/core/log.hpp"
 
-using namespace ned::detect;
+using namespace ned::face;
+using namespace ned::analysis;
 
 int main(int argc, char** argv) {
     if (argc < 2) {

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "ned/blend/composite.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_tracker.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/track/face_tracker.hpp"
 
 namespace fs = std::filesystem;
 
@@ -40,22 +40,22 @@ int main(int argc, char** argv) {
         return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
     };
     try {
-        ned::detect::TrackOptions topts;
+        ned::track::TrackOptions topts;
         topts.threads = threads;
         auto t0 = clock::now();
         double c0 = cpu();
-        const auto track = ned::detect::build_track(video, topts);
+        const auto track = ned::track::build_track(video, topts);
         const double t_track = secs(t0);
         const double n = static_cast<double>(track.frames.size());
         std::printf("video %s: %zu frames %dx%d, threads %d (hardware %u)\n", video.c_str(), track.frames.size(),
                     track.width, track.height, threads, std::thread::hardware_concurrency());
         std::printf("crop (track only)       : %6.2f s  %6.1f frames/s  cpu %5.1f ms/frame\n", t_track, n / t_track,
                     1e3 * (cpu() - c0) / n);
-        ned::detect::CropImagesOptions io;
+        ned::track::CropImagesOptions io;
         io.crops_dir = (tmp / "crops").string();
         t0 = clock::now();
         c0 = cpu();
-        ned::detect::save_crop_images(video, track, io);
+        ned::track::save_crop_images(video, track, io);
         const double t_img = secs(t0);
         std::printf("crop --save-images pass : %6.2f s  %6.1f frames/s  cpu %5.1f ms/frame  (crop incl. images: %.1f "
                     "frames/s)\n", t_img, n / t_img, 1e3 * (cpu() - c0) / n, n / (t_track + t_img));

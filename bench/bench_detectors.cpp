@@ -37,8 +37,8 @@
 #include <vector>
 
 #include "ned/core/log.hpp"
-#include "ned/detect/face_detector.hpp"
-#include "ned/detect/face_tracker.hpp"
+#include "ned/track/face_detector.hpp"
+#include "ned/track/face_tracker.hpp"
 #include "ned/facenet/facenet.hpp"
 #include "ned/io/video.hpp"
 #include "support/ibug_pts.hpp"
@@ -46,7 +46,8 @@
 #include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
-using namespace ned::detect;
+using namespace ned::face;
+using namespace ned::track;
 
 namespace {
 

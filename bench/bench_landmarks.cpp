@@ -6,7 +6,7 @@
 // rotated with the image). Both are given the same face box: the ground-truth landmarks' bounding box
 // mapped to each predictor's training box convention (dlib: the HOG-like box from the detector on the image
 // when it finds the face, else the landmark box; face-api: the SSD box when found, else the landmark box).
-// Two more columns use the hog-rot detector's box and roll (detect::Detection::roll) where it finds the face:
+// Two more columns use the hog-rot detector's box and roll (track::Detection::roll) where it finds the face:
 // dlib on the image turned upright about the box centre (points turned back), FaceMesh with that initial roll.
 //   bench_landmarks DATA_DIR [facemesh_passes=2]
 #include <opencv2/imgcodecs.hpp>
@@ -21,14 +21,15 @@
 #include <vector>
 
 #include "ned/core/log.hpp"
-#include "ned/detect/face_detector.hpp"
-#include "ned/detect/face_tracker.hpp"
-#include "ned/detect/landmarks.hpp"
+#include "ned/track/face_detector.hpp"
+#include "ned/track/face_tracker.hpp"
+#include "ned/track/landmarks.hpp"
 #include "ned/facenet/facenet.hpp"
 #include "support/ibug_pts.hpp"
 
 namespace fs = std::filesystem;
-using namespace ned::detect;
+using namespace ned::face;
+using namespace ned::track;
 
 namespace {
 Landmarks to_lm(const std::vector<cv::Point2f>& v) {

@@ -31,17 +31,19 @@
 #include <vector>
 
 #include "ned/core/log.hpp"
-#include "ned/detect/analyze.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_detector.hpp"
-#include "ned/detect/face_landmarker.hpp"
-#include "ned/detect/face_tracker.hpp"
-#include "ned/detect/landmarks.hpp"
+#include "ned/analysis/analyze.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/track/face_detector.hpp"
+#include "ned/analysis/face_landmarker.hpp"
+#include "ned/track/face_tracker.hpp"
+#include "ned/track/landmarks.hpp"
 #include "ned/facenet/facenet.hpp"
 #include "support/ibug_pts.hpp"
 
 namespace fs = std::filesystem;
-using namespace ned::detect;
+using namespace ned::face;
+using namespace ned::track;
+using namespace ned::analysis;
 using Clock = std::chrono::steady_clock;
 
 namespace {

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
             auto out = flame.forward(shape.expand({T, -1}), exp, pose);
             px = ndc_to_pixels(image_coords(out.landmarks2d, cam), 224) + 16.0;
         }
-        std::vector<detect::Landmarks> lmk(T);
+        std::vector<face::Landmarks> lmk(T);
         for (int64_t t = 0; t < T; ++t)
             for (int l = 0; l < 68; ++l) lmk[t][l] = cv::Point2f(px[t][l][0].item<float>(), px[t][l][1].item<float>());
         auto t0 = Clock::now();

@@ -7,14 +7,14 @@
 #include <map>
 #include <string>
 
-#include "ned/detect/face_tracker.hpp"
+#include "ned/track/face_tracker.hpp"
 
 int main(int argc, char** argv) {
     std::map<long, long> hist;  // gap length (frames) -> count, over all videos
     for (int a = 1; a < argc; ++a) {
-        ned::detect::TrackOptions o;
+        ned::track::TrackOptions o;
         o.max_gap = 3600.f;
-        const auto track = ned::detect::build_track(argv[a], o);
+        const auto track = ned::track::build_track(argv[a], o);
         const long T = static_cast<long>(track.frames.size());
         long longest = 0, gaps = 0, missed = 0, last_det = -1;
         for (long t = 0; t < T; ++t) {

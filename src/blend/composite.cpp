@@ -16,9 +16,9 @@
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_mask.hpp"
-#include "ned/detect/soft_erosion.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/face/face_mask.hpp"
+#include "ned/face/soft_erosion.hpp"
 #include "ned/io/video.hpp"
 
 namespace fs = std::filesystem;
@@ -26,8 +26,8 @@ namespace fs = std::filesystem;
 namespace ned::blend {
 
 cv::Mat blend_mask(const cv::Mat& mask, int erosion_kernel, float threshold) {
-    const int k = erosion_kernel > 0 ? erosion_kernel : detect::blend_erosion_kernel_size(mask.rows);
-    return detect::soft_erosion(mask, k, threshold).soft;
+    const int k = erosion_kernel > 0 ? erosion_kernel : face::blend_erosion_kernel_size(mask.rows);
+    return face::soft_erosion(mask, k, threshold).soft;
 }
 
 namespace {
@@ -62,9 +62,9 @@ cv::Mat default_face_mask(int crop_size, float margin) {
     return m;
 }
 
-cv::Mat default_mask_for(const detect::FaceTrack& track, long t) {
+cv::Mat default_mask_for(const face::FaceTrack& track, long t) {
     if (track.has_analysis && t >= 0 && t < static_cast<long>(track.frames.size()))
-        return detect::landmark_face_mask(track.frames[t].landmarks, track.crop_size);
+        return face::landmark_face_mask(track.frames[t].landmarks, track.crop_size);
     return default_face_mask(track.crop_size);
 }
 
@@ -126,7 +126,7 @@ void check_blend_options(const CompositeOptions& opts) {
 }
 }  // namespace
 
-FaceSource face_files(const detect::FaceTrack& track, const std::string& faces_dir, const std::string& masks_dir) {
+FaceSource face_files(const face::FaceTrack& track, const std::string& faces_dir, const std::string& masks_dir) {
     if (faces_dir.empty() || !fs::is_directory(faces_dir))
         throw InputError(cat("faces folder not found: '", faces_dir, "'"));
     if (!masks_dir.empty() && !fs::is_directory(masks_dir))
@@ -156,14 +156,14 @@ FaceSource face_files(const detect::FaceTrack& track, const std::string& faces_d
     };
 }
 
-long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+long composite_video(const std::string& video_path, const face::FaceTrack& track, const std::string& out_path,
                      const CompositeOptions& opts, const ProgressFn& progress) {
     check_blend_options(opts);
     return composite_video(video_path, track, out_path, opts, face_files(track, opts.faces_dir, opts.masks_dir),
                            progress);
 }
 
-long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+long composite_video(const std::string& video_path, const face::FaceTrack& track, const std::string& out_path,
                      const CompositeOptions& opts, const FaceSource& faces, const ProgressFn& progress) {
     check_blend_options(opts);
     check_input_file(video_path, "input video");
@@ -210,7 +210,7 @@ long composite_video(const std::string& video_path, const detect::FaceTrack& tra
             if (!mask.empty()) soft = blend_mask(mask, opts.erosion_kernel, opts.erosion_threshold);
             else if (track.has_analysis)
                 soft = blend_mask(default_mask_for(track, t), opts.erosion_kernel, opts.erosion_threshold);
-            const cv::Mat crop = detect::extract_crop(fr.bgr, track.frames[t], cs);
+            const cv::Mat crop = face::extract_crop(fr.bgr, track.frames[t], cs);
             const cv::Mat blended = blend_with_soft(crop, face, soft, opts.levels);
             paste_crop(fr.bgr, blended, soft, track.frames[t].crop_to_frame);
             job.replace = true;

@@ -9,7 +9,7 @@
 #include "command.hpp"
 #include "track_cli.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/detect/analyze.hpp"
+#include "ned/analysis/analyze.hpp"
 
 namespace ned::cli {
 namespace {
@@ -17,9 +17,9 @@ namespace {
 struct AnalyzeCliOptions {
     std::string video, workdir, landmark_model, segmentation_model, preview, face_at;
     bool save_images = false, no_multisample = false;
-    detect::TrackOptions track;
-    detect::LandmarkMode landmarks = detect::LandmarkMode::Auto;
-    float forehead = detect::FaceMaskOptions{}.forehead_fraction;
+    track::TrackOptions track;
+    analysis::LandmarkMode landmarks = analysis::LandmarkMode::Auto;
+    float forehead = face::FaceMaskOptions{}.forehead_fraction;
 };
 
 void setup(CLI::App& app, const CommonOptions& common) {
@@ -33,9 +33,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--landmark-model", o->landmark_model,
                     "dlib 68-point shape predictor (default /usr/share/dlib/shape_predictor_68_face_landmarks.dat "
                     "from Debian's libdlib-data)");
-    static const std::map<std::string, detect::LandmarkMode> modes = {{"auto", detect::LandmarkMode::Auto},
-                                                                       {"dlib", detect::LandmarkMode::Dlib},
-                                                                       {"facemesh", detect::LandmarkMode::FaceMesh}};
+    static const std::map<std::string, analysis::LandmarkMode> modes = {{"auto", analysis::LandmarkMode::Auto},
+                                                                       {"dlib", analysis::LandmarkMode::Dlib},
+                                                                       {"facemesh", analysis::LandmarkMode::FaceMesh}};
     sub->add_option("--landmarks", o->landmarks,
                     "Landmark model: auto (dlib on frontal faces, FaceMesh's 68 points (with face-api's net) on faces "
                     "turned beyond ~36 degrees of yaw, a blend between), dlib or facemesh")
@@ -85,9 +85,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
         return std::vector<std::pair<std::string, std::string>>{{o->workdir, "WORKDIR"}, {o->preview, "--preview"}};
     });
     set_runner(sub, [o, &common] {
-        detect::AnalyzeOptions opts;
+        analysis::AnalyzeOptions opts;
         opts.track = o->track;
-        opts.track.face_at = detect::parse_face_at(o->face_at);
+        opts.track.face_at = track::parse_face_at(o->face_at);
         opts.track.threads = resolve_threads(common.threads);
         opts.threads = resolve_threads(common.threads);
         opts.landmark_model = o->landmark_model;
@@ -100,13 +100,13 @@ void setup(CLI::App& app, const CommonOptions& common) {
         opts.overwrite = common.overwrite;
         ProgressBar track_bar("track", 0), analyze_bar("analyze", 0);
         auto track_fn = track_bar.fn(), analyze_fn = analyze_bar.fn();
-        const detect::FaceTrack track =
-            detect::analyze_video(o->video, o->workdir, opts, track_fn, [&](long done, long total) {
+        const face::FaceTrack track =
+            analysis::analyze_video(o->video, o->workdir, opts, track_fn, [&](long done, long total) {
                 track_bar.finish();
                 analyze_fn(done, total);
             });
         analyze_bar.finish();
-        std::printf("analyze: %s -> %s\n", detect::describe(detect::count_frames(track)).c_str(),
+        std::printf("analyze: %s -> %s\n", face::describe(face::count_frames(track)).c_str(),
                     (std::filesystem::path(o->workdir) / "track.safetensors").string().c_str());
     });
 }

@@ -47,7 +47,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
         check_output_path(o->out, common.overwrite, "output video");
         const std::string track_path = (fs::path(o->outdir) / "track.safetensors").string();
         check_input_file(track_path, "track file");
-        const detect::FaceTrack track = detect::load_track(track_path);
+        const face::FaceTrack track = face::load_track(track_path);
         blend::CompositeOptions c = o->c;
         if (c.faces_dir.empty()) c.faces_dir = (fs::path(o->outdir) / "faces").string();
         c.overwrite = common.overwrite;

@@ -11,8 +11,8 @@
 #include "ned/core/fs_util.hpp"
 #include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_tracker.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/track/face_tracker.hpp"
 
 namespace fs = std::filesystem;
 
@@ -22,7 +22,7 @@ namespace {
 struct CropCliOptions {
     std::string video, outdir, preview, face_at;
     bool save_images = false;
-    detect::TrackOptions track;
+    track::TrackOptions track;
 };
 
 void setup(CLI::App& app, const CommonOptions& common) {
@@ -71,7 +71,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         check_input_file(o->video, "input video");
-        o->track.face_at = detect::parse_face_at(o->face_at);
+        o->track.face_at = track::parse_face_at(o->face_at);
         const fs::path outdir(o->outdir);
         std::error_code ec;
         if (fs::exists(outdir, ec) && !fs::is_directory(outdir, ec))
@@ -89,18 +89,18 @@ void setup(CLI::App& app, const CommonOptions& common) {
         if (o->save_images && !common.overwrite && fs::is_directory(crops_dir, ec) && !fs::is_empty(crops_dir, ec))
             throw InputError(cat("crops folder ", crops_dir, ": already has files (use -y to overwrite)"));
 
-        detect::TrackOptions topts = o->track;
+        track::TrackOptions topts = o->track;
         topts.threads = resolve_threads(common.threads);
-        detect::FaceTrack track;
+        face::FaceTrack track;
         {
             ProgressBar bar("crop", 0);
-            track = detect::build_track(o->video, topts, bar.fn());
+            track = track::build_track(o->video, topts, bar.fn());
             bar.finish();
         }
         // A folder this run creates is removed again (with the track and the crops) on a failure or a signal.
         std::unique_ptr<OutputDir> created;
         if (!fs::exists(outdir, ec)) created = std::make_unique<OutputDir>(o->outdir, false, ".png", "output folder");
-        detect::save_track(track_path, track);
+        face::save_track(track_path, track);
         struct RemoveTrack {
             std::string path;
             int slot = -1;
@@ -112,12 +112,12 @@ void setup(CLI::App& app, const CommonOptions& common) {
         } remove_track{track_path, created ? register_cleanup(track_path) : -1};
         long images = 0;
         if (o->save_images || !o->preview.empty()) {
-            detect::CropImagesOptions io;
+            track::CropImagesOptions io;
             if (o->save_images) io.crops_dir = crops_dir;
             io.preview_path = o->preview;
             io.overwrite = common.overwrite;
             ProgressBar bar("crop images", static_cast<long>(track.frames.size()));
-            images = detect::save_crop_images(o->video, track, io, bar.fn());
+            images = track::save_crop_images(o->video, track, io, bar.fn());
             bar.finish();
         }
         unregister_cleanup(remove_track.slot);
@@ -125,7 +125,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
         if (created) created->commit();
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::printf("crop: %s; %ld crop images, %.1f s (%.1f fps) -> %s\n",
-                    detect::describe(detect::count_frames(track)).c_str(), images, secs,
+                    face::describe(face::count_frames(track)).c_str(), images, secs,
                     secs > 0 ? track.frames.size() / secs : 0.0, track_path.c_str());
     });
 }

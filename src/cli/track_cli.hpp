@@ -6,19 +6,19 @@
 #include <map>
 #include <string>
 
-#include "ned/detect/face_detector.hpp"
-#include "ned/detect/face_tracker.hpp"
+#include "ned/track/face_detector.hpp"
+#include "ned/track/face_tracker.hpp"
 
 namespace ned::cli {
 
-inline void add_track_identity_options(CLI::App* sub, detect::TrackOptions& t, const std::string& group = "") {
-    static const std::map<std::string, detect::DetectorKind> kinds = {
-        {"hog", detect::DetectorKind::Hog},
-        {"hog-rot", detect::DetectorKind::HogRot},
-        {"ssd", detect::DetectorKind::Ssd},
-        {"blazeface", detect::DetectorKind::BlazeFace},
-        {"hog-blazeface", detect::DetectorKind::HogBlazeFace},
-        {"combined", detect::DetectorKind::Combined}};
+inline void add_track_identity_options(CLI::App* sub, track::TrackOptions& t, const std::string& group = "") {
+    static const std::map<std::string, track::DetectorKind> kinds = {
+        {"hog", track::DetectorKind::Hog},
+        {"hog-rot", track::DetectorKind::HogRot},
+        {"ssd", track::DetectorKind::Ssd},
+        {"blazeface", track::DetectorKind::BlazeFace},
+        {"hog-blazeface", track::DetectorKind::HogBlazeFace},
+        {"combined", track::DetectorKind::Combined}};
     auto* d = sub->add_option("--detector", t.detector,
                               "Face detector: combined (hog and blazeface on every frame, blazeface's extra faces "
                               "checked by FaceMesh: faces turned up to ~60 degrees, also beside a frontal one; "
@@ -28,7 +28,7 @@ inline void add_track_identity_options(CLI::App* sub, detect::TrackOptions& t, c
                               "hog-blazeface (hog, and blazeface when hog finds no face) or ssd (face-api's "
                               "SSD-MobileNetV1); the learned ones are shipped in models/open")
                   ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case))
-                  ->default_str(detect::detector_name(t.detector));
+                  ->default_str(track::detector_name(t.detector));
     auto* f = sub->add_option("--target-face", t.target_face,
                               "Photo of the person to edit: picks that person among the faces (nearest face "
                               "descriptor, instead of --face-index), and after cuts and gaps only a face with this "

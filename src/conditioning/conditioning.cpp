@@ -10,7 +10,7 @@
 #include "ned/core/error.hpp"
 #include "ned/core/parallel.hpp"
 #include "ned/core/torch_util.hpp"
-#include "ned/detect/eye_image.hpp"
+#include "ned/face/eye_image.hpp"
 #include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
 #include "ned/recon/reconstruction.hpp"
@@ -37,7 +37,7 @@ cv::Mat tensor_uv_map(const torch::Tensor& t) {
 
 }  // namespace
 
-EyePoints eye_points_from_track(const detect::FaceFrame& frame) {
+EyePoints eye_points_from_track(const face::FaceFrame& frame) {
     EyePoints e;
     for (int k = 0; k < 6; ++k) {
         e.left[k] = trunc_pt(frame.landmarks[36 + k]);
@@ -73,7 +73,7 @@ EyePoints transform_eye_points(const EyePoints& p, const cv::Matx23f& m) {
 }
 
 cv::Mat eye_image(const EyePoints& p, int size) {
-    return detect::draw_eye_image(p.left, p.right, p.left_pupil, p.right_pupil, size);
+    return face::draw_eye_image(p.left, p.right, p.left_pupil, p.right_pupil, size);
 }
 
 std::array<cv::Point2f, 12> mesh_eye_contour(const float* lmk2d, const float cam[3], const cv::Matx33f& tform) {
@@ -163,7 +163,7 @@ bool ConditioningRenderer::detailed_for(const recon::Reconstruction& rec, std::s
     return true;
 }
 
-std::vector<ConditioningFrame> ConditioningRenderer::render(const detect::FaceTrack& track,
+std::vector<ConditioningFrame> ConditioningRenderer::render(const face::FaceTrack& track,
                                                             const recon::Reconstruction& rec,
                                                             const std::vector<int64_t>& frames) const {
     std::vector<ConditioningFrame> out(frames.size());
@@ -212,7 +212,7 @@ std::vector<ConditioningFrame> ConditioningRenderer::render(const detect::FaceTr
 
     auto one = [&](int64_t b) {
         const int64_t t = frames[b];
-        const detect::FaceFrame& ff = track.frames[t];
+        const face::FaceFrame& ff = track.frames[t];
         const float* cam = cam_blk.row(t);
         const float* tf = tf_blk.row(t);
         const cv::Matx33f tform(tf[0], tf[1], tf[2], tf[3], tf[4], tf[5], tf[6], tf[7], tf[8]);

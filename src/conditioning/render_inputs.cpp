@@ -21,10 +21,10 @@
 #include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
-#include "ned/detect/alignment.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_mask.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/alignment.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/face/face_mask.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
@@ -72,7 +72,7 @@ void draw_edit_mask(cv::Mat& img, const cv::Mat& source_mask, const cv::Mat& nmf
     cv::drawContours(img, contours, -1, cv::Scalar(0, 255, 0), 1);
 }
 
-std::vector<int64_t> frames_to_render(const detect::FaceTrack& track, const recon::Reconstruction& rec) {
+std::vector<int64_t> frames_to_render(const face::FaceTrack& track, const recon::Reconstruction& rec) {
     std::vector<int64_t> frames;
     const int64_t n = std::min<int64_t>(rec.num_frames(), static_cast<int64_t>(track.frames.size()));
     for (int64_t t = 0; t < n; ++t)
@@ -105,7 +105,7 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
         check_output_path(o.preview, o.overwrite, "preview video");
     }
 
-    const detect::FaceTrack track = detect::load_track(track_path);
+    const face::FaceTrack track = face::load_track(track_path);
     const recon::Reconstruction rec = recon::load_reconstruction(rec_path);
     declare_input(track.source, "source video of the track");
     if (!o.preview.empty()) check_output_path(o.preview, o.overwrite, "preview video");
@@ -173,15 +173,15 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
             if (bi < batch.size() && batch[bi].frame_index == vframe.index) {
                 const auto& cf = batch[bi];
                 const auto& ff = track.frames[vframe.index];
-                cv::Mat crop = crop_to_aligned(detect::extract_crop(vframe.bgr, ff, S), ff.align, S);
+                cv::Mat crop = crop_to_aligned(face::extract_crop(vframe.bgr, ff, S), ff.align, S);
                 // the source face mask as the renderer and the pipeline take it: WORKDIR/masks (segmentation or
                 // --save-images) when present, else the landmark mask; aligned with nearest
                 cv::Mat src;
                 const fs::path mp = fs::path(o.workdir) / "masks" / frame_name(vframe.index, ".png");
                 if (fs::is_regular_file(mp)) src = read_image(mp.string(), cv::IMREAD_GRAYSCALE, "mask");
                 if (src.empty() || src.size() != cv::Size(S, S))
-                    src = track.has_analysis ? detect::landmark_face_mask(ff.landmarks, S) : cv::Mat();
-                if (!src.empty()) draw_edit_mask(crop, detect::warp_to_aligned(src, ff.align, /*nearest=*/true), cf.nmfc);
+                    src = track.has_analysis ? face::landmark_face_mask(ff.landmarks, S) : cv::Mat();
+                if (!src.empty()) draw_edit_mask(crop, face::warp_to_aligned(src, ff.align, /*nearest=*/true), cf.nmfc);
                 crop.copyTo(row.colRange(0, S));
                 cf.nmfc.copyTo(row.colRange(S, 2 * S));
                 cf.shape.copyTo(row.colRange(2 * S, 3 * S));

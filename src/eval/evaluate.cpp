@@ -17,10 +17,10 @@
 #include "ned/core/log.hpp"
 #include "ned/core/parallel.hpp"
 #include "ned/core/torch_util.hpp"
-#include "ned/detect/alignment.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_mask.hpp"
-#include "ned/detect/landmarks.hpp"
+#include "ned/face/alignment.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/face/face_mask.hpp"
+#include "ned/track/landmarks.hpp"
 #include "ned/eval/eval.hpp"
 #include "ned/facenet/facenet.hpp"
 #include "ned/io/video.hpp"
@@ -28,7 +28,7 @@
 namespace ned::eval {
 namespace {
 
-using detect::Landmarks;
+using face::Landmarks;
 
 /// Everything computed for one frame pair (in parallel), folded into the report in frame order.
 struct FrameWork {
@@ -42,14 +42,14 @@ struct FrameWork {
     bool shot_start = false;
 };
 
-Landmarks to_frame(const Landmarks& crop_pts, const cv::Matx23f& m) { return detect::transform_landmarks(crop_pts, m); }
+Landmarks to_frame(const Landmarks& crop_pts, const cv::Matx23f& m) { return face::transform_landmarks(crop_pts, m); }
 
 std::vector<cv::Point2f> as_vector(const Landmarks& l) { return std::vector<cv::Point2f>(l.begin(), l.end()); }
 
 int argmax(const std::array<double, 7>& p) { return static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin()); }
 
 struct Models {
-    detect::LandmarkDetector landmarks;
+    track::LandmarkDetector landmarks;
     facenet::FaceDescriptor descriptor;
     facenet::ExpressionNet expression;
     facenet::EmotionFer2013 fer;
@@ -57,17 +57,17 @@ struct Models {
         : landmarks(lm), descriptor(dir), expression(dir), fer(dir) {}
 };
 
-void evaluate_frame(FrameWork& w, const detect::FaceFrame& fa, const detect::FaceFrame& fb, int cs, float dilation,
+void evaluate_frame(FrameWork& w, const face::FaceFrame& fa, const face::FaceFrame& fb, int cs, float dilation,
                     const Models& models) {
     w.apd = l2_distance_sum(w.a, w.b);
     w.m.apd = w.apd.mean();
     const cv::Matx23f& c2f = fa.crop_to_frame;
-    const cv::Mat ca = detect::extract_crop(w.a, c2f, cs), cb = detect::extract_crop(w.b, c2f, cs);
-    const Landmarks la = models.landmarks.landmark(ca, detect::predictor_rect(fa));
-    const Landmarks lb = models.landmarks.landmark(cb, detect::box_in_crop(detect::ned_box_to_hog(fb.box), c2f));
+    const cv::Mat ca = face::extract_crop(w.a, c2f, cs), cb = face::extract_crop(w.b, c2f, cs);
+    const Landmarks la = models.landmarks.landmark(ca, track::predictor_rect(fa));
+    const Landmarks lb = models.landmarks.landmark(cb, track::box_in_crop(track::ned_box_to_hog(fb.box), c2f));
 
     // FAPD over the original's face mask, MAPD on the 72x72 (of a 256 crop) square around the mouth centre.
-    const cv::Mat mask = detect::landmark_face_mask(la, cs);
+    const cv::Mat mask = face::landmark_face_mask(la, cs);
     w.fapd = l2_distance_sum(ca, cb, mask);
     w.m.fapd = w.fapd.mean();
     cv::Point2f mouth(0, 0);
@@ -113,8 +113,8 @@ void evaluate_frame(FrameWork& w, const detect::FaceFrame& fa, const detect::Fac
 
     // Mouth after alignment onto NED's template, in pixels of a 256 crop.
     const float to256 = 256.f / cs;
-    Landmarks aa = detect::transform_landmarks(la, detect::align_transform(la, cs));
-    Landmarks ab = detect::transform_landmarks(lb, detect::align_transform(lb, cs));
+    Landmarks aa = face::transform_landmarks(la, face::align_transform(la, cs));
+    Landmarks ab = face::transform_landmarks(lb, face::align_transform(lb, cs));
     for (auto& p : aa) p *= to256;
     for (auto& p : ab) p *= to256;
     w.m.mouth_open_original = mouth_opening(aa);
@@ -155,8 +155,8 @@ struct ThreadPeak {
 /// Second difference of landmarks of three consecutive frames, mean over the 68 points, in crop pixels.
 double second_difference(const Landmarks& p0, const Landmarks& p1, const Landmarks& p2, float scale) {
     double s = 0;
-    for (int i = 0; i < detect::kNumLandmarks; ++i) s += cv::norm(p1[i] - 0.5f * (p0[i] + p2[i]));
-    return s / detect::kNumLandmarks / std::max(scale, 1e-6f);
+    for (int i = 0; i < face::kNumLandmarks; ++i) s += cv::norm(p1[i] - 0.5f * (p0[i] + p2[i]));
+    return s / face::kNumLandmarks / std::max(scale, 1e-6f);
 }
 
 }  // namespace
@@ -204,13 +204,13 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
             if (progress) progress(offset + done, total_work);
         };
     };
-    detect::TrackOptions to = options.track;
+    track::TrackOptions to = options.track;
     to.max_frames = options.max_frames;
     to.threads = threads;
     spdlog::info("eval: tracking the face in {}", original);
-    const detect::FaceTrack ta = detect::build_track(original, to, phase(0));
+    const face::FaceTrack ta = track::build_track(original, to, phase(0));
     spdlog::info("eval: tracking the face in {}", edited);
-    const detect::FaceTrack tb = detect::build_track(edited, to, phase(n_total));
+    const face::FaceTrack tb = track::build_track(edited, to, phase(n_total));
     const int cs = ta.crop_size;
 
     EvalReport rep;

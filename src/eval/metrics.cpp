@@ -171,11 +171,11 @@ cv::Rect2f descriptor_box(const std::vector<cv::Point2f>& pts) {
     return {x0 - 0.1f * w, y0 - 0.1f * h, 1.2f * w, 1.2f * h};
 }
 
-double mouth_opening(const detect::Landmarks& p) {
+double mouth_opening(const face::Landmarks& p) {
     return (cv::norm(p[61] - p[67]) + cv::norm(p[62] - p[66]) + cv::norm(p[63] - p[65])) / 3.0;
 }
 
-double mouth_distance(const detect::Landmarks& a, const detect::Landmarks& b) {
+double mouth_distance(const face::Landmarks& a, const face::Landmarks& b) {
     double s = 0;
     for (int i = 48; i < 68; ++i) s += cv::norm(a[i] - b[i]);
     return s / 20.0;

@@ -10,7 +10,7 @@
 
 #include "ned/core/error.hpp"
 #include "ned/core/safetensors.hpp"
-#include "ned/detect/landmarks.hpp"
+#include "ned/track/landmarks.hpp"
 #include "ned/pipeline/translate.hpp"
 
 namespace fs = std::filesystem;
@@ -106,7 +106,7 @@ void check_model_set(const ModelPaths& m, bool need_manipulator, bool need_rende
     if (need_manipulator) check_model(m.manipulator, kManipulator, problems);
     if (!m.segmentation.empty()) check_model(m.segmentation, kSegmentation, problems);
     if (need_renderer) check_model(m.renderer, kRenderer, problems);
-    const std::string lm = m.landmarks.empty() ? detect::kDefaultLandmarkModel : m.landmarks;
+    const std::string lm = m.landmarks.empty() ? track::kDefaultLandmarkModel : m.landmarks;
     if (!fs::exists(lm))
         problems.push_back(cat("dlib landmark model not found: ", lm, "; install Debian's libdlib-data (docs/models.md section 6)"));
     if (problems.empty()) return;

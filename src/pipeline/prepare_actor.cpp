@@ -12,7 +12,7 @@
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "ned/conditioning/render_inputs.hpp"
@@ -103,7 +103,7 @@ struct Item {
 void check_workdir(const std::string& dir) {
     const std::string track_path = (fs::path(dir) / "track.safetensors").string();
     check_input_file(track_path, "face track");
-    const detect::FaceTrack track = detect::load_track(track_path);  // a broken track: InputError naming it
+    const face::FaceTrack track = face::load_track(track_path);  // a broken track: InputError naming it
     if (!track.has_analysis)
         throw InputError(cat("train-renderer: ", track_path, " has no analysis; run `ned analyze` on the video first"));
     if (!fs::is_directory(fs::path(dir) / "conditioning"))

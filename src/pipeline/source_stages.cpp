@@ -7,8 +7,8 @@
 
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/detect/analyze.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/analysis/analyze.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/recon/reconstruct.hpp"
 #include "ned/recon/reconstruction.hpp"
 
@@ -22,20 +22,20 @@ SourceStagesOutcome run_source_stages(StageRecords& records, const SourceStagesO
     SourceStagesOutcome out;
     out.track_path = (fs::path(o.dir) / "track.safetensors").string();
     out.reconstruction_path = (fs::path(o.dir) / "reconstruction.safetensors").string();
-    const detect::TrackOptions& to = o.track;
+    const track::TrackOptions& to = o.track;
     const json a_in = {
         {"video", file_identity(o.video)},
         {"face_index", to.face_index},
         {"face_at", to.face_at.active() ? json::array({to.face_at.seconds, to.face_at.x, to.face_at.y}) : json(nullptr)},
-        {"detector", detect::detector_name(to.detector)},
+        {"detector", track::detector_name(to.detector)},
         {"identity", to.identity},
         {"target_face", to.target_face.empty() ? json(nullptr) : file_identity(to.target_face)},
         {"identity_threshold", to.identity_threshold},
-        {"landmarks", file_identity(o.models.landmarks.empty() ? detect::kDefaultLandmarkModel : o.models.landmarks)},
-        {"landmark_mode", detect::landmark_mode_name(detect::AnalyzeOptions{}.landmarks)},  // issue 22: by yaw
+        {"landmarks", file_identity(o.models.landmarks.empty() ? track::kDefaultLandmarkModel : o.models.landmarks)},
+        {"landmark_mode", analysis::landmark_mode_name(analysis::AnalyzeOptions{}.landmarks)},  // issue 22: by yaw
         {"segmentation", file_identity(o.models.segmentation)}};
     out.analysis = records.run(o.stage_prefix + "analyze", a_in, [&]() -> long {
-        detect::AnalyzeOptions ao;
+        analysis::AnalyzeOptions ao;
         ao.track = to;
         ao.track.threads = o.threads;
         ao.threads = o.threads;
@@ -44,12 +44,12 @@ SourceStagesOutcome run_source_stages(StageRecords& records, const SourceStagesO
         ao.overwrite = true;
         ProgressBar b1(o.label + "track", 0), b2(o.label + "analyze", 0);
         auto f1 = b1.fn(), f2 = b2.fn();
-        const auto track = detect::analyze_video(o.video, o.dir, ao, f1, [&](long d, long t) {
+        const auto track = analysis::analyze_video(o.video, o.dir, ao, f1, [&](long d, long t) {
             b1.finish();
             f2(d, t);
         });
         b2.finish();
-        NED_LOG_INFO("[{}analyze] {}", o.label, detect::describe(detect::count_frames(track)));
+        NED_LOG_INFO("[{}analyze] {}", o.label, face::describe(face::count_frames(track)));
         return static_cast<long>(track.frames.size());
     });
 

@@ -56,7 +56,7 @@ struct FaceItem {
 
 /// The masks of frame t as the staged path makes them (the mask stage, then `ned render --masks`, or the
 /// analysis masks of `ned render` without the edit mask).
-void masks_of(const StreamRenderOptions& o, const detect::FaceTrack& track, int64_t t, const cv::Mat& nmfc,
+void masks_of(const StreamRenderOptions& o, const face::FaceTrack& track, int64_t t, const cv::Mat& nmfc,
               CondItem& item) {
     const auto& ff = track.frames[t];
     if (!o.follow_edit_mask) {
@@ -128,7 +128,7 @@ std::vector<std::pair<int64_t, int64_t>> conditioning_batches(int64_t first, int
     return out;
 }
 
-blend::FaceSource kept_faces(const detect::FaceTrack& track, const std::string& work, bool follow_edit_mask,
+blend::FaceSource kept_faces(const face::FaceTrack& track, const std::string& work, bool follow_edit_mask,
                              const std::vector<int64_t>& planned) {
     const std::string faces = (fs::path(work) / "faces").string();
     const blend::FaceSource files =
@@ -161,7 +161,7 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
     const auto t_start = Clock::now();
     const fs::path wd(o.work);
     const std::string track_path = (wd / "track.safetensors").string();
-    const detect::FaceTrack track = detect::load_track(track_path);
+    const face::FaceTrack track = face::load_track(track_path);
     const recon::Reconstruction rec = recon::load_reconstruction(o.edited);
     if (!track.has_analysis)
         throw InputError(cat(track_path, " has no analysis (landmarks, alignment, pupils); run `ned analyze`"));

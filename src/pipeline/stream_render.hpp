@@ -21,7 +21,7 @@
 
 #include "ned/blend/composite.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 
 namespace ned::pipeline {
 
@@ -59,7 +59,7 @@ std::vector<std::pair<int64_t, int64_t>> conditioning_batches(int64_t first, int
 /// The faces kept by a finished streamed pass (WORK/faces, WORK/edit_masks/crop when the mask follows the
 /// edit), for compositing again without the networks: the faces of the `planned` frames; one that is missing
 /// is an InputError naming it (never a frame passed through unedited while the comment says edited).
-blend::FaceSource kept_faces(const detect::FaceTrack& track, const std::string& work, bool follow_edit_mask,
+blend::FaceSource kept_faces(const face::FaceTrack& track, const std::string& work, bool follow_edit_mask,
                              const std::vector<int64_t>& planned);
 /// The first file a composite from the kept faces of `planned` would need and WORK lacks ("" when all are there).
 std::string missing_kept_face(const std::vector<int64_t>& planned, const std::string& work, bool follow_edit_mask);

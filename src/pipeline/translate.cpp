@@ -18,8 +18,8 @@
 #include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/core/torch_util.hpp"
-#include "ned/detect/analyze.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/analysis/analyze.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/manip/manipulate.hpp"
 #include "ned/manip/networks.hpp"
@@ -92,8 +92,8 @@ TranslateResult translate(const TranslateOptions& o) {
         reference_is_video = ext != ".safetensors";
     }
     if (o.track.face_index < 0) throw InputError("--face-index must be >= 0");
-    detect::TrackOptions target = o.track;
-    target.face_at = detect::parse_face_at(o.face_at);
+    track::TrackOptions target = o.track;
+    target.face_at = track::parse_face_at(o.face_at);
     target.threads = o.threads;
     if (!target.target_face.empty()) check_input_file(target.target_face, "--target-face photo");
     if (!(target.identity_threshold > 0) || !std::isfinite(target.identity_threshold))
@@ -147,7 +147,7 @@ TranslateResult translate(const TranslateOptions& o) {
     const std::string edited_path = (fs::path(work) / "edited.safetensors").string();
     // Analysis + reconstruction of one video into `dir` (the input, or a reference video).
     auto analyse_and_reconstruct = [&](const std::string& video, const std::string& dir, const std::string& prefix,
-                                       const detect::TrackOptions& to) {
+                                       const track::TrackOptions& to) {
         SourceStagesOptions so;
         so.video = video;
         so.dir = dir;
@@ -170,7 +170,7 @@ TranslateResult translate(const TranslateOptions& o) {
     std::string reference_recon;
     if (!edit.reference.empty()) {
         if (reference_is_video) {
-            detect::TrackOptions reference_track;  // its largest face, its own identity, the same detector
+            track::TrackOptions reference_track;  // its largest face, its own identity, the same detector
             reference_track.detector = target.detector;
             reference_track.identity = target.identity;
             reference_track.identity_threshold = target.identity_threshold;
@@ -221,7 +221,7 @@ TranslateResult translate(const TranslateOptions& o) {
     // The streamed end: conditioning -> edit mask -> renderer -> compositing in one pass (stream_render.hpp).
     // With --work the faces are kept: a later run that changes only the encoder options composites them again
     // without the networks, and a killed run continues after its last rendered frame.
-    const detect::FaceTrack track = detect::load_track(track_path);
+    const face::FaceTrack track = face::load_track(track_path);
     const bool keep_faces = !o.work.empty();
     const json r_in = {{"upstream", m.key},
                        {"edited", file_identity(edited_path)},
@@ -315,7 +315,7 @@ TranslateResult translate(const TranslateOptions& o) {
     }
 
     // 5. Summary and report.
-    const auto counts = detect::count_frames(track);
+    const auto counts = face::count_frames(track);
     result.frames = counts.frames;
     result.filled = counts.filled;
     result.passed = result.frames - result.edited;

@@ -7,7 +7,7 @@
 
 #include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/pipeline/translate.hpp"
 
 namespace ned::pipeline {

@@ -12,7 +12,7 @@
 
 namespace ned::recon {
 
-cv::Matx33f deca_crop_tform(const detect::Landmarks& lmk) {
+cv::Matx33f deca_crop_tform(const face::Landmarks& lmk) {
     float l = lmk[0].x, r = lmk[0].x, t = lmk[0].y, b = lmk[0].y;
     for (const auto& p : lmk) {
         l = std::min(l, p.x);

@@ -14,8 +14,8 @@
 #include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/deca.hpp"
 #include "ned/recon/deca_image.hpp"
@@ -39,7 +39,7 @@ void put_all(Reconstruction& r, const std::string& name, const torch::Tensor& va
     put_rows(r.ensure(name), frames, values);
 }
 
-void run_deca(Reconstruction& r, const detect::FaceTrack& track, const std::string& video, DecaModel& deca,
+void run_deca(Reconstruction& r, const face::FaceTrack& track, const std::string& video, DecaModel& deca,
               const ReconstructOptions& o, const ProgressFn& progress) {
     for (const char* n : {"shape", "tex", "exp", "pose", "cam", "light", "detail", "tform"}) r.ensure(n);
     io::VideoReader reader(video, o.decode_threads);
@@ -69,7 +69,7 @@ void run_deca(Reconstruction& r, const detect::FaceTrack& track, const std::stri
     for (; t < T && reader.read(frame); ++t) {
         const auto& ff = track.frames[t];
         if (!ff.valid) continue;
-        auto crop = detect::extract_crop(frame.bgr, ff, track.crop_size);
+        auto crop = face::extract_crop(frame.bgr, ff, track.crop_size);
         auto tf = deca_crop_tform(ff.landmarks);
         float* row = r.at("tform").row(t);
         for (int i = 0; i < 3; ++i)
@@ -83,10 +83,10 @@ void run_deca(Reconstruction& r, const detect::FaceTrack& track, const std::stri
         NED_LOG_WARN("[recon] {} ended after {} frames, the track has {}; the rest are marked invalid", video, t, T);
 }
 
-void run_fit(Reconstruction& r, const detect::FaceTrack& track, const FlameModel& flame, const ReconstructOptions& o,
+void run_fit(Reconstruction& r, const face::FaceTrack& track, const FlameModel& flame, const ReconstructOptions& o,
              const ProgressFn& progress) {
     const int64_t T = r.num_frames();
-    std::vector<detect::Landmarks> lmk(T);
+    std::vector<face::Landmarks> lmk(T);
     std::vector<uint8_t> valid(T, 0);
     for (int64_t t = 0; t < T; ++t) {
         lmk[t] = track.frames[t].landmarks;
@@ -133,7 +133,7 @@ Reconstruction reconstruct_workdir(const std::string& workdir, const Reconstruct
     }
     if (!fs::exists(track_path))
         throw InputError(cat(track_path, " not found: run `ned analyze VIDEO ", workdir, "` first"));
-    auto track = detect::load_track(track_path);
+    auto track = face::load_track(track_path);
     if (!track.has_analysis)
         throw InputError(cat(track_path, " has no landmarks: run `ned analyze VIDEO ", workdir, "` first"));
     check_output_path(out, o.overwrite, "reconstruction");

@@ -22,9 +22,9 @@
 #include "ned/core/output_dir.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_mat.hpp"
-#include "ned/detect/alignment.hpp"
-#include "ned/detect/face_mask.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/alignment.hpp"
+#include "ned/face/face_mask.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "renderer/internal.hpp"
 
@@ -228,7 +228,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
         if (has_files_with_extension(d.string(), ".png") && !o.overwrite)
             throw InputError(cat("[renderer] ", d.string(), " already has faces (use -y to overwrite)"));
 
-    const detect::FaceTrack track = detect::load_track(track_path);
+    const face::FaceTrack track = face::load_track(track_path);
     if (!track.has_analysis)
         throw InputError(cat("[renderer] ", track_path, " has no analysis (alignment); run `ned analyze`"));
     const int S = track.crop_size;
@@ -413,13 +413,13 @@ void write_png(const fs::path& p, const cv::Mat& img) {
 
 }  // namespace detail
 
-void analysis_masks(const detect::FaceTrack& track, const fs::path& workdir, int64_t t, cv::Mat& crop_mask,
+void analysis_masks(const face::FaceTrack& track, const fs::path& workdir, int64_t t, cv::Mat& crop_mask,
                     cv::Mat& aligned_mask) {
     const auto& ff = track.frames[t];
     const fs::path p = workdir / "masks" / frame_name(t, ".png");
     if (fs::is_regular_file(p)) crop_mask = detail::read_image(p, cv::IMREAD_GRAYSCALE, track.crop_size, "mask");
-    else crop_mask = detect::landmark_face_mask(ff.landmarks, track.crop_size);
-    aligned_mask = detect::warp_to_aligned(crop_mask, ff.align, /*nearest=*/true);
+    else crop_mask = face::landmark_face_mask(ff.landmarks, track.crop_size);
+    aligned_mask = face::warp_to_aligned(crop_mask, ff.align, /*nearest=*/true);
 }
 
 }  // namespace ned::renderer

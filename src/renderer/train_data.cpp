@@ -13,10 +13,10 @@
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/torch_mat.hpp"
-#include "ned/detect/alignment.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/eye_image.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/alignment.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/face/eye_image.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/renderer/render.hpp"
 #include "renderer/internal.hpp"
@@ -50,7 +50,7 @@ Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool pre
     if (!fs::is_directory(a.cond_dir))
         throw InputError(cat("[train-renderer] ", workdir.string(), " has no conditioning/ (run `ned render-inputs` on "
                              "the actor's own reconstruction)"));
-    const detect::FaceTrack track = detect::load_track(track_path);
+    const face::FaceTrack track = face::load_track(track_path);
     if (!track.has_analysis) throw InputError(cat("[train-renderer] ", track_path, " has no analysis; run `ned analyze`"));
     a.size = track.crop_size;
     for (int64_t t : detail::conditioning_frames(a.cond_dir))
@@ -109,7 +109,7 @@ Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool pre
         const auto& ff = track.frames[fr.index];
         cv::Mat crop_mask, aligned_mask;
         analysis_masks(track, workdir, fr.index, crop_mask, aligned_mask);
-        cv::Mat face = detect::warp_to_aligned(detect::extract_crop(fr.bgr, ff, a.size), ff.align);
+        cv::Mat face = face::warp_to_aligned(face::extract_crop(fr.bgr, ff, a.size), ff.align);
         face.setTo(cv::Scalar::all(0), aligned_mask == 0);  // NED's align.py zeroes the face outside the mask
         detail::write_png(cache_dir / "faces" / frame_name(fr.index, ".png"), face);
         detail::write_png(cache_dir / "masks" / frame_name(fr.index, ".png"), aligned_mask);
@@ -171,7 +171,7 @@ FrameData load_frame(const Actor& a, int64_t t, const Augment& aug) {
         };
         jitter(e.left, e.left_pupil, dl);
         jitter(e.right, e.right_pupil, -dr);
-        eyes = detect::draw_eye_image(e.left, e.right, e.left_pupil, e.right_pupil, a.size);
+        eyes = face::draw_eye_image(e.left, e.right, e.left_pupil, e.right_pupil, a.size);
         nmfc = random_affine(nmfc, mix(aug.stream, 2));
         eyes = random_affine(eyes, mix(aug.stream, 3));
         shape = random_affine(shape, mix(aug.stream, 4));

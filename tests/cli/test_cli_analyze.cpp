@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "support/test_support.hpp"
 
@@ -32,7 +32,7 @@ TEST(CliAnalyze, ShortClipWritesAnAnalysedTrack) {
     const auto r = run_ned({"analyze", clip, work, "--max-frames", "12", "--save-images", "--preview",
                             tmp / "preview.mp4", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const ned::detect::FaceTrack t = ned::detect::load_track(work + "/track.safetensors");
+    const ned::face::FaceTrack t = ned::face::load_track(work + "/track.safetensors");
     EXPECT_TRUE(t.has_analysis);
     ASSERT_EQ(t.frames.size(), 12u);
     EXPECT_EQ(t.num_valid(), 12u);
@@ -70,7 +70,7 @@ TEST(CliAnalyze, ShortClipWritesAnAnalysedTrack) {
     EXPECT_NE(again.err.find("track.safetensors"), std::string::npos) << again.err;
     const auto forced = run_ned({"analyze", clip, work, "--max-frames", "6", "--no-multisample", "-q", "-y"});
     EXPECT_EQ(forced.exit_code, 0) << forced.err;
-    EXPECT_EQ(ned::detect::load_track(work + "/track.safetensors").frames.size(), 6u);
+    EXPECT_EQ(ned::face::load_track(work + "/track.safetensors").frames.size(), 6u);
 }
 
 TEST(CliAnalyze, MissingLandmarkModelIsExit3) {
@@ -115,14 +115,14 @@ TEST(CliAnalyze, VideoWithoutFacesIsExit2) {
 
 #include "ned/core/safetensors.hpp"
 #include "ned/core/torch_util.hpp"
-#include "ned/detect/segmentation.hpp"
+#include "ned/analysis/segmentation.hpp"
 
 TEST(CliAnalyze, SegmentationModelWritesMasks) {
     NED_REQUIRE_DATA();
     if (!have_model()) GTEST_SKIP() << "dlib landmark model not installed";
     ned::test::TempDir tmp;
     torch::manual_seed(3);
-    ned::detect::UNet net(3);
+    ned::analysis::UNet net(3);
     ned::st::File f;
     f.metadata = {{"format", "ned.fsgan_unet"}, {"version", "1"}};
     ned::save_module(*net, f);

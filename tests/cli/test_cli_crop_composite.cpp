@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "support/test_support.hpp"
 
@@ -39,7 +39,7 @@ TEST_P(CropCompositeClip, RoundTripKeepsFramesTimestampsAudioAndQuality) {
     auto r = run_ned({"-q", "crop", clip, work, "--save-images"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("crop: "), std::string::npos) << r.out;
-    const auto track = ned::detect::load_track(work + "/track.safetensors");
+    const auto track = ned::face::load_track(work + "/track.safetensors");
     ASSERT_GT(track.num_valid(), 0u);
     EXPECT_EQ(count_files(work + "/crops"), track.num_valid());
     r = run_ned({"-q", "composite", clip, work, out, "--faces", work + "/crops", "--preset", "ultrafast", "--crf",
@@ -192,7 +192,7 @@ TEST(CliCropComposite, BadInputsExitWithCode2OneLineAndNoOutput) {
         // -y replaces the track
         r = run_ned({"-q", "-y", "crop", small, good_work, "--max-frames", "3"});
         EXPECT_EQ(r.exit_code, 0) << r.err;
-        EXPECT_EQ(ned::detect::load_track(good_work + "/track.safetensors").frames.size(), 3u);
+        EXPECT_EQ(ned::face::load_track(good_work + "/track.safetensors").frames.size(), 3u);
     }
     // Leftover temporary files: none anywhere in the scratch folder.
     for (const auto& e : fs::recursive_directory_iterator(tmp.path()))

@@ -27,7 +27,7 @@
 
 #include "ned/core/fs_util.hpp"
 #include "ned/core/safetensors.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "support/test_support.hpp"
@@ -76,8 +76,8 @@ void write_video(const std::string& path, int w, int h, int frames, const std::s
     writer.finish();
 }
 
-ned::detect::FaceTrack make_track(const std::string& video, int frames, int w = kW, int h = kH) {
-    ned::detect::FaceTrack t;
+ned::face::FaceTrack make_track(const std::string& video, int frames, int w = kW, int h = kH) {
+    ned::face::FaceTrack t;
     t.source = video;
     t.width = w;
     t.height = h;
@@ -90,7 +90,7 @@ ned::detect::FaceTrack make_track(const std::string& video, int frames, int w = 
         f.valid = f.detected = true;
         f.box = {16, 16, 48, 48};
         f.crop_to_frame = cv::Matx23f(1, 0, 16, 0, 1, 16);
-        for (int k = 0; k < ned::detect::kNumLandmarks; ++k) {
+        for (int k = 0; k < ned::face::kNumLandmarks; ++k) {
             f.landmarks[k] = {8.f + (k % 17), 8.f + k / 4.f};
             f.aligned_landmarks[k] = f.landmarks[k];
         }
@@ -174,7 +174,7 @@ private:
 
         // Work folder: a valid track (with analysis), faces for 3 frames, a reconstruction.
         fs::create_directories(F + "/w/faces");
-        ned::detect::save_track(F + "/w/track.safetensors", make_track(video, kFrames));
+        ned::face::save_track(F + "/w/track.safetensors", make_track(video, kFrames));
         for (int t = 0; t < 3; ++t)
             cv::imwrite(F + "/w/faces/" + ned::frame_name(t, ".png"), cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
         ned::recon::save_reconstruction(F + "/w/reconstruction.safetensors", make_recon(video, kFrames));
@@ -183,15 +183,15 @@ private:
         auto nan_track = make_track(video, kFrames);
         nan_track.frames[2].crop_to_frame(0, 2) = std::numeric_limits<float>::quiet_NaN();
         fs::create_directories(F + "/track_nan");
-        ned::detect::save_track(F + "/track_nan/track.safetensors", nan_track);
+        ned::face::save_track(F + "/track_nan/track.safetensors", nan_track);
         auto huge_track = make_track(video, kFrames);
         huge_track.frames[4].landmarks[30] = {1e30f, -1e30f};
         fs::create_directories(F + "/track_huge");
-        ned::detect::save_track(F + "/track_huge/track.safetensors", huge_track);
+        ned::face::save_track(F + "/track_huge/track.safetensors", huge_track);
         fs::create_directories(F + "/track_size");
-        ned::detect::save_track(F + "/track_size/track.safetensors", make_track(video, kFrames, 96, 64));
+        ned::face::save_track(F + "/track_size/track.safetensors", make_track(video, kFrames, 96, 64));
         fs::create_directories(F + "/track_long");
-        ned::detect::save_track(F + "/track_long/track.safetensors", make_track(video, kFrames + 5));
+        ned::face::save_track(F + "/track_long/track.safetensors", make_track(video, kFrames + 5));
 
         // Reconstructions.
         ned::recon::save_reconstruction(F + "/rec.safetensors", make_recon(video, 12));
@@ -256,7 +256,7 @@ private:
         fs::create_directories(F + "/work_stages_file");
         write_bytes(F + "/work_stages_file/stages", "a file where a folder belongs\n");
         fs::create_directories(F + "/w_emptycond/conditioning");
-        ned::detect::save_track(F + "/w_emptycond/track.safetensors", make_track(video, kFrames));
+        ned::face::save_track(F + "/w_emptycond/track.safetensors", make_track(video, kFrames));
         write_bytes(F + "/w_emptycond/conditioning/conditioning.json", "{\"format\": \"ned.conditioning\", \"frames\": []}");
 
         // Corrupt face and mask PNGs (truncated; a flipped byte in the image data): ned's own line, no libpng's.
@@ -488,7 +488,7 @@ void interrupt_composite(int sig) {
     write_video(video, 320, 240, frames);
     fs::create_directories(work + "/faces");
     auto track = make_track(video, frames, 320, 240);
-    ned::detect::save_track(work + "/track.safetensors", track);
+    ned::face::save_track(work + "/track.safetensors", track);
     for (int t = 0; t < frames; ++t)
         cv::imwrite(work + "/faces/" + ned::frame_name(t, ".png"), cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
     const std::string out = tmp / "out.mp4";
@@ -538,7 +538,7 @@ TEST(CliHostileReadOnly, RenderIntoAReadOnlyWorkFolderIsRefusedUpFront) {
     if (::geteuid() != 0 || ::mount("tmpfs", ro.c_str(), "tmpfs", 0, "size=4m") != 0)
         GTEST_SKIP() << "needs root and mount(2) for a read-only folder";
     fs::create_directories(ro + "/conditioning/nmfc");
-    ned::detect::save_track(ro + "/track.safetensors", make_track(F + "/in.mp4", kFrames));
+    ned::face::save_track(ro + "/track.safetensors", make_track(F + "/in.mp4", kFrames));
     write_bytes(ro + "/conditioning/conditioning.json", "{\"format\": \"ned.conditioning\", \"frames\": [0]}");
     const bool remounted = ::mount("tmpfs", ro.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=4m") == 0;
     const auto r = remounted ? run_ned({"-q", "render", ro, "--renderer", F + "/renderer_stub.safetensors"})
@@ -722,7 +722,7 @@ TEST(CliHostileSignals, SigtermRemovesPartialImageFolders) {
     const int frames = 40;
     auto track = make_track(F + "/in.mp4", frames);
     track.crop_size = 256;
-    ned::detect::save_track(work + "/track.safetensors", track);
+    ned::face::save_track(work + "/track.safetensors", track);
     ned::recon::save_reconstruction(work + "/reconstruction.safetensors", make_recon(F + "/in.mp4", frames));
     const auto before = snapshot(work);
     const pid_t pid = spawn_stalled_ned({ned::test::ned_binary(), "-q", "--threads", "1", "render-inputs", work,

@@ -9,8 +9,8 @@
 
 #include "ned/core/fs_util.hpp"
 #include "ned/core/safetensors.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "support/test_support.hpp"
@@ -23,7 +23,7 @@ namespace {
 
 // 4 frames, frame 2 without a face; FAN-like eye landmarks, a rotation+scale alignment.
 void write_inputs(const ned::test::TempDir& dir, bool edited_exp = false, const std::string& rec_name = "reconstruction.safetensors") {
-    ned::detect::FaceTrack track;
+    ned::face::FaceTrack track;
     track.source = dir / "missing.mp4";
     track.width = 640;
     track.height = 480;
@@ -44,7 +44,7 @@ void write_inputs(const ned::test::TempDir& dir, bool edited_exp = false, const 
         f.aligned_landmarks = f.landmarks;
         f.align = cv::Matx23f(0.95f, -0.05f, 8, 0.05f, 0.95f, -4);
     }
-    if (!fs::exists(dir / "track.safetensors")) ned::detect::save_track(dir / "track.safetensors", track);
+    if (!fs::exists(dir / "track.safetensors")) ned::face::save_track(dir / "track.safetensors", track);
     ned::recon::Reconstruction rec;
     rec.source = track.source;
     rec.method = edited_exp ? "manipulated" : "fit";
@@ -134,10 +134,10 @@ TEST(CliRenderInputs, PreviewVideoFromTheSourceClip) {
     ASSERT_TRUE(fs::exists(video));
     ned::test::TempDir dir;
     write_inputs(dir);
-    auto track = ned::detect::load_track(dir / "track.safetensors");
+    auto track = ned::face::load_track(dir / "track.safetensors");
     track.source = video;
-    for (auto& f : track.frames) f.crop_to_frame = ned::detect::crop_transform(f.box, 256);
-    ned::detect::save_track(dir / "track.safetensors", track);
+    for (auto& f : track.frames) f.crop_to_frame = ned::face::crop_transform(f.box, 256);
+    ned::face::save_track(dir / "track.safetensors", track);
     const auto r = run_ned({"render-inputs", dir.path(), "--flame", dir / "flame.safetensors", "--preview",
                             dir / "preview.mp4", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -14,8 +14,8 @@
 #include <fstream>
 
 #include "ned/core/fs_util.hpp"
-#include "ned/detect/eye_image.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/eye_image.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "ned/renderer/render.hpp"
 #include "support/test_support.hpp"
@@ -30,7 +30,7 @@ const int S = std::getenv("NED_FOOTAGE_CROP") ? std::atoi(std::getenv("NED_FOOTA
 
 /// Conditioning drawn from the aligned landmarks: "nmfc" = the face polygon coloured by position plus the
 /// facial features as coloured lines, "shape" = grey feature lines, "eyes" = ned's eye image.
-void draw_conditioning(const detect::FaceFrame& f, cv::Mat& nmfc, cv::Mat& shape, cv::Mat& eyes) {
+void draw_conditioning(const face::FaceFrame& f, cv::Mat& nmfc, cv::Mat& shape, cv::Mat& eyes) {
     std::vector<cv::Point> p;
     for (const auto& q : f.aligned_landmarks) p.emplace_back(cvRound(q.x), cvRound(q.y));
     nmfc = cv::Mat::zeros(S, S, CV_8UC3);
@@ -51,7 +51,7 @@ void draw_conditioning(const detect::FaceFrame& f, cv::Mat& nmfc, cv::Mat& shape
         cv::polylines(shape, seg, closed, cv::Scalar(200, 200, 200), 1);
     }
     cv::polylines(shape, std::vector<cv::Point>(p.begin(), p.begin() + 17), false, cv::Scalar(120, 120, 120), 1);
-    eyes = detect::frame_eye_image(f, S, /*aligned=*/true);
+    eyes = face::frame_eye_image(f, S, /*aligned=*/true);
 }
 
 double psnr_masked(const cv::Mat& a, const cv::Mat& b, const cv::Mat& mask) {
@@ -77,7 +77,7 @@ TEST(CliRendererFootage, SmallRendererLearnsTheActorsHeldOutFrames) {
     const std::string work = dir / "work";
     auto r = run_ned({"analyze", clip, work, "--crop-size", std::to_string(S), "--margin", std::to_string(70 * S / 256), "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const detect::FaceTrack track = detect::load_track(work + "/track.safetensors");
+    const face::FaceTrack track = face::load_track(work + "/track.safetensors");
     std::vector<int64_t> frames;
     for (const char* k : {"nmfc", "shape", "eyes"}) fs::create_directories(work + "/conditioning/" + k);
     for (size_t t = 0; t < track.frames.size(); ++t) {

@@ -11,11 +11,11 @@
 
 #include <filesystem>
 
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
-using namespace ned::detect;
+using namespace ned::face;
 using ned::test::run_ned;
 
 namespace {
@@ -107,7 +107,7 @@ TEST(TrackValidity, CutsToAnotherPersonStartNewShots) {
     const FaceTrack id = crop(tmp, clip, "id");
     ASSERT_EQ(id.frames.size(), 150u);
     long other_person = 0;
-    for (long i = 52; i < 99; ++i) other_person += id.frames[i].status == ned::detect::FrameStatus::OtherPerson;
+    for (long i = 52; i < 99; ++i) other_person += id.frames[i].status == ned::face::FrameStatus::OtherPerson;
     EXPECT_EQ(other_person, 47);
     EXPECT_GE(count_valid(id, 0, 50, true), 48);
     EXPECT_GE(count_valid(id, 101, 150, true), 47);

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "ned/core/safetensors.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/manip/networks.hpp"
 #include "ned/renderer/checkpoint.hpp"
@@ -174,7 +174,7 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     std::vector<cv::Mat> base_frames;
     ASSERT_EQ(frame_pts(f.dir / "baseline.mp4", &base_frames), in_pts);
-    const auto track = ned::detect::load_track(work + "/track.safetensors");
+    const auto track = ned::face::load_track(work + "/track.safetensors");
     ASSERT_EQ(track.frames.size(), static_cast<size_t>(kFrames));
     double face_diff = 0, face_noise = 0, outside_diff = 0, outside_noise = 0;
     int faces = 0;
@@ -446,8 +446,8 @@ std::string write_two_face_clip(const std::string& dir) {
     return path;
 }
 
-float box_side(const ned::detect::FaceTrack& t, size_t i) { return t.frames[i].box[2] - t.frames[i].box[0]; }
-float box_cx(const ned::detect::FaceTrack& t, size_t i) { return 0.5f * (t.frames[i].box[0] + t.frames[i].box[2]); }
+float box_side(const ned::face::FaceTrack& t, size_t i) { return t.frames[i].box[2] - t.frames[i].box[0]; }
+float box_cx(const ned::face::FaceTrack& t, size_t i) { return 0.5f * (t.frames[i].box[0] + t.frames[i].box[2]); }
 }  // namespace
 
 TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAtOrShownInAPhoto) {
@@ -466,9 +466,9 @@ TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAtOrShownInAPhoto) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     r = run_ned({"crop", clip, dir / "crop_at", "--face-at", "0.2:480,160", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto t0 = ned::detect::load_track(dir / "crop0/track.safetensors");
-    const auto t1 = ned::detect::load_track(dir / "crop1/track.safetensors");
-    const auto ta = ned::detect::load_track(dir / "crop_at/track.safetensors");
+    const auto t0 = ned::face::load_track(dir / "crop0/track.safetensors");
+    const auto t1 = ned::face::load_track(dir / "crop1/track.safetensors");
+    const auto ta = ned::face::load_track(dir / "crop_at/track.safetensors");
     int both = 0;
     for (size_t i = 0; i < static_cast<size_t>(kFrames); ++i) {
         if (ta.frames[i].valid) EXPECT_GT(box_cx(ta, i), 320.f) << "frame " << i;  // the right face throughout
@@ -509,7 +509,7 @@ TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAtOrShownInAPhoto) {
     photo_of("video/styletalk__andrew_clip_1+wav.mp4", 10, dir / "third_person.png");
     r = run_ned({"crop", clip, dir / "crop_photo", "--target-face", dir / "right_person.png", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto tp = ned::detect::load_track(dir / "crop_photo/track.safetensors");
+    const auto tp = ned::face::load_track(dir / "crop_photo/track.safetensors");
     int valid_photo = 0;
     for (size_t i = 0; i < static_cast<size_t>(kFrames); ++i)
         if (tp.frames[i].valid) {
@@ -536,7 +536,7 @@ TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAtOrShownInAPhoto) {
     std::vector<cv::Mat> out_frames, base_frames;
     ASSERT_EQ(frame_pts(out, &out_frames), in_pts);
     ASSERT_EQ(frame_pts(dir / "baseline.mp4", &base_frames), in_pts);
-    const auto track = ned::detect::load_track(work + "/track.safetensors");
+    const auto track = ned::face::load_track(work + "/track.safetensors");
     const cv::Rect left(0, 0, 300, 320);  // the left clip, away from the seam (encoder blocks may straddle it)
     double left_diff = 0, left_noise = 0, face_diff = 0, face_noise = 0;
     int faces = 0;
@@ -847,7 +847,7 @@ TEST(CliTranslate, TrainRendererPreparesAVideoOnceAndReusesIt) {
         keys[s] = rec["key"];
     }
     EXPECT_TRUE(fs::exists(w / "conditioning" / "conditioning.json"));
-    EXPECT_EQ(ned::detect::load_track((w / "track.safetensors").string()).frames.size(), static_cast<size_t>(kFrames));
+    EXPECT_EQ(ned::face::load_track((w / "track.safetensors").string()).frames.size(), static_cast<size_t>(kFrames));
     const auto stamp = fs::last_write_time(w / "stages" / "analyze.json");
     const auto recon_stamp = fs::last_write_time(w / "reconstruction.safetensors");
 

@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <string>
 
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "support/test_support.hpp"
 #include "support/yaw_set.hpp"
 
 namespace fs = std::filesystem;
-using namespace ned::detect;
+using namespace ned::face;
 using ned::test::run_ned;
 
 namespace {

@@ -5,7 +5,7 @@
 //   deca         recon::DecaModel::from_file's checks: every parameter of E_flame / E_detail / D_detail by
 //                name, shape, dtype and finiteness, loaded into networks built once (DECA's ResNet-50 encoders
 //                would dominate each execution)
-//   unet         detect::FaceSegmenter's loader (format "ned.fsgan_unet", strict load_module), into a U-Net
+//   unet         analysis::FaceSegmenter's loader (format "ned.fsgan_unet", strict load_module), into a U-Net
 //                built once
 //   manipulator  manip::load_checkpoint, which builds the networks the file describes (widths bounded and
 //                checked against the first layers before anything is built), then, for a file it accepted,
@@ -27,7 +27,7 @@
 #include "ned/core/error.hpp"
 #include "ned/core/safetensors.hpp"
 #include "ned/core/torch_util.hpp"
-#include "ned/detect/segmentation.hpp"
+#include "ned/analysis/segmentation.hpp"
 #include "ned/manip/networks.hpp"
 #include "ned/recon/deca.hpp"
 #include "ned/recon/flame.hpp"
@@ -67,7 +67,7 @@ void write_seeds(const fs::path& out) {
     recon::DecaModel deca;
     save_prefix(*deca.E_flame, "E_flame.", "ned.deca", 60000, (out / "deca" / "prefix.safetensors").string());
     save_prefix(*deca.D_detail, "D_detail.", "ned.deca", 60000, (out / "deca" / "detail_prefix.safetensors").string());
-    detect::UNet unet(3);
+    analysis::UNet unet(3);
     save_prefix(*unet, "", "ned.fsgan_unet", 60000, (out / "unet" / "prefix.safetensors").string());
     // The smallest widths the loader accepts (2): the file is mostly its header.
     manip::NetConfig mc;
@@ -106,7 +106,7 @@ void fuzz_deca(const std::string& path) {
 }
 
 void fuzz_unet(const std::string& path) {
-    static detect::UNet net(3);
+    static analysis::UNet net(3);
     const st::File f = st::load_model(path, "ned.fsgan_unet", 1);
     load_module(*net, f, "", true);
 }

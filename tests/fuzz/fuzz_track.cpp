@@ -1,12 +1,12 @@
-// libFuzzer target: detect::load_track on arbitrary file contents.
+// libFuzzer target: face::load_track on arbitrary file contents.
 #include "fuzz_file_common.hpp"
 #include "ned/core/error.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string path = fuzz_write_file(data, size, ".safetensors");
     try {
-        const auto t = ned::detect::load_track(path);
+        const auto t = ned::face::load_track(path);
         (void)t.num_valid();
     } catch (const ned::Error&) {
     }

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "ned/detect/landmarks.hpp"
+#include "ned/track/landmarks.hpp"
 
 namespace ned::test {
 
@@ -34,10 +34,10 @@ inline std::vector<cv::Point2f> read_ibug_pts(const std::string& path) {
 }
 
 /// The 68 points of `path` as ned's Landmarks; std::runtime_error naming the file when it does not hold 68.
-inline detect::Landmarks read_ibug_landmarks(const std::string& path) {
+inline face::Landmarks read_ibug_landmarks(const std::string& path) {
     const auto v = read_ibug_pts(path);
     if (v.size() != 68) throw std::runtime_error(path + ": expected 68 points, read " + std::to_string(v.size()));
-    detect::Landmarks l{};
+    face::Landmarks l{};
     for (size_t i = 0; i < 68; ++i) l[i] = v[i];
     return l;
 }

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "ned/core/progress.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 
 namespace ned::blend {
 
@@ -44,9 +44,9 @@ cv::Mat blend_face(const cv::Mat& crop_bgr, const cv::Mat& face_bgr, const cv::M
 cv::Mat default_face_mask(int crop_size, float margin = 70.f);
 
 /// The mask used for frame t when no mask file is given: with analysis (track.has_analysis) the landmark
-/// mask of detect::landmark_face_mask (jaw + raised eyebrows), else default_face_mask(track.crop_size).
+/// mask of face::landmark_face_mask (jaw + raised eyebrows), else default_face_mask(track.crop_size).
 /// u8 0/255, crop_size x crop_size.
-cv::Mat default_mask_for(const detect::FaceTrack& track, long t);
+cv::Mat default_mask_for(const face::FaceTrack& track, long t);
 
 /// Paste a blended crop into `frame` (in place): the crop and `alpha` (CV_32FC1 [0,1], crop size) are
 /// warped through crop_to_frame (crop Lanczos4, alpha bilinear) into the frame region covered by alpha > 0
@@ -62,17 +62,17 @@ using FaceSource = std::function<bool(long t, cv::Mat& face, cv::Mat& mask)>;
 /// The faces of `ned composite`: faces_dir/NNNNNN.png (a frame without one passes through) and, when
 /// masks_dir is given, masks_dir/NNNNNN.png (missing: the default mask, with one warning). Throws InputError
 /// when a folder does not exist or an image has the wrong size.
-FaceSource face_files(const detect::FaceTrack& track, const std::string& faces_dir, const std::string& masks_dir);
+FaceSource face_files(const face::FaceTrack& track, const std::string& faces_dir, const std::string& masks_dir);
 
 /// Composite a whole video: for every frame with a valid face in `track` and a face from `faces`, crop
-/// (detect::extract_crop), blend with the soft-eroded mask, paste_crop; other frames pass through.
+/// (face::extract_crop), blend with the soft-eroded mask, paste_crop; other frames pass through.
 /// Written with io::VideoWriter (audio copied) via AtomicFile to out_path. Streaming, one frame at a time.
 /// Returns the number of frames that got a new face.
-long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+long composite_video(const std::string& video_path, const face::FaceTrack& track, const std::string& out_path,
                      const CompositeOptions& options, const FaceSource& faces, const ProgressFn& progress = {});
 
 /// The same with face_files(track, options.faces_dir, options.masks_dir).
-long composite_video(const std::string& video_path, const detect::FaceTrack& track, const std::string& out_path,
+long composite_video(const std::string& video_path, const face::FaceTrack& track, const std::string& out_path,
                      const CompositeOptions& options, const ProgressFn& progress = {});
 
 }  // namespace ned::blend

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/conditioning/deca_images.hpp"
 
 namespace ned::recon {
@@ -37,14 +37,14 @@ struct EyePoints {
 };
 
 /// NED's eye_landmarks file of a frame: landmarks 36-47 and the pupils, truncated to int (crop pixels).
-EyePoints eye_points_from_track(const detect::FaceFrame& frame);
+EyePoints eye_points_from_track(const face::FaceFrame& frame);
 /// create_inputs.py: contour := target_contour (12 points, crop pixels), pupil := source pupil + (mean of
 /// the target eye's 6 points - mean of the source eye's 6 points), everything then truncated to int
 /// (NED saves int32).
 EyePoints move_pupils_with_contour(const EyePoints& source, const std::array<cv::Point2f, 12>& target_contour);
 /// Every point mapped by the 2x3 affine `m` (cv2.transform).
 EyePoints transform_eye_points(const EyePoints& p, const cv::Matx23f& m);
-/// The eye image (detect::draw_eye_image): BGR u8, size x size, red disks at the pupils.
+/// The eye image (face::draw_eye_image): BGR u8, size x size, red disks at the pupils.
 cv::Mat eye_image(const EyePoints& p, int size);
 /// FLAME 2D landmarks 36-47 of one frame (lmk2d [68*2] model-space x,y) -> crop pixels:
 /// tform^-1 (112 + 112 * (s (x + tx), -s (y + ty))).
@@ -91,7 +91,7 @@ public:
     /// Render `frames` (indices into track and rec; each must be valid in both and the track analysed):
     /// one batched FLAME (and D_detail) forward, then images of the frames in parallel.
     /// Throws InputError naming the frame when a needed parameter is missing or a frame is invalid.
-    std::vector<ConditioningFrame> render(const detect::FaceTrack& track, const recon::Reconstruction& rec,
+    std::vector<ConditioningFrame> render(const face::FaceTrack& track, const recon::Reconstruction& rec,
                                           const std::vector<int64_t>& frames) const;
 
     const DecaImageRenderer& deca_renderer() const { return deca_renderer_; }

@@ -30,7 +30,7 @@ namespace ned::conditioning {
 
 /// The frames that get conditioning (and so a rendered face): valid in the track and in the reconstruction,
 /// in order.
-std::vector<int64_t> frames_to_render(const detect::FaceTrack& track, const recon::Reconstruction& rec);
+std::vector<int64_t> frames_to_render(const face::FaceTrack& track, const recon::Reconstruction& rec);
 
 struct RenderInputsOptions {
     std::string workdir;         ///< holds track.safetensors (analysed) and reconstruction.safetensors

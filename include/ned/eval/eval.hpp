@@ -2,13 +2,13 @@
 // ned::eval: `ned eval ORIGINAL EDITED`, the metrics of NED's paper (and later papers) between an edited
 // video and its original (or a self-reenactment and its ground truth), computed on the user's own videos.
 //
-// Both videos are face-tracked (ned::detect::build_track, one pass each, memory O(frames)); then both are
+// Both videos are face-tracked (ned::track::build_track, one pass each, memory O(frames)); then both are
 // decoded side by side, frame by frame (memory constant in the video length). A frame is evaluated when
 // both tracks have the face. Per evaluated frame t (space = NED's 256x256 crop of the ORIGINAL's track, the
 // same crop for both videos, so the numbers do not depend on the video resolution):
 //   APD   mean over all frame pixels of the l2 distance of the RGB values (0..255 scale), whole frame
 //   FAPD  the same over the face-mask pixels of the crop (mask from the original's 68 landmarks,
-//         ned::detect::landmark_face_mask: jaw + raised brows, NED's SoftErosion)
+//         ned::face::landmark_face_mask: jaw + raised brows, NED's SoftErosion)
 //   MAPD  the same over the 72x72 square of the crop centred on the mouth centre (mean of points 48..67)
 //   descriptors: facenet::FaceDescriptor on the frame, box = face-api's alignMinBbox(0.2) of the landmarks
 //   CSIM  cosine similarity of the two descriptors;  FID = Frechet distance between the Gaussians of all
@@ -16,7 +16,7 @@
 //   emotion: facenet::ExpressionNet and facenet::EmotionFer2013 probabilities mapped onto NED's 7 names; the
 //         report's mean_probs_* and target shares use the mean of the two (per classifier under
 //         emotion.per_classifier); a frame is "recognised as" the emotion of highest probability
-//   mouth: landmarks aligned onto NED's template (ned::detect::align_transform); opening = mean inner-lip
+//   mouth: landmarks aligned onto NED's template (ned::face::align_transform); opening = mean inner-lip
 //         gap (61-67, 62-66, 63-65) in aligned pixels; distance = mean |a_i - b_i| over the 20 mouth points
 //   background: PSNR over the frame pixels outside the original's face mask (warped to the frame) dilated
 //         by 10% of the crop square, pooled over frames
@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "ned/core/progress.hpp"
-#include "ned/detect/face_tracker.hpp"
+#include "ned/track/face_tracker.hpp"
 
 namespace ned::eval {
 
@@ -48,7 +48,7 @@ std::array<double, 7> fer2013_to_ned(const std::vector<float>& fer_probs);
 constexpr int kNumClassifiers = 2;
 
 struct EvalOptions {
-    detect::TrackOptions track;     ///< tracking of both videos (detector, gaps, ...)
+    track::TrackOptions track;     ///< tracking of both videos (detector, gaps, ...)
     std::string target_emotion;     ///< one of ned_emotions(), or empty
     std::string landmark_model;     ///< dlib predictor (empty = default)
     std::string models_dir;         ///< open face models folder (empty = facenet::open_models_dir())
@@ -149,8 +149,8 @@ double frechet_distance(const std::vector<double>& m1, const std::vector<double>
 cv::Rect2f descriptor_box(const std::vector<cv::Point2f>& landmarks);
 
 /// Mouth opening of landmarks in aligned space: mean of |p61-p67|, |p62-p66|, |p63-p65|.
-double mouth_opening(const detect::Landmarks& aligned);
+double mouth_opening(const face::Landmarks& aligned);
 /// Mean distance of the 20 mouth points (48..67) of two aligned landmark sets.
-double mouth_distance(const detect::Landmarks& a, const detect::Landmarks& b);
+double mouth_distance(const face::Landmarks& a, const face::Landmarks& b);
 
 }  // namespace ned::eval

@@ -99,7 +99,7 @@ public:
     /// 468 points in image pixels (MediaPipe's canonical index order). `box`: the face (tight box, brows to chin,
     /// as BlazeFace gives; any detector box of about that size works since the later passes re-centre).
     /// `passes` >= 1 (2: one re-crop, as MediaPipe's tracking does on the next frame). `roll_deg`: the face's
-    /// in-plane roll if known (counter-clockwise positive, as detect::Detection::roll of the hog-rot detector):
+    /// in-plane roll if known (counter-clockwise positive, as track::Detection::roll of the hog-rot detector):
     /// pass 1 crops turned by it instead of upright. InputError on an empty image or a box outside it.
     /// `face_score` (optional) receives the model's face-presence probability for the last pass (the graph's
     /// sigmoid face flag; MediaPipe drops a tracked face below 0.5): near 1 on faces, near 0 on hands, shirts, walls.

@@ -4,7 +4,7 @@
 // training output folder:
 //
 //   DIR/cache/video-<stem>-<hash>/   (hash of the video's absolute path, size and modification time)
-//     track.safetensors              analysis (detect::analyze_video: track, landmarks, alignment, pupils,
+//     track.safetensors              analysis (analysis::analyze_video: track, landmarks, alignment, pupils,
 //                                    masks/ with a segmentation model)
 //     reconstruction.safetensors     DECA when its weights are given, else the landmark fit
 //     conditioning/                  the actor's own conditioning images (conditioning::render_inputs)

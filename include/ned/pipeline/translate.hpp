@@ -2,7 +2,7 @@
 // `ned translate` and `ned style` as one library call: the whole edit of a video, stage after stage, with
 // the existing stage libraries (docs/architecture.md, "Pipeline layer"):
 //
-//   analyze (detect::analyze_video) -> reconstruct (recon::reconstruct_workdir: DECA when its weights are
+//   analyze (analysis::analyze_video) -> reconstruct (recon::reconstruct_workdir: DECA when its weights are
 //   there, else the landmark fit) -> manipulate (manip::manipulate: emotion, schedule or reference style)
 //   -> render, streamed frame by frame in three threads (src/pipeline/stream_render.hpp): the conditioning
 //   images of the edited reconstruction and the blend mask that follows the edit -> the neural renderer ->
@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "ned/detect/face_tracker.hpp"
+#include "ned/track/face_tracker.hpp"
 
 namespace ned::pipeline {
 
@@ -76,7 +76,7 @@ struct TranslateOptions {
     /// face), detector, identity, target_face, identity_threshold are used; face_at comes from the text below,
     /// threads from `threads`, the rest keep their defaults. A reference video (style) is tracked with the same
     /// detector, its largest face, and its own identity (never target_face: it is another person).
-    detect::TrackOptions track;
+    track::TrackOptions track;
     std::string face_at;          ///< "SECONDS:X,Y": the face nearest that point at that time (instead of face_index)
     int fit_iters = 0;            ///< landmark fit: Adam steps per chunk (first chunk and shape pass: twice); 0 = recon's defaults
     std::string precision = "fp32";

@@ -5,7 +5,7 @@
 
 #include <opencv2/core.hpp>
 
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/recon/deca.hpp"
 
 namespace ned::recon {
@@ -14,7 +14,7 @@ namespace ned::recon {
 /// old_size = ((r-l)+(b-t))/2*1.1, centre = bbox centre, size = int(old_size*1.25), similarity mapping
 /// the box corners to (0,0),(0,223),(223,0). Returns the 3x3 matrix crop pixel -> 224 pixel (skimage
 /// SimilarityTransform.params).
-cv::Matx33f deca_crop_tform(const detect::Landmarks& landmarks);
+cv::Matx33f deca_crop_tform(const face::Landmarks& landmarks);
 /// Warp a BGR u8 (or f32 in [0,255]) image with `tform` into the 224 crop (bilinear, constant 0
 /// border, as skimage.warp(image/255, tform.inverse)) -> [3,224,224] float RGB in [0,1] (CPU).
 torch::Tensor deca_crop_image(const cv::Mat& image_bgr, const cv::Matx33f& tform);

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "ned/core/progress.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/recon/flame.hpp"
 
 namespace ned::recon {
@@ -47,7 +47,7 @@ struct FitResult {
 
 /// Fit FLAME to `landmarks` (crop pixels, one entry per frame; frames with valid[t] == 0 are skipped and
 /// get zero parameters). Runs on the model's device.
-FitResult fit_landmarks(const FlameModel& flame, const std::vector<detect::Landmarks>& landmarks,
+FitResult fit_landmarks(const FlameModel& flame, const std::vector<face::Landmarks>& landmarks,
                         const std::vector<uint8_t>& valid, const FitOptions& options = {},
                         const ProgressFn& progress = {});
 

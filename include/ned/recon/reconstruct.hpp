@@ -2,7 +2,7 @@
 // `ned reconstruct` and `ned export-mesh` as library calls.
 //
 // reconstruct_workdir: WORKDIR/track.safetensors (after `ned analyze`) -> WORKDIR/reconstruction.safetensors
-//   method "deca": frames decoded with io::VideoReader, cropped with detect::extract_crop, DECA's 224 crop
+//   method "deca": frames decoded with io::VideoReader, cropped with face::extract_crop, DECA's 224 crop
 //                  from the track's 68 landmarks (deca_crop_tform), batched through E_flame + E_detail.
 //   method "fit" : FLAME fitted to the track's landmarks (fit.hpp); needs no video and no DECA.
 // export_meshes: one Wavefront OBJ per frame (FLAME vertices after LBS in model space, before the camera).

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "ned/core/progress.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/renderer/networks.hpp"
 
 namespace ned::renderer {
@@ -89,7 +89,7 @@ private:
 /// The analysis face mask of frame t: WORKDIR/masks/NNNNNN.png (crop space, from `ned analyze` with
 /// segmentation or --save-images) when present, else the landmark mask of the track; and its aligned version
 /// (nearest). Both u8 0/255, crop_size^2.
-void analysis_masks(const detect::FaceTrack& track, const std::filesystem::path& workdir, int64_t t,
+void analysis_masks(const face::FaceTrack& track, const std::filesystem::path& workdir, int64_t t,
                     cv::Mat& crop_mask, cv::Mat& aligned_mask);
 
 /// The resume file of an interrupted resumable render (format ned.render_resume, version 1): returns the
@@ -130,7 +130,7 @@ struct RenderResult {
 
 /// Render every frame that has conditioning. Default masks: WORKDIR/masks/NNNNNN.png (crop space, written
 /// by `ned analyze` with segmentation or --save-images) when present, else the landmark face mask of the
-/// track (detect::landmark_face_mask); warped to aligned space with nearest. With options.masks the aligned
+/// track (face::landmark_face_mask); warped to aligned space with nearest. With options.masks the aligned
 /// mask is read from there and the crop-space mask is its inverse warp (nearest).
 /// Throws InputError for missing/invalid inputs or existing outputs without overwrite, ModelError for a
 /// bad checkpoint.

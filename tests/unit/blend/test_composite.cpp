@@ -2,7 +2,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "ned/blend/composite.hpp"
-#include "ned/detect/crop.hpp"
+#include "ned/face/crop.hpp"
 
 using namespace ned::blend;
 
@@ -41,7 +41,7 @@ TEST(Composite, PasteKeepsPixelsOutsideTheMaskIdentical) {
     cv::Mat frame(360, 480, CV_8UC3);
     cv::randu(frame, 0, 256);
     const cv::Mat orig = frame.clone();
-    const cv::Matx23f m = ned::detect::crop_transform({200, 100, 300, 200}, 256, 70.f);
+    const cv::Matx23f m = ned::face::crop_transform({200, 100, 300, 200}, 256, 70.f);
     cv::Mat crop(256, 256, CV_8UC3, cv::Scalar(10, 200, 30));
     const cv::Mat alpha = blend_mask(default_face_mask(256));
     paste_crop(frame, crop, alpha, m);
@@ -69,7 +69,7 @@ TEST(Composite, PasteKeepsPixelsOutsideTheMaskIdentical) {
 
 TEST(Composite, PasteAtTheFrameBorderIsClipped) {
     cv::Mat frame(100, 100, CV_8UC3, cv::Scalar(0, 0, 0));
-    const cv::Matx23f m = ned::detect::crop_transform({-50, -50, 50, 50}, 256, 70.f);
+    const cv::Matx23f m = ned::face::crop_transform({-50, -50, 50, 50}, 256, 70.f);
     cv::Mat crop(256, 256, CV_8UC3, cv::Scalar(255, 255, 255));
     const cv::Mat alpha = blend_mask(default_face_mask(256));
     paste_crop(frame, crop, alpha, m);
@@ -78,7 +78,7 @@ TEST(Composite, PasteAtTheFrameBorderIsClipped) {
 }
 
 TEST(Composite, DefaultMaskUsesLandmarksWhenTheTrackHasAnalysis) {
-    ned::detect::FaceTrack track;
+    ned::face::FaceTrack track;
     track.crop_size = 256;
     track.frames.resize(1);
     track.frames[0].valid = true;

@@ -69,7 +69,7 @@ TEST(EyePoints, DiskRadiusAndPixelCount) {
 }
 
 TEST(EyePoints, FromTrackTruncatesLikeNedsFile) {
-    ned::detect::FaceFrame f;
+    ned::face::FaceFrame f;
     for (int k = 0; k < 68; ++k) f.landmarks[k] = {10.7f + k, 20.2f};
     f.pupils = {cv::Point2f(30.9f, 40.99f), cv::Point2f(60.5f, 41.2f)};
     const EyePoints e = eye_points_from_track(f);
@@ -108,7 +108,7 @@ namespace {
 
 struct Scene {
     ned::recon::FlameModel flame;
-    ned::detect::FaceTrack track;
+    ned::face::FaceTrack track;
     ned::recon::Reconstruction rec;
 };
 

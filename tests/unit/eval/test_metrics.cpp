@@ -140,9 +140,9 @@ TEST(EvalMetrics, DescriptorBoxIsFaceApiMinBboxPadded) {
 }
 
 TEST(EvalMetrics, MouthOpeningAndDistance) {
-    ned::detect::Landmarks a{};
+    ned::face::Landmarks a{};
     for (int i = 0; i < 68; ++i) a[i] = cv::Point2f(static_cast<float>(i), 0.f);
-    ned::detect::Landmarks b = a;
+    ned::face::Landmarks b = a;
     // inner lips: 61..63 upper, 65..67 lower; open the mouth by 6 px
     for (int i : {65, 66, 67}) b[i].y += 6.f;
     // gaps before: |61-67| = 6, |62-66| = 4, |63-65| = 2 (x only)

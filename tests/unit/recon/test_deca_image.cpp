@@ -11,7 +11,7 @@ using namespace ned;
 using namespace ned::recon;
 
 TEST(Deca, CropTransformFollowsDeca) {
-    detect::Landmarks lmk;
+    face::Landmarks lmk;
     for (int i = 0; i < 68; ++i) lmk[i] = cv::Point2f(60.f + (i % 10) * 13.3f, 70.f + (i / 10) * 20.f);
     // bbox: l=60, r=60+9*13.3=179.7, t=70, b=70+6*20=190
     const double old_size = ((179.7 - 60) + (190 - 70)) / 2 * 1.1;

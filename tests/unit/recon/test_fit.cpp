@@ -26,7 +26,7 @@ TEST(Fit, RecoversLandmarksOfKnownFace) {
     auto out = flame.forward(shape.expand({T, -1}), exp, pose);
     auto ndc = image_coords(out.landmarks2d, cam);        // [T,68,2]
     auto crop = (ndc + 1.0) * 112.0 * (240.0 / 224.0) + 6.0;  // some placement in a 256 crop
-    std::vector<detect::Landmarks> lmks(T);
+    std::vector<face::Landmarks> lmks(T);
     std::vector<uint8_t> valid(T, 1);
     valid[3] = 0;  // an invalid frame in the middle is skipped
     for (int64_t t = 0; t < T; ++t)
@@ -60,7 +60,7 @@ TEST(Fit, RecoversLandmarksOfKnownFace) {
 
 TEST(Fit, NoValidFramesGiveZeros) {
     auto flame = FlameModel::from_file(test::make_synthetic_flame().file);
-    std::vector<detect::Landmarks> lmks(2);
+    std::vector<face::Landmarks> lmks(2);
     auto r = fit_landmarks(flame, lmks, {0, 0});
     EXPECT_EQ(r.exp.size(0), 2);
     EXPECT_EQ(r.mean_error_px, 0.0);

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "ned/core/fs_util.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/core/torch_util.hpp"
 #include "ned/recon/deca.hpp"
 #include "ned/recon/deca_image.hpp"
@@ -31,7 +31,7 @@ void write_track(const std::string& workdir, const FlameModel& flame, int64_t T)
     auto cam = torch::tensor({{8.0f, 0.0f, 0.003f}}).repeat({T, 1});
     auto out = flame.forward(shape.expand({T, -1}), exp, pose);
     auto px = ndc_to_pixels(image_coords(out.landmarks2d, cam), 224) + 16.0;
-    detect::FaceTrack track;
+    face::FaceTrack track;
     track.source = "synthetic.mp4";
     track.width = track.height = 256;
     track.fps_num = 25;
@@ -46,7 +46,7 @@ void write_track(const std::string& workdir, const FlameModel& flame, int64_t T)
             f.aligned_landmarks[l] = f.landmarks[l];
         }
     }
-    detect::save_track(workdir + "/track.safetensors", track);
+    face::save_track(workdir + "/track.safetensors", track);
 }
 
 struct Obj {
@@ -186,7 +186,7 @@ TEST(ReconstructCliData, DecaOnSharedClipWithRandomWeights) {
                             tmp / "deca.safetensors", "--batch", "2"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto rec = load_reconstruction(tmp / "reconstruction.safetensors");
-    auto track = detect::load_track(tmp / "track.safetensors");
+    auto track = face::load_track(tmp / "track.safetensors");
     EXPECT_EQ(rec.method, "deca");
     ASSERT_EQ(rec.num_frames(), static_cast<int64_t>(track.frames.size()));
     for (const char* n : {"shape", "tex", "exp", "pose", "cam", "light", "detail", "tform"}) EXPECT_TRUE(rec.has(n)) << n;

@@ -11,17 +11,19 @@
 #include <filesystem>
 #include <iostream>
 
-#include "ned/detect/alignment.hpp"
-#include "ned/detect/analyze.hpp"
-#include "ned/detect/crop.hpp"
-#include "ned/detect/face_detector.hpp"
-#include "ned/detect/face_landmarker.hpp"
+#include "ned/face/alignment.hpp"
+#include "ned/analysis/analyze.hpp"
+#include "ned/face/crop.hpp"
+#include "ned/track/face_detector.hpp"
+#include "ned/analysis/face_landmarker.hpp"
 #include "ned/recon/deca_image.hpp"
 #include "support/test_support.hpp"
 #include "support/yaw_set.hpp"
 
 using namespace ned;
-using namespace ned::detect;
+using namespace ned::face;
+using namespace ned::track;
+using namespace ned::analysis;
 
 namespace {
 

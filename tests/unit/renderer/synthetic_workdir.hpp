@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "ned/core/fs_util.hpp"
-#include "ned/detect/face_track.hpp"
+#include "ned/face/face_track.hpp"
 #include "ned/io/video.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "unit/renderer/synthetic_renderer.hpp"
@@ -28,8 +28,8 @@ inline cv::Matx23f synthetic_align(int t) {
     return cv::Matx23f(s * std::cos(a), -s * std::sin(a), 6.f + t, s * std::sin(a), s * std::cos(a), 2.f);
 }
 
-inline detect::Landmarks transform_landmarks_simple(const detect::Landmarks& p, const cv::Matx23f& m) {
-    detect::Landmarks out;
+inline face::Landmarks transform_landmarks_simple(const face::Landmarks& p, const cv::Matx23f& m) {
+    face::Landmarks out;
     for (size_t k = 0; k < p.size(); ++k)
         out[k] = {m(0, 0) * p[k].x + m(0, 1) * p[k].y + m(0, 2), m(1, 0) * p[k].x + m(1, 1) * p[k].y + m(1, 2)};
     return out;
@@ -76,7 +76,7 @@ inline std::string write_synthetic_workdir(const std::string& dir, int num_frame
                                            bool with_discriminators = false, const std::vector<int64_t>& shot_starts = {},
                                            bool with_video = false) {
     namespace fs = std::filesystem;
-    detect::FaceTrack track;
+    face::FaceTrack track;
     track.source = with_video ? write_synthetic_video(dir, num_frames) : dir + "/missing.mp4";
     track.width = 320;
     track.height = 240;
@@ -94,7 +94,7 @@ inline std::string write_synthetic_workdir(const std::string& dir, int num_frame
         f.align = synthetic_align(t);
         f.shot_start = t == 0 || std::find(shot_starts.begin(), shot_starts.end(), t) != shot_starts.end();
     }
-    detect::save_track(dir + "/track.safetensors", track);
+    face::save_track(dir + "/track.safetensors", track);
     cv::RNG rng(1234);
     for (const char* k : {"nmfc", "eyes", "shape"}) fs::create_directories(dir + "/conditioning/" + k);
     fs::create_directories(dir + "/masks");
