@@ -1,6 +1,8 @@
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "manip/internal.hpp"
 #include "ned/core/error.hpp"
@@ -96,6 +98,31 @@ WindowSet load_windows(const std::vector<LabeledFile>& files) {
     }
     ws.frames = torch::from_blob(all.data(), {rows, kNumCoeffs}, torch::kFloat32).clone();
     return ws;
+}
+
+void split_files(const std::vector<LabeledFile>& files, double val_fraction, uint64_t seed,
+                 std::vector<LabeledFile>& train, std::vector<LabeledFile>& val) {
+    std::mt19937_64 rng(seed);
+    std::vector<size_t> order(files.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    size_t n_val = static_cast<size_t>(std::round(val_fraction * files.size()));
+    if (val_fraction > 0 && n_val == 0 && files.size() >= 2) n_val = 1;
+    if (n_val >= files.size()) n_val = files.size() - 1;
+    std::vector<bool> is_val(files.size(), false);
+    for (size_t i = 0; i < n_val; ++i) is_val[order[i]] = true;
+    for (size_t i = 0; i < files.size(); ++i) (is_val[i] ? val : train).push_back(files[i]);
+}
+
+int64_t flat_jaw_windows(const WindowSet& ws) {
+    const torch::Tensor jaw = ws.frames.select(1, 0).contiguous();
+    const float* j = jaw.data_ptr<float>();
+    int64_t flat = 0;
+    for (const int64_t s0 : ws.starts) {
+        const auto [lo, hi] = std::minmax_element(j + s0, j + s0 + kSeqLen);
+        flat += *lo == *hi;
+    }
+    return flat;
 }
 
 torch::Tensor WindowSet::windows(const std::vector<int64_t>& idx) const {

@@ -1,18 +1,20 @@
+// `ned train-manipulator` library side: see include/ned/manip/train.hpp. NED's losses first, then the run as its
+// plan (train_manipulator at the end): validate, plan the outputs, load the data and networks, run the epochs,
+// report. The run folder, the loss log, rank 0's state broadcast and the checkpoint helpers are the training
+// harness's (ned/training/), shared with `ned train-renderer`.
 #include "ned/manip/train.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
 
+#include "manip/internal.hpp"
 #include "ned/core/adam.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fault.hpp"
@@ -20,6 +22,8 @@
 #include "ned/core/log.hpp"
 #include "ned/core/safetensors.hpp"
 #include "ned/core/torch_util.hpp"
+#include "ned/training/run_folder.hpp"
+#include "ned/training/state.hpp"
 
 namespace ned::manip {
 namespace fs = std::filesystem;
@@ -114,12 +118,6 @@ struct IndexStream {
     }
 };
 
-std::string ckpt_name(int epoch, const char* suffix) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "epoch_%02d%s", epoch, suffix);
-    return buf;
-}
-
 /// Highest epoch with both a network and an optimiser file in `dir`; 0 if none.
 int last_epoch(const std::string& dir) {
     int best = 0;
@@ -129,7 +127,7 @@ int last_epoch(const std::string& dir) {
         const std::string name = e.path().filename().string();
         if (std::regex_match(name, m, re)) {
             const int ep = std::stoi(m[1]);
-            if (fs::exists(fs::path(dir) / ckpt_name(ep, ".safetensors"))) best = std::max(best, ep);
+            if (fs::exists(fs::path(dir) / training::epoch_file(ep, ".safetensors"))) best = std::max(best, ep);
         }
     }
     return best;
@@ -148,9 +146,80 @@ struct Sums {
     int64_t n = 0;
 };
 
-}  // namespace
+// ---- the parts of a run -----------------------------------------------------------------------------
 
-TrainResult train_manipulator(const TrainOptions& o) {
+/// The job, device and output folder of a run, and the epoch it starts after (rank 0's decision).
+struct TrainRun {
+    const TrainOptions& o;
+    const torch::Device device;
+    const std::shared_ptr<dist::Context> ctx;
+    const bool main_rank;
+    const int64_t world, rank;
+    training::RunFolder folder;
+    int resume_epoch = 0;
+    explicit TrainRun(const TrainOptions& opts)
+        : o(opts), device(resolve_device(opts.device)), ctx(training::job(opts.dist)), main_rank(ctx->is_main()),
+          world(ctx->world()), rank(ctx->rank()), folder(opts.out_dir, "", main_rank) {}
+};
+
+/// The held-out and training windows.
+struct Data {
+    WindowSet train, val;
+};
+
+/// The networks, their optimisers (the shared Adam, ned/core/adam.hpp: its state names are the modules' parameter
+/// names) and the learning rates of the next epoch.
+struct Model {
+    Nets nets;
+    Adam opt_g, opt_d, opt_e, opt_m;
+    double lr, f_lr;
+    Model(Nets n, const TrainOptions& o)
+        : nets(std::move(n)),
+          opt_g(Adam::named_parameters(*nets.generator), o.lr, o.beta1, o.beta2),
+          opt_d(Adam::named_parameters(*nets.discriminator), o.lr, o.beta1, o.beta2),
+          opt_e(Adam::named_parameters(*nets.style_encoder), o.lr, o.beta1, o.beta2),
+          opt_m(Adam::named_parameters(*nets.mapping_network), o.f_lr, o.beta1, o.beta2),
+          lr(o.lr),
+          f_lr(o.f_lr) {}
+    std::vector<Adam*> adams() { return {&opt_g, &opt_d, &opt_e, &opt_m}; }
+    /// The learning rates of this epoch into the optimisers.
+    void set_lr() {
+        for (auto* a : {&opt_g, &opt_d, &opt_e}) a->lr = lr;
+        opt_m.lr = f_lr;
+    }
+};
+
+/// Gradient sums over the ranks that overlap the backward pass (dist::GradReducer, hooks on the parameters): one
+/// reducer per kind of step, each prepared only for its own step. Every backward pass is restricted to the
+/// parameters its step updates (autograd's `inputs`), so the G steps compute no gradient for D (nor the reference
+/// G step for M and E): no hook of another step's reducer fires, and each rank issues the same bucket all-reduces
+/// in the same order (D, D, G+M+E, G per iteration). With one process the reducers do nothing (weight 1).
+struct Reducers {
+    const std::vector<torch::Tensor> d_params, g_params, gme_params;  ///< what each step averages and updates
+    dist::GradReducer d, gme, g;
+    Reducers(const std::shared_ptr<dist::Context>& ctx, Nets& nets)
+        : d_params(nets.discriminator->parameters(true)),
+          g_params(nets.generator->parameters(true)),
+          gme_params(g_mapping_style(nets)),
+          d(ctx, d_params),
+          gme(ctx, gme_params),
+          g(ctx, g_params) {}
+    static std::vector<torch::Tensor> g_mapping_style(Nets& nets) {
+        std::vector<torch::Tensor> v = nets.generator->parameters(true);
+        for (auto& p : nets.mapping_network->parameters(true)) v.push_back(p);
+        for (auto& p : nets.style_encoder->parameters(true)) v.push_back(p);
+        return v;
+    }
+};
+
+/// Windows per rank per iteration (B), the global batch (GB) and the iterations of an epoch and of this run.
+struct Schedule {
+    int64_t B = 0, GB = 0, iters = 0, total_iters = 0;
+};
+
+// ---- 1. validate ------------------------------------------------------------------------------------
+
+void validate_options(const TrainOptions& o) {
     if (o.epochs < 1) throw InputError(cat("--epochs must be >= 1, got ", o.epochs));
     if (o.decay_epochs < 0 || o.decay_epochs > o.epochs)
         throw InputError(cat("--decay-epochs must be in 0..epochs (", o.epochs, "), got ", o.decay_epochs));
@@ -165,413 +234,369 @@ TrainResult train_manipulator(const TrainOptions& o) {
                                   {"--lambda-cyc", o.lambdas.cyc},
                                   {"--lambda-mouth", o.lambdas.mouth}})
         if (!(std::isfinite(v) && v >= 0 && v <= 1e6)) throw InputError(cat(name, " must be in [0, 1e6], got ", v));
-    const torch::Device device = resolve_device(o.device);
-    const std::shared_ptr<dist::Context> ctx = o.dist ? o.dist : dist::Context::single();
-    const bool main_rank = ctx->is_main();
-    const int64_t world = ctx->world(), rank = ctx->rank();
+}
 
-    // ---- output folder (rank 0 only): checked now, created only once the dataset and --init-from have loaded ----
-    const fs::path out(o.out_dir);
+// ---- 2. plan the outputs: --out checked now, created only once the dataset and --init-from have loaded ------
+
+void plan_outputs(TrainRun& run) {
+    const TrainOptions& o = run.o;
     if (o.out_dir.empty()) throw InputError("--out: empty path");
-    std::error_code out_ec;
-    const bool out_exists = main_rank && fs::exists(fs::symlink_status(out, out_ec));
-    if (!main_rank) {
-        // other ranks never touch out_dir
-    } else if (!out_exists) {
-        const fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
-        if (!fs::is_directory(parent, out_ec))
-            throw InputError(cat("--out ", o.out_dir, ": parent folder ", parent.string(), " does not exist"));
-        if (::access(parent.c_str(), W_OK | X_OK) != 0)
-            throw InputError(cat("--out ", o.out_dir, ": cannot be created in ", parent.string(), " (",
-                                 std::strerror(errno), ")"));
-    } else if (!fs::is_directory(out, out_ec)) {
-        throw InputError(cat("--out ", o.out_dir, ": exists and is not a folder (expected the output folder)"));
-    } else if (::access(o.out_dir.c_str(), W_OK | X_OK) != 0) {
-        throw InputError(cat("--out ", o.out_dir, ": the folder is not writable (", std::strerror(errno), ")"));
-    }
-    int resume_epoch = o.resume && out_exists ? last_epoch(o.out_dir) : 0;
+    run.folder.check_usable();
+    const bool main_rank = run.main_rank, exists = run.folder.existed();
+    const int resume_epoch = o.resume && exists ? last_epoch(o.out_dir) : 0;
     if (main_rank && o.resume && resume_epoch == 0)
         throw InputError(cat("--resume: no complete checkpoint (epoch_NN.safetensors + epoch_NN.optim.safetensors) in ",
                              o.out_dir));
-    if (main_rank && out_exists && !o.resume && !o.overwrite &&
-        (last_epoch(o.out_dir) > 0 || fs::exists(fs::path(o.out_dir) / "manipulator.safetensors")))
+    if (main_rank && exists && !o.resume && !o.overwrite &&
+        (last_epoch(o.out_dir) > 0 || fs::exists(run.folder.file("manipulator.safetensors"))))
         throw InputError(cat(o.out_dir, " already holds checkpoints; use --resume to continue or -y to start over"));
     // The files this run writes must not be an input (--init-from DIR/manipulator.safetensors -y, ...).
-    if (main_rank) check_not_input((out / "manipulator.safetensors").string(), "--out checkpoint");
-    resume_epoch = static_cast<int>(std::lround(ctx->sum(main_rank ? resume_epoch : 0)));  // rank 0's decision
-    auto create_out_dir = [&] {
-        std::error_code ec;
-        if (main_rank && !out_exists) fs::create_directory(out, ec);
-        if (ec && ec == std::errc::no_space_on_device)
-            throw IoError(cat("--out ", o.out_dir, ": cannot create the folder (", ec.message(), ")"));
-        if (ec) throw InputError(cat("--out ", o.out_dir, ": cannot create the folder (", ec.message(), ")"));
-        if (main_rank && !o.resume && out_exists) {
-            // Fresh start (-y), now that the dataset and --init-from have loaded: drop the loss log and stale
-            // optimiser states so that a later --resume cannot pick up an epoch of the previous run. Network
-            // checkpoints of the old run are overwritten as epochs finish.
-            fs::remove(out / "losses.jsonl", ec);
-            const std::regex re("epoch_\\d+\\.optim\\.safetensors");
-            for (const auto& e : fs::directory_iterator(out, ec))
-                if (std::regex_match(e.path().filename().string(), re)) fs::remove(e.path(), ec);
-        }
-    };
+    if (main_rank) check_not_input(run.folder.file("manipulator.safetensors").string(), "--out checkpoint");
+    run.resume_epoch = static_cast<int>(training::rank0_value(*run.ctx, resume_epoch));
+}
 
-    // ---- data: split by file (windows of one file overlap, so a per-window split would leak) ----
+/// Create the folder. A fresh start (-y) over a previous run drops its loss log and optimiser states, so that a
+/// later --resume cannot pick up an epoch of the previous run (its network checkpoints are overwritten as epochs
+/// finish); a failure before the first checkpoint removes a folder this run created.
+void start_outputs(TrainRun& run) {
+    run.folder.create();
+    if (!run.o.resume && run.folder.existed()) {
+        const std::regex optim("epoch_\\d+\\.optim\\.safetensors");
+        run.folder.clear_previous_run(
+            [&](const std::string& name) { return name == "losses.jsonl" || std::regex_match(name, optim); });
+    }
+    run.folder.remove_if_left_empty();
+}
+
+// ---- 3. load the data and the networks --------------------------------------------------------------
+
+Data load_data(const TrainOptions& o) {
     fault_point("train.data");
-    auto files = list_dataset(o.dataset);
+    const auto files = list_dataset(o.dataset);
     std::vector<LabeledFile> train_files, val_files;
-    {
-        std::mt19937_64 rng(mix(o.seed, 1, 0));
-        std::vector<size_t> order(files.size());
-        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-        for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-        size_t n_val = static_cast<size_t>(std::round(o.val_fraction * files.size()));
-        if (o.val_fraction > 0 && n_val == 0 && files.size() >= 2) n_val = 1;
-        if (n_val >= files.size()) n_val = files.size() - 1;
-        std::vector<bool> is_val(files.size(), false);
-        for (size_t i = 0; i < n_val; ++i) is_val[order[i]] = true;
-        for (size_t i = 0; i < files.size(); ++i) (is_val[i] ? val_files : train_files).push_back(files[i]);
-    }
-    const WindowSet train = load_windows(train_files);
-    const WindowSet val = val_files.empty() ? WindowSet{} : load_windows(val_files);
-    if (train.size() == 0)
+    split_files(files, o.val_fraction, mix(o.seed, 1, 0), train_files, val_files);
+    Data data{load_windows(train_files), val_files.empty() ? WindowSet{} : load_windows(val_files)};
+    if (data.train.size() == 0)
         throw InputError(cat(o.dataset, ": no training window of ", kSeqLen, " consecutive valid frames"));
-    {
-        // NED's mouth loss correlates the jaw opening (input column 0) over each window: where it never changes
-        // the correlation is 0/0 and the first batch drawing such a window makes every loss NaN.
-        const torch::Tensor jaw = train.frames.select(1, 0).contiguous();
-        const float* j = jaw.data_ptr<float>();
-        int64_t flat = 0;
-        for (const int64_t s0 : train.starts) {
-            const auto [lo, hi] = std::minmax_element(j + s0, j + s0 + kSeqLen);
-            flat += *lo == *hi;
-        }
-        if (flat == static_cast<int64_t>(train.starts.size()))
-            throw InputError(cat(o.dataset, ": the training data do not vary: the jaw opening is constant in all ",
-                                 flat, " training windows (NED's mouth loss correlates it over time and is 0/0 on "
-                                 "constant data); are the reconstructions all zero or all the same?"));
-        if (flat > 0)
-            NED_LOG_WARN("[manip] {} of {} training windows have a constant jaw opening (the mouth loss is undefined "
-                         "on them; a batch that draws one stops the run as diverged)", flat, train.starts.size());
-    }
-    NED_LOG_INFO("[manip] {} training windows from {} files, {} validation windows from {} files", train.size(),
-                 train_files.size(), val.size(), val_files.size());
-    if (val.size() == 0) NED_LOG_WARN("[manip] no validation windows: validation losses are not computed");
+    // NED's mouth loss correlates the jaw opening (input column 0) over each window: where it never changes the
+    // correlation is 0/0 and the first batch drawing such a window makes every loss NaN.
+    const int64_t flat = flat_jaw_windows(data.train);
+    if (flat == data.train.size())
+        throw InputError(cat(o.dataset, ": the training data do not vary: the jaw opening is constant in all ", flat,
+                             " training windows (NED's mouth loss correlates it over time and is 0/0 on constant "
+                             "data); are the reconstructions all zero or all the same?"));
+    if (flat > 0)
+        NED_LOG_WARN("[manip] {} of {} training windows have a constant jaw opening (the mouth loss is undefined "
+                     "on them; a batch that draws one stops the run as diverged)", flat, data.train.size());
+    NED_LOG_INFO("[manip] {} training windows from {} files, {} validation windows from {} files", data.train.size(),
+                 train_files.size(), data.val.size(), val_files.size());
+    if (data.val.size() == 0) NED_LOG_WARN("[manip] no validation windows: validation losses are not computed");
+    return data;
+}
 
-    // ---- networks and optimisers ----
+/// Seeded He initialisation, or --init-from (read by rank 0; broadcast later), on the device.
+Nets make_nets(const TrainRun& run) {
+    const TrainOptions& o = run.o;
     torch::manual_seed(o.seed);
     Nets nets(o.net);
     nets.he_init();
-    if (!o.init_from.empty() && main_rank) {
+    if (!o.init_from.empty() && run.main_rank) {
         bool has_d = false;
         load_checkpoint_into(o.init_from, nets, &has_d);
         NED_LOG_INFO("[manip] fine-tuning from {}{}", o.init_from, has_d ? "" : " (no discriminator in it: D starts fresh)");
     }
-    nets.to(device);
-    create_out_dir();
-    // A failure before the first checkpoint removes the folder this run created (nothing of value in it).
-    struct RemoveIfEmpty {
-        fs::path dir;
-        bool armed;
-        ~RemoveIfEmpty() {
-            std::error_code ec;
-            if (armed && fs::is_empty(dir, ec)) fs::remove(dir, ec);
-        }
-    } remove_new_out{out, main_rank && !out_exists};
-    // the shared Adam (ned/core/adam.hpp); its state names are the modules' parameter names
-    Adam opt_g(Adam::named_parameters(*nets.generator), o.lr, o.beta1, o.beta2),
-        opt_d(Adam::named_parameters(*nets.discriminator), o.lr, o.beta1, o.beta2),
-        opt_e(Adam::named_parameters(*nets.style_encoder), o.lr, o.beta1, o.beta2),
-        opt_m(Adam::named_parameters(*nets.mapping_network), o.f_lr, o.beta1, o.beta2);
-    double lr = o.lr, f_lr = o.f_lr;
-    if (resume_epoch > 0) fault_point("train.resume");
-    if (resume_epoch > 0 && main_rank) {
-        const std::string net_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".safetensors")).string();
-        const std::string opt_path = (fs::path(o.out_dir) / ckpt_name(resume_epoch, ".optim.safetensors")).string();
-        load_checkpoint_into(net_path, nets);
-        const st::File f = st::load(opt_path, st::Role::Input);
-        f.require_format("ned.manipulator.optim", 1);
-        opt_g.load(f, "optim.generator.");
-        opt_d.load(f, "optim.discriminator.");
-        opt_e.load(f, "optim.style_encoder.");
-        opt_m.load(f, "optim.mapping_network.");
-        lr = opt_g.lr;
-        f_lr = opt_m.lr;
-        NED_LOG_INFO("[manip] resuming after epoch {} from {}", resume_epoch, net_path);
+    nets.to(run.device);
+    return nets;
+}
+
+/// --resume: rank 0 reads the networks and optimiser state of the last complete epoch.
+void resume(const TrainRun& run, Model& m) {
+    if (run.resume_epoch > 0) fault_point("train.resume");
+    if (run.resume_epoch == 0 || !run.main_rank) return;
+    const std::string net_path = run.folder.file(training::epoch_file(run.resume_epoch, ".safetensors")).string();
+    const std::string opt_path = run.folder.file(training::epoch_file(run.resume_epoch, ".optim.safetensors")).string();
+    load_checkpoint_into(net_path, m.nets);
+    const st::File f = st::load(opt_path, st::Role::Input);
+    f.require_format("ned.manipulator.optim", 1);
+    m.opt_g.load(f, "optim.generator.");
+    m.opt_d.load(f, "optim.discriminator.");
+    m.opt_e.load(f, "optim.style_encoder.");
+    m.opt_m.load(f, "optim.mapping_network.");
+    m.lr = m.opt_g.lr;
+    m.f_lr = m.opt_m.lr;
+    NED_LOG_INFO("[manip] resuming after epoch {} from {}", run.resume_epoch, net_path);
+}
+
+/// Identical initial weights, optimiser state and learning rates on every rank: rank 0's.
+void share_state(const TrainRun& run, Model& m, int64_t B) {
+    if (run.world <= 1) return;
+    std::vector<double> lrs{m.lr, m.f_lr};
+    training::broadcast_state(*run.ctx,
+                              {m.nets.generator.get(), m.nets.style_encoder.get(), m.nets.mapping_network.get(),
+                               m.nets.discriminator.get()},
+                              m.adams(), lrs);
+    m.lr = lrs[0];
+    m.f_lr = lrs[1];
+    NED_LOG_INFO("[manip] rank {}/{}: {} windows per rank per iteration, global batch {}", run.rank, run.world, B,
+                 run.world * B);
+}
+
+Schedule plan_steps(const TrainRun& run, int64_t windows) {
+    const TrainOptions& o = run.o;
+    Schedule s;
+    s.B = std::min<int64_t>(o.batch_size, windows);  // per rank
+    s.GB = s.B * run.world;                          // global batch
+    s.iters = o.iters_per_epoch > 0 ? o.iters_per_epoch : (windows + s.GB - 1) / s.GB;
+    s.total_iters = s.iters * std::max(0, o.epochs - run.resume_epoch);
+    return s;
+}
+
+// ---- 4. run: one epoch ------------------------------------------------------------------------------
+
+/// Backward into the parameters of the networks that step, their gradients (and the loss) averaged over the ranks,
+/// then the check: a non-finite loss stops the run before the step that would spread it into the weights (the
+/// checkpoints of earlier epochs stay as they are); averaged first, every rank sees the same value and stops
+/// together.
+double backward(const TrainRun& run, Nets& nets, const torch::Tensor& loss, dist::GradReducer& red,
+                const std::vector<torch::Tensor>& params, const char* which, int epoch, int64_t it) {
+    zero_grads(nets);
+    std::vector<double> v{loss.item<double>()};
+    // also when non-finite: every rank must offer the same gradients to average
+    if (run.o.overlap_reduce) {
+        red.prepare(1.0 / static_cast<double>(run.world));
+        loss.backward({}, c10::nullopt, false, c10::optional<at::TensorList>(params));
+        red.finish(&v);
+    } else {
+        loss.backward({}, c10::nullopt, false, c10::optional<at::TensorList>(params));
+        run.ctx->average_gradients(params, &v);
     }
-    if (ctx->world() > 1) {
-        // identical initial weights and optimiser state on every rank: rank 0's
-        std::vector<torch::Tensor> state;
-        for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(nets.generator.get()),
-                                     static_cast<torch::nn::Module*>(nets.style_encoder.get()),
-                                     static_cast<torch::nn::Module*>(nets.mapping_network.get()),
-                                     static_cast<torch::nn::Module*>(nets.discriminator.get())}) {
-            for (auto& p : m->parameters(true)) state.push_back(p);
-            for (auto& b : m->buffers(true)) state.push_back(b);
-        }
-        for (auto* a : {&opt_g, &opt_d, &opt_e, &opt_m}) {
-            state.insert(state.end(), a->exp_avg().begin(), a->exp_avg().end());
-            state.insert(state.end(), a->exp_avg_sq().begin(), a->exp_avg_sq().end());
-        }
-        auto scalars = torch::tensor({static_cast<double>(opt_g.steps), static_cast<double>(opt_d.steps),
-                                      static_cast<double>(opt_e.steps), static_cast<double>(opt_m.steps), lr, f_lr},
-                                     torch::kFloat64);
-        state.push_back(scalars);
-        fault_point("train.broadcast");
-        ctx->broadcast(state);
-        opt_g.steps = static_cast<int64_t>(scalars[0].item<double>());
-        opt_d.steps = static_cast<int64_t>(scalars[1].item<double>());
-        opt_e.steps = static_cast<int64_t>(scalars[2].item<double>());
-        opt_m.steps = static_cast<int64_t>(scalars[3].item<double>());
-        lr = scalars[4].item<double>();
-        f_lr = scalars[5].item<double>();
-        NED_LOG_INFO("[manip] rank {}/{}: {} windows per rank per iteration, global batch {}", rank, world,
-                     std::min<int64_t>(o.batch_size, train.size()), world * std::min<int64_t>(o.batch_size, train.size()));
+    if (!std::isfinite(v[0]))
+        throw Error(cat("[manip] training diverged: ", which, " loss is ", v[0], " at epoch ", epoch + 1,
+                        " iteration ", it + 1, " (try a lower --lr; check the dataset); no checkpoint of this epoch "
+                        "was written"));
+    return v[0];
+}
+
+/// One iteration: two D steps (latent, reference), then the G+M+E step (latent) and the G step (reference).
+/// The global batch is drawn identically on every rank; this rank takes rows [rank*B, (rank+1)*B).
+void train_iteration(const TrainRun& run, Model& m, Reducers& red, const WindowSet& train, const Schedule& s,
+                     IndexStream& src, IndexStream& ref, at::Generator& gen, int epoch, int64_t it, Sums& sums) {
+    const int64_t B = s.B, rank = run.rank;
+    const auto gsi = src.next(s.GB), gri = ref.next(s.GB);
+    const std::vector<int64_t> si(gsi.begin() + rank * B, gsi.begin() + (rank + 1) * B),
+        ri(gri.begin() + rank * B, gri.begin() + (rank + 1) * B);
+    const torch::Device dev = run.device;
+    auto x_real = train.windows(si).to(dev), y_org = train.label_tensor(si).to(dev);
+    auto x_ref = train.windows(ri).to(dev), y_trg = train.label_tensor(ri).to(dev);
+    auto z_trg = torch::randn({s.GB, kLatentDim}, gen).slice(0, rank * B, (rank + 1) * B).to(dev);
+    const torch::Tensor none;
+    Nets& nets = m.nets;
+
+    auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
+    const double dl_v = backward(run, nets, dl.total, red.d, red.d_params, "discriminator (latent)", epoch, it);
+    m.opt_d.step();
+    auto dr = d_loss(nets, x_real, y_org, y_trg, none, x_ref);
+    const double dr_v = backward(run, nets, dr.total, red.d, red.d_params, "discriminator (reference)", epoch, it);
+    m.opt_d.step();
+
+    auto gl = g_loss(nets, run.o.lambdas, x_real, y_org, y_trg, z_trg, none);
+    const double gl_v = backward(run, nets, gl.total, red.gme, red.gme_params, "generator (latent)", epoch, it);
+    m.opt_g.step();
+    m.opt_m.step();
+    m.opt_e.step();
+    auto gr = g_loss(nets, run.o.lambdas, x_real, y_org, y_trg, none, x_ref);
+    const double gr_v = backward(run, nets, gr.total, red.g, red.g_params, "generator (reference)", epoch, it);
+    m.opt_g.step();
+
+    sums.d += dl_v + dr_v;
+    sums.g += gl_v + gr_v;
+    ++sums.n;
+}
+
+/// The training iterations of an epoch; its mean training losses. Every random draw of an epoch derives from
+/// (seed, epoch), so --resume continues bit for bit.
+EpochLosses train_epoch(const TrainRun& run, Model& m, Reducers& red, const WindowSet& train, const Schedule& s, int epoch,
+                        int64_t& done_iters) {
+    std::mt19937_64 rng(mix(run.o.seed, 2, epoch));
+    auto gen = at::detail::createCPUGenerator(mix(run.o.seed, 3, epoch));
+    IndexStream src(train.size(), rng), ref(train.size(), rng);
+    m.nets.train(true);
+    m.set_lr();
+    Sums tr;
+    for (int64_t it = 0; it < s.iters; ++it) {
+        fault_point("train.step");
+        train_iteration(run, m, red, train, s, src, ref, gen, epoch, it, tr);
+        ++done_iters;
+        if (run.o.progress) run.o.progress(done_iters, s.total_iters);
     }
-    if (resume_epoch >= o.epochs) NED_LOG_WARN("[manip] {} already holds epoch {} of {}; nothing to do", o.out_dir, resume_epoch, o.epochs);
+    EpochLosses el;
+    el.epoch = epoch + 1;
+    el.lr = m.lr;
+    el.train_d = tr.d / std::max<int64_t>(1, tr.n);
+    el.train_g = tr.g / std::max<int64_t>(1, tr.n);
+    return el;
+}
 
-    const int64_t B = std::min<int64_t>(o.batch_size, train.size());  // per rank
-    const int64_t GB = B * world;                                     // global batch
-    const int64_t iters = o.iters_per_epoch > 0 ? o.iters_per_epoch : (train.size() + GB - 1) / GB;
-    const int64_t total_iters = iters * std::max(0, o.epochs - resume_epoch);
-    int64_t done_iters = 0;
-    TrainResult result;
-    result.checkpoint = (fs::path(o.out_dir) / "manipulator.safetensors").string();
+/// Validation losses (no grad; weighted by batch size; NED's skip-first/divide-by-train bugs fixed).
+void validate_epoch(const TrainRun& run, Model& m, const WindowSet& val, int epoch, EpochLosses& el) {
+    fault_point("train.validate");
+    const TrainOptions& o = run.o;
+    torch::NoGradGuard no_grad;
+    m.nets.train(false);
+    std::mt19937_64 vrng(mix(o.seed, 4, epoch));
+    auto vgen = at::detail::createCPUGenerator(mix(o.seed, 5, epoch));
+    IndexStream vref(val.size(), vrng);
+    Sums vs;
+    for (int64_t b = 0; b < val.size(); b += o.batch_size) {
+        const int64_t e = std::min<int64_t>(b + o.batch_size, val.size());
+        std::vector<int64_t> si;
+        for (int64_t i = b; i < e; ++i) si.push_back(i);
+        const auto ri = vref.next(e - b);
+        const torch::Device dev = run.device;
+        auto x_real = val.windows(si).to(dev), y_org = val.label_tensor(si).to(dev);
+        auto x_ref = val.windows(ri).to(dev), y_trg = val.label_tensor(ri).to(dev);
+        auto z_trg = torch::randn({e - b, kLatentDim}, vgen).to(dev);
+        const torch::Tensor none;
+        auto dl = d_loss(m.nets, x_real, y_org, y_trg, z_trg, none);
+        auto dr = d_loss(m.nets, x_real, y_org, y_trg, none, x_ref);
+        auto gl = g_loss(m.nets, o.lambdas, x_real, y_org, y_trg, z_trg, none);
+        auto gr = g_loss(m.nets, o.lambdas, x_real, y_org, y_trg, none, x_ref);
+        const double w = static_cast<double>(e - b);
+        vs.d += w * (dl.total.item<double>() + dr.total.item<double>());
+        vs.g += w * (gl.total.item<double>() + gr.total.item<double>());
+        vs.adv += w * (gl.adv + gr.adv) / 2;
+        vs.sty += w * (gl.sty + gr.sty) / 2;
+        vs.cyc += w * (gl.cyc + gr.cyc) / 2;
+        vs.mouth += w * (gl.mouth + gr.mouth) / 2;
+        vs.n += e - b;
+    }
+    el.val_d = vs.d / vs.n;
+    el.val_g = vs.g / vs.n;
+    el.val_adv = vs.adv / vs.n;
+    el.val_sty = vs.sty / vs.n;
+    el.val_cyc = vs.cyc / vs.n;
+    el.val_mouth = vs.mouth / vs.n;
+}
 
-    // the parameters each step averages over the ranks and updates
-    const auto d_params = nets.discriminator->parameters(true);
-    const auto g_params = nets.generator->parameters(true);
-    std::vector<torch::Tensor> gme_params = g_params;
-    for (auto& p : nets.mapping_network->parameters(true)) gme_params.push_back(p);
-    for (auto& p : nets.style_encoder->parameters(true)) gme_params.push_back(p);
-    // Gradient sums over the ranks that overlap the backward pass (dist::GradReducer, hooks on the parameters):
-    // one reducer per kind of step, each prepared only for its own step. Every backward pass is restricted to
-    // the parameters its step updates (autograd's `inputs`), so the G steps compute no gradient for D (nor the
-    // reference G step for M and E): no hook of another step's reducer fires, and each rank issues the same
-    // bucket all-reduces in the same order (D, D, G+M+E, G per iteration). With one process the reducers do
-    // nothing (weight 1).
-    dist::GradReducer red_d(ctx, d_params), red_gme(ctx, gme_params), red_g(ctx, g_params);
-    if (world > 1)
-        NED_LOG_INFO("[manip] rank {}/{}: gradient all-reduce {} (buckets: D {}, G+M+E {}, G {})", rank, world,
-                     o.overlap_reduce ? "overlapping the backward pass" : "after the backward pass", red_d.buckets(),
-                     red_gme.buckets(), red_g.buckets());
-
-    for (int epoch = resume_epoch; epoch < o.epochs; ++epoch) {
-        // Every random draw of an epoch derives from (seed, epoch), so --resume continues bit for bit.
-        std::mt19937_64 rng(mix(o.seed, 2, epoch));
-        auto gen = at::detail::createCPUGenerator(mix(o.seed, 3, epoch));
-        IndexStream src(train.size(), rng), ref(train.size(), rng);
-        nets.train(true);
-        for (auto* a : {&opt_g, &opt_d, &opt_e}) a->lr = lr;
-        opt_m.lr = f_lr;
-        Sums tr;
-        for (int64_t it = 0; it < iters; ++it) {
-            fault_point("train.step");
-            // the global batch is drawn identically on every rank; this rank takes rows [rank*B, (rank+1)*B)
-            const auto gsi = src.next(GB), gri = ref.next(GB);
-            const std::vector<int64_t> si(gsi.begin() + rank * B, gsi.begin() + (rank + 1) * B),
-                ri(gri.begin() + rank * B, gri.begin() + (rank + 1) * B);
-            auto x_real = train.windows(si).to(device), y_org = train.label_tensor(si).to(device);
-            auto x_ref = train.windows(ri).to(device), y_trg = train.label_tensor(ri).to(device);
-            auto z_trg = torch::randn({GB, kLatentDim}, gen).slice(0, rank * B, (rank + 1) * B).to(device);
-            const torch::Tensor none;
-
-            // A non-finite loss stops the run before the step that would spread it into the weights; the
-            // checkpoints of earlier epochs stay as they are.
-            // With several ranks the gradients and the loss are averaged first, so every rank sees the same value
-            // and stops together.
-            auto require_finite = [&](double v, const char* which) {
-                if (!std::isfinite(v))
-                    throw Error(cat("[manip] training diverged: ", which, " loss is ", v, " at epoch ", epoch + 1,
-                                    " iteration ", it + 1, " (try a lower --lr; check the dataset); no checkpoint "
-                                    "of this epoch was written"));
-            };
-            // backward into the parameters of the networks that step, their gradients (and the loss) averaged over
-            // the ranks, check
-            auto backward = [&](const torch::Tensor& loss, dist::GradReducer& red,
-                                const std::vector<torch::Tensor>& params, const char* which) {
-                zero_grads(nets);
-                std::vector<double> v{loss.item<double>()};
-                // also when non-finite: every rank must offer the same gradients to average
-                if (o.overlap_reduce) {
-                    red.prepare(1.0 / static_cast<double>(world));
-                    loss.backward({}, c10::nullopt, false, c10::optional<at::TensorList>(params));
-                    red.finish(&v);
-                } else {
-                    loss.backward({}, c10::nullopt, false, c10::optional<at::TensorList>(params));
-                    ctx->average_gradients(params, &v);
-                }
-                require_finite(v[0], which);
-                return v[0];
-            };
-
-            auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
-            const double dl_v = backward(dl.total, red_d, d_params, "discriminator (latent)");
-            opt_d.step();
-            auto dr = d_loss(nets, x_real, y_org, y_trg, none, x_ref);
-            const double dr_v = backward(dr.total, red_d, d_params, "discriminator (reference)");
-            opt_d.step();
-
-            auto gl = g_loss(nets, o.lambdas, x_real, y_org, y_trg, z_trg, none);
-            const double gl_v = backward(gl.total, red_gme, gme_params, "generator (latent)");
-            opt_g.step();
-            opt_m.step();
-            opt_e.step();
-            auto gr = g_loss(nets, o.lambdas, x_real, y_org, y_trg, none, x_ref);
-            const double gr_v = backward(gr.total, red_g, g_params, "generator (reference)");
-            opt_g.step();
-
-            tr.d += dl_v + dr_v;
-            tr.g += gl_v + gr_v;
-            ++tr.n;
-            ++done_iters;
-            if (o.progress) o.progress(done_iters, total_iters);
+/// Linear decay (NED: after the epoch, once epoch+1 > niter - niter_decay).
+void decay_lr(const TrainOptions& o, Model& m, int epoch) {
+    if (o.decay_epochs > 0 && epoch + 1 > o.epochs - o.decay_epochs) {
+        const double lr_new = m.lr - o.lr / o.decay_epochs;
+        if (lr_new >= 0) {
+            m.lr = lr_new;
+            m.f_lr = m.f_lr - o.f_lr / o.decay_epochs;
         }
+    }
+}
 
-        // ---- validation losses (no grad; weighted by batch size; NED's skip-first/divide-by-train bugs fixed) ----
-        EpochLosses el;
-        el.epoch = epoch + 1;
-        el.lr = lr;
-        el.train_d = tr.d / std::max<int64_t>(1, tr.n);
-        el.train_g = tr.g / std::max<int64_t>(1, tr.n);
-        fault_point("train.epoch_end");  // rank 0 validates and writes its checkpoints from here
-        if (val.size() > 0 && main_rank) {
-            fault_point("train.validate");
-            torch::NoGradGuard no_grad;
-            nets.train(false);
-            std::mt19937_64 vrng(mix(o.seed, 4, epoch));
-            auto vgen = at::detail::createCPUGenerator(mix(o.seed, 5, epoch));
-            IndexStream vref(val.size(), vrng);
-            Sums vs;
-            for (int64_t b = 0; b < val.size(); b += o.batch_size) {
-                const int64_t e = std::min<int64_t>(b + o.batch_size, val.size());
-                std::vector<int64_t> si;
-                for (int64_t i = b; i < e; ++i) si.push_back(i);
-                const auto ri = vref.next(e - b);
-                auto x_real = val.windows(si).to(device), y_org = val.label_tensor(si).to(device);
-                auto x_ref = val.windows(ri).to(device), y_trg = val.label_tensor(ri).to(device);
-                auto z_trg = torch::randn({e - b, kLatentDim}, vgen).to(device);
-                const torch::Tensor none;
-                auto dl = d_loss(nets, x_real, y_org, y_trg, z_trg, none);
-                auto dr = d_loss(nets, x_real, y_org, y_trg, none, x_ref);
-                auto gl = g_loss(nets, o.lambdas, x_real, y_org, y_trg, z_trg, none);
-                auto gr = g_loss(nets, o.lambdas, x_real, y_org, y_trg, none, x_ref);
-                const double w = static_cast<double>(e - b);
-                vs.d += w * (dl.total.item<double>() + dr.total.item<double>());
-                vs.g += w * (gl.total.item<double>() + gr.total.item<double>());
-                vs.adv += w * (gl.adv + gr.adv) / 2;
-                vs.sty += w * (gl.sty + gr.sty) / 2;
-                vs.cyc += w * (gl.cyc + gr.cyc) / 2;
-                vs.mouth += w * (gl.mouth + gr.mouth) / 2;
-                vs.n += e - b;
-            }
-            el.val_d = vs.d / vs.n;
-            el.val_g = vs.g / vs.n;
-            el.val_adv = vs.adv / vs.n;
-            el.val_sty = vs.sty / vs.n;
-            el.val_cyc = vs.cyc / vs.n;
-            el.val_mouth = vs.mouth / vs.n;
-        }
-        if (main_rank)
+/// An epoch's checkpoint is its network file plus its optimiser file, written together (a full disk leaves
+/// neither, so that --resume never meets half an epoch and a folder this run created is left empty, and then
+/// removed, when no complete epoch was saved); then the latest networks and the loss log.
+void save_epoch(const TrainRun& run, Model& m, const EpochLosses& el, bool has_val, const std::string& latest) {
+    const TrainOptions& o = run.o;
+    const std::map<std::string, std::string> meta = {
+        {"epoch", std::to_string(el.epoch)}, {"seed", std::to_string(o.seed)}, {"dataset", o.dataset}};
+    const fs::path net_file = run.folder.file(training::epoch_file(el.epoch, ".safetensors"));
+    const fs::path opt_file = run.folder.file(training::epoch_file(el.epoch, ".optim.safetensors"));
+    training::write_together({net_file, opt_file}, [&] {
+        fault_point("train.checkpoint");
+        save_checkpoint(net_file.string(), m.nets, meta);
+        st::File f;
+        f.metadata = meta;
+        f.metadata["format"] = "ned.manipulator.optim";
+        f.metadata["version"] = "1";
+        m.set_lr();  // the learning rates of the next epoch
+        m.opt_g.save(f, "optim.generator.");
+        m.opt_d.save(f, "optim.discriminator.");
+        m.opt_e.save(f, "optim.style_encoder.");
+        m.opt_m.save(f, "optim.mapping_network.");
+        if (const std::string bad = st::first_non_finite(f); !bad.empty())
+            throw Error(cat(opt_file.string(), ": not written: tensor '", bad, "' holds a NaN or an infinity (the "
+                            "training diverged; try a lower --lr)"));
+        st::save(opt_file.string(), f);
+    });
+    std::error_code ec;
+    if (el.epoch > 1) fs::remove(run.folder.file(training::epoch_file(el.epoch - 1, ".optim.safetensors")), ec);
+    save_checkpoint(latest, m.nets, meta);
+    nlohmann::json j = {{"epoch", el.epoch}, {"lr", el.lr}, {"train_d", el.train_d}, {"train_g", el.train_g}};
+    if (has_val) {
+        j["val_d"] = el.val_d;
+        j["val_g"] = el.val_g;
+        j["val_adv"] = el.val_adv;
+        j["val_sty"] = el.val_sty;
+        j["val_cyc"] = el.val_cyc;
+        j["val_mouth_corr"] = el.val_mouth;
+    }
+    run.folder.append_losses(j);
+}
+
+/// One epoch: train; rank 0 validates, logs and writes the checkpoints; the learning rates decay.
+EpochLosses run_epoch(const TrainRun& run, Model& m, Reducers& red, const Data& data, const Schedule& s, int epoch,
+                      int64_t& done_iters, const std::string& latest) {
+    EpochLosses el = train_epoch(run, m, red, data.train, s, epoch, done_iters);
+    fault_point("train.epoch_end");  // rank 0 validates and writes its checkpoints from here
+    if (data.val.size() > 0 && run.main_rank) validate_epoch(run, m, data.val, epoch, el);
+    if (run.main_rank)
         NED_LOG_INFO("[manip] epoch {}/{}: lr {:.3g}  train D {:.4f} G {:.4f} | val D {:.4f} G {:.4f} (adv {:.4f} sty "
                      "{:.4f} cyc {:.4f} mouth corr {:.4f})",
-                     el.epoch, o.epochs, lr, el.train_d, el.train_g, el.val_d, el.val_g, el.val_adv, el.val_sty,
+                     el.epoch, run.o.epochs, m.lr, el.train_d, el.train_g, el.val_d, el.val_g, el.val_adv, el.val_sty,
                      el.val_cyc, el.val_mouth);
+    decay_lr(run.o, m, epoch);
+    // every rank holds the same weights, so all of them stop here alike
+    if (const std::string bad = training::first_non_finite(m.adams()); !bad.empty())
+        throw Error(cat("[manip] training diverged in epoch ", epoch + 1, ": ", bad, " is not finite (try a lower "
+                        "--lr; this run: ", run.o.lr, "); no checkpoint of this epoch was written"));
+    if (run.main_rank) save_epoch(run, m, el, data.val.size() > 0, latest);
+    return el;
+}
 
-        // ---- linear decay (NED: after the epoch, once epoch+1 > niter - niter_decay) ----
-        if (o.decay_epochs > 0 && epoch + 1 > o.epochs - o.decay_epochs) {
-            const double lr_new = lr - o.lr / o.decay_epochs;
-            if (lr_new >= 0) {
-                lr = lr_new;
-                f_lr = f_lr - o.f_lr / o.decay_epochs;
-            }
-        }
+// ---- 5. report --------------------------------------------------------------------------------------
 
-        // ---- checkpoints (rank 0); every rank holds the same weights, so all of them stop here alike ----
-        {
-            torch::NoGradGuard no_grad;
-            std::string bad;
-            for (auto* a : {&opt_g, &opt_d, &opt_e, &opt_m}) {
-                for (const auto& [name, p] : a->params())
-                    if (bad.empty() && !torch::isfinite(p).all().item<bool>()) bad = cat("weight ", name);
-                for (auto* moments : {&a->exp_avg(), &a->exp_avg_sq()})
-                    for (const auto& t : *moments)
-                        if (bad.empty() && t.defined() && !torch::isfinite(t).all().item<bool>()) bad = "an Adam moment";
-            }
-            if (!bad.empty())
-                throw Error(cat("[manip] training diverged in epoch ", epoch + 1, ": ", bad, " is not finite (try a lower "
-                                "--lr; this run: ", o.lr, "); no checkpoint of this epoch was written"));
-        }
-        if (!main_rank) {
-            result.epochs.push_back(el);
-            continue;
-        }
-        const std::map<std::string, std::string> meta = {
-            {"epoch", std::to_string(epoch + 1)}, {"seed", std::to_string(o.seed)}, {"dataset", o.dataset}};
-        // An epoch's checkpoint is its network file plus its optimiser file: when writing either fails (a full
-        // disk), both are removed, so that --resume never meets half an epoch and a folder this run created is
-        // left empty (and then removed) when no complete epoch was saved.
-        const fs::path net_file = fs::path(o.out_dir) / ckpt_name(epoch + 1, ".safetensors");
-        const fs::path opt_file = fs::path(o.out_dir) / ckpt_name(epoch + 1, ".optim.safetensors");
-        try {
-            fault_point("train.checkpoint");
-            save_checkpoint(net_file.string(), nets, meta);
-            st::File f;
-            f.metadata = meta;
-            f.metadata["format"] = "ned.manipulator.optim";
-            f.metadata["version"] = "1";
-            for (auto* a : {&opt_g, &opt_d, &opt_e}) a->lr = lr;  // the learning rates of the next epoch
-            opt_m.lr = f_lr;
-            opt_g.save(f, "optim.generator.");
-            opt_d.save(f, "optim.discriminator.");
-            opt_e.save(f, "optim.style_encoder.");
-            opt_m.save(f, "optim.mapping_network.");
-            if (const std::string bad = st::first_non_finite(f); !bad.empty())
-                throw Error(cat(opt_file.string(), ": not written: tensor '", bad, "' holds a NaN or an infinity (the "
-                                "training diverged; try a lower --lr)"));
-            st::save(opt_file.string(), f);
-        } catch (...) {
-            std::error_code ec;
-            fs::remove(net_file, ec);
-            fs::remove(opt_file, ec);
-            throw;
-        }
-        {
-            std::error_code ec;
-            if (epoch > 0) fs::remove(fs::path(o.out_dir) / ckpt_name(epoch, ".optim.safetensors"), ec);
-        }
-        save_checkpoint(result.checkpoint, nets, meta);
-        {
-            nlohmann::json j = {{"epoch", el.epoch},     {"lr", el.lr},           {"train_d", el.train_d},
-                                {"train_g", el.train_g}};
-            if (val.size() > 0) {
-                j["val_d"] = el.val_d;
-                j["val_g"] = el.val_g;
-                j["val_adv"] = el.val_adv;
-                j["val_sty"] = el.val_sty;
-                j["val_cyc"] = el.val_cyc;
-                j["val_mouth_corr"] = el.val_mouth;
-            }
-            std::ofstream log(fs::path(o.out_dir) / "losses.jsonl", std::ios::app);
-            log << j.dump() << "\n";
-        }
-        result.epochs.push_back(el);
-    }
-    result.reduce_d = red_d.stats();
-    for (const auto* red : {&red_gme, &red_g}) {
-        const auto st = red->stats();
+void report(const TrainRun& run, const Reducers& red, TrainResult& result) {
+    result.reduce_d = red.d.stats();
+    for (const auto* r : {&red.gme, &red.g}) {
+        const auto st = r->stats();
         result.reduce_g.steps += st.steps;
         result.reduce_g.launched_in_backward += st.launched_in_backward;
         result.reduce_g.launched_in_finish += st.launched_in_finish;
         result.reduce_g.ignored_hooks += st.ignored_hooks;
     }
-    if (world > 1) {
+    if (run.world > 1) {
         const auto &d = result.reduce_d, &g = result.reduce_g;
         NED_LOG_INFO("[manip] rank {}: gradient all-reduce: {} steps, {} buckets launched during the backward pass, {} "
-                     "after it; gradient hooks outside their step: D {}, G {}", rank, d.steps + g.steps,
+                     "after it; gradient hooks outside their step: D {}, G {}", run.rank, d.steps + g.steps,
                      d.launched_in_backward + g.launched_in_backward, d.launched_in_finish + g.launched_in_finish,
                      d.ignored_hooks, g.ignored_hooks);
     }
+}
+
+}  // namespace
+
+TrainResult train_manipulator(const TrainOptions& o) {
+    validate_options(o);
+    TrainRun run(o);
+    plan_outputs(run);
+    const Data data = load_data(o);
+    Nets nets = make_nets(run);
+    start_outputs(run);
+    Model m(std::move(nets), o);
+    resume(run, m);
+    const Schedule s = plan_steps(run, data.train.size());
+    share_state(run, m, s.B);
+    if (run.resume_epoch >= o.epochs)
+        NED_LOG_WARN("[manip] {} already holds epoch {} of {}; nothing to do", o.out_dir, run.resume_epoch, o.epochs);
+
+    TrainResult result;
+    result.checkpoint = run.folder.file("manipulator.safetensors").string();
+    Reducers red(run.ctx, m.nets);
+    if (run.world > 1)
+        NED_LOG_INFO("[manip] rank {}/{}: gradient all-reduce {} (buckets: D {}, G+M+E {}, G {})", run.rank, run.world,
+                     o.overlap_reduce ? "overlapping the backward pass" : "after the backward pass", red.d.buckets(),
+                     red.gme.buckets(), red.g.buckets());
+    int64_t done_iters = 0;
+    for (int epoch = run.resume_epoch; epoch < o.epochs; ++epoch)
+        result.epochs.push_back(run_epoch(run, m, red, data, s, epoch, done_iters, result.checkpoint));
+    report(run, red, result);
     return result;
 }
 
