@@ -14,6 +14,8 @@
 
 #include "ned/blend/composite.hpp"
 #include "ned/face/crop.hpp"
+#include "ned/io/video.hpp"
+#include "ned/track/crop_images.hpp"
 #include "ned/track/face_tracker.hpp"
 
 namespace fs = std::filesystem;

@@ -116,7 +116,7 @@ int main() {
                 best_ms(20, [&] { deca_to_crop(packed, tform, 256); }),
                 best_ms(20, [&] { crop_to_aligned(deca_to_crop(packed, tform, 256), align, 256); }) -
                     best_ms(20, [&] { deca_to_crop(packed, tform, 256); }),
-                best_ms(20, [&] { eye_image(transform_eye_points(eyes, align), 256); }));
+                best_ms(20, [&] { ned::face::draw_eye_image(transform_eye_points(eyes, align), 256); }));
 
     // Accuracy of composing the two warps into one Lanczos4 warp (224 -> aligned with align * tform^-1),
     // against the faithful bilinear -> u8 -> Lanczos4 chain.

@@ -37,17 +37,6 @@ cv::Mat tensor_uv_map(const torch::Tensor& t) {
 
 }  // namespace
 
-EyePoints eye_points_from_track(const face::FaceFrame& frame) {
-    EyePoints e;
-    for (int k = 0; k < 6; ++k) {
-        e.left[k] = trunc_pt(frame.landmarks[36 + k]);
-        e.right[k] = trunc_pt(frame.landmarks[42 + k]);
-    }
-    e.left_pupil = trunc_pt(frame.pupils[0]);
-    e.right_pupil = trunc_pt(frame.pupils[1]);
-    return e;
-}
-
 EyePoints move_pupils_with_contour(const EyePoints& source, const std::array<cv::Point2f, 12>& target_contour) {
     EyePoints t;
     for (int k = 0; k < 6; ++k) {
@@ -70,10 +59,6 @@ EyePoints transform_eye_points(const EyePoints& p, const cv::Matx23f& m) {
     o.left_pupil = apply(m, p.left_pupil);
     o.right_pupil = apply(m, p.right_pupil);
     return o;
-}
-
-cv::Mat eye_image(const EyePoints& p, int size) {
-    return face::draw_eye_image(p.left, p.right, p.left_pupil, p.right_pupil, size);
 }
 
 std::array<cv::Point2f, 12> mesh_eye_contour(const float* lmk2d, const float cam[3], const cv::Matx33f& tform) {
@@ -126,10 +111,10 @@ ConditioningFrame conditioning_from_deca(const DecaImages& di, const cv::Matx33f
         cv::merge(std::vector<cv::Mat>{ch[3], ch[3], ch[3]}, shape);
     };
     unpack(aligned4, cf.nmfc, cf.shape);
-    cf.eyes = eye_image(transform_eye_points(eyes, align), crop_size);
+    cf.eyes = face::draw_eye_image(transform_eye_points(eyes, align), crop_size);
     if (keep_crop_images) {
         unpack(crop4, cf.nmfc_crop, cf.shape_crop);
-        cf.eyes_crop = eye_image(eyes, crop_size);
+        cf.eyes_crop = face::draw_eye_image(eyes, crop_size);
     }
     return cf;
 }
@@ -219,7 +204,7 @@ std::vector<ConditioningFrame> ConditioningRenderer::render(const face::FaceTrac
         cv::Mat disp;
         if (detailed) disp = cv::Mat(kUvSize, kUvSize, CV_32F, uvz[b].data_ptr<float>());
         const DecaImages di = deca_renderer_.render(verts.data_ptr<float>() + b * V * 3, cam, disp);
-        const EyePoints src = eye_points_from_track(ff);
+        const EyePoints src = face::eye_points(ff);
         const EyePoints eyes = options_.eyes == EyeSource::Track
                                    ? src
                                    : move_pupils_with_contour(

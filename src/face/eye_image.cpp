@@ -52,18 +52,43 @@ cv::Mat draw_eye_image(const std::array<cv::Point2f, 6>& left_eye, const std::ar
     return img;
 }
 
-cv::Mat frame_eye_image(const FaceFrame& f, int crop_size, bool aligned) {
-    auto map = [&](cv::Point2f p) {
-        if (!aligned) return p;
-        const cv::Matx23f& m = f.align;
-        return cv::Point2f(m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2), m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2));
-    };
-    std::array<cv::Point2f, 6> l, r;
-    for (int i = 0; i < 6; ++i) {
-        l[i] = map(f.landmarks[36 + i]);
-        r[i] = map(f.landmarks[42 + i]);
+namespace {
+
+cv::Point2f trunc_pt(cv::Point2f p) { return {std::trunc(p.x), std::trunc(p.y)}; }
+
+cv::Point2f apply(const cv::Matx23f& m, cv::Point2f p) {
+    return {m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2), m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2)};
+}
+
+template <class Map>
+EyePoints eye_points_mapped(const FaceFrame& f, Map map) {
+    EyePoints e;
+    for (int k = 0; k < 6; ++k) {
+        e.left[k] = trunc_pt(map(f.landmarks[36 + k]));
+        e.right[k] = trunc_pt(map(f.landmarks[42 + k]));
     }
-    return draw_eye_image(l, r, map(f.pupils[0]), map(f.pupils[1]), crop_size);
+    e.left_pupil = trunc_pt(map(f.pupils[0]));
+    e.right_pupil = trunc_pt(map(f.pupils[1]));
+    return e;
+}
+
+}  // namespace
+
+EyePoints eye_points(const FaceFrame& f) {
+    return eye_points_mapped(f, [](cv::Point2f p) { return p; });
+}
+
+EyePoints eye_points(const FaceFrame& f, const cv::Matx23f& to) {
+    return eye_points_mapped(f, [&](cv::Point2f p) { return apply(to, p); });
+}
+
+cv::Mat draw_eye_image(const EyePoints& p, int size) {
+    return draw_eye_image(p.left, p.right, p.left_pupil, p.right_pupil, size);
+}
+
+// draw_eye_image truncates every point first, so drawing the truncated points is the same image.
+cv::Mat frame_eye_image(const FaceFrame& f, int crop_size, bool aligned) {
+    return draw_eye_image(aligned ? eye_points(f, f.align) : eye_points(f), crop_size);
 }
 
 }  // namespace ned::face

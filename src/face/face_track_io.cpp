@@ -31,6 +31,17 @@ FrameStatus effective_status(const FaceFrame& f) {
     return FrameStatus::NoFace;
 }
 
+const char* source_name(DetectionSource s) {
+    switch (s) {
+        case DetectionSource::Hog: return "hog";
+        case DetectionSource::HogRotated: return "hog-rotated";
+        case DetectionSource::BlazeFace: return "blazeface";
+        case DetectionSource::Ssd: return "ssd";
+        case DetectionSource::None: break;
+    }
+    return "none";
+}
+
 const char* landmark_source_name(LandmarkSource s) {
     switch (s) {
         case LandmarkSource::FaceMesh: return "facemesh";

@@ -61,19 +61,7 @@ Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool pre
         std::vector<std::pair<float, float>> pts;
         for (int k = 48; k < 68; ++k) pts.emplace_back(f.aligned_landmarks[k].x, f.aligned_landmarks[k].y);
         a.mouth[t] = mouth_center(pts);
-        // the eye points of NED's aligned landmark files: the single-detection landmarks and pupils, aligned
-        auto map = [&](cv::Point2f p) {
-            const cv::Matx23f& m = f.align;
-            return trunc_pt({m(0, 0) * p.x + m(0, 1) * p.y + m(0, 2), m(1, 0) * p.x + m(1, 1) * p.y + m(1, 2)});
-        };
-        EyePts e;
-        for (int k = 0; k < 6; ++k) {
-            e.left[k] = map(f.landmarks[36 + k]);
-            e.right[k] = map(f.landmarks[42 + k]);
-        }
-        e.left_pupil = map(f.pupils[0]);
-        e.right_pupil = map(f.pupils[1]);
-        a.eyes[t] = e;
+        a.eyes[t] = face::eye_points(f, f.align);  // NED's aligned eye landmark files
     }
     if (!prepare) return a;
 
@@ -157,7 +145,7 @@ FrameData load_frame(const Actor& a, int64_t t, const Augment& aug) {
         std::mt19937_64 rng(mix(aug.stream, 1));
         std::normal_distribution<double> n02(0.0, 2.0);
         const double scale = 1 + n02(rng) / 100, dl = n02(rng), dr = n02(rng);
-        EyePts e = a.eyes.at(t);
+        face::EyePoints e = a.eyes.at(t);
         auto jitter = [&](std::array<cv::Point2f, 6>& c, cv::Point2f& pupil, double dx) {
             cv::Point2f mean = pupil;
             for (const auto& p : c) mean += p;

@@ -14,6 +14,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "ned/face/eye_image.hpp"
 #include "ned/renderer/train.hpp"
 #include "renderer/train_step.hpp"
 
@@ -22,20 +23,13 @@ namespace ned::renderer::train_detail {
 /// splitmix64 of a combination: independent random streams per (seed, epoch, position, ...).
 uint64_t mix(uint64_t a, uint64_t b);
 
-/// Aligned eye points of one frame (iBUG 36..41, 42..47 and the two pupils), truncated to int as NED's
-/// landmark files are read.
-struct EyePts {
-    std::array<cv::Point2f, 6> left, right;
-    cv::Point2f left_pupil, right_pupil;
-};
-
 /// Prepared footage of one work folder.
 struct Actor {
     std::filesystem::path workdir, cond_dir, cache_dir;
     int size = 256;
     std::vector<int64_t> frames;                   ///< frames with conditioning and a face, sorted
     std::map<int64_t, std::pair<int, int>> mouth;  ///< aligned mouth centre per frame
-    std::map<int64_t, EyePts> eyes;                ///< aligned eye points per frame (augmentation redraws them)
+    std::map<int64_t, face::EyePoints> eyes;       ///< aligned eye points per frame (augmentation redraws them)
 };
 
 /// Read the work folder and prepare (or reuse) its cache of aligned faces and masks. `prepare` = false only

@@ -24,17 +24,6 @@ const char* detector_name(DetectorKind k) {
     return "hog";
 }
 
-const char* face::source_name(face::DetectionSource s) {
-    switch (s) {
-        case face::DetectionSource::Hog: return "hog";
-        case face::DetectionSource::HogRotated: return "hog-rotated";
-        case face::DetectionSource::BlazeFace: return "blazeface";
-        case face::DetectionSource::Ssd: return "ssd";
-        case face::DetectionSource::None: break;
-    }
-    return "none";
-}
-
 DetectorKind parse_detector(const std::string& name) {
     for (DetectorKind k : {DetectorKind::Hog, DetectorKind::Ssd, DetectorKind::BlazeFace, DetectorKind::HogRot,
                            DetectorKind::HogBlazeFace, DetectorKind::Combined})

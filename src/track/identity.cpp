@@ -22,7 +22,7 @@ using Descriptor = std::array<float, 128>;
 
 /// face-api's pipeline: landmarks on the detection box, descriptor on the landmarks' box grown by 20%
 /// (FaceLandmarks.align(), alignMinBbox(0.2)). `hog_box` is a HOG-like box (what dlib's predictor expects).
-Descriptor face::describe(const facenet::FaceDescriptor& net, const LandmarkDetector& lm, const cv::Mat& bgr,
+Descriptor describe(const facenet::FaceDescriptor& net, const LandmarkDetector& lm, const cv::Mat& bgr,
                     const cv::Vec4f& hog_box) {
     const face::Landmarks pts = lm.landmark(bgr, cv::Rect2f(hog_box[0], hog_box[1], hog_box[2] - hog_box[0],
                                                       hog_box[3] - hog_box[1]));
@@ -49,7 +49,7 @@ Descriptor describe_photo(const facenet::FaceDescriptor& net, const LandmarkDete
     dopts.models_dir = models_dir.string();
     const auto faces = FaceDetector(dopts).detect(photo);
     if (faces.empty()) throw InputError(cat("--target-face ", photo_path, ": no face found in the photo"));
-    return face::describe(net, lm, photo, faces[0].box);
+    return describe(net, lm, photo, faces[0].box);
 }
 
 }  // namespace
@@ -80,7 +80,7 @@ std::pair<long, int> find_target_face(const std::string& video_path,
         if (t != sampled[next]) continue;
         ++next;
         for (size_t i = 0; i < detections[t].size(); ++i) {
-            const double d = facenet::FaceDescriptor::distance(face::describe(net, lm, fr.bgr, detections[t][i].box), target);
+            const double d = facenet::FaceDescriptor::distance(describe(net, lm, fr.bgr, detections[t][i].box), target);
             if (d < best) best = d, best_t = t, best_i = static_cast<int>(i);
         }
     }
@@ -140,7 +140,7 @@ std::vector<SegmentIdentity> apply_identity(const std::string& video_path, face:
         for (long t = 0; t <= last && reader.read(fr); ++t) {
             if (progress) progress(t + 1, last + 1);
             if (!wanted.count(t)) continue;
-            described[t] = face::describe(net, lm, fr.bgr, ned_box_to_hog(track.frames[t].box));
+            described[t] = describe(net, lm, fr.bgr, ned_box_to_hog(track.frames[t].box));
         }
     }
     for (long t : reference)

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "ned/face/eye_image.hpp"
 #include "ned/face/face_track.hpp"
 #include "ned/conditioning/deca_images.hpp"
 
@@ -30,22 +31,15 @@ struct Reconstruction;
 
 namespace ned::conditioning {
 
-/// The eye contours (iBUG 36-41 = image-left eye, 42-47 = image-right eye) and pupils of one frame.
-struct EyePoints {
-    std::array<cv::Point2f, 6> left{}, right{};
-    cv::Point2f left_pupil, right_pupil;
-};
-
-/// NED's eye_landmarks file of a frame: landmarks 36-47 and the pupils, truncated to int (crop pixels).
-EyePoints eye_points_from_track(const face::FaceFrame& frame);
+/// A frame's eye points (face/eye_image.hpp: face::eye_points reads them from the track, NED's eye_landmarks
+/// files; face::draw_eye_image draws NED's eye image of them).
+using face::EyePoints;
 /// create_inputs.py: contour := target_contour (12 points, crop pixels), pupil := source pupil + (mean of
 /// the target eye's 6 points - mean of the source eye's 6 points), everything then truncated to int
 /// (NED saves int32).
 EyePoints move_pupils_with_contour(const EyePoints& source, const std::array<cv::Point2f, 12>& target_contour);
 /// Every point mapped by the 2x3 affine `m` (cv2.transform).
 EyePoints transform_eye_points(const EyePoints& p, const cv::Matx23f& m);
-/// The eye image (face::draw_eye_image): BGR u8, size x size, red disks at the pupils.
-cv::Mat eye_image(const EyePoints& p, int size);
 /// FLAME 2D landmarks 36-47 of one frame (lmk2d [68*2] model-space x,y) -> crop pixels:
 /// tform^-1 (112 + 112 * (s (x + tx), -s (y + ty))).
 std::array<cv::Point2f, 12> mesh_eye_contour(const float* lmk2d, const float cam[3], const cv::Matx33f& tform);

@@ -19,7 +19,7 @@
 
 #include "ned/core/progress.hpp"
 
-namespace ned::detect {
+namespace ned::face {
 struct FaceTrack;
 }
 namespace ned::recon {

@@ -10,6 +10,22 @@
 
 namespace ned::face {
 
+/// The eye contours (iBUG 36-41 = image-left eye, 42-47 = image-right eye) and pupils of one frame.
+struct EyePoints {
+    std::array<cv::Point2f, 6> left{}, right{};
+    cv::Point2f left_pupil, right_pupil;
+};
+
+/// NED's eye_landmarks files of an analysed frame: the single-detection landmarks 36-47 and the pupils,
+/// truncated to int as NED reads them (crop pixels).
+EyePoints eye_points(const FaceFrame& f);
+
+/// The same points mapped by `to` (e.g. f.align: NED's aligned eye landmark files), then truncated to int.
+EyePoints eye_points(const FaceFrame& f, const cv::Matx23f& to);
+
+/// draw_eye_image of a frame's eye points.
+cv::Mat draw_eye_image(const EyePoints& p, int size);
+
 /// NED's disk radius for one eye from its 6 contour points (iBUG order 36..41 or 42..47), points first
 /// truncated to int as NED does: r = int((|p1 - p4| + |p2 - p5|) / 4).
 int eye_disk_radius(const std::array<cv::Point2f, 6>& eye);

@@ -57,7 +57,7 @@ TEST(EyePoints, DiskRadiusAndPixelCount) {
     // NED pairs contour points 1-4 and 2-5 (the lid diagonals): |(10, 12)| twice -> r = int(31.24 / 4) = 7.
     const EyePoints e = make_eyes({80, 100}, {170, 100}, 15, 6);
     const int r = 7;
-    const cv::Mat img = eye_image(e, 256);
+    const cv::Mat img = ned::face::draw_eye_image(e, 256);
     ASSERT_EQ(img.size(), cv::Size(256, 256));
     int per_disk = 0;  // NED's asymmetric range [-r, r)^2 with i^2 + j^2 < r^2
     for (int i = -r; i < r; ++i)
@@ -66,17 +66,6 @@ TEST(EyePoints, DiskRadiusAndPixelCount) {
     const cv::Point2d c = red_centroid(img, 0, 128);
     EXPECT_NEAR(c.x, 79.5, 0.6);  // asymmetric range pulls the centroid by half a pixel
     EXPECT_NEAR(c.y, 99.5, 0.6);
-}
-
-TEST(EyePoints, FromTrackTruncatesLikeNedsFile) {
-    ned::face::FaceFrame f;
-    for (int k = 0; k < 68; ++k) f.landmarks[k] = {10.7f + k, 20.2f};
-    f.pupils = {cv::Point2f(30.9f, 40.99f), cv::Point2f(60.5f, 41.2f)};
-    const EyePoints e = eye_points_from_track(f);
-    EXPECT_EQ(e.left[0], cv::Point2f(46, 20));   // landmark 36 = 46.7 -> 46
-    EXPECT_EQ(e.right[5], cv::Point2f(57, 20));  // landmark 47 = 57.7 -> 57
-    EXPECT_EQ(e.left_pupil, cv::Point2f(30, 40));
-    EXPECT_EQ(e.right_pupil, cv::Point2f(60, 41));
 }
 
 TEST(EyePoints, PupilsMoveWithTheContourCentre) {
@@ -223,7 +212,7 @@ TEST(Conditioning, PackedWarpEqualsWarpingEachImage) {
     EXPECT_EQ(cv::norm(cf.nmfc, crop_to_aligned(deca_to_crop(di.nmfc, tform, 256), align, 256), cv::NORM_INF), 0.0);
     EXPECT_EQ(cv::norm(cf.shape, crop_to_aligned(deca_to_crop(di.shape, tform, 256), align, 256), cv::NORM_INF), 0.0);
     EXPECT_EQ(cv::norm(cf.nmfc_crop, deca_to_crop(di.nmfc, tform, 256), cv::NORM_INF), 0.0);
-    EXPECT_EQ(cv::norm(cf.eyes, eye_image(transform_eye_points(eyes, align), 256), cv::NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(cf.eyes, ned::face::draw_eye_image(transform_eye_points(eyes, align), 256), cv::NORM_INF), 0.0);
 }
 
 TEST(Conditioning, DetailCodesGiveTheDetailedShapeThroughDDetail) {

@@ -93,3 +93,45 @@ TEST(EyeImage, FrameEyeImageUsesAlign) {
     EXPECT_EQ(al.at<cv::Vec3b>(60, 60)[2], 0);
     EXPECT_EQ(al.at<cv::Vec3b>(80, 70)[2], 255);
 }
+
+TEST(EyePoints, FromTrackTruncatesLikeNedsFile) {
+    FaceFrame f;
+    for (int k = 0; k < 68; ++k) f.landmarks[k] = {10.7f + k, 20.2f};
+    f.pupils = {cv::Point2f(30.9f, 40.99f), cv::Point2f(60.5f, 41.2f)};
+    const EyePoints e = eye_points(f);
+    EXPECT_EQ(e.left[0], cv::Point2f(46, 20));   // landmark 36 = 46.7 -> 46
+    EXPECT_EQ(e.right[5], cv::Point2f(57, 20));  // landmark 47 = 57.7 -> 57
+    EXPECT_EQ(e.left_pupil, cv::Point2f(30, 40));
+    EXPECT_EQ(e.right_pupil, cv::Point2f(60, 41));
+}
+
+// NED's aligned eye files: each point mapped by the transform first, truncated after (not before).
+TEST(EyePoints, MappedPointsAreTruncatedAfterTheTransform) {
+    FaceFrame f;
+    for (int k = 0; k < 68; ++k) f.landmarks[k] = {10.4f + k, 20.4f};
+    f.pupils = {cv::Point2f(30.4f, 40.4f), cv::Point2f(60.4f, 41.4f)};
+    const cv::Matx23f twice(2, 0, 1, 0, 2, 0);
+    const EyePoints e = eye_points(f, twice);
+    EXPECT_EQ(e.left[0], cv::Point2f(93, 40));    // 2 * 46.4 + 1 = 93.8 -> 93 (truncating first: 2 * 46 + 1 = 93)
+    EXPECT_EQ(e.right[0], cv::Point2f(105, 40));  // 2 * 52.4 + 1 = 105.8 -> 105
+    EXPECT_EQ(e.left_pupil, cv::Point2f(61, 80));  // 2 * 30.4 + 1 = 61.8, 2 * 40.4 = 80.8
+    EXPECT_EQ(e.right_pupil.y, 82.f);              // 2 * 41.4 = 82.8 -> 82 (truncating first: 82 too)
+    FaceFrame g;
+    for (int k = 0; k < 68; ++k) g.landmarks[k] = {10.8f + k, 20.8f};
+    g.pupils = {cv::Point2f(30.8f, 40.8f), cv::Point2f(60.8f, 41.8f)};
+    const EyePoints odd = eye_points(g, cv::Matx23f(1.5f, 0, 0, 0, 1.5f, 0));
+    EXPECT_EQ(odd.left_pupil, cv::Point2f(46, 61));  // 1.5 * 30.8 = 46.2, 1.5 * 40.8 = 61.2 (truncating first: 45, 60)
+    EXPECT_EQ(odd.left[0], cv::Point2f(70, 31));     // 1.5 * 46.8 = 70.2, 1.5 * 20.8 = 31.2 (truncating first: 69, 30)
+}
+
+TEST(EyePoints, FrameEyeImageDrawsTheFramesEyePoints) {
+    FaceFrame f;
+    for (int k = 0; k < 68; ++k) f.landmarks[k] = {60.f + 3.3f * (k % 6), 90.f + 2.7f * (k % 3)};
+    for (int k = 42; k < 48; ++k) f.landmarks[k].x += 80.f;
+    f.pupils = {cv::Point2f(68.6f, 92.3f), cv::Point2f(148.2f, 92.9f)};
+    f.align = cv::Matx23f(0.9f, 0.1f, 5.5f, -0.1f, 0.9f, 7.25f);
+    EXPECT_EQ(cv::norm(frame_eye_image(f, 256, false), draw_eye_image(eye_points(f), 256), cv::NORM_INF), 0.0);
+    EXPECT_EQ(cv::norm(frame_eye_image(f, 256, true), draw_eye_image(eye_points(f, f.align), 256), cv::NORM_INF), 0.0);
+    EXPECT_GT(cv::countNonZero(frame_eye_image(f, 256, true).reshape(1)), 0);
+}
+
