@@ -37,9 +37,8 @@ float half_to_float(uint16_t h) {
     return f;
 }
 
-}  // namespace
-
-WeightMap load_tfjs_weights(const fs::path& manifest) {
+/// The manifest's JSON array of weight groups (of a graph model's model.json: its weightsManifest).
+nlohmann::json read_manifest(const fs::path& manifest) {
     std::ifstream in(manifest);
     if (!in)
         throw ModelError(cat(manifest.string(), ": cannot read the TF.js weights manifest (expected face-api's ",
@@ -54,79 +53,114 @@ WeightMap load_tfjs_weights(const fs::path& manifest) {
     if (!j.is_array())
         throw ModelError(cat(manifest.string(), ": expected a JSON array of weight groups (or a model.json with ",
                              "weightsManifest)"));
+    return j;
+}
+
+/// A weight group's shards, concatenated.
+std::vector<unsigned char> read_shards(const nlohmann::json& group, const fs::path& manifest) {
+    std::vector<unsigned char> buf;
+    for (const auto& p : group.at("paths")) {
+        auto part = read_all(manifest.parent_path() / p.get<std::string>(), manifest);
+        buf.insert(buf.end(), part.begin(), part.end());
+    }
+    return buf;
+}
+
+/// How a weight is stored: its dtype, and the quantization (empty qdtype: none).
+struct Storage {
+    std::string dtype, qdtype;
+    double scale = 1, minv = 0;
+    size_t elem = 4;  ///< bytes per stored value
+};
+
+/// The storage of the manifest entry `w` of type `dtype`; ModelError (prefixed by `where`) when tfjs-core could not
+/// decode it.
+Storage storage_of(const nlohmann::json& w, const std::string& dtype, const std::string& where) {
+    Storage s;
+    s.dtype = dtype;
+    if (w.contains("quantization")) {
+        const auto& q = w.at("quantization");
+        s.qdtype = q.at("dtype").get<std::string>();
+        if (s.qdtype == "uint8" || s.qdtype == "uint16") {
+            s.scale = q.at("scale").get<double>();
+            s.minv = q.at("min").get<double>();
+        } else if (s.qdtype != "float16") {
+            throw ModelError(cat(where, ": unsupported quantization dtype '", s.qdtype,
+                                 "' (expected uint8, uint16 or float16)"));
+        }
+    }
+    s.elem = s.qdtype.empty() ? 4 : (s.qdtype == "uint8" ? 1 : 2);
+    if (s.qdtype.empty() && s.dtype != "float32" && s.dtype != "int32")
+        throw ModelError(cat(where, ": unsupported dtype '", s.dtype, "' (expected float32 or int32)"));
+    if (s.qdtype == "float16" && s.dtype != "float32")
+        throw ModelError(cat(where, ": float16 quantization of a ", s.dtype, " weight"));
+    if (!s.qdtype.empty() && s.dtype != "float32" && s.dtype != "int32")
+        throw ModelError(cat(where, ": unsupported dtype '", s.dtype, "'"));
+    return s;
+}
+
+/// n values stored as `s` at `src`, decoded as tfjs-core's io.decodeWeights.
+torch::Tensor decode(const Storage& s, const std::vector<int64_t>& shape, int64_t n, const unsigned char* src) {
+    const bool is_int = s.dtype == "int32";
+    torch::Tensor t = torch::empty(shape, is_int ? torch::kInt32 : torch::kFloat32);
+    if (s.qdtype.empty()) {
+        std::memcpy(t.data_ptr(), src, size_t(n) * s.elem);
+    } else if (s.qdtype == "float16") {
+        float* dst = t.data_ptr<float>();
+        for (int64_t i = 0; i < n; ++i) {
+            uint16_t h;
+            std::memcpy(&h, src + 2 * i, 2);
+            dst[i] = half_to_float(h);
+        }
+    } else {
+        for (int64_t i = 0; i < n; ++i) {
+            uint32_t q = 0;
+            if (s.elem == 1) {
+                q = src[i];
+            } else {
+                uint16_t v;
+                std::memcpy(&v, src + 2 * i, 2);
+                q = v;
+            }
+            const double v = double(q) * s.scale + s.minv;
+            if (is_int)
+                t.data_ptr<int32_t>()[i] = int32_t(std::floor(v + 0.5));  // JS Math.round
+            else
+                t.data_ptr<float>()[i] = float(v);
+        }
+    }
+    return t;
+}
+
+/// The weights of one group, added to `out`.
+void read_group(const nlohmann::json& group, const fs::path& manifest, WeightMap& out) {
+    const std::vector<unsigned char> buf = read_shards(group, manifest);
+    size_t offset = 0;
+    for (const auto& w : group.at("weights")) {
+        const std::string name = w.at("name").get<std::string>();
+        const std::string dtype = w.at("dtype").get<std::string>();
+        const std::vector<int64_t> shape = w.at("shape").get<std::vector<int64_t>>();
+        int64_t n = 1;
+        for (auto d : shape) n *= d;
+        const std::string where = cat(manifest.string(), ": weight '", name, "'");
+        const Storage s = storage_of(w, dtype, where);
+        const size_t bytes = size_t(n) * s.elem;
+        if (offset + bytes > buf.size())
+            throw ModelError(cat(where, ": the shards end at byte ", buf.size(), ", the weight needs bytes ", offset,
+                                 "..", offset + bytes, " (truncated or mismatched shard)"));
+        const torch::Tensor t = decode(s, shape, n, buf.data() + offset);
+        offset += bytes;
+        if (!out.emplace(name, t).second) throw ModelError(cat(where, ": listed twice"));
+    }
+}
+
+}  // namespace
+
+WeightMap load_tfjs_weights(const fs::path& manifest) {
+    const nlohmann::json j = read_manifest(manifest);
     WeightMap out;
     try {
-        for (const auto& group : j) {
-            std::vector<unsigned char> buf;
-            for (const auto& p : group.at("paths")) {
-                auto part = read_all(manifest.parent_path() / p.get<std::string>(), manifest);
-                buf.insert(buf.end(), part.begin(), part.end());
-            }
-            size_t offset = 0;
-            for (const auto& w : group.at("weights")) {
-                const std::string name = w.at("name").get<std::string>();
-                const std::string dtype = w.at("dtype").get<std::string>();
-                std::vector<int64_t> shape = w.at("shape").get<std::vector<int64_t>>();
-                int64_t n = 1;
-                for (auto d : shape) n *= d;
-                const std::string where = cat(manifest.string(), ": weight '", name, "'");
-                std::string qdtype;
-                double scale = 1, minv = 0;
-                if (w.contains("quantization")) {
-                    const auto& q = w.at("quantization");
-                    qdtype = q.at("dtype").get<std::string>();
-                    if (qdtype == "uint8" || qdtype == "uint16") {
-                        scale = q.at("scale").get<double>();
-                        minv = q.at("min").get<double>();
-                    } else if (qdtype != "float16") {
-                        throw ModelError(cat(where, ": unsupported quantization dtype '", qdtype,
-                                             "' (expected uint8, uint16 or float16)"));
-                    }
-                }
-                const size_t elem = qdtype.empty() ? 4 : (qdtype == "uint8" ? 1 : 2);
-                if (qdtype.empty() && dtype != "float32" && dtype != "int32")
-                    throw ModelError(cat(where, ": unsupported dtype '", dtype, "' (expected float32 or int32)"));
-                if (qdtype == "float16" && dtype != "float32")
-                    throw ModelError(cat(where, ": float16 quantization of a ", dtype, " weight"));
-                if (!qdtype.empty() && dtype != "float32" && dtype != "int32")
-                    throw ModelError(cat(where, ": unsupported dtype '", dtype, "'"));
-                const size_t bytes = size_t(n) * elem;
-                if (offset + bytes > buf.size())
-                    throw ModelError(cat(where, ": the shards end at byte ", buf.size(), ", the weight needs bytes ",
-                                         offset, "..", offset + bytes, " (truncated or mismatched shard)"));
-                const unsigned char* src = buf.data() + offset;
-                offset += bytes;
-                const bool is_int = dtype == "int32";
-                torch::Tensor t = torch::empty(shape, is_int ? torch::kInt32 : torch::kFloat32);
-                if (qdtype.empty()) {
-                    std::memcpy(t.data_ptr(), src, bytes);
-                } else if (qdtype == "float16") {
-                    float* dst = t.data_ptr<float>();
-                    for (int64_t i = 0; i < n; ++i) {
-                        uint16_t h;
-                        std::memcpy(&h, src + 2 * i, 2);
-                        dst[i] = half_to_float(h);
-                    }
-                } else {
-                    for (int64_t i = 0; i < n; ++i) {
-                        uint32_t q = 0;
-                        if (elem == 1) {
-                            q = src[i];
-                        } else {
-                            uint16_t v;
-                            std::memcpy(&v, src + 2 * i, 2);
-                            q = v;
-                        }
-                        const double v = double(q) * scale + minv;
-                        if (is_int)
-                            t.data_ptr<int32_t>()[i] = int32_t(std::floor(v + 0.5));  // JS Math.round
-                        else
-                            t.data_ptr<float>()[i] = float(v);
-                    }
-                }
-                if (!out.emplace(name, t).second) throw ModelError(cat(where, ": listed twice"));
-            }
-        }
+        for (const auto& group : j) read_group(group, manifest, out);
     } catch (const nlohmann::json::exception& e) {
         throw ModelError(cat(manifest.string(), ": malformed weights manifest: ", e.what()));
     }

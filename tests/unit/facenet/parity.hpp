@@ -13,10 +13,11 @@
 //   SSD-MobileNetV1:                       40 conv layers with K <= 3*3*256               -> sum K = 9.2e4
 //   FER2013 mini-Xception:                 9 convs with K <= 3*3*256, 4 depthwise 3x3     -> sum K = 2.1e4
 // i.e. relative tolerances 2.4e-5, 9.3e-5 and 1.1e-4. A real defect (shifted padding, swapped channels, a
-// transposed filter) changes the outputs by 1e-2..1 (Facenet.ParityTestsSeeAChannelSwap).
+// transposed filter) changes the outputs by 1e-2..1 (FacenetDescriptor.ParityTestsSeeAChannelSwap).
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -36,6 +37,19 @@ inline nlohmann::json reference() {
     nlohmann::json j;
     in >> j;
     return j;
+}
+
+/// A box [x, y, width, height] of reference.json.
+inline cv::Rect2f box_of(const nlohmann::json& j) {
+    return cv::Rect2f(j[0].get<float>(), j[1].get<float>(), j[2].get<float>(), j[3].get<float>());
+}
+
+/// The largest |v[i] - ref[i]| (v: floats, ref: a JSON array as long).
+template <typename Values>
+double max_error(const Values& v, const nlohmann::json& ref) {
+    double err = 0;
+    for (size_t i = 0; i < v.size(); ++i) err = std::max(err, std::abs(double(v[i]) - ref[i].get<double>()));
+    return err;
 }
 
 /// The synthetic image of scripts/tfjs_reference.mjs (RGB formula), as BGR.

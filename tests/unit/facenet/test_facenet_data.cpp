@@ -23,15 +23,12 @@ cv::Mat load(const char* rel) {
     EXPECT_FALSE(m.empty()) << rel;
     return m;
 }
-cv::Rect2f box_of(const nlohmann::json& j) {
-    return cv::Rect2f(j[0].get<float>(), j[1].get<float>(), j[2].get<float>(), j[3].get<float>());
-}
 }  // namespace
 
 TEST(FacenetData, DetectorMatchesTfjs) {
     NED_REQUIRE_DATA();
     const auto ref = reference()["images"];
-    const FaceDetector det;
+    const SsdFaceDetector det;
     for (const auto& [name, rel] : kFiles) {
         const auto r = ref[name];
         const cv::Mat img = load(rel);
@@ -115,7 +112,7 @@ TEST(FacenetData, FaceNetsMatchTfjs) {
 
 TEST(FacenetData, DescriptorsSeparatePeopleAndExpressionsAreRecognised) {
     NED_REQUIRE_DATA();
-    const FaceDetector det;
+    const SsdFaceDetector det;
     const FaceDescriptor desc;
     const ExpressionNet expr;
     const Landmarks68 lmnet;
@@ -161,7 +158,7 @@ TEST(FacenetData, EmotionClassifiersOnLabelledPhotos) {
         {"images/faces/face-api.js__neutral.jpg", "neutral"}, {"images/faces/face-api.js__happy.jpg", "happy"},
         {"images/faces/face-api.js__sad.jpg", "sad"},         {"images/faces/face-api.js__angry.jpg", "angry"},
         {"images/faces/sadtalker__happy.png", "happy"},       {"images/faces/sadtalker__sad.png", "sad"}};
-    const FaceDetector det;
+    const SsdFaceDetector det;
     const ExpressionNet expr;
     const EmotionFer2013 fer;
     const auto argmax = [](const std::vector<float>& v) { return std::max_element(v.begin(), v.end()) - v.begin(); };

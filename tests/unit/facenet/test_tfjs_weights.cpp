@@ -2,25 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
-#include <fstream>
 
 #include "ned/core/error.hpp"
 #include "ned/facenet/tfjs_weights.hpp"
 #include "support/test_support.hpp"
+#include "unit/facenet/tfjs_files.hpp"
 
 using namespace ned::facenet;
-namespace fs = std::filesystem;
-
-namespace {
-void write(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
-template <typename T>
-void put(std::string& buf, T v) {
-    char b[sizeof(T)];
-    std::memcpy(b, &v, sizeof(T));
-    buf.append(b, sizeof(T));
-}
-}  // namespace
+using namespace ned::facenet::test;
 
 TEST(TfjsWeights, DecodesRawQuantisedAndHalfWeights) {
     ned::test::TempDir tmp;
@@ -40,11 +29,14 @@ TEST(TfjsWeights, DecodesRawQuantisedAndHalfWeights) {
       {"paths": ["a.bin", "b.bin"], "weights": [
         {"name": "w32", "shape": [2], "dtype": "float32"},
         {"name": "i32", "shape": [], "dtype": "int32"},
-        {"name": "q8", "shape": [3], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.1, "min": -1.0}}]},
+        {"name": "q8", "shape": [3], "dtype": "float32",
+         "quantization": {"dtype": "uint8", "scale": 0.1, "min": -1.0}}]},
       {"paths": ["c.bin"], "weights": [
-        {"name": "q16", "shape": [2, 1], "dtype": "float32", "quantization": {"dtype": "uint16", "scale": 0.001, "min": 2.0}},
+        {"name": "q16", "shape": [2, 1], "dtype": "float32",
+         "quantization": {"dtype": "uint16", "scale": 0.001, "min": 2.0}},
         {"name": "f16", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "float16"}},
-        {"name": "qi", "shape": [1], "dtype": "int32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": 0.2}}]}])");
+        {"name": "qi", "shape": [1], "dtype": "int32",
+         "quantization": {"dtype": "uint8", "scale": 0.5, "min": 0.2}}]}])");
     const WeightMap m = load_tfjs_weights((tmp / "m.json"));
     ASSERT_EQ(m.size(), 6u);
     const auto f = [&](const char* n, int i) { return m.at(n).flatten()[i].item<float>(); };
@@ -83,64 +75,4 @@ TEST(TfjsWeights, BrokenManifestsAreModelErrors) {
     write((tmp / "dtype.json"),
           R"([{"paths": ["s.bin"], "weights": [{"name": "w", "shape": [1], "dtype": "string"}]}])");
     EXPECT_THROW(load_tfjs_weights((tmp / "dtype.json")), ned::ModelError);
-}
-
-namespace {
-// A tiny graph: x [1, 4, 4, 1] -> 1x1 conv (w = 2) + bias 1 + relu -> 3x3/2 max pool SAME -> mean over H, W.
-const char* kGraph = R"({"format": "graph-model", "modelTopology": {"node": [
-  {"name": "x", "op": "Placeholder"},
-  {"name": "w", "op": "Const"}, {"name": "b", "op": "Const"}, {"name": "axes", "op": "Const"},
-  {"name": "conv", "op": "_FusedConv2D", "input": ["x", "w", "b"], "attr": {
-     "strides": {"list": {"i": ["1", "1", "1", "1"]}}, "padding": {"s": "U0FNRQ=="},
-     "fused_ops": {"list": {"s": ["Qmlhc0FkZA==", "UmVsdQ=="]}}}},
-  {"name": "pool", "op": "MaxPool", "input": ["conv"], "attr": {
-     "ksize": {"list": {"i": ["1", "3", "3", "1"]}}, "strides": {"list": {"i": ["1", "2", "2", "1"]}},
-     "padding": {"s": "U0FNRQ=="}}},
-  {"name": "mean", "op": "Mean", "input": ["pool", "axes"], "attr": {"keep_dims": {"b": false}}}%EXTRA%]},
-  "weightsManifest": [{"paths": ["g.bin"], "weights": [
-     {"name": "w", "shape": [1, 1, 1, 1], "dtype": "float32"}, {"name": "b", "shape": [1], "dtype": "float32"},
-     {"name": "axes", "shape": [2], "dtype": "int32"}]}]})";
-std::string graph_json(const std::string& extra) {
-    std::string s = kGraph;
-    return s.replace(s.find("%EXTRA%"), 7, extra);
-}
-}  // namespace
-
-TEST(TfjsGraph, RunsConvPoolMeanWithTfSamePadding) {
-    ned::test::TempDir tmp;
-    std::string bin;
-    put<float>(bin, 2.f);
-    put<float>(bin, 1.f);
-    put<int32_t>(bin, 1);
-    put<int32_t>(bin, 2);
-    write(tmp / "g.bin", bin);
-    write(tmp / "g.json", graph_json(""));
-    const TfjsGraph g(tmp / "g.json");
-    const torch::Tensor x = torch::arange(16, torch::kFloat32).reshape({1, 1, 4, 4});  // NCHW
-    // conv: 2x + 1. SAME 3x3/2 pooling of 4x4 pads one row/column at the bottom/right only (TF), so the
-    // windows' maxima are x(2,2), x(2,3), x(3,2), x(3,3) = 10, 11, 14, 15 -> 21, 23, 29, 31.
-    const torch::Tensor pool = g.run(x, "pool");
-    ASSERT_EQ(pool.sizes(), (std::vector<int64_t>{1, 1, 2, 2}));
-    EXPECT_EQ(pool.flatten()[0].item<float>(), 21.f);
-    EXPECT_EQ(pool.flatten()[1].item<float>(), 23.f);
-    EXPECT_EQ(pool.flatten()[2].item<float>(), 29.f);
-    EXPECT_EQ(pool.flatten()[3].item<float>(), 31.f);
-    const torch::Tensor mean = g.run(x);  // last node
-    ASSERT_EQ(mean.sizes(), (std::vector<int64_t>{1, 1}));
-    EXPECT_EQ(mean.item<float>(), 26.f);
-}
-
-TEST(TfjsGraph, UnsupportedOpsAreModelErrors) {
-    ned::test::TempDir tmp;
-    std::string bin;
-    put<float>(bin, 2.f);
-    put<float>(bin, 1.f);
-    put<int32_t>(bin, 1);
-    put<int32_t>(bin, 2);
-    write(tmp / "g.bin", bin);
-    write(tmp / "g.json", graph_json(R"(, {"name": "odd", "op": "Erf", "input": ["mean"]})"));
-    const TfjsGraph g(tmp / "g.json");
-    EXPECT_THROW(g.run(torch::zeros({1, 1, 4, 4})), ned::ModelError);
-    write(tmp / "n.json", R"({"format": "layers-model"})");
-    EXPECT_THROW(TfjsGraph(tmp / "n.json"), ned::ModelError);
 }
