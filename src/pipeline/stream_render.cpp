@@ -16,7 +16,6 @@
 
 #include "ned/core/bounded_queue.hpp"
 #include "ned/core/error.hpp"
-#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/log.hpp"
@@ -28,6 +27,7 @@
 #include "ned/conditioning/render_inputs.hpp"
 #include "ned/renderer/checkpoint.hpp"
 #include "ned/renderer/render.hpp"
+#include "ned/renderer/sequence_renderer.hpp"
 
 namespace fs = std::filesystem;
 
@@ -39,28 +39,20 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 constexpr int kConditioningBatch = 16;  // frames per FLAME/D_detail forward (as `ned render-inputs`)
 
-/// One frame's renderer input (8-bit images: a quarter of the float tensor's memory in the queue).
+/// One frame's renderer input in the queue: the conditioning as 8-bit images (a quarter of the float tensor's
+/// memory), made into the tensor by the renderer thread.
 struct CondItem {
-    int64_t frame = -1;
-    cv::Mat nmfc, eyes, shape;  ///< aligned conditioning images, BGR u8
-    cv::Mat aligned_mask;       ///< the renderer's mask, aligned space, u8 0/255
-    cv::Mat unalign_mask;       ///< crop-space mask that cuts the unaligned face
-    cv::Mat blend_mask;         ///< the compositor's crop-space mask (empty: default_mask_for)
-};
-
-/// One frame's new face for the compositor.
-struct FaceItem {
-    int64_t frame = -1;
-    cv::Mat face, mask;  ///< crop space; mask empty = default
+    cv::Mat nmfc, eyes, shape;          ///< aligned conditioning images, BGR u8
+    renderer::ConditionedFrame frame;   ///< frame, masks and alignment (cond still undefined)
 };
 
 /// The masks of frame t as the staged path makes them (the mask stage, then `ned render --masks`, or the
 /// analysis masks of `ned render` without the edit mask).
 void masks_of(const StreamRenderOptions& o, const face::FaceTrack& track, int64_t t, const cv::Mat& nmfc,
-              CondItem& item) {
+              renderer::ConditionedFrame& item) {
     const auto& ff = track.frames[t];
     if (!o.follow_edit_mask) {
-        renderer::analysis_masks(track, o.work, t, item.unalign_mask, item.aligned_mask);
+        renderer::analysis_masks(track, o.work, t, item.crop_mask, item.aligned_mask);
         return;  // the compositor takes its default (landmark) mask
     }
     const int cs = track.crop_size;
@@ -70,7 +62,8 @@ void masks_of(const StreamRenderOptions& o, const face::FaceTrack& track, int64_
     if (o.segmentation_masks && fs::exists(seg)) src_crop = read_image(seg.string(), cv::IMREAD_GRAYSCALE, "mask");
     if (src_crop.empty()) src_crop = blend::default_mask_for(track, t);
     if (src_crop.size() != cv::Size(cs, cs))
-        throw InputError(cat("mask ", seg.string(), " is ", src_crop.cols, "x", src_crop.rows, ", expected ", cs, "x", cs));
+        throw InputError(
+            cat("mask ", seg.string(), " is ", src_crop.cols, "x", src_crop.rows, ", expected ", cs, "x", cs));
     src_crop = src_crop > 127;
     const cv::Size size(cs, cs);
     cv::Mat src_aligned, cov_crop;
@@ -78,7 +71,7 @@ void masks_of(const StreamRenderOptions& o, const face::FaceTrack& track, int64_
     cv::warpAffine(coverage, cov_crop, cv::Mat(ff.align), size, cv::INTER_NEAREST | cv::WARP_INVERSE_MAP);
     item.aligned_mask = cv::max(src_aligned, coverage);
     item.blend_mask = cv::max(src_crop, cov_crop);
-    cv::warpAffine(item.aligned_mask, item.unalign_mask, cv::Mat(ff.align), size,
+    cv::warpAffine(item.aligned_mask, item.crop_mask, cv::Mat(ff.align), size,
                    cv::WARP_INVERSE_MAP | cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar::all(0));
 }
 
@@ -132,7 +125,8 @@ blend::FaceSource kept_faces(const face::FaceTrack& track, const std::string& wo
                              const std::vector<int64_t>& planned) {
     const std::string faces = (fs::path(work) / "faces").string();
     const blend::FaceSource files =
-        blend::face_files(track, faces, follow_edit_mask ? (fs::path(work) / "edit_masks" / "crop").string() : std::string());
+        blend::face_files(track, faces,
+                          follow_edit_mask ? (fs::path(work) / "edit_masks" / "crop").string() : std::string());
     std::vector<char> want(track.frames.size(), 0);
     for (int64_t t : planned)
         if (t >= 0 && t < static_cast<int64_t>(want.size())) want[t] = 1;
@@ -157,192 +151,208 @@ std::string missing_kept_face(const std::vector<int64_t>& planned, const std::st
     return {};
 }
 
-StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn& progress) {
-    const auto t_start = Clock::now();
-    const fs::path wd(o.work);
-    const std::string track_path = (wd / "track.safetensors").string();
-    const face::FaceTrack track = face::load_track(track_path);
-    const recon::Reconstruction rec = recon::load_reconstruction(o.edited);
-    if (!track.has_analysis)
+namespace {
+
+/// The checked inputs of a streamed pass.
+struct StreamInputs {
+    face::FaceTrack track;
+    recon::Reconstruction rec;
+    renderer::Precision precision = renderer::Precision::Fp32;
+    int threads = 1;  ///< conditioning and compositing threads
+};
+
+StreamInputs load_inputs(const StreamRenderOptions& o) {
+    const std::string track_path = (fs::path(o.work) / "track.safetensors").string();
+    StreamInputs in;
+    in.track = face::load_track(track_path);
+    in.rec = recon::load_reconstruction(o.edited);
+    if (!in.track.has_analysis)
         throw InputError(cat(track_path, " has no analysis (landmarks, alignment, pupils); run `ned analyze`"));
-    if (rec.num_frames() != static_cast<int64_t>(track.frames.size()))
-        throw InputError(cat(o.edited, " has ", rec.num_frames(), " frames but ", track_path, " has ", track.frames.size()));
-    const int S = track.crop_size;
-    const renderer::Precision precision = renderer::parse_precision(o.precision);
-    const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (in.rec.num_frames() != static_cast<int64_t>(in.track.frames.size()))
+        throw InputError(cat(o.edited, " has ", in.rec.num_frames(), " frames but ", track_path, " has ",
+                             in.track.frames.size()));
+    in.precision = renderer::parse_precision(o.precision);
+    in.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return in;
+}
 
-    // Models, loaded here so a bad file fails before any thread starts.
-    const torch::Device device = resolve_device(o.device);
-    const recon::FlameModel flame = recon::FlameModel::load(o.flame, device);
-    std::optional<recon::DecaModel> deca;
-    if (!o.deca.empty()) deca = recon::DecaModel::load(o.deca, device);
+/// The conditioning renderer of the edited reconstruction (warns when its shape images will be coarse).
+conditioning::ConditioningRenderer make_conditioner(const recon::FlameModel& flame, recon::DecaModel* deca,
+                                                    const StreamInputs& in) {
     conditioning::ConditioningOptions copt;
-    copt.crop_size = S;
+    copt.crop_size = in.track.crop_size;
     copt.eyes = conditioning::EyeSource::Mesh;  // edited expressions: create_inputs.py's eyes (render-inputs' auto)
-    copt.threads = threads;
+    copt.threads = in.threads;
     copt.deca.raster.threads = 1;  // parallel across frames instead
-    const conditioning::ConditioningRenderer conditioner(flame, deca ? &*deca : nullptr, copt);
+    conditioning::ConditioningRenderer conditioner(flame, deca, copt);
     std::string why_coarse;
-    if (!conditioner.detailed_for(rec, &why_coarse))
+    if (!conditioner.detailed_for(in.rec, &why_coarse))
         NED_LOG_WARN("[translate] shape images are coarse (vertex normals): {}", why_coarse);
-    renderer::Generator g = renderer::load_generator(o.renderer, torch::kCPU);
-    if (g->cfg.cond_nc != 27 || g->cfg.prev_nc != 6 || g->cfg.output_nc != 3)
-        throw ModelError(cat("[renderer] ", o.renderer, " takes ", g->cfg.cond_nc, "+", g->cfg.prev_nc,
-                             " input channels and makes ", g->cfg.output_nc, "; NED's renderer takes 27+6 and makes 3"));
-    if (S % (1 << g->cfg.n_downsample) != 0)
-        throw InputError(cat("[renderer] crop size ", S, " is not a multiple of ", 1 << g->cfg.n_downsample));
-    NED_LOG_INFO("[translate] renderer {} (ngf {}, {} ResNet blocks), {} on {}", o.renderer, g->cfg.ngf, g->cfg.n_blocks,
-                 renderer::precision_name(precision), device.str());
-    renderer::FaceRenderer face_renderer(std::move(g), device, precision);
+    return conditioner;
+}
 
-    // The plan: NED's edge rule per segment (runs of frames, cut at shot starts).
-    const std::vector<int64_t> frames = conditioning::frames_to_render(track, rec);
-    std::vector<int64_t> cuts;
-    for (int64_t t : frames)
-        if (track.frames[t].shot_start) cuts.push_back(t);
-    const std::vector<renderer::FrameStep> steps = renderer::plan_steps(frames, cuts);
-    const int64_t total = static_cast<int64_t>(steps.size());
+renderer::FaceRenderer load_face_renderer(const StreamRenderOptions& o, const StreamInputs& in,
+                                          const torch::Device& device) {
+    renderer::Generator g = renderer::load_ned_generator(o.renderer, in.track.crop_size);
+    NED_LOG_INFO("[translate] renderer {} (ngf {}, {} ResNet blocks), {} on {}", o.renderer, g->cfg.ngf,
+                 g->cfg.n_blocks, renderer::precision_name(in.precision), device.str());
+    return renderer::FaceRenderer(std::move(g), device, in.precision);
+}
 
-    // Kept faces and the resume point.
-    const fs::path faces_dir = wd / "faces", masks_dir = wd / "edit_masks" / "crop";
-    const fs::path resume_file = wd / "render_resume.safetensors";
-    int64_t start = 0;
+/// With keep_faces a resumable sequence: the faces (and edit masks) in WORK, the resume file after each frame.
+renderer::SequenceOptions sequence_options(const StreamRenderOptions& o, int crop_size) {
+    const fs::path wd(o.work);
+    renderer::SequenceOptions so;
     if (o.keep_faces) {
-        std::vector<fs::path> dirs{faces_dir};
-        if (o.follow_edit_mask) dirs.push_back(masks_dir);
-        torch::Tensor prev;
-        start = renderer::read_render_resume(resume_file, o.resume_key, steps, dirs,
-                                             face_renderer.config().prev_nc, S, prev);
-        if (start > 0) {
-            if (start < total && !steps[start].restart) face_renderer.set_previous(prev);
-            NED_LOG_INFO("[translate] continuing an interrupted run: frames {}..{} were rendered, {} left",
-                         steps.front().frame, steps[start - 1].frame, total - start);
-        } else {
-            std::error_code ec;
-            fs::remove(resume_file, ec);
-            for (const auto& d : {faces_dir, masks_dir, wd / "edit_masks" / "aligned", wd / "faces_aligned"})
-                remove_files_with_extension(d.string(), ".png");
-            fs::create_directories(faces_dir);
-            if (o.follow_edit_mask) fs::create_directories(masks_dir);
+        so.resume_file = wd / "render_resume.safetensors";
+        so.resume_key = o.resume_key;
+        so.output_dirs = {wd / "faces"};
+        if (o.follow_edit_mask) so.output_dirs.push_back(wd / "edit_masks" / "crop");
+        so.stale_dirs = {wd / "edit_masks" / "crop", wd / "edit_masks" / "aligned", wd / "faces_aligned"};
+    }
+    so.crop_size = crop_size;
+    so.overlap_writes = false;  // the faces go to the compositor in frame order right away
+    so.log_tag = "[translate]";
+    return so;
+}
+
+/// The conditioning thread: the conditioning batches from the step `first` on (those of an uninterrupted pass,
+/// conditioning_batches), edit masks, into `queue`. Returns its busy time.
+double condition_frames(const StreamRenderOptions& o, const StreamInputs& in,
+                        const conditioning::ConditioningRenderer& conditioner,
+                        const std::vector<renderer::FrameStep>& steps, int64_t first, BoundedQueue<CondItem>& queue) {
+    double busy_s = 0;
+    const int64_t total = static_cast<int64_t>(steps.size());
+    for (const auto& [b, e] : conditioning_batches(first, total, kConditioningBatch)) {
+        const auto t0 = Clock::now();
+        std::vector<int64_t> batch_frames;
+        for (int64_t i = b; i < e; ++i) batch_frames.push_back(steps[i].frame);
+        const std::vector<conditioning::ConditioningFrame> batch = conditioner.render(in.track, in.rec, batch_frames);
+        std::vector<CondItem> items;
+        for (size_t k = 0; k < batch.size(); ++k) {
+            if (b + static_cast<int64_t>(k) < first) continue;  // before the resume point
+            const auto& cf = batch[k];
+            CondItem item;
+            item.nmfc = cf.nmfc;
+            item.eyes = cf.eyes;
+            item.shape = cf.shape;
+            item.frame.frame = cf.frame_index;
+            item.frame.align = in.track.frames[cf.frame_index].align;
+            masks_of(o, in.track, cf.frame_index, cf.nmfc, item.frame);
+            items.push_back(std::move(item));
         }
+        busy_s += seconds_since(t0);
+        for (auto& it : items) queue.push(std::move(it));
     }
-    // Conditioning starts at the first frame the first step still to render reads (its segment's t-2).
-    int64_t first_cond = total;
-    if (start < total) {
-        const int64_t f0 = steps[start].cond[0];
-        first_cond = std::find_if(steps.begin(), steps.end(), [&](const auto& s) { return s.frame == f0; }) - steps.begin();
+    queue.close();
+    return busy_s;
+}
+
+/// The renderer thread's conditioning: the conditioning thread's items, in the plan's order.
+class QueuedConditioning : public renderer::ConditioningSource {
+public:
+    explicit QueuedConditioning(BoundedQueue<CondItem>& queue) : queue_(queue) {}
+    renderer::ConditionedFrame get(int64_t frame) override {
+        CondItem item;
+        if (!queue_.pop(item)) throw Error(cat("internal: the conditioning of frame ", frame, " never came"));
+        item.frame.cond = renderer::conditioning_tensor(item.nmfc, item.eyes, item.shape);
+        return std::move(item.frame);
     }
 
-    StreamRenderResult result;
-    result.frames_resumed = start;
+private:
+    BoundedQueue<CondItem>& queue_;
+};
+
+/// The renderer thread's faces: with keep_faces written to WORK/faces and WORK/edit_masks/crop, then handed to
+/// the compositor.
+class QueuedFaces : public renderer::FaceSink {
+public:
+    QueuedFaces(const StreamRenderOptions& o, BoundedQueue<renderer::RenderedFace>& queue) : o_(o), queue_(queue) {}
+    void store(const renderer::RenderedFace& f) override {
+        if (!o_.keep_faces) return;
+        const std::string name = frame_name(f.frame, ".png");
+        write_png_atomic(fs::path(o_.work) / "faces" / name, f.face);
+        if (o_.follow_edit_mask) write_png_atomic(fs::path(o_.work) / "edit_masks" / "crop" / name, f.blend_mask);
+    }
+    void deliver(renderer::RenderedFace&& f) override { queue_.push(std::move(f)); }
+
+private:
+    const StreamRenderOptions& o_;
+    BoundedQueue<renderer::RenderedFace>& queue_;
+};
+
+/// The compositor's faces in frame order (its two workers may ask at once): those kept by an interrupted run
+/// from WORK, the others from the renderer thread.
+class FaceFeed {
+public:
+    FaceFeed(const StreamRenderOptions& o, const face::FaceTrack& track, const std::vector<renderer::FrameStep>& steps,
+             int64_t start, BoundedQueue<renderer::RenderedFace>& queue)
+        : rendered_(track.frames.size(), 0), resumed_(track.frames.size(), 0), queue_(queue) {
+        std::vector<int64_t> kept_frames;
+        for (int64_t i = 0; i < static_cast<int64_t>(steps.size()); ++i) {
+            (i < start ? resumed_ : rendered_)[steps[i].frame] = 1;
+            if (i < start) kept_frames.push_back(steps[i].frame);
+        }
+        if (start > 0) files_ = kept_faces(track, o.work, o.follow_edit_mask, kept_frames);
+    }
+    bool take(long t, cv::Mat& face, cv::Mat& mask) {
+        if (resumed_[t]) return files_(t, face, mask);
+        if (!rendered_[t]) return false;
+        std::lock_guard<std::mutex> lk(mutex_);
+        const auto t0 = Clock::now();  // inside the lock: the two workers' waits never overlap
+        auto it = early_.find(t);
+        while (it == early_.end()) {
+            renderer::RenderedFace item;
+            if (!queue_.pop(item)) throw Error(cat("internal: the renderer stopped before frame ", t));
+            it = early_.emplace(item.frame, std::move(item)).first;
+            if (it->first != t) it = early_.find(t);
+        }
+        face = std::move(it->second.face);
+        mask = std::move(it->second.blend_mask);
+        early_.erase(it);
+        waited_s_ += seconds_since(t0);
+        return true;
+    }
+    double waited_s() const { return waited_s_; }
+
+private:
+    std::vector<char> rendered_, resumed_;
+    blend::FaceSource files_;
+    BoundedQueue<renderer::RenderedFace>& queue_;
+    std::mutex mutex_;
+    std::map<int64_t, renderer::RenderedFace> early_;  ///< popped by the other compositor worker
+    double waited_s_ = 0;
+};
+
+/// The three threads: conditioning -> renderer (SequenceRenderer) -> compositing on the calling thread.
+void run_threads(const StreamRenderOptions& o, const StreamInputs& in,
+                 const conditioning::ConditioningRenderer& conditioner, renderer::SequenceRenderer& sequence,
+                 const ProgressFn& progress, StreamRenderResult& result) {
     BoundedQueue<CondItem> cond_queue(2 * kConditioningBatch);
-    BoundedQueue<FaceItem> face_queue(8);
-    double condition_s = 0, render_s = 0;
-
+    BoundedQueue<renderer::RenderedFace> face_queue(8);
+    double condition_s = 0;
+    renderer::SequenceResult rendered;
     StreamThread conditioning_thread(
         [&] {
-            for (const auto& [b, e] : conditioning_batches(first_cond, total, kConditioningBatch)) {
-                const auto t0 = Clock::now();
-                std::vector<int64_t> batch_frames;
-                for (int64_t i = b; i < e; ++i) batch_frames.push_back(steps[i].frame);
-                const std::vector<conditioning::ConditioningFrame> batch = conditioner.render(track, rec, batch_frames);
-                std::vector<CondItem> items;
-                for (size_t k = 0; k < batch.size(); ++k) {
-                    if (b + static_cast<int64_t>(k) < first_cond) continue;  // before the resume point
-                    const auto& cf = batch[k];
-                    CondItem item;
-                    item.frame = cf.frame_index;
-                    item.nmfc = cf.nmfc;
-                    item.eyes = cf.eyes;
-                    item.shape = cf.shape;
-                    masks_of(o, track, cf.frame_index, cf.nmfc, item);
-                    items.push_back(std::move(item));
-                }
-                condition_s += seconds_since(t0);
-                for (auto& it : items) cond_queue.push(std::move(it));
-            }
-            cond_queue.close();
+            condition_s =
+                condition_frames(o, in, conditioner, sequence.steps(), sequence.first_conditioned(), cond_queue);
         },
         cond_queue, face_queue);
-
     StreamThread renderer_thread(
         [&] {
-            struct Window {
-                torch::Tensor cond;  ///< [9,S,S] float [0,1]
-                CondItem item;
-            };
-            std::map<int64_t, Window> window;  // the conditioning of the frames the next step reads
-            for (int64_t i = start; i < total; ++i) {
-                const renderer::FrameStep& s = steps[i];
-                while (!window.count(s.frame)) {
-                    CondItem item;
-                    if (!cond_queue.pop(item))
-                        throw Error(cat("internal: the conditioning of frame ", s.frame, " never came"));
-                    const int64_t f = item.frame;
-                    const torch::Tensor cond = renderer::conditioning_tensor(item.nmfc, item.eyes, item.shape);
-                    window[f] = Window{cond, std::move(item)};
-                }
-                const auto t0 = Clock::now();
-                if (s.restart) face_renderer.reset();
-                for (auto it = window.begin(); it != window.end();)
-                    it = it->first < s.cond[0] ? window.erase(it) : std::next(it);
-                const torch::Tensor cond =
-                    torch::cat({window.at(s.cond[0]).cond, window.at(s.cond[1]).cond, window.at(s.cond[2]).cond}, 0)
-                        .unsqueeze(0);
-                const CondItem& cur = window.at(s.frame).item;
-                const torch::Tensor out = face_renderer.step(cond, renderer::mask_tensor(cur.aligned_mask));
-                FaceItem face;
-                face.frame = s.frame;
-                face.face = renderer::unalign_face(renderer::output_to_image(out), track.frames[s.frame].align,
-                                                   cur.unalign_mask);
-                face.mask = cur.blend_mask;
-                if (o.keep_faces) {
-                    const std::string name = frame_name(s.frame, ".png");
-                    write_png_atomic(faces_dir / name, face.face);
-                    if (o.follow_edit_mask) write_png_atomic(masks_dir / name, face.mask);
-                    renderer::write_render_resume(resume_file, o.resume_key, i + 1, s.frame, face_renderer.previous());
-                }
-                // frames 0..i rendered (and, with keep_faces, on disk): the tests of an interrupted run stop the
-                // process here (ned/core/fault.hpp)
-                fault_point("render.frames_done", i + 1);
-                render_s += seconds_since(t0);
-                face_queue.push(std::move(face));
-            }
+            QueuedConditioning source(cond_queue);
+            QueuedFaces sink(o, face_queue);
+            rendered = sequence.run(source, sink);
             face_queue.close();
         },
         cond_queue, face_queue);
 
-    // The compositor takes the faces in frame order (two frames may ask at once); resumed ones from WORK.
-    std::vector<char> rendered(track.frames.size(), 0), resumed(track.frames.size(), 0);
-    for (int64_t i = 0; i < total; ++i) (i < start ? resumed : rendered)[steps[i].frame] = 1;
-    std::vector<int64_t> kept_frames;
-    for (int64_t i = 0; i < start; ++i) kept_frames.push_back(steps[i].frame);
-    const blend::FaceSource files =
-        start > 0 ? kept_faces(track, o.work, o.follow_edit_mask, kept_frames) : blend::FaceSource();
-    std::mutex take_mutex;
-    std::map<int64_t, FaceItem> early;  // popped by the other compositor worker
-    double waited_s = 0;
-    auto source = [&](long t, cv::Mat& face, cv::Mat& mask) -> bool {
-        if (resumed[t]) return files(t, face, mask);
-        if (!rendered[t]) return false;
-        std::lock_guard<std::mutex> lk(take_mutex);
-        const auto t0 = Clock::now();  // inside the lock: the two workers' waits never overlap
-        auto it = early.find(t);
-        while (it == early.end()) {
-            FaceItem item;
-            if (!face_queue.pop(item)) throw Error(cat("internal: the renderer stopped before frame ", t));
-            it = early.emplace(item.frame, std::move(item)).first;
-            if (it->first != t) it = early.find(t);
-        }
-        face = std::move(it->second.face);
-        mask = std::move(it->second.mask);
-        early.erase(it);
-        waited_s += seconds_since(t0);
-        return true;
-    };
+    FaceFeed feed(o, in.track, sequence.steps(), sequence.first_step(), face_queue);
     const auto t_composite = Clock::now();
     try {
-        result.composited = blend::composite_video(o.input, track, o.output, o.composite, source, progress);
+        result.composited = blend::composite_video(
+            o.input, in.track, o.output, o.composite,
+            [&feed](long t, cv::Mat& face, cv::Mat& mask) { return feed.take(t, face, mask); }, progress);
     } catch (...) {
         cond_queue.abort();  // stop the other threads (a no-op if they failed first: their error is kept)
         face_queue.abort();
@@ -350,17 +360,39 @@ StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn&
     }
     conditioning_thread.join();
     renderer_thread.join();
-    if (o.keep_faces) {
-        std::error_code ec;
-        fs::remove(resume_file, ec);
-    }
-    result.frames = total - start;
-    result.wall_s = seconds_since(t_start);
+    result.frames = rendered.frames_rendered;
     result.condition_s = condition_s;
-    result.render_s = render_s;
-    result.composite_s = std::max(0.0, seconds_since(t_composite) - waited_s);
+    result.render_s = rendered.busy_s;
+    result.composite_s = std::max(0.0, seconds_since(t_composite) - feed.waited_s());
+}
+
+}  // namespace
+
+StreamRenderResult stream_render(const StreamRenderOptions& o, const ProgressFn& progress) {
+    const auto t_start = Clock::now();
+    const StreamInputs in = load_inputs(o);
+
+    // Models, loaded here so a bad file fails before any thread starts.
+    const torch::Device device = resolve_device(o.device);
+    const recon::FlameModel flame = recon::FlameModel::load(o.flame, device);
+    std::optional<recon::DecaModel> deca;
+    if (!o.deca.empty()) deca = recon::DecaModel::load(o.deca, device);
+    const conditioning::ConditioningRenderer conditioner = make_conditioner(flame, deca ? &*deca : nullptr, in);
+    renderer::FaceRenderer face_renderer = load_face_renderer(o, in, device);
+
+    // The plan (NED's edge rule per segment: runs of frames, cut at shot starts) and, with kept faces, the
+    // resume point of a killed run.
+    const std::vector<renderer::FrameStep> steps =
+        renderer::plan_track_steps(in.track, conditioning::frames_to_render(in.track, in.rec));
+    renderer::SequenceRenderer sequence(face_renderer, steps, sequence_options(o, in.track.crop_size));
+
+    StreamRenderResult result;
+    result.frames_resumed = sequence.first_step();
+    run_threads(o, in, conditioner, sequence, progress, result);
+    sequence.remove_resume_file();
+    result.wall_s = seconds_since(t_start);
     NED_LOG_INFO("[translate] rendered {} frames ({} kept from an interrupted run), {} composited", result.frames,
-                 start, result.composited);
+                 result.frames_resumed, result.composited);
     return result;
 }
 

@@ -5,15 +5,16 @@
 // video length and, on a GPU, the networks run while the CPU decodes, blends and encodes:
 //
 //   conditioning thread: ConditioningRenderer in batches of 16 frames (FLAME/D_detail forward, rasterizing),
-//                        edit masks, conditioning tensors
-//   renderer thread:     FaceRenderer::step over NED's ring buffer, tensor2im, unalign to the crop
+//                        edit masks (8-bit images in the queue)
+//   renderer thread:     renderer::SequenceRenderer, the one `ned render` runs (conditioning tensors, NED's ring
+//                        buffer with its restarts, tensor2im, unalign to the crop, the resume file)
 //   calling thread:      blend::composite_video (decode, Laplacian blend, paste; the encoder on its own thread)
 //
 // The faces are those of the staged commands (`ned render-inputs` + `ned render` + `ned composite`): the same
 // functions on the same 8-bit images, without the PNG round trips. With `keep_faces` each face and its blend
 // mask are also written to WORK/faces/ and WORK/edit_masks/crop/ (what a later run composites from when only
 // the encoder options change) and WORK/render_resume.safetensors after each frame, so a killed run continues
-// after its last finished frame with the same ring buffer (renderer::read_render_resume).
+// after its last finished frame with the same ring buffer (renderer::SequenceRenderer).
 #include <cstdint>
 #include <string>
 #include <utility>

@@ -11,12 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <future>
-#include <map>
 
 #include "ned/core/cpu_features.hpp"
 #include "ned/core/error.hpp"
-#include "ned/core/fault.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/image_io.hpp"
 #include "ned/core/output_dir.hpp"
@@ -26,6 +23,7 @@
 #include "ned/face/face_mask.hpp"
 #include "ned/face/face_track.hpp"
 #include "ned/renderer/checkpoint.hpp"
+#include "ned/renderer/sequence_renderer.hpp"
 #include "renderer/internal.hpp"
 
 namespace fs = std::filesystem;
@@ -198,44 +196,64 @@ void write_render_resume(const fs::path& file, const std::string& key, int64_t d
     st::save(file.string(), f);
 }
 
-RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) {
-    if (o.workdir.empty() || !fs::is_directory(o.workdir))
-        throw InputError(cat("[renderer] work folder '", o.workdir, "' does not exist"));
-    if (o.renderer.empty()) throw InputError("[renderer] a renderer checkpoint is required (--renderer)");
-    const Precision precision = parse_precision(o.precision);
-    check_precision(precision, resolve_device(o.device));
-    const fs::path wd(o.workdir);
-    const std::string track_path = (wd / "track.safetensors").string();
-    check_input_file(track_path, "face track");
-    const fs::path cond_dir = o.conditioning.empty() ? wd / "conditioning" : fs::path(o.conditioning);
-    if (!fs::is_directory(cond_dir))
-        throw InputError(cat("[renderer] conditioning folder ", cond_dir.string(),
-                             " does not exist (run `ned render-inputs` or give --conditioning)"));
-    if (!o.masks.empty() && !fs::is_directory(o.masks))
-        throw InputError(cat("[renderer] mask folder ", o.masks, " does not exist"));
-    const fs::path faces_dir = wd / "faces", aligned_dir = wd / "faces_aligned";
-    // The outputs can be written (exit 2 up front, not a failure after the first frame).
-    if (::access(wd.c_str(), W_OK) != 0)
-        throw InputError(cat("[renderer] work folder ", wd.string(), " is not writable (the faces go to faces/ in it)"));
-    for (const auto& d : {faces_dir, aligned_dir}) {
+namespace {
+
+/// A checked `ned render` run: its folders, precision and device.
+struct RenderSetup {
+    fs::path workdir, track, conditioning, masks, faces, aligned;
+    Precision precision = Precision::Fp32;
+    torch::Device device = torch::kCPU;
+};
+
+/// The outputs can be written: not a file in their place, writable, and no faces from another run without -y
+/// (exit 2 up front, not a failure after the first frame).
+void check_outputs(const RenderSetup& s, bool overwrite) {
+    if (::access(s.workdir.c_str(), W_OK) != 0)
+        throw InputError(
+            cat("[renderer] work folder ", s.workdir.string(), " is not writable (the faces go to faces/ in it)"));
+    for (const auto& d : {s.faces, s.aligned}) {
         std::error_code ec;
         if (fs::exists(d, ec) && !fs::is_directory(d, ec))
             throw InputError(cat("[renderer] ", d.string(), " is a file, expected a folder for the faces"));
         if (fs::is_directory(d, ec) && ::access(d.c_str(), W_OK) != 0)
             throw InputError(cat("[renderer] ", d.string(), " is not writable"));
     }
-    for (const auto& d : {faces_dir, aligned_dir})
-        if (has_files_with_extension(d.string(), ".png") && !o.overwrite)
+    for (const auto& d : {s.faces, s.aligned})
+        if (has_files_with_extension(d.string(), ".png") && !overwrite)
             throw InputError(cat("[renderer] ", d.string(), " already has faces (use -y to overwrite)"));
+}
 
-    const face::FaceTrack track = face::load_track(track_path);
-    if (!track.has_analysis)
-        throw InputError(cat("[renderer] ", track_path, " has no analysis (alignment); run `ned analyze`"));
-    const int S = track.crop_size;
+/// Validate the options and the folders they name (InputError).
+RenderSetup check_render(const RenderOptions& o) {
+    if (o.workdir.empty() || !fs::is_directory(o.workdir))
+        throw InputError(cat("[renderer] work folder '", o.workdir, "' does not exist"));
+    if (o.renderer.empty()) throw InputError("[renderer] a renderer checkpoint is required (--renderer)");
+    RenderSetup s;
+    s.precision = parse_precision(o.precision);
+    s.device = resolve_device(o.device);
+    check_precision(s.precision, s.device);
+    s.workdir = o.workdir;
+    s.track = s.workdir / "track.safetensors";
+    check_input_file(s.track.string(), "face track");
+    s.conditioning = o.conditioning.empty() ? s.workdir / "conditioning" : fs::path(o.conditioning);
+    if (!fs::is_directory(s.conditioning))
+        throw InputError(cat("[renderer] conditioning folder ", s.conditioning.string(),
+                             " does not exist (run `ned render-inputs` or give --conditioning)"));
+    if (!o.masks.empty() && !fs::is_directory(o.masks))
+        throw InputError(cat("[renderer] mask folder ", o.masks, " does not exist"));
+    s.masks = o.masks;
+    s.faces = s.workdir / "faces";
+    s.aligned = s.workdir / "faces_aligned";
+    check_outputs(s, o.overwrite);
+    return s;
+}
 
-    std::vector<int64_t> frames = detail::conditioning_frames(cond_dir);
+/// The frames with conditioning, each inside the track and with a face there.
+std::vector<int64_t> conditioned_frames(const RenderSetup& s, const face::FaceTrack& track) {
+    const std::vector<int64_t> frames = detail::conditioning_frames(s.conditioning);
     if (frames.empty())
-        throw InputError(cat("[renderer] ", cond_dir.string(), " lists no frame with conditioning: nothing to render "
+        throw InputError(cat("[renderer] ", s.conditioning.string(),
+                             " lists no frame with conditioning: nothing to render "
                              "(had the track no valid face? run `ned render-inputs` again)"));
     for (int64_t t : frames) {
         if (t < 0 || t >= static_cast<int64_t>(track.frames.size()))
@@ -244,125 +262,119 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
         if (!track.frames[t].valid)
             throw InputError(cat("[renderer] conditioning frame ", t, " has no face in the track"));
     }
-    std::vector<int64_t> cuts;  // shot cuts and re-acquisitions of the target restart the ring buffer
+    return frames;
+}
+
+/// Every image of `frames` is on disk (fail before rendering anything rather than after minutes).
+void check_frame_files(const RenderSetup& s, const std::vector<int64_t>& frames) {
     for (int64_t t : frames)
-        if (track.frames[t].shot_start) cuts.push_back(t);
-    const std::vector<FrameStep> steps = plan_steps(frames, cuts);
-    for (int64_t t : frames)  // fail before rendering anything rather than after minutes
         for (const char* kind : {"nmfc", "eyes", "shape"})
-            if (!fs::is_regular_file(cond_dir / kind / frame_name(t, ".png")))
-                throw InputError(cat("[renderer] missing conditioning image ", (cond_dir / kind / frame_name(t, ".png")).string(),
-                                     " (frame ", t, " has conditioning in ", cond_dir.string(), ")"));
-    if (!o.masks.empty())
+            if (!fs::is_regular_file(s.conditioning / kind / frame_name(t, ".png")))
+                throw InputError(cat("[renderer] missing conditioning image ",
+                                     (s.conditioning / kind / frame_name(t, ".png")).string(), " (frame ", t,
+                                     " has conditioning in ", s.conditioning.string(), ")"));
+    if (!s.masks.empty())
         for (int64_t t : frames)
-            if (!fs::is_regular_file(fs::path(o.masks) / frame_name(t, ".png")))
-                throw InputError(cat("[renderer] missing mask ", (fs::path(o.masks) / frame_name(t, ".png")).string()));
+            if (!fs::is_regular_file(s.masks / frame_name(t, ".png")))
+                throw InputError(cat("[renderer] missing mask ", (s.masks / frame_name(t, ".png")).string()));
+}
 
-    const torch::Device device = resolve_device(o.device);
-    Generator g = load_generator(o.renderer, torch::kCPU);
-    if (g->cfg.cond_nc != 27 || g->cfg.prev_nc != 6 || g->cfg.output_nc != 3)
-        throw ModelError(cat("[renderer] ", o.renderer, " takes ", g->cfg.cond_nc, "+", g->cfg.prev_nc,
-                             " input channels and makes ", g->cfg.output_nc, "; NED's renderer takes 27+6 and makes 3"));
-    if (S % (1 << g->cfg.n_downsample) != 0)
-        throw InputError(cat("[renderer] crop size ", S, " is not a multiple of ", 1 << g->cfg.n_downsample));
-    NED_LOG_INFO("[renderer] {} (ngf {}, {} ResNet blocks), {} on {}, {} frames", o.renderer, g->cfg.ngf,
-                 g->cfg.n_blocks, precision_name(precision), device.str(), steps.size());
-    FaceRenderer renderer(std::move(g), device, precision);
-
-    const bool resumable = !o.resume_key.empty();
-    const fs::path resume_file = wd / "render_resume.safetensors";
-    torch::Tensor resume_prev;
-    const int64_t start = resumable ? read_render_resume(resume_file, o.resume_key, steps, {aligned_dir, faces_dir},
-                                                  renderer.config().prev_nc, S, resume_prev)
-                                    : 0;
-    OutputDirs out_dirs;  // removed in reverse order (OutputDirs)
-    if (!resumable) {
-        // Stale faces removed; on a failure or a signal the faces written so far go too (OutputDir).
-        for (const auto& d : {faces_dir, aligned_dir}) out_dirs.add(d.string(), true);
-    } else if (start == 0) {
-        // Stale faces removed; the faces written from here on are kept on a failure or a signal, and the
-        // resume file says how far they go.
-        std::error_code ec;
-        fs::remove(resume_file, ec);
-        for (const auto& d : {faces_dir, aligned_dir}) {
-            remove_files_with_extension(d.string(), ".png");
-            fs::create_directories(d);
-        }
-    }
-    auto masks_for = [&](int64_t t, cv::Mat& crop_mask, cv::Mat& aligned_mask) {
-        const auto& ff = track.frames[t];
+/// `ned render`'s conditioning: the PNGs of the conditioning folder, the masks of --masks or of the analysis.
+class WorkdirConditioning : public ConditioningSource {
+public:
+    WorkdirConditioning(const RenderSetup& s, const face::FaceTrack& track) : s_(s), track_(track) {}
+    ConditionedFrame get(int64_t t) override {
+        const int S = track_.crop_size;
         const std::string name = frame_name(t, ".png");
-        if (!o.masks.empty()) {
-            aligned_mask = read_image(fs::path(o.masks) / name, cv::IMREAD_GRAYSCALE, S, "mask");
-            cv::warpAffine(aligned_mask, crop_mask, cv::Mat(ff.align), aligned_mask.size(),
+        ConditionedFrame c;
+        c.frame = t;
+        const cv::Mat nmfc = read_image(s_.conditioning / "nmfc" / name, cv::IMREAD_COLOR, S, "NMFC image");
+        const cv::Mat eyes = read_image(s_.conditioning / "eyes" / name, cv::IMREAD_COLOR, S, "eye image");
+        const cv::Mat shape = read_image(s_.conditioning / "shape" / name, cv::IMREAD_COLOR, S, "shape image");
+        c.cond = conditioning_tensor(nmfc, eyes, shape);
+        c.align = track_.frames[t].align;
+        if (s_.masks.empty()) {
+            analysis_masks(track_, s_.workdir, t, c.crop_mask, c.aligned_mask);
+        } else {
+            c.aligned_mask = read_image(s_.masks / name, cv::IMREAD_GRAYSCALE, S, "mask");
+            cv::warpAffine(c.aligned_mask, c.crop_mask, cv::Mat(c.align), c.aligned_mask.size(),
                            cv::WARP_INVERSE_MAP | cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar::all(0));
-            return;
         }
-        analysis_masks(track, wd, t, crop_mask, aligned_mask);
-    };
-
-    std::map<int64_t, torch::Tensor> cache;  // frame -> [9,S,S] conditioning
-    auto cond_of = [&](int64_t t) -> const torch::Tensor& {
-        auto it = cache.find(t);
-        if (it != cache.end()) return it->second;
-        const std::string name = frame_name(t, ".png");
-        const cv::Mat nmfc = read_image(cond_dir / "nmfc" / name, cv::IMREAD_COLOR, S, "NMFC image");
-        const cv::Mat eyes = read_image(cond_dir / "eyes" / name, cv::IMREAD_COLOR, S, "eye image");
-        const cv::Mat shape = read_image(cond_dir / "shape" / name, cv::IMREAD_COLOR, S, "shape image");
-        return cache.emplace(t, conditioning_tensor(nmfc, eyes, shape)).first->second;
-    };
-
-    RenderResult result;
-    result.faces_dir = faces_dir.string();
-    result.faces_aligned_dir = aligned_dir.string();
-    std::future<void> pending;  // PNG writing of the previous frame overlaps the next forward pass
-    const int64_t total = static_cast<int64_t>(steps.size());
-    if (start > 0) {
-        for (int64_t i = 0; i < start; ++i) result.segments += steps[i].restart;
-        result.frames_rendered = result.frames_resumed = start;
-        if (start < total && !steps[start].restart) renderer.set_previous(resume_prev);
-        NED_LOG_INFO("[renderer] continuing an interrupted run: frames {}..{} were rendered, {} left", steps.front().frame,
-                     steps[start - 1].frame, total - start);
-        if (progress) progress(start, total);
+        return c;
     }
-    for (int64_t i = start; i < total; ++i) {
-        const FrameStep& s = steps[i];
-        if (s.restart) {
-            renderer.reset();
-            cache.clear();
-            ++result.segments;
-        }
-        const torch::Tensor cond = torch::cat({cond_of(s.cond[0]), cond_of(s.cond[1]), cond_of(s.cond[2])}, 0).unsqueeze(0);
-        for (auto it = cache.begin(); it != cache.end();)
-            it = it->first < s.cond[0] ? cache.erase(it) : std::next(it);
-        cv::Mat crop_mask, aligned_mask;
-        masks_for(s.frame, crop_mask, aligned_mask);
-        const torch::Tensor out = renderer.step(cond, mask_tensor(aligned_mask));
-        if (pending.valid()) pending.get();
-        // frames 0..i-1 are on disk: the tests of an interrupted run stop the process here (ned/core/fault.hpp)
-        fault_point("render.frames_done", i);
-        const cv::Matx23f align = track.frames[s.frame].align;
-        const int64_t t = s.frame;
-        const torch::Tensor prev = resumable ? renderer.previous() : torch::Tensor();
-        const std::string key = o.resume_key;
-        pending = std::async(std::launch::async, [=] {
-            const cv::Mat face = output_to_image(out);
-            write_png(aligned_dir / frame_name(t, ".png"), face);
-            write_png(faces_dir / frame_name(t, ".png"), unalign_face(face, align, crop_mask));
-            if (prev.defined()) write_render_resume(resume_file, key, i + 1, t, prev);  // after the frame's images
-        });
-        ++result.frames_rendered;
-        if (progress) progress(i + 1, total);
+
+private:
+    const RenderSetup& s_;
+    const face::FaceTrack& track_;
+};
+
+/// `ned render`'s faces: faces_aligned/ and faces/ PNGs.
+class WorkdirFaces : public FaceSink {
+public:
+    explicit WorkdirFaces(const RenderSetup& s) : s_(s) {}
+    void store(const RenderedFace& f) override {
+        write_png(s_.aligned / frame_name(f.frame, ".png"), f.aligned);
+        write_png(s_.faces / frame_name(f.frame, ".png"), f.face);
     }
-    if (pending.valid()) pending.get();
+
+private:
+    const RenderSetup& s_;
+};
+
+/// The sequence of a run: resumable with a key (the faces kept on a failure), its PNGs written while the next
+/// frame renders.
+SequenceOptions sequence_options(const RenderOptions& o, const RenderSetup& s, int crop_size) {
+    SequenceOptions so;
+    if (!o.resume_key.empty()) {
+        so.resume_file = s.workdir / "render_resume.safetensors";
+        so.resume_key = o.resume_key;
+    }
+    so.output_dirs = {s.aligned, s.faces};
+    so.crop_size = crop_size;
+    so.overlap_writes = true;
+    so.log_tag = "[renderer]";
+    return so;
+}
+
+}  // namespace
+
+RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) {
+    // Validate and plan: every input checked before a model is loaded.
+    const RenderSetup s = check_render(o);
+    const face::FaceTrack track = face::load_track(s.track.string());
+    if (!track.has_analysis)
+        throw InputError(cat("[renderer] ", s.track.string(), " has no analysis (alignment); run `ned analyze`"));
+    const std::vector<int64_t> frames = conditioned_frames(s, track);
+    const std::vector<FrameStep> steps = plan_track_steps(track, frames);
+    check_frame_files(s, frames);
+
+    // Load the renderer.
+    Generator g = load_ned_generator(o.renderer, track.crop_size);
+    NED_LOG_INFO("[renderer] {} (ngf {}, {} ResNet blocks), {} on {}, {} frames", o.renderer, g->cfg.ngf,
+                 g->cfg.n_blocks, precision_name(s.precision), s.device.str(), steps.size());
+    FaceRenderer renderer(std::move(g), s.device, s.precision);
+
+    // Run: a resumable run keeps its faces on a failure (the resume file says how far they go); otherwise stale
+    // faces are removed and, on a failure or a signal, the faces written so far go too (OutputDirs).
+    SequenceRenderer sequence(renderer, steps, sequence_options(o, s, track.crop_size));
+    OutputDirs out_dirs;  // removed in reverse order
+    if (o.resume_key.empty())
+        for (const auto& d : {s.faces, s.aligned}) out_dirs.add(d.string(), true);
+    WorkdirConditioning source(s, track);
+    WorkdirFaces sink(s);
+    const SequenceResult r = sequence.run(source, sink, progress);
     out_dirs.commit();
-    if (resumable) {
-        std::error_code ec;
-        fs::remove(resume_file, ec);
-    }
-    if (frames.empty()) NED_LOG_WARN("[renderer] {} lists no frames; nothing rendered", cond_dir.string());
+    sequence.remove_resume_file();
+
+    // Report.
+    RenderResult result;
+    result.frames_rendered = r.frames_resumed + r.frames_rendered;
+    result.frames_resumed = r.frames_resumed;
+    result.segments = r.segments;
+    result.faces_dir = s.faces.string();
+    result.faces_aligned_dir = s.aligned.string();
     NED_LOG_INFO("[renderer] rendered {} frames in {} segments into {} and {}", result.frames_rendered,
-                 result.segments, aligned_dir.string(), faces_dir.string());
+                 result.segments, result.faces_aligned_dir, result.faces_dir);
     return result;
 }
 
