@@ -95,7 +95,8 @@ void analysis_masks(const face::FaceTrack& track, const std::filesystem::path& w
 /// The resume file of an interrupted resumable render (format ned.render_resume, version 1): returns the
 /// number of `steps` done (0 = start afresh) and sets `prev` to the ring buffer [1,prev_nc,size,size] saved
 /// after the last of them. Anything that does not fit (another key, a damaged file, a done frame without its
-/// PNG in one of `image_dirs`) is a fresh start (logged).
+/// PNG in one of `image_dirs`) is a fresh start (logged). SequenceRenderer (sequence_renderer.hpp) reads and
+/// writes it for both render paths.
 int64_t read_render_resume(const std::filesystem::path& file, const std::string& key,
                            const std::vector<FrameStep>& steps, const std::vector<std::filesystem::path>& image_dirs,
                            int prev_nc, int size, torch::Tensor& prev);
@@ -132,8 +133,9 @@ struct RenderResult {
 /// by `ned analyze` with segmentation or --save-images) when present, else the landmark face mask of the
 /// track (face::landmark_face_mask); warped to aligned space with nearest. With options.masks the aligned
 /// mask is read from there and the crop-space mask is its inverse warp (nearest).
-/// Throws InputError for missing/invalid inputs or existing outputs without overwrite, ModelError for a
-/// bad checkpoint.
+/// The frames go through SequenceRenderer (sequence_renderer.hpp), the one the streamed pass of translate and
+/// style runs, so both make the same faces. Throws InputError for missing/invalid inputs or existing outputs
+/// without overwrite, ModelError for a bad checkpoint.
 RenderResult render_workdir(const RenderOptions& options, const ProgressFn& progress = {});
 
 }  // namespace ned::renderer

@@ -104,6 +104,16 @@ void run_stopped_at(Generator& g, const std::vector<FrameStep>& steps, const Seq
     set_fault_handler({});
 }
 
+/// A resumable sequence whose faces go to DIR/faces.
+SequenceOptions resumable(const test::TempDir& dir, const std::string& key) {
+    SequenceOptions o;
+    o.resume_file = dir / "render_resume.safetensors";
+    o.resume_key = key;
+    o.output_dirs = {dir / "faces"};
+    o.crop_size = kS;
+    return o;
+}
+
 float max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<float>(); }
 
 // frames 0..3 (a cut at 2), a gap, 5..7
@@ -157,11 +167,7 @@ TEST(SequenceRenderer, ResumesAfterKFramesWithTheSameRingBuffer) {
     Generator g = tiny_generator();
     const std::vector<FrameStep> steps = plan_steps(kFrames, kCuts);
     test::TempDir dir;
-    SequenceOptions o;
-    o.resume_file = dir / "render_resume.safetensors";
-    o.resume_key = "key";
-    o.output_dirs = {dir / "faces"};
-    o.crop_size = kS;
+    SequenceOptions o = resumable(dir, "key");
     std::map<int64_t, torch::Tensor> full;
     {
         FaceRenderer fr(g, torch::kCPU);
@@ -212,12 +218,8 @@ TEST(SequenceRenderer, AResumeFileThatDoesNotFitIsAFreshStart) {
     Generator g = tiny_generator();
     const std::vector<FrameStep> steps = plan_steps(kFrames, kCuts);
     test::TempDir dir;
-    SequenceOptions o;
-    o.resume_file = dir / "render_resume.safetensors";
-    o.resume_key = "one";
-    o.output_dirs = {dir / "faces"};
+    SequenceOptions o = resumable(dir, "one");
     o.stale_dirs = {dir / "old"};
-    o.crop_size = kS;
     run_stopped_at(g, steps, o, 3);
     fs::create_directories(dir / "old");
     std::ofstream(dir / "old/000009.png") << "x";
