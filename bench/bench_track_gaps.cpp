@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
     std::map<long, long> hist;  // gap length (frames) -> count, over all videos
     for (int a = 1; a < argc; ++a) {
         ned::track::TrackOptions o;
-        o.max_gap = 3600.f;
+        o.max_gap_s = 3600.f;
         const auto track = ned::track::build_track(argv[a], o);
         const long T = static_cast<long>(track.frames.size());
         long longest = 0, gaps = 0, missed = 0, last_det = -1;

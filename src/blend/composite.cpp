@@ -112,6 +112,13 @@ void paste_crop(cv::Mat& frame, const cv::Mat& crop, const cv::Mat& alpha, const
     }
 }
 
+void CompositeOptions::validate() const {
+    if (levels < 0 || levels > 8) throw OptionError("CompositeOptions::levels", cat(" must be in [0, 8] (got ", levels, ")"));
+    if (erosion_kernel < 0 || (erosion_kernel > 0 && erosion_kernel % 2 == 0))
+        throw OptionError("CompositeOptions::erosion_kernel", cat(" must be 0 or odd (got ", erosion_kernel, ")"));
+    if (threads < 0) throw OptionError("CompositeOptions::threads", cat(" must be >= 0 (got ", threads, ")"));
+}
+
 namespace {
 /// Work of one frame (runs on a helper thread while the main thread decodes/encodes).
 struct FrameJob {
@@ -119,11 +126,6 @@ struct FrameJob {
     bool replace = false;
 };
 
-void check_blend_options(const CompositeOptions& opts) {
-    if (opts.levels < 0 || opts.levels > 8) throw InputError(cat("--levels must be in [0, 8] (got ", opts.levels, ")"));
-    if (opts.erosion_kernel < 0 || (opts.erosion_kernel > 0 && opts.erosion_kernel % 2 == 0))
-        throw InputError(cat("erosion kernel must be odd (got ", opts.erosion_kernel, ")"));
-}
 }  // namespace
 
 FaceSource face_files(const face::FaceTrack& track, const std::string& faces_dir, const std::string& masks_dir) {
@@ -158,14 +160,14 @@ FaceSource face_files(const face::FaceTrack& track, const std::string& faces_dir
 
 long composite_video(const std::string& video_path, const face::FaceTrack& track, const std::string& out_path,
                      const CompositeOptions& opts, const ProgressFn& progress) {
-    check_blend_options(opts);
+    opts.validate();
     return composite_video(video_path, track, out_path, opts, face_files(track, opts.faces_dir, opts.masks_dir),
                            progress);
 }
 
 long composite_video(const std::string& video_path, const face::FaceTrack& track, const std::string& out_path,
                      const CompositeOptions& opts, const FaceSource& faces, const ProgressFn& progress) {
-    check_blend_options(opts);
+    opts.validate();
     check_input_file(video_path, "input video");
     AtomicFile out(out_path, opts.overwrite);
 

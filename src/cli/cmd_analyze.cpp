@@ -1,13 +1,12 @@
 // `ned analyze VIDEO WORKDIR`: face track + 68 landmarks, NED alignment, pupils (and optional masks, images,
 // preview) -> WORKDIR/track.safetensors with has_analysis.
-#include <map>
 #include <memory>
 
 #include <cstdio>
 #include <filesystem>
 
 #include "command.hpp"
-#include "track_cli.hpp"
+#include "shared_options.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/analysis/analyze.hpp"
 
@@ -15,7 +14,7 @@ namespace ned::cli {
 namespace {
 
 struct AnalyzeCliOptions {
-    std::string video, workdir, landmark_model, segmentation_model, preview, face_at;
+    std::string video, workdir, landmark_model, segmentation_model, preview;
     bool save_images = false, no_multisample = false;
     track::TrackOptions track;
     analysis::LandmarkMode landmarks = analysis::LandmarkMode::Auto;
@@ -33,14 +32,13 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--landmark-model", o->landmark_model,
                     "dlib 68-point shape predictor (default /usr/share/dlib/shape_predictor_68_face_landmarks.dat "
                     "from Debian's libdlib-data)");
-    static const std::map<std::string, analysis::LandmarkMode> modes = {{"auto", analysis::LandmarkMode::Auto},
-                                                                       {"dlib", analysis::LandmarkMode::Dlib},
-                                                                       {"facemesh", analysis::LandmarkMode::FaceMesh}};
-    sub->add_option("--landmarks", o->landmarks,
-                    "Landmark model: auto (dlib on frontal faces, FaceMesh's 68 points (with face-api's net) on faces "
-                    "turned beyond ~36 degrees of yaw, a blend between), dlib or facemesh")
-        ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
-        ->default_str("auto");
+    using analysis::LandmarkMode;
+    static const std::vector<std::pair<std::string, LandmarkMode>> modes = {
+        {"auto", LandmarkMode::Auto}, {"dlib", LandmarkMode::Dlib}, {"facemesh", LandmarkMode::FaceMesh}};
+    bind_enum(sub->add_option("--landmarks", o->landmarks,
+                              "Landmark model: auto (dlib on frontal faces, FaceMesh's 68 points (with face-api's "
+                              "net) on faces turned beyond ~36 degrees of yaw, a blend between), dlib or facemesh"),
+              modes, o->landmarks, /*any_case=*/true);
     sub->add_option("--segmentation-model", o->segmentation_model,
                     "FSGAN U-Net converted with scripts/convert_fsgan_unet.py: masks/ from the network instead of "
                     "the landmarks");
@@ -52,27 +50,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--forehead", o->forehead, "Landmark mask: eyebrows raised by this fraction of the face height")
         ->check(finite_range(0, 2))
         ->capture_default_str();
-    const std::string g = "Tracking";
-    sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto, ~640 px)")->check(finite_range(0, 16))->group(g);
-    sub->add_option("--upsample", o->track.upsample, "dlib pyramid-up steps for small faces (0 or 1)")->check(CLI::Range(0, 2))->group(g);
-    auto* fi = sub->add_option("--face-index", o->track.face_index, "Which face: 0 = largest, 1 = second largest, ...")->check(CLI::Range(0, 1000))
-        ->group(g);
-    sub->add_option("--face-at", o->face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi)->group(g);
-    add_track_identity_options(sub, o->track, g);
-    sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames)")->check(CLI::Range(1, 100001))
-        ->capture_default_str()
-        ->group(g);
-    sub->add_option("--cut-threshold", o->track.cut_threshold, "Shot-cut threshold on the grey-histogram distance (0..1); see `ned crop --help`")->check(finite_range(0, 1))
-        ->capture_default_str()
-        ->group(g);
-    sub->add_option("--max-gap", o->track.max_gap,
-                    "Longest detector drop-out (seconds) that is filled; longer gaps, cuts and boxes mostly outside "
-                    "the frame leave frames invalid (passed through)")
-        ->capture_default_str()
-        ->group(g);
-    sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of a 256 crop)")->check(finite_range(0, 10000))->capture_default_str()->group(g);
-    sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->check(CLI::Range(16, 4096))->capture_default_str()->group(g);
-    sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->check(CLI::NonNegativeNumber)->group(g);
+    add_tracking_options(sub, o->track, kTrackAll, "Tracking");
     sub->footer("Outputs: WORKDIR/track.safetensors (landmarks, aligned_landmarks, align, pupils per frame);\n"
                 "with --save-images or --segmentation-model also WORKDIR/masks/*.png.\n"
                 "Exit codes: 2 no face found / bad input, 3 landmark or segmentation model missing or invalid.");
@@ -87,7 +65,6 @@ void setup(CLI::App& app, const CommonOptions& common) {
     set_runner(sub, [o, &common] {
         analysis::AnalyzeOptions opts;
         opts.track = o->track;
-        opts.track.face_at = track::parse_face_at(o->face_at);
         opts.track.threads = resolve_threads(common.threads);
         opts.threads = resolve_threads(common.threads);
         opts.landmark_model = o->landmark_model;

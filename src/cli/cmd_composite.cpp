@@ -33,6 +33,9 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--levels", o->c.levels, "Laplacian pyramid levels")->capture_default_str();
     sub->add_option("--crf", o->c.crf, "libx264 CRF of the output")->capture_default_str();
     sub->add_option("--preset", o->c.preset, "libx264 preset")->capture_default_str();
+    map_fields(sub, {{"CompositeOptions::levels", "--levels"}, {"CompositeOptions::crf", "--crf"},
+                     {"CompositeOptions::preset", "--preset"}, {"CompositeOptions::faces_dir", "--faces"},
+                     {"CompositeOptions::masks_dir", "--masks"}});
     sub->footer("A missing face PNG keeps the original frame. Exit codes: 2 bad input.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{

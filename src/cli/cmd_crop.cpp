@@ -6,12 +6,12 @@
 #include <memory>
 
 #include "command.hpp"
-#include "track_cli.hpp"
+#include "shared_options.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/output_dir.hpp"
 #include "ned/core/progress.hpp"
-#include "ned/face/crop.hpp"
+#include "ned/track/crop_images.hpp"
 #include "ned/track/face_tracker.hpp"
 
 namespace fs = std::filesystem;
@@ -20,7 +20,7 @@ namespace ned::cli {
 namespace {
 
 struct CropCliOptions {
-    std::string video, outdir, preview, face_at;
+    std::string video, outdir, preview;
     bool save_images = false;
     track::TrackOptions track;
 };
@@ -33,33 +33,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("OUTDIR", o->outdir, "Output folder (created if missing; its parent must exist)")->required();
     sub->add_flag("--save-images", o->save_images, "Also write the crops as OUTDIR/crops/NNNNNN.png");
     sub->add_option("--preview", o->preview, "Write a contact sheet of 8 crops with frame indices (.jpg or .png)");
-    auto* fi = sub->add_option("--face-index", o->track.face_index,
-                    "Which face: 0 = largest, 1 = second largest, ... in the first frame with that many faces")
-        ->check(CLI::Range(0, 1000))
-        ->capture_default_str();
-    sub->add_option("--face-at", o->face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi);
-    add_track_identity_options(sub, o->track);
-    sub->add_option("--detect-scale", o->track.detect_scale, "Frame scale for detection (0 = auto: long side 640 px)")
-        ->check(finite_range(0, 16))
-        ->capture_default_str();
-    sub->add_option("--upsample", o->track.upsample, "dlib pyramid-up steps for small faces (0, 1 or 2)")
-        ->check(CLI::Range(0, 2))
-        ->capture_default_str();
-    sub->add_option("--smooth-window", o->track.smooth_window, "Median window of the box smoothing (frames, odd)")
-        ->check(CLI::Range(1, 100001))
-        ->capture_default_str();
-    sub->add_option("--cut-threshold", o->track.cut_threshold,
-                    "Shot cut when the grey-histogram distance of consecutive frames exceeds this (0..1) and their 8x8 "
-                    "thumbnails differ by 10%, or either by 2.5x that")
-        ->check(finite_range(0, 1))
-        ->capture_default_str();
-    sub->add_option("--max-gap", o->track.max_gap,
-                    "Longest detector drop-out (seconds) filled from the neighbouring boxes; a longer one, a cut or "
-                    "a box mostly outside the frame makes frames invalid (passed through untouched)")
-        ->capture_default_str();
-    sub->add_option("--margin", o->track.margin, "NED crop margin (pixels of the crop)")->check(finite_range(0, 10000))->capture_default_str();
-    sub->add_option("--crop-size", o->track.crop_size, "Crop size in pixels")->check(CLI::Range(16, 4096))->capture_default_str();
-    sub->add_option("--max-frames", o->track.max_frames, "Only the first N frames (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+    add_tracking_options(sub, o->track, kTrackAll);
     sub->footer("Outputs: OUTDIR/track.safetensors (boxes, valid, crop_to_frame, detected, status per frame);\n"
                 "OUTDIR/crops/*.png with --save-images; the --preview sheet shows invalid frames with the reason and\n"
                 "a timeline (green detected, yellow filled, red no face, magenta outside frame).\n"
@@ -71,7 +45,6 @@ void setup(CLI::App& app, const CommonOptions& common) {
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         check_input_file(o->video, "input video");
-        o->track.face_at = track::parse_face_at(o->face_at);
         const fs::path outdir(o->outdir);
         std::error_code ec;
         if (fs::exists(outdir, ec) && !fs::is_directory(outdir, ec))

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "command.hpp"
-#include "track_cli.hpp"
+#include "shared_options.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/progress.hpp"
@@ -36,14 +36,8 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_flag("--no-per-frame", o->no_per_frame, "Leave the per-frame arrays out of the JSON report");
     sub->add_option("--landmark-model", o->eval.landmark_model,
                     "dlib 68-point shape predictor (default: /usr/share/dlib/shape_predictor_68_face_landmarks.dat)");
-    sub->add_option("--max-gap", o->eval.track.max_gap,
-                    "Tracking of both videos: longest detector drop-out (seconds) filled from the neighbouring boxes")
-        ->check(finite_range(0, 3600))
-        ->capture_default_str();
-    sub->add_option("--face-index", o->eval.track.face_index, "Which face: 0 = largest, 1 = second largest, ...")
-        ->check(CLI::Range(0, 1000))
-        ->capture_default_str();
-    add_track_identity_options(sub, o->eval.track);
+    // both videos are tracked with these
+    add_tracking_options(sub, o->eval.track, kTrackTarget | kTrackMaxGap, "Tracking (both videos)");
     sub->add_option("--max-frames", o->eval.max_frames, "Only the first N frames (0 = all)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();

@@ -42,6 +42,11 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->capture_default_str();
     sub->add_option("--seed", o->seed, "Seed of the latent code in label/schedule mode")->check(uint64_text())->capture_default_str();
     sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+    map_fields(sub, {{"ManipulateOptions::emotions", "--emotion"},
+                     {"ManipulateOptions::schedule", "--schedule"},
+                     {"ManipulateOptions::intensity", "--intensity"},
+                     {"ManipulateOptions::seed", "--seed"},
+                     {"ManipulateOptions::batch_size", "--batch-size"}});
     sub->footer("The output equals the input except exp and pose[:,3] of valid frames (method 'manipulated').\n"
                 "Exit codes: 2 bad input or emotion name, 3 missing or invalid checkpoint.");
     set_inputs(sub, [o] {
@@ -67,7 +72,6 @@ void setup(CLI::App& app, const CommonOptions& common) {
         if (!o->schedule.empty()) opts.schedule = manip::parse_schedule(o->schedule);
         if (opts.emotions.empty() && opts.schedule.empty() && o->reference.empty())
             throw InputError("give one of --emotion, --reference or --schedule");
-        if (o->batch_size < 1) throw InputError("--batch-size must be >= 1");
         const auto in = recon::load_reconstruction(o->input);
         recon::Reconstruction reference;
         if (!o->reference.empty()) {

@@ -20,10 +20,12 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--flame", o->flame_path, "FLAME asset converted with scripts/convert_flame.py (docs/models.md)")
         ->required();
     sub->add_option("--deca", o->deca_path, "DECA weights converted with scripts/convert_deca.py (docs/models.md)");
-    sub->add_option("--method", o->method,
-                    "deca (DECA encoders on the frames) or fit (FLAME fitted to the landmarks, no DECA needed); "
-                    "default: deca when --deca is given, else fit")
-        ->check(CLI::IsMember({"deca", "fit"}));
+    static const std::vector<std::pair<std::string, recon::Method>> methods = {{"deca", recon::Method::Deca},
+                                                                               {"fit", recon::Method::Fit}};
+    bind_enum(sub->add_option("--method", o->method,
+                              "deca (DECA encoders on the frames) or fit (FLAME fitted to the landmarks, no DECA "
+                              "needed); default: deca when --deca is given, else fit"),
+              methods, o->method);
     sub->add_option("--video", o->video, "Video to read (default: the track's source)");
     sub->add_option("--batch", o->batch, "Crops per DECA forward pass")->capture_default_str()->check(CLI::Range(1, 1024));
     const std::string g = "Fitting (--method fit)";

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "command.hpp"
+#include "shared_options.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/renderer/render.hpp"
 
@@ -27,9 +28,8 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--masks", o->masks,
                     "Aligned-space face masks NNNNNN.png, 0/255 (default: WORKDIR/masks/ from `ned analyze` when "
                     "present, else the landmark mask, warped to aligned space)");
-    sub->add_option("--precision", o->precision, "fp32, bf16 (CPUs with AVX512-BF16, CUDA) or fp16 (CUDA)")
-        ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
-        ->capture_default_str();
+    add_precision_option(sub, o->precision, "fp32, bf16 (CPUs with AVX512-BF16, CUDA) or fp16 (CUDA)",
+                         "RenderOptions::precision");
     sub->footer("Outputs: WORKDIR/faces_aligned/NNNNNN.png (generator output, aligned) and WORKDIR/faces/NNNNNN.png\n"
                 "(warped back to the crop, masked). Every frame with conditioning is rendered; at the start and\n"
                 "after a gap the earlier inputs are the first frame's and the previous outputs zeros.\n"

@@ -30,14 +30,18 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--preview", o->preview, "Write a contact video: aligned crop | NMFC | shape | eyes");
     sub->add_flag("--save-images", o->save_images,
                   "Also write the crop-space images to WORKDIR/conditioning/crop/{nmfc,shape,eyes}/");
-    sub->add_option("--eyes", o->eyes,
-                    "Eye contour/pupils: track (analysed landmarks), mesh (follow the rendered mesh's eye contour, "
-                    "NED's create_inputs), auto = mesh when --reconstruction is given")
-        ->check(CLI::IsMember({"auto", "track", "mesh"}))
-        ->capture_default_str();
+    using conditioning::EyesChoice;
+    static const std::vector<std::pair<std::string, EyesChoice>> eyes = {
+        {"auto", EyesChoice::Auto}, {"track", EyesChoice::Track}, {"mesh", EyesChoice::Mesh}};
+    bind_enum(sub->add_option("--eyes", o->eyes,
+                              "Eye contour/pupils: track (analysed landmarks), mesh (follow the rendered mesh's eye "
+                              "contour, NED's create_inputs), auto = mesh when --reconstruction is given"),
+              eyes, o->eyes);
     sub->add_option("--batch", o->batch, "Frames per FLAME/D_detail forward")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    map_fields(sub, {{"RenderInputsOptions::flame", "--flame"}, {"RenderInputsOptions::batch", "--batch"},
+                     {"RenderInputsOptions::eyes", "--eyes"}, {"RenderInputsOptions::deca", "--deca"}});
     sub->footer("Outputs: WORKDIR/conditioning/{nmfc,shape,eyes}/NNNNNN.png (aligned, 8-bit, crop size) and\n"
                 "WORKDIR/conditioning/conditioning.json (frames, shape detailed|coarse, eyes track|mesh).\n"
                 "Exit codes: 2 missing/invalid track or reconstruction, output exists without -y;\n"

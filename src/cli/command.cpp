@@ -31,7 +31,51 @@ std::map<CLI::App*, OutputsFn>& output_fns() {
     static std::map<CLI::App*, OutputsFn> r;
     return r;
 }
+std::map<const CLI::App*, std::vector<std::pair<std::string, std::string>>>& field_tables() {
+    static std::map<const CLI::App*, std::vector<std::pair<std::string, std::string>>> r;
+    return r;
+}
+std::map<const CLI::Option*, std::vector<std::string>>& enum_tables() {
+    static std::map<const CLI::Option*, std::vector<std::string>> r;
+    return r;
+}
 }  // namespace
+
+void map_fields(CLI::App* app, const std::vector<std::pair<std::string, std::string>>& fields) {
+    auto& table = field_tables()[app];
+    for (const auto& [field, flag] : fields)
+        if (app->get_option_no_throw(flag) != nullptr) table.emplace_back(field, flag);
+}
+
+std::vector<std::pair<std::string, std::string>> fields_of(const CLI::App* app) {
+    auto it = field_tables().find(app);
+    return it == field_tables().end() ? std::vector<std::pair<std::string, std::string>>{} : it->second;
+}
+
+std::string flag_for_field(const CLI::App* app, const std::string& field) {
+    for (; app != nullptr; app = app->get_parent())
+        for (const auto& [f, flag] : fields_of(app)) {
+            // "*::device": the field `device` of any options struct
+            const bool any = f.rfind("*::", 0) == 0 && field.size() > f.size() - 1 &&
+                             field.compare(field.size() - (f.size() - 1), std::string::npos, f, 1) == 0;
+            if (f == field || any) return flag;
+        }
+    return {};
+}
+
+std::string option_error_message(const OptionError& e, const CLI::App* app) {
+    const std::string flag = flag_for_field(app, e.field());
+    return flag.empty() ? std::string(e.what()) : flag + e.detail();
+}
+
+void record_enum_values(const CLI::Option* opt, std::vector<std::string> values) {
+    enum_tables()[opt] = std::move(values);
+}
+
+std::vector<std::string> enum_values(const CLI::Option* opt) {
+    auto it = enum_tables().find(opt);
+    return it == enum_tables().end() ? std::vector<std::string>{} : it->second;
+}
 
 bool register_command(const char* name, SetupFn fn, int order) {
     entries().push_back({name, fn, order});

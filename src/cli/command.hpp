@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "ned/core/error.hpp"
+
 namespace ned::cli {
 
 /// Options shared by every subcommand (given before or after the subcommand name).
@@ -25,6 +27,10 @@ struct CommonOptions {
 };
 
 using SetupFn = void (*)(CLI::App&, const CommonOptions&);
+
+/// The whole command line of `ned`: the common options bound to `common`, then every registered command
+/// (main, and the option-table test, build it this way).
+void build_app(CLI::App& app, CommonOptions& common);
 
 /// Called from NED_REGISTER_COMMAND; `order` sorts --help output.
 bool register_command(const char* name, SetupFn fn, int order);
@@ -51,6 +57,40 @@ using OutputsFn = std::function<std::vector<std::pair<std::string, std::string>>
 void set_outputs(CLI::App* sub, OutputsFn outputs);
 /// The declared outputs of a parsed subcommand (empty if none were set).
 std::vector<std::pair<std::string, std::string>> outputs_for(CLI::App* sub);
+
+/// Field -> flag table of a command (group): `fields` are {options-struct field, flag}, e.g.
+/// {"TrackOptions::max_gap_s", "--max-gap"} ("*::device": that field of any struct); entries whose flag `app` lacks are skipped (a command group's table
+/// serves every command of the group). An OptionError (ned/core/error.hpp) thrown by a validate() while `app`
+/// runs is shown with the flag in place of the field (option_error_message).
+void map_fields(CLI::App* app, const std::vector<std::pair<std::string, std::string>>& fields);
+/// The table of `app` alone (tests: every flag named exists).
+std::vector<std::pair<std::string, std::string>> fields_of(const CLI::App* app);
+/// The flag that sets `field` in `app` or one of its parents (common options); empty when none does.
+std::string flag_for_field(const CLI::App* app, const std::string& field);
+/// What the user reads for `e` while running `app`: "--max-gap must be >= 0 (got -1)"; the field's name where
+/// the command has no flag for it.
+std::string option_error_message(const OptionError& e, const CLI::App* app);
+
+/// Binds an enumerated option (CLI::CheckedTransformer): its text must be one of `names` (also in other letter
+/// cases with `any_case`), which are recorded for the option-table test; `--help` shows the default's name.
+void record_enum_values(const CLI::Option* opt, std::vector<std::string> values);
+template <typename E>
+CLI::Option* bind_enum(CLI::Option* opt, const std::vector<std::pair<std::string, E>>& names, E default_value,
+                       bool any_case = false) {
+    std::vector<std::string> texts;
+    std::string listed;  // --help: "TEXT:{fp32,bf16,fp16}", as CLI::IsMember shows a set
+    for (const auto& n : names) {
+        texts.push_back(n.first);
+        listed += (listed.empty() ? "{" : ",") + n.first;
+        if (n.second == default_value) opt->default_str(n.first);
+    }
+    record_enum_values(opt, texts);
+    opt->type_name("TEXT");
+    auto check = any_case ? CLI::CheckedTransformer(names, CLI::ignore_case) : CLI::CheckedTransformer(names);
+    return opt->transform(check.description(listed + "}"));
+}
+/// The accepted texts of an option bound with bind_enum (empty for any other option).
+std::vector<std::string> enum_values(const CLI::Option* opt);
 
 /// CLI11 validator: a finite number in [lo, hi] (CLI::Range lets NaN through: every comparison with NaN is false).
 CLI::Validator finite_range(double lo, double hi);

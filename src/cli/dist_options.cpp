@@ -14,9 +14,10 @@ namespace ned::cli {
 void add_dist_options(CLI::App* sub, DistCliOptions& o) {
     const std::string g = "Distributed (several processes: torchrun-style RANK/WORLD_SIZE/... or Slurm SLURM_* "
                           "environment; see docs/cluster.md)";
-    sub->add_option("--dist-backend", o.backend, "auto (NCCL when every rank has a GPU, else Gloo), gloo or nccl")
-        ->check(CLI::IsMember({"auto", "gloo", "nccl"}))
-        ->capture_default_str()
+    static const std::vector<std::pair<std::string, dist::Backend>> backends = {
+        {"auto", dist::Backend::Auto}, {"gloo", dist::Backend::Gloo}, {"nccl", dist::Backend::Nccl}};
+    bind_enum(sub->add_option("--dist-backend", o.backend, "auto (NCCL when every rank has a GPU, else Gloo), gloo or nccl"),
+              backends, o.backend)
         ->group(g);
     sub->add_option("--dist-timeout", o.timeout_s,
                     "Seconds a rank waits for the others (rendezvous, each collective) before the job stops with an "
@@ -30,6 +31,9 @@ void add_dist_options(CLI::App* sub, DistCliOptions& o) {
         ->check(finite_range(1e-6, 1024.0))
         ->capture_default_str()
         ->group(g);
+    map_fields(sub, {{"Options::backend", "--dist-backend"},
+                     {"Options::timeout", "--dist-timeout"},
+                     {"Options::bucket_bytes", "--dist-bucket-mb"}});
 }
 
 std::shared_ptr<dist::Context> make_dist_context(const DistCliOptions& o, std::string& device) {

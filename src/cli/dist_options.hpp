@@ -11,7 +11,7 @@
 namespace ned::cli {
 
 struct DistCliOptions {
-    std::string backend = "auto";
+    dist::Backend backend = dist::Backend::Auto;
     double timeout_s = 300;
     double bucket_mb = 25;  ///< gradient all-reduce bucket size (DDP's bucket_cap_mb)
 };

@@ -10,41 +10,64 @@
 
 #include "command.hpp"
 #include "environment.hpp"
-#include "ned/core/build_info.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
 #include "ned/core/log.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/core/torch_util.hpp"
 
+namespace {
+
+/// After parsing, before the run: the inputs declared, the outputs checked distinct, logging, progress and threads.
+void prepare_run(CLI::App& app, ned::cli::CommonOptions& common) {
+    using namespace ned::cli;
+    // Every input of the command is known before any output (the log file first) is opened.
+    for (CLI::App* sub : app.get_subcommands())
+        for (const auto& [path, what] : inputs_for(sub)) ned::declare_input(path, what);
+    // Every output (the log file included) is distinct from every input and every other output.
+    std::vector<std::pair<std::string, std::string>> outputs{{common.log_file, "log file"}};
+    for (CLI::App* sub : app.get_subcommands())
+        for (auto& out : outputs_for(sub)) outputs.push_back(std::move(out));
+    ned::check_distinct_outputs(outputs);
+    if (!common.log_file.empty()) ned::check_output_path(common.log_file, common.overwrite, "log file");
+    ned::log::setup(common.quiet ? -1 : common.verbosity, common.log_file);
+    ned::set_progress_enabled(!common.quiet);
+    if (common.threads > max_threads()) {
+        NED_LOG_WARN("--threads {} is more than 4 x the {} cores; using {}", common.threads,
+                     std::thread::hardware_concurrency(), max_threads());
+        common.threads = max_threads();
+    }
+    // LibTorch's intra-op pool never above the cores: it starts its threads at once and never shrinks them, and
+    // more of them than cores only oversubscribes (a clamped --threads 100000 would otherwise add 2 x 16
+    // idle threads to the workers of the command).
+    ned::set_torch_threads(std::min(resolve_threads(common.threads),
+                                    static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
+}
+
+/// The one error line of a failed run; an OptionError names the flag of the running command that sets the field.
+int report_failure(const std::exception& e, CLI::App& app) {
+    const int code = ned::exit_code_for(e);
+    std::fflush(stdout);
+    if (const auto* oe = dynamic_cast<const ned::OptionError*>(&e)) {
+        const auto subs = app.get_subcommands();
+        const CLI::App* running = subs.empty() ? &app : subs.front();
+        std::fprintf(stderr, "ned: error: %s\n", ned::cli::option_error_message(*oe, running).c_str());
+    } else if (dynamic_cast<const ned::Error*>(&e) != nullptr) {
+        std::fprintf(stderr, "ned: error: %s\n", e.what());
+    } else {
+        std::fprintf(stderr, "ned: internal error: %s (rerun with -v for details)\n", e.what());
+    }
+    ned::log::get().flush();
+    return code;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace ned::cli;
-    CLI::App app{
-        "ned - change the emotion on an actor's face in a video while keeping speech, identity, background "
-        "and audio\n(Neural Emotion Director, CVPR 2022, in one C++ binary)",
-        "ned"};
-    // LibTorch, CUDA/cuDNN/NCCL, the GPUs and the CPU's vector extensions: computed only when asked for.
-    app.set_version_flag("--version", [] { return ned::build_info(); });
-    app.require_subcommand(1);
-    app.fallthrough();
-    app.footer("Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 missing or invalid model asset.\n"
-               "Run 'ned <command> --help' for the options of a command. Docs: docs/cli.md");
-
+    CLI::App app;
     CommonOptions common;
-    app.add_flag("-v,--verbose", common.verbosity, "More log output (-vv for trace)")->group("Common");
-    app.add_flag("-q,--quiet", common.quiet, "Only warnings and errors; no progress bars")->group("Common");
-    app.add_option("--log-file", common.log_file, "Also write a full debug log to this file")->group("Common");
-    app.add_option("--threads", common.threads, "Worker threads (0 = all cores)")
-        ->check(CLI::NonNegativeNumber)
-        ->group("Common");
-    app.add_option("--device", common.device, "Where networks run: auto, cpu, cuda or cuda:N")
-        ->check(device_spec())
-        ->group("Common")
-        ->capture_default_str();
-    app.add_flag("-y,--overwrite", common.overwrite, "Overwrite existing output files")->group("Common");
-
-    for (const auto& [name, setup] : registered_commands()) setup(app, common);
-
+    build_app(app, common);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -61,41 +84,12 @@ int main(int argc, char** argv) {
     // The environment is read here and nowhere else (environment.hpp, docs/cli.md "Environment variables").
     apply_environment(environment());
     try {
-        // Every input of the command is known before any output (the log file first) is opened.
-        for (CLI::App* sub : app.get_subcommands())
-            for (const auto& [path, what] : inputs_for(sub)) ned::declare_input(path, what);
-        // Every output (the log file included) is distinct from every input and every other output.
-        std::vector<std::pair<std::string, std::string>> outputs{{common.log_file, "log file"}};
-        for (CLI::App* sub : app.get_subcommands())
-            for (auto& out : outputs_for(sub)) outputs.push_back(std::move(out));
-        ned::check_distinct_outputs(outputs);
-        if (!common.log_file.empty()) ned::check_output_path(common.log_file, common.overwrite, "log file");
-        ned::log::setup(common.quiet ? -1 : common.verbosity, common.log_file);
-        ned::set_progress_enabled(!common.quiet);
-        if (common.threads > max_threads()) {
-            NED_LOG_WARN("--threads {} is more than 4 x the {} cores; using {}", common.threads,
-                         std::thread::hardware_concurrency(), max_threads());
-            common.threads = max_threads();
-        }
-        // LibTorch's intra-op pool never above the cores: it starts its threads at once and never shrinks them, and
-        // more of them than cores only oversubscribes (a clamped --threads 100000 would otherwise add 2 x 16
-        // idle threads to the workers of the command).
-        ned::set_torch_threads(std::min(resolve_threads(common.threads),
-                                        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
+        prepare_run(app, common);
         for (CLI::App* sub : app.get_subcommands()) {
             if (auto run = runner_for(sub)) run();
         }
         return 0;
     } catch (const std::exception& e) {
-        const int code = ned::exit_code_for(e);
-        const bool known = dynamic_cast<const ned::Error*>(&e) != nullptr;
-        std::fflush(stdout);
-        if (known) {
-            std::fprintf(stderr, "ned: error: %s\n", e.what());
-        } else {
-            std::fprintf(stderr, "ned: internal error: %s (rerun with -v for details)\n", e.what());
-        }
-        ned::log::get().flush();
-        return code;
+        return report_failure(e, app);
     }
 }

@@ -10,7 +10,7 @@
 
 #include "command.hpp"
 #include "environment.hpp"
-#include "track_cli.hpp"
+#include "shared_options.hpp"
 #include "ned/core/error.hpp"
 #include "ned/pipeline/translate.hpp"
 
@@ -51,10 +51,7 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
     sub->add_option("--work", o->t.work,
                     "Work folder: keeps every stage's output and a record per stage; a re-run skips finished "
                     "stages (default: a temporary folder removed at the end)");
-    auto* fi = sub->add_option("--face-index", o->t.track.face_index, "Which face: 0 = largest, 1 = second largest, ...")
-                   ->check(CLI::Range(0, 1000));
-    sub->add_option("--face-at", o->t.face_at, "The face nearest pixel X,Y (of the displayed frame) at time SECONDS, e.g. 2.5:900,400; followed through its shot, and in other shots the face most similar in position and size (instead of --face-index)")->excludes(fi);
-    add_track_identity_options(sub, o->t.track);
+    add_tracking_options(sub, o->t.track, kTrackTarget | kTrackFaceAt);
     sub->add_option("--fit-iters", o->t.fit_iters,
                     "Landmark fit (no DECA weights): Adam steps per chunk, twice that for the first chunk and the "
                     "shape (0 = reconstruct's defaults 120/250/250)")
@@ -65,12 +62,17 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
                     "expression change");
     sub->add_option("--crf", o->t.crf, "libx264 CRF of the output")->check(CLI::Range(0, 51))->capture_default_str();
     sub->add_option("--preset", o->t.preset, "libx264 preset")->capture_default_str();
-    sub->add_option("--precision", o->t.precision, "Renderer precision: fp32, bf16 or fp16 (CUDA)")
-        ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
-        ->capture_default_str();
+    add_precision_option(sub, o->t.precision, "Renderer precision: fp32, bf16 or fp16 (CUDA)",
+                         "TranslateOptions::precision");
     sub->add_flag("--no-edit-mask", o->no_edit_mask,
                   "Blend with the source face mask only (default: its union with the edited face's NMFC coverage, "
                   "so an opened jaw or raised brows are not cut off)");
+    map_fields(sub, {{"TranslateOptions::edit", sub->get_name() == "style" ? "--reference" : "--emotion"},
+                     {"TranslateOptions::edit.intensity", "--intensity"},
+                     {"ManipulateOptions::schedule", "--schedule"},
+                     {"TranslateOptions::fit_iters", "--fit-iters"},
+                     {"TranslateOptions::crf", "--crf"},
+                     {"TranslateOptions::preset", "--preset"}});
     set_outputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->t.output, "output video"},
                                                                 {o->t.preview, "--preview video"},

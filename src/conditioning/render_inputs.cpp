@@ -34,6 +34,12 @@
 namespace fs = std::filesystem;
 
 namespace ned::conditioning {
+void RenderInputsOptions::validate() const {
+    if (flame.empty()) throw OptionError("RenderInputsOptions::flame", ": a FLAME asset is required");
+    if (batch <= 0) throw OptionError("RenderInputsOptions::batch", cat(" must be >= 1 (got ", batch, ")"));
+    if (threads < 0) throw OptionError("RenderInputsOptions::threads", cat(" must be >= 0 (got ", threads, ")"));
+}
+
 namespace {
 
 constexpr const char* kFormat = "ned.conditioning";
@@ -83,13 +89,11 @@ std::vector<int64_t> frames_to_render(const face::FaceTrack& track, const recon:
 RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn& progress) {
     if (o.workdir.empty() || !fs::is_directory(o.workdir))
         throw InputError(cat("[render] work folder '", o.workdir, "' does not exist"));
-    if (o.flame.empty()) throw InputError("[render] a FLAME asset is required (--flame)");
-    if (o.batch <= 0) throw InputError(cat("[render] batch must be positive, got ", o.batch));
+    o.validate();
     EyeSource eyes;
-    if (o.eyes == "track") eyes = EyeSource::Track;
-    else if (o.eyes == "mesh") eyes = EyeSource::Mesh;
-    else if (o.eyes == "auto") eyes = o.reconstruction.empty() ? EyeSource::Track : EyeSource::Mesh;
-    else throw InputError(cat("[render] --eyes must be auto, track or mesh, got '", o.eyes, "'"));
+    if (o.eyes == EyesChoice::Track) eyes = EyeSource::Track;
+    else if (o.eyes == EyesChoice::Mesh) eyes = EyeSource::Mesh;
+    else eyes = o.reconstruction.empty() ? EyeSource::Track : EyeSource::Mesh;
 
     const fs::path wd(o.workdir);
     const std::string track_path = (wd / "track.safetensors").string();

@@ -164,15 +164,26 @@ struct Context::Impl {
     c10::intrusive_ptr<c10d::TCPStore> hb_store;  // own connection: the store client is not thread-safe
 };
 
+const char* backend_name(Backend b) {
+    switch (b) {
+        case Backend::Gloo: return "gloo";
+        case Backend::Nccl: return "nccl";
+        default: return "auto";
+    }
+}
+
+void Options::validate() const {
+    if (!(timeout.count() > 0))
+        throw OptionError("Options::timeout", cat(" must be > 0 ms (got ", timeout.count(), " ms)"));
+}
+
 std::shared_ptr<Context> Context::single() { return std::shared_ptr<Context>(new Context()); }
 
 std::shared_ptr<Context> Context::create(const Env& env, const Options& options, const torch::Device& device) {
     auto ctx = std::shared_ptr<Context>(new Context());
     ctx->env_ = env;
     if (!env.distributed()) return ctx;
-    if (options.backend != "auto" && options.backend != "gloo" && options.backend != "nccl")
-        throw InputError(cat("--dist-backend must be auto, gloo or nccl, got '", options.backend, "'"));
-    if (!(options.timeout.count() > 0)) throw InputError("--dist-timeout must be > 0");
+    options.validate();
     // (SIGPIPE is the caller's: header.) c10d and Gloo log a missing peer themselves ("[W socket.cpp...] [c10d]
     // ..."), beside ned's one error line
     if (!options.user_log_level) quiet_backend_logs(!options.backend_logs);
@@ -268,16 +279,16 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
     } stop_on_throw{impl};
     // Backend: auto = NCCL when this rank has a GPU and LibTorch has NCCL; every rank must agree, so the
     // choice is agreed through the store (a rank without a GPU forces Gloo for all).
-    bool want_nccl = options.backend == "nccl";
+    bool want_nccl = options.backend == Backend::Nccl;
 #ifdef NED_WITH_NCCL
     const bool can_nccl = device.is_cuda();
 #else
     const bool can_nccl = false;
 #endif
     if (want_nccl && !can_nccl)
-        throw InputError(cat("--dist-backend nccl: ", device.is_cuda() ? "this LibTorch was built without NCCL"
-                                                                      : "this rank has no GPU"));
-    if (options.backend == "auto") {
+        throw OptionError("Options::backend", cat(" nccl: ", device.is_cuda() ? "this LibTorch was built without NCCL"
+                                                                             : "this rank has no GPU"));
+    if (options.backend == Backend::Auto) {
         impl->store->add("ned/no_nccl", can_nccl ? 0 : 1);
         impl->store->add("ned/backend_votes", 1);
         // wait until every rank voted (all of them have joined, so this is quick)

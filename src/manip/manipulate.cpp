@@ -86,18 +86,18 @@ torch::Tensor median_style(const torch::Tensor& styles) {
 
 std::vector<Keyframe> parse_schedule(const std::string& text) {
     std::vector<Keyframe> keys;
-    if (text.find_first_not_of(" \t") == std::string::npos) throw InputError("--schedule is empty");
+    if (text.find_first_not_of(" \t") == std::string::npos) throw OptionError("ManipulateOptions::schedule", " is empty");
     std::stringstream ss(text + ",");  // the extra comma makes a trailing "a," yield its empty last entry
     std::string item;
     while (std::getline(ss, item, ',')) {
         item.erase(0, item.find_first_not_of(" \t"));
         item.erase(item.find_last_not_of(" \t") + 1);
         if (item.empty())
-            throw InputError(cat("--schedule '", text, "': empty entry (a stray comma?); expected "
-                                 "TIME:EMOTION[@INTENSITY],..."));
+            throw OptionError("ManipulateOptions::schedule", cat(" '", text, "': empty entry (a stray comma?); expected "
+                                                     "TIME:EMOTION[@INTENSITY],..."));
         const auto colon = item.find(':');
         if (colon == std::string::npos)
-            throw InputError(cat("--schedule entry '", item, "': expected TIME:EMOTION[@INTENSITY]"));
+            throw OptionError("ManipulateOptions::schedule", cat(" entry '", item, "': expected TIME:EMOTION[@INTENSITY]"));
         Keyframe k;
         std::string emo = item.substr(colon + 1);
         try {
@@ -112,18 +112,29 @@ std::vector<Keyframe> parse_schedule(const std::string& text) {
                 emo = emo.substr(0, at);
             }
         } catch (const std::logic_error&) {
-            throw InputError(cat("--schedule entry '", item, "': expected TIME:EMOTION[@INTENSITY] with numbers"));
+            throw OptionError("ManipulateOptions::schedule", cat(" entry '", item, "': expected TIME:EMOTION[@INTENSITY] with numbers"));
         }
         if (!(k.time_s >= 0) || !std::isfinite(k.time_s) || !std::isfinite(k.intensity))
-            throw InputError(cat("--schedule entry '", item, "': time must be >= 0 and values finite"));
+            throw OptionError("ManipulateOptions::schedule", cat(" entry '", item, "': time must be >= 0 and values finite"));
         emotion_index(emo);  // validates
         k.emotion = emo;
         if (!keys.empty() && k.time_s <= keys.back().time_s)
-            throw InputError(cat("--schedule: times must increase ('", item, "' after ", keys.back().time_s, " s)"));
+            throw OptionError("ManipulateOptions::schedule", cat(": times must increase ('", item, "' after ", keys.back().time_s, " s)"));
         keys.push_back(k);
     }
-    if (keys.empty()) throw InputError("--schedule is empty");
+    if (keys.empty()) throw OptionError("ManipulateOptions::schedule", " is empty");
     return keys;
+}
+
+void ManipulateOptions::validate() const {
+    const int modes = !emotions.empty() + (reference != nullptr) + !schedule.empty();
+    if (modes != 1)
+        throw OptionError("ManipulateOptions::emotions",
+                          cat(": give exactly one of emotions, reference or schedule (got ", modes, ")"));
+    if (!std::isfinite(intensity))
+        throw OptionError("ManipulateOptions::intensity", cat(" must be a finite number (got ", intensity, ")"));
+    if (batch_size < 1) throw OptionError("ManipulateOptions::batch_size", cat(" must be >= 1 (got ", batch_size, ")"));
+    for (const auto& e : emotions) emotion_index(e);
 }
 
 namespace {
@@ -143,7 +154,7 @@ double parse_fps(const recon::Reconstruction& r) {
     }
     if (!(num > 0 && den > 0))
         throw InputError(cat(r.source, ": reconstruction has no usable fps ('", r.fps,
-                             "') but --schedule needs one to convert seconds to frames"));
+                             "') but a schedule needs one to convert seconds to frames"));
     return num / den;
 }
 
@@ -156,11 +167,7 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 recon::Reconstruction manipulate(const recon::Reconstruction& in, Nets& nets, const ManipulateOptions& opts) {
-    const int modes = !opts.emotions.empty() + (opts.reference != nullptr) + !opts.schedule.empty();
-    if (modes != 1) throw InputError("give exactly one of --emotion, --reference or --schedule");
-    if (!std::isfinite(opts.intensity)) throw InputError("--intensity must be a finite number");
-    NED_CHECK(opts.batch_size > 0, "batch_size ", opts.batch_size);
-    for (const auto& e : opts.emotions) emotion_index(e);
+    opts.validate();
 
     torch::NoGradGuard no_grad;
     const torch::Device device = resolve_device(opts.device);

@@ -217,36 +217,19 @@ struct Schedule {
     int64_t B = 0, GB = 0, iters = 0, total_iters = 0;
 };
 
-// ---- 1. validate ------------------------------------------------------------------------------------
-
-void validate_options(const TrainOptions& o) {
-    if (o.epochs < 1) throw InputError(cat("--epochs must be >= 1, got ", o.epochs));
-    if (o.decay_epochs < 0 || o.decay_epochs > o.epochs)
-        throw InputError(cat("--decay-epochs must be in 0..epochs (", o.epochs, "), got ", o.decay_epochs));
-    if (o.batch_size < 1) throw InputError(cat("--batch-size must be >= 1, got ", o.batch_size));
-    if (o.iters_per_epoch < 0) throw InputError("--iters-per-epoch must be >= 0");
-    if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw InputError("--val-fraction must be in [0, 1)");
-    if (o.resume && !o.init_from.empty()) throw InputError("--resume and --init-from exclude each other");
-    if (!(std::isfinite(o.lr) && o.lr > 0 && o.lr <= 1)) throw InputError(cat("--lr must be in (0, 1], got ", o.lr));
-    if (!(std::isfinite(o.f_lr) && o.f_lr >= 0 && o.f_lr <= 1))
-        throw InputError(cat("--f-lr must be in [0, 1], got ", o.f_lr));
-    for (const auto& [name, v] : {std::pair<const char*, double>{"--lambda-sty", o.lambdas.sty},
-                                  {"--lambda-cyc", o.lambdas.cyc},
-                                  {"--lambda-mouth", o.lambdas.mouth}})
-        if (!(std::isfinite(v) && v >= 0 && v <= 1e6)) throw InputError(cat(name, " must be in [0, 1e6], got ", v));
-}
+// ---- 1. validate: TrainOptions::validate, at the end of this file -----------------------------------
 
 // ---- 2. plan the outputs: --out checked now, created only once the dataset and --init-from have loaded ------
 
 void plan_outputs(TrainRun& run) {
     const TrainOptions& o = run.o;
-    if (o.out_dir.empty()) throw InputError("--out: empty path");
+    if (o.out_dir.empty()) throw OptionError("TrainOptions::out_dir", ": empty path");
     run.folder.check_usable();
     const bool main_rank = run.main_rank, exists = run.folder.existed();
     const int resume_epoch = o.resume && exists ? last_epoch(o.out_dir) : 0;
     if (main_rank && o.resume && resume_epoch == 0)
-        throw InputError(cat("--resume: no complete checkpoint (epoch_NN.safetensors + epoch_NN.optim.safetensors) in ",
-                             o.out_dir));
+        throw OptionError("TrainOptions::resume", cat(": no complete checkpoint (epoch_NN.safetensors + "
+                                                      "epoch_NN.optim.safetensors) in ", o.out_dir));
     if (main_rank && exists && !o.resume && !o.overwrite &&
         (last_epoch(o.out_dir) > 0 || fs::exists(run.folder.file("manipulator.safetensors"))))
         throw InputError(cat(o.out_dir, " already holds checkpoints; use --resume to continue or -y to start over"));
@@ -572,8 +555,30 @@ void report(const TrainRun& run, const Reducers& red, TrainResult& result) {
 
 }  // namespace
 
+void TrainOptions::validate() const {
+    if (epochs < 1) throw OptionError("TrainOptions::epochs", cat(" must be >= 1 (got ", epochs, ")"));
+    if (decay_epochs < 0 || decay_epochs > epochs)
+        throw OptionError("TrainOptions::decay_epochs",
+                          cat(" must be in 0..epochs (", epochs, ") (got ", decay_epochs, ")"));
+    if (batch_size < 1) throw OptionError("TrainOptions::batch_size", cat(" must be >= 1 (got ", batch_size, ")"));
+    if (iters_per_epoch < 0)
+        throw OptionError("TrainOptions::iters_per_epoch", cat(" must be >= 0 (got ", iters_per_epoch, ")"));
+    if (!(val_fraction >= 0 && val_fraction < 1))
+        throw OptionError("TrainOptions::val_fraction", cat(" must be in [0, 1) (got ", val_fraction, ")"));
+    if (resume && !init_from.empty())
+        throw OptionError("TrainOptions::resume", cat(" and init_from exclude each other (got ", init_from, ")"));
+    if (!(std::isfinite(lr) && lr > 0 && lr <= 1))
+        throw OptionError("TrainOptions::lr", cat(" must be in (0, 1] (got ", lr, ")"));
+    if (!(std::isfinite(f_lr) && f_lr >= 0 && f_lr <= 1))
+        throw OptionError("TrainOptions::f_lr", cat(" must be in [0, 1] (got ", f_lr, ")"));
+    for (const auto& [name, v] : {std::pair<const char*, double>{"TrainOptions::lambdas.sty", lambdas.sty},
+                                  {"TrainOptions::lambdas.cyc", lambdas.cyc},
+                                  {"TrainOptions::lambdas.mouth", lambdas.mouth}})
+        if (!(std::isfinite(v) && v >= 0 && v <= 1e6)) throw OptionError(name, cat(" must be in [0, 1e6] (got ", v, ")"));
+}
+
 TrainResult train_manipulator(const TrainOptions& o) {
-    validate_options(o);
+    o.validate();
     TrainRun run(o);
     plan_outputs(run);
     const Data data = load_data(o);

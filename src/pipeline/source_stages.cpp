@@ -23,17 +23,16 @@ SourceStagesOutcome run_source_stages(StageRecords& records, const SourceStagesO
     out.track_path = (fs::path(o.dir) / "track.safetensors").string();
     out.reconstruction_path = (fs::path(o.dir) / "reconstruction.safetensors").string();
     const track::TrackOptions& to = o.track;
-    const json a_in = {
+    // Every field of the track options (track::to_json: a new field cannot be left out) but the threads, which do
+    // not change the track; the target photo by its content.
+    json a_in = track::to_json(to);
+    a_in.erase("threads");
+    a_in["target_face"] = to.target_face.empty() ? json(nullptr) : file_identity(to.target_face);
+    a_in.update(json{
         {"video", file_identity(o.video)},
-        {"face_index", to.face_index},
-        {"face_at", to.face_at.active() ? json::array({to.face_at.seconds, to.face_at.x, to.face_at.y}) : json(nullptr)},
-        {"detector", track::detector_name(to.detector)},
-        {"identity", to.identity},
-        {"target_face", to.target_face.empty() ? json(nullptr) : file_identity(to.target_face)},
-        {"identity_threshold", to.identity_threshold},
         {"landmarks", file_identity(o.models.landmarks.empty() ? track::kDefaultLandmarkModel : o.models.landmarks)},
         {"landmark_mode", analysis::landmark_mode_name(analysis::AnalyzeOptions{}.landmarks)},  // issue 22: by yaw
-        {"segmentation", file_identity(o.models.segmentation)}};
+        {"segmentation", file_identity(o.models.segmentation)}});
     out.analysis = records.run(o.stage_prefix + "analyze", a_in, [&]() -> long {
         analysis::AnalyzeOptions ao;
         ao.track = to;
@@ -64,7 +63,7 @@ SourceStagesOutcome run_source_stages(StageRecords& records, const SourceStagesO
         recon::ReconstructOptions ro;
         ro.flame_path = o.models.flame;
         ro.deca_path = o.models.deca;
-        ro.method = method;
+        ro.method = o.models.deca.empty() ? recon::Method::Fit : recon::Method::Deca;
         ro.video = o.video;
         ro.device = o.device;
         ro.overwrite = true;

@@ -157,7 +157,6 @@ namespace {
 struct StreamInputs {
     face::FaceTrack track;
     recon::Reconstruction rec;
-    renderer::Precision precision = renderer::Precision::Fp32;
     int threads = 1;  ///< conditioning and compositing threads
 };
 
@@ -171,7 +170,6 @@ StreamInputs load_inputs(const StreamRenderOptions& o) {
     if (in.rec.num_frames() != static_cast<int64_t>(in.track.frames.size()))
         throw InputError(cat(o.edited, " has ", in.rec.num_frames(), " frames but ", track_path, " has ",
                              in.track.frames.size()));
-    in.precision = renderer::parse_precision(o.precision);
     in.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     return in;
 }
@@ -195,8 +193,8 @@ renderer::FaceRenderer load_face_renderer(const StreamRenderOptions& o, const St
                                           const torch::Device& device) {
     renderer::Generator g = renderer::load_ned_generator(o.renderer, in.track.crop_size);
     NED_LOG_INFO("[translate] renderer {} (ngf {}, {} ResNet blocks), {} on {}", o.renderer, g->cfg.ngf,
-                 g->cfg.n_blocks, renderer::precision_name(in.precision), device.str());
-    return renderer::FaceRenderer(std::move(g), device, in.precision);
+                 g->cfg.n_blocks, renderer::precision_name(o.precision), device.str());
+    return renderer::FaceRenderer(std::move(g), device, o.precision);
 }
 
 /// With keep_faces a resumable sequence: the faces (and edit masks) in WORK, the resume file after each frame.

@@ -23,6 +23,7 @@
 #include "ned/blend/composite.hpp"
 #include "ned/core/progress.hpp"
 #include "ned/face/face_track.hpp"
+#include "ned/renderer/precision.hpp"
 
 namespace ned::pipeline {
 
@@ -33,7 +34,7 @@ struct StreamRenderOptions {
     std::string flame, deca, renderer;  ///< model files (deca may be empty: coarse shape images)
     bool follow_edit_mask = true;       ///< renderer and blend mask = source mask united with the NMFC coverage
     bool segmentation_masks = false;    ///< the source mask is WORK/masks/ (segmenter) when present
-    std::string precision = "fp32";
+    renderer::Precision precision = renderer::Precision::Fp32;
     std::string device = "cpu";
     int threads = 0;                    ///< conditioning and compositing threads (0 = all cores)
     bool keep_faces = false;            ///< write faces, masks and the resume file into WORK (see above)

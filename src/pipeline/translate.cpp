@@ -73,17 +73,28 @@ void check_reference_reconstruction(const recon::Reconstruction& ref, const std:
 }
 }  // namespace
 
+void TranslateOptions::validate() const {
+    const int modes = !edit.emotions.empty() + !edit.schedule.empty() + !edit.reference.empty();
+    if (modes != 1)
+        throw OptionError("TranslateOptions::edit", cat(": give exactly one of emotions, schedule or reference (got ",
+                                                        modes, ")"));
+    for (const auto& e : edit.emotions) manip::emotion_index(e);  // InputError naming the emotion
+    if (!std::isfinite(edit.intensity))
+        throw OptionError("TranslateOptions::edit.intensity", cat(" must be a finite number (got ", edit.intensity, ")"));
+    track.validate();
+    if (fit_iters < 0) throw OptionError("TranslateOptions::fit_iters", cat(" must be >= 0 (got ", fit_iters, ")"));
+    if (crf < 0 || crf > 51) throw OptionError("TranslateOptions::crf", cat(" must be in 0..51 (got ", crf, ")"));
+    if (threads < 0) throw OptionError("TranslateOptions::threads", cat(" must be >= 0 (got ", threads, ")"));
+}
+
 TranslateResult translate(const TranslateOptions& o) {
     const auto t_start = std::chrono::steady_clock::now();
     // 1. Options, inputs and outputs (exit 2), all before any decoding.
     check_input_file(o.input, "input video");
+    o.validate();
     const Edit& edit = o.edit;
-    const int modes = !edit.emotions.empty() + !edit.schedule.empty() + !edit.reference.empty();
-    if (modes != 1) throw InputError("give exactly one of --emotion, --schedule or --reference");
-    for (const auto& e : edit.emotions) manip::emotion_index(e);
     std::vector<manip::Keyframe> schedule;
     if (!edit.schedule.empty()) schedule = manip::parse_schedule(edit.schedule);
-    if (!std::isfinite(edit.intensity)) throw InputError("--intensity must be a finite number");
     bool reference_is_video = false;
     if (!edit.reference.empty()) {
         check_input_file(edit.reference, "reference");
@@ -91,15 +102,10 @@ TranslateResult translate(const TranslateOptions& o) {
         std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
         reference_is_video = ext != ".safetensors";
     }
-    if (o.track.face_index < 0) throw InputError("--face-index must be >= 0");
     track::TrackOptions target = o.track;
-    target.face_at = track::parse_face_at(o.face_at);
     target.threads = o.threads;
     if (!target.target_face.empty()) check_input_file(target.target_face, "--target-face photo");
-    if (!(target.identity_threshold > 0) || !std::isfinite(target.identity_threshold))
-        throw InputError("--identity-threshold must be a positive number");
-    if (o.fit_iters < 0) throw InputError("--fit-iters must be >= 0");
-    renderer::check_precision(renderer::parse_precision(o.precision), resolve_device(o.device));
+    renderer::check_precision(o.precision, resolve_device(o.device));
     check_extension(o.output, {".mp4", ".mov", ".mkv"}, "output video");
     check_output_path(o.output, o.overwrite, "output video");
     // Every output has its own path, none is an input (a report never replaces the video it reports on).
@@ -228,7 +234,7 @@ TranslateResult translate(const TranslateOptions& o) {
                        {"flame", file_identity(o.models.flame)},
                        {"deca", file_identity(o.models.deca)},
                        {"renderer", file_identity(o.models.renderer)},
-                       {"precision", o.precision},
+                       {"precision", renderer::precision_name(o.precision)},
                        {"follow_edit_mask", o.follow_edit_mask},
                        {"segmentation_masks", !o.models.segmentation.empty()}};
     const std::string r_key = stage_key("render", r_in);

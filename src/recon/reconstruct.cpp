@@ -115,9 +115,8 @@ void run_fit(Reconstruction& r, const face::FaceTrack& track, const FlameModel& 
 }  // namespace
 
 Reconstruction reconstruct_workdir(const std::string& workdir, const ReconstructOptions& o, const ProgressFn& progress) {
-    std::string method = o.method.empty() ? (o.deca_path.empty() ? "fit" : "deca") : o.method;
-    if (method != "deca" && method != "fit")
-        throw InputError(cat("unknown reconstruction method '", method, "' (expected deca or fit)"));
+    const Method chosen = o.method != Method::Auto ? o.method : o.deca_path.empty() ? Method::Fit : Method::Deca;
+    const std::string method = chosen == Method::Deca ? "deca" : "fit";  // the name in the file's metadata
     const std::string out = (fs::path(workdir) / "reconstruction.safetensors").string();
     const std::string track_path = (fs::path(workdir) / "track.safetensors").string();
     const auto device = resolve_device(o.device);

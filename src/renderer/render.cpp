@@ -49,17 +49,10 @@ std::vector<FrameStep> plan_steps(std::vector<int64_t> frames, const std::vector
     return steps;
 }
 
-Precision parse_precision(const std::string& s) {
-    if (s == "fp32") return Precision::Fp32;
-    if (s == "bf16") return Precision::Bf16;
-    if (s == "fp16") return Precision::Fp16;
-    throw InputError(cat("[renderer] --precision must be fp32, bf16 or fp16, got '", s, "'"));
-}
-
 void check_precision(Precision p, const torch::Device& device) {
     if (device.is_cuda()) return;
     if (p == Precision::Fp16)
-        throw InputError("[renderer] --precision fp16 needs a CUDA device (use fp32 or bf16 on the CPU)");
+        throw InputError("[renderer] precision fp16 needs a CUDA device (use fp32 or bf16 on the CPU)");
     if (p == Precision::Bf16) cpu::require_native_bf16("[renderer] --precision bf16");
 }
 
@@ -198,10 +191,9 @@ void write_render_resume(const fs::path& file, const std::string& key, int64_t d
 
 namespace {
 
-/// A checked `ned render` run: its folders, precision and device.
+/// A checked `ned render` run: its folders and device.
 struct RenderSetup {
     fs::path workdir, track, conditioning, masks, faces, aligned;
-    Precision precision = Precision::Fp32;
     torch::Device device = torch::kCPU;
 };
 
@@ -229,9 +221,8 @@ RenderSetup check_render(const RenderOptions& o) {
         throw InputError(cat("[renderer] work folder '", o.workdir, "' does not exist"));
     if (o.renderer.empty()) throw InputError("[renderer] a renderer checkpoint is required (--renderer)");
     RenderSetup s;
-    s.precision = parse_precision(o.precision);
     s.device = resolve_device(o.device);
-    check_precision(s.precision, s.device);
+    check_precision(o.precision, s.device);
     s.workdir = o.workdir;
     s.track = s.workdir / "track.safetensors";
     check_input_file(s.track.string(), "face track");
@@ -351,8 +342,8 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
     // Load the renderer.
     Generator g = load_ned_generator(o.renderer, track.crop_size);
     NED_LOG_INFO("[renderer] {} (ngf {}, {} ResNet blocks), {} on {}, {} frames", o.renderer, g->cfg.ngf,
-                 g->cfg.n_blocks, precision_name(s.precision), s.device.str(), steps.size());
-    FaceRenderer renderer(std::move(g), s.device, s.precision);
+                 g->cfg.n_blocks, precision_name(o.precision), s.device.str(), steps.size());
+    FaceRenderer renderer(std::move(g), s.device, o.precision);
 
     // Run: a resumable run keeps its faces on a failure (the resume file says how far they go); otherwise stale
     // faces are removed and, on a failure or a signal, the faces written so far go too (OutputDirs).

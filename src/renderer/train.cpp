@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include "ned/core/cpu_features.hpp"
 #include "ned/core/error.hpp"
@@ -45,22 +46,10 @@ std::string hexf(double v) {
 }
 
 void check_options(const TrainOptions& o) {
-    if (o.actors.empty()) throw InputError("[train-renderer] give at least one prepared work folder of the actor");
-    if (o.out.empty()) throw InputError("[train-renderer] --out is required");
-    if (o.epochs < 1 || o.batch_size < 1 || o.clip_frames < 1 || o.window < 1 || o.subsequence < 3 || o.ngf < 1 ||
-        o.ndf < 1 || o.max_clip_frames < 1 || o.double_every < 0 || o.val_frames < 0 || o.preview_frames < 0)
-        throw InputError("[train-renderer] --epochs, --batch-size, clip and window sizes, --ngf and --ndf must be positive");
-    // 0 is "the default" of the library's options; the CLI refuses it (a value typed is never replaced)
-    if (!(std::isfinite(o.lr) && o.lr >= 0 && o.lr <= 1))
-        throw InputError(cat("[train-renderer] --lr must be a finite number in (0, 1], got ", o.lr));
-    if (!(std::isfinite(o.save_minutes) && o.save_minutes >= 0))
-        throw InputError(cat("[train-renderer] --save-minutes must be a finite number >= 0, got ", o.save_minutes));
-    if (o.precision != "fp32" && o.precision != "bf16" && o.precision != "fp16")
-        throw InputError(cat("[train-renderer] --precision must be fp32, bf16 or fp16, got '", o.precision, "'"));
-    if (o.precision == "fp16" && !resolve_device(o.device).is_cuda())
-        throw InputError("[train-renderer] --precision fp16 needs a CUDA device (--device cuda); on the CPU use fp32 or "
-                         "bf16");
-    if (o.precision == "bf16" && !resolve_device(o.device).is_cuda())
+    o.validate();
+    if (o.precision == Precision::Fp16 && !resolve_device(o.device).is_cuda())
+        throw OptionError("TrainOptions::precision", " fp16 needs a CUDA device; on the CPU use fp32 or bf16");
+    if (o.precision == Precision::Bf16 && !resolve_device(o.device).is_cuda())
         cpu::require_native_bf16("[train-renderer] --precision bf16");
     if (o.vgg.empty() && !o.no_vgg)
         throw ModelError("[train-renderer] the VGG19 perceptual loss needs --vgg models/vgg19.safetensors (convert "
@@ -175,6 +164,29 @@ std::vector<torch::Tensor> replicated_state(Trainer& tr) {
 
 }  // namespace
 
+void TrainOptions::validate() const {
+    if (actors.empty()) throw OptionError("TrainOptions::actors", ": give at least one prepared work folder of the actor");
+    if (out.empty()) throw OptionError("TrainOptions::out", " is required");
+    for (const auto& [field, v, least] :
+         {std::tuple<const char*, int, int>{"TrainOptions::epochs", epochs, 1},
+          {"TrainOptions::batch_size", batch_size, 1},
+          {"TrainOptions::clip_frames", clip_frames, 1},
+          {"TrainOptions::max_clip_frames", max_clip_frames, 1},
+          {"TrainOptions::window", window, 1},
+          {"TrainOptions::subsequence", subsequence, 3},
+          {"TrainOptions::ngf", ngf, 1},
+          {"TrainOptions::ndf", ndf, 1},
+          {"TrainOptions::double_every", double_every, 0},
+          {"TrainOptions::val_frames", val_frames, 0},
+          {"TrainOptions::preview_frames", preview_frames, 0}})
+        if (v < least) throw OptionError(field, cat(" must be >= ", least, " (got ", v, ")"));
+    // 0 is "the default" of the library's options; the CLI refuses it (a value typed is never replaced)
+    if (!(std::isfinite(lr) && lr >= 0 && lr <= 1))
+        throw OptionError("TrainOptions::lr", cat(" must be a finite number in (0, 1] (got ", lr, ")"));
+    if (!(std::isfinite(save_minutes) && save_minutes >= 0))
+        throw OptionError("TrainOptions::save_minutes", cat(" must be a finite number >= 0 (got ", save_minutes, ")"));
+}
+
 void check_train_inputs(const TrainOptions& o) {
     check_options(o);
     check_run_state(o);
@@ -207,10 +219,10 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     Trainer tr;
     tr.device = resolve_device(o.device);
     // mixed precision: float32 master weights and optimiser state, forward and backward in bf16/fp16
-    if (o.precision == "fp16") {  // (on CUDA: check_options)
+    if (o.precision == Precision::Fp16) {  // (on CUDA: check_options)
         tr.compute = torch::kHalf;
         tr.scaleG.enabled = tr.scaleD.enabled = true;
-    } else if (o.precision == "bf16") {
+    } else if (o.precision == Precision::Bf16) {
         tr.compute = torch::kBFloat16;  // (a CPU without native bf16 was refused in check_options)
     }
     std::string init_note = "scratch";
@@ -323,7 +335,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
         f.metadata["world"] = std::to_string(world);
         f.metadata["steps"] = std::to_string(steps);
         f.metadata["windows_in_epoch"] = std::to_string(windows_in_epoch);
-        f.metadata["precision"] = o.precision;
+        f.metadata["precision"] = precision_name(o.precision);
         if (tr.scaleG.enabled) {
             f.metadata["loss_scale.G"] = hexf(tr.scaleG.scale);
             f.metadata["loss_scale.D"] = hexf(tr.scaleD.scale);

@@ -36,8 +36,9 @@ FaceAt parse_face_at(const std::string& text) {
     FaceAt f;
     if (text.empty()) return f;
     const auto bad = [&](const std::string& why) {
-        return InputError(cat("--face-at '", text, "': ", why, " (expected SECONDS:X,Y, e.g. 2.5:640,360: the face "
-                              "nearest pixel X,Y of the displayed frame at 2.5 s)"));
+        return OptionError("TrackOptions::face_at",
+                           cat(" '", text, "': ", why, " (expected SECONDS:X,Y, e.g. 2.5:640,360: the face nearest "
+                               "pixel X,Y of the displayed frame at 2.5 s)"));
     };
     const size_t colon = text.find(':'), comma = text.find(',', colon == std::string::npos ? 0 : colon);
     if (colon == std::string::npos || comma == std::string::npos) throw bad("missing ':' or ','");
@@ -385,7 +386,8 @@ std::pair<long, int> find_face_at(const std::vector<std::vector<Detection>>& det
     const double t0 = times.front(), want = t0 + at.seconds;
     const double step = T > 1 ? (times.back() - t0) / static_cast<double>(T - 1) : 0.0;
     if (want > times.back() + std::max(step, 1e-3))
-        throw InputError(cat("--face-at ", at.seconds, " s: the video ", video, " ends at ", times.back() - t0, " s"));
+        throw OptionError("TrackOptions::face_at",
+                          cat(" ", at.seconds, " s: the video ", video, " ends at ", times.back() - t0, " s"));
     long anchor = 0;
     for (long t = 1; t < T; ++t)
         if (std::abs(times[t] - want) < std::abs(times[anchor] - want)) anchor = t;
@@ -406,22 +408,61 @@ std::pair<long, int> find_face_at(const std::vector<std::vector<Detection>>& det
     for (const auto& d : detections[anchor])
         seen += cat(seen.empty() ? "" : ", ", "x ", std::lround(d.box[0]), "-", std::lround(d.box[2]), " y ",
                     std::lround(d.box[1]), "-", std::lround(d.box[3]));
-    throw InputError(cat("--face-at ", at.seconds, " s: no face near (", at.x, ", ", at.y, ") at ", at.seconds,
-                         " s (frame ", anchor, ") of ", video, "; faces detected there: ",
-                         seen.empty() ? std::string("none") : seen));
+    throw OptionError("TrackOptions::face_at",
+                      cat(" ", at.seconds, " s: no face near (", at.x, ", ", at.y, ") at ", at.seconds, " s (frame ",
+                          anchor, ") of ", video, "; faces detected there: ", seen.empty() ? std::string("none") : seen));
 }
 
 }  // namespace
 
+void TrackOptions::validate() const {
+    const auto in = [](double v, double lo, double hi) { return v >= lo && v <= hi; };  // false for NaN
+    if (!in(face_index, 0, 1000)) throw OptionError("TrackOptions::face_index", cat(" must be in 0..1000 (got ", face_index, ")"));
+    if (!in(identity_threshold, 0.05, 2.0))
+        throw OptionError("TrackOptions::identity_threshold", cat(" must be in [0.05, 2] (got ", identity_threshold, ")"));
+    if (!in(detect_scale, 0, 16)) throw OptionError("TrackOptions::detect_scale", cat(" must be in [0, 16] (got ", detect_scale, ")"));
+    if (!in(upsample, 0, 2)) throw OptionError("TrackOptions::upsample", cat(" must be 0, 1 or 2 (got ", upsample, ")"));
+    if (smooth_window < 1) throw OptionError("TrackOptions::smooth_window", cat(" must be >= 1 (got ", smooth_window, ")"));
+    if (!(cut_threshold > 0.f)) throw OptionError("TrackOptions::cut_threshold", cat(" must be > 0 (got ", cut_threshold, ")"));
+    if (!in(min_iou, 0, 1)) throw OptionError("TrackOptions::min_iou", cat(" must be in [0, 1] (got ", min_iou, ")"));
+    if (!in(max_gap_s, 0, 3600))
+        throw OptionError("TrackOptions::max_gap_s", cat(" must be a number of seconds in [0, 3600] (got ", max_gap_s, ")"));
+    if (!in(min_inside, 0, 1)) throw OptionError("TrackOptions::min_inside", cat(" must be in [0, 1] (got ", min_inside, ")"));
+    if (!in(margin, 0, 10000)) throw OptionError("TrackOptions::margin", cat(" must be in [0, 10000] (got ", margin, ")"));
+    if (crop_size < 16) throw OptionError("TrackOptions::crop_size", cat(" must be >= 16 (got ", crop_size, ")"));
+    if (threads < 0) throw OptionError("TrackOptions::threads", cat(" must be >= 0 (got ", threads, ")"));
+    if (max_frames < 0) throw OptionError("TrackOptions::max_frames", cat(" must be >= 0 (got ", max_frames, ")"));
+}
+
+nlohmann::json to_json(const TrackOptions& o) {
+    using json = nlohmann::json;
+    return json{{"detector", detector_name(o.detector)},
+                {"identity", o.identity},
+                {"target_face", o.target_face},
+                {"identity_threshold", o.identity_threshold},
+                {"detect_scale", o.detect_scale},
+                {"upsample", o.upsample},
+                {"face_index", o.face_index},
+                {"face_at", o.face_at.active() ? json::array({o.face_at.seconds, o.face_at.x, o.face_at.y}) : json(nullptr)},
+                {"smooth_window", o.smooth_window},
+                {"cut_threshold", o.cut_threshold},
+                {"min_iou", o.min_iou},
+                {"max_gap_s", o.max_gap_s},
+                {"min_inside", o.min_inside},
+                {"margin", o.margin},
+                {"crop_size", o.crop_size},
+                {"threads", o.threads},
+                {"max_frames", o.max_frames}};
+}
+
+#if defined(__GLIBCXX__) && defined(__x86_64__)
+// A field added to TrackOptions changes its size: list it in to_json (it then takes part in the stage keys) and in
+// validate, then update the size here (test_options_validate checks to_json's keys too).
+static_assert(sizeof(TrackOptions) == 120, "TrackOptions changed: update to_json and validate, then this size");
+#endif
+
 face::FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, const ProgressFn& progress) {
-    if (opts.face_index < 0) throw InputError(cat("--face-index must be >= 0 (got ", opts.face_index, ")"));
-    if (opts.smooth_window < 1) throw InputError(cat("--smooth-window must be >= 1 (got ", opts.smooth_window, ")"));
-    if (opts.crop_size < 16) throw InputError(cat("crop size must be >= 16 (got ", opts.crop_size, ")"));
-    if (!(opts.cut_threshold > 0.f)) throw InputError(cat("--cut-threshold must be > 0 (got ", opts.cut_threshold, ")"));
-    if (!(opts.max_gap >= 0.f) || !(opts.max_gap <= 3600.f))
-        throw InputError(cat("--max-gap must be a number of seconds >= 0 (got ", opts.max_gap, ")"));
-    if (!(opts.min_inside >= 0.f && opts.min_inside <= 1.f))
-        throw InputError(cat("min_inside must be in 0..1 (got ", opts.min_inside, ")"));
+    opts.validate();
     DetectorOptions dopts;
     dopts.kind = opts.detector;
     dopts.detect_scale = opts.detect_scale;
@@ -432,8 +473,9 @@ face::FaceTrack build_track(const std::string& video_path, const TrackOptions& o
     const io::VideoInfo& info = reader.info();
     const int W = info.display_width, H = info.display_height;
     if (opts.face_at.active() && (opts.face_at.x >= W || opts.face_at.y >= H))
-        throw InputError(cat("--face-at ", opts.face_at.seconds, ":", opts.face_at.x, ",", opts.face_at.y,
-                             ": the point lies outside the ", W, "x", H, " frame of ", video_path));
+        throw OptionError("TrackOptions::face_at", cat(" ", opts.face_at.seconds, ":", opts.face_at.x, ",",
+                                                       opts.face_at.y, ": the point lies outside the ", W, "x", H,
+                                                       " frame of ", video_path));
     const float scale = resolve_detect_scale(dopts, W, H);
     const cv::Size small_size(std::max(1, static_cast<int>(std::lround(W * scale))),
                               std::max(1, static_cast<int>(std::lround(H * scale))));
@@ -532,7 +574,7 @@ face::FaceTrack build_track(const std::string& video_path, const TrackOptions& o
     detections.resize(frames);
 
     const int fps_num = info.frame_rate.num, fps_den = info.frame_rate.den > 0 ? info.frame_rate.den : 1;
-    const int max_gap = gap_frames(opts.max_gap, fps_num, fps_den);
+    const int max_gap = gap_frames(opts.max_gap_s, fps_num, fps_den);
     auto at_time = [&](long t) {
         return fps_num > 0 ? cat("frame ", t, " (", std::round(10.0 * t * fps_den / fps_num) / 10.0, " s)")
                            : cat("frame ", t);

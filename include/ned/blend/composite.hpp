@@ -27,6 +27,10 @@ struct CompositeOptions {
     /// When >= 0: the number of frames that must get a new face (the frames the metadata names as edited); any
     /// other count is an Error and the output is not written.
     long expected_faces = -1;
+
+    /// levels 0..8, erosion_kernel 0 or odd, threads >= 0: OptionError (exit 2) naming the field and
+    /// the value. composite() calls it.
+    void validate() const;
 };
 
 /// The NED soft blending mask for a crop-space mask (u8 0/255 or float [0,1]): SoftErosion with

@@ -32,6 +32,9 @@ namespace ned::conditioning {
 /// in order.
 std::vector<int64_t> frames_to_render(const face::FaceTrack& track, const recon::Reconstruction& rec);
 
+/// Where the eye contours and pupils of the eye image come from (EyeSource), or Auto.
+enum class EyesChoice { Auto, Track, Mesh };
+
 struct RenderInputsOptions {
     std::string workdir;         ///< holds track.safetensors (analysed) and reconstruction.safetensors
     std::string reconstruction;  ///< empty = WORKDIR/reconstruction.safetensors
@@ -40,11 +43,14 @@ struct RenderInputsOptions {
     std::string preview;         ///< optional contact video: aligned crop | NMFC | shape | eyes; the crop panel
                                  ///< shows the blend mask that follows the edit (draw_edit_mask)
     bool save_images = false;    ///< also write the crop-space images
-    std::string eyes = "auto";   ///< auto | track | mesh; auto = mesh when `reconstruction` is given
+    EyesChoice eyes = EyesChoice::Auto;  ///< Auto = Mesh when `reconstruction` is given, else Track
     int threads = 0;             ///< frames in parallel (0 = all cores)
     int batch = 16;              ///< frames per FLAME/D_detail forward (memory stays O(batch))
     std::string device = "cpu";  ///< where FLAME/D_detail run
     bool overwrite = false;
+
+    /// flame given, batch >= 1, threads >= 0: OptionError (exit 2) naming the field and the value.
+    void validate() const;
 };
 
 struct RenderInputsResult {

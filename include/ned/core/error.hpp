@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace ned {
 
@@ -17,6 +18,20 @@ public:
 class InputError : public Error {
 public:
     using Error::Error;
+};
+/// A bad option value, found by an options struct's validate(): names the FIELD ("TrackOptions::max_gap_s") and
+/// the value. what() is field + detail (detail starts with " must ..." or ": ..."); the CLI shows the same text
+/// with the flag that sets the field in place of the field (src/cli/command.hpp, flag_for_field), so library
+/// code never names a command-line flag.
+class OptionError : public InputError {
+public:
+    OptionError(std::string field, std::string detail)
+        : InputError(field + detail), field_(std::move(field)), detail_(std::move(detail)) {}
+    const std::string& field() const noexcept { return field_; }
+    const std::string& detail() const noexcept { return detail_; }
+
+private:
+    std::string field_, detail_;
 };
 /// Missing or invalid model asset (weights file, landmark model, FLAME file, ...).
 class ModelError : public Error {

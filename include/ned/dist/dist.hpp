@@ -42,8 +42,13 @@ Env detect_env(const std::map<std::string, std::string>& vars);
 /// First host of a Slurm node list: "gpu[03-05,09],cpu1" -> "gpu03", "node7" -> "node7".
 std::string first_host(const std::string& nodelist);
 
+/// Collective backend: auto (NCCL when every rank has a GPU, else Gloo), gloo or nccl.
+enum class Backend { Auto, Gloo, Nccl };
+/// "auto" | "gloo" | "nccl".
+const char* backend_name(Backend b);
+
 struct Options {
-    std::string backend = "auto";                 ///< auto | gloo | nccl (auto: NCCL when every rank has a GPU)
+    Backend backend = Backend::Auto;
     std::chrono::milliseconds timeout{300000};    ///< bound of every collective and store call
     size_t bucket_bytes = 25u << 20;              ///< gradient all-reduce bucket size (as DDP's default)
     /// Let LibTorch's own c10d/Gloo log lines ("[W socket.cpp...] [c10d] ...") through to stderr. Off (the
@@ -56,6 +61,9 @@ struct Options {
     /// Network interface Gloo binds to (the caller passes GLOO_SOCKET_IFNAME, as PyTorch reads it); empty:
     /// loopback for a job on localhost / 127.x, else the address this host's name resolves to.
     std::string gloo_interface;
+
+    /// timeout > 0: OptionError (exit 2) naming the field and the value. Context::create calls it.
+    void validate() const;
 };
 
 /// Raise (quiet = true) or restore c10's log level (FLAGS_caffe2_log_level: FATAL, or WARNING, c10's default):

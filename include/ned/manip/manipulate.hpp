@@ -24,7 +24,7 @@ struct Keyframe {
 };
 
 /// "0:neutral,2.5:happy,6:angry@0.5" -> keyframes (sorted, times >= 0, strictly increasing).
-/// InputError for bad syntax or unknown emotions.
+/// OptionError (field ManipulateOptions::schedule) for bad syntax, InputError for unknown emotions.
 std::vector<Keyframe> parse_schedule(const std::string& text);
 
 struct ManipulateOptions {
@@ -42,6 +42,10 @@ struct ManipulateOptions {
     std::string device = "cpu";
     int batch_size = 256;  ///< windows per forward pass
     ProgressFn progress;
+
+    /// Exactly one mode, a finite intensity, batch_size >= 1, known emotions: OptionError (exit 2) naming the
+    /// field and the value (InputError naming an unknown emotion). manipulate() calls it.
+    void validate() const;
 };
 
 /// Translate `in`. Exactly one of emotions / reference / schedule must be given (InputError otherwise).

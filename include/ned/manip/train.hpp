@@ -91,6 +91,9 @@ struct TrainOptions {
     /// buckets of dist::Options::bucket_bytes), or, when false, after it (Context::average_gradients; for checks:
     /// both give the same weights, bit for bit with two ranks).
     bool overlap_reduce = true;
+
+    /// Every number in its range, resume without init_from: OptionError (exit 2) naming the field and the value.
+    void validate() const;
 };
 
 struct EpochLosses {

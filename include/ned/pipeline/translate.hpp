@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "ned/renderer/precision.hpp"
 #include "ned/track/face_tracker.hpp"
 
 namespace ned::pipeline {
@@ -73,13 +74,13 @@ struct TranslateOptions {
     ModelPaths models;
     Edit edit;
     /// The target face and the detector (the options of `ned crop` / `ned analyze`): face_index (0 = largest
-    /// face), detector, identity, target_face, identity_threshold are used; face_at comes from the text below,
-    /// threads from `threads`, the rest keep their defaults. A reference video (style) is tracked with the same
-    /// detector, its largest face, and its own identity (never target_face: it is another person).
+    /// face) or face_at, detector, identity, target_face, identity_threshold; threads come from `threads`, the CLI
+    /// leaves the rest at their defaults (every field is in the analysis stage's key). A reference video (style)
+    /// is tracked with the same detector, its largest face, and its own identity (never target_face: it is
+    /// another person).
     track::TrackOptions track;
-    std::string face_at;          ///< "SECONDS:X,Y": the face nearest that point at that time (instead of face_index)
     int fit_iters = 0;            ///< landmark fit: Adam steps per chunk (first chunk and shape pass: twice); 0 = recon's defaults
-    std::string precision = "fp32";
+    renderer::Precision precision = renderer::Precision::Fp32;
     std::string device = "cpu";
     int crf = 18;
     std::string preset = "medium";
@@ -88,6 +89,11 @@ struct TranslateOptions {
     bool follow_edit_mask = true; ///< blend mask = source face mask united with the edited NMFC coverage
     std::string preview;          ///< original | edited side by side (with the audio)
     std::string report;           ///< JSON report
+
+    /// One edit mode, a finite intensity, the track options (TrackOptions::validate), fit_iters >= 0, crf 0..51:
+    /// OptionError (exit 2) naming the field and the value; an unknown emotion: InputError naming it. translate()
+    /// calls it before any decoding.
+    void validate() const;
 };
 
 struct StageTiming {

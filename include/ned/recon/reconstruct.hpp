@@ -15,10 +15,14 @@
 
 namespace ned::recon {
 
+/// How `ned reconstruct` reconstructs: DECA's encoders, or FLAME fitted to the landmarks; Auto = Deca when
+/// deca_path is set, else Fit.
+enum class Method { Auto, Deca, Fit };
+
 struct ReconstructOptions {
     std::string flame_path;      ///< converted FLAME asset (required)
-    std::string deca_path;       ///< converted DECA weights (required for method "deca")
-    std::string method;          ///< "deca" | "fit" | "" (= deca when deca_path is set, else fit)
+    std::string deca_path;       ///< converted DECA weights (required for Method::Deca)
+    Method method = Method::Auto;
     std::string video;           ///< overrides the track's `source`
     std::string device = "auto"; ///< auto | cpu | cuda | cuda:N
     int batch = 8;               ///< crops per DECA forward

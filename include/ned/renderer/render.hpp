@@ -28,6 +28,7 @@
 #include "ned/core/progress.hpp"
 #include "ned/face/face_track.hpp"
 #include "ned/renderer/networks.hpp"
+#include "ned/renderer/precision.hpp"
 
 namespace ned::renderer {
 
@@ -42,10 +43,6 @@ struct FrameStep {
 /// runs of consecutive frame indices; `cuts` (frame indices that start a new shot) also start a segment.
 std::vector<FrameStep> plan_steps(std::vector<int64_t> frames, const std::vector<int64_t>& cuts = {});
 
-enum class Precision { Fp32, Bf16, Fp16 };
-/// "fp32" | "bf16" | "fp16" (InputError otherwise).
-Precision parse_precision(const std::string& s);
-const char* precision_name(Precision p);
 /// Refuses (InputError, exit 2) a precision the device cannot run for real: fp16 off CUDA, and bf16 on a CPU
 /// without native bf16 (ned::cpu::native_bf16: emulated bf16 is many times slower and visibly off).
 void check_precision(Precision p, const torch::Device& device);
@@ -109,7 +106,7 @@ struct RenderOptions {
     std::string renderer;      ///< ned.renderer checkpoint (required)
     std::string conditioning;  ///< empty = WORKDIR/conditioning (as `ned render-inputs` writes it)
     std::string masks;         ///< aligned-space 0/255 mask PNGs; empty = the analysis mask (below)
-    std::string precision = "fp32";
+    Precision precision = Precision::Fp32;
     std::string device = "cpu";
     bool overwrite = false;
     /// Non-empty: a resumable run keyed on this string (the pipeline's stage key: a hash of every input).

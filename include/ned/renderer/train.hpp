@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "ned/core/progress.hpp"
+#include "ned/renderer/precision.hpp"
 
 namespace ned::dist {
 class Context;
@@ -61,7 +62,7 @@ struct TrainOptions {
     bool augment = true;              ///< NED's train-time augmentation (random affine of the conditioning, eye noise)
     /// fp32, or mixed precision: bf16 (CPU, CUDA) or fp16 (CUDA only, dynamic loss scale); float32 master
     /// weights, optimiser state and checkpoints either way (docs/decisions.md)
-    std::string precision = "fp32";
+    Precision precision = Precision::Fp32;
     std::string device = "cpu";
     bool overwrite = false;           ///< -y: start over in a folder that holds a previous run
     int threads = 0;
@@ -70,6 +71,10 @@ struct TrainOptions {
     /// are summed over the ranks (weighted by each rank's share); only rank 0 writes outputs and prepares the
     /// cache (DIR must be on a disk every rank sees).
     std::shared_ptr<dist::Context> dist;
+
+    /// Every number in its range, actors and out given: OptionError (exit 2) naming the field and the value.
+    /// (The device, the precision on it and the VGG19 weights are checked by check_train_inputs.)
+    void validate() const;
 };
 
 struct TrainResult {

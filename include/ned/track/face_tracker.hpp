@@ -12,14 +12,15 @@
 //      in other shots and after long gaps the face most similar in position and size to the target's last
 //      box is picked); afterwards the
 //      detection with the highest IoU (>= min_iou) with the last target box continues the track, so
-//      another face - even a larger one - cannot take it. After more than `max_gap` frames without a
+//      another face - even a larger one - cannot take it. After a gap longer than `max_gap_s` without a
 //      match the target is lost; it is re-acquired by the same rule as at the start, and the track is
 //      split there. A cut always ends the track: the next shot picks its target by the same rule.
-//   3. per segment (between cuts, re-acquisitions and jumps), fill_gaps: runs of at most `max_gap`
-//      frames without a detection are filled (interpolated between detections, extrapolated at the ends);
+//   3. per segment (between cuts, re-acquisitions and jumps), fill_gaps: runs of at most `max_gap_s`
+//      (in frames: gap_frames) without a detection are filled (interpolated between detections, extrapolated at the ends);
 //      longer runs stay invalid (status NoFace). Each run of valid frames is median-smoothed on its own.
 //   4. boxes -> hog_to_ned_box -> make_square -> crop_transform(crop_size, margin); a frame whose square
 //      box lies less than `min_inside` inside the frame is invalid (status OutsideFrame).
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
 #include <string>
@@ -50,20 +51,29 @@ struct TrackOptions {
     std::string target_face;     ///< --target-face PHOTO: the target's identity (empty = first confident frames)
     float identity_threshold = 0.6f;  ///< face-descriptor distance above which a face is another person
     float detect_scale = 0.f;    ///< 0 = auto (long side ~640 px, never upscaled)
-    int upsample = 0;            ///< dlib pyramid-up steps for small faces (0 or 1)
+    int upsample = 0;            ///< dlib pyramid-up steps for small faces (0, 1 or 2)
     int face_index = 0;          ///< 0 = largest face, 1 = second largest, ... (see select_target)
     FaceAt face_at;              ///< when active: the face nearest this point at this time (face_index unused)
     int smooth_window = 49;      ///< median window (frames), NED's window_length; 1 = no smoothing
     float cut_threshold = 0.2f;  ///< grey-histogram distance (0..1) of a shot cut; see is_cut
     float min_iou = 0.3f;        ///< a detection continues the track if IoU with the last box >= this
-    float max_gap = 0.33f;       ///< seconds: longest detector drop-out that is filled (0 = never fill);
-                                 ///< a longer one ends the track and the target is picked again
+    float max_gap_s = 0.33f;     ///< longest detector drop-out that is filled, in seconds (0 = never fill; at
+                                 ///< most 3600); a longer one ends the track and the target is picked again
     float min_inside = 0.5f;     ///< a face box with less than this fraction of its area in the frame is invalid
     float margin = 70.f;         ///< NED's margin (pixels of a 256 crop)
     int crop_size = 256;
     int threads = 0;             ///< detection threads (0 = all cores)
     long max_frames = 0;         ///< only the first N frames (0 = all); for tests and previews
+
+    /// Every field in its range (face_index 0..1000, smooth_window >= 1, crop_size >= 16, cut_threshold > 0,
+    /// max_gap_s in [0, 3600], min_inside and min_iou in [0, 1], ...): OptionError (exit 2) naming the field and
+    /// the value. build_track calls it.
+    void validate() const;
 };
+
+/// Every field of `o` by name (the stage keys of translate are built from it, so a new field changes them:
+/// test_face_tracker's TrackOptionsJson fails until the field is added here).
+nlohmann::json to_json(const TrackOptions& o);
 
 /// Build the face track of `video_path`. Throws InputError "no face found in VIDEO" when the target face
 /// is never found, and the io errors for unreadable videos. `progress` gets (frames done, total).
@@ -85,14 +95,14 @@ struct TargetSelection {
 /// Step 2 above. `detections[t]` are frame t's detections (any order), `cuts[t]` = frame t starts a
 /// new shot (may be empty = no cuts).
 TargetSelection select_target(const std::vector<std::vector<Detection>>& detections,
-                              const std::vector<bool>& cuts, int face_index, float min_iou, int max_gap);
+                              const std::vector<bool>& cuts, int face_index, float min_iou, int max_gap_frames);
 
 /// --face-at: the target is detection `anchor_det` of frame `anchor`; it is followed forwards and backwards by
-/// the IoU rule of select_target. Where the track is lost (a cut, a gap longer than max_gap) the face most
+/// the IoU rule of select_target. Where the track is lost (a cut, a gap longer than max_gap_frames) the face most
 /// similar in position and size to the target's last box (the nearest one in time) is picked (most_similar).
 TargetSelection select_target_at(const std::vector<std::vector<Detection>>& detections,
                                  const std::vector<bool>& cuts, long anchor, int anchor_det, float min_iou,
-                                 int max_gap);
+                                 int max_gap_frames);
 
 /// Index of the detection most similar to `ref` in position and size: the smallest
 /// |centre offset| / side(ref) + |ln(side / side(ref))| (side = sqrt(area)); -1 when `dets` is empty.
@@ -102,12 +112,13 @@ int most_similar(const std::vector<Detection>& dets, const cv::Vec4f& ref);
 /// the distance to the box centre. -1 when there is none within half the box's side of its edge.
 int nearest_face(const std::vector<Detection>& dets, double x, double y);
 
-/// Fill short detector drop-outs of one segment. A run of at most `max_gap` frames without a detection is
+/// Fill short detector drop-outs of one segment. A run of at most `max_gap_frames` frames without a detection is
 /// filled: between two detections by linear interpolation, before the first or after the last detection
 /// by constant-velocity extrapolation from the nearest (up to 5) detections, so a face leaving the frame
 /// keeps moving out of it. Longer runs (and every frame of a segment without detections) are left as they
 /// are and reported NoFace. Returns the status of each frame: Detected, Filled or NoFace.
-std::vector<face::FrameStatus> fill_gaps(std::vector<cv::Vec4f>& boxes, const std::vector<bool>& present, int max_gap);
+std::vector<face::FrameStatus> fill_gaps(std::vector<cv::Vec4f>& boxes, const std::vector<bool>& present,
+                                         int max_gap_frames);
 
 /// Fraction of the area of box x0,y0,x1,y1 that lies inside a width x height frame (0 for empty boxes).
 float fraction_inside(const cv::Vec4f& box, int width, int height);

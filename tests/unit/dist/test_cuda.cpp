@@ -27,7 +27,7 @@ std::vector<torch::Tensor> reduced_grads(const std::string& backend, int rank, i
     e.source = "torchrun";
     e.master_port = port;
     Options o;
-    o.backend = backend;
+    o.backend = backend == "nccl" ? Backend::Nccl : Backend::Gloo;
     o.timeout = std::chrono::milliseconds(60000);
     o.bucket_bytes = 600;  // several buckets: launches overlap the backward pass
     auto ctx = Context::create(e, o, dev);

@@ -258,11 +258,9 @@ TEST(RenderWorkdir, BadInputsAreInputOrModelErrors) {
     o.renderer = dir / "missing.safetensors";
     EXPECT_THROW(render_workdir(o), ModelError);
     o.renderer = ckpt;
-    o.precision = "fp8";
+    o.precision = Precision::Fp16;  // CUDA only
     EXPECT_THROW(render_workdir(o), InputError);
-    o.precision = "fp16";  // CUDA only
-    EXPECT_THROW(render_workdir(o), InputError);
-    o.precision = "fp32";
+    o.precision = Precision::Fp32;
     o.conditioning = dir / "nowhere";
     EXPECT_THROW(render_workdir(o), InputError);
     o.conditioning.clear();

@@ -1,0 +1,34 @@
+#pragma once
+// Options that several commands share, defined once so that they say the same thing everywhere:
+//   --precision                        render, train-renderer, translate, style
+//   the tracking options (TrackingFlags) crop, analyze, eval, translate, style
+// Each binds a field of an options struct and enters it in the command's field -> flag table (map_fields), so
+// that an OptionError from the struct's validate() names the flag. The common options (--threads, --device, -y)
+// are the app's own (app.cpp).
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "ned/renderer/precision.hpp"
+#include "ned/track/face_tracker.hpp"
+
+namespace ned::cli {
+
+/// --precision fp32|bf16|fp16 (`help` says what runs in it and where); field `field` ("RenderOptions::precision").
+CLI::Option* add_precision_option(CLI::App* sub, renderer::Precision& precision, const std::string& help,
+                                  const std::string& field);
+
+/// Which tracking options a command has.
+enum TrackingFlags : unsigned {
+    kTrackTarget = 1u,     ///< --face-index, --detector, --target-face, --identity-threshold, --no-identity
+    kTrackFaceAt = 2u,     ///< --face-at
+    kTrackMaxGap = 4u,     ///< --max-gap
+    kTrackDetection = 8u,  ///< --detect-scale, --upsample
+    kTrackShape = 16u,     ///< --smooth-window, --cut-threshold, --margin, --crop-size, --max-frames
+    kTrackAll = 31u,
+};
+
+/// Adds the tracking options in `flags` bound to `t` (in help group `group` when not empty).
+void add_tracking_options(CLI::App* sub, track::TrackOptions& t, unsigned flags, const std::string& group = "");
+
+}  // namespace ned::cli
