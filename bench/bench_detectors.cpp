@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
     }
     DetectorOptions ho;
     const FaceDetector hog(ho);
-    const ned::facenet::FaceDetector raw_ssd;
+    const ned::facenet::SsdFaceDetector raw_ssd;
     const ned::facenet::BlazeFaceDetector raw_blaze;
     std::vector<Image> images, landmark_images;
     for (const auto& e : fs::recursive_directory_iterator(data / "video")) {

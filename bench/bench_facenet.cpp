@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
             cv::randu(img, 0, 255);
             cv::GaussianBlur(img, img, cv::Size(0, 0), 3);
         }
-        const FaceDetector det;
+        const SsdFaceDetector det;
         const BlazeFaceDetector blaze;
         const Landmarks68 lm;
         const FaceDescriptor desc;
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
         if (!image.empty() && !faces.empty()) box = faces[0].box;
         std::printf("image %dx%d, face box %.0fx%.0f, torch threads %d\n", img.cols, img.rows, box.width,
                     box.height, torch::get_num_threads());
-        time_it("FaceDetector::detect (SSD 512x512)", runs, [&] { det.detect(img); });
+        time_it("SsdFaceDetector::detect (SSD 512x512)", runs, [&] { det.detect(img); });
         time_it("BlazeFaceDetector::detect (256x256)", runs, [&] { blaze.detect(img); });
         time_it("Landmarks68::predict (112x112)", runs, [&] { lm.predict(img, box); });
         time_it("FaceDescriptor::describe (150x150)", runs, [&] { desc.describe(img, box); });

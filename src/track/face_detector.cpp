@@ -8,7 +8,9 @@
 #include <algorithm>
 
 #include "ned/core/error.hpp"
-#include "ned/facenet/facenet.hpp"
+#include "ned/facenet/blazeface.hpp"
+#include "ned/facenet/facemesh.hpp"
+#include "ned/facenet/ssd_face_detector.hpp"
 
 namespace ned::track {
 
@@ -87,7 +89,7 @@ float iou_boxes(const cv::Vec4f& a, const cv::Vec4f& b) {
 struct FaceDetector::Impl {
     DetectorOptions opts;
     dlib::frontal_face_detector det;
-    std::unique_ptr<facenet::FaceDetector> ssd;
+    std::unique_ptr<facenet::SsdFaceDetector> ssd;
     std::unique_ptr<facenet::BlazeFaceDetector> blaze;
     std::unique_ptr<facenet::FaceMesh> mesh;  ///< combined: checks BlazeFace faces that HOG did not find
     /// One pass of the base detector (HOG / SSD / BlazeFace) on an image already scaled by `scale`.
@@ -97,7 +99,7 @@ struct FaceDetector::Impl {
     /// BlazeFace's own boxes in `image` pixels. combined pads the image to a square with black first (aspect kept, as
     /// MediaPipe does: a 16:9 frame stretched to a square makes turned faces narrower still); blazeface and
     /// hog-blazeface stretch it (as @vladmandic/human does; their measured behaviour is unchanged).
-    std::vector<facenet::Detection> blaze_raw(const cv::Mat& image);
+    std::vector<facenet::FaceBox> blaze_raw(const cv::Mat& image);
     /// combined: BlazeFace's faces merged into HOG's `out`: HOG's box moved towards BlazeFace's on turned faces, a
     /// disagreeing HOG box replaced, faces HOG missed added; the last two only when FaceMesh confirms the face.
     void add_checked_blaze(const cv::Mat& image_small, float scale, std::vector<Detection>& out);
@@ -123,7 +125,7 @@ FaceDetector::FaceDetector(const DetectorOptions& opts) : impl_(std::make_unique
         return opts.models_dir.empty() ? facenet::open_models_dir() : std::filesystem::path(opts.models_dir);
     };
     if (opts.kind == DetectorKind::Ssd)
-        impl_->ssd = std::make_unique<facenet::FaceDetector>(dir());
+        impl_->ssd = std::make_unique<facenet::SsdFaceDetector>(dir());
     else if (opts.kind == DetectorKind::BlazeFace)
         impl_->blaze = std::make_unique<facenet::BlazeFaceDetector>(dir());
     else
@@ -239,7 +241,7 @@ namespace {
 /// the first pixel) -> frame coordinates (pixel centres at integers: x = u / s - 0.5), mapped to dlib's box by
 /// `to_hog` (ssd_to_hog_box / blaze_to_hog_box), largest first.
 template <typename ToHog>
-Detection from_facenet(const facenet::Detection& d, float scale, ToHog to_hog, face::DetectionSource source) {
+Detection from_facenet(const facenet::FaceBox& d, float scale, ToHog to_hog, face::DetectionSource source) {
     const cv::Vec4f b{d.box.x / scale - 0.5f, d.box.y / scale - 0.5f, (d.box.x + d.box.width) / scale - 0.5f,
                       (d.box.y + d.box.height) / scale - 0.5f};
     Detection det;
@@ -250,7 +252,7 @@ Detection from_facenet(const facenet::Detection& d, float scale, ToHog to_hog, f
     return det;
 }
 template <typename ToHog>
-std::vector<Detection> from_facenet(const std::vector<facenet::Detection>& dets, float scale, ToHog to_hog,
+std::vector<Detection> from_facenet(const std::vector<facenet::FaceBox>& dets, float scale, ToHog to_hog,
                                     face::DetectionSource source) {
     std::vector<Detection> out;
     for (const auto& d : dets) out.push_back(from_facenet(d, scale, to_hog, source));
@@ -268,7 +270,7 @@ bool same_face(const cv::Vec4f& a, const cv::Vec4f& b) {
 }
 }  // namespace
 
-std::vector<facenet::Detection> FaceDetector::Impl::blaze_raw(const cv::Mat& image) {
+std::vector<facenet::FaceBox> FaceDetector::Impl::blaze_raw(const cv::Mat& image) {
     if (opts.kind != DetectorKind::Combined || image.cols == image.rows) return blaze->detect(image, opts.min_score);
     // black padding at the bottom/right: the square's pixels are the image's, so boxes need no mapping back
     const int side = std::max(image.cols, image.rows);

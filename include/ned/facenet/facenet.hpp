@@ -28,9 +28,3 @@
 #include "ned/facenet/landmarks68.hpp"
 #include "ned/facenet/open_models.hpp"
 #include "ned/facenet/ssd_face_detector.hpp"
-
-namespace ned::facenet {
-// Transitional names (issue 23), removed once ned::track and bench/ use the new ones.
-using FaceDetector = SsdFaceDetector;
-using Detection = FaceBox;
-}  // namespace ned::facenet
