@@ -43,7 +43,9 @@ int main(int argc, char** argv) {
         analyze_track(a, det, video, "/tmp", ao);
         const auto t3 = clock::now();
         const std::clock_t c3 = std::clock();
-        auto cpu_ms = [&](std::clock_t a, std::clock_t b) { return 1000.0 * (b - a) / CLOCKS_PER_SEC / base.frames.size(); };
+        auto cpu_ms = [&](std::clock_t a, std::clock_t b) {
+            return 1000.0 * (b - a) / CLOCKS_PER_SEC / base.frames.size();
+        };
         const double n = static_cast<double>(base.frames.size());
         const double st = std::chrono::duration<double>(t1 - t0).count();
         const double sl = std::chrono::duration<double>(t2 - t1).count();
@@ -65,9 +67,10 @@ int main(int argc, char** argv) {
             std::printf("  (single pass %.1f CPU ms/frame)\n", cpu_ms(c4, std::clock()));
             const AlignmentJitter ja = alignment_jitter(a), jb = alignment_jitter(b);
             std::printf("  analysis pass  %.2f s  %.1f frames/s (single)\n", ss, n / ss);
-            std::printf("  jitter (crop px): multisample motion %.3f second-diff %.3f | single motion %.3f "
-                        "second-diff %.3f | reduction %.1f%%\n",
-                        ja.motion, ja.jitter, jb.motion, jb.jitter, 100.0 * (1.0 - ja.jitter / jb.jitter));
+            std::printf(
+                "  jitter (crop px): multisample motion %.3f second-diff %.3f | single motion %.3f "
+                "second-diff %.3f | reduction %.1f%%\n",
+                ja.motion, ja.jitter, jb.motion, jb.jitter, 100.0 * (1.0 - ja.jitter / jb.jitter));
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

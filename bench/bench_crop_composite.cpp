@@ -59,8 +59,10 @@ int main(int argc, char** argv) {
         c0 = cpu();
         ned::track::save_crop_images(video, track, io);
         const double t_img = secs(t0);
-        std::printf("crop --save-images pass : %6.2f s  %6.1f frames/s  cpu %5.1f ms/frame  (crop incl. images: %.1f "
-                    "frames/s)\n", t_img, n / t_img, 1e3 * (cpu() - c0) / n, n / (t_track + t_img));
+        std::printf(
+            "crop --save-images pass : %6.2f s  %6.1f frames/s  cpu %5.1f ms/frame  (crop incl. images: %.1f "
+            "frames/s)\n",
+            t_img, n / t_img, 1e3 * (cpu() - c0) / n, n / (t_track + t_img));
         ned::blend::CompositeOptions c;
         c.faces_dir = io.crops_dir;
         c.preset = preset;

@@ -83,7 +83,6 @@ struct Image {
     Gt gt;  // known for the landmark photos; else from the detectors
 };
 
-
 double median(std::vector<double> v) {
     if (v.empty()) return NAN;
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
@@ -128,7 +127,8 @@ void yaw_set_rows(const fs::path& dir, const std::vector<std::unique_ptr<FaceDet
             ned::io::Frame f;
             for (long t = 0; r.read(f); ++t)
                 if (t % 10 == 0)
-                    for (size_t k = 0; k < dets.size(); ++k) run(*dets[k], f.bgr, Gt{}, stats("yaw set: faceless video frames")[k]);
+                    for (size_t k = 0; k < dets.size(); ++k)
+                        run(*dets[k], f.bgr, Gt{}, stats("yaw set: faceless video frames")[k]);
             continue;
         }
         cv::Mat img = cv::imread(file.string());
@@ -231,7 +231,8 @@ int main(int argc, char** argv) {
             if (e.path().extension() != ".pts") continue;
             fs::path img_path;
             for (const char* ext : {".png", ".jpg", ".ppm"})
-                if (fs::exists(fs::path(e.path()).replace_extension(ext))) img_path = fs::path(e.path()).replace_extension(ext);
+                if (fs::exists(fs::path(e.path()).replace_extension(ext)))
+                    img_path = fs::path(e.path()).replace_extension(ext);
             cv::Mat img = cv::imread(img_path.string());
             const auto pts = ned::test::read_ibug_pts(e.path().string());
             if (img.empty() || pts.size() != 68) continue;
@@ -256,11 +257,12 @@ int main(int argc, char** argv) {
             agree_iou.push_back(iou(hog_to_ned_box(hb), hog_to_ned_box(mapped)));
         }
         void print(const char* name) const {
-            std::printf("%s -> HOG box over %zu faces both find: centre dx %.4f w, dy %.4f h, width x%.4f, height x%.4f\n",
-                        name, dx.size(), median(dx), median(dy), median(sx), median(sy));
-            std::printf("  NED box agreement (IoU of the NED boxes from HOG and the mapped box): median %.3f, min %.3f\n",
-                        median(agree_iou),
-                        agree_iou.empty() ? NAN : *std::min_element(agree_iou.begin(), agree_iou.end()));
+            std::printf(
+                "%s -> HOG box over %zu faces both find: centre dx %.4f w, dy %.4f h, width x%.4f, height x%.4f\n",
+                name, dx.size(), median(dx), median(dy), median(sx), median(sy));
+            std::printf(
+                "  NED box agreement (IoU of the NED boxes from HOG and the mapped box): median %.3f, min %.3f\n",
+                median(agree_iou), agree_iou.empty() ? NAN : *std::min_element(agree_iou.begin(), agree_iou.end()));
         }
     };
     auto edges = [](const cv::Rect2f& r) {
@@ -278,7 +280,8 @@ int main(int argc, char** argv) {
             im.gt = gt_of(ssd_to_hog_box(edges(s[0].box)));
         for (const auto& hd : h) {
             for (const auto& sd : s)
-                if (iou(hd.box, edges(sd.box)) >= 0.3f) ssd_map.add(hd.box, edges(sd.box), ssd_to_hog_box(edges(sd.box)));
+                if (iou(hd.box, edges(sd.box)) >= 0.3f)
+                    ssd_map.add(hd.box, edges(sd.box), ssd_to_hog_box(edges(sd.box)));
             for (const auto& zd : z)
                 if (iou(hd.box, edges(zd.box)) >= 0.3f)
                     blaze_map.add(hd.box, edges(zd.box), blaze_to_hog_box(edges(zd.box)));
@@ -305,9 +308,9 @@ int main(int argc, char** argv) {
         double angle;   // roll, degrees
         float cut = 0;  // fraction of the face width cut off at the left
     };
-    const std::vector<Variant> variants = {{"upright (as is)", 0},  {"roll +-30", 30}, {"roll +-45", 45},
-                                           {"roll +-60", 60},       {"roll +-90", 90},
-                                           {"cut 35% at the border", 0, 0.35f}};
+    const std::vector<Variant> variants = {{"upright (as is)", 0}, {"roll +-30", 30},
+                                           {"roll +-45", 45},      {"roll +-60", 60},
+                                           {"roll +-90", 90},      {"cut 35% at the border", 0, 0.35f}};
     std::printf("\n| set | images |");
     for (const auto& n : names) std::printf(" %s recall |", n.c_str());
     for (const auto& n : names) std::printf(" %s false det. |", n.c_str());

@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
         const EmotionFer2013 fer;
         const auto faces = det.detect(img);
         if (!image.empty() && !faces.empty()) box = faces[0].box;
-        std::printf("image %dx%d, face box %.0fx%.0f, torch threads %d\n", img.cols, img.rows, box.width,
-                    box.height, torch::get_num_threads());
+        std::printf("image %dx%d, face box %.0fx%.0f, torch threads %d\n", img.cols, img.rows, box.width, box.height,
+                    torch::get_num_threads());
         time_it("SsdFaceDetector::detect (SSD 512x512)", runs, [&] { det.detect(img); });
         time_it("BlazeFaceDetector::detect (256x256)", runs, [&] { blaze.detect(img); });
         time_it("Landmarks68::predict (112x112)", runs, [&] { lm.predict(img, box); });

@@ -14,9 +14,7 @@
 #include "ned/io/video.hpp"
 
 namespace {
-double now_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -27,21 +25,27 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-        if (a == "--preset") preset = next();
-        else if (a == "--crf") crf = std::atoi(next().c_str());
-        else if (a == "--threads") threads = std::atoi(next().c_str());
-        else if (a == "--frames") max_frames = std::atol(next().c_str());
-        else if (a == "--out") out = next();
-        else if (a == "-v") verbosity = 1;
-        else path = a;
+        if (a == "--preset")
+            preset = next();
+        else if (a == "--crf")
+            crf = std::atoi(next().c_str());
+        else if (a == "--threads")
+            threads = std::atoi(next().c_str());
+        else if (a == "--frames")
+            max_frames = std::atol(next().c_str());
+        else if (a == "--out")
+            out = next();
+        else if (a == "-v")
+            verbosity = 1;
+        else
+            path = a;
     }
     ned::log::setup(verbosity);
     try {
         const ned::io::VideoInfo info = ned::io::probe(path, true);
-        std::printf("clip: %s\n  %s %dx%d (display %dx%d), %lld frames, %.3f fps, %zu audio stream(s)\n",
-                    path.c_str(), info.codec.c_str(), info.width, info.height, info.display_width,
-                    info.display_height, static_cast<long long>(info.frame_count), info.frame_rate.value(),
-                    info.audio.size());
+        std::printf("clip: %s\n  %s %dx%d (display %dx%d), %lld frames, %.3f fps, %zu audio stream(s)\n", path.c_str(),
+                    info.codec.c_str(), info.width, info.height, info.display_width, info.display_height,
+                    static_cast<long long>(info.frame_count), info.frame_rate.value(), info.audio.size());
 
         // 1) decode only (frames kept for the encode pass when they fit in ~3 GB, else re-decoded)
         std::vector<ned::io::Frame> frames;

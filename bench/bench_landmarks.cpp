@@ -84,8 +84,9 @@ int main(int argc, char** argv) {
                 if (!img.empty() && pts.size() == 68) samples.push_back({ip.filename().string(), img, pts});
             }
         }
-    std::printf("| image | roll | dlib NME | face-api NME | FaceMesh NME | box (dlib / face-api / mesh) | hog-rot roll | "
-                "dlib NME, hog-rot roll | FaceMesh NME, hog-rot roll |\n|---|---|---|---|---|---|---|---|---|\n");
+    std::printf(
+        "| image | roll | dlib NME | face-api NME | FaceMesh NME | box (dlib / face-api / mesh) | hog-rot roll | "
+        "dlib NME, hog-rot roll | FaceMesh NME, hog-rot roll |\n|---|---|---|---|---|---|---|---|---|\n");
     double sum_d[4] = {0, 0, 0, 0}, sum_f[4] = {0, 0, 0, 0}, sum_m[4] = {0, 0, 0, 0};
     double sum_dr[4] = {0, 0, 0, 0}, sum_mr[4] = {0, 0, 0, 0};
     long cnt_r[4] = {0, 0, 0, 0};
@@ -124,11 +125,13 @@ int main(int argc, char** argv) {
                 if (find_box(ssd.detect(img), bb, sb)) {
                     // back from the HOG-like box to the raw SSD box the net was trained with
                     const float w = (sb[2] - sb[0]) / kSsdScaleX, h = (sb[3] - sb[1]) / kSsdScaleY;
-                    const float cx = 0.5f * (sb[0] + sb[2]) - kSsdShiftX * w, cy = 0.5f * (sb[1] + sb[3]) - kSsdShiftY * h;
+                    const float cx = 0.5f * (sb[0] + sb[2]) - kSsdShiftX * w,
+                                cy = 0.5f * (sb[1] + sb[3]) - kSsdShiftY * h;
                     frect = cv::Rect2f(cx - w / 2 + 0.5f, cy - h / 2 + 0.5f, w, h);
                     boxes += " / ssd";
                 } else {
-                    frect = cv::Rect2f(bb.x - 0.1f * bb.width, bb.y - 0.1f * bb.height, 1.2f * bb.width, 1.2f * bb.height);
+                    frect =
+                        cv::Rect2f(bb.x - 0.1f * bb.width, bb.y - 0.1f * bb.height, 1.2f * bb.width, 1.2f * bb.height);
                     boxes += " / gt";
                 }
                 // FaceMesh: BlazeFace's box (nearest centre) when found, else the landmark box
@@ -138,7 +141,8 @@ int main(int argc, char** argv) {
                     double best = 0.5 * bb.width;
                     std::string mb = "gt";
                     for (const auto& d : blaze.detect(img)) {
-                        const double dist = cv::norm(cv::Point2f(d.box.x + d.box.width / 2, d.box.y + d.box.height / 2) - c);
+                        const double dist =
+                            cv::norm(cv::Point2f(d.box.x + d.box.width / 2, d.box.y + d.box.height / 2) - c);
                         if (dist < best) best = dist, mrect = d.box, mb = "blazeface";
                     }
                     boxes += " / " + mb;
@@ -161,7 +165,8 @@ int main(int argc, char** argv) {
                 std::string rcols = "- | - | -";
                 for (const auto& det : hogrot.detect(img)) {
                     const cv::Point2f dc(0.5f * (det.box[0] + det.box[2]), 0.5f * (det.box[1] + det.box[3]));
-                    if (cv::norm(dc - cv::Point2f(bb.x + bb.width / 2, bb.y + bb.height / 2)) > 0.5 * bb.width) continue;
+                    if (cv::norm(dc - cv::Point2f(bb.x + bb.width / 2, bb.y + bb.height / 2)) > 0.5 * bb.width)
+                        continue;
                     const cv::Rect2f rb(det.box[0], det.box[1], det.box[2] - det.box[0], det.box[3] - det.box[1]);
                     // dlib on the image turned by -roll about the box centre (the face upright), points turned back
                     const cv::Mat U = cv::getRotationMatrix2D(dc, -det.roll, 1.0);
@@ -172,21 +177,23 @@ int main(int argc, char** argv) {
                     std::vector<cv::Point2f> dv(du.begin(), du.end());
                     cv::transform(dv, dv, Uinv);
                     const auto mr = ned::facenet::facemesh_to_68(mesh.predict(img, rb, passes, det.roll));
-                    const double ndr = normalized_mean_error(to_lm(dv), truth), nmr = normalized_mean_error(to_lm(mr), truth);
+                    const double ndr = normalized_mean_error(to_lm(dv), truth),
+                                 nmr = normalized_mean_error(to_lm(mr), truth);
                     sum_dr[a] += ndr, sum_mr[a] += nmr, ++cnt_r[a];
                     char buf[96];
                     std::snprintf(buf, sizeof buf, "%+.0f | %.4f | %.4f", det.roll, ndr, nmr);
                     rcols = buf;
                     break;
                 }
-                std::printf("| %s | %+.0f | %.4f | %.4f | %.4f | %s | %s |\n", s.name.c_str(), sgn * angles[a], nd, nf, nm,
-                            boxes.c_str(), rcols.c_str());
+                std::printf("| %s | %+.0f | %.4f | %.4f | %.4f | %s | %s |\n", s.name.c_str(), sgn * angles[a], nd, nf,
+                            nm, boxes.c_str(), rcols.c_str());
             }
     for (int a = 0; a < 4; ++a)
-        std::printf("mean NME roll %.0f: dlib %.4f, face-api %.4f, FaceMesh %.4f (%ld images); with hog-rot's box and "
-                    "roll: dlib %.4f, FaceMesh %.4f (%ld images it finds)\n",
-                    angles[a], sum_d[a] / cnt[a], sum_f[a] / cnt[a], sum_m[a] / cnt[a], cnt[a], sum_dr[a] / cnt_r[a],
-                    sum_mr[a] / cnt_r[a], cnt_r[a]);
+        std::printf(
+            "mean NME roll %.0f: dlib %.4f, face-api %.4f, FaceMesh %.4f (%ld images); with hog-rot's box and "
+            "roll: dlib %.4f, FaceMesh %.4f (%ld images it finds)\n",
+            angles[a], sum_d[a] / cnt[a], sum_f[a] / cnt[a], sum_m[a] / cnt[a], cnt[a], sum_dr[a] / cnt_r[a],
+            sum_mr[a] / cnt_r[a], cnt_r[a]);
     std::printf("time per face: dlib %.1f ms, face-api %.1f ms, FaceMesh (%d passes) %.1f ms\n", 1000 * t_dlib / calls,
                 1000 * t_net / calls, passes, 1000 * t_mesh / calls);
     return 0;

@@ -59,7 +59,8 @@ std::vector<cv::Point2f> read_ljson(const std::string& path) {
     std::ifstream in(path);
     const auto j = nlohmann::json::parse(in);
     std::vector<cv::Point2f> pts;
-    for (const auto& p : j["groups"]["LJSON"]["landmarks"]["points"]) pts.emplace_back(p[1].get<float>(), p[0].get<float>());
+    for (const auto& p : j["groups"]["LJSON"]["landmarks"]["points"])
+        pts.emplace_back(p[1].get<float>(), p[0].get<float>());
     return pts;
 }
 
@@ -110,8 +111,9 @@ const double kBins[] = {0, 15, 30, 45, 60, 75};
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s DATA_DIR [--yawset index.json] [--csv out.csv] [--max N] [--passes P] [IMAGE:PTS ...]\n",
-                     argv[0]);
+        std::fprintf(
+            stderr, "usage: %s DATA_DIR [--yawset index.json] [--csv out.csv] [--max N] [--passes P] [IMAGE:PTS ...]\n",
+            argv[0]);
         return 2;
     }
     ned::log::setup(-1);
@@ -122,11 +124,16 @@ int main(int argc, char** argv) {
     std::vector<std::string> extra;
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--yawset" && i + 1 < argc) yawset = argv[++i];
-        else if (a == "--csv" && i + 1 < argc) csv_path = argv[++i];
-        else if (a == "--max" && i + 1 < argc) max_synth = std::atol(argv[++i]);
-        else if (a == "--passes" && i + 1 < argc) passes = std::atoi(argv[++i]);
-        else extra.push_back(a);
+        if (a == "--yawset" && i + 1 < argc)
+            yawset = argv[++i];
+        else if (a == "--csv" && i + 1 < argc)
+            csv_path = argv[++i];
+        else if (a == "--max" && i + 1 < argc)
+            max_synth = std::atol(argv[++i]);
+        else if (a == "--passes" && i + 1 < argc)
+            passes = std::atoi(argv[++i]);
+        else
+            extra.push_back(a);
     }
     std::vector<Sample> samples;
     for (const char* dir : {"landmarks/300w_lfpw", "landmarks/menpo"}) {
@@ -161,10 +168,12 @@ int main(int argc, char** argv) {
         long n = 0;
         for (const auto& e : list) {
             if (max_synth >= 0 && n >= max_synth) break;
-            if (e.value("kind", std::string("synthetic")) != "synthetic" || !e.contains("pts") || e["pts"].is_null()) continue;
+            if (e.value("kind", std::string("synthetic")) != "synthetic" || !e.contains("pts") || e["pts"].is_null())
+                continue;
             const std::string file = (root / e["file"].get<std::string>()).string();
             std::vector<cv::Point2f> pts;
-            if (e["pts"].is_string()) pts = ned::test::read_ibug_pts((root / e["pts"].get<std::string>()).string());
+            if (e["pts"].is_string())
+                pts = ned::test::read_ibug_pts((root / e["pts"].get<std::string>()).string());
             else
                 for (const auto& p : e["pts"]) pts.emplace_back(p[0].get<float>() - 1.f, p[1].get<float>() - 1.f);
             cv::Mat img = cv::imread(file);
@@ -189,23 +198,27 @@ int main(int argc, char** argv) {
     const ned::facenet::Landmarks68 net;
 
     if (!samples.empty()) {  // warm-up (first-call allocations of LibTorch and the graph) before timing
-        const cv::Mat c = samples[0].img(cv::Rect(0, 0, std::min(256, samples[0].img.cols), std::min(256, samples[0].img.rows)));
+        const cv::Mat c =
+            samples[0].img(cv::Rect(0, 0, std::min(256, samples[0].img.cols), std::min(256, samples[0].img.rows)));
         (void)lm.facemesh(c, cv::Rect2f(64, 64, 128, 128));
         (void)net.predict(c, cv::Rect2f(64, 64, 128, 128));
     }
     std::FILE* csv = csv_path.empty() ? nullptr : std::fopen(csv_path.c_str(), "w");
     if (csv)
-        std::fprintf(csv, "set,name,box,disagree,yaw_true,yaw_gt_cue,yaw_dlib_cue,yaw_mesh,yaw_faceapi_cue,auto_source,auto_yaw,"
-                          "dlib_io,mesh_io,meshsil_io,faceapi_io,auto_io,dlib_bbox,mesh_bbox,meshsil_bbox,faceapi_bbox,"
-                          "auto_bbox,dlib_inner,mesh_inner,meshsil_inner,faceapi_inner,auto_inner\n");
+        std::fprintf(
+            csv,
+            "set,name,box,disagree,yaw_true,yaw_gt_cue,yaw_dlib_cue,yaw_mesh,yaw_faceapi_cue,auto_source,auto_yaw,"
+            "dlib_io,mesh_io,meshsil_io,faceapi_io,auto_io,dlib_bbox,mesh_bbox,meshsil_bbox,faceapi_bbox,"
+            "auto_bbox,dlib_inner,mesh_inner,meshsil_inner,faceapi_inner,auto_inner\n");
     // sums[set][bin][method] of io, bbox, inner; counts
     std::map<std::string, std::vector<std::vector<Err>>> sums;
     std::map<std::string, std::vector<long>> counts;
     std::map<std::string, std::vector<std::map<std::string, long>>> sources;
     double t[kM + 1] = {0};
     long calls = 0, gt_boxes = 0;
-    std::printf("| set | image | box | yaw (true) | yaw dlib cue | yaw FaceMesh | dlib | mesh | mesh-sil | face-api | "
-                "auto (source) |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf(
+        "| set | image | box | yaw (true) | yaw dlib cue | yaw FaceMesh | dlib | mesh | mesh-sil | face-api | "
+        "auto (source) |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& s : samples) {
         const Landmarks truth = to_lm(s.pts);
         const cv::Rect2f gbb = cv::boundingRect(s.pts);
@@ -218,7 +231,8 @@ int main(int argc, char** argv) {
             if (cv::norm(dc - gc) < best && std::abs(d.roll) < 1.f)
                 best = cv::norm(dc - gc), box = d.box, box_src = source_name(d.source);
         }
-        if (box_src == "gt") box = gt_hog_box(s.pts), ++gt_boxes;
+        if (box_src == "gt")
+            box = gt_hog_box(s.pts), ++gt_boxes;
         else if (std::getenv("NED_BENCH_DEBUG_DIR"))
             std::printf("box relation %s: side/gt_h %.3f, dx/gt_h %.3f, dy/gt_h %.3f\n", s.name.c_str(),
                         (box[2] - box[0]) / gbb.height, (0.5f * (box[0] + box[2]) - gc.x) / gbb.height,
@@ -307,26 +321,29 @@ int main(int argc, char** argv) {
         Err e[kM];
         for (int m = 0; m < kM; ++m) e[m] = errors(to_frame(p[m], f.crop_to_frame), truth);
         const double yaw_ref = std::isnan(s.yaw) ? yaw_mesh : s.yaw;
-        const float cue_dlib = yaw_from_landmarks(p[0]), cue_gt = yaw_from_landmarks(truth), cue_fa = yaw_from_landmarks(p[3]);
+        const float cue_dlib = yaw_from_landmarks(p[0]), cue_gt = yaw_from_landmarks(truth),
+                    cue_fa = yaw_from_landmarks(p[3]);
         int bin = -1;
         for (int b = 0; b < 5; ++b)
             if (std::abs(yaw_ref) >= kBins[b] && std::abs(yaw_ref) < kBins[b + 1] + (b == 4 ? 1e-6 : 0)) bin = b;
         if (bin >= 0) {
             auto& S = sums[s.set];
-            if (S.empty()) S.assign(5, std::vector<Err>(kM, Err{0, 0, 0})), counts[s.set].assign(5, 0),
-                                                                          sources[s.set].resize(5);
-            for (int m = 0; m < kM; ++m) S[bin][m].io += e[m].io, S[bin][m].bbox += e[m].bbox, S[bin][m].inner += e[m].inner;
+            if (S.empty())
+                S.assign(5, std::vector<Err>(kM, Err{0, 0, 0})), counts[s.set].assign(5, 0), sources[s.set].resize(5);
+            for (int m = 0; m < kM; ++m)
+                S[bin][m].io += e[m].io, S[bin][m].bbox += e[m].bbox, S[bin][m].inner += e[m].inner;
             ++counts[s.set][bin];
             ++sources[s.set][bin][landmark_source_name(ar.source)];
         }
         if (s.set == "real" || csv == nullptr)
-            std::printf("| %s | %s | %s | %s | %+.1f | %+.1f | %.3f | %.3f | %.3f | %.3f | %.3f (%s %+.0f) |\n", s.set.c_str(),
-                        s.name.c_str(), box_src.c_str(), std::isnan(s.yaw) ? "-" : std::to_string(int(std::lround(s.yaw))).c_str(),
-                        cue_dlib, yaw_mesh, e[0].io, e[1].io, e[2].io, e[3].io, e[4].io, landmark_source_name(ar.source),
-                        ar.yaw_deg);
+            std::printf("| %s | %s | %s | %s | %+.1f | %+.1f | %.3f | %.3f | %.3f | %.3f | %.3f (%s %+.0f) |\n",
+                        s.set.c_str(), s.name.c_str(), box_src.c_str(),
+                        std::isnan(s.yaw) ? "-" : std::to_string(int(std::lround(s.yaw))).c_str(), cue_dlib, yaw_mesh,
+                        e[0].io, e[1].io, e[2].io, e[3].io, e[4].io, landmark_source_name(ar.source), ar.yaw_deg);
         if (csv) {
-            std::fprintf(csv, "%s,%s,%s,%.4f,%.2f,%.2f,%.2f,%.2f,%.2f,%s,%.2f", s.set.c_str(), s.name.c_str(), box_src.c_str(),
-                         landmark_disagreement(p[0], p[1]), s.yaw, cue_gt, cue_dlib, yaw_mesh, cue_fa, landmark_source_name(ar.source), ar.yaw_deg);
+            std::fprintf(csv, "%s,%s,%s,%.4f,%.2f,%.2f,%.2f,%.2f,%.2f,%s,%.2f", s.set.c_str(), s.name.c_str(),
+                         box_src.c_str(), landmark_disagreement(p[0], p[1]), s.yaw, cue_gt, cue_dlib, yaw_mesh, cue_fa,
+                         landmark_source_name(ar.source), ar.yaw_deg);
             for (int m = 0; m < kM; ++m) std::fprintf(csv, ",%.5f", e[m].io);
             for (int m = 0; m < kM; ++m) std::fprintf(csv, ",%.5f", e[m].bbox);
             for (int m = 0; m < kM; ++m) std::fprintf(csv, ",%.5f", e[m].inner);
@@ -350,9 +367,10 @@ int main(int argc, char** argv) {
             std::printf(" %s|\n", src.c_str());
         }
     }
-    std::printf("\nfaces %ld (%ld with the ground-truth box); time per face: dlib multisample %.1f ms, FaceMesh (%d passes) + "
-                "mapping %.1f ms, silhouette jaw %.2f ms, face-api %.1f ms, auto %.1f ms\n",
-                calls, gt_boxes, 1000 * t[0] / calls, lm.options().facemesh_passes, 1000 * t[1] / calls,
-                1000 * t[2] / calls, 1000 * t[3] / calls, 1000 * t[4] / calls);
+    std::printf(
+        "\nfaces %ld (%ld with the ground-truth box); time per face: dlib multisample %.1f ms, FaceMesh (%d passes) + "
+        "mapping %.1f ms, silhouette jaw %.2f ms, face-api %.1f ms, auto %.1f ms\n",
+        calls, gt_boxes, 1000 * t[0] / calls, lm.options().facemesh_passes, 1000 * t[1] / calls, 1000 * t[2] / calls,
+        1000 * t[3] / calls, 1000 * t[4] / calls);
     return 0;
 }

@@ -33,8 +33,8 @@ Sphere make_sphere(int G = 73, int H = 69) {
         for (int c = 0; c < G; ++c) {
             const float lat = -1.2f + 2.4f * r / (H - 1), lon = -1.3f + 2.6f * c / (G - 1);
             const float R = 0.1f;
-            s.verts.insert(s.verts.end(), {R * std::cos(lat) * std::sin(lon), -R * std::sin(lat),
-                                           R * std::cos(lat) * std::cos(lon)});
+            s.verts.insert(s.verts.end(),
+                           {R * std::cos(lat) * std::sin(lon), -R * std::sin(lat), R * std::cos(lat) * std::cos(lon)});
             s.topo.uv_coords.insert(s.topo.uv_coords.end(), {float(c) / (G - 1), 1.f - float(r) / (H - 1)});
         }
     for (int r = 0; r + 1 < H; ++r)
@@ -109,14 +109,15 @@ int main() {
     const DecaImages im = renderer.render(s.verts.data(), cam, disp);
     cv::Mat packed;
     cv::merge(std::vector<cv::Mat>{im.nmfc, cv::Mat(224, 224, CV_32F, cv::Scalar(0.5))}, packed);
-    std::printf("  parts: render 224 coarse %.2f ms, detailed %.2f ms; deca_to_crop (4 ch) %.2f ms; crop_to_aligned "
-                "(Lanczos4, 4 ch) %.2f ms; eye image %.3f ms\n",
-                best_ms(20, [&] { renderer.render(s.verts.data(), cam); }),
-                best_ms(20, [&] { renderer.render(s.verts.data(), cam, disp); }),
-                best_ms(20, [&] { deca_to_crop(packed, tform, 256); }),
-                best_ms(20, [&] { crop_to_aligned(deca_to_crop(packed, tform, 256), align, 256); }) -
-                    best_ms(20, [&] { deca_to_crop(packed, tform, 256); }),
-                best_ms(20, [&] { ned::face::draw_eye_image(transform_eye_points(eyes, align), 256); }));
+    std::printf(
+        "  parts: render 224 coarse %.2f ms, detailed %.2f ms; deca_to_crop (4 ch) %.2f ms; crop_to_aligned "
+        "(Lanczos4, 4 ch) %.2f ms; eye image %.3f ms\n",
+        best_ms(20, [&] { renderer.render(s.verts.data(), cam); }),
+        best_ms(20, [&] { renderer.render(s.verts.data(), cam, disp); }),
+        best_ms(20, [&] { deca_to_crop(packed, tform, 256); }),
+        best_ms(20, [&] { crop_to_aligned(deca_to_crop(packed, tform, 256), align, 256); }) -
+            best_ms(20, [&] { deca_to_crop(packed, tform, 256); }),
+        best_ms(20, [&] { ned::face::draw_eye_image(transform_eye_points(eyes, align), 256); }));
 
     // Accuracy of composing the two warps into one Lanczos4 warp (224 -> aligned with align * tform^-1),
     // against the faithful bilinear -> u8 -> Lanczos4 chain.
@@ -132,9 +133,10 @@ int main() {
         cv::absdiff(two, one, d);
         double mx;
         cv::minMaxLoc(d.reshape(1), nullptr, &mx);
-        std::printf("composed single Lanczos4 warp vs bilinear+Lanczos4 chain (NMFC): max |diff| %.0f, mean %.3f "
-                    "levels, %.2f%% of values differ by > 1\n",
-                    mx, cv::mean(d.reshape(1))[0], 100.0 * cv::countNonZero(d.reshape(1) > 1) / (256.0 * 256 * 3));
+        std::printf(
+            "composed single Lanczos4 warp vs bilinear+Lanczos4 chain (NMFC): max |diff| %.0f, mean %.3f "
+            "levels, %.2f%% of values differ by > 1\n",
+            mx, cv::mean(d.reshape(1))[0], 100.0 * cv::countNonZero(d.reshape(1) > 1) / (256.0 * 256 * 3));
     }
 
     // Throughput: 2 worker threads, each rendering whole frames (as `ned render-inputs` does).

@@ -50,7 +50,8 @@ double train_step_seconds(int ngf, int S, Vgg19Features& vgg, torch::ScalarType 
     std::vector<torch::Tensor> fakes, reals, conds;
     for (int t = 0; t < W; ++t) {
         const auto cond = torch::rand({1, 27, S, S});
-        const auto f = g->forward(cond.to(ct), prev.detach().to(ct), torch::ones({1, 1, S, S}).to(ct)).to(torch::kFloat);
+        const auto f =
+            g->forward(cond.to(ct), prev.detach().to(ct), torch::ones({1, 1, S, S}).to(ct)).to(torch::kFloat);
         prev = torch::cat({prev.narrow(1, 3, 3), f.detach()}, 1);
         fakes.push_back(f);
         reals.push_back(torch::rand({1, 3, S, S}) * 2 - 1);
@@ -65,7 +66,8 @@ double train_step_seconds(int ngf, int S, Vgg19Features& vgg, torch::ScalarType 
                mg = dm->forward(crop_roi(fab, mouths, roi));
     const auto lg = lsgan_loss(pg, true) + feature_matching_loss(pg, pr, dc) + vgg_loss(vgg, fake, real) * 10.0 +
                     lsgan_loss(mg, true) + feature_matching_loss(mg, mr, dc);
-    const auto ld = (lsgan_loss(pr, true) + lsgan_loss(pf, false)) * 0.5 + (lsgan_loss(mr, true) + lsgan_loss(mf, false)) * 0.5;
+    const auto ld =
+        (lsgan_loss(pr, true) + lsgan_loss(pf, false)) * 0.5 + (lsgan_loss(mr, true) + lsgan_loss(mf, false)) * 0.5;
     lg.backward();
     ld.backward();
     *cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
@@ -116,12 +118,14 @@ int main(int argc, char** argv) {
             if (dtype == torch::kFloat && !cl) {
                 out32 = out;
                 t32 = best;
-                std::printf("%s%s: best %.3f s/frame, mean %.3f s\n", name, cl ? " channels-last" : "", best, sum / reps);
+                std::printf("%s%s: best %.3f s/frame, mean %.3f s\n", name, cl ? " channels-last" : "", best,
+                            sum / reps);
             } else {
-                std::printf("%s%s: best %.3f s/frame, mean %.3f s, %.2fx fp32, PSNR vs fp32 (8-bit, in mask) %.1f dB, "
-                            "max |diff| %.4f\n",
-                            name, cl ? " channels-last" : "", best, sum / reps, t32 / best, psnr_u8(out, out32, mask),
-                            (out - out32).abs().max().item<float>());
+                std::printf(
+                    "%s%s: best %.3f s/frame, mean %.3f s, %.2fx fp32, PSNR vs fp32 (8-bit, in mask) %.1f dB, "
+                    "max |diff| %.4f\n",
+                    name, cl ? " channels-last" : "", best, sum / reps, t32 / best, psnr_u8(out, out32, mask),
+                    (out - out32).abs().max().item<float>());
             }
         }
     }
@@ -134,8 +138,10 @@ int main(int argc, char** argv) {
                 vgg->to(ct);
                 double cpu = 0;
                 const double wall = train_step_seconds(ngf, S, vgg, ct, &cpu);
-                std::printf("training step (window of 4 frames, batch 1, G+D+Dm+VGG forward and backward) ngf %d %s: "
-                            "%.2f s wall, %.2f s CPU\n", ngf, ct == torch::kFloat ? "fp32" : "bf16 mixed", wall, cpu);
+                std::printf(
+                    "training step (window of 4 frames, batch 1, G+D+Dm+VGG forward and backward) ngf %d %s: "
+                    "%.2f s wall, %.2f s CPU\n",
+                    ngf, ct == torch::kFloat ? "fp32" : "bf16 mixed", wall, cpu);
             }
     }
     return 0;

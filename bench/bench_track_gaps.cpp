@@ -30,9 +30,10 @@ int main(int argc, char** argv) {
             last_det = t;
         }
         const double fps = track.fps_den > 0 ? double(track.fps_num) / track.fps_den : 0;
-        std::printf("%s: %ld frames at %.2f fps, %ld drop-outs inside shots (%ld frames), longest %ld frames "
-                    "(%.2f s)\n",
-                    argv[a], T, fps, gaps, missed, longest, fps > 0 ? longest / fps : 0.0);
+        std::printf(
+            "%s: %ld frames at %.2f fps, %ld drop-outs inside shots (%ld frames), longest %ld frames "
+            "(%.2f s)\n",
+            argv[a], T, fps, gaps, missed, longest, fps > 0 ? longest / fps : 0.0);
     }
     std::printf("drop-out length histogram (frames: count):");
     for (const auto& [len, n] : hist) std::printf(" %ld:%ld", len, n);

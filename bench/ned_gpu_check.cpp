@@ -88,7 +88,7 @@ struct Args {
     std::string out = "gpu_check.json";
     std::string device = "auto";
     bool tiny = false, dry_run = false;
-    int reps = 0;  // 0: 10 (2 with --tiny)
+    int reps = 0;      // 0: 10 (2 with --tiny)
     int threads = -1;  // torch intra-op threads: -1 LibTorch's default (1 with --dry-run), 0 all cores
     std::vector<std::string> only;
     double allreduce_mib = 0;  // 0: 256 (4 with --tiny)
@@ -112,21 +112,32 @@ Args parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string s = argv[i];
         try {
-            if (s == "--out") a.out = value(i);
-            else if (s == "--device") a.device = value(i);
-            else if (s == "--tiny") a.tiny = true;
-            else if (s == "--dry-run") a.dry_run = a.tiny = true, a.device = "cpu";
-            else if (s == "--reps") a.reps = std::stoi(value(i));
-            else if (s == "--threads") a.threads = std::stoi(value(i));
-            else if (s == "--allreduce-mib") a.allreduce_mib = std::stod(value(i));
+            if (s == "--out")
+                a.out = value(i);
+            else if (s == "--device")
+                a.device = value(i);
+            else if (s == "--tiny")
+                a.tiny = true;
+            else if (s == "--dry-run")
+                a.dry_run = a.tiny = true, a.device = "cpu";
+            else if (s == "--reps")
+                a.reps = std::stoi(value(i));
+            else if (s == "--threads")
+                a.threads = std::stoi(value(i));
+            else if (s == "--allreduce-mib")
+                a.allreduce_mib = std::stod(value(i));
             else if (s == "--only") {
                 std::stringstream ss(value(i));
                 for (std::string t; std::getline(ss, t, ',');)
                     if (!t.empty()) a.only.push_back(t);
-            } else if (s == "--allreduce-worker") a.worker = true;
-            else if (s == "--bytes") a.bytes = std::stoll(value(i));
-            else if (s == "--result") a.result = value(i);
-            else usage("unknown argument '" + s + "'");
+            } else if (s == "--allreduce-worker")
+                a.worker = true;
+            else if (s == "--bytes")
+                a.bytes = std::stoll(value(i));
+            else if (s == "--result")
+                a.result = value(i);
+            else
+                usage("unknown argument '" + s + "'");
         } catch (const std::logic_error&) {
             usage("bad number after " + s);
         }
@@ -286,7 +297,8 @@ json bench_generator(const torch::Device& dev, bool tiny, int reps, double* peak
                 r["fps"] = std::round(1000.0 * B / ms * 10) / 10;
                 y = y.to(torch::kCPU, torch::kFloat);
                 r["finite"] = torch::isfinite(y).all().item<bool>();
-                if (prec == "fp32") ref[B] = y;
+                if (prec == "fp32")
+                    ref[B] = y;
                 else if (ref.count(B)) {
                     const auto d = (y - ref[B]).abs();
                     r["max_abs_diff_vs_fp32"] = d.max().item<double>();
@@ -362,7 +374,7 @@ json bench_train(const torch::Device& dev, bool tiny, int reps, double* peak_all
     json out = json::array();
     const int S = tiny ? 64 : 256, W = 4;
     for (const std::string prec : {"fp32", "bf16", "fp16"}) {
-        json r{{"precision", prec}, {"size", S}, {"window", W}, {"batch", 1}, {"ngf", tiny ? 8 : 64},
+        json r{{"precision", prec},    {"size", S},  {"window", W}, {"batch", 1}, {"ngf", tiny ? 8 : 64},
                {"ndf", tiny ? 8 : 64}, {"vgg", true}};
         if (prec == "fp16" && !is_cuda(dev)) {
             r["skipped"] = "fp16 is CUDA only (as ned train-renderer)";
@@ -386,9 +398,9 @@ json bench_train(const torch::Device& dev, bool tiny, int reps, double* peak_all
             init_weights(*tr.D);
             tr.Dm = MultiscaleDiscriminator(dc);
             init_weights(*tr.Dm);
-            for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(tr.G.get()),
-                                         static_cast<torch::nn::Module*>(tr.D.get()),
-                                         static_cast<torch::nn::Module*>(tr.Dm.get())}) {
+            for (torch::nn::Module* m :
+                 {static_cast<torch::nn::Module*>(tr.G.get()), static_cast<torch::nn::Module*>(tr.D.get()),
+                  static_cast<torch::nn::Module*>(tr.Dm.get())}) {
                 m->to(dev);
                 m->train();
             }
@@ -402,7 +414,8 @@ json bench_train(const torch::Device& dev, bool tiny, int reps, double* peak_all
             Clips c;
             c.length = W + 2;
             std::vector<FrameData> clip;
-            const auto yy = torch::arange(S).view({S, 1}).expand({S, S}), xx = torch::arange(S).view({1, S}).expand({S, S});
+            const auto yy = torch::arange(S).view({S, 1}).expand({S, S}),
+                       xx = torch::arange(S).view({1, S}).expand({S, S});
             const auto mask =
                 ((yy - S / 2).pow(2) + (xx - S / 2).pow(2) < (S / 2 - 4) * (S / 2 - 4)).to(torch::kFloat).unsqueeze(0);
             for (size_t t = 0; t < c.length; ++t) {
@@ -454,7 +467,8 @@ json allreduce_stats(int world, int64_t bytes, double ms) {
 
 torch::Device pick_device(const std::string& spec) {
     if (spec == "cpu") return torch::kCPU;
-    if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    if (spec == "auto")
+        return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
     return resolve_device(spec);
 }
 
@@ -535,8 +549,9 @@ json allreduce_two_processes(const Args& a, const torch::Device& dev, int64_t by
     std::vector<pid_t> pids;
     std::vector<std::string> logs;
     for (int rank = 0; rank < 2; ++rank) {
-        std::vector<std::string> args{exe,     "--allreduce-worker", "--bytes",  std::to_string(bytes),
-                                      "--reps", std::to_string(a.tiny ? 3 : 10),
+        std::vector<std::string> args{exe,        "--allreduce-worker",
+                                      "--bytes",  std::to_string(bytes),
+                                      "--reps",   std::to_string(a.tiny ? 3 : 10),
                                       "--device", is_cuda(dev) ? std::string("cuda:0") : std::string("cpu"),
                                       "--result", result};
         std::vector<std::string> envs;
@@ -626,7 +641,8 @@ json allreduce_single_rank(const torch::Device& dev, int64_t bytes, int reps) {
 #endif
     (void)bytes;
     (void)reps;
-    return json{{"world", 1}, {"skipped", is_cuda(dev) ? "this build has no NCCL" : "no single-rank fallback on the CPU"}};
+    return json{{"world", 1},
+                {"skipped", is_cuda(dev) ? "this build has no NCCL" : "no single-rank fallback on the CPU"}};
 }
 
 json bench_allreduce(const Args& a, const torch::Device& dev, json& errors) {
@@ -688,7 +704,9 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    auto want = [&](const char* s) { return a.only.empty() || std::find(a.only.begin(), a.only.end(), s) != a.only.end(); };
+    auto want = [&](const char* s) {
+        return a.only.empty() || std::find(a.only.begin(), a.only.end(), s) != a.only.end();
+    };
     const auto t_start = clk::now();
     torch::Device dev = torch::kCPU;
     try {

@@ -19,10 +19,10 @@ constexpr double kDeg = 180.0 / kPi;
 
 /// Mirrored FaceMesh vertices (subject's right, subject's left): eye corners and lids, brows, cheek/jaw outline,
 /// nostrils, mouth corners (the pairs of facemesh_to_68's correspondence).
-constexpr int kMirrorPairs[][2] = {
-    {33, 263},  {133, 362}, {160, 387}, {158, 385}, {153, 380}, {144, 373}, {70, 300},  {63, 293},
-    {105, 334}, {66, 296},  {107, 336}, {127, 356}, {234, 454}, {93, 323},  {132, 361}, {58, 288},
-    {136, 365}, {150, 379}, {176, 400}, {75, 305},  {97, 326},  {61, 291},  {39, 269},  {37, 267}};
+constexpr int kMirrorPairs[][2] = {{33, 263},  {133, 362}, {160, 387}, {158, 385}, {153, 380}, {144, 373},
+                                   {70, 300},  {63, 293},  {105, 334}, {66, 296},  {107, 336}, {127, 356},
+                                   {234, 454}, {93, 323},  {132, 361}, {58, 288},  {136, 365}, {150, 379},
+                                   {176, 400}, {75, 305},  {97, 326},  {61, 291},  {39, 269},  {37, 267}};
 cv::Point3d mesh_x_axis(const std::vector<cv::Point3f>& mesh);
 }  // namespace
 
@@ -78,8 +78,8 @@ cv::Point3d mesh_x_axis(const std::vector<cv::Point3f>& mesh) {
 }
 }  // namespace
 
-std::vector<cv::Point2f> facemesh_to_68_silhouette(const std::vector<cv::Point3f>& mesh, float yaw_deg,
-                                                   float band_deg, float min_yaw_deg) {
+std::vector<cv::Point2f> facemesh_to_68_silhouette(const std::vector<cv::Point3f>& mesh, float yaw_deg, float band_deg,
+                                                   float min_yaw_deg) {
     std::vector<cv::Point2f> out = facenet::facemesh_to_68(mesh);
     if (std::abs(yaw_deg) < min_yaw_deg) return out;
     cv::Point2d c(0, 0);
@@ -135,10 +135,8 @@ struct FaceLandmarker::Impl {
 };
 
 FaceLandmarker::FaceLandmarker(const std::string& dlib_model, const FaceLandmarkerOptions& options)
-    : impl_(std::make_unique<Impl>()),
-      own_dlib_(std::make_unique<track::LandmarkDetector>(dlib_model)),
-      dlib_(own_dlib_.get()),
-      opts_(options) {
+    : impl_(std::make_unique<Impl>()), own_dlib_(std::make_unique<track::LandmarkDetector>(dlib_model)),
+      dlib_(own_dlib_.get()), opts_(options) {
     impl_->load(opts_);
 }
 
@@ -199,7 +197,8 @@ LandmarkResult FaceLandmarker::landmark(const cv::Mat& crop_bgr, const cv::Rect2
     if (impl_->net) {
         // face-api's net takes the SSD box: back from the HOG-like rectangle (inverse of the SSD -> HOG mapping)
         const float bw = rect.width / track::kSsdScaleX, bh = rect.height / track::kSsdScaleY;
-        const float cx = rect.x + rect.width / 2 - track::kSsdShiftX * bw, cy = rect.y + rect.height / 2 - track::kSsdShiftY * bh;
+        const float cx = rect.x + rect.width / 2 - track::kSsdShiftX * bw,
+                    cy = rect.y + rect.height / 2 - track::kSsdShiftY * bh;
         const std::vector<cv::Point2f> f = impl_->net->predict(crop_bgr, cv::Rect2f(cx - bw / 2, cy - bh / 2, bw, bh));
         for (int i = 0; i < face::kNumLandmarks; ++i) m[i] = 0.5f * (m[i] + f[i]);
     }

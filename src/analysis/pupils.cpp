@@ -15,8 +15,7 @@ std::array<cv::Point2f, 6> eye_contour(const face::Landmarks& lm, bool right_eye
 }
 
 cv::Point2f estimate_pupil(const cv::Mat& image_bgr, const std::array<cv::Point2f, 6>& eye) {
-    NED_CHECK(image_bgr.type() == CV_8UC3, "estimate_pupil expects a CV_8UC3 BGR image, got type ",
-              image_bgr.type());
+    NED_CHECK(image_bgr.type() == CV_8UC3, "estimate_pupil expects a CV_8UC3 BGR image, got type ", image_bgr.type());
     std::vector<cv::Point> poly(6);
     for (int i = 0; i < 6; ++i) poly[i] = cv::Point(static_cast<int>(eye[i].x), static_cast<int>(eye[i].y));
     const cv::Rect bb = cv::boundingRect(poly) & cv::Rect(0, 0, image_bgr.cols, image_bgr.rows);

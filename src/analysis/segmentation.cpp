@@ -100,8 +100,7 @@ FaceSegmenter::FaceSegmenter(UNet net) : net_(std::move(net)) { net_->train(); }
 
 cv::Mat FaceSegmenter::segment(const cv::Mat& crop_bgr) {
     NED_CHECK(crop_bgr.type() == CV_8UC3 && crop_bgr.rows % 16 == 0 && crop_bgr.cols % 16 == 0,
-              "segment() expects a CV_8UC3 crop with sides divisible by 16, got ", crop_bgr.cols, "x",
-              crop_bgr.rows);
+              "segment() expects a CV_8UC3 crop with sides divisible by 16, got ", crop_bgr.cols, "x", crop_bgr.rows);
     cv::Mat rgb;
     cv::cvtColor(crop_bgr, rgb, cv::COLOR_BGR2RGB);
     const torch::Tensor x = mat_to_tensor(rgb, 1.0 / 255.0).unsqueeze(0);

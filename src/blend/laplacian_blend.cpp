@@ -43,8 +43,8 @@ cv::Mat mix(const cv::Mat& a, const cv::Mat& b, const cv::Mat& m) {
 }  // namespace
 
 cv::Mat laplacian_blend(const cv::Mat& a, const cv::Mat& b, const cv::Mat& m, int levels) {
-    NED_CHECK(a.size() == b.size() && a.size() == m.size(), "laplacian_blend: sizes differ: ", a.size(), " ",
-              b.size(), " ", m.size());
+    NED_CHECK(a.size() == b.size() && a.size() == m.size(), "laplacian_blend: sizes differ: ", a.size(), " ", b.size(),
+              " ", m.size());
     NED_CHECK(a.type() == b.type() && a.depth() == CV_32F, "laplacian_blend: a and b must be the same float type");
     NED_CHECK(m.type() == CV_32FC1, "laplacian_blend: mask must be CV_32FC1");
     if (levels < 0) throw InputError(cat("pyramid levels must be >= 0 (got ", levels, ")"));

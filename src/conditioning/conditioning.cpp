@@ -205,10 +205,10 @@ std::vector<ConditioningFrame> ConditioningRenderer::render(const face::FaceTrac
         if (detailed) disp = cv::Mat(kUvSize, kUvSize, CV_32F, uvz[b].data_ptr<float>());
         const DecaImages di = deca_renderer_.render(verts.data_ptr<float>() + b * V * 3, cam, disp);
         const EyePoints src = face::eye_points(ff);
-        const EyePoints eyes = options_.eyes == EyeSource::Track
-                                   ? src
-                                   : move_pupils_with_contour(
-                                         src, mesh_eye_contour(lmk2d.data_ptr<float>() + b * 68 * 2, cam, tform));
+        const EyePoints eyes =
+            options_.eyes == EyeSource::Track
+                ? src
+                : move_pupils_with_contour(src, mesh_eye_contour(lmk2d.data_ptr<float>() + b * 68 * 2, cam, tform));
         out[b] = conditioning_from_deca(di, tform, ff.align, eyes, S, options_.keep_crop_images);
         out[b].frame_index = t;
     };

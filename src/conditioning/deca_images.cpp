@@ -53,8 +53,7 @@ cv::Mat check_uv_map(const cv::Mat& m, const char* what) {
 
 }  // namespace
 
-void vertex_normals(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces,
-                    float* normals) {
+void vertex_normals(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces, float* normals) {
     std::vector<double> acc(num_verts * 3, 0.0);
     for (int64_t f = 0; f < num_faces; ++f) {
         const int32_t i0 = faces[3 * f], i1 = faces[3 * f + 1], i2 = faces[3 * f + 2];
@@ -158,8 +157,7 @@ DecaImageRenderer::DecaImageRenderer(MeshTopology topology, const DecaImageOptio
 
 cv::Mat DecaImageRenderer::detail_normal_map(const float* verts, const float* normals,
                                              const cv::Mat& uv_displacement) const {
-    if (!topo_.has_uv())
-        throw Error("[render] detailed shape needs UV data (uv_coords/uv_faces) in the FLAME asset");
+    if (!topo_.has_uv()) throw Error("[render] detailed shape needs UV data (uv_coords/uv_faces) in the FLAME asset");
     cv::Mat disp = check_uv_map(uv_displacement, "UV displacement");
     const int n = kUvSize * kUvSize;
     std::vector<float> uv_v(n * 3), uv_n(n * 3);

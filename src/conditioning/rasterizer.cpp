@@ -25,14 +25,14 @@ Rasterizer::~Rasterizer() = default;
 Rasterizer::Rasterizer(Rasterizer&&) noexcept = default;
 Rasterizer& Rasterizer::operator=(Rasterizer&&) noexcept = default;
 
-void Rasterizer::rasterize(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces,
-                           int width, int height, Fragments& out) const {
+void Rasterizer::rasterize(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces, int width,
+                           int height, Fragments& out) const {
     if (width <= 0 || height <= 0)
         throw Error(cat("[render] rasterize: image size must be positive, got ", width, "x", height));
     for (int64_t i = 0; i < num_faces * 3; ++i) {
         if (faces[i] < 0 || faces[i] >= num_verts)
-            throw Error(cat("[render] rasterize: face ", i / 3, " uses vertex ", faces[i], ", expected 0..",
-                            num_verts - 1));
+            throw Error(
+                cat("[render] rasterize: face ", i / 3, " uses vertex ", faces[i], ", expected 0..", num_verts - 1));
     }
     backend_->rasterize(verts, num_verts, faces, num_faces, width, height, out);
 }

@@ -120,8 +120,8 @@ struct FaceSetup {
 
 /// Fill `s` for face `f` and return the number of image rows it spans (0 = the face covers no pixel).
 /// Mirrors CpuBackend::band step by step.
-__host__ __device__ inline unsigned long long setup_face(const float* verts, const int32_t* faces, int64_t f,
-                                                         int width, int height, FaceSetup& s) {
+__host__ __device__ inline unsigned long long setup_face(const float* verts, const int32_t* faces, int64_t f, int width,
+                                                         int height, FaceSetup& s) {
     const double sx = width * 0.5, sy = height * 0.5;
     double P[3][3];
     for (int k = 0; k < 3; ++k) {
@@ -271,8 +271,8 @@ unsigned grid_for(unsigned long long items) {
 
 [[noreturn]] void throw_cuda(cudaError_t e, const char* what) {
     (void)cudaGetLastError();  // clear a non-sticky error so that it does not resurface elsewhere
-    throw BackendError(cat("[render] CUDA rasterizer: ", what, " failed: ", cudaGetErrorName(e), " (",
-                           cudaGetErrorString(e), ")"));
+    throw BackendError(
+        cat("[render] CUDA rasterizer: ", what, " failed: ", cudaGetErrorName(e), " (", cudaGetErrorString(e), ")"));
 }
 
 void check(cudaError_t e, const char* what) {
@@ -304,8 +304,9 @@ public:
         const cudaError_t e = cudaMalloc(&p, n * sizeof(T));
         if (e != cudaSuccess) {
             (void)cudaGetLastError();
-            throw BackendError(cat("[render] CUDA rasterizer: cannot allocate ", n * sizeof(T), " bytes of GPU memory for ",
-                                   what, ": ", cudaGetErrorName(e), " (", cudaGetErrorString(e), ")"));
+            throw BackendError(cat("[render] CUDA rasterizer: cannot allocate ", n * sizeof(T),
+                                   " bytes of GPU memory for ", what, ": ", cudaGetErrorName(e), " (",
+                                   cudaGetErrorString(e), ")"));
         }
         ptr_ = static_cast<T*>(p);
         capacity_ = n;
@@ -417,13 +418,13 @@ private:
         check(cudaMemcpyAsync(ws.faces.get(), faces, 3 * nf * sizeof(int32_t), cudaMemcpyHostToDevice, st),
               "copying the faces to the GPU");
         setup_faces<<<grid_for(nf), kBlock, 0, st>>>(ws.verts.get(), ws.faces.get(), num_faces, width, height,
-                                                      ws.setup.get(), ws.rows.get());
+                                                     ws.setup.get(), ws.rows.get());
         check(cudaGetLastError(), "launching setup_faces");
         check(cub::DeviceScan::InclusiveSum(ws.scan_temp.get(), scan_bytes, ws.rows.get(), ws.ends.get(),
                                             static_cast<int>(num_faces), st),
               "the row scan");
         clear_pixels<<<grid_for(np), kBlock, 0, st>>>(static_cast<int64_t>(np), ws.keys.get(), ws.face.get(),
-                                                       ws.bary.get(), ws.depth.get());
+                                                      ws.bary.get(), ws.depth.get());
         check(cudaGetLastError(), "launching clear_pixels");
         unsigned long long num_items = 0;
         check(cudaMemcpyAsync(&num_items, ws.ends.get() + (nf - 1), sizeof num_items, cudaMemcpyDeviceToHost, st),
@@ -431,13 +432,12 @@ private:
         check(cudaStreamSynchronize(st), "setting up the faces");
 
         if (num_items > 0) {
-            raster_rows<false><<<grid_for(num_items), kBlock, 0, st>>>(ws.setup.get(), ws.ends.get(), num_faces,
-                                                                        num_items, width, ws.keys.get(), nullptr,
-                                                                        nullptr, nullptr);
+            raster_rows<false><<<grid_for(num_items), kBlock, 0, st>>>(
+                ws.setup.get(), ws.ends.get(), num_faces, num_items, width, ws.keys.get(), nullptr, nullptr, nullptr);
             check(cudaGetLastError(), "launching raster_rows (z-buffer)");
             raster_rows<true><<<grid_for(num_items), kBlock, 0, st>>>(ws.setup.get(), ws.ends.get(), num_faces,
-                                                                       num_items, width, ws.keys.get(), ws.face.get(),
-                                                                       ws.bary.get(), ws.depth.get());
+                                                                      num_items, width, ws.keys.get(), ws.face.get(),
+                                                                      ws.bary.get(), ws.depth.get());
             check(cudaGetLastError(), "launching raster_rows (fragments)");
         }
         check(cudaMemcpyAsync(out.face.data(), ws.face.get(), np * sizeof(int32_t), cudaMemcpyDeviceToHost, st),
@@ -478,9 +478,10 @@ std::unique_ptr<RasterizerBackend> make_cuda_backend() {
     const cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
-        throw BackendError(cat("[render] the CUDA rasterizer backend needs a CUDA device, but the CUDA runtime found "
-                               "none: ",
-                               cudaGetErrorName(e), " (", cudaGetErrorString(e), "); use the CPU backend"));
+        throw BackendError(
+            cat("[render] the CUDA rasterizer backend needs a CUDA device, but the CUDA runtime found "
+                "none: ",
+                cudaGetErrorName(e), " (", cudaGetErrorString(e), "); use the CPU backend"));
     }
     if (count == 0)
         throw BackendError(

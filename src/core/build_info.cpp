@@ -42,10 +42,9 @@ std::string cuda_lines() {
         auto& hooks = at::detail::getCUDAHooks();
         const uint64_t nccl = torch::cuda::nccl::version();
         s += cat("; LibTorch's runtime: CUDA ", dotted(hooks.versionCUDART(), 1000, 10), ", cuDNN ",
-                 dotted(hooks.versionRuntimeCuDNN(), 10000, 100), ", NCCL ", nccl >> 32, ".", (nccl >> 16) & 0xffff, ".",
-                 nccl & 0xffff);
-    } catch (const std::exception&) {
-    }
+                 dotted(hooks.versionRuntimeCuDNN(), 10000, 100), ", NCCL ", nccl >> 32, ".", (nccl >> 16) & 0xffff,
+                 ".", nccl & 0xffff);
+    } catch (const std::exception&) {}
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) n = 0;
     cudaGetLastError();  // a failed query (no driver) must not stick to later calls
@@ -59,9 +58,9 @@ std::string cuda_lines() {
     return s;
 #else
     const bool torch_cuda = at::detail::getCUDAHooks().hasCUDA();
-    return cat("CUDA: not compiled in (LibTorch ", torch_cuda ? "sees a GPU, but ned's CUDA code was not built" :
-                                                                "without CUDA, or no GPU", ")\nGPUs: ",
-               torch::cuda::device_count(), " visible");
+    return cat("CUDA: not compiled in (LibTorch ",
+               torch_cuda ? "sees a GPU, but ned's CUDA code was not built" : "without CUDA, or no GPU",
+               ")\nGPUs: ", torch::cuda::device_count(), " visible");
 #endif
 }
 
@@ -78,12 +77,12 @@ bool built_with_cuda() {
 std::string build_info() {
     const auto& f = cpu::features();
     const std::string cap = cpu::onednn_isa_cap();
-    return cat("ned ", NED_VERSION, "\nLibTorch ", TORCH_VERSION, " (", _GLIBCXX_USE_CXX11_ABI ? "C++11 ABI" : "pre-C++11 ABI",
-               "), oneDNN ", onednn_version(), ", ", at::get_openmp_version(), "\n",
-               cuda_lines(), "\nCPU: ", f.model.empty() ? std::string("unknown") : f.model, "; extensions: ",
-               cpu::extensions_string(f), "; ATen kernels: ", cpu::aten_capability(),
-               cap.empty() ? std::string() : cat("; oneDNN capped at ", cap), "; bf16: ",
-               cpu::native_bf16() ? "native" : "emulated (ned refuses bf16 on this CPU)");
+    return cat(
+        "ned ", NED_VERSION, "\nLibTorch ", TORCH_VERSION, " (", _GLIBCXX_USE_CXX11_ABI ? "C++11 ABI" : "pre-C++11 ABI",
+        "), oneDNN ", onednn_version(), ", ", at::get_openmp_version(), "\n", cuda_lines(),
+        "\nCPU: ", f.model.empty() ? std::string("unknown") : f.model, "; extensions: ", cpu::extensions_string(f),
+        "; ATen kernels: ", cpu::aten_capability(), cap.empty() ? std::string() : cat("; oneDNN capped at ", cap),
+        "; bf16: ", cpu::native_bf16() ? "native" : "emulated (ned refuses bf16 on this CPU)");
 }
 
 }  // namespace ned

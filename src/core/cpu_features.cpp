@@ -106,7 +106,7 @@ bool native_bf16() {
     if (!f.avx512_bf16 && !f.amx_bf16) return false;
     // oneDNN's ISA names in increasing order; a cap below AVX512_CORE_BF16 takes the bf16 instructions away.
     const std::string cap = onednn_isa_cap();
-    static const char* kBelow[] = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+    static const char* kBelow[] = {"SSE41",           "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
                                    "AVX512_CORE_VNNI"};
     for (const char* b : kBelow)
         if (cap == b) return false;

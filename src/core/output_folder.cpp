@@ -41,7 +41,8 @@ OutputFolder::OutputFolder(std::string path, std::string what) : path_(std::move
     if (!fs::is_directory(a, ec))
         throw InputError(cat(what_, " ", path_, ": cannot be created: ", a.string(), " is not a folder"));
     if (::access(a.c_str(), W_OK | X_OK) != 0)
-        throw InputError(cat(what_, " ", path_, ": cannot be created in ", a.string(), " (", std::strerror(errno), ")"));
+        throw InputError(
+            cat(what_, " ", path_, ": cannot be created in ", a.string(), " (", std::strerror(errno), ")"));
 }
 
 void OutputFolder::create(const std::vector<std::string>& watched) {
@@ -59,7 +60,8 @@ void OutputFolder::create(const std::vector<std::string>& watched) {
     if (ec || !fs::is_directory(path_)) {
         std::error_code ignore;
         fs::remove_all(top, ignore);
-        const std::string msg = cat(what_, " ", path_, ": cannot create the folder (", ec ? ec.message() : "not a folder", ")");
+        const std::string msg =
+            cat(what_, " ", path_, ": cannot create the folder (", ec ? ec.message() : "not a folder", ")");
         if (ec == std::errc::no_space_on_device) throw IoError(msg);  // not the user's input: exit 1
         throw InputError(msg);
     }
@@ -81,8 +83,7 @@ void OutputFolder::restore() noexcept {
             for (const auto& n : names_in(dir))
                 if (!std::binary_search(names.begin(), names.end(), n)) fs::remove_all(dir / n, ec);
         }
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 }  // namespace ned

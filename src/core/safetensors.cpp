@@ -19,8 +19,8 @@ struct DTypeInfo {
     size_t size;
 };
 constexpr DTypeInfo kTypes[] = {
-    {DType::F32, "F32", 4}, {DType::F64, "F64", 8}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
-    {DType::I64, "I64", 8}, {DType::I32, "I32", 4}, {DType::I16, "I16", 2}, {DType::I8, "I8", 1},
+    {DType::F32, "F32", 4}, {DType::F64, "F64", 8},   {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
+    {DType::I64, "I64", 8}, {DType::I32, "I32", 4},   {DType::I16, "I16", 2}, {DType::I8, "I8", 1},
     {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1},
 };
 
@@ -75,8 +75,8 @@ Tensor make(DType dt, std::vector<int64_t> shape, const std::vector<T>& values) 
     Tensor t;
     t.dtype = dt;
     t.shape = std::move(shape);
-    NED_CHECK(t.numel() == static_cast<int64_t>(values.size()), "tensor shape ", t.shape_str(), " vs ",
-              values.size(), " values");
+    NED_CHECK(t.numel() == static_cast<int64_t>(values.size()), "tensor shape ", t.shape_str(), " vs ", values.size(),
+              " values");
     t.data.resize(values.size() * sizeof(T));
     if (!values.empty()) std::memcpy(t.data.data(), values.data(), t.data.size());
     return t;
@@ -144,9 +144,8 @@ std::vector<uint8_t> serialize(const File& file) {
     for (const auto& [name, t] : file.tensors) {
         NED_CHECK(t.data.size() == static_cast<size_t>(t.numel()) * dtype_size(t.dtype), "tensor ", name,
                   " byte size mismatch");
-        header[name] = {{"dtype", dtype_name(t.dtype)},
-                        {"shape", t.shape},
-                        {"data_offsets", {offset, offset + t.data.size()}}};
+        header[name] = {
+            {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.data.size()}}};
         offset += t.data.size();
     }
     std::string hs = header.dump();
@@ -194,7 +193,8 @@ File parse(const std::vector<uint8_t>& bytes, const std::string& what, Role role
             if (!known) fail(role, cat(what, ": tensor '", it.key(), "' has an unknown dtype '", dt, "'"));
             const auto& js = it.value().at("shape");
             if (!js.is_array() || js.size() > 16)
-                fail(role, cat(what, ": tensor '", it.key(), "' has a malformed shape (expected a list of at most 16 sizes)"));
+                fail(role, cat(what, ": tensor '", it.key(),
+                               "' has a malformed shape (expected a list of at most 16 sizes)"));
             for (const auto& d : js) {
                 if (!d.is_number_integer() || (d.is_number_unsigned() && d.get<uint64_t>() > uint64_t(INT64_MAX)) ||
                     d.get<int64_t>() < 0)

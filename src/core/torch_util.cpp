@@ -88,8 +88,8 @@ void load_module(torch::nn::Module& module, const st::File& file, const std::str
         }
         auto src = to_torch(it->second);
         if (src.sizes() != dst.sizes())
-            throw ModelError(cat(file.path, ": tensor '", key, "' has shape ", src.sizes(), ", expected ",
-                                 dst.sizes()));
+            throw ModelError(
+                cat(file.path, ": tensor '", key, "' has shape ", src.sizes(), ", expected ", dst.sizes()));
         // Untrusted weights: a NaN or Inf would only surface as NaN outputs much later.
         if (src.is_floating_point() && src.numel() && !torch::isfinite(src).all().item<bool>())
             throw ModelError(cat(file.path, ": tensor '", key, "' holds NaN or infinite values"));
@@ -98,8 +98,8 @@ void load_module(torch::nn::Module& module, const st::File& file, const std::str
     };
     for (auto& p : module.named_parameters(true)) assign(p.key(), p.value(), false);
     for (auto& b : module.named_buffers(true)) {
-        const bool optional = b.key().size() >= 19 &&
-                              b.key().compare(b.key().size() - 19, 19, "num_batches_tracked") == 0;
+        const bool optional =
+            b.key().size() >= 19 && b.key().compare(b.key().size() - 19, 19, "num_batches_tracked") == 0;
         assign(b.key(), b.value(), optional);
     }
     if (strict) {

@@ -10,6 +10,7 @@ namespace ned::face {
 
 const Landmarks& ned_template() {
     // preprocessing/files/template.gz of NED, verbatim (pixels of the 256x256 crop).
+    // clang-format off
     static const Landmarks t = {{
         // jaw 0-16
         {57, 113}, {60, 133}, {62, 149}, {67, 166}, {72, 182}, {83, 197}, {93, 204}, {105, 215}, {128, 220},
@@ -27,18 +28,20 @@ const Landmarks& ned_template() {
         {136, 184}, {128, 184}, {121, 184}, {110, 182}, {100, 174}, {121, 174}, {128, 174}, {136, 174},
         {151, 174}, {136, 176}, {128, 176}, {121, 176},
     }};
+    // clang-format on
     return t;
 }
 
-cv::Matx23d umeyama(const std::vector<cv::Point2d>& src, const std::vector<cv::Point2d>& dst,
-                    bool estimate_scale) {
+cv::Matx23d umeyama(const std::vector<cv::Point2d>& src, const std::vector<cv::Point2d>& dst, bool estimate_scale) {
     NED_CHECK(src.size() == dst.size() && src.size() >= 2, "umeyama needs two equal point sets of >= 2, got ",
               src.size(), " and ", dst.size());
     const int n = static_cast<int>(src.size());
     Eigen::Matrix<double, 2, Eigen::Dynamic> S(2, n), D(2, n);
     for (int i = 0; i < n; ++i) {
-        S(0, i) = src[i].x; S(1, i) = src[i].y;
-        D(0, i) = dst[i].x; D(1, i) = dst[i].y;
+        S(0, i) = src[i].x;
+        S(1, i) = src[i].y;
+        D(0, i) = dst[i].x;
+        D(1, i) = dst[i].y;
     }
     const Eigen::Vector2d ms = S.rowwise().mean(), md = D.rowwise().mean();
     const Eigen::Matrix<double, 2, Eigen::Dynamic> Sc = S.colwise() - ms, Dc = D.colwise() - md;

@@ -61,8 +61,7 @@ cv::Mat extract_crop(const cv::Mat& frame, const cv::Matx23f& m, int crop_size) 
             im(row, 2) = m(row, 0) * off + m(row, 1) * off + m(row, 2);
         }
         cv::Mat mid;
-        cv::warpAffine(frame, mid, im, cv::Size(n, n), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
-                       cv::BORDER_REPLICATE);
+        cv::warpAffine(frame, mid, im, cv::Size(n, n), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
         cv::resize(mid, out, cs, 0, 0, cv::INTER_AREA);
     } else {
         cv::warpAffine(frame, out, m, cs, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);

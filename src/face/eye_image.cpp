@@ -23,7 +23,7 @@ double dist(cv::Point a, cv::Point b) { return std::hypot(double(a.x - b.x), dou
 
 void draw_disk(cv::Mat& img, cv::Point c, int r) {
     const int n = img.rows;
-    r = std::min(r, 4 * std::max(img.rows, img.cols));  // a disk larger than that covers the image anyway
+    r = std::min(r, 4 * std::max(img.rows, img.cols));   // a disk larger than that covers the image anyway
     if (c.x <= -(1 << 20) || c.y <= -(1 << 20)) return;  // a NaN point (see to_int): no disk
     for (int i = -r; i < r; ++i) {
         for (int j = -r; j < r; ++j) {

@@ -52,7 +52,8 @@ cv::Mat landmark_face_mask(const Landmarks& lm, int crop_size, const FaceMaskOpt
     const std::vector<cv::Point2f> poly = face_mask_polygon(lm, options.forehead_fraction);
     std::vector<cv::Point> ipoly;
     ipoly.reserve(poly.size());
-    for (const auto& p : poly) ipoly.emplace_back(static_cast<int>(std::lround(p.x)), static_cast<int>(std::lround(p.y)));
+    for (const auto& p : poly)
+        ipoly.emplace_back(static_cast<int>(std::lround(p.x)), static_cast<int>(std::lround(p.y)));
     cv::Mat mask = cv::Mat::zeros(crop_size, crop_size, CV_8U);
     cv::fillPoly(mask, std::vector<std::vector<cv::Point>>{ipoly}, cv::Scalar(255), cv::LINE_8);
     mask = keep_largest_component(mask);

@@ -67,14 +67,14 @@ InputContextPtr open_input(const std::string& path) {
     AVFormatContext* raw = nullptr;
     int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
     if (err < 0) {
-        throw InputError(cat("cannot read video '", path, "': ", error_string(err),
-                             " (not a video file, or a truncated one)"));
+        throw InputError(
+            cat("cannot read video '", path, "': ", error_string(err), " (not a video file, or a truncated one)"));
     }
     InputContextPtr fmt(raw);
     err = avformat_find_stream_info(fmt.get(), nullptr);
     if (err < 0) {
-        throw InputError(cat("cannot read the streams of video '", path, "': ", error_string(err),
-                             " (corrupt or truncated file?)"));
+        throw InputError(
+            cat("cannot read the streams of video '", path, "': ", error_string(err), " (corrupt or truncated file?)"));
     }
     return fmt;
 }
@@ -90,8 +90,8 @@ int find_video_stream(const AVFormatContext* fmt, const std::string& path) {
     int n_audio = 0;
     for (unsigned i = 0; i < fmt->nb_streams; ++i)
         n_audio += fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO;
-    throw InputError(cat("'", path, "' has no video stream", n_audio ? " (it is an audio-only file)" : "",
-                         "; expected a video"));
+    throw InputError(
+        cat("'", path, "' has no video stream", n_audio ? " (it is an audio-only file)" : "", "; expected a video"));
 }
 
 int stream_rotation(const AVStream* st) {
@@ -235,8 +235,8 @@ VideoInfo probe(const std::string& path, bool count_frames) {
         const int err = av_read_frame(fmt.get(), pkt.get());
         if (err == AVERROR_EOF) break;
         if (err < 0) {
-            NED_LOG_WARN("[io] {}: read error after video packet {} ({}); counting stops here (truncated file?)",
-                         path, count, av::error_string(err));
+            NED_LOG_WARN("[io] {}: read error after video packet {} ({}); counting stops here (truncated file?)", path,
+                         count, av::error_string(err));
             break;
         }
         if (pkt->stream_index == vi) {
@@ -294,8 +294,8 @@ StreamPackets read_stream_packets(const std::string& path, int stream_index) {
         const int err = av_read_frame(fmt.get(), pkt.get());
         if (err == AVERROR_EOF) break;
         if (err < 0) {
-            NED_LOG_WARN("[io] {}: read error after packet {} of stream #{} ({})", path, out.data.size(),
-                         stream_index, av::error_string(err));
+            NED_LOG_WARN("[io] {}: read error after packet {} of stream #{} ({})", path, out.data.size(), stream_index,
+                         av::error_string(err));
             break;
         }
         if (pkt->stream_index == stream_index) {

@@ -26,16 +26,16 @@ struct VideoReader::Impl {
     int sws_w = 0, sws_h = 0, sws_fmt = -1, sws_cs = -1, sws_range = -1;
 
     int64_t next_index = 0;
-    int64_t packets = 0;        // video packets sent to the decoder
+    int64_t packets = 0;  // video packets sent to the decoder
     int64_t last_pts = AV_NOPTS_VALUE;
-    int64_t tick = 1;           // one frame in time-base units (for synthesised timestamps)
-    bool input_done = false;    // no more packets (EOF or read error)
-    bool flushed = false;       // decoder got the flush packet
-    bool finished = false;      // decoder drained
+    int64_t tick = 1;         // one frame in time-base units (for synthesised timestamps)
+    bool input_done = false;  // no more packets (EOF or read error)
+    bool flushed = false;     // decoder got the flush packet
+    bool finished = false;    // decoder drained
     bool warned_pts = false;
-    bool counted = false;       // the end was reached and info.frame_count set to the frames decoded
+    bool counted = false;  // the end was reached and info.frame_count set to the frames decoded
     int decode_errors = 0;
-    int errors_in_a_row = 0;     // avcodec_receive_frame errors without a frame or a new packet in between
+    int errors_in_a_row = 0;  // avcodec_receive_frame errors without a frame or a new packet in between
     static constexpr int kMaxErrorsInARow = 64;
 
     bool have_pending = false;  // first frame decoded in the constructor (to reject empty videos)
@@ -59,8 +59,8 @@ bool VideoReader::Impl::feed() {
                 break;
             }
             if (err < 0) {
-                NED_LOG_WARN("[io] {}: read error after frame {} ({}); the video ends here (truncated file?)",
-                             path, next_index, av::error_string(err));
+                NED_LOG_WARN("[io] {}: read error after frame {} ({}); the video ends here (truncated file?)", path,
+                             next_index, av::error_string(err));
                 input_done = true;
                 break;
             }
@@ -70,16 +70,16 @@ bool VideoReader::Impl::feed() {
             }
             const int64_t index = packets++;
             if (pkt->flags & AV_PKT_FLAG_CORRUPT) {
-                NED_LOG_WARN("[io] {}: video packet {} (decode order) is corrupt or cut short (truncated file?)",
-                             path, index);
+                NED_LOG_WARN("[io] {}: video packet {} (decode order) is corrupt or cut short (truncated file?)", path,
+                             index);
             }
             const int serr = avcodec_send_packet(dec.get(), pkt.get());
             av_packet_unref(pkt.get());
             errors_in_a_row = 0;
             if (serr < 0 && serr != AVERROR(EAGAIN)) {
                 ++decode_errors;
-                NED_LOG_WARN("[io] {}: cannot decode video packet {} (decode order) after frame {} ({}); skipped",
-                             path, index, next_index, av::error_string(serr));
+                NED_LOG_WARN("[io] {}: cannot decode video packet {} (decode order) after frame {} ({}); skipped", path,
+                             index, next_index, av::error_string(serr));
             }
             return true;
         }
@@ -112,14 +112,13 @@ bool VideoReader::Impl::decode_next(Frame& out) {
                 finished = true;
                 break;
             }
-            NED_LOG_WARN("[io] {}: cannot decode a frame after frame {} ({}; damaged data); skipped", path,
-                         next_index, av::error_string(err));
+            NED_LOG_WARN("[io] {}: cannot decode a frame after frame {} ({}; damaged data); skipped", path, next_index,
+                         av::error_string(err));
             continue;
         }
         errors_in_a_row = 0;
         if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
-            NED_LOG_WARN("[io] {}: frame {} is damaged (truncated or corrupt data); kept as decoded", path,
-                         next_index);
+            NED_LOG_WARN("[io] {}: frame {} is damaged (truncated or corrupt data); kept as decoded", path, next_index);
         }
         int64_t pts = frame->best_effort_timestamp;
         if (pts == AV_NOPTS_VALUE) {
@@ -157,8 +156,8 @@ void VideoReader::Impl::warn_if_short() const {
     const int64_t last = next_index > 0 ? next_index - 1 : 0;
     double expected_s = -1.0;
     if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
-        expected_s = (st->start_time != AV_NOPTS_VALUE ? st->start_time + st->duration : st->duration) *
-                     av_q2d(st->time_base);
+        expected_s =
+            (st->start_time != AV_NOPTS_VALUE ? st->start_time + st->duration : st->duration) * av_q2d(st->time_base);
     } else if (const AVDictionaryEntry* d = av_dict_get(st->metadata, "DURATION", nullptr, 0)) {
         int h = 0, m = 0;
         double sec = 0;
@@ -170,28 +169,29 @@ void VideoReader::Impl::warn_if_short() const {
     const double end_s = static_cast<double>(last_pts + tick) * av_q2d(st->time_base);
     const double frame_s = static_cast<double>(tick) * av_q2d(st->time_base);
     if (end_s + std::max(2.0 * frame_s, 0.25) < expected_s) {
-        NED_LOG_WARN("[io] {}: the video ends after frame {} at {:.3f} s but the container says {:.3f} s "
-                     "(truncated file?)",
-                     path, last, end_s, expected_s);
+        NED_LOG_WARN(
+            "[io] {}: the video ends after frame {} at {:.3f} s but the container says {:.3f} s "
+            "(truncated file?)",
+            path, last, end_s, expected_s);
     }
 }
 
 void VideoReader::Impl::convert(Frame& out) {
     const int w = frame->width, h = frame->height, f = frame->format;
     const int cs = frame->colorspace;
-    const bool full = frame->color_range == AVCOL_RANGE_JPEG || f == AV_PIX_FMT_YUVJ420P ||
-                      f == AV_PIX_FMT_YUVJ422P || f == AV_PIX_FMT_YUVJ444P;
+    const bool full = frame->color_range == AVCOL_RANGE_JPEG || f == AV_PIX_FMT_YUVJ420P || f == AV_PIX_FMT_YUVJ422P ||
+                      f == AV_PIX_FMT_YUVJ444P;
     if (!sws || w != sws_w || h != sws_h || f != sws_fmt || cs != sws_cs || int(full) != sws_range) {
-        sws.reset(sws_getContext(w, h, static_cast<AVPixelFormat>(f), w, h, AV_PIX_FMT_BGR24, SWS_BICUBIC,
-                                 nullptr, nullptr, nullptr));
+        sws.reset(sws_getContext(w, h, static_cast<AVPixelFormat>(f), w, h, AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr,
+                                 nullptr, nullptr));
         if (!sws) {
             const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(f));
             throw IoError(cat("[io] ", path, ": cannot convert frame ", next_index - 1, " from pixel format ",
                               name ? name : "?", " to BGR"));
         }
         // Honour the stream's YUV matrix and range (default BT.601 when unspecified).
-        sws_setColorspaceDetails(sws.get(), sws_getCoefficients(cs), full ? 1 : 0,
-                                 sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
+        sws_setColorspaceDetails(sws.get(), sws_getCoefficients(cs), full ? 1 : 0, sws_getCoefficients(SWS_CS_DEFAULT),
+                                 1, 0, 1 << 16, 1 << 16);
         sws_w = w, sws_h = h, sws_fmt = f, sws_cs = cs, sws_range = full;
     }
     // Always a fresh buffer (callers may keep earlier frames), with spare rows below the image: swscale's

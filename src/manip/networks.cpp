@@ -37,11 +37,11 @@ int emotion_index(const std::string& name) {
 
 GeneratorImpl::GeneratorImpl(const NetConfig& cfg) {
     const int h = cfg.g_hidden;
-    seq1 = register_module("seq1", nn::Sequential(nn::Linear(kNumCoeffs + kStyleDim, h), nn::ReLU(),
-                                                   nn::Linear(h, h), nn::ReLU()));
+    seq1 = register_module(
+        "seq1", nn::Sequential(nn::Linear(kNumCoeffs + kStyleDim, h), nn::ReLU(), nn::Linear(h, h), nn::ReLU()));
     lstm = register_module("LSTM", make_lstm(h, h));
     seq2 = register_module("seq2", nn::Sequential(nn::Linear(2 * h, 2 * h), nn::ReLU(), nn::Linear(2 * h, 2 * h),
-                                                   nn::ReLU(), nn::Linear(2 * h, kNumCoeffs)));
+                                                  nn::ReLU(), nn::Linear(2 * h, kNumCoeffs)));
 }
 
 torch::Tensor GeneratorImpl::forward(const torch::Tensor& x, const torch::Tensor& s) {
@@ -54,11 +54,11 @@ torch::Tensor GeneratorImpl::forward(const torch::Tensor& x, const torch::Tensor
 
 SeqEncoderImpl::SeqEncoderImpl(const NetConfig& cfg, int out_dim) {
     const int h = cfg.e_hidden;
-    seq1 = register_module("seq1", nn::Sequential(nn::Linear(kNumCoeffs, 4 * h), nn::ReLU(),
-                                                   nn::Linear(4 * h, 2 * h), nn::ReLU()));
+    seq1 = register_module(
+        "seq1", nn::Sequential(nn::Linear(kNumCoeffs, 4 * h), nn::ReLU(), nn::Linear(4 * h, 2 * h), nn::ReLU()));
     lstm = register_module("LSTM", make_lstm(2 * h, h));
-    seq2 = register_module("seq2", nn::Sequential(nn::Linear(2 * h, h), nn::ReLU(), nn::Linear(h, h / 2),
-                                                   nn::ReLU(), nn::Linear(h / 2, out_dim)));
+    seq2 = register_module("seq2", nn::Sequential(nn::Linear(2 * h, h), nn::ReLU(), nn::Linear(h, h / 2), nn::ReLU(),
+                                                  nn::Linear(h / 2, out_dim)));
 }
 
 torch::Tensor SeqEncoderImpl::forward(const torch::Tensor& x) {
@@ -74,7 +74,7 @@ torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x, const torch::Te
 MappingNetworkImpl::MappingNetworkImpl(const NetConfig& cfg) {
     const int h = cfg.m_hidden;
     shared = register_module("shared", nn::Sequential(nn::Linear(kLatentDim, h), nn::ReLU(), nn::Linear(h, h),
-                                                       nn::ReLU(), nn::Linear(h, h), nn::ReLU()));
+                                                      nn::ReLU(), nn::Linear(h, h), nn::ReLU()));
     unshared = register_module("unshared", nn::ModuleList());
     for (int k = 0; k < kNumEmotions; ++k)
         unshared->push_back(nn::Sequential(nn::Linear(h, h), nn::ReLU(), nn::Linear(h, kStyleDim)));
@@ -90,8 +90,7 @@ torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z, const torch::T
     return out.gather(1, idx).squeeze(1);
 }
 
-Nets::Nets(const NetConfig& c)
-    : cfg(c), generator(c), style_encoder(c), mapping_network(c), discriminator(c) {}
+Nets::Nets(const NetConfig& c) : cfg(c), generator(c), style_encoder(c), mapping_network(c), discriminator(c) {}
 
 void Nets::to(const torch::Device& device) {
     generator->to(device);
@@ -112,7 +111,7 @@ void Nets::he_init() {
     // NED: for name, module in nets.items(): module.apply(util.he_init) -- generator, mapping_network,
     // style_encoder, discriminator (create_model's dict order); apply visits children depth-first.
     for (nn::Module* net : std::initializer_list<nn::Module*>{generator.get(), mapping_network.get(),
-                                                               style_encoder.get(), discriminator.get()}) {
+                                                              style_encoder.get(), discriminator.get()}) {
         for (auto& m : net->modules(/*include_self=*/false)) {
             if (auto* lin = m->as<nn::Linear>()) {
                 nn::init::kaiming_normal_(lin->weight, 0.0, torch::kFanIn, torch::kReLU);
@@ -160,8 +159,7 @@ NetConfig config_of(const st::File& f) {
         try {
             const int n = std::stoi(v);
             if (n >= 2 && n <= 65536) return n;  // bounded before networks of that width are built
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
         throw ModelError(cat(f.path, ": bad metadata ", key, "='", v, "'"));
     };
     cfg.g_hidden = get("g_hidden", cfg.g_hidden);
@@ -183,7 +181,8 @@ void check_first_layers(const st::File& f, const NetConfig& c) {
     for (const auto& [name, shape] : first) {
         auto it = f.tensors.find(name);
         if (it == f.tensors.end())
-            throw ModelError(cat(f.path, ": missing tensor '", name, "' (expected shape ", torch::IntArrayRef(shape), ")"));
+            throw ModelError(
+                cat(f.path, ": missing tensor '", name, "' (expected shape ", torch::IntArrayRef(shape), ")"));
         if (it->second.shape != shape)
             throw ModelError(cat(f.path, ": tensor '", name, "' has shape ", torch::IntArrayRef(it->second.shape),
                                  ", expected ", torch::IntArrayRef(shape), " (network widths g_hidden=", c.g_hidden,

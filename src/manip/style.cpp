@@ -98,8 +98,8 @@ std::vector<float> OverlapAdder::result() const {
 std::vector<float> overlap_add(const std::vector<float>& windows, int T, int n, int dim) {
     OverlapAdder a(T, n, dim);
     const int W = T - n + 1;
-    NED_CHECK(static_cast<int64_t>(windows.size()) == static_cast<int64_t>(W) * n * dim, "overlap_add: ",
-              windows.size(), " values for ", W, " windows");
+    NED_CHECK(static_cast<int64_t>(windows.size()) == static_cast<int64_t>(W) * n * dim,
+              "overlap_add: ", windows.size(), " values for ", W, " windows");
     for (int i = 0; i < W; ++i) a.add(i, windows.data() + static_cast<size_t>(i) * n * dim);
     return a.result();
 }

@@ -174,13 +174,10 @@ struct Model {
     Adam opt_g, opt_d, opt_e, opt_m;
     double lr, f_lr;
     Model(Nets n, const TrainOptions& o)
-        : nets(std::move(n)),
-          opt_g(Adam::named_parameters(*nets.generator), o.lr, o.beta1, o.beta2),
+        : nets(std::move(n)), opt_g(Adam::named_parameters(*nets.generator), o.lr, o.beta1, o.beta2),
           opt_d(Adam::named_parameters(*nets.discriminator), o.lr, o.beta1, o.beta2),
           opt_e(Adam::named_parameters(*nets.style_encoder), o.lr, o.beta1, o.beta2),
-          opt_m(Adam::named_parameters(*nets.mapping_network), o.f_lr, o.beta1, o.beta2),
-          lr(o.lr),
-          f_lr(o.f_lr) {}
+          opt_m(Adam::named_parameters(*nets.mapping_network), o.f_lr, o.beta1, o.beta2), lr(o.lr), f_lr(o.f_lr) {}
     std::vector<Adam*> adams() { return {&opt_g, &opt_d, &opt_e, &opt_m}; }
     /// The learning rates of this epoch into the optimisers.
     void set_lr() {
@@ -198,12 +195,8 @@ struct Reducers {
     const std::vector<torch::Tensor> d_params, g_params, gme_params;  ///< what each step averages and updates
     dist::GradReducer d, gme, g;
     Reducers(const std::shared_ptr<dist::Context>& ctx, Nets& nets)
-        : d_params(nets.discriminator->parameters(true)),
-          g_params(nets.generator->parameters(true)),
-          gme_params(g_mapping_style(nets)),
-          d(ctx, d_params),
-          gme(ctx, gme_params),
-          g(ctx, g_params) {}
+        : d_params(nets.discriminator->parameters(true)), g_params(nets.generator->parameters(true)),
+          gme_params(g_mapping_style(nets)), d(ctx, d_params), gme(ctx, gme_params), g(ctx, g_params) {}
     static std::vector<torch::Tensor> g_mapping_style(Nets& nets) {
         std::vector<torch::Tensor> v = nets.generator->parameters(true);
         for (auto& p : nets.mapping_network->parameters(true)) v.push_back(p);
@@ -229,7 +222,8 @@ void plan_outputs(TrainRun& run) {
     const int resume_epoch = o.resume && exists ? last_epoch(o.out_dir) : 0;
     if (main_rank && o.resume && resume_epoch == 0)
         throw OptionError("TrainOptions::resume", cat(": no complete checkpoint (epoch_NN.safetensors + "
-                                                      "epoch_NN.optim.safetensors) in ", o.out_dir));
+                                                      "epoch_NN.optim.safetensors) in ",
+                                                      o.out_dir));
     if (main_rank && exists && !o.resume && !o.overwrite &&
         (last_epoch(o.out_dir) > 0 || fs::exists(run.folder.file("manipulator.safetensors"))))
         throw InputError(cat(o.out_dir, " already holds checkpoints; use --resume to continue or -y to start over"));
@@ -269,8 +263,10 @@ Data load_data(const TrainOptions& o) {
                              " training windows (NED's mouth loss correlates it over time and is 0/0 on constant "
                              "data); are the reconstructions all zero or all the same?"));
     if (flat > 0)
-        NED_LOG_WARN("[manip] {} of {} training windows have a constant jaw opening (the mouth loss is undefined "
-                     "on them; a batch that draws one stops the run as diverged)", flat, data.train.size());
+        NED_LOG_WARN(
+            "[manip] {} of {} training windows have a constant jaw opening (the mouth loss is undefined "
+            "on them; a batch that draws one stops the run as diverged)",
+            flat, data.train.size());
     NED_LOG_INFO("[manip] {} training windows from {} files, {} validation windows from {} files", data.train.size(),
                  train_files.size(), data.val.size(), val_files.size());
     if (data.val.size() == 0) NED_LOG_WARN("[manip] no validation windows: validation losses are not computed");
@@ -286,7 +282,8 @@ Nets make_nets(const TrainRun& run) {
     if (!o.init_from.empty() && run.main_rank) {
         bool has_d = false;
         load_checkpoint_into(o.init_from, nets, &has_d);
-        NED_LOG_INFO("[manip] fine-tuning from {}{}", o.init_from, has_d ? "" : " (no discriminator in it: D starts fresh)");
+        NED_LOG_INFO("[manip] fine-tuning from {}{}", o.init_from,
+                     has_d ? "" : " (no discriminator in it: D starts fresh)");
     }
     nets.to(run.device);
     return nets;
@@ -314,10 +311,10 @@ void resume(const TrainRun& run, Model& m) {
 void share_state(const TrainRun& run, Model& m, int64_t B) {
     if (run.world <= 1) return;
     std::vector<double> lrs{m.lr, m.f_lr};
-    training::broadcast_state(*run.ctx,
-                              {m.nets.generator.get(), m.nets.style_encoder.get(), m.nets.mapping_network.get(),
-                               m.nets.discriminator.get()},
-                              m.adams(), lrs);
+    training::broadcast_state(
+        *run.ctx,
+        {m.nets.generator.get(), m.nets.style_encoder.get(), m.nets.mapping_network.get(), m.nets.discriminator.get()},
+        m.adams(), lrs);
     m.lr = lrs[0];
     m.f_lr = lrs[1];
     NED_LOG_INFO("[manip] rank {}/{}: {} windows per rank per iteration, global batch {}", run.rank, run.world, B,
@@ -354,8 +351,9 @@ double backward(const TrainRun& run, Nets& nets, const torch::Tensor& loss, dist
         run.ctx->average_gradients(params, &v);
     }
     if (!std::isfinite(v[0]))
-        throw Error(cat("[manip] training diverged: ", which, " loss is ", v[0], " at epoch ", epoch + 1,
-                        " iteration ", it + 1, " (try a lower --lr; check the dataset); no checkpoint of this epoch "
+        throw Error(cat("[manip] training diverged: ", which, " loss is ", v[0], " at epoch ", epoch + 1, " iteration ",
+                        it + 1,
+                        " (try a lower --lr; check the dataset); no checkpoint of this epoch "
                         "was written"));
     return v[0];
 }
@@ -398,8 +396,8 @@ void train_iteration(const TrainRun& run, Model& m, Reducers& red, const WindowS
 
 /// The training iterations of an epoch; its mean training losses. Every random draw of an epoch derives from
 /// (seed, epoch), so --resume continues bit for bit.
-EpochLosses train_epoch(const TrainRun& run, Model& m, Reducers& red, const WindowSet& train, const Schedule& s, int epoch,
-                        int64_t& done_iters) {
+EpochLosses train_epoch(const TrainRun& run, Model& m, Reducers& red, const WindowSet& train, const Schedule& s,
+                        int epoch, int64_t& done_iters) {
     std::mt19937_64 rng(mix(run.o.seed, 2, epoch));
     auto gen = at::detail::createCPUGenerator(mix(run.o.seed, 3, epoch));
     IndexStream src(train.size(), rng), ref(train.size(), rng);
@@ -494,7 +492,8 @@ void save_epoch(const TrainRun& run, Model& m, const EpochLosses& el, bool has_v
         m.opt_e.save(f, "optim.style_encoder.");
         m.opt_m.save(f, "optim.mapping_network.");
         if (const std::string bad = st::first_non_finite(f); !bad.empty())
-            throw Error(cat(opt_file.string(), ": not written: tensor '", bad, "' holds a NaN or an infinity (the "
+            throw Error(cat(opt_file.string(), ": not written: tensor '", bad,
+                            "' holds a NaN or an infinity (the "
                             "training diverged; try a lower --lr)"));
         st::save(opt_file.string(), f);
     });
@@ -520,15 +519,18 @@ EpochLosses run_epoch(const TrainRun& run, Model& m, Reducers& red, const Data& 
     fault_point("train.epoch_end");  // rank 0 validates and writes its checkpoints from here
     if (data.val.size() > 0 && run.main_rank) validate_epoch(run, m, data.val, epoch, el);
     if (run.main_rank)
-        NED_LOG_INFO("[manip] epoch {}/{}: lr {:.3g}  train D {:.4f} G {:.4f} | val D {:.4f} G {:.4f} (adv {:.4f} sty "
-                     "{:.4f} cyc {:.4f} mouth corr {:.4f})",
-                     el.epoch, run.o.epochs, m.lr, el.train_d, el.train_g, el.val_d, el.val_g, el.val_adv, el.val_sty,
-                     el.val_cyc, el.val_mouth);
+        NED_LOG_INFO(
+            "[manip] epoch {}/{}: lr {:.3g}  train D {:.4f} G {:.4f} | val D {:.4f} G {:.4f} (adv {:.4f} sty "
+            "{:.4f} cyc {:.4f} mouth corr {:.4f})",
+            el.epoch, run.o.epochs, m.lr, el.train_d, el.train_g, el.val_d, el.val_g, el.val_adv, el.val_sty,
+            el.val_cyc, el.val_mouth);
     decay_lr(run.o, m, epoch);
     // every rank holds the same weights, so all of them stop here alike
     if (const std::string bad = training::first_non_finite(m.adams()); !bad.empty())
-        throw Error(cat("[manip] training diverged in epoch ", epoch + 1, ": ", bad, " is not finite (try a lower "
-                        "--lr; this run: ", run.o.lr, "); no checkpoint of this epoch was written"));
+        throw Error(cat("[manip] training diverged in epoch ", epoch + 1, ": ", bad,
+                        " is not finite (try a lower "
+                        "--lr; this run: ",
+                        run.o.lr, "); no checkpoint of this epoch was written"));
     if (run.main_rank) save_epoch(run, m, el, data.val.size() > 0, latest);
     return el;
 }
@@ -546,10 +548,11 @@ void report(const TrainRun& run, const Reducers& red, TrainResult& result) {
     }
     if (run.world > 1) {
         const auto &d = result.reduce_d, &g = result.reduce_g;
-        NED_LOG_INFO("[manip] rank {}: gradient all-reduce: {} steps, {} buckets launched during the backward pass, {} "
-                     "after it; gradient hooks outside their step: D {}, G {}", run.rank, d.steps + g.steps,
-                     d.launched_in_backward + g.launched_in_backward, d.launched_in_finish + g.launched_in_finish,
-                     d.ignored_hooks, g.ignored_hooks);
+        NED_LOG_INFO(
+            "[manip] rank {}: gradient all-reduce: {} steps, {} buckets launched during the backward pass, {} "
+            "after it; gradient hooks outside their step: D {}, G {}",
+            run.rank, d.steps + g.steps, d.launched_in_backward + g.launched_in_backward,
+            d.launched_in_finish + g.launched_in_finish, d.ignored_hooks, g.ignored_hooks);
     }
 }
 
@@ -574,7 +577,8 @@ void TrainOptions::validate() const {
     for (const auto& [name, v] : {std::pair<const char*, double>{"TrainOptions::lambdas.sty", lambdas.sty},
                                   {"TrainOptions::lambdas.cyc", lambdas.cyc},
                                   {"TrainOptions::lambdas.mouth", lambdas.mouth}})
-        if (!(std::isfinite(v) && v >= 0 && v <= 1e6)) throw OptionError(name, cat(" must be in [0, 1e6] (got ", v, ")"));
+        if (!(std::isfinite(v) && v >= 0 && v <= 1e6))
+            throw OptionError(name, cat(" must be in [0, 1e6] (got ", v, ")"));
 }
 
 TrainResult train_manipulator(const TrainOptions& o) {

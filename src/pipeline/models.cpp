@@ -72,8 +72,8 @@ void check_model(const std::string& path, const ModelSpec& spec, std::vector<std
         int64_t at = 0;
         const std::string bad = st::first_non_finite(f, &at);
         if (!bad.empty())
-            problems.push_back(cat(spec.what, " ", path, ": tensor '", bad, "' holds a NaN or an infinity (element ", at,
-                                   "); the file is damaged or comes from a diverged training run"));
+            problems.push_back(cat(spec.what, " ", path, ": tensor '", bad, "' holds a NaN or an infinity (element ",
+                                   at, "); the file is damaged or comes from a diverged training run"));
     }
 }
 
@@ -108,7 +108,8 @@ void check_model_set(const ModelPaths& m, bool need_manipulator, bool need_rende
     if (need_renderer) check_model(m.renderer, kRenderer, problems);
     const std::string lm = m.landmarks.empty() ? track::kDefaultLandmarkModel : m.landmarks;
     if (!fs::exists(lm))
-        problems.push_back(cat("dlib landmark model not found: ", lm, "; install Debian's libdlib-data (docs/models.md section 6)"));
+        problems.push_back(
+            cat("dlib landmark model not found: ", lm, "; install Debian's libdlib-data (docs/models.md section 6)"));
     if (problems.empty()) return;
     std::string msg = problems.size() == 1 ? problems[0] : cat(problems.size(), " model files are missing or invalid:");
     if (problems.size() > 1)

@@ -35,14 +35,17 @@ std::string safe_stem(const fs::path& p) {
 
 std::string prepare_video(const std::string& video, const PrepareActorOptions& o) {
     const json video_id = file_identity(video);
-    const fs::path dir = fs::path(o.out) / "cache" / cat("video-", safe_stem(video), "-", hash_hex(video_id.dump()).substr(0, 12));
+    const fs::path dir =
+        fs::path(o.out) / "cache" / cat("video-", safe_stem(video), "-", hash_hex(video_id.dump()).substr(0, 12));
     fs::create_directories(dir);
     StageRecords records(dir.string());
     const std::string recon_path = (dir / "reconstruction.safetensors").string();
     const std::string name = fs::path(video).filename().string();
     auto report = [&](const char* stage, const StageOutcome& s) {
-        if (s.skipped) NED_LOG_INFO("[train-renderer] {}: {} reused from {}", name, stage, dir.string());
-        else NED_LOG_INFO("[train-renderer] {}: {} done ({} frames, {:.1f} s)", name, stage, s.frames, s.wall_s);
+        if (s.skipped)
+            NED_LOG_INFO("[train-renderer] {}: {} reused from {}", name, stage, dir.string());
+        else
+            NED_LOG_INFO("[train-renderer] {}: {} done ({} frames, {:.1f} s)", name, stage, s.frames, s.wall_s);
     };
 
     // The same stages and keys as `ned translate` for the same options (its largest face, the default detector).
@@ -107,7 +110,8 @@ void check_workdir(const std::string& dir) {
     if (!track.has_analysis)
         throw InputError(cat("train-renderer: ", track_path, " has no analysis; run `ned analyze` on the video first"));
     if (!fs::is_directory(fs::path(dir) / "conditioning"))
-        throw InputError(cat("train-renderer: ", dir, " has no conditioning/ (run `ned render-inputs` on the actor's own "
+        throw InputError(cat("train-renderer: ", dir,
+                             " has no conditioning/ (run `ned render-inputs` on the actor's own "
                              "reconstruction), or give the video itself"));
 }
 
@@ -129,13 +133,15 @@ std::vector<Item> expand_actors(const std::vector<std::string>& actors, const Pr
                 if (e.is_regular_file() && is_video_file(e.path().string())) videos.push_back(e.path().string());
             std::sort(videos.begin(), videos.end());
             if (videos.empty())
-                throw InputError(cat("train-renderer: ", a, " is neither an analysed work folder (no track.safetensors) "
+                throw InputError(cat("train-renderer: ", a,
+                                     " is neither an analysed work folder (no track.safetensors) "
                                      "nor a folder of videos (.mp4 .mov .mkv .avi .webm .m4v)"));
             for (auto& v : videos) items.push_back({v, true});
         } else if (fs::is_regular_file(a, ec)) {
             items.push_back({a, true});
         } else {
-            throw InputError(cat("train-renderer: ", a, " does not exist (expected a video, a folder of videos or an "
+            throw InputError(cat("train-renderer: ", a,
+                                 " does not exist (expected a video, a folder of videos or an "
                                  "analysed work folder)"));
         }
     }
@@ -152,7 +158,9 @@ std::vector<Item> expand_actors(const std::vector<std::string>& actors, const Pr
 
 }  // namespace
 
-void check_actor_inputs(const std::vector<std::string>& actors, const PrepareActorOptions& o) { expand_actors(actors, o); }
+void check_actor_inputs(const std::vector<std::string>& actors, const PrepareActorOptions& o) {
+    expand_actors(actors, o);
+}
 
 std::vector<std::string> prepare_actor(const std::vector<std::string>& actors, const PrepareActorOptions& o) {
     const std::vector<Item> items = expand_actors(actors, o);

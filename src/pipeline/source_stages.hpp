@@ -13,13 +13,13 @@
 namespace ned::pipeline {
 
 struct SourceStagesOptions {
-    std::string video;        ///< the input video
-    std::string dir;          ///< its work folder (created): track.safetensors, reconstruction.safetensors, ...
-    std::string stage_prefix; ///< stage record names: PREFIX + "analyze" / "reconstruct" ("reference-" for style)
-    std::string label;        ///< progress bar and log prefix (e.g. "reference-", "clip.mp4: ")
+    std::string video;          ///< the input video
+    std::string dir;            ///< its work folder (created): track.safetensors, reconstruction.safetensors, ...
+    std::string stage_prefix;   ///< stage record names: PREFIX + "analyze" / "reconstruct" ("reference-" for style)
+    std::string label;          ///< progress bar and log prefix (e.g. "reference-", "clip.mp4: ")
     track::TrackOptions track;  ///< target face and detector (threads, face_at, ... as given)
-    ModelPaths models;        ///< flame, deca, segmentation, landmarks
-    int fit_iters = 0;        ///< landmark fit steps per chunk (0 = reconstruct's defaults)
+    ModelPaths models;          ///< flame, deca, segmentation, landmarks
+    int fit_iters = 0;          ///< landmark fit steps per chunk (0 = reconstruct's defaults)
     std::string device = "cpu";
     int threads = 0;
 };

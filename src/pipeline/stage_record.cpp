@@ -80,9 +80,9 @@ StageOutcome StageRecords::run(const std::string& stage, const nlohmann::json& i
     const auto t0 = std::chrono::steady_clock::now();
     out.frames = body();
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::json rec = {{"format", "ned.stage"}, {"version", 1},        {"stage", stage},
-                          {"key", out.key},       {"inputs", inputs},     {"wall_s", out.wall_s},
-                          {"frames", out.frames}, {"ned_version", NED_VERSION}};
+    nlohmann::json rec = {
+        {"format", "ned.stage"}, {"version", 1},         {"stage", stage},       {"key", out.key},
+        {"inputs", inputs},      {"wall_s", out.wall_s}, {"frames", out.frames}, {"ned_version", NED_VERSION}};
     const std::string final_path = path(stage), tmp = final_path + ".tmp";
     {
         std::ofstream os(tmp, std::ios::trunc);

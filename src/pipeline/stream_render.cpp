@@ -42,8 +42,8 @@ constexpr int kConditioningBatch = 16;  // frames per FLAME/D_detail forward (as
 /// One frame's renderer input in the queue: the conditioning as 8-bit images (a quarter of the float tensor's
 /// memory), made into the tensor by the renderer thread.
 struct CondItem {
-    cv::Mat nmfc, eyes, shape;          ///< aligned conditioning images, BGR u8
-    renderer::ConditionedFrame frame;   ///< frame, masks and alignment (cond still undefined)
+    cv::Mat nmfc, eyes, shape;         ///< aligned conditioning images, BGR u8
+    renderer::ConditionedFrame frame;  ///< frame, masks and alignment (cond still undefined)
 };
 
 /// The masks of frame t as the staged path makes them (the mask stage, then `ned render --masks`, or the
@@ -71,8 +71,8 @@ void masks_of(const StreamRenderOptions& o, const face::FaceTrack& track, int64_
     cv::warpAffine(coverage, cov_crop, cv::Mat(ff.align), size, cv::INTER_NEAREST | cv::WARP_INVERSE_MAP);
     item.aligned_mask = cv::max(src_aligned, coverage);
     item.blend_mask = cv::max(src_crop, cov_crop);
-    cv::warpAffine(item.aligned_mask, item.crop_mask, cv::Mat(ff.align), size,
-                   cv::WARP_INVERSE_MAP | cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+    cv::warpAffine(item.aligned_mask, item.crop_mask, cv::Mat(ff.align), size, cv::WARP_INVERSE_MAP | cv::INTER_NEAREST,
+                   cv::BORDER_CONSTANT, cv::Scalar::all(0));
 }
 
 void write_png_atomic(const fs::path& p, const cv::Mat& img) {
@@ -124,9 +124,8 @@ std::vector<std::pair<int64_t, int64_t>> conditioning_batches(int64_t first, int
 blend::FaceSource kept_faces(const face::FaceTrack& track, const std::string& work, bool follow_edit_mask,
                              const std::vector<int64_t>& planned) {
     const std::string faces = (fs::path(work) / "faces").string();
-    const blend::FaceSource files =
-        blend::face_files(track, faces,
-                          follow_edit_mask ? (fs::path(work) / "edit_masks" / "crop").string() : std::string());
+    const blend::FaceSource files = blend::face_files(
+        track, faces, follow_edit_mask ? (fs::path(work) / "edit_masks" / "crop").string() : std::string());
     std::vector<char> want(track.frames.size(), 0);
     for (int64_t t : planned)
         if (t >= 0 && t < static_cast<int64_t>(want.size())) want[t] = 1;
@@ -168,8 +167,8 @@ StreamInputs load_inputs(const StreamRenderOptions& o) {
     if (!in.track.has_analysis)
         throw InputError(cat(track_path, " has no analysis (landmarks, alignment, pupils); run `ned analyze`"));
     if (in.rec.num_frames() != static_cast<int64_t>(in.track.frames.size()))
-        throw InputError(cat(o.edited, " has ", in.rec.num_frames(), " frames but ", track_path, " has ",
-                             in.track.frames.size()));
+        throw InputError(
+            cat(o.edited, " has ", in.rec.num_frames(), " frames but ", track_path, " has ", in.track.frames.size()));
     in.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     return in;
 }

@@ -28,9 +28,9 @@
 namespace ned::pipeline {
 
 struct StreamRenderOptions {
-    std::string input;      ///< the source video
-    std::string work;       ///< holds track.safetensors (analysed) and masks/ (segmentation), if any
-    std::string edited;     ///< the edited reconstruction
+    std::string input;                  ///< the source video
+    std::string work;                   ///< holds track.safetensors (analysed) and masks/ (segmentation), if any
+    std::string edited;                 ///< the edited reconstruction
     std::string flame, deca, renderer;  ///< model files (deca may be empty: coarse shape images)
     bool follow_edit_mask = true;       ///< renderer and blend mask = source mask united with the NMFC coverage
     bool segmentation_masks = false;    ///< the source mask is WORK/masks/ (segmenter) when present
@@ -44,10 +44,10 @@ struct StreamRenderOptions {
 };
 
 struct StreamRenderResult {
-    long frames = 0;           ///< frames rendered by the network in this run
-    long frames_resumed = 0;   ///< faces kept from an interrupted run (read back from WORK/faces)
-    long composited = 0;       ///< frames that got a new face
-    double wall_s = 0;         ///< the whole streamed pass
+    long frames = 0;          ///< frames rendered by the network in this run
+    long frames_resumed = 0;  ///< faces kept from an interrupted run (read back from WORK/faces)
+    long composited = 0;      ///< frames that got a new face
+    double wall_s = 0;        ///< the whole streamed pass
     double condition_s = 0, render_s = 0, composite_s = 0;  ///< busy time of each thread (not waiting)
 };
 

@@ -39,14 +39,14 @@ WorkLock::~WorkLock() { ::close(fd_); }
 WorkFolder::WorkFolder(std::string path) : folder_(path, "--work") {
     const fs::path p(folder_.path());
     std::error_code ec;
-    for (const char* sub : {"stages", "faces", "edit_masks", "edit_masks/crop", "masks", "reference", "reference/stages",
-                            "reference/masks"})
+    for (const char* sub : {"stages", "faces", "edit_masks", "edit_masks/crop", "masks", "reference",
+                            "reference/stages", "reference/masks"})
         if (fs::exists(p / sub, ec) && !fs::is_directory(p / sub, ec))
             throw InputError(cat("work folder ", p.string(), ": ", (p / sub).string(),
                                  " is a file, expected a folder (remove it or choose another --work)"));
-    for (const char* file : {".lock", "track.safetensors", "reconstruction.safetensors", "edited.safetensors",
-                             "render_resume.safetensors", "reference/track.safetensors",
-                             "reference/reconstruction.safetensors"})
+    for (const char* file :
+         {".lock", "track.safetensors", "reconstruction.safetensors", "edited.safetensors", "render_resume.safetensors",
+          "reference/track.safetensors", "reference/reconstruction.safetensors"})
         if (fs::is_directory(p / file, ec))
             throw InputError(cat("work folder ", p.string(), ": ", (p / file).string(),
                                  " is a folder, expected a file (remove it or choose another --work)"));

@@ -18,7 +18,11 @@ constexpr int kConverterVersion = 2;
 std::string converter_hint(const st::File& f) {
     const std::string v = f.meta("converter_version", "1");
     int n = 0;
-    try { n = std::stoi(v); } catch (const std::exception&) { n = 0; }
+    try {
+        n = std::stoi(v);
+    } catch (const std::exception&) {
+        n = 0;
+    }
     if (n >= kConverterVersion) return kDocsHint;
     return cat(" (this file was written by scripts/convert_deca.py version ", v, "; the current converter is version ",
                kConverterVersion, ": convert deca_model.tar again with it, see docs/models.md)");
@@ -102,7 +106,7 @@ DetailGeneratorImpl::DetailGeneratorImpl(int64_t latent_dim, int64_t out_channel
         s->push_back(lrelu());
     }
     s->push_back(conv(16, out_channels, 3, 1, 1, true));  // 21
-    s->push_back(nn::Tanh());                              // 22
+    s->push_back(nn::Tanh());                             // 22
     conv_blocks = register_module("conv_blocks", s);
 }
 
@@ -111,8 +115,7 @@ torch::Tensor DetailGeneratorImpl::forward(torch::Tensor latent) {
     return conv_blocks->forward(x) * out_scale;
 }
 
-DecaModel::DecaModel()
-    : E_flame(kDecaCodeDims), E_detail(kDecaDetailDims), D_detail(kDecaDetailLatent, 1, 0.01) {
+DecaModel::DecaModel() : E_flame(kDecaCodeDims), E_detail(kDecaDetailDims), D_detail(kDecaDetailLatent, 1, 0.01) {
     E_flame->eval();
     E_detail->eval();
     D_detail->eval();

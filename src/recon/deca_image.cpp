@@ -36,8 +36,8 @@ torch::Tensor deca_crop_image(const cv::Mat& image_bgr, const cv::Matx33f& tform
     image_bgr.convertTo(f, CV_32FC3, 1.0 / 255.0);
     cv::Mat rgb;
     cv::cvtColor(f, rgb, cv::COLOR_BGR2RGB);
-    cv::Mat M = (cv::Mat_<double>(2, 3) << tform(0, 0), tform(0, 1), tform(0, 2), tform(1, 0), tform(1, 1),
-                 tform(1, 2));
+    cv::Mat M =
+        (cv::Mat_<double>(2, 3) << tform(0, 0), tform(0, 1), tform(0, 2), tform(1, 0), tform(1, 1), tform(1, 2));
     cv::Mat out;
     cv::warpAffine(rgb, out, M, cv::Size(kDecaImageSize, kDecaImageSize), cv::INTER_LINEAR, cv::BORDER_CONSTANT,
                    cv::Scalar::all(0));

@@ -18,8 +18,8 @@ torch::Tensor req(const st::File& f, const std::string& name, st::DType dt, cons
     } catch (const ModelError&) {
         throw;
     } catch (const std::exception& e) {
-        throw ModelError(cat("FLAME file ", f.path.empty() ? std::string("<memory>") : f.path, ": ", e.what(),
-                             kDocsHint));
+        throw ModelError(
+            cat("FLAME file ", f.path.empty() ? std::string("<memory>") : f.path, ": ", e.what(), kDocsHint));
     }
 }
 
@@ -158,8 +158,8 @@ FlameModel FlameModel::landmark_model() const {
         torch::cat({static_faces_idx_.reshape({-1}), dynamic_faces_idx_.reshape({-1}), full_faces_idx_.reshape({-1})})
             .cpu(),
         /*sorted=*/true));
-    auto fcs = faces_.cpu().index_select(0, used_faces);                      // [F',3] old vertex ids
-    auto verts = std::get<0>(torch::_unique(fcs.reshape({-1}), true));      // [V'] sorted
+    auto fcs = faces_.cpu().index_select(0, used_faces);                // [F',3] old vertex ids
+    auto verts = std::get<0>(torch::_unique(fcs.reshape({-1}), true));  // [V'] sorted
     const int64_t V = v_template_.size(0), Vs = verts.size(0), Fn = faces_.size(0);
     auto vmap = torch::full({V}, -1, torch::kLong);
     vmap.index_put_({verts}, torch::arange(Vs, torch::kLong));
@@ -173,7 +173,9 @@ FlameModel FlameModel::landmark_model() const {
     m.posedirs_ = posedirs_.view({36, V, 3}).index_select(1, vd).reshape({36, Vs * 3}).contiguous();
     m.lbs_weights_ = lbs_weights_.index_select(0, vd);
     m.faces_ = vmap.index_select(0, fcs.reshape({-1})).view({-1, 3}).to(dev);
-    auto remap = [&](const torch::Tensor& idx) { return fmap.index_select(0, idx.cpu().reshape({-1})).view(idx.sizes()).to(dev); };
+    auto remap = [&](const torch::Tensor& idx) {
+        return fmap.index_select(0, idx.cpu().reshape({-1})).view(idx.sizes()).to(dev);
+    };
     m.static_faces_idx_ = remap(static_faces_idx_);
     m.dynamic_faces_idx_ = remap(dynamic_faces_idx_);
     m.full_faces_idx_ = remap(full_faces_idx_);
@@ -183,8 +185,8 @@ FlameModel FlameModel::landmark_model() const {
 
 void FlameModel::to(torch::Device device) {
     device_ = device;
-    for (auto* t : {&v_template_, &faces_, &shapedirs_, &posedirs_, &J_regressor_, &lbs_weights_, &J_template_, &J_dirs_,
-                    &static_faces_idx_, &static_bary_, &dynamic_faces_idx_, &dynamic_bary_, &full_faces_idx_,
+    for (auto* t : {&v_template_, &faces_, &shapedirs_, &posedirs_, &J_regressor_, &lbs_weights_, &J_template_,
+                    &J_dirs_, &static_faces_idx_, &static_bary_, &dynamic_faces_idx_, &dynamic_bary_, &full_faces_idx_,
                     &full_bary_, &uv_coords_, &uv_faces_, &fixed_displacement_, &uv_face_eye_mask_})
         if (t->defined()) *t = t->to(device);
     // parents_ stays on the CPU (read element-wise in the kinematic chain).
@@ -208,14 +210,14 @@ FlameOutput FlameModel::forward(const torch::Tensor& shape_in, const torch::Tens
     auto full_pose = torch::cat({pose.slice(1, 0, 3), zeros3, pose.slice(1, 3, 6), zeros3, zeros3}, 1);  // [B,15]
 
     // blend shapes
-    auto betas = torch::cat({shape, exp}, 1);                                      // [B,150]
+    auto betas = torch::cat({shape, exp}, 1);  // [B,150]
     auto v_shaped = v_template_.unsqueeze(0) + torch::mm(betas, shapedirs_).view({B, V, 3});
     // J = J_regressor (v_template + dirs betas), with J_regressor applied to the template and dirs up front
     auto joints = J_template_.unsqueeze(0) + torch::mm(betas, J_dirs_).view({B, J, 3});  // [B,J,3]
 
     auto rot = batch_rodrigues(full_pose.view({-1, 3})).view({B, J, 3, 3});
     auto ident = torch::eye(3, opts);
-    auto pose_feature = (rot.slice(1, 1) - ident).reshape({B, -1});             // [B,36]
+    auto pose_feature = (rot.slice(1, 1) - ident).reshape({B, -1});  // [B,36]
     auto v_posed = v_shaped + torch::mm(pose_feature, posedirs_).view({B, V, 3});
 
     // rigid chain
@@ -239,7 +241,7 @@ FlameOutput FlameModel::forward(const torch::Tensor& shape_in, const torch::Tens
 
     // dynamic contour: relative rotation of the neck chain (neck then root)
     auto rel_rot = torch::bmm(rot.select(1, 0), rot.select(1, 1));
-    auto dyn_idx = dynamic_contour_index(rel_rot);  // [B]
+    auto dyn_idx = dynamic_contour_index(rel_rot);                 // [B]
     auto dyn_faces = dynamic_faces_idx_.index_select(0, dyn_idx);  // [B,17]
     auto dyn_bary = dynamic_bary_.index_select(0, dyn_idx);        // [B,17,3]
     auto lmk_faces = torch::cat({dyn_faces, static_faces_idx_.unsqueeze(0).expand({B, -1})}, 1);

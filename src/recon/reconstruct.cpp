@@ -29,8 +29,7 @@ namespace {
 void put_rows(ParamBlock& block, const std::vector<int64_t>& frames, const torch::Tensor& values) {
     auto v = values.to(torch::kCPU, torch::kFloat32).contiguous().reshape({values.size(0), -1});
     NED_CHECK(v.size(1) == block.row_size(), "parameter block row size ", block.row_size(), " != ", v.size(1));
-    for (size_t i = 0; i < frames.size(); ++i)
-        std::copy_n(v[i].data_ptr<float>(), v.size(1), block.row(frames[i]));
+    for (size_t i = 0; i < frames.size(); ++i) std::copy_n(v[i].data_ptr<float>(), v.size(1), block.row(frames[i]));
 }
 
 void put_all(Reconstruction& r, const std::string& name, const torch::Tensor& values /*[T,...]*/) {
@@ -114,7 +113,8 @@ void run_fit(Reconstruction& r, const face::FaceTrack& track, const FlameModel& 
 
 }  // namespace
 
-Reconstruction reconstruct_workdir(const std::string& workdir, const ReconstructOptions& o, const ProgressFn& progress) {
+Reconstruction reconstruct_workdir(const std::string& workdir, const ReconstructOptions& o,
+                                   const ProgressFn& progress) {
     const Method chosen = o.method != Method::Auto ? o.method : o.deca_path.empty() ? Method::Fit : Method::Deca;
     const std::string method = chosen == Method::Deca ? "deca" : "fit";  // the name in the file's metadata
     const std::string out = (fs::path(workdir) / "reconstruction.safetensors").string();
@@ -126,8 +126,9 @@ Reconstruction reconstruct_workdir(const std::string& workdir, const Reconstruct
     DecaModel deca;
     if (method == "deca") {
         if (o.deca_path.empty())
-            throw ModelError("method deca needs the DECA weights (--deca FILE; see docs/models.md), or use "
-                             "--method fit to reconstruct from the FLAME model and the landmarks alone");
+            throw ModelError(
+                "method deca needs the DECA weights (--deca FILE; see docs/models.md), or use "
+                "--method fit to reconstruct from the FLAME model and the landmarks alone");
         deca = DecaModel::load(o.deca_path, device);
     }
     if (!fs::exists(track_path))
@@ -175,7 +176,8 @@ std::vector<long> parse_frame_list(const std::string& spec, long n) {
             pos = 0;
         }
         if (s.empty() || pos != s.size() || v < 0)
-            throw InputError(cat("bad frame list '", spec, "': '", s, "' is not a frame index (expected e.g. 0-10,25,40)"));
+            throw InputError(
+                cat("bad frame list '", spec, "': '", s, "' is not a frame index (expected e.g. 0-10,25,40)"));
         if (v >= n) throw InputError(cat("frame list '", spec, "': frame ", v, " out of range (", n, " frames)"));
         return v;
     };

@@ -10,8 +10,8 @@ namespace {
 constexpr const char* kFormat = "ned.reconstruction";
 const std::map<std::string, std::vector<int64_t>>& dims_table() {
     static const std::map<std::string, std::vector<int64_t>> t = {
-        {"shape", {100}}, {"exp", {50}},      {"pose", {6}},   {"cam", {3}},
-        {"detail", {128}}, {"light", {9, 3}}, {"tex", {50}},   {"tform", {3, 3}}};
+        {"shape", {100}},  {"exp", {50}},     {"pose", {6}}, {"cam", {3}},
+        {"detail", {128}}, {"light", {9, 3}}, {"tex", {50}}, {"tform", {3, 3}}};
     return t;
 }
 }  // namespace
@@ -79,10 +79,14 @@ Reconstruction load_reconstruction(const std::string& path) {
     f.require_format(kFormat, 1);
     Reconstruction r;
     for (const auto& [k, v] : f.metadata) {
-        if (k == "source") r.source = v;
-        else if (k == "fps") r.fps = v;
-        else if (k == "method") r.method = v;
-        else if (k != "format" && k != "version" && k != "frame_count") r.extra_metadata[k] = v;
+        if (k == "source")
+            r.source = v;
+        else if (k == "fps")
+            r.fps = v;
+        else if (k == "method")
+            r.method = v;
+        else if (k != "format" && k != "version" && k != "frame_count")
+            r.extra_metadata[k] = v;
     }
     const auto& valid = f.at("valid", st::DType::U8, {-1});
     const int64_t T = valid.shape[0];

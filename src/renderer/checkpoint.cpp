@@ -15,7 +15,8 @@ const st::Tensor& need(const st::File& f, const std::string& name, size_t dims) 
     if (!f.has(name)) throw ModelError(cat(f.path, ": missing tensor '", name, "' (", kHint, ")"));
     const st::Tensor& t = f.tensors.at(name);
     if (t.shape.size() != dims)
-        throw ModelError(cat(f.path, ": tensor '", name, "' has shape ", t.shape_str(), ", expected ", dims, " dimensions"));
+        throw ModelError(
+            cat(f.path, ": tensor '", name, "' has shape ", t.shape_str(), ", expected ", dims, " dimensions"));
     return t;
 }
 

@@ -29,7 +29,8 @@ torch::Tensor feature_matching_loss(const DiscriminatorOutput& fake, const Discr
     torch::Tensor loss;
     for (size_t i = 0; i < std::min<size_t>(fake.size(), cfg.num_D); ++i)
         for (size_t j = 0; j + 1 < fake[i].size(); ++j) {
-            const torch::Tensor l = torch::l1_loss(fake[i][j].to(torch::kFloat), real[i][j].detach().to(torch::kFloat)) * w;
+            const torch::Tensor l =
+                torch::l1_loss(fake[i][j].to(torch::kFloat), real[i][j].detach().to(torch::kFloat)) * w;
             loss = loss.defined() ? loss + l : l;
         }
     return loss;
@@ -60,9 +61,12 @@ std::vector<torch::Tensor> Vgg19FeaturesImpl::forward(const torch::Tensor& x) {
     size_t slice = 0;
     for (int i = 0; i <= kSliceEnds[4]; ++i) {
         const std::string key = std::to_string(i);
-        if (features->contains(key)) h = features[key]->as<nn::Conv2d>()->forward(h);
-        else if (i == 4 || i == 9 || i == 18 || i == 27) h = torch::max_pool2d(h, 2, 2);
-        else h = torch::relu(h);
+        if (features->contains(key))
+            h = features[key]->as<nn::Conv2d>()->forward(h);
+        else if (i == 4 || i == 9 || i == 18 || i == 27)
+            h = torch::max_pool2d(h, 2, 2);
+        else
+            h = torch::relu(h);
         if (i == kSliceEnds[slice]) {
             out.push_back(h);
             ++slice;
@@ -72,8 +76,8 @@ std::vector<torch::Tensor> Vgg19FeaturesImpl::forward(const torch::Tensor& x) {
 }
 
 Vgg19Features load_vgg19(const std::string& path, const torch::Device& device) {
-    const st::File f = st::load_model(path, "ned.vgg19", 1,
-                                      "convert torchvision's VGG19 weights with scripts/convert_vgg19.py (docs/models.md)");
+    const st::File f = st::load_model(
+        path, "ned.vgg19", 1, "convert torchvision's VGG19 weights with scripts/convert_vgg19.py (docs/models.md)");
     Vgg19Features vgg;
     load_module(*vgg, f, "", /*strict=*/true);
     for (auto& p : vgg->parameters()) p.set_requires_grad(false);

@@ -31,7 +31,8 @@ torch::Tensor instance_norm(const torch::Tensor& x, double eps) {
 }
 
 torch::Tensor reflection_pad(const torch::Tensor& x, int64_t p) {
-    NED_CHECK(x.dim() == 4 && x.size(2) > p && x.size(3) > p, "reflection_pad: input ", x.sizes(), " too small for ", p);
+    NED_CHECK(x.dim() == 4 && x.size(2) > p && x.size(3) > p, "reflection_pad: input ", x.sizes(), " too small for ",
+              p);
     if (p == 0) return x;
     if (x.scalar_type() != torch::kBFloat16 || x.is_cuda()) return torch::reflection_pad2d(x, {p, p, p, p});
     const int64_t W = x.size(3);
@@ -48,7 +49,9 @@ torch::Tensor conv_transpose_s2(const torch::Tensor& x, const torch::Tensor& w, 
     auto taps = [&](int a, int bb) {
         const std::vector<int64_t> rows = a == 0 ? std::vector<int64_t>{1} : std::vector<int64_t>{2, 0};
         const std::vector<int64_t> cols = bb == 0 ? std::vector<int64_t>{1} : std::vector<int64_t>{2, 0};
-        auto idx = [&](const std::vector<int64_t>& v) { return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong).device(w.device())); };
+        auto idx = [&](const std::vector<int64_t>& v) {
+            return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong).device(w.device()));
+        };
         return wt.index_select(2, idx(rows)).index_select(3, idx(cols)).contiguous();
     };
     // zero row/column after the input (output_padding 1 makes the last phase-1 outputs read past the end)
@@ -77,7 +80,8 @@ torch::Tensor MixedConv2dImpl::forward(const torch::Tensor& x) {
 }
 
 UpConvImpl::UpConvImpl(int64_t in, int64_t out)
-    : torch::nn::ConvTranspose2dImpl(torch::nn::ConvTranspose2dOptions(in, out, 3).stride(2).padding(1).output_padding(1)) {}
+    : torch::nn::ConvTranspose2dImpl(
+          torch::nn::ConvTranspose2dOptions(in, out, 3).stride(2).padding(1).output_padding(1)) {}
 
 torch::Tensor UpConvImpl::forward(const torch::Tensor& x) {
     const bool cast = x.scalar_type() != weight.scalar_type();  // mixed precision: float32 master weights
@@ -89,17 +93,16 @@ torch::Tensor UpConvImpl::forward(const torch::Tensor& x) {
 }
 
 ResnetBlockImpl::ResnetBlockImpl(int dim) {
-    conv_block = nn::Sequential(ReflectionPad(1), MixedConv2d(nn::Conv2dOptions(dim, dim, 3)), InstanceNorm(),
-                                nn::ReLU(), ReflectionPad(1), MixedConv2d(nn::Conv2dOptions(dim, dim, 3)),
-                                InstanceNorm());
+    conv_block =
+        nn::Sequential(ReflectionPad(1), MixedConv2d(nn::Conv2dOptions(dim, dim, 3)), InstanceNorm(), nn::ReLU(),
+                       ReflectionPad(1), MixedConv2d(nn::Conv2dOptions(dim, dim, 3)), InstanceNorm());
     register_module("conv_block", conv_block);
 }
 
 namespace {
 
 nn::Sequential encoder(const GeneratorConfig& c, int in_nc) {
-    nn::Sequential s(ReflectionPad(3), MixedConv2d(nn::Conv2dOptions(in_nc, c.ngf, 7)), InstanceNorm(),
-                     nn::ReLU());
+    nn::Sequential s(ReflectionPad(3), MixedConv2d(nn::Conv2dOptions(in_nc, c.ngf, 7)), InstanceNorm(), nn::ReLU());
     for (int i = 0; i < c.n_downsample; ++i) {
         const int m = 1 << i;
         s->push_back(MixedConv2d(nn::Conv2dOptions(c.ngf * m, c.ngf * m * 2, 3).stride(2).padding(1)));
@@ -141,7 +144,8 @@ torch::Tensor GeneratorImpl::forward_unmasked(const torch::Tensor& cond, const t
               ",H,W], got ", cond.sizes());
     NED_CHECK(prev.dim() == 4 && prev.size(1) == cfg.prev_nc && prev.size(0) == cond.size(0) &&
                   prev.size(2) == cond.size(2) && prev.size(3) == cond.size(3),
-              "generator: previous outputs must be [B,", cfg.prev_nc, ",H,W] like the conditioning, got ", prev.sizes());
+              "generator: previous outputs must be [B,", cfg.prev_nc, ",H,W] like the conditioning, got ",
+              prev.sizes());
     const int64_t div = int64_t{1} << cfg.n_downsample;
     NED_CHECK(cond.size(2) % div == 0 && cond.size(3) % div == 0, "generator: H and W must be multiples of ", div,
               ", got ", cond.sizes());
@@ -162,13 +166,15 @@ torch::Tensor GeneratorImpl::forward(const torch::Tensor& cond, const torch::Ten
 
 MultiscaleDiscriminatorImpl::MultiscaleDiscriminatorImpl(const DiscriminatorConfig& c) : cfg(c) {
     if (c.input_nc <= 0 || c.ndf <= 0 || c.n_layers < 1 || c.num_D < 1)
-        throw Error(cat("renderer discriminator: invalid size ndf=", c.ndf, " n_layers=", c.n_layers, " num_D=", c.num_D));
+        throw Error(
+            cat("renderer discriminator: invalid size ndf=", c.ndf, " n_layers=", c.n_layers, " num_D=", c.num_D));
     constexpr int kw = 4, padw = 2;  // NED: padw = ceil((kw - 1) / 2)
     auto lrelu = [] { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)); };
     for (int i = 0; i < c.num_D; ++i) {
         const int ndf = std::min(64, c.ndf * (1 << (c.num_D - 1 - i)));  // NED's ndf_max = 64
         std::vector<nn::Sequential> seq;
-        seq.push_back(nn::Sequential(MixedConv2d(nn::Conv2dOptions(c.input_nc, ndf, kw).stride(2).padding(padw)), lrelu()));
+        seq.push_back(
+            nn::Sequential(MixedConv2d(nn::Conv2dOptions(c.input_nc, ndf, kw).stride(2).padding(padw)), lrelu()));
         int nf = ndf;
         for (int n = 1; n < c.n_layers; ++n) {
             const int prev = nf;
@@ -214,8 +220,10 @@ DiscriminatorOutput MultiscaleDiscriminatorImpl::forward(const torch::Tensor& x)
 void init_weights(torch::nn::Module& module) {
     torch::NoGradGuard no_grad;
     for (auto& m : module.modules(/*include_self=*/true)) {
-        if (auto* conv = m->as<nn::Conv2d>()) conv->weight.normal_(0.0, 0.02);
-        else if (auto* convt = m->as<nn::ConvTranspose2d>()) convt->weight.normal_(0.0, 0.02);
+        if (auto* conv = m->as<nn::Conv2d>())
+            conv->weight.normal_(0.0, 0.02);
+        else if (auto* convt = m->as<nn::ConvTranspose2d>())
+            convt->weight.normal_(0.0, 0.02);
     }
 }
 

@@ -158,7 +158,8 @@ int64_t read_render_resume(const fs::path& file, const std::string& key, const s
     try {
         const st::File f = st::load(file.string());
         if (f.meta("format") != kResumeFormat || f.meta("key") != key) {
-            NED_LOG_INFO("[renderer] {} is from other inputs (key {}); rendering every frame", file.string(), f.meta("key"));
+            NED_LOG_INFO("[renderer] {} is from other inputs (key {}); rendering every frame", file.string(),
+                         f.meta("key"));
             return 0;
         }
         const int64_t done = std::stoll(f.meta("done", "0"));
@@ -183,7 +184,10 @@ int64_t read_render_resume(const fs::path& file, const std::string& key, const s
 void write_render_resume(const fs::path& file, const std::string& key, int64_t done, int64_t last_frame,
                          const torch::Tensor& prev) {
     st::File f;
-    f.metadata = {{"format", kResumeFormat}, {"version", "1"}, {"key", key}, {"done", std::to_string(done)},
+    f.metadata = {{"format", kResumeFormat},
+                  {"version", "1"},
+                  {"key", key},
+                  {"done", std::to_string(done)},
                   {"last_frame", std::to_string(last_frame)}};
     f.tensors["prev"] = from_torch(prev);
     st::save(file.string(), f);
@@ -248,8 +252,8 @@ std::vector<int64_t> conditioned_frames(const RenderSetup& s, const face::FaceTr
                              "(had the track no valid face? run `ned render-inputs` again)"));
     for (int64_t t : frames) {
         if (t < 0 || t >= static_cast<int64_t>(track.frames.size()))
-            throw InputError(cat("[renderer] conditioning frame ", t, " is outside the track (", track.frames.size(),
-                                 " frames)"));
+            throw InputError(
+                cat("[renderer] conditioning frame ", t, " is outside the track (", track.frames.size(), " frames)"));
         if (!track.frames[t].valid)
             throw InputError(cat("[renderer] conditioning frame ", t, " has no face in the track"));
     }
@@ -364,8 +368,8 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
     result.segments = r.segments;
     result.faces_dir = s.faces.string();
     result.faces_aligned_dir = s.aligned.string();
-    NED_LOG_INFO("[renderer] rendered {} frames in {} segments into {} and {}", result.frames_rendered,
-                 result.segments, result.faces_aligned_dir, result.faces_dir);
+    NED_LOG_INFO("[renderer] rendered {} frames in {} segments into {} and {}", result.frames_rendered, result.segments,
+                 result.faces_aligned_dir, result.faces_dir);
     return result;
 }
 
@@ -403,8 +407,8 @@ cv::Mat read_image(const fs::path& p, int flags, int size, const char* what) {
     if (!fs::is_regular_file(p)) throw InputError(cat("[renderer] missing ", what, " ", p.string()));
     cv::Mat m = ::ned::read_image(p.string(), flags, cat("[renderer] ", what));  // throws, libpng kept quiet
     if (m.cols != size || m.rows != size)
-        throw InputError(cat("[renderer] ", what, " ", p.string(), " is ", m.cols, "x", m.rows, ", expected ", size, "x",
-                             size, " (the track's crop size)"));
+        throw InputError(cat("[renderer] ", what, " ", p.string(), " is ", m.cols, "x", m.rows, ", expected ", size,
+                             "x", size, " (the track's crop size)"));
     return m;
 }
 
@@ -420,8 +424,10 @@ void analysis_masks(const face::FaceTrack& track, const fs::path& workdir, int64
                     cv::Mat& aligned_mask) {
     const auto& ff = track.frames[t];
     const fs::path p = workdir / "masks" / frame_name(t, ".png");
-    if (fs::is_regular_file(p)) crop_mask = detail::read_image(p, cv::IMREAD_GRAYSCALE, track.crop_size, "mask");
-    else crop_mask = face::landmark_face_mask(ff.landmarks, track.crop_size);
+    if (fs::is_regular_file(p))
+        crop_mask = detail::read_image(p, cv::IMREAD_GRAYSCALE, track.crop_size, "mask");
+    else
+        crop_mask = face::landmark_face_mask(ff.landmarks, track.crop_size);
     aligned_mask = face::warp_to_aligned(crop_mask, ff.align, /*nearest=*/true);
 }
 

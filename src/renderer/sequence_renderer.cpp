@@ -43,10 +43,10 @@ Generator load_ned_generator(const std::string& path, int crop_size) {
 
 /// One rendered step on its way to the sink.
 struct SequenceRenderer::Job {
-    int64_t index = 0;    ///< step index
+    int64_t index = 0;  ///< step index
     int64_t frame = 0;
-    torch::Tensor out;    ///< generator output, float32 CPU
-    torch::Tensor prev;   ///< the ring buffer after this step (float32 CPU), defined when resumable
+    torch::Tensor out;   ///< generator output, float32 CPU
+    torch::Tensor prev;  ///< the ring buffer after this step (float32 CPU), defined when resumable
     cv::Matx23f align;
     cv::Mat crop_mask, blend_mask;
 };
@@ -131,8 +131,13 @@ SequenceResult SequenceRenderer::run(ConditioningSource& source, FaceSink& sink,
             torch::cat({window.at(s.cond[0]).cond, window.at(s.cond[1]).cond, window.at(s.cond[2]).cond}, 0)
                 .unsqueeze(0);
         const ConditionedFrame& cur = window.at(s.frame);
-        Job job{i, s.frame, renderer_.step(cond, mask_tensor(cur.aligned_mask)), torch::Tensor(), cur.align,
-                cur.crop_mask, cur.blend_mask};
+        Job job{i,
+                s.frame,
+                renderer_.step(cond, mask_tensor(cur.aligned_mask)),
+                torch::Tensor(),
+                cur.align,
+                cur.crop_mask,
+                cur.blend_mask};
         if (!o_.resume_file.empty()) job.prev = renderer_.previous();
         if (o_.overlap_writes) {
             if (pending.valid()) sink.deliver(pending.get());

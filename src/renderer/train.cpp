@@ -55,8 +55,9 @@ void check_options(const TrainOptions& o) {
     if (o.precision == Precision::Bf16 && !resolve_device(o.device).is_cuda())
         cpu::require_native_bf16("[train-renderer] --precision bf16");
     if (o.vgg.empty() && !o.no_vgg)
-        throw ModelError("[train-renderer] the VGG19 perceptual loss needs --vgg models/vgg19.safetensors (convert "
-                         "torchvision's weights with scripts/convert_vgg19.py), or give --no-vgg (lower quality)");
+        throw ModelError(
+            "[train-renderer] the VGG19 perceptual loss needs --vgg models/vgg19.safetensors (convert "
+            "torchvision's weights with scripts/convert_vgg19.py), or give --no-vgg (lower quality)");
 }
 
 /// The previous-run checks of --out: --resume needs its state, a fresh run refuses a folder holding one.
@@ -65,12 +66,14 @@ void check_run_state(const TrainOptions& o) {
     const fs::path state_path = out / "state.safetensors";
     std::error_code ec;
     if (fs::exists(out, ec) && !fs::is_directory(out, ec))
-        throw InputError(cat("[train-renderer] --out ", out.string(), ": exists and is not a folder (expected the output "
+        throw InputError(cat("[train-renderer] --out ", out.string(),
+                             ": exists and is not a folder (expected the output "
                              "folder of the run)"));
     if (o.resume && !fs::is_regular_file(state_path, ec))
         throw InputError(cat("[train-renderer] --resume: ", state_path.string(), " does not exist"));
     if (!o.resume && fs::exists(state_path, ec) && !o.overwrite)
-        throw InputError(cat("[train-renderer] ", out.string(), " holds a previous run (use --resume to continue it or -y "
+        throw InputError(cat("[train-renderer] ", out.string(),
+                             " holds a previous run (use --resume to continue it or -y "
                              "to start over)"));
 }
 
@@ -125,7 +128,9 @@ bool validate(Trainer& tr, const Dataset& d, int preview_frames, const fs::path&
         l1 = abs_sum / n;
         const double mse = sq_sum / n;
         // NaN is divergence, not a perfect match: 99 dB only for an exact one
-        psnr = !std::isfinite(mse) || !std::isfinite(l1) ? std::nan("") : mse > 0 ? 10 * std::log10(255.0 * 255.0 / mse) : 99.0;
+        psnr = !std::isfinite(mse) || !std::isfinite(l1) ? std::nan("")
+               : mse > 0                                 ? 10 * std::log10(255.0 * 255.0 / mse)
+                                                         : 99.0;
         if (std::isnan(psnr)) {
             l1 = psnr;
             return true;
@@ -170,10 +175,10 @@ struct Run {
 
     /// Divergence: one line naming where, what to try, and what is kept (nothing non-finite is ever written).
     Error diverged(int epoch, const std::string& what) const {
-        return Error(cat("[train-renderer] training diverged in epoch ", epoch + 1, " (step ", steps, "): ", what,
-                         "; try a lower --lr (this run: ", lr, "); ",
-                         last_good.empty() ? std::string("no checkpoint was written")
-                                           : cat(out.string(), " keeps ", last_good)));
+        return Error(cat(
+            "[train-renderer] training diverged in epoch ", epoch + 1, " (step ", steps, "): ", what,
+            "; try a lower --lr (this run: ", lr, "); ",
+            last_good.empty() ? std::string("no checkpoint was written") : cat(out.string(), " keeps ", last_good)));
     }
     /// The weights, optimiser state and position (`epoch`, sub-sequences of it done) into state.safetensors.
     void save_state(int epoch, int64_t position) {
@@ -310,10 +315,11 @@ void resume(Run& r, const st::File& f) {
     if (f.meta("seed") != std::to_string(r.o.seed))
         NED_LOG_WARN("[train-renderer] resuming a run made with --seed {} (now {})", f.meta("seed"), r.o.seed);
     if (r.main_rank)
-        NED_LOG_INFO("[train-renderer] resuming at epoch {}, sub-sequence {} of {} ({} steps done{})", r.start_epoch + 1,
-                     r.start_pos, r.N, r.steps, f.meta("world", "1") != std::to_string(r.world)
-                                                     ? cat("; the run had ", f.meta("world", "1"), " ranks, now ", r.world)
-                                                     : std::string());
+        NED_LOG_INFO("[train-renderer] resuming at epoch {}, sub-sequence {} of {} ({} steps done{})",
+                     r.start_epoch + 1, r.start_pos, r.N, r.steps,
+                     f.meta("world", "1") != std::to_string(r.world)
+                         ? cat("; the run had ", f.meta("world", "1"), " ranks, now ", r.world)
+                         : std::string());
     r.last_good = "the state it resumed from";
 }
 
@@ -365,7 +371,8 @@ void train_batch(Run& r, const std::vector<size_t>& order, int64_t first, int ep
         if (r.tr.compute != torch::kHalf)
             for (int k = 0; k < kNumLosses; ++k)
                 if (!std::isfinite(l[k]))
-                    throw r.diverged(epoch, cat("the ", kLossNames[k], " loss is ", std::isnan(l[k]) ? "NaN" : "infinite"));
+                    throw r.diverged(epoch,
+                                     cat("the ", kLossNames[k], " loss is ", std::isnan(l[k]) ? "NaN" : "infinite"));
         for (int k = 0; k < kNumLosses; ++k)
             if (std::isfinite(l[k])) r.sums[k] += l[k];
         if (o.after_step) o.after_step(r.steps);
@@ -393,7 +400,8 @@ int train_epoch(Run& r, int epoch, const ProgressFn& progress) {
             progress(static_cast<long>(epoch * r.batches + (done + r.GB - 1) / r.GB - first_step),
                      static_cast<long>(total_batches - first_step));
         const auto now = std::chrono::steady_clock::now();
-        if (r.main_rank && std::chrono::duration<double>(now - r.last_save).count() >= o.save_minutes * 60 && done < r.N) {
+        if (r.main_rank && std::chrono::duration<double>(now - r.last_save).count() >= o.save_minutes * 60 &&
+            done < r.N) {
             const std::string bad = non_finite_state(r.tr);
             if (!bad.empty()) throw r.diverged(epoch, cat(bad, " is not finite"));
             r.save_state(epoch, done);
@@ -408,9 +416,10 @@ int train_epoch(Run& r, int epoch, const ProgressFn& progress) {
 void write_epoch(Run& r, int epoch, nlohmann::json& j, TrainResult& result) {
     double l1 = 0, psnr = 0;
     fault_point("train.validate");
-    const bool has_val =
-        validate(r.tr, r.data, r.o.preview_frames, r.folder.file("preview") / training::epoch_file(epoch + 1, ".jpg"), l1, psnr);
-    if (has_val && !(std::isfinite(l1) && std::isfinite(psnr))) throw r.diverged(epoch, "the validation frames came out NaN");
+    const bool has_val = validate(r.tr, r.data, r.o.preview_frames,
+                                  r.folder.file("preview") / training::epoch_file(epoch + 1, ".jpg"), l1, psnr);
+    if (has_val && !(std::isfinite(l1) && std::isfinite(psnr)))
+        throw r.diverged(epoch, "the validation frames came out NaN");
     if (has_val) {
         j["val_l1"] = l1;
         j["val_psnr"] = psnr;
@@ -424,7 +433,8 @@ void write_epoch(Run& r, int epoch, nlohmann::json& j, TrainResult& result) {
     auto meta = r.run_meta;
     meta["epoch"] = std::to_string(epoch + 1);
     fault_point("train.checkpoint");
-    save_renderer(r.folder.file(training::epoch_file(epoch + 1, ".safetensors")).string(), r.tr.G, r.tr.D, r.tr.Dm, meta);
+    save_renderer(r.folder.file(training::epoch_file(epoch + 1, ".safetensors")).string(), r.tr.G, r.tr.D, r.tr.Dm,
+                  meta);
     save_renderer(r.folder.file("renderer.safetensors").string(), r.tr.G, MultiscaleDiscriminator{nullptr},
                   MultiscaleDiscriminator{nullptr}, meta);
     r.save_state(epoch + 1, 0);
@@ -441,7 +451,8 @@ void write_epoch(Run& r, int epoch, nlohmann::json& j, TrainResult& result) {
 /// losses; rank 0 writes (the others go on and wait in the next step's all-reduce).
 void run_epoch(Run& r, int epoch, const ProgressFn& progress, TrainResult& result) {
     const int n_gen = train_epoch(r, epoch, progress);
-    if (const std::string bad = non_finite_state(r.tr); !bad.empty()) throw r.diverged(epoch, cat(bad, " is not finite"));
+    if (const std::string bad = non_finite_state(r.tr); !bad.empty())
+        throw r.diverged(epoch, cat(bad, " is not finite"));
     nlohmann::json j;
     j["epoch"] = epoch + 1;
     j["steps"] = r.steps;
@@ -457,20 +468,20 @@ void run_epoch(Run& r, int epoch, const ProgressFn& progress, TrainResult& resul
 }  // namespace
 
 void TrainOptions::validate() const {
-    if (actors.empty()) throw OptionError("TrainOptions::actors", ": give at least one prepared work folder of the actor");
+    if (actors.empty())
+        throw OptionError("TrainOptions::actors", ": give at least one prepared work folder of the actor");
     if (out.empty()) throw OptionError("TrainOptions::out", " is required");
-    for (const auto& [field, v, least] :
-         {std::tuple<const char*, int, int>{"TrainOptions::epochs", epochs, 1},
-          {"TrainOptions::batch_size", batch_size, 1},
-          {"TrainOptions::clip_frames", clip_frames, 1},
-          {"TrainOptions::max_clip_frames", max_clip_frames, 1},
-          {"TrainOptions::window", window, 1},
-          {"TrainOptions::subsequence", subsequence, 3},
-          {"TrainOptions::ngf", ngf, 1},
-          {"TrainOptions::ndf", ndf, 1},
-          {"TrainOptions::double_every", double_every, 0},
-          {"TrainOptions::val_frames", val_frames, 0},
-          {"TrainOptions::preview_frames", preview_frames, 0}})
+    for (const auto& [field, v, least] : {std::tuple<const char*, int, int>{"TrainOptions::epochs", epochs, 1},
+                                          {"TrainOptions::batch_size", batch_size, 1},
+                                          {"TrainOptions::clip_frames", clip_frames, 1},
+                                          {"TrainOptions::max_clip_frames", max_clip_frames, 1},
+                                          {"TrainOptions::window", window, 1},
+                                          {"TrainOptions::subsequence", subsequence, 3},
+                                          {"TrainOptions::ngf", ngf, 1},
+                                          {"TrainOptions::ndf", ndf, 1},
+                                          {"TrainOptions::double_every", double_every, 0},
+                                          {"TrainOptions::val_frames", val_frames, 0},
+                                          {"TrainOptions::preview_frames", preview_frames, 0}})
         if (v < least) throw OptionError(field, cat(" must be >= ", least, " (got ", v, ")"));
     // 0 is "the default" of the library's options; the CLI refuses it (a value typed is never replaced)
     if (!(std::isfinite(lr) && lr >= 0 && lr <= 1))
@@ -499,9 +510,10 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
     state = st::File();  // free the copy
     share_state(r);
     if (r.main_rank)
-        NED_LOG_INFO("[train-renderer] G ngf {} ({} parameters), {} sub-sequences, {} steps per epoch, lr {}, init {}{}",
-                     r.tr.G->cfg.ngf, parameter_count(*r.tr.G), r.N, r.batches, r.lr, r.init_note,
-                     o.augment ? "" : ", no augmentation");
+        NED_LOG_INFO(
+            "[train-renderer] G ngf {} ({} parameters), {} sub-sequences, {} steps per epoch, lr {}, init {}{}",
+            r.tr.G->cfg.ngf, parameter_count(*r.tr.G), r.N, r.batches, r.lr, r.init_note,
+            o.augment ? "" : ", no augmentation");
     r.run_meta = {{"init", r.init_note}, {"seed", std::to_string(o.seed)}};
     start_outputs(r);
 

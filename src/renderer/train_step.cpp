@@ -89,7 +89,7 @@ WindowLosses window_losses(Trainer& tr, const Clips& c, size_t w0, size_t window
 }
 
 std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev,
-                                             double share, int S) {
+                                            double share, int S) {
     std::array<double, kNumLosses> out{};
     std::vector<double> vals(kNumLosses, 0.0);
     std::vector<torch::Tensor> gp, dp;
@@ -132,7 +132,6 @@ std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t 
     std::copy(vals.begin(), vals.end(), out.begin());
     return out;
 }
-
 
 void make_optimisers(Trainer& tr, double lr) {
     tr.optG = std::make_unique<Adam>(Adam::named_parameters(*tr.G, "generator."), lr, 0.5, 0.999);

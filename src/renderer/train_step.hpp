@@ -81,6 +81,6 @@ WindowLosses window_losses(Trainer& tr, const Clips& c, size_t w0, size_t window
 /// one G step then one D + Dm step, the gradients summed over the ranks with weight `share` (this rank's part
 /// of the global batch). Returns the 9 loss terms (global means). A rank without clips passes empty ones.
 std::array<double, kNumLosses> train_window(Trainer& tr, const Clips& c, size_t w0, size_t window, torch::Tensor& prev,
-                                             double share, int S);
+                                            double share, int S);
 
 }  // namespace ned::renderer::train_detail

@@ -26,8 +26,8 @@ cv::Scalar source_colour(face::DetectionSource s) {
 }
 /// Whether a frame's model is worth naming on its tile: any detector but HOG, any landmarks but dlib's.
 bool unusual_model(const face::FaceTrack& track, const face::FaceFrame& f) {
-    const bool det = face::effective_status(f) == face::FrameStatus::Detected && f.detector != face::DetectionSource::Hog &&
-                     f.detector != face::DetectionSource::None;
+    const bool det = face::effective_status(f) == face::FrameStatus::Detected &&
+                     f.detector != face::DetectionSource::Hog && f.detector != face::DetectionSource::None;
     return det || (track.has_analysis && f.valid && f.landmark_source != face::LandmarkSource::Dlib);
 }
 
@@ -58,7 +58,8 @@ void label(cv::Mat& img, const std::string& text, cv::Point at, const cv::Scalar
 }
 }  // namespace
 
-ContactSheet::ContactSheet(const face::FaceTrack& track, int count, int tile) : track_(track), tile_(std::max(32, tile)) {
+ContactSheet::ContactSheet(const face::FaceTrack& track, int count, int tile)
+    : track_(track), tile_(std::max(32, tile)) {
     const long T = static_cast<long>(track.frames.size());
     std::vector<long> valid;
     std::vector<std::pair<long, long>> runs;  // invalid runs (length, first frame)
@@ -93,7 +94,8 @@ ContactSheet::ContactSheet(const face::FaceTrack& track, int count, int tile) : 
         model_runs.emplace_back(e - t, t);
         t = e;
     }
-    std::stable_sort(model_runs.begin(), model_runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::stable_sort(model_runs.begin(), model_runs.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
     const size_t n_model = std::min(model_runs.size(), static_cast<size_t>(std::max(1, count / 4)));
     for (size_t i = 0; i < n_model; ++i) frames_.push_back(model_runs[i].second + model_runs[i].first / 2);
     std::sort(frames_.begin(), frames_.end());
@@ -126,8 +128,11 @@ void ContactSheet::add(long t, const cv::Mat& bgr, const cv::Mat& crop) {
         const cv::Vec4f& b = f.box;
         if (b[2] > b[0] && b[3] > b[1] && std::isfinite(b[0]) && std::isfinite(b[3])) {
             cv::Mat roi = sheet_(r);
-            cv::rectangle(roi, cv::Point(static_cast<int>(std::clamp(b[0] * k, -1e4, 1e4)), static_cast<int>(std::clamp(b[1] * k, -1e4, 1e4))),
-                          cv::Point(static_cast<int>(std::clamp(b[2] * k, -1e4, 1e4)), static_cast<int>(std::clamp(b[3] * k, -1e4, 1e4))),
+            cv::rectangle(roi,
+                          cv::Point(static_cast<int>(std::clamp(b[0] * k, -1e4, 1e4)),
+                                    static_cast<int>(std::clamp(b[1] * k, -1e4, 1e4))),
+                          cv::Point(static_cast<int>(std::clamp(b[2] * k, -1e4, 1e4)),
+                                    static_cast<int>(std::clamp(b[3] * k, -1e4, 1e4))),
                           cv::Scalar(40, 40, 220), 1, cv::LINE_AA);
         }
     }
@@ -135,13 +140,14 @@ void ContactSheet::add(long t, const cv::Mat& bgr, const cv::Mat& crop) {
     label(sheet_, text, {cell.x + 5, cell.y + 16}, f.valid ? cv::Scalar(255, 255, 255) : status_colour(s));
     // the models behind the tile, where they are not the usual HOG + dlib
     int y = cell.y + 34;
-    if (s == face::FrameStatus::Detected && f.detector != face::DetectionSource::Hog && f.detector != face::DetectionSource::None) {
+    if (s == face::FrameStatus::Detected && f.detector != face::DetectionSource::Hog &&
+        f.detector != face::DetectionSource::None) {
         label(sheet_, face::source_name(f.detector), {cell.x + 5, y}, source_colour(f.detector));
         y += 18;
     }
     if (track_.has_analysis && f.valid && f.landmark_source != face::LandmarkSource::Dlib)
-        label(sheet_, cat(face::landmark_source_name(f.landmark_source), " yaw ", std::lround(f.yaw_deg)), {cell.x + 5, y},
-              cv::Scalar(255, 120, 255));
+        label(sheet_, cat(face::landmark_source_name(f.landmark_source), " yaw ", std::lround(f.yaw_deg)),
+              {cell.x + 5, y}, cv::Scalar(255, 120, 255));
 }
 
 cv::Mat ContactSheet::image() const {

@@ -24,7 +24,8 @@ long save_crop_images(const std::string& video_path, const face::FaceTrack& trac
     namespace fs = std::filesystem;
     const long T = static_cast<long>(track.frames.size());
     std::unique_ptr<ContactSheet> sheet;
-    if (!opts.preview_path.empty()) sheet = std::make_unique<ContactSheet>(track, opts.preview_count, opts.preview_tile);
+    if (!opts.preview_path.empty())
+        sheet = std::make_unique<ContactSheet>(track, opts.preview_count, opts.preview_tile);
     std::unique_ptr<AtomicFile> preview_out;
     if (!opts.preview_path.empty()) {
         check_extension(opts.preview_path, {".jpg", ".jpeg", ".png"}, "preview");
@@ -33,7 +34,8 @@ long save_crop_images(const std::string& video_path, const face::FaceTrack& trac
     // Created if missing; stale frame crops of an earlier, longer run are removed (a later `composite --faces`
     // would blend them). On a failure or a signal the crops written so far go too (and the folder, if created).
     std::unique_ptr<OutputDir> crops_out;
-    if (!opts.crops_dir.empty()) crops_out = std::make_unique<OutputDir>(opts.crops_dir, /*overwrite=*/true, ".png", "crops folder");
+    if (!opts.crops_dir.empty())
+        crops_out = std::make_unique<OutputDir>(opts.crops_dir, /*overwrite=*/true, ".png", "crops folder");
     io::VideoReader reader(video_path);
     io::Frame fr;
     long written = 0, t = 0;
@@ -47,9 +49,7 @@ long save_crop_images(const std::string& video_path, const face::FaceTrack& trac
             if (!opts.crops_dir.empty()) {
                 if (pending.valid()) pending.get();
                 const std::string path = opts.crops_dir + "/" + frame_name(t, ".png");
-                pending = std::async(std::launch::async, [path, crop] {
-                    write_image(path, crop, "crop image");
-                });
+                pending = std::async(std::launch::async, [path, crop] { write_image(path, crop, "crop image"); });
                 ++written;
             }
         }

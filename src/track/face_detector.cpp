@@ -30,8 +30,8 @@ DetectorKind parse_detector(const std::string& name) {
     for (DetectorKind k : {DetectorKind::Hog, DetectorKind::Ssd, DetectorKind::BlazeFace, DetectorKind::HogRot,
                            DetectorKind::HogBlazeFace, DetectorKind::Combined})
         if (name == detector_name(k)) return k;
-    throw InputError(cat("unknown face detector '", name,
-                         "' (expected combined, hog, hog-rot, hog-blazeface, ssd or blazeface)"));
+    throw InputError(
+        cat("unknown face detector '", name, "' (expected combined, hog, hog-rot, hog-blazeface, ssd or blazeface)"));
 }
 
 bool detector_needs_colour(DetectorKind k) {
@@ -50,7 +50,9 @@ cv::Vec4f map_box(const cv::Vec4f& b, float shift_x, float shift_y, float scale_
 }
 }  // namespace
 
-cv::Vec4f blaze_to_hog_box(const cv::Vec4f& b) { return map_box(b, kBlazeShiftX, kBlazeShiftY, kBlazeScaleX, kBlazeScaleY); }
+cv::Vec4f blaze_to_hog_box(const cv::Vec4f& b) {
+    return map_box(b, kBlazeShiftX, kBlazeShiftY, kBlazeScaleX, kBlazeScaleY);
+}
 
 cv::Vec4f ssd_to_hog_box(const cv::Vec4f& b) { return map_box(b, kSsdShiftX, kSsdShiftY, kSsdScaleX, kSsdScaleY); }
 
@@ -334,7 +336,8 @@ std::vector<Detection> FaceDetector::Impl::detect_once(const cv::Mat& image_smal
     if (opts.kind == DetectorKind::Ssd) {
         NED_CHECK(image_small.type() == CV_8UC3, "the SSD face detector needs a BGR u8 image, got type ",
                   image_small.type());
-        return from_facenet(ssd->detect(image_small, opts.min_score), scale, ssd_to_hog_box, face::DetectionSource::Ssd);
+        return from_facenet(ssd->detect(image_small, opts.min_score), scale, ssd_to_hog_box,
+                            face::DetectionSource::Ssd);
     }
     cv::Mat grey_small = image_small;
     if (image_small.type() == CV_8UC3) cv::cvtColor(image_small, grey_small, cv::COLOR_BGR2GRAY);
@@ -362,8 +365,7 @@ std::vector<Detection> FaceDetector::Impl::detect_once(const cv::Mat& image_smal
         const auto& r = d.rect;
         Detection det;
         det.box = {static_cast<float>(r.left()) / total - 0.5f, static_cast<float>(r.top()) / total - 0.5f,
-                   static_cast<float>(r.right() + 1) / total - 0.5f,
-                   static_cast<float>(r.bottom() + 1) / total - 0.5f};
+                   static_cast<float>(r.right() + 1) / total - 0.5f, static_cast<float>(r.bottom() + 1) / total - 0.5f};
         det.score = d.detection_confidence;
         out.push_back(det);
     }

@@ -24,10 +24,11 @@ using Descriptor = std::array<float, 128>;
 /// (FaceLandmarks.align(), alignMinBbox(0.2)). `hog_box` is a HOG-like box (what dlib's predictor expects).
 Descriptor describe(const facenet::FaceDescriptor& net, const LandmarkDetector& lm, const cv::Mat& bgr,
                     const cv::Vec4f& hog_box) {
-    const face::Landmarks pts = lm.landmark(bgr, cv::Rect2f(hog_box[0], hog_box[1], hog_box[2] - hog_box[0],
-                                                      hog_box[3] - hog_box[1]));
+    const face::Landmarks pts =
+        lm.landmark(bgr, cv::Rect2f(hog_box[0], hog_box[1], hog_box[2] - hog_box[0], hog_box[3] - hog_box[1]));
     float x0 = pts[0].x, x1 = x0, y0 = pts[0].y, y1 = y0;
-    for (const auto& p : pts) x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+    for (const auto& p : pts)
+        x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
     const float w = x1 - x0, h = y1 - y0;
     // frame coordinates (pixel centres at integers) -> facenet's pixel-edge coordinates: + 0.5
     return net.describe(bgr, cv::Rect2f(x0 - 0.1f * w + 0.5f, y0 - 0.1f * h + 0.5f, 1.2f * w, 1.2f * h));
@@ -95,7 +96,8 @@ std::pair<long, int> find_target_face(const std::string& video_path,
 
 std::vector<SegmentIdentity> apply_identity(const std::string& video_path, face::FaceTrack& track,
                                             const IdentityOptions& options, const ProgressFn& progress) {
-    if (!(options.threshold > 0.f)) throw InputError(cat("identity threshold must be > 0 (got ", options.threshold, ")"));
+    if (!(options.threshold > 0.f))
+        throw InputError(cat("identity threshold must be > 0 (got ", options.threshold, ")"));
     const long T = static_cast<long>(track.frames.size());
     std::vector<SegmentIdentity> segs;
     for (long t = 0; t < T;) {
@@ -167,8 +169,10 @@ std::vector<SegmentIdentity> apply_identity(const std::string& video_path, face:
             f.status = face::FrameStatus::OtherPerson;
             ++changed;
         }
-        NED_LOG_WARN("[identity] frames {}..{}: another person (descriptor distance {:.2f} > {:.2f}); {} frames "
-                     "marked invalid", segs[s].begin, segs[s].end - 1, segs[s].distance, options.threshold, changed);
+        NED_LOG_WARN(
+            "[identity] frames {}..{}: another person (descriptor distance {:.2f} > {:.2f}); {} frames "
+            "marked invalid",
+            segs[s].begin, segs[s].end - 1, segs[s].distance, options.threshold, changed);
     }
     return segs;
 }

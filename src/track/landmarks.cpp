@@ -22,9 +22,8 @@ struct LandmarkDetector::Impl {
 
 LandmarkDetector::LandmarkDetector(const std::string& model_path)
     : impl_(std::make_unique<Impl>()), path_(model_path.empty() ? kDefaultLandmarkModel : model_path) {
-    const std::string hint =
-        "install Debian's libdlib-data (apt-get install libdlib-data, which provides " +
-        std::string(kDefaultLandmarkModel) + ") or pass --landmark-model PATH";
+    const std::string hint = "install Debian's libdlib-data (apt-get install libdlib-data, which provides " +
+                             std::string(kDefaultLandmarkModel) + ") or pass --landmark-model PATH";
     if (!std::filesystem::is_regular_file(path_))
         throw ModelError(cat("landmark model not found: ", path_, "; ", hint));
     try {
@@ -57,7 +56,7 @@ face::Landmarks LandmarkDetector::landmark(const cv::Mat& image_bgr, const cv::R
 }
 
 face::Landmarks LandmarkDetector::landmark_multisample(const cv::Mat& image_bgr, const cv::Rect2f& face_rect, int shift,
-                                                 face::Landmarks* single) const {
+                                                       face::Landmarks* single) const {
     const face::Landmarks first = landmark(image_bgr, face_rect);
     if (single) *single = first;
     std::array<cv::Point2d, face::kNumLandmarks> sum;
@@ -93,8 +92,10 @@ cv::Rect2f box_in_crop(const cv::Vec4f& frame_box, const cv::Matx23f& crop_to_fr
         for (float y : {frame_box[1], frame_box[3]}) {
             const float u = inv(0, 0) * x + inv(0, 1) * y + inv(0, 2);
             const float v = inv(1, 0) * x + inv(1, 1) * y + inv(1, 2);
-            x0 = std::min(x0, u); x1 = std::max(x1, u);
-            y0 = std::min(y0, v); y1 = std::max(y1, v);
+            x0 = std::min(x0, u);
+            x1 = std::max(x1, u);
+            y0 = std::min(y0, v);
+            y1 = std::max(y1, v);
         }
     }
     return {x0, y0, x1 - x0, y1 - y0};

@@ -66,7 +66,8 @@ void RunFolder::clear_previous_run(const std::function<bool(const std::string& n
         for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
             if (all || belongs(it->path().filename().string())) stale.push_back(it->path());
         if (ec && ec != std::errc::no_such_file_or_directory)
-            throw IoError(cat(tag_, "--out ", dir_.string(), ": cannot list ", folder.string(), " (", ec.message(), ")"));
+            throw IoError(
+                cat(tag_, "--out ", dir_.string(), ": cannot list ", folder.string(), " (", ec.message(), ")"));
     };
     collect(dir_, false);
     for (const std::string& sub : emptied) collect(dir_ / sub, true);

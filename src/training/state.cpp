@@ -18,8 +18,8 @@ int64_t rank0_value(dist::Context& ctx, int64_t value) {
     return std::llround(ctx.sum(ctx.is_main() ? static_cast<double>(value) : 0.0));
 }
 
-void broadcast_state(dist::Context& ctx, const std::vector<torch::nn::Module*>& modules, const std::vector<Adam*>& adams,
-                     std::vector<double>& scalars) {
+void broadcast_state(dist::Context& ctx, const std::vector<torch::nn::Module*>& modules,
+                     const std::vector<Adam*>& adams, std::vector<double>& scalars) {
     std::vector<torch::Tensor> state;
     for (torch::nn::Module* m : modules) {
         for (auto& p : m->parameters(true)) state.push_back(p);

@@ -155,12 +155,18 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     }
     const char* k = std::getenv("NED_FUZZ_KIND");
     const std::string kind = k ? k : "";
-    if (kind == "flame") g_kind = Kind::Flame;
-    else if (kind == "deca") g_kind = Kind::Deca;
-    else if (kind == "unet") g_kind = Kind::Unet;
-    else if (kind == "manipulator") g_kind = Kind::Manipulator;
-    else if (kind == "renderer") g_kind = Kind::Renderer;
-    else if (kind == "conditioning") g_kind = Kind::Conditioning;
+    if (kind == "flame")
+        g_kind = Kind::Flame;
+    else if (kind == "deca")
+        g_kind = Kind::Deca;
+    else if (kind == "unet")
+        g_kind = Kind::Unet;
+    else if (kind == "manipulator")
+        g_kind = Kind::Manipulator;
+    else if (kind == "renderer")
+        g_kind = Kind::Renderer;
+    else if (kind == "conditioning")
+        g_kind = Kind::Conditioning;
     else {
         std::fprintf(stderr, "set NED_FUZZ_KIND to flame, deca, unet, manipulator, renderer or conditioning\n");
         std::exit(2);
@@ -183,7 +189,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             case Kind::Renderer: fuzz_renderer(path); break;
             case Kind::Conditioning: break;
         }
-    } catch (const ned::Error&) {
-    }
+    } catch (const ned::Error&) {}
     return 0;
 }

@@ -14,8 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (m.empty() || m.type() != (flags == cv::IMREAD_COLOR ? CV_8UC3 : CV_8UC1)) __builtin_trap();
             volatile unsigned sum = 0;
             for (int y = 0; y < m.rows; ++y) sum += m.ptr<unsigned char>(y)[m.cols * m.channels() - 1];
-        } catch (const ned::InputError&) {
-        }
+        } catch (const ned::InputError&) {}
     }
     return 0;
 }

@@ -8,7 +8,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         const auto r = ned::recon::load_reconstruction(path);
         for (const auto& [name, b] : r.params) (void)b.row_size();
-    } catch (const ned::Error&) {
-    }
+    } catch (const ned::Error&) {}
     return 0;
 }

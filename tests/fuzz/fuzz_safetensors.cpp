@@ -18,8 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 (void)f.at(name, t.dtype, std::vector<int64_t>(t.shape.size(), -1));
             }
             f.require_format("ned.reconstruction", 1);
-        } catch (const ned::Error&) {
-        }
+        } catch (const ned::Error&) {}
     }
     return 0;
 }

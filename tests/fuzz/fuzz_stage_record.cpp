@@ -26,7 +26,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             const long frames = records.read("render").value("frames", 0L);
             (void)frames;
         }
-    } catch (const ned::Error&) {
-    }
+    } catch (const ned::Error&) {}
     return 0;
 }

@@ -8,7 +8,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         const auto t = ned::face::load_track(path);
         (void)t.num_valid();
-    } catch (const ned::Error&) {
-    }
+    } catch (const ned::Error&) {}
     return 0;
 }

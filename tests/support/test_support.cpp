@@ -95,8 +95,8 @@ TempDir::TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "test";
     std::replace(name.begin(), name.end(), '/', '_');
-    fs::path p = fs::temp_directory_path() / ("ned-test-" + std::to_string(::getpid()) + "-" +
-                                              std::to_string(counter++) + "-" + name);
+    fs::path p = fs::temp_directory_path() /
+                 ("ned-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + name);
     fs::create_directories(p);
     path_ = p.string();
 }

@@ -59,16 +59,15 @@ int count_lines(const std::string& s);
 }  // namespace ned::test
 
 /// Skip the current test when the yaw test set is absent.
-#define NED_REQUIRE_YAW_SET()                                                                             \
-    do {                                                                                                  \
-        if (::ned::test::yaw_set_dir().empty())                                                           \
-            GTEST_SKIP() << "yaw test set not found (scripts/setup.sh makes BUILD/yawset with "            \
-                            "scripts/make_yaw_set.py, or set NED_YAW_SET); skipping";                     \
+#define NED_REQUIRE_YAW_SET()                                                                   \
+    do {                                                                                        \
+        if (::ned::test::yaw_set_dir().empty())                                                 \
+            GTEST_SKIP() << "yaw test set not found (scripts/setup.sh makes BUILD/yawset with " \
+                            "scripts/make_yaw_set.py, or set NED_YAW_SET); skipping";           \
     } while (0)
 
 /// Skip the current test when the shared data folder is absent.
-#define NED_REQUIRE_DATA()                                                                  \
-    do {                                                                                    \
-        if (::ned::test::data_dir().empty())                                                \
-            GTEST_SKIP() << "shared test data not found (../shared/data); skipping";        \
+#define NED_REQUIRE_DATA()                                                                                            \
+    do {                                                                                                              \
+        if (::ned::test::data_dir().empty()) GTEST_SKIP() << "shared test data not found (../shared/data); skipping"; \
     } while (0)

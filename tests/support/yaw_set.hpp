@@ -15,8 +15,8 @@
 namespace ned::test {
 
 struct YawEntry {
-    std::string path;   ///< absolute path of the image or video
-    std::string kind;   ///< "synthetic" (the rendered head), "real" (photos) or "noface" (faceless videos)
+    std::string path;  ///< absolute path of the image or video
+    std::string kind;  ///< "synthetic" (the rendered head), "real" (photos) or "noface" (faceless videos)
     bool has_pose = false;
     double yaw = 0, pitch = 0, roll = 0;  ///< degrees; yaw > 0: the nose towards image right (see index.json)
     std::vector<cv::Point2f> points;      ///< 68 iBUG points, 0-based pixels; empty when not annotated

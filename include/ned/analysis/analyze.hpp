@@ -20,28 +20,28 @@
 namespace ned::analysis {
 
 struct AnalyzeOptions {
-    track::TrackOptions track;               ///< options of the track building pass (threads, max_frames, ...)
-    std::string landmark_model;       ///< dlib 68-point model; empty = kDefaultLandmarkModel
-    std::string segmentation_model;   ///< converted FSGAN U-Net (safetensors); empty = landmark masks
-    bool multisample = true;          ///< NED's 5-fold landmark averaging for the alignment (dlib)
+    track::TrackOptions track;                    ///< options of the track building pass (threads, max_frames, ...)
+    std::string landmark_model;                   ///< dlib 68-point model; empty = kDefaultLandmarkModel
+    std::string segmentation_model;               ///< converted FSGAN U-Net (safetensors); empty = landmark masks
+    bool multisample = true;                      ///< NED's 5-fold landmark averaging for the alignment (dlib)
     LandmarkMode landmarks = LandmarkMode::Auto;  ///< landmark model: by yaw (FaceLandmarker), or dlib / FaceMesh
-    int multisample_shift = 5;        ///< pixels (NED: 5)
-    bool save_images = false;         ///< write crops/, aligned/, eyes/, masks/ PNGs into the workdir
-    std::string preview_path;         ///< optional preview video (box, landmarks, pupils, mask outline)
-    face::FaceMaskOptions mask;             ///< landmark mask parameters (masks/ and preview)
-    int threads = 0;                  ///< worker threads for the per-frame pass (0 = all cores)
-    bool overwrite = false;           ///< replace existing outputs
+    int multisample_shift = 5;                    ///< pixels (NED: 5)
+    bool save_images = false;                     ///< write crops/, aligned/, eyes/, masks/ PNGs into the workdir
+    std::string preview_path;                     ///< optional preview video (box, landmarks, pupils, mask outline)
+    face::FaceMaskOptions mask;                   ///< landmark mask parameters (masks/ and preview)
+    int threads = 0;                              ///< worker threads for the per-frame pass (0 = all cores)
+    bool overwrite = false;                       ///< replace existing outputs
 };
 
 /// Analysis results of one crop.
 struct CropAnalysis {
-    face::Landmarks single{};     ///< landmarks of the crop itself
-    face::Landmarks averaged{};   ///< multisample mean (== single without multisample)
+    face::Landmarks single{};    ///< landmarks of the crop itself
+    face::Landmarks averaged{};  ///< multisample mean (== single without multisample)
     cv::Matx23f align = cv::Matx23f::eye();
-    face::Landmarks aligned{};    ///< averaged mapped by align
-    std::array<cv::Point2f, 2> pupils{};  ///< from `single`, crop pixels
+    face::Landmarks aligned{};                                 ///< averaged mapped by align
+    std::array<cv::Point2f, 2> pupils{};                       ///< from `single`, crop pixels
     face::LandmarkSource source = face::LandmarkSource::Dlib;  ///< the model behind single/averaged
-    float yaw_deg = 0.f;    ///< estimated yaw (face_landmarker.hpp's convention: + = nose towards image right)
+    float yaw_deg = 0.f;  ///< estimated yaw (face_landmarker.hpp's convention: + = nose towards image right)
 };
 
 /// Landmarks (FaceLandmarker: dlib or FaceMesh by yaw), alignment and pupils of one crop with the predictor
@@ -74,6 +74,6 @@ void analyze_track(face::FaceTrack& track, const track::LandmarkDetector& detect
 /// No face in the whole video -> InputError "no face found in VIDEO". Missing landmark model -> ModelError
 /// (checked before any decoding).
 face::FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
-                        const ProgressFn& track_progress = {}, const ProgressFn& analyze_progress = {});
+                              const ProgressFn& track_progress = {}, const ProgressFn& analyze_progress = {});
 
 }  // namespace ned::analysis

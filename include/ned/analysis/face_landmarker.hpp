@@ -59,7 +59,7 @@ struct FaceLandmarkerOptions {
     /// (NME >= 0.12) it is >= 0.12.
     float disagreement_lo = 0.07f;
     float disagreement_hi = 0.11f;
-    int facemesh_passes = 2;      ///< FaceMesh re-crops (facenet::FaceMesh::predict)
+    int facemesh_passes = 2;  ///< FaceMesh re-crops (facenet::FaceMesh::predict)
     /// auto: the turned-face points are the mean of FaceMesh's 68 and face-api's 68-point net (facenet::Landmarks68,
     /// given the predictor rectangle mapped back to the SSD box it was trained with): better than either alone on
     /// every turned bin (synthetic 30-45 / 45-60: 0.081 / 0.119 vs FaceMesh 0.083 / 0.125; breakingbad 0.119 vs
@@ -75,9 +75,9 @@ struct LandmarkResult {
     face::Landmarks single{};    ///< landmarks of the crop itself (pupils use these)
     face::Landmarks averaged{};  ///< dlib: multisample mean (== single without multisample); FaceMesh: == single
     face::LandmarkSource source = face::LandmarkSource::Dlib;
-    float yaw_deg = 0.f;          ///< FaceMesh's yaw when it ran, else dlib's cue
-    bool yaw_from_mesh = false;   ///< which of the two yaw_deg is
-    float disagreement = 0.f;     ///< landmark_disagreement(dlib, FaceMesh) when both ran, else 0
+    float yaw_deg = 0.f;         ///< FaceMesh's yaw when it ran, else dlib's cue
+    bool yaw_from_mesh = false;  ///< which of the two yaw_deg is
+    float disagreement = 0.f;    ///< landmark_disagreement(dlib, FaceMesh) when both ran, else 0
 };
 
 /// Thread-safe after construction: landmark() is const and may be called from several threads.

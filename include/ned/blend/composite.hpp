@@ -14,15 +14,15 @@
 namespace ned::blend {
 
 struct CompositeOptions {
-    int levels = 4;               ///< Laplacian pyramid levels (NED n_levels)
-    int erosion_kernel = 0;       ///< SoftErosion kernel; 0 = NED's rule int(33*H/256) made odd
+    int levels = 4;                  ///< Laplacian pyramid levels (NED n_levels)
+    int erosion_kernel = 0;          ///< SoftErosion kernel; 0 = NED's rule int(33*H/256) made odd
     float erosion_threshold = 0.8f;  ///< SoftErosion threshold (NED blending: 0.8)
-    int crf = 18;                 ///< libx264 CRF of the output
+    int crf = 18;                    ///< libx264 CRF of the output
     std::string preset = "medium";   ///< libx264 preset
-    std::string faces_dir;        ///< per-frame faces (frame_name(i, ".png")); required without a FaceSource
-    std::string masks_dir;        ///< per-frame masks (0/255 PNG, same names); empty = default mask
-    bool overwrite = false;       ///< replace an existing output
-    int threads = 0;              ///< worker threads (0 = all cores)
+    std::string faces_dir;           ///< per-frame faces (frame_name(i, ".png")); required without a FaceSource
+    std::string masks_dir;           ///< per-frame masks (0/255 PNG, same names); empty = default mask
+    bool overwrite = false;          ///< replace an existing output
+    int threads = 0;                 ///< worker threads (0 = all cores)
     std::map<std::string, std::string> metadata;  ///< container tags of the output (io::VideoWriterOptions)
     /// When >= 0: the number of frames that must get a new face (the frames the metadata names as edited); any
     /// other count is an Error and the output is not written.

@@ -15,15 +15,14 @@
 
 namespace ned::conditioning {
 
-constexpr int kDecaImageSize = 224;  ///< DECA renders at 224x224
-constexpr int kUvSize = 256;         ///< DECA's UV maps are 256x256
+constexpr int kDecaImageSize = 224;            ///< DECA renders at 224x224
+constexpr int kUvSize = 256;                   ///< DECA's UV maps are 256x256
 constexpr float kShapeAlbedo = 180.f / 255.f;  ///< constant grey albedo of render_shape
 constexpr float kShapeLightIntensity = 1.7f;   ///< intensity of each of the 5 directional lights
 
 /// DECA's util.vertex_normals: per-vertex sum of the (area-weighted) face normals (b-a)x(c-a) of every face
 /// using the vertex, normalised with eps 1e-6 (a vertex in no face gets 0). verts [V*3] -> normals [V*3].
-void vertex_normals(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces,
-                    float* normals);
+void vertex_normals(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces, float* normals);
 
 /// vertex_normals() of DECA's dense UV-grid mesh: grid [H*W*3] vertices, faces of
 /// generate_triangles(H, W, margin_x=2, margin_y=5) with corners permuted [0,2,1] (quad p: (p, p+W, p+1) and
@@ -45,10 +44,10 @@ struct MeshTopology {
     std::vector<int32_t> faces;      ///< [F*3] vertex indices
     std::vector<float> nmfc_colors;  ///< [V*3] nmfc_vertex_colors(v_template)
     // UV data for the detailed shape image; empty when the FLAME asset has none.
-    std::vector<float> uv_coords;    ///< [VT*2] u, v in [0,1], v up (OBJ vt)
-    std::vector<int32_t> uv_faces;   ///< [F*3] vt index per face corner
-    cv::Mat fixed_displacement;      ///< 256x256 CV_32F DECA's fixed UV displacement (empty = 0)
-    cv::Mat uv_face_eye_mask;        ///< 256x256 CV_32F in [0,1] (empty = 1 everywhere)
+    std::vector<float> uv_coords;   ///< [VT*2] u, v in [0,1], v up (OBJ vt)
+    std::vector<int32_t> uv_faces;  ///< [F*3] vt index per face corner
+    cv::Mat fixed_displacement;     ///< 256x256 CV_32F DECA's fixed UV displacement (empty = 0)
+    cv::Mat uv_face_eye_mask;       ///< 256x256 CV_32F in [0,1] (empty = 1 everywhere)
 
     int64_t num_faces() const { return static_cast<int64_t>(faces.size() / 3); }
     bool has_uv() const { return !uv_faces.empty(); }
@@ -56,8 +55,8 @@ struct MeshTopology {
 
 /// The two DECA renderings of one frame, image_size x image_size CV_32FC3 BGR, unclipped.
 struct DecaImages {
-    cv::Mat nmfc;   ///< NMFC colours x coverage x pos_mask, background 0
-    cv::Mat shape;  ///< 180/255 grey shaded with the 5 lights x coverage x pos_mask, background 0
+    cv::Mat nmfc;           ///< NMFC colours x coverage x pos_mask, background 0
+    cv::Mat shape;          ///< 180/255 grey shaded with the 5 lights x coverage x pos_mask, background 0
     bool detailed = false;  ///< shape used DECA's detail normals (else the coarse vertex normals)
 };
 
@@ -88,7 +87,7 @@ private:
     MeshTopology topo_;
     DecaImageOptions options_;
     Rasterizer rasterizer_;
-    Fragments uv_frags_;                 ///< UV layout rasterized at 256 (constant per topology)
+    Fragments uv_frags_;  ///< UV layout rasterized at 256 (constant per topology)
 };
 
 /// The 224 DECA image back into the crop: output(p) = img(tform * p), bilinear, 0 outside (skimage.warp

@@ -55,8 +55,8 @@ struct Fragments {
 class RasterizerBackend {
 public:
     virtual ~RasterizerBackend() = default;
-    virtual void rasterize(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces,
-                           int width, int height, Fragments& out) const = 0;
+    virtual void rasterize(const float* verts, int64_t num_verts, const int32_t* faces, int64_t num_faces, int width,
+                           int height, Fragments& out) const = 0;
 };
 
 class Rasterizer {

@@ -36,17 +36,17 @@ std::vector<int64_t> frames_to_render(const face::FaceTrack& track, const recon:
 enum class EyesChoice { Auto, Track, Mesh };
 
 struct RenderInputsOptions {
-    std::string workdir;         ///< holds track.safetensors (analysed) and reconstruction.safetensors
-    std::string reconstruction;  ///< empty = WORKDIR/reconstruction.safetensors
-    std::string flame;           ///< ned.flame asset (required)
-    std::string deca;            ///< ned.deca weights (optional; without: coarse shape image)
-    std::string preview;         ///< optional contact video: aligned crop | NMFC | shape | eyes; the crop panel
-                                 ///< shows the blend mask that follows the edit (draw_edit_mask)
-    bool save_images = false;    ///< also write the crop-space images
+    std::string workdir;                 ///< holds track.safetensors (analysed) and reconstruction.safetensors
+    std::string reconstruction;          ///< empty = WORKDIR/reconstruction.safetensors
+    std::string flame;                   ///< ned.flame asset (required)
+    std::string deca;                    ///< ned.deca weights (optional; without: coarse shape image)
+    std::string preview;                 ///< optional contact video: aligned crop | NMFC | shape | eyes; the crop panel
+                                         ///< shows the blend mask that follows the edit (draw_edit_mask)
+    bool save_images = false;            ///< also write the crop-space images
     EyesChoice eyes = EyesChoice::Auto;  ///< Auto = Mesh when `reconstruction` is given, else Track
-    int threads = 0;             ///< frames in parallel (0 = all cores)
-    int batch = 16;              ///< frames per FLAME/D_detail forward (memory stays O(batch))
-    std::string device = "cpu";  ///< where FLAME/D_detail run
+    int threads = 0;                     ///< frames in parallel (0 = all cores)
+    int batch = 16;                      ///< frames per FLAME/D_detail forward (memory stays O(batch))
+    std::string device = "cpu";          ///< where FLAME/D_detail run
     bool overwrite = false;
 
     /// flame given, batch >= 1, threads >= 0: OptionError (exit 2) naming the field and the value.

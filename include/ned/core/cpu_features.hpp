@@ -11,7 +11,7 @@
 namespace ned::cpu {
 
 struct Features {
-    std::string model;    ///< "Intel(R) Xeon(R) ..." (CPUID brand string), "" when unknown
+    std::string model;  ///< "Intel(R) Xeon(R) ..." (CPUID brand string), "" when unknown
     bool avx2 = false;
     bool avx512f = false;
     bool avx512_bf16 = false;

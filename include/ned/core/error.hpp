@@ -72,7 +72,7 @@ int exit_code_for(const std::exception& e) noexcept;
 }  // namespace ned
 
 /// Always-on invariant check at stage boundaries: NED_CHECK(cond, "what", value, ...) throws ned::Error.
-#define NED_CHECK(cond, ...)                                                                        \
-    do {                                                                                            \
-        if (!(cond)) throw ::ned::Error(::ned::cat("check failed: " #cond ": ", __VA_ARGS__));      \
+#define NED_CHECK(cond, ...)                                                                   \
+    do {                                                                                       \
+        if (!(cond)) throw ::ned::Error(::ned::cat("check failed: " #cond ": ", __VA_ARGS__)); \
     } while (0)

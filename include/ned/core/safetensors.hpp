@@ -13,8 +13,8 @@ namespace ned::st {
 
 enum class DType { F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
-const char* dtype_name(DType d);       ///< safetensors spelling, e.g. "F32"
-size_t dtype_size(DType d);            ///< bytes per element
+const char* dtype_name(DType d);                 ///< safetensors spelling, e.g. "F32"
+size_t dtype_size(DType d);                      ///< bytes per element
 DType dtype_from_name(const std::string& name);  ///< throws ned::Error on unknown names
 
 /// Byte size of a tensor of `shape` with `elem_size`-byte elements, computed without overflow: false for a
@@ -27,12 +27,16 @@ struct Tensor {
     std::vector<int64_t> shape;
     std::vector<uint8_t> data;
 
-    int64_t numel() const;  ///< throws ned::Error if the shape has a negative or overflowing size
+    int64_t numel() const;          ///< throws ned::Error if the shape has a negative or overflowing size
     std::string shape_str() const;  ///< "[T,68,2]"
     template <typename T>
-    const T* ptr() const { return reinterpret_cast<const T*>(data.data()); }
+    const T* ptr() const {
+        return reinterpret_cast<const T*>(data.data());
+    }
     template <typename T>
-    T* ptr() { return reinterpret_cast<T*>(data.data()); }
+    T* ptr() {
+        return reinterpret_cast<T*>(data.data());
+    }
 
     /// Build from typed values; shape product must equal values.size().
     static Tensor f32(std::vector<int64_t> shape, const std::vector<float>& values);

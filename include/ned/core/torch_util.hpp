@@ -42,8 +42,7 @@ st::Tensor from_torch(const torch::Tensor& t);
 /// strict: every parameter/buffer must be present with the same shape (ModelError otherwise, naming the
 /// file and tensor); extra tensors in the file under `prefix` are also an error when strict.
 /// Buffers named "num_batches_tracked" may be absent.
-void load_module(torch::nn::Module& module, const st::File& file, const std::string& prefix = {},
-                 bool strict = true);
+void load_module(torch::nn::Module& module, const st::File& file, const std::string& prefix = {}, bool strict = true);
 /// Add every parameter and buffer of `module` to `file` under prefix + name.
 void save_module(const torch::nn::Module& module, st::File& file, const std::string& prefix = {});
 

@@ -49,8 +49,8 @@ const char* backend_name(Backend b);
 
 struct Options {
     Backend backend = Backend::Auto;
-    std::chrono::milliseconds timeout{300000};    ///< bound of every collective and store call
-    size_t bucket_bytes = 25u << 20;              ///< gradient all-reduce bucket size (as DDP's default)
+    std::chrono::milliseconds timeout{300000};  ///< bound of every collective and store call
+    size_t bucket_bytes = 25u << 20;            ///< gradient all-reduce bucket size (as DDP's default)
     /// Let LibTorch's own c10d/Gloo log lines ("[W socket.cpp...] [c10d] ...") through to stderr. Off (the
     /// default), c10's log level is raised to FATAL when the process group is created, so that a missing peer
     /// is reported by ned's one error line only (the CLI turns them on with -v).

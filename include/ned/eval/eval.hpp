@@ -48,11 +48,11 @@ std::array<double, 7> fer2013_to_ned(const std::vector<float>& fer_probs);
 constexpr int kNumClassifiers = 2;
 
 struct EvalOptions {
-    track::TrackOptions track;     ///< tracking of both videos (detector, gaps, ...)
-    std::string target_emotion;     ///< one of ned_emotions(), or empty
-    std::string landmark_model;     ///< dlib predictor (empty = default)
-    std::string models_dir;         ///< open face models folder (empty = facenet::open_models_dir())
-    long max_frames = 0;            ///< only the first N frames (0 = all)
+    track::TrackOptions track;   ///< tracking of both videos (detector, gaps, ...)
+    std::string target_emotion;  ///< one of ned_emotions(), or empty
+    std::string landmark_model;  ///< dlib predictor (empty = default)
+    std::string models_dir;      ///< open face models folder (empty = facenet::open_models_dir())
+    long max_frames = 0;         ///< only the first N frames (0 = all)
     /// Worker threads for tracking and the per-frame metrics (0 = all cores). Their networks run single-threaded:
     /// LibTorch's intra-op threads are 1 while evaluate() runs (restored after); the decoders use at most 2 each.
     int threads = 0;

@@ -13,8 +13,8 @@ struct FaceMaskOptions {
     /// How far the eyebrow points are raised, as a fraction of the face height (chin to mean eyebrow
     /// point), along the face's up direction (chin -> eyebrows), so the mask covers the forehead.
     float forehead_fraction = 0.25f;
-    int erosion_kernel = 21;        ///< SoftErosion kernel size (NED segmentation: 21)
-    float erosion_threshold = 0.6f; ///< SoftErosion threshold for the hard mask (NED segmentation: 0.6)
+    int erosion_kernel = 21;         ///< SoftErosion kernel size (NED segmentation: 21)
+    float erosion_threshold = 0.6f;  ///< SoftErosion threshold for the hard mask (NED segmentation: 0.6)
 };
 
 /// The polygon the landmark mask fills (crop pixels): jaw 0..16 then the raised eyebrows 26..17.

@@ -78,18 +78,18 @@ FrameStatus effective_status(const FaceFrame& f);
 
 /// Everything known about the target face in one frame.
 struct FaceFrame {
-    bool valid = false;            ///< a face box exists (detected or filled); false = pass through
-    bool detected = false;         ///< the detector fired on this frame
+    bool valid = false;                        ///< a face box exists (detected or filled); false = pass through
+    bool detected = false;                     ///< the detector fired on this frame
     FrameStatus status = FrameStatus::NoFace;  ///< consistent with valid/detected; says why a frame is invalid
-    bool shot_start = false;       ///< a cut or a re-acquisition of the target starts here (restart temporal state)
-    cv::Vec4f box{0, 0, 0, 0};     ///< smoothed square box x0,y0,x1,y1 in frame pixels
+    bool shot_start = false;    ///< a cut or a re-acquisition of the target starts here (restart temporal state)
+    cv::Vec4f box{0, 0, 0, 0};  ///< smoothed square box x0,y0,x1,y1 in frame pixels
     cv::Matx23f crop_to_frame = cv::Matx23f::eye();  ///< crop pixel -> frame pixel
     // --- filled by analysis (FaceTrack::has_analysis) ---
-    Landmarks landmarks{};          ///< single-detection landmarks, crop pixels
-    Landmarks aligned_landmarks{};  ///< multisample-averaged landmarks in aligned pixels
-    cv::Matx23f align = cv::Matx23f::eye();          ///< crop -> aligned similarity
-    std::array<cv::Point2f, 2> pupils{};             ///< image-left, image-right pupil, crop pixels
-    DetectionSource detector = DetectionSource::None;  ///< the model that found the target (detected frames)
+    Landmarks landmarks{};                                  ///< single-detection landmarks, crop pixels
+    Landmarks aligned_landmarks{};                          ///< multisample-averaged landmarks in aligned pixels
+    cv::Matx23f align = cv::Matx23f::eye();                 ///< crop -> aligned similarity
+    std::array<cv::Point2f, 2> pupils{};                    ///< image-left, image-right pupil, crop pixels
+    DetectionSource detector = DetectionSource::None;       ///< the model that found the target (detected frames)
     LandmarkSource landmark_source = LandmarkSource::Dlib;  ///< after analysis: the model behind `landmarks`
     float yaw_deg = 0.f;  ///< after analysis: estimated yaw (positive: the face turned towards image right)
     /// In memory only (not stored): BlazeFace's keypoint yaw of the detection (Detection::yaw_deg) on a detected
@@ -100,11 +100,11 @@ struct FaceFrame {
 
 /// The face track of one video.
 struct FaceTrack {
-    std::string source;        ///< input video path
-    int width = 0, height = 0; ///< frame size (display orientation)
+    std::string source;            ///< input video path
+    int width = 0, height = 0;     ///< frame size (display orientation)
     int fps_num = 0, fps_den = 1;  ///< average frame rate of the source
     int crop_size = 256;
-    bool has_analysis = false; ///< landmarks/align/pupils are filled
+    bool has_analysis = false;      ///< landmarks/align/pupils are filled
     std::vector<FaceFrame> frames;  ///< one entry per decoded frame, in order
 
     size_t num_valid() const;

@@ -16,7 +16,10 @@ int blend_erosion_kernel_size(int crop_height);
 /// The input is convolved once with soft_erosion_kernel(kernel_size) with zero padding (r = k/2);
 /// hard = (x >= threshold) as CV_32F 0/1; soft: hard pixels set to 1, the others divided by their maximum
 /// (left as is when that maximum is 0). Both outputs are CV_32FC1 of the input size.
-struct SoftErosionResult { cv::Mat soft; cv::Mat hard; };
+struct SoftErosionResult {
+    cv::Mat soft;
+    cv::Mat hard;
+};
 SoftErosionResult soft_erosion(const cv::Mat& mask, int kernel_size, float threshold);
 
 }  // namespace ned::face

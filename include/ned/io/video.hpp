@@ -26,11 +26,11 @@ struct Rational {
 };
 
 struct AudioStreamInfo {
-    int index = -1;          ///< stream index in the container
-    std::string codec;       ///< codec name, e.g. "aac"
-    int sample_rate = 0;     ///< Hz
+    int index = -1;       ///< stream index in the container
+    std::string codec;    ///< codec name, e.g. "aac"
+    int sample_rate = 0;  ///< Hz
     int channels = 0;
-    int64_t bit_rate = 0;    ///< bits/s, 0 if unknown
+    int64_t bit_rate = 0;  ///< bits/s, 0 if unknown
 };
 
 struct VideoInfo {
@@ -48,8 +48,8 @@ struct VideoInfo {
     Rational time_base;       ///< video stream time base (timestamps below are in this unit)
     int64_t frame_count = 0;  ///< number of frames (counted by decoding when probe(count=true))
     bool frame_count_exact = false;
-    std::string pix_fmt;      ///< e.g. "yuv420p"
-    int64_t start_pts = 0;    ///< first video pts (time_base units), may be non-zero
+    std::string pix_fmt;    ///< e.g. "yuv420p"
+    int64_t start_pts = 0;  ///< first video pts (time_base units), may be non-zero
     std::vector<AudioStreamInfo> audio;
 };
 
@@ -69,9 +69,9 @@ struct StreamPackets {
     int index = -1;
     std::string codec;
     Rational time_base;
-    std::vector<int64_t> pts;               ///< per packet, time_base units (INT64_MIN when unknown)
+    std::vector<int64_t> pts;  ///< per packet, time_base units (INT64_MIN when unknown)
     std::vector<int64_t> dts;
-    std::vector<std::vector<uint8_t>> data; ///< payload bytes per packet
+    std::vector<std::vector<uint8_t>> data;  ///< payload bytes per packet
     /// pts of packet i in seconds (NaN when unknown).
     double pts_s(size_t i) const;
 };
@@ -105,11 +105,11 @@ private:
 };
 
 struct VideoWriterOptions {
-    int crf = 18;                  ///< libx264 constant rate factor (0 = lossless, 18 = visually lossless)
-    std::string preset = "medium"; ///< libx264 preset
-    bool copy_audio = true;        ///< copy every audio stream of the source, packet for packet
-    int threads = 0;               ///< encoder threads, 0 = auto
-    std::string name;              ///< path named in messages (the final path when writing to a temporary file)
+    int crf = 18;                   ///< libx264 constant rate factor (0 = lossless, 18 = visually lossless)
+    std::string preset = "medium";  ///< libx264 preset
+    bool copy_audio = true;         ///< copy every audio stream of the source, packet for packet
+    int threads = 0;                ///< encoder threads, 0 = auto
+    std::string name;               ///< path named in messages (the final path when writing to a temporary file)
     /// Container metadata tags written into the header (e.g. {"comment", "..."}; mp4/mov/mkv keep `comment`).
     std::map<std::string, std::string> metadata;
 };

@@ -21,8 +21,8 @@
 
 namespace ned::manip {
 
-constexpr int kSeqLen = 10;      ///< frames per window
-constexpr int kNumCoeffs = 51;   ///< [jaw, exp50]
+constexpr int kSeqLen = 10;     ///< frames per window
+constexpr int kNumCoeffs = 51;  ///< [jaw, exp50]
 constexpr int kStyleDim = 16;
 constexpr int kLatentDim = 4;
 constexpr int kNumEmotions = 7;
@@ -99,8 +99,7 @@ struct Nets {
 int64_t count_parameters(const torch::nn::Module& m);
 
 /// Write all four networks (checkpoint format above); `extra` goes into __metadata__.
-void save_checkpoint(const std::string& path, const Nets& nets,
-                     const std::map<std::string, std::string>& extra = {});
+void save_checkpoint(const std::string& path, const Nets& nets, const std::map<std::string, std::string>& extra = {});
 /// Read a checkpoint (ModelError naming the file for a missing file, wrong format or mismatching
 /// tensors). The discriminator is loaded when present; `has_discriminator` tells whether it was.
 /// The result lives on the CPU.

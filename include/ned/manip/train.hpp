@@ -66,8 +66,8 @@ WindowSet load_windows(const std::vector<LabeledFile>& files);
 
 // ---- training --------------------------------------------------------------------------------------
 struct TrainOptions {
-    std::string dataset;  ///< folder or CSV manifest (see list_dataset)
-    std::string out_dir;  ///< checkpoints, losses.jsonl (created if missing; its parent must exist)
+    std::string dataset;      ///< folder or CSV manifest (see list_dataset)
+    std::string out_dir;      ///< checkpoints, losses.jsonl (created if missing; its parent must exist)
     int epochs = 20;          ///< NED --niter
     int decay_epochs = 10;    ///< NED --niter_decay: linear decay to 0 over the last epochs
     int iters_per_epoch = 0;  ///< 0 = ceil(train windows / batch), as NED's len(loader)
@@ -76,12 +76,12 @@ struct TrainOptions {
     LossWeights lambdas;
     double val_fraction = 0.1;  ///< share of files held out for validation losses (seeded)
     uint64_t seed = 777;
-    bool resume = false;        ///< continue from the last complete epoch in out_dir
-    std::string init_from;      ///< checkpoint to fine-tune from (e.g. Aff-Wild2 -> MEAD)
+    bool resume = false;    ///< continue from the last complete epoch in out_dir
+    std::string init_from;  ///< checkpoint to fine-tune from (e.g. Aff-Wild2 -> MEAD)
     std::string device = "cpu";
-    bool overwrite = false;     ///< allow existing checkpoints in out_dir to be replaced
-    NetConfig net;              ///< widths (NED's by default)
-    ProgressFn progress;        ///< (iteration, total iterations of this run)
+    bool overwrite = false;  ///< allow existing checkpoints in out_dir to be replaced
+    NetConfig net;           ///< widths (NED's by default)
+    ProgressFn progress;     ///< (iteration, total iterations of this run)
     /// Data-parallel job (null = one process). Each rank trains on batch_size windows per iteration: the
     /// global batch is world * batch_size, drawn from the same seeded stream on every rank and split by rank,
     /// so N ranks x batch b follow the same trajectory as 1 process x batch N*b (up to float rounding).
@@ -99,12 +99,12 @@ struct TrainOptions {
 struct EpochLosses {
     int epoch = 0;  ///< 1-based
     double lr = 0;
-    double train_d = 0, train_g = 0;               ///< mean total D and G losses (latent + reference)
-    double val_d = NAN, val_g = NAN;               ///< same on the held-out windows (NaN without them)
+    double train_d = 0, train_g = 0;  ///< mean total D and G losses (latent + reference)
+    double val_d = NAN, val_g = NAN;  ///< same on the held-out windows (NaN without them)
     double val_adv = NAN, val_sty = NAN, val_cyc = NAN, val_mouth = NAN;  ///< G components (latent + ref)/2
 };
 struct TrainResult {
-    std::string checkpoint;  ///< out_dir/manipulator.safetensors
+    std::string checkpoint;           ///< out_dir/manipulator.safetensors
     std::vector<EpochLosses> epochs;  ///< epochs run by this call
     /// This rank's gradient all-reduces over the run, of the D steps and of the G steps (the G+M+E and the G
     /// reducers together: each counts the other's steps' gradients of G as hooks outside its step); zero with

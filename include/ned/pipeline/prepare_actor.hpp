@@ -22,9 +22,9 @@
 namespace ned::pipeline {
 
 struct PrepareActorOptions {
-    std::string out;          ///< training output folder; the cache goes to out/cache/
-    ModelPaths models;        ///< flame (required when a video is given), deca, segmentation, landmarks
-    int fit_iters = 0;        ///< landmark fit steps per chunk (0 = reconstruct's defaults)
+    std::string out;    ///< training output folder; the cache goes to out/cache/
+    ModelPaths models;  ///< flame (required when a video is given), deca, segmentation, landmarks
+    int fit_iters = 0;  ///< landmark fit steps per chunk (0 = reconstruct's defaults)
     std::string device = "cpu";
     int threads = 0;
 };

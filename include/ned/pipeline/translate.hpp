@@ -41,7 +41,7 @@ struct ModelPaths {
 /// Where to look for models: `models_dir`, else ./models; explicit per-file paths win. (The CLI passes
 /// `--models DIR`, else $NED_MODELS: the library never reads the environment.)
 struct ModelSearch {
-    std::string models_dir;    ///< --models or $NED_MODELS (empty: ./models)
+    std::string models_dir;                                        ///< --models or $NED_MODELS (empty: ./models)
     std::string flame, deca, manipulator, segmentation, renderer;  ///< explicit overrides (may be empty)
 };
 
@@ -70,7 +70,7 @@ struct Edit {
 
 struct TranslateOptions {
     std::string input, output;
-    std::string work;             ///< work folder; empty = a temporary folder removed at the end
+    std::string work;  ///< work folder; empty = a temporary folder removed at the end
     ModelPaths models;
     Edit edit;
     /// The target face and the detector (the options of `ned crop` / `ned analyze`): face_index (0 = largest
@@ -79,16 +79,17 @@ struct TranslateOptions {
     /// is tracked with the same detector, its largest face, and its own identity (never target_face: it is
     /// another person).
     track::TrackOptions track;
-    int fit_iters = 0;            ///< landmark fit: Adam steps per chunk (first chunk and shape pass: twice); 0 = recon's defaults
+    int fit_iters =
+        0;  ///< landmark fit: Adam steps per chunk (first chunk and shape pass: twice); 0 = recon's defaults
     renderer::Precision precision = renderer::Precision::Fp32;
     std::string device = "cpu";
     int crf = 18;
     std::string preset = "medium";
-    int threads = 0;              ///< 0 = all cores
-    bool overwrite = false;       ///< -y (OUT, --preview, --report)
-    bool follow_edit_mask = true; ///< blend mask = source face mask united with the edited NMFC coverage
-    std::string preview;          ///< original | edited side by side (with the audio)
-    std::string report;           ///< JSON report
+    int threads = 0;               ///< 0 = all cores
+    bool overwrite = false;        ///< -y (OUT, --preview, --report)
+    bool follow_edit_mask = true;  ///< blend mask = source face mask united with the edited NMFC coverage
+    std::string preview;           ///< original | edited side by side (with the audio)
+    std::string report;            ///< JSON report
 
     /// One edit mode, a finite intensity, the track options (TrackOptions::validate), fit_iters >= 0, crf 0..51:
     /// OptionError (exit 2) naming the field and the value; an unknown emotion: InputError naming it. translate()
@@ -98,9 +99,9 @@ struct TranslateOptions {
 
 struct StageTiming {
     std::string name;
-    bool skipped = false;   ///< the record matched: not run
-    double wall_s = 0;      ///< this run (0 when skipped)
-    long frames = 0;        ///< frames the stage handled
+    bool skipped = false;  ///< the record matched: not run
+    double wall_s = 0;     ///< this run (0 when skipped)
+    long frames = 0;       ///< frames the stage handled
     std::string key;
     /// The streamed `render` stage: busy seconds of its threads ("condition": conditioning images and masks,
     /// "render": the network, "composite": decode, blend and encode, i.e. the compositing's wall time minus the
@@ -112,7 +113,7 @@ struct TranslateResult {
     std::vector<StageTiming> stages;
     long frames = 0, edited = 0, passed = 0, filled = 0;
     std::vector<std::pair<long, long>> edited_ranges;  ///< inclusive frame index ranges
-    double jaw_correlation = 0;      ///< Pearson of pose[:,3] source vs edited over valid frames (NaN if undefined)
+    double jaw_correlation = 0;         ///< Pearson of pose[:,3] source vs edited over valid frames (NaN if undefined)
     double mean_expression_change = 0;  ///< mean over valid frames of |exp_edited - exp_source| (L2)
     double total_wall_s = 0;
     long render_frames_resumed = 0;  ///< frames an interrupted render had written and this run kept

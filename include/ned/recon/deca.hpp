@@ -89,8 +89,7 @@ public:
     /// images [B,3,224,224] RGB in [0,1] (any device) -> codes. with_detail=false skips E_detail.
     DecaCodes encode(const torch::Tensor& images, bool with_detail = true);
     /// D_detail(concat(jaw_pose, exp, detail)) -> [B,1,256,256] UV displacement (already * 0.01).
-    torch::Tensor decode_detail(const torch::Tensor& detail, const torch::Tensor& exp,
-                                const torch::Tensor& jaw_pose);
+    torch::Tensor decode_detail(const torch::Tensor& detail, const torch::Tensor& exp, const torch::Tensor& jaw_pose);
 
     ResnetEncoder E_flame{nullptr};
     ResnetEncoder E_detail{nullptr};

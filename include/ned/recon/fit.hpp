@@ -22,12 +22,12 @@
 namespace ned::recon {
 
 struct FitOptions {
-    int chunk = 32;            ///< frames optimised together
-    int shape_frames = 24;     ///< frames used to estimate the shared shape
-    int shape_iters = 250;     ///< Adam steps of the shape pass
-    int iters = 120;           ///< Adam steps per chunk
-    int first_iters = 250;     ///< Adam steps of the first chunk (no warm start yet)
-    double lr = 0.02;          ///< Adam learning rate (exp, pose, shape); cam uses lr * cam scale
+    int chunk = 32;         ///< frames optimised together
+    int shape_frames = 24;  ///< frames used to estimate the shared shape
+    int shape_iters = 250;  ///< Adam steps of the shape pass
+    int iters = 120;        ///< Adam steps per chunk
+    int first_iters = 250;  ///< Adam steps of the first chunk (no warm start yet)
+    double lr = 0.02;       ///< Adam learning rate (exp, pose, shape); cam uses lr * cam scale
     double w_shape = 1e-4;
     double w_exp = 1e-4;
     double w_jaw = 1e-3;

@@ -62,13 +62,12 @@ public:
 
     /// Batched forward. shape [B,<=100], exp [B,<=50] (missing trailing components = 0), pose [B,6].
     /// Inputs may live on any device; outputs are on the model's device.
-    FlameOutput forward(const torch::Tensor& shape, const torch::Tensor& exp,
-                        const torch::Tensor& pose) const;
+    FlameOutput forward(const torch::Tensor& shape, const torch::Tensor& exp, const torch::Tensor& pose) const;
 
     int64_t num_vertices() const { return v_template_.size(0); }
     int64_t num_faces() const { return faces_.size(0); }
-    const torch::Tensor& faces() const { return faces_; }            ///< [F,3] int64, 0-based
-    const torch::Tensor& v_template() const { return v_template_; }  ///< [V,3]
+    const torch::Tensor& faces() const { return faces_; }              ///< [F,3] int64, 0-based
+    const torch::Tensor& v_template() const { return v_template_; }    ///< [V,3]
     const torch::Tensor& lbs_weights() const { return lbs_weights_; }  ///< [V,5]
     const torch::Tensor& J_regressor() const { return J_regressor_; }  ///< [5,V]
     const torch::Tensor& parents() const { return parents_; }          ///< [5] int64 (CPU)
@@ -91,10 +90,9 @@ public:
 
 private:
     torch::Device device_ = torch::kCPU;
-    torch::Tensor v_template_, faces_, shapedirs_ /*[V,3,150]*/, posedirs_ /*[36,V*3]*/, J_regressor_,
-        lbs_weights_, parents_;
-    torch::Tensor static_faces_idx_, static_bary_, dynamic_faces_idx_, dynamic_bary_, full_faces_idx_,
-        full_bary_;
+    torch::Tensor v_template_, faces_, shapedirs_ /*[V,3,150]*/, posedirs_ /*[36,V*3]*/, J_regressor_, lbs_weights_,
+        parents_;
+    torch::Tensor static_faces_idx_, static_bary_, dynamic_faces_idx_, dynamic_bary_, full_faces_idx_, full_bary_;
     torch::Tensor J_template_ /*[5,3]*/, J_dirs_ /*[150,15]*/;
     torch::Tensor uv_coords_, uv_faces_, fixed_displacement_, uv_face_eye_mask_;
 };

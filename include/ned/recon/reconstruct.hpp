@@ -20,13 +20,13 @@ namespace ned::recon {
 enum class Method { Auto, Deca, Fit };
 
 struct ReconstructOptions {
-    std::string flame_path;      ///< converted FLAME asset (required)
-    std::string deca_path;       ///< converted DECA weights (required for Method::Deca)
+    std::string flame_path;  ///< converted FLAME asset (required)
+    std::string deca_path;   ///< converted DECA weights (required for Method::Deca)
     Method method = Method::Auto;
-    std::string video;           ///< overrides the track's `source`
-    std::string device = "auto"; ///< auto | cpu | cuda | cuda:N
-    int batch = 8;               ///< crops per DECA forward
-    int decode_threads = 0;      ///< decoder threads (0 = auto)
+    std::string video;            ///< overrides the track's `source`
+    std::string device = "auto";  ///< auto | cpu | cuda | cuda:N
+    int batch = 8;                ///< crops per DECA forward
+    int decode_threads = 0;       ///< decoder threads (0 = auto)
     FitOptions fit;
     bool overwrite = false;
 };
@@ -43,8 +43,8 @@ std::vector<long> parse_frame_list(const std::string& spec, long num_frames);
 
 struct ExportMeshOptions {
     std::string flame_path;
-    std::string out_dir;         ///< created if missing
-    std::string frames;          ///< frame list ("" = all valid frames)
+    std::string out_dir;  ///< created if missing
+    std::string frames;   ///< frame list ("" = all valid frames)
     bool overwrite = false;
 };
 

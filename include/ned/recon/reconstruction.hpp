@@ -30,11 +30,11 @@ struct ParamBlock {
 };
 
 struct Reconstruction {
-    std::string source;   ///< input video
+    std::string source;  ///< input video
     std::string fps = "0/1";
-    std::string method;   ///< "deca", "fit", "manipulated", ...
+    std::string method;                                 ///< "deca", "fit", "manipulated", ...
     std::map<std::string, std::string> extra_metadata;  ///< further __metadata__ entries, kept on round trip
-    std::vector<uint8_t> valid;  ///< [T]
+    std::vector<uint8_t> valid;                         ///< [T]
     /// Parameter blocks by name: shape, exp, pose, cam, detail, light, tex, tform.
     std::map<std::string, ParamBlock> params;
 

@@ -77,11 +77,11 @@ TORCH_MODULE(UpConv);
 
 /// Generator sizes. The defaults are NED's; the checkpoint loader reads them from the tensor shapes.
 struct GeneratorConfig {
-    int ngf = 64;           ///< width of the first layer
-    int n_downsample = 3;   ///< strided convolutions per encoder (= transposed convolutions)
-    int n_blocks = 9;       ///< ResNet blocks: n_blocks - n_blocks/2 per encoder, n_blocks/2 after the sum
-    int cond_nc = 27;       ///< conditioning channels: 3 frames x [nmfc(3), eyes(3), shape(3)]
-    int prev_nc = 6;        ///< previous outputs: 2 frames x RGB
+    int ngf = 64;          ///< width of the first layer
+    int n_downsample = 3;  ///< strided convolutions per encoder (= transposed convolutions)
+    int n_blocks = 9;      ///< ResNet blocks: n_blocks - n_blocks/2 per encoder, n_blocks/2 after the sum
+    int cond_nc = 27;      ///< conditioning channels: 3 frames x [nmfc(3), eyes(3), shape(3)]
+    int prev_nc = 6;       ///< previous outputs: 2 frames x RGB
     int output_nc = 3;
     int blocks_down() const { return n_blocks - n_blocks / 2; }
     int blocks_res() const { return n_blocks / 2; }

@@ -34,9 +34,9 @@ namespace ned::renderer {
 
 /// Inputs of one generated frame.
 struct FrameStep {
-    int64_t frame = 0;                 ///< frame index t
-    std::array<int64_t, 3> cond{};     ///< conditioning frames for t-2, t-1, t (edge rule applied)
-    bool restart = false;              ///< first frame of a segment: previous outputs are zeros
+    int64_t frame = 0;              ///< frame index t
+    std::array<int64_t, 3> cond{};  ///< conditioning frames for t-2, t-1, t (edge rule applied)
+    bool restart = false;           ///< first frame of a segment: previous outputs are zeros
 };
 
 /// The steps for the frames that have conditioning (`frames`, any order, no duplicates): segments are
@@ -86,8 +86,8 @@ private:
 /// The analysis face mask of frame t: WORKDIR/masks/NNNNNN.png (crop space, from `ned analyze` with
 /// segmentation or --save-images) when present, else the landmark mask of the track; and its aligned version
 /// (nearest). Both u8 0/255, crop_size^2.
-void analysis_masks(const face::FaceTrack& track, const std::filesystem::path& workdir, int64_t t,
-                    cv::Mat& crop_mask, cv::Mat& aligned_mask);
+void analysis_masks(const face::FaceTrack& track, const std::filesystem::path& workdir, int64_t t, cv::Mat& crop_mask,
+                    cv::Mat& aligned_mask);
 
 /// The resume file of an interrupted resumable render (format ned.render_resume, version 1): returns the
 /// number of `steps` done (0 = start afresh) and sets `prev` to the ring buffer [1,prev_nc,size,size] saved

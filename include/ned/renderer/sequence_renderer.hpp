@@ -38,11 +38,11 @@ Generator load_ned_generator(const std::string& path, int crop_size);
 /// One frame's renderer input.
 struct ConditionedFrame {
     int64_t frame = -1;
-    torch::Tensor cond;     ///< [9,S,S] float in [0,1] (conditioning_tensor)
-    cv::Mat aligned_mask;   ///< the renderer's mask, aligned space, u8 0/255
-    cv::Mat crop_mask;      ///< crop space, u8: the unaligned face is 0 where it is 0 (unalign_face)
-    cv::Matx23f align;      ///< the frame's alignment (crop -> aligned)
-    cv::Mat blend_mask;     ///< handed to the sink unchanged (the compositor's mask); may be empty
+    torch::Tensor cond;    ///< [9,S,S] float in [0,1] (conditioning_tensor)
+    cv::Mat aligned_mask;  ///< the renderer's mask, aligned space, u8 0/255
+    cv::Mat crop_mask;     ///< crop space, u8: the unaligned face is 0 where it is 0 (unalign_face)
+    cv::Matx23f align;     ///< the frame's alignment (crop -> aligned)
+    cv::Mat blend_mask;    ///< handed to the sink unchanged (the compositor's mask); may be empty
 };
 
 /// Where the conditioning comes from.

@@ -37,34 +37,34 @@ struct TrainOptions {
     std::vector<std::string> actors;  ///< prepared work folders of the actor (analysed, with conditioning/)
     std::string out;                  ///< output folder (created)
     int epochs = 20;
-    std::string init_from;            ///< ned.renderer checkpoint to fine-tune (e.g. NED's meta-renderer)
-    bool resume = false;              ///< continue from out/state.safetensors
+    std::string init_from;  ///< ned.renderer checkpoint to fine-tune (e.g. NED's meta-renderer)
+    bool resume = false;    ///< continue from out/state.safetensors
     uint64_t seed = 0;
-    int batch_size = 2;               ///< clips per step (NED's paper: 2)
-    int ngf = 64;                     ///< generator width from scratch (ignored with init_from / resume)
-    int ndf = 64;                     ///< discriminator width from scratch
+    int batch_size = 2;  ///< clips per step (NED's paper: 2)
+    int ngf = 64;        ///< generator width from scratch (ignored with init_from / resume)
+    int ndf = 64;        ///< discriminator width from scratch
     int n_blocks = 9;
-    double lr = 0;                    ///< 0 = 2e-4 from scratch, 4e-5 when fine-tuning (NED's paper); else in (0, 1]
-    std::string vgg;                  ///< ned.vgg19 weights (scripts/convert_vgg19.py); required unless no_vgg
-    bool no_vgg = false;              ///< train without the perceptual loss (lower quality; logged)
-    int clip_frames = 12;             ///< generated frames per clip in the first epochs (NED: 12)
+    double lr = 0;         ///< 0 = 2e-4 from scratch, 4e-5 when fine-tuning (NED's paper); else in (0, 1]
+    std::string vgg;       ///< ned.vgg19 weights (scripts/convert_vgg19.py); required unless no_vgg
+    bool no_vgg = false;   ///< train without the perceptual loss (lower quality; logged)
+    int clip_frames = 12;  ///< generated frames per clip in the first epochs (NED: 12)
     int max_clip_frames = 48;
-    int double_every = 5;             ///< epochs between doublings of clip_frames
-    int window = 4;                   ///< generated frames per optimisation step (NED: max_frames_per_gpu 4)
-    int subsequence = 50;             ///< frames per training sub-sequence (NED: 50)
-    int val_frames = 12;              ///< held-out frames (end of the longest segment), 0 = none
+    int double_every = 5;  ///< epochs between doublings of clip_frames
+    int window = 4;        ///< generated frames per optimisation step (NED: max_frames_per_gpu 4)
+    int subsequence = 50;  ///< frames per training sub-sequence (NED: 50)
+    int val_frames = 12;   ///< held-out frames (end of the longest segment), 0 = none
     int preview_frames = 3;
-    double save_minutes = 5;          ///< state saved at least this often (and at every epoch end); finite, >= 0
+    double save_minutes = 5;  ///< state saved at least this often (and at every epoch end); finite, >= 0
     /// Called after every optimisation step with the steps of this run so far (a resumed run counts from its
     /// start); may throw to stop the training. The CLI's --stop-after-steps (testing) ends the process there
     /// without any clean-up, as a kill would. Empty: nothing.
     std::function<void(int64_t steps)> after_step;
-    bool augment = true;              ///< NED's train-time augmentation (random affine of the conditioning, eye noise)
+    bool augment = true;  ///< NED's train-time augmentation (random affine of the conditioning, eye noise)
     /// fp32, or mixed precision: bf16 (CPU, CUDA) or fp16 (CUDA only, dynamic loss scale); float32 master
     /// weights, optimiser state and checkpoints either way (docs/decisions.md)
     Precision precision = Precision::Fp32;
     std::string device = "cpu";
-    bool overwrite = false;           ///< -y: start over in a folder that holds a previous run
+    bool overwrite = false;  ///< -y: start over in a folder that holds a previous run
     int threads = 0;
     /// Data-parallel job (ned/dist/dist.hpp); null = one process. Each step takes a global batch of
     /// batch_size x ranks items from the epoch's order; rank r trains on its slice, the G, D and Dm gradients
@@ -81,7 +81,7 @@ struct TrainResult {
     int epochs_done = 0;
     int64_t steps = 0;
     std::string renderer_path;
-    double val_psnr = 0;  ///< last epoch's validation PSNR (dB, inside the mask); 0 without validation
+    double val_psnr = 0;          ///< last epoch's validation PSNR (dB, inside the mask); 0 without validation
     bool has_validation = false;  ///< val_psnr was measured (held-out frames)
 };
 

@@ -47,23 +47,23 @@ struct TrackOptions {
     /// HOG misses checked by FaceMesh; BlazeFace's box on turned faces), HOG on copies turned by +-55 degrees where
     /// neither finds a face (docs/decisions.md "Default detector").
     DetectorKind detector = DetectorKind::Combined;
-    bool identity = true;        ///< check the target's identity across cuts and gaps (identity.hpp)
-    std::string target_face;     ///< --target-face PHOTO: the target's identity (empty = first confident frames)
+    bool identity = true;             ///< check the target's identity across cuts and gaps (identity.hpp)
+    std::string target_face;          ///< --target-face PHOTO: the target's identity (empty = first confident frames)
     float identity_threshold = 0.6f;  ///< face-descriptor distance above which a face is another person
-    float detect_scale = 0.f;    ///< 0 = auto (long side ~640 px, never upscaled)
-    int upsample = 0;            ///< dlib pyramid-up steps for small faces (0, 1 or 2)
-    int face_index = 0;          ///< 0 = largest face, 1 = second largest, ... (see select_target)
-    FaceAt face_at;              ///< when active: the face nearest this point at this time (face_index unused)
-    int smooth_window = 49;      ///< median window (frames), NED's window_length; 1 = no smoothing
-    float cut_threshold = 0.2f;  ///< grey-histogram distance (0..1) of a shot cut; see is_cut
-    float min_iou = 0.3f;        ///< a detection continues the track if IoU with the last box >= this
-    float max_gap_s = 0.33f;     ///< longest detector drop-out that is filled, in seconds (0 = never fill; at
-                                 ///< most 3600); a longer one ends the track and the target is picked again
-    float min_inside = 0.5f;     ///< a face box with less than this fraction of its area in the frame is invalid
-    float margin = 70.f;         ///< NED's margin (pixels of a 256 crop)
+    float detect_scale = 0.f;         ///< 0 = auto (long side ~640 px, never upscaled)
+    int upsample = 0;                 ///< dlib pyramid-up steps for small faces (0, 1 or 2)
+    int face_index = 0;               ///< 0 = largest face, 1 = second largest, ... (see select_target)
+    FaceAt face_at;                   ///< when active: the face nearest this point at this time (face_index unused)
+    int smooth_window = 49;           ///< median window (frames), NED's window_length; 1 = no smoothing
+    float cut_threshold = 0.2f;       ///< grey-histogram distance (0..1) of a shot cut; see is_cut
+    float min_iou = 0.3f;             ///< a detection continues the track if IoU with the last box >= this
+    float max_gap_s = 0.33f;          ///< longest detector drop-out that is filled, in seconds (0 = never fill; at
+                                      ///< most 3600); a longer one ends the track and the target is picked again
+    float min_inside = 0.5f;          ///< a face box with less than this fraction of its area in the frame is invalid
+    float margin = 70.f;              ///< NED's margin (pixels of a 256 crop)
     int crop_size = 256;
-    int threads = 0;             ///< detection threads (0 = all cores)
-    long max_frames = 0;         ///< only the first N frames (0 = all); for tests and previews
+    int threads = 0;      ///< detection threads (0 = all cores)
+    long max_frames = 0;  ///< only the first N frames (0 = all); for tests and previews
 
     /// Every field in its range (face_index 0..1000, smooth_window >= 1, crop_size >= 16, cut_threshold > 0,
     /// max_gap_s in [0, 3600], min_inside and min_iou in [0, 1], ...): OptionError (exit 2) naming the field and
@@ -94,15 +94,14 @@ struct TargetSelection {
 };
 /// Step 2 above. `detections[t]` are frame t's detections (any order), `cuts[t]` = frame t starts a
 /// new shot (may be empty = no cuts).
-TargetSelection select_target(const std::vector<std::vector<Detection>>& detections,
-                              const std::vector<bool>& cuts, int face_index, float min_iou, int max_gap_frames);
+TargetSelection select_target(const std::vector<std::vector<Detection>>& detections, const std::vector<bool>& cuts,
+                              int face_index, float min_iou, int max_gap_frames);
 
 /// --face-at: the target is detection `anchor_det` of frame `anchor`; it is followed forwards and backwards by
 /// the IoU rule of select_target. Where the track is lost (a cut, a gap longer than max_gap_frames) the face most
 /// similar in position and size to the target's last box (the nearest one in time) is picked (most_similar).
-TargetSelection select_target_at(const std::vector<std::vector<Detection>>& detections,
-                                 const std::vector<bool>& cuts, long anchor, int anchor_det, float min_iou,
-                                 int max_gap_frames);
+TargetSelection select_target_at(const std::vector<std::vector<Detection>>& detections, const std::vector<bool>& cuts,
+                                 long anchor, int anchor_det, float min_iou, int max_gap_frames);
 
 /// Index of the detection most similar to `ref` in position and size: the smallest
 /// |centre offset| / side(ref) + |ln(side / side(ref))| (side = sqrt(area)); -1 when `dets` is empty.

@@ -33,7 +33,7 @@ public:
     /// pixel-identical), all with the same face_rect.
     /// `single` (optional) receives the landmarks of the unshifted image.
     face::Landmarks landmark_multisample(const cv::Mat& image_bgr, const cv::Rect2f& face_rect, int shift = 5,
-                                   face::Landmarks* single = nullptr) const;
+                                         face::Landmarks* single = nullptr) const;
 
     const std::string& model_path() const { return path_; }
 

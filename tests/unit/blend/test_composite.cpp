@@ -95,7 +95,7 @@ TEST(Composite, DefaultMaskUsesLandmarksWhenTheTrackHasAnalysis) {
     track.has_analysis = true;
     const cv::Mat m = default_mask_for(track, 0);
     ASSERT_EQ(m.type(), CV_8UC1);
-    EXPECT_EQ(m.at<uint8_t>(60, 60), 255);   // inside the landmark face
-    EXPECT_EQ(m.at<uint8_t>(128, 128), 0);   // the crop centre is not part of this small face
+    EXPECT_EQ(m.at<uint8_t>(60, 60), 255);  // inside the landmark face
+    EXPECT_EQ(m.at<uint8_t>(128, 128), 0);  // the crop centre is not part of this small face
     EXPECT_GT(cv::norm(m, ellipse, cv::NORM_L1), 0.0);
 }

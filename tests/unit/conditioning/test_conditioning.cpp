@@ -19,8 +19,9 @@ namespace {
 EyePoints make_eyes(cv::Point2f left_c, cv::Point2f right_c, float w, float h) {
     // iBUG order: 0 outer corner, 1-2 upper lid, 3 inner corner, 4-5 lower lid.
     auto eye = [&](cv::Point2f c) {
-        return std::array<cv::Point2f, 6>{c + cv::Point2f(-w, 0), c + cv::Point2f(-w / 3, -h), c + cv::Point2f(w / 3, -h),
-                                          c + cv::Point2f(w, 0),  c + cv::Point2f(w / 3, h),   c + cv::Point2f(-w / 3, h)};
+        return std::array<cv::Point2f, 6>{c + cv::Point2f(-w, 0),     c + cv::Point2f(-w / 3, -h),
+                                          c + cv::Point2f(w / 3, -h), c + cv::Point2f(w, 0),
+                                          c + cv::Point2f(w / 3, h),  c + cv::Point2f(-w / 3, h)};
     };
     EyePoints e;
     e.left = eye(left_c);

@@ -231,8 +231,8 @@ TEST(DecaImages, DenseGridNormalsEqualVertexNormalsOfGenerateTriangles) {
     vertex_normals(g.data(), W * H, faces.data(), static_cast<int64_t>(faces.size() / 3), a.data());
     dense_grid_normals(g.data(), W, H, b.data());
     for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
-    EXPECT_EQ(b[0], 0.f);                            // corner vertex (margin) has no face
-    EXPECT_GT(b[3 * (10 * W + 10) + 2], 0.9f);       // interior, +z for this winding
+    EXPECT_EQ(b[0], 0.f);                       // corner vertex (margin) has no face
+    EXPECT_GT(b[3 * (10 * W + 10) + 2], 0.9f);  // interior, +z for this winding
 }
 
 TEST(DecaImages, SurfaceNearerTheViewerWins) {

@@ -81,7 +81,7 @@ TEST(Rasterizer, NearestSurfaceWinsWhateverTheOrder) {
         const int near_face = order == 0 ? 1 : 0;
         EXPECT_EQ(fr.face[4 * W + 4], near_face);  // inside both
         EXPECT_NEAR(fr.depth[4 * W + 4], 1.f, 1e-6);
-        EXPECT_EQ(fr.face[0], 1 - near_face);     // only the far one
+        EXPECT_EQ(fr.face[0], 1 - near_face);  // only the far one
         EXPECT_NEAR(fr.depth[0], 2.f, 1e-6);
     }
 }

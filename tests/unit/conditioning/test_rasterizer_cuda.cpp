@@ -133,18 +133,18 @@ Mesh pixel_grid(int W, int H, int step) {
 Mesh off_screen(unsigned seed) {
     const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
     Mesh m = random_soup(seed, 300, 300, -3.f, 3.f);
-    m.triangle({-4.9f, -1.f, 0.5f}, {2.9f, 0.9f, 0.5f}, {-1.f, 2.9f, 0.5f});   // box 3.9 images: kept
-    m.triangle({-5.f, -1.f, 0.2f}, {5.f, 0.5f, 0.2f}, {0.f, 1.f, 0.2f});       // 5 images wide: skipped
-    m.triangle({-1.f, -5.f, 0.1f}, {1.f, 5.f, 0.1f}, {0.5f, 0.f, 0.1f});       // 5 images tall: skipped
+    m.triangle({-4.9f, -1.f, 0.5f}, {2.9f, 0.9f, 0.5f}, {-1.f, 2.9f, 0.5f});  // box 3.9 images: kept
+    m.triangle({-5.f, -1.f, 0.2f}, {5.f, 0.5f, 0.2f}, {0.f, 1.f, 0.2f});      // 5 images wide: skipped
+    m.triangle({-1.f, -5.f, 0.1f}, {1.f, 5.f, 0.1f}, {0.5f, 0.f, 0.1f});      // 5 images tall: skipped
     m.triangle({1e6f, 1e6f, 0.f}, {1e6f + 0.5f, 1e6f, 0.f}, {1e6f, 1e6f + 0.5f, 0.f});
     m.triangle({-1e6f, 0.f, 0.f}, {-1e6f + 1.f, 0.f, 0.f}, {-1e6f, 0.5f, 0.f});
     m.triangle({nan, 0.f, 0.f}, {0.5f, 0.f, 0.f}, {0.f, 0.5f, 0.f});
     m.triangle({0.f, 0.f, 0.f}, {nan, 0.5f, 0.f}, {0.f, 0.5f, 0.f});
     m.triangle({0.f, 0.f, 0.f}, {0.5f, 0.f, 0.f}, {0.f, inf, 0.f});
     m.triangle({-inf, 0.f, 0.f}, {0.5f, 0.f, 0.f}, {0.f, 0.5f, 0.f});
-    m.triangle({-0.5f, -0.5f, nan}, {0.5f, -0.5f, 0.f}, {0.f, 0.5f, 0.f});     // NaN depth never wins
-    m.triangle({-0.5f, -0.5f, inf}, {0.5f, -0.5f, inf}, {0.f, 0.5f, inf});     // +inf depth never wins
-    m.triangle({-0.2f, -0.2f, -inf}, {0.2f, -0.2f, 0.f}, {0.f, 0.2f, 0.f});    // -inf where it is reached
+    m.triangle({-0.5f, -0.5f, nan}, {0.5f, -0.5f, 0.f}, {0.f, 0.5f, 0.f});   // NaN depth never wins
+    m.triangle({-0.5f, -0.5f, inf}, {0.5f, -0.5f, inf}, {0.f, 0.5f, inf});   // +inf depth never wins
+    m.triangle({-0.2f, -0.2f, -inf}, {0.2f, -0.2f, 0.f}, {0.f, 0.2f, 0.f});  // -inf where it is reached
     return m;
 }
 

@@ -23,7 +23,8 @@ TEST(Adam, MatchesLibTorchAdamExactly) {
     auto w1 = w0.clone().requires_grad_(), b1 = b0.clone().requires_grad_();
     auto w2 = w0.clone().requires_grad_(), b2 = b0.clone().requires_grad_();
     Adam ours({{"w", w1}, {"b", b1}}, 2e-3, 0.5, 0.999);
-    torch::optim::Adam ref(std::vector<torch::Tensor>{w2, b2}, torch::optim::AdamOptions(2e-3).betas({0.5, 0.999}).eps(1e-8));
+    torch::optim::Adam ref(std::vector<torch::Tensor>{w2, b2},
+                           torch::optim::AdamOptions(2e-3).betas({0.5, 0.999}).eps(1e-8));
     for (int s = 0; s < 20; ++s) {
         ours.zero_grad();
         loss_of(w1, b1, s).backward();

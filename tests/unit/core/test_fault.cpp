@@ -31,8 +31,8 @@ TEST(FaultPoint, TheCallersHandlerSeesNameAndCountAndMayThrow) {
     ned::fault_point("train.step");
     ned::fault_point("render.frames_done", 1);
     EXPECT_THROW(ned::fault_point("render.frames_done", 2), std::runtime_error);
-    const std::vector<std::pair<std::string, int64_t>> want{{"train.step", -1}, {"render.frames_done", 1},
-                                                            {"render.frames_done", 2}};
+    const std::vector<std::pair<std::string, int64_t>> want{
+        {"train.step", -1}, {"render.frames_done", 1}, {"render.frames_done", 2}};
     EXPECT_EQ(seen, want);
     ned::set_fault_handler({});
     ned::fault_point("render.frames_done", 5);

@@ -54,7 +54,9 @@ TEST(ImageIo, EightBitPngsDecodeExactlyAsOpenCv) {
     EXPECT_EQ(max_abs_diff(read_image(dir / "bgr.png", cv::IMREAD_COLOR), bgr), 0);
     EXPECT_EQ(max_abs_diff(read_image(dir / "gray.png", cv::IMREAD_GRAYSCALE), gray), 0);
     // Gray read as colour: the three channels are the gray value (libpng and OpenCV both replicate it).
-    EXPECT_EQ(max_abs_diff(read_image(dir / "gray.png", cv::IMREAD_COLOR), cv::imread(dir / "gray.png", cv::IMREAD_COLOR)), 0);
+    EXPECT_EQ(
+        max_abs_diff(read_image(dir / "gray.png", cv::IMREAD_COLOR), cv::imread(dir / "gray.png", cv::IMREAD_COLOR)),
+        0);
 }
 
 TEST(ImageIo, ConversionsMatchOpenCvWithinOneLevel) {
@@ -66,10 +68,15 @@ TEST(ImageIo, ConversionsMatchOpenCvWithinOneLevel) {
     cv::imwrite(dir / "deep.png", deep);
     // Alpha is dropped, 16 bits are cut to 8: exact. Colour to gray uses the 0.299/0.587/0.114 weights in
     // libpng's 15-bit fixed point, so a result may differ from OpenCV's by one rounding step (1 level).
-    EXPECT_EQ(max_abs_diff(read_image(dir / "bgra.png", cv::IMREAD_COLOR), cv::imread(dir / "bgra.png", cv::IMREAD_COLOR)), 0);
-    EXPECT_LE(max_abs_diff(read_image(dir / "deep.png", cv::IMREAD_COLOR), cv::imread(dir / "deep.png", cv::IMREAD_COLOR)), 1);
+    EXPECT_EQ(
+        max_abs_diff(read_image(dir / "bgra.png", cv::IMREAD_COLOR), cv::imread(dir / "bgra.png", cv::IMREAD_COLOR)),
+        0);
+    EXPECT_LE(
+        max_abs_diff(read_image(dir / "deep.png", cv::IMREAD_COLOR), cv::imread(dir / "deep.png", cv::IMREAD_COLOR)),
+        1);
     EXPECT_LE(max_abs_diff(read_image(dir / "bgr.png", cv::IMREAD_GRAYSCALE),
-                           cv::imread(dir / "bgr.png", cv::IMREAD_GRAYSCALE)), 1);
+                           cv::imread(dir / "bgr.png", cv::IMREAD_GRAYSCALE)),
+              1);
 }
 
 TEST(ImageIo, BrokenFilesThrowOneInputErrorAndLibpngStaysQuiet) {
@@ -86,8 +93,8 @@ TEST(ImageIo, BrokenFilesThrowOneInputErrorAndLibpngStaysQuiet) {
     huge[16] = 0, huge[17] = 0x01, huge[18] = static_cast<char>(0x86), huge[19] = static_cast<char>(0xA0);
     write_bytes(dir / "huge.png", huge);
     fs::create_directories(dir / "folder.png");
-    for (const char* name : {"truncated.png", "bad_crc.png", "text.png", "empty.png", "huge.png", "folder.png",
-                             "missing.png"}) {
+    for (const char* name :
+         {"truncated.png", "bad_crc.png", "text.png", "empty.png", "huge.png", "folder.png", "missing.png"}) {
         for (int flags : {cv::IMREAD_COLOR, cv::IMREAD_GRAYSCALE}) {
             testing::internal::CaptureStderr();
             std::string msg;
@@ -126,7 +133,9 @@ TEST(ImageIo, WriteImageRoundTripAndFailure) {
     const pid_t pid = ::fork();
     if (pid == 0) {
         ::signal(SIGXFSZ, SIG_IGN);
-        struct rlimit rl {100, 100};
+        struct rlimit rl {
+            100, 100
+        };
         ::setrlimit(RLIMIT_FSIZE, &rl);
         int code = 1;
         try {

@@ -40,8 +40,8 @@ TEST(OutputDir, FailureRemovesImagesAndCreatedFolders) {
         EXPECT_TRUE(d.created());
         for (int t = 0; t < 300; ++t) touch(out + "/" + frame_name(t, ".png"));
         touch(out + "/.000300.tmp-123-45.png");  // an AtomicFile temporary of a frame being written
-    }  // no commit: a failure
-    EXPECT_FALSE(fs::exists(dir / "a"));  // a/ and a/b/ were created by this run too
+    }                                            // no commit: a failure
+    EXPECT_FALSE(fs::exists(dir / "a"));         // a/ and a/b/ were created by this run too
     {
         OutputDir d(out, false);
         touch(out + "/" + frame_name(0, ".png"));
@@ -90,7 +90,8 @@ TEST(OutputDir, NotAFolder) {
 // A signal while images are being written: the images and the folders the run created are removed by the
 // signal handler (exit 128 + signal), nested folders included.
 TEST(OutputDirDeathTest, SignalRemovesImagesAndCreatedFolders) {
-    GTEST_FLAG_SET(death_test_style, "fast");  // the child must see this test's folder (a re-executed binary would make its own)
+    GTEST_FLAG_SET(death_test_style,
+                   "fast");  // the child must see this test's folder (a re-executed binary would make its own)
     test::TempDir dir;
     const std::string root = dir / "work";
     EXPECT_EXIT(

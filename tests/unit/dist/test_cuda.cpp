@@ -56,8 +56,8 @@ std::vector<torch::Tensor> reduced_grads(const std::string& backend, int rank, i
 }
 
 std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> two_ranks(const std::string& backend,
-                                                                             const torch::Device& d0,
-                                                                             const torch::Device& d1) {
+                                                                            const torch::Device& d0,
+                                                                            const torch::Device& d1) {
     const int port = test::free_port();
     auto f1 = std::async(std::launch::async, [&] { return reduced_grads(backend, 1, port, d1); });
     auto r0 = reduced_grads(backend, 0, port, d0);

@@ -20,8 +20,8 @@ TEST(DistEnv, TorchrunSlurmAndSingle) {
     EXPECT_FALSE(e.distributed());
     EXPECT_EQ(e.source, "single");
 
-    std::map<std::string, std::string> tr = {{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"},
-                                             {"MASTER_ADDR", "10.1.2.3"}, {"MASTER_PORT", "29999"}};
+    std::map<std::string, std::string> tr = {
+        {"RANK", "3"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "10.1.2.3"}, {"MASTER_PORT", "29999"}};
     e = detect_env(tr);
     EXPECT_EQ(e.source, "torchrun");
     EXPECT_EQ(e.rank, 3);
@@ -30,7 +30,9 @@ TEST(DistEnv, TorchrunSlurmAndSingle) {
     EXPECT_EQ(e.master_addr, "10.1.2.3");
     EXPECT_EQ(e.master_port, 29999);
 
-    std::map<std::string, std::string> sl = {{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
+    std::map<std::string, std::string> sl = {{"SLURM_PROCID", "5"},
+                                             {"SLURM_NTASKS", "8"},
+                                             {"SLURM_LOCALID", "1"},
                                              {"SLURM_JOB_NODELIST", "gpu[03-04,09],login1"}};
     e = detect_env(sl);
     EXPECT_EQ(e.source, "slurm");
@@ -229,8 +231,8 @@ TEST(DistGloo, ReducerLaunchesDuringBackwardAndIgnoresOtherSteps) {
         e.master_port = port;
         auto ctx = Context::create(e, o, torch::kCPU);
         torch::manual_seed(4);
-        torch::nn::Sequential net(torch::nn::Linear(6, 8), torch::nn::Tanh(), torch::nn::Linear(8, 8), torch::nn::Tanh(),
-                                  torch::nn::Linear(8, 3));
+        torch::nn::Sequential net(torch::nn::Linear(6, 8), torch::nn::Tanh(), torch::nn::Linear(8, 8),
+                                  torch::nn::Tanh(), torch::nn::Linear(8, 3));
         const auto params = net->parameters();
         torch::manual_seed(20 + rank);
         const auto x = torch::randn({4, 6});

@@ -199,9 +199,7 @@ std::vector<int> curve_rows(const cv::Mat& img, int x, int y0, int y1, const cv:
     return rows;
 }
 
-bool saturated(const cv::Vec3b& px) {
-    return std::max({px[0], px[1], px[2]}) - std::min({px[0], px[1], px[2]}) > 40;
-}
+bool saturated(const cv::Vec3b& px) { return std::max({px[0], px[1], px[2]}) - std::min({px[0], px[1], px[2]}) > 40; }
 
 }  // namespace
 
@@ -254,7 +252,8 @@ TEST(EvalPlot, CurvesSitWhereTheirValuesPutThemAndBreakAtUnevaluatedFrames) {
             for (int x = cvRound(L.x(g - 1, n)) + 2; x <= cvRound(L.x(g + 1, n)) - 2; ++x)
                 for (int y = L.y0(p) + 1; y < L.y1(p); ++y)
                     ASSERT_FALSE(saturated(img.at<cv::Vec3b>(y, x)))
-                        << "panel " << p << ": drawn across the gap at frame " << g << " (x " << x << ", y " << y << ")";
+                        << "panel " << p << ": drawn across the gap at frame " << g << " (x " << x << ", y " << y
+                        << ")";
     // each panel's plot box: black lines on its four sides (the curves' ends cover a few of their pixels)
     for (int p = 0; p < 4; ++p) {
         auto black = [&](int x, int y) { return img.at<cv::Vec3b>(y, x) == cv::Vec3b(0, 0, 0); };

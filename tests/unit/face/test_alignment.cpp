@@ -71,15 +71,18 @@ TEST(NedTemplate, Has68PointsWithNedValues) {
     const Landmarks& t = ned_template();
     ASSERT_EQ(t.size(), 68u);
     EXPECT_EQ(t[0], cv::Point2f(57, 113));
-    EXPECT_EQ(t[8], cv::Point2f(128, 220));      // chin
-    EXPECT_EQ(t[30], cv::Point2f(126, 149));     // nose tip
-    EXPECT_EQ(t[36], cv::Point2f(83, 111));      // outer corner image-left eye
-    EXPECT_EQ(t[45], cv::Point2f(166, 108));     // outer corner image-right eye
+    EXPECT_EQ(t[8], cv::Point2f(128, 220));   // chin
+    EXPECT_EQ(t[30], cv::Point2f(126, 149));  // nose tip
+    EXPECT_EQ(t[36], cv::Point2f(83, 111));   // outer corner image-left eye
+    EXPECT_EQ(t[45], cv::Point2f(166, 108));  // outer corner image-right eye
     EXPECT_EQ(t[67], cv::Point2f(121, 176));
     // All inside the 256 crop, face roughly centred horizontally.
     double cx = 0;
     for (const auto& p : t) {
-        EXPECT_GT(p.x, 0); EXPECT_LT(p.x, 256); EXPECT_GT(p.y, 0); EXPECT_LT(p.y, 256);
+        EXPECT_GT(p.x, 0);
+        EXPECT_LT(p.x, 256);
+        EXPECT_GT(p.y, 0);
+        EXPECT_LT(p.y, 256);
         cx += p.x / 68;
     }
     EXPECT_NEAR(cx, 128, 8);
@@ -88,8 +91,12 @@ TEST(NedTemplate, Has68PointsWithNedValues) {
 TEST(AlignTransform, MapsTemplateOntoItselfAndUndoesASimilarity) {
     const Landmarks& t = ned_template();
     const cv::Matx23f id = align_transform(t);
-    EXPECT_NEAR(id(0, 0), 1, 1e-5); EXPECT_NEAR(id(0, 1), 0, 1e-5); EXPECT_NEAR(id(0, 2), 0, 1e-3);
-    EXPECT_NEAR(id(1, 0), 0, 1e-5); EXPECT_NEAR(id(1, 1), 1, 1e-5); EXPECT_NEAR(id(1, 2), 0, 1e-3);
+    EXPECT_NEAR(id(0, 0), 1, 1e-5);
+    EXPECT_NEAR(id(0, 1), 0, 1e-5);
+    EXPECT_NEAR(id(0, 2), 0, 1e-3);
+    EXPECT_NEAR(id(1, 0), 0, 1e-5);
+    EXPECT_NEAR(id(1, 1), 1, 1e-5);
+    EXPECT_NEAR(id(1, 2), 0, 1e-3);
     // A template moved by a similarity is aligned back onto the template.
     const float s = 0.8f, th = 0.2f;
     const cv::Matx23f m(s * std::cos(th), -s * std::sin(th), 20, s * std::sin(th), s * std::cos(th), -10);

@@ -10,8 +10,8 @@ namespace {
 // Eye in iBUG order (outer corner, upper lid x-3, upper lid x+3, inner corner, lower lid x+3, lower lid x-3)
 // with vertical openings a (at x-3) and b (at x+3): |p1 - p4| = |p2 - p5| = sqrt(36 + ((a + b) / 2)^2).
 std::array<cv::Point2f, 6> eye(cv::Point2f c, float a, float b) {
-    return {cv::Point2f(c.x - 10, c.y), {c.x - 3, c.y - a / 2}, {c.x + 3, c.y - b / 2},
-            {c.x + 10, c.y},            {c.x + 3, c.y + b / 2}, {c.x - 3, c.y + a / 2}};
+    return {cv::Point2f(c.x - 10, c.y), {c.x - 3, c.y - a / 2}, {c.x + 3, c.y - b / 2}, {c.x + 10, c.y},
+            {c.x + 3, c.y + b / 2},     {c.x - 3, c.y + a / 2}};
 }
 // Reference count of NED's asymmetric-range disk: i, j in [-r, r), sqrt(i^2 + j^2) < r.
 int ned_count(int r) {
@@ -27,8 +27,8 @@ TEST(EyeImage, RadiusRule) {
     const auto e = eye({50, 50}, 8, 8);
     const double d = std::sqrt(36.0 + 64.0);
     EXPECT_EQ(eye_disk_radius(e), static_cast<int>((d + d) / 4));  // 5
-    EXPECT_EQ(eye_disk_radius(eye({50, 50}, 0, 0)), 3);  // sqrt(36)*2/4 = 3
-    EXPECT_EQ(eye_disk_radius(eye({50, 50}, 20, 12)), 8);  // sqrt(36+256)=17.09 -> int(34.18/4)
+    EXPECT_EQ(eye_disk_radius(eye({50, 50}, 0, 0)), 3);            // sqrt(36)*2/4 = 3
+    EXPECT_EQ(eye_disk_radius(eye({50, 50}, 20, 12)), 8);          // sqrt(36+256)=17.09 -> int(34.18/4)
     std::array<cv::Point2f, 6> closed;
     closed.fill(cv::Point2f(10.7f, 10.2f));
     EXPECT_EQ(eye_disk_radius(closed), 0);
@@ -47,13 +47,13 @@ TEST(EyeImage, DiskPixelsRedOnlyAndAsymmetricRange) {
     EXPECT_EQ(cv::countNonZero(ch[1]), 0);
     EXPECT_EQ(cv::countNonZero(ch[2]), 2 * ned_count(rad));
     // Pupil truncated to (60, 60): range [-5, 5) reaches row/col 55 but never 65.
-    EXPECT_EQ(ch[2].at<uchar>(60, 55), 0);       // i=0, j=-5: sqrt(25) < 5 false
+    EXPECT_EQ(ch[2].at<uchar>(60, 55), 0);  // i=0, j=-5: sqrt(25) < 5 false
     EXPECT_EQ(ch[2].at<uchar>(60, 56), 255);
-    EXPECT_EQ(ch[2].at<uchar>(60, 64), 255);     // j = 4
+    EXPECT_EQ(ch[2].at<uchar>(60, 64), 255);  // j = 4
     EXPECT_EQ(ch[2].at<uchar>(60, 65), 0);
-    EXPECT_EQ(ch[2].at<uchar>(56, 57), 0);       // i=-4, j=-3: 25 < 25 is false
-    EXPECT_EQ(ch[2].at<uchar>(56, 58), 255);     // i=-4, j=-2: 20 < 25
-    EXPECT_EQ(ch[2].at<uchar>(55, 60), 0);       // i=-5, j=0: 25 < 25 is false
+    EXPECT_EQ(ch[2].at<uchar>(56, 57), 0);    // i=-4, j=-3: 25 < 25 is false
+    EXPECT_EQ(ch[2].at<uchar>(56, 58), 255);  // i=-4, j=-2: 20 < 25
+    EXPECT_EQ(ch[2].at<uchar>(55, 60), 0);    // i=-5, j=0: 25 < 25 is false
 }
 
 TEST(EyeImage, ExactPixelSetMatchesNedLoop) {
@@ -112,8 +112,8 @@ TEST(EyePoints, MappedPointsAreTruncatedAfterTheTransform) {
     f.pupils = {cv::Point2f(30.4f, 40.4f), cv::Point2f(60.4f, 41.4f)};
     const cv::Matx23f twice(2, 0, 1, 0, 2, 0);
     const EyePoints e = eye_points(f, twice);
-    EXPECT_EQ(e.left[0], cv::Point2f(93, 40));    // 2 * 46.4 + 1 = 93.8 -> 93 (truncating first: 2 * 46 + 1 = 93)
-    EXPECT_EQ(e.right[0], cv::Point2f(105, 40));  // 2 * 52.4 + 1 = 105.8 -> 105
+    EXPECT_EQ(e.left[0], cv::Point2f(93, 40));     // 2 * 46.4 + 1 = 93.8 -> 93 (truncating first: 2 * 46 + 1 = 93)
+    EXPECT_EQ(e.right[0], cv::Point2f(105, 40));   // 2 * 52.4 + 1 = 105.8 -> 105
     EXPECT_EQ(e.left_pupil, cv::Point2f(61, 80));  // 2 * 30.4 + 1 = 61.8, 2 * 40.4 = 80.8
     EXPECT_EQ(e.right_pupil.y, 82.f);              // 2 * 41.4 = 82.8 -> 82 (truncating first: 82 too)
     FaceFrame g;
@@ -134,4 +134,3 @@ TEST(EyePoints, FrameEyeImageDrawsTheFramesEyePoints) {
     EXPECT_EQ(cv::norm(frame_eye_image(f, 256, true), draw_eye_image(eye_points(f, f.align), 256), cv::NORM_INF), 0.0);
     EXPECT_GT(cv::countNonZero(frame_eye_image(f, 256, true).reshape(1)), 0);
 }
-

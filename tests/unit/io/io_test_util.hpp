@@ -28,9 +28,9 @@ inline cv::Mat pattern(int w, int h, int i) {
     cv::Mat m(h, w, CV_8UC3);
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
-            m.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uint8_t>((x * 255) / std::max(1, w - 1)),
-                                              static_cast<uint8_t>((y * 255) / std::max(1, h - 1)),
-                                              static_cast<uint8_t>((i * 12) % 256));
+            m.at<cv::Vec3b>(y, x) =
+                cv::Vec3b(static_cast<uint8_t>((x * 255) / std::max(1, w - 1)),
+                          static_cast<uint8_t>((y * 255) / std::max(1, h - 1)), static_cast<uint8_t>((i * 12) % 256));
     cv::circle(m, {(i * 3) % w, h / 2}, std::max(3, h / 6), cv::Scalar(255, 255, 255), -1, cv::LINE_AA);
     return m;
 }

@@ -30,7 +30,6 @@ std::string output_ext(const std::string& path) {
 
 class SharedClip : public ::testing::TestWithParam<std::string> {};
 
-
 }  // namespace
 
 TEST(SharedClips, Present) {

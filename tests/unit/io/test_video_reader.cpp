@@ -64,8 +64,7 @@ TEST(VideoReader, FramesStayValidAfterLaterReads) {
     ASSERT_TRUE(reader.read(first));
     const cv::Mat keep = first.bgr;  // shallow copy, like a caller buffering frames
     const cv::Mat snapshot = keep.clone();
-    while (reader.read(first)) {
-    }
+    while (reader.read(first)) {}
     EXPECT_EQ(cv::norm(keep, snapshot, cv::NORM_INF), 0.0);
 }
 
@@ -91,7 +90,9 @@ TEST(VideoReader, AppliesRotationMetadata) {
         EXPECT_EQ(info.display_height, deg == 180 ? 48 : 64);
         const auto frames = read_all(rotated);
         ASSERT_EQ(frames.size(), ref.size());
-        const int code = deg == 90 ? cv::ROTATE_90_CLOCKWISE : deg == 180 ? cv::ROTATE_180 : cv::ROTATE_90_COUNTERCLOCKWISE;
+        const int code = deg == 90    ? cv::ROTATE_90_CLOCKWISE
+                         : deg == 180 ? cv::ROTATE_180
+                                      : cv::ROTATE_90_COUNTERCLOCKWISE;
         for (size_t i = 0; i < frames.size(); ++i) {
             cv::Mat expect;
             cv::rotate(ref[i].bgr, expect, code);
@@ -135,7 +136,8 @@ TEST(VideoReader, RotationMatchesFfmpeg) {
     const auto frames = read_all(rotated);
     ASSERT_FALSE(frames.empty());
     const cv::Mat& ours = frames[0].bgr;
-    ASSERT_EQ(bytes.size(), ours.total() * 3) << "ffmpeg frame size differs from ours " << ours.cols << "x" << ours.rows;
+    ASSERT_EQ(bytes.size(), ours.total() * 3)
+        << "ffmpeg frame size differs from ours " << ours.cols << "x" << ours.rows;
     const cv::Mat theirs(ours.rows, ours.cols, CV_8UC3, bytes.data());
     // Both decoders see the same bitstream; only YUV->BGR rounding may differ.
     EXPECT_LT(cv::norm(ours, theirs, cv::NORM_L1) / ours.total() / 3, 3.0);

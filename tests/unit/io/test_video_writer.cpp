@@ -134,9 +134,11 @@ TEST(VideoWriter, CopiesAudioPacketsExactly) {
     if (!have_ffmpeg()) GTEST_SKIP() << "ffmpeg CLI not available to make a source with audio";
     ned::test::TempDir tmp;
     const std::string src = tmp / "src.mkv";
-    ASSERT_TRUE(ffmpeg("-f lavfi -i testsrc=size=64x48:rate=25 -f lavfi -i sine=frequency=300:sample_rate=44100 "
-                       "-f lavfi -i sine=frequency=500:sample_rate=22050 -t 2 -map 0:v -map 1:a -map 2:a "
-                       "-c:v libx264 -preset ultrafast -c:a:0 aac -c:a:1 libmp3lame " + src));
+    ASSERT_TRUE(
+        ffmpeg("-f lavfi -i testsrc=size=64x48:rate=25 -f lavfi -i sine=frequency=300:sample_rate=44100 "
+               "-f lavfi -i sine=frequency=500:sample_rate=22050 -t 2 -map 0:v -map 1:a -map 2:a "
+               "-c:v libx264 -preset ultrafast -c:a:0 aac -c:a:1 libmp3lame " +
+               src));
     const VideoInfo info = probe(src);
     ASSERT_EQ(info.audio.size(), 2u);
     for (const char* ext : {".mp4", ".mkv"}) {
@@ -181,8 +183,10 @@ TEST(VideoWriter, AudioCodecTheContainerCannotHoldSuggestsMkv) {
     if (!have_ffmpeg()) GTEST_SKIP() << "ffmpeg CLI not available to make a source with PCM audio";
     ned::test::TempDir tmp;
     const std::string src = tmp / "pcm.mkv";
-    ASSERT_TRUE(ffmpeg("-f lavfi -i testsrc=size=64x48:rate=25 -f lavfi -i sine -t 1 -c:v libx264 -preset ultrafast "
-                       "-c:a pcm_s24le " + src));
+    ASSERT_TRUE(
+        ffmpeg("-f lavfi -i testsrc=size=64x48:rate=25 -f lavfi -i sine -t 1 -c:v libx264 -preset ultrafast "
+               "-c:a pcm_s24le " +
+               src));
     const VideoInfo info = probe(src);
     try {
         VideoWriter w(tmp / "out.mp4", info);

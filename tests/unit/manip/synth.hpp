@@ -41,7 +41,8 @@ inline recon::Reconstruction synth_recon(int T, const std::vector<float>& offset
     auto& cam = r.ensure("cam");
     const auto sp = speech_signal(T, rng);
     for (int t = 0; t < T; ++t) {
-        for (int k = 0; k < 50; ++k) exp.row(t)[k] = (k < static_cast<int>(offset.size()) ? offset[k] : 0.f) + 0.05f * n(rng);
+        for (int k = 0; k < 50; ++k)
+            exp.row(t)[k] = (k < static_cast<int>(offset.size()) ? offset[k] : 0.f) + 0.05f * n(rng);
         for (int k = 0; k < 6; ++k) pose.row(t)[k] = 0.1f * n(rng);
         pose.row(t)[3] = 0.15f + 0.08f * sp[t];
         for (int k = 0; k < 100; ++k) shape.row(t)[k] = 0.01f * k;

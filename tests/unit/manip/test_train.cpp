@@ -91,8 +91,8 @@ TEST(ManipTrain, ListDatasetFolderAndCsv) {
     EXPECT_EQ(files[3].label, emotion_index("neutral"));
     {
         std::ofstream csv(dir / "m.csv");
-        csv << "path,emotion\n# comment\ndata/neutral/n0.safetensors,neutral\n" << (dir / "data/happy/h1.safetensors")
-            << ",Sad\n";
+        csv << "path,emotion\n# comment\ndata/neutral/n0.safetensors,neutral\n"
+            << (dir / "data/happy/h1.safetensors") << ",Sad\n";
     }
     auto c = list_dataset(dir / "m.csv");
     ASSERT_EQ(c.size(), 2u);
@@ -214,7 +214,8 @@ Translation train_and_translate(const std::string& dir, uint64_t seed) {
         den += kHappy[k] * kHappy[k];
     }
     std::vector<double> jaw_in, jaw_out;
-    for (int t = 0; t < 120; ++t) jaw_in.push_back(src.at("pose").row(t)[3]), jaw_out.push_back(out.at("pose").row(t)[3]);
+    for (int t = 0; t < 120; ++t)
+        jaw_in.push_back(src.at("pose").row(t)[3]), jaw_out.push_back(out.at("pose").row(t)[3]);
     return {num / den, test::pearson(jaw_in, jaw_out)};
 }
 }  // namespace

@@ -38,7 +38,7 @@ TEST(PipelineModels, ResolveFromFolderEnvironmentAndOverrides) {
     ModelPaths m = ned::pipeline::resolve_models(s);
     EXPECT_EQ(m.flame, dir / "flame.safetensors");
     EXPECT_EQ(m.manipulator, dir / "manipulator.safetensors");
-    EXPECT_TRUE(m.deca.empty());          // optional and absent
+    EXPECT_TRUE(m.deca.empty());  // optional and absent
     EXPECT_TRUE(m.segmentation.empty());
     write_model(dir / "deca.safetensors", "ned.deca");
     write_model(dir / "unet.safetensors", "ned.fsgan_unet");

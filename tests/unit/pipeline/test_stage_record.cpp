@@ -9,14 +9,15 @@
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 using ned::pipeline::StageRecords;
+using nlohmann::json;
 
 TEST(StageRecord, KeyDependsOnNameAndEveryInput) {
     const json a = {{"upstream", "0123"}, {"seed", 1}};
     EXPECT_EQ(ned::pipeline::stage_key("render", a), ned::pipeline::stage_key("render", a));
     EXPECT_NE(ned::pipeline::stage_key("render", a), ned::pipeline::stage_key("mask", a));
-    EXPECT_NE(ned::pipeline::stage_key("render", a), ned::pipeline::stage_key("render", json{{"upstream", "0123"}, {"seed", 2}}));
+    EXPECT_NE(ned::pipeline::stage_key("render", a),
+              ned::pipeline::stage_key("render", json{{"upstream", "0123"}, {"seed", 2}}));
     EXPECT_EQ(ned::pipeline::hash_hex("").size(), 16u);
     EXPECT_EQ(ned::pipeline::hash_hex(""), "cbf29ce484222325");  // FNV-1a 64 offset basis
 }
@@ -37,7 +38,10 @@ TEST(StageRecord, SkipsAFinishedStageAndRerunsOnChangeOrMissingRecord) {
     ned::test::TempDir dir;
     StageRecords rec(dir.path());
     int runs = 0;
-    auto body = [&] { ++runs; return 7L; };
+    auto body = [&] {
+        ++runs;
+        return 7L;
+    };
     const json in = {{"x", 1}};
     auto o = rec.run("analyze", in, body);
     EXPECT_FALSE(o.skipped);

@@ -28,8 +28,9 @@ TEST(StreamRender, ResumedPassConditionsInTheBatchesOfAnUninterruptedOne) {
             EXPECT_LE(resumed.front().first, first) << "step " << first << " is not conditioned";
             EXPECT_EQ(resumed.back().second, total);
             for (const auto& batch : resumed)
-                EXPECT_TRUE(full_set.count(batch)) << "resumed at " << first << " of " << total << ": batch [" << batch.first
-                                                   << ", " << batch.second << ") is not a batch of the uninterrupted pass";
+                EXPECT_TRUE(full_set.count(batch))
+                    << "resumed at " << first << " of " << total << ": batch [" << batch.first << ", " << batch.second
+                    << ") is not a batch of the uninterrupted pass";
         }
     }
     EXPECT_TRUE(conditioning_batches(5, 5, 16).empty());

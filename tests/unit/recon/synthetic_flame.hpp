@@ -20,7 +20,7 @@ struct SyntheticFlame {
 };
 
 inline SyntheticFlame make_synthetic_flame(int64_t V = 60, int64_t F = 90, uint64_t seed = 7, bool with_uv = false,
-                                          bool smooth_contour = false) {
+                                           bool smooth_contour = false) {
     torch::manual_seed(seed);
     auto f32 = torch::kFloat32;
     SyntheticFlame s;

@@ -24,7 +24,8 @@ const std::string kSrc = NED_SOURCE_DIR;
 
 TEST(Converters, FlameScriptOnSyntheticInputs) {
     const auto py = test::python_with("numpy");
-    if (py.empty()) GTEST_SKIP() << "no Python with numpy (scripts/find_python.sh; apt install python3-numpy or set NED_PYTHON)";
+    if (py.empty())
+        GTEST_SKIP() << "no Python with numpy (scripts/find_python.sh; apt install python3-numpy or set NED_PYTHON)";
     test::TempDir tmp;
     ASSERT_EQ(run(py + " " + kSrc + "/tests/unit/recon/make_fake_flame_inputs.py " + tmp.path()), 0);
     const auto out = tmp / "flame.safetensors";
@@ -90,7 +91,9 @@ TEST(Converters, FlameScriptOnSyntheticInputs) {
 
 TEST(Converters, DecaScriptKeepsParameterNames) {
     const auto py = test::python_with("numpy torch");
-    if (py.empty()) GTEST_SKIP() << "no Python with numpy and torch (scripts/find_python.sh; apt install python3-torch or set NED_PYTHON)";
+    if (py.empty())
+        GTEST_SKIP()
+            << "no Python with numpy and torch (scripts/find_python.sh; apt install python3-torch or set NED_PYTHON)";
     test::TempDir tmp;
     // names and shapes of the C++ modules -> a fake deca_model.tar built with torch
     DecaModel ref;
@@ -116,7 +119,8 @@ TEST(Converters, DecaScriptKeepsParameterNames) {
     }
     ASSERT_EQ(run(py + " " + (tmp / "make_tar.py")), 0);
     const auto out = tmp / "deca.safetensors";
-    ASSERT_EQ(run(py + " " + kSrc + "/scripts/convert_deca.py --deca " + (tmp / "deca_model.tar") + " --out " + out), 0);
+    ASSERT_EQ(run(py + " " + kSrc + "/scripts/convert_deca.py --deca " + (tmp / "deca_model.tar") + " --out " + out),
+              0);
     auto m = DecaModel::load(out);
     auto c = m.encode(torch::rand({1, 3, 224, 224}), true);
     EXPECT_EQ(c.shape.sizes(), (std::vector<int64_t>{1, 100}));

@@ -51,11 +51,12 @@ TEST(Deca, StateDictNamesFollowDeca) {
     save_module(*m.E_flame, f, "E_flame.");
     save_module(*m.D_detail, f, "D_detail.");
     for (const char* name :
-         {"E_flame.encoder.conv1.weight", "E_flame.encoder.bn1.running_mean", "E_flame.encoder.layer1.0.downsample.0.weight",
-          "E_flame.encoder.layer1.0.downsample.1.running_var", "E_flame.encoder.layer3.5.conv3.weight",
-          "E_flame.encoder.layer4.2.bn3.bias", "E_flame.layers.0.weight", "E_flame.layers.2.bias",
-          "D_detail.l1.0.weight", "D_detail.conv_blocks.0.running_mean", "D_detail.conv_blocks.2.weight",
-          "D_detail.conv_blocks.3.weight", "D_detail.conv_blocks.19.bias", "D_detail.conv_blocks.21.weight"})
+         {"E_flame.encoder.conv1.weight", "E_flame.encoder.bn1.running_mean",
+          "E_flame.encoder.layer1.0.downsample.0.weight", "E_flame.encoder.layer1.0.downsample.1.running_var",
+          "E_flame.encoder.layer3.5.conv3.weight", "E_flame.encoder.layer4.2.bn3.bias", "E_flame.layers.0.weight",
+          "E_flame.layers.2.bias", "D_detail.l1.0.weight", "D_detail.conv_blocks.0.running_mean",
+          "D_detail.conv_blocks.2.weight", "D_detail.conv_blocks.3.weight", "D_detail.conv_blocks.19.bias",
+          "D_detail.conv_blocks.21.weight"})
         EXPECT_TRUE(f.has(name)) << name;
     EXPECT_FALSE(f.has("E_flame.encoder.fc.weight"));
     EXPECT_EQ(f.at("E_flame.layers.2.weight").shape, (std::vector<int64_t>{236, 1024}));

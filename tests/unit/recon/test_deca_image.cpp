@@ -34,7 +34,7 @@ TEST(Deca, CropTransformFollowsDeca) {
     img.at<cv::Vec3b>(int(std::lround(cy)), int(std::lround(cx))) = cv::Vec3b(0, 0, 255);
     auto crop = deca_crop_image(img, T);
     ASSERT_EQ(crop.sizes(), (std::vector<int64_t>{3, 224, 224}));
-    EXPECT_GT(crop[0].max().item<float>(), 0.f);    // red channel first (RGB)
+    EXPECT_GT(crop[0].max().item<float>(), 0.f);  // red channel first (RGB)
     EXPECT_EQ(crop[2].max().item<float>(), 0.f);
     auto idx = crop[0].argmax().item<int64_t>();
     auto c = map(std::lround(cx), std::lround(cy));

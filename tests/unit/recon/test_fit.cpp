@@ -24,7 +24,7 @@ TEST(Fit, RecoversLandmarksOfKnownFace) {
     auto pose = (torch::rand({1, 6}) - 0.5) * 0.3 * (1 - w) + (torch::rand({1, 6}) - 0.5) * 0.3 * w;
     auto cam = torch::tensor({{8.5f, 0.002f, -0.004f}}).repeat({T, 1}) + torch::randn({T, 3}) * 0.002;
     auto out = flame.forward(shape.expand({T, -1}), exp, pose);
-    auto ndc = image_coords(out.landmarks2d, cam);        // [T,68,2]
+    auto ndc = image_coords(out.landmarks2d, cam);            // [T,68,2]
     auto crop = (ndc + 1.0) * 112.0 * (240.0 / 224.0) + 6.0;  // some placement in a 256 crop
     std::vector<face::Landmarks> lmks(T);
     std::vector<uint8_t> valid(T, 1);

@@ -95,8 +95,8 @@ TEST(Flame, JawRotationMovesOnlyJawWeightedVertices) {
     auto rest = m.forward(torch::zeros({1, 100}), torch::zeros({1, 50}), torch::zeros({1, 6})).vertices[0];
     auto posed = m.forward(torch::zeros({1, 100}), torch::zeros({1, 50}), pose).vertices[0];
     auto moved = (posed - rest).norm(2, {1}) > 1e-6;
-    EXPECT_TRUE(torch::equal(moved, syn.jaw_mask)) << "moved " << moved.sum().item<int64_t>() << " of "
-                                                   << syn.jaw_mask.sum().item<int64_t>() << " jaw vertices";
+    EXPECT_TRUE(torch::equal(moved, syn.jaw_mask))
+        << "moved " << moved.sum().item<int64_t>() << " of " << syn.jaw_mask.sum().item<int64_t>() << " jaw vertices";
 }
 
 TEST(Flame, BatchEqualsSingle) {
@@ -140,9 +140,9 @@ TEST(Flame, DynamicContourIndexRule) {
         int64_t index;
     };
     // y>=0 -> y (clamped at 39); -39<=y<0 -> 39-y; y<-39 -> 78
-    const Case cases[] = {{0.0, 0},    {10.2, 10},  {38.6, 39}, {39.0, 39}, {45.0, 39},  {89.0, 39},
-                          {-0.6, 40},  {-1.0, 40},  {-20.0, 59}, {-38.6, 78}, {-39.0, 78}, {-39.4, 78},
-                          {-39.6, 78}, {-45.0, 78}, {-80.0, 78}};
+    const Case cases[] = {{0.0, 0},    {10.2, 10},  {38.6, 39},  {39.0, 39},  {45.0, 39},
+                          {89.0, 39},  {-0.6, 40},  {-1.0, 40},  {-20.0, 59}, {-38.6, 78},
+                          {-39.0, 78}, {-39.4, 78}, {-39.6, 78}, {-45.0, 78}, {-80.0, 78}};
     for (const auto& c : cases) {
         auto idx = FlameModel::dynamic_contour_index(rot_y(c.deg).unsqueeze(0));
         EXPECT_EQ(idx[0].item<int64_t>(), c.index) << c.deg << " degrees";

@@ -91,8 +91,8 @@ TEST(ReconstructCli, DecaMethodWithoutDecaExits3) {
     st::save(tmp / "flame.safetensors", test::make_synthetic_flame().file);
     auto r = test::run_ned({"reconstruct", tmp.path(), "--flame", tmp / "flame.safetensors", "--method", "deca"});
     EXPECT_EQ(r.exit_code, 3) << r.err;
-    auto r2 = test::run_ned({"reconstruct", tmp.path(), "--flame", tmp / "flame.safetensors", "--deca",
-                             tmp / "missing_deca.safetensors"});
+    auto r2 = test::run_ned(
+        {"reconstruct", tmp.path(), "--flame", tmp / "flame.safetensors", "--deca", tmp / "missing_deca.safetensors"});
     EXPECT_EQ(r2.exit_code, 3) << r2.err;
     EXPECT_NE(r2.err.find("missing_deca.safetensors"), std::string::npos) << r2.err;
 }
@@ -189,7 +189,8 @@ TEST(ReconstructCliData, DecaOnSharedClipWithRandomWeights) {
     auto track = face::load_track(tmp / "track.safetensors");
     EXPECT_EQ(rec.method, "deca");
     ASSERT_EQ(rec.num_frames(), static_cast<int64_t>(track.frames.size()));
-    for (const char* n : {"shape", "tex", "exp", "pose", "cam", "light", "detail", "tform"}) EXPECT_TRUE(rec.has(n)) << n;
+    for (const char* n : {"shape", "tex", "exp", "pose", "cam", "light", "detail", "tform"})
+        EXPECT_TRUE(rec.has(n)) << n;
     int valid = 0;
     for (int64_t t = 0; t < rec.num_frames(); ++t) {
         EXPECT_EQ(rec.valid[t] != 0, track.frames[t].valid) << t;

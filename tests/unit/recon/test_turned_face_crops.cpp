@@ -56,7 +56,8 @@ TEST(TurnedFaceCrops, AlignmentAndDecaCropStayCentredOnTheFace) {
     } ours, old;
     int checked = 0;
     for (const auto& e : test::read_yaw_set(test::yaw_set_dir())) {
-        if (e.kind != "synthetic" || e.points.size() != 68 || std::abs(e.yaw) < 29.5 || std::abs(e.yaw) > 60.5) continue;
+        if (e.kind != "synthetic" || e.points.size() != 68 || std::abs(e.yaw) < 29.5 || std::abs(e.yaw) > 60.5)
+            continue;
         const cv::Mat img = cv::imread(e.path);
         ASSERT_FALSE(img.empty()) << e.path;
         const cv::Point2f c = centre_of(e.points);

@@ -44,7 +44,8 @@ inline renderer::train_detail::Clips random_clips(int B, int S) {
     renderer::train_detail::Clips c;
     c.length = 3;
     const auto yy = torch::arange(S).view({S, 1}).expand({S, S}), xx = torch::arange(S).view({1, S}).expand({S, S});
-    const auto disc = ((yy - S / 2).pow(2) + (xx - S / 2).pow(2) < (S / 2 - 4) * (S / 2 - 4)).to(torch::kFloat).unsqueeze(0);
+    const auto disc =
+        ((yy - S / 2).pow(2) + (xx - S / 2).pow(2) < (S / 2 - 4) * (S / 2 - 4)).to(torch::kFloat).unsqueeze(0);
     for (int b = 0; b < B; ++b) {
         std::vector<renderer::train_detail::FrameData> clip;
         for (int t = 0; t < 3; ++t) {

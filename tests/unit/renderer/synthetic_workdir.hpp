@@ -63,7 +63,8 @@ inline std::string write_synthetic_video(const std::string& dir, int num_frames)
         cv::ellipse(f.bgr, cv::Point(150, 110), cv::Size(38, 46), 0, 0, 360, cv::Scalar(90, 140, 200), cv::FILLED);
         cv::circle(f.bgr, cv::Point(135 + i % 5, 100), 6, cv::Scalar(30, 30, 30), cv::FILLED);
         cv::circle(f.bgr, cv::Point(165 + i % 5, 100), 6, cv::Scalar(30, 30, 30), cv::FILLED);
-        cv::ellipse(f.bgr, cv::Point(150, 135), cv::Size(14, 3 + i % 6), 0, 0, 360, cv::Scalar(40, 40, 160), cv::FILLED);
+        cv::ellipse(f.bgr, cv::Point(150, 135), cv::Size(14, 3 + i % 6), 0, 0, 360, cv::Scalar(40, 40, 160),
+                    cv::FILLED);
         f.index = i;
         f.pts = i;
         w.write(f);
@@ -72,9 +73,9 @@ inline std::string write_synthetic_video(const std::string& dir, int num_frames)
     return path;
 }
 
-inline std::string write_synthetic_workdir(const std::string& dir, int num_frames, const std::vector<int64_t>& cond_frames,
-                                           bool with_discriminators = false, const std::vector<int64_t>& shot_starts = {},
-                                           bool with_video = false) {
+inline std::string write_synthetic_workdir(const std::string& dir, int num_frames,
+                                           const std::vector<int64_t>& cond_frames, bool with_discriminators = false,
+                                           const std::vector<int64_t>& shot_starts = {}, bool with_video = false) {
     namespace fs = std::filesystem;
     face::FaceTrack track;
     track.source = with_video ? write_synthetic_video(dir, num_frames) : dir + "/missing.mp4";
@@ -110,8 +111,8 @@ inline std::string write_synthetic_workdir(const std::string& dir, int num_frame
     for (int t = 0; t < num_frames; ++t) cv::imwrite(dir + "/masks/" + frame_name(t, ".png"), synthetic_crop_mask(t));
     {
         std::ofstream os(dir + "/conditioning/conditioning.json");
-        os << "{\"format\": \"ned.conditioning\", \"version\": 1, \"crop_size\": " << kSynthCrop
-           << ", \"frames\": [" << frames_json << "]}\n";
+        os << "{\"format\": \"ned.conditioning\", \"version\": 1, \"crop_size\": " << kSynthCrop << ", \"frames\": ["
+           << frames_json << "]}\n";
     }
     return write_synthetic_renderer(dir + "/renderer.safetensors", with_discriminators);
 }

@@ -121,14 +121,16 @@ TEST(RendererCheckpoint, NonFiniteWeightsAreNeverWritten) {
             } catch (const ModelError&) {
                 ADD_FAILURE() << "not a model error";
             } catch (const Error& e) {
-                EXPECT_NE(std::string(e.what()).find("generator.model_final_img.1.bias"), std::string::npos) << e.what();
+                EXPECT_NE(std::string(e.what()).find("generator.model_final_img.1.bias"), std::string::npos)
+                    << e.what();
             }
         }
         EXPECT_FALSE(std::filesystem::exists(tmp / "new.safetensors"));
     }
     // the earlier file is untouched, and nothing else (no temporary file) is left in the folder
     const st::File after = st::load(path);
-    EXPECT_EQ(after.tensors.at("generator.model_final_img.1.bias").data, good.tensors.at("generator.model_final_img.1.bias").data);
+    EXPECT_EQ(after.tensors.at("generator.model_final_img.1.bias").data,
+              good.tensors.at("generator.model_final_img.1.bias").data);
     int files = 0;
     for (const auto& e : std::filesystem::directory_iterator(tmp.path())) files += e.is_regular_file();
     EXPECT_EQ(files, 1);

@@ -25,7 +25,8 @@ TEST(RendererConverter, NedLayoutStateDictsRoundTrip) {
     const std::string py = test::python_with("numpy torch");
     if (py.empty()) GTEST_SKIP() << "no python3 with numpy and torch (scripts/find_python.sh; set NED_PYTHON)";
     test::TempDir tmp;
-    ASSERT_EQ(run(py + " " + kScripts + "convert_ned_renderer.py --make-random " + tmp.path() + " --ngf 4 --n-blocks 3"), 0);
+    ASSERT_EQ(
+        run(py + " " + kScripts + "convert_ned_renderer.py --make-random " + tmp.path() + " --ngf 4 --n-blocks 3"), 0);
     const std::string out = tmp / "renderer.safetensors";
     ASSERT_EQ(run(py + " " + kScripts + "convert_ned_renderer.py " + (tmp / "latest_net_G.pth") + " " + out), 0);
 

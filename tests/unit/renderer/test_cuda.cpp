@@ -53,8 +53,9 @@ TEST(RendererCuda, GeneratorInFp32Bf16AndFp16MatchesTheCpu) {
         double bound;
         const char* name;
     };
-    for (const Case& c : {Case{torch::kFloat, 1e-3, "fp32"}, Case{torch::kBFloat16, 3 * 10 * std::ldexp(1.0, -8), "bf16"},
-                          Case{torch::kHalf, 3 * 10 * std::ldexp(1.0, -11), "fp16"}}) {
+    for (const Case& c :
+         {Case{torch::kFloat, 1e-3, "fp32"}, Case{torch::kBFloat16, 3 * 10 * std::ldexp(1.0, -8), "bf16"},
+          Case{torch::kHalf, 3 * 10 * std::ldexp(1.0, -11), "fp16"}}) {
         g->to(cuda, c.t);
         const auto got = g->forward(cond.to(cuda, c.t), prev.to(cuda, c.t), mask.to(cuda, c.t));
         EXPECT_TRUE(got.is_cuda());
@@ -63,8 +64,8 @@ TEST(RendererCuda, GeneratorInFp32Bf16AndFp16MatchesTheCpu) {
         std::printf("generator %s on CUDA vs fp32 CPU: rel %.3g (bound %.3g)\n", c.name, r, c.bound);
         EXPECT_LE(r, c.bound) << c.name;
         EXPECT_GT(r, 0.0) << c.name << ": identical to the CPU (did it run on the GPU?)";
-        EXPECT_TRUE(torch::all(got.to(torch::kCPU, torch::kFloat).masked_select(mask.expand_as(want) == 0) == -1)
-                        .item<bool>())
+        EXPECT_TRUE(
+            torch::all(got.to(torch::kCPU, torch::kFloat).masked_select(mask.expand_as(want) == 0) == -1).item<bool>())
             << c.name << ": the background stays -1";
         g->to(torch::kCPU, torch::kFloat);
     }
@@ -102,12 +103,14 @@ TEST(RendererCuda, WindowGradientsInFp32Bf16AndFp16MatchTheCpu) {
         for (size_t i = 0; i < ref.terms.size(); ++i)
             worst = std::max(worst, std::abs(got.terms[i] - ref.terms[i]) / std::max(std::abs(ref.terms[i]), 1e-12));
         const double eg = rel_error(got.g, ref.g), ed = rel_error(got.d, ref.d);
-        std::printf("window %s on CUDA vs fp32 CPU: loss terms rel %.3g (bound %.3g), grads G %.3g D %.3g (bound %.3g)\n",
-                    k.name, worst, term_bound, eg, ed, grad_bound);
+        std::printf(
+            "window %s on CUDA vs fp32 CPU: loss terms rel %.3g (bound %.3g), grads G %.3g D %.3g (bound %.3g)\n",
+            k.name, worst, term_bound, eg, ed, grad_bound);
         EXPECT_LE(worst, term_bound) << k.name;
         EXPECT_LE(eg, grad_bound) << k.name;
         EXPECT_LE(ed, grad_bound) << k.name;
-        for (const auto& p : tr.G->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat) << "master weights stay float32";
+        for (const auto& p : tr.G->parameters())
+            EXPECT_EQ(p.scalar_type(), torch::kFloat) << "master weights stay float32";
     }
 }
 

@@ -71,9 +71,9 @@ TEST(RendererCuda, TrainWindowInFp32Bf16AndFp16) {
         init_weights(*tr.Dm);
         tr.vgg = Vgg19Features();
         for (auto& p : tr.vgg->parameters()) p.set_requires_grad(false);
-        for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(tr.G.get()), static_cast<torch::nn::Module*>(tr.D.get()),
-                                     static_cast<torch::nn::Module*>(tr.Dm.get()),
-                                     static_cast<torch::nn::Module*>(tr.vgg.get())})
+        for (torch::nn::Module* m :
+             {static_cast<torch::nn::Module*>(tr.G.get()), static_cast<torch::nn::Module*>(tr.D.get()),
+              static_cast<torch::nn::Module*>(tr.Dm.get()), static_cast<torch::nn::Module*>(tr.vgg.get())})
             m->to(cuda);
         if (ct != torch::kFloat) tr.vgg->to(ct);
         make_optimisers(tr, 2e-4);

@@ -44,8 +44,8 @@ FrameData synthetic_frame(torch::Generator& gen) {
     FrameData f;
     f.cond = torch::cat({nmfc, torch::zeros({3, S, S}), nmfc});  // [9,S,S] in [0,1]
     auto colour = [](float b, float g, float r) { return torch::tensor({b, g, r}).view({3, 1, 1}); };
-    f.real = colour(-0.2f, 0.5f, -0.6f) * bg + colour(0.8f, -0.7f, 0.3f) * r0 + colour(-0.8f, -0.2f, 0.9f) * r1 -
-             (1 - mask);
+    f.real =
+        colour(-0.2f, 0.5f, -0.6f) * bg + colour(0.8f, -0.7f, 0.3f) * r0 + colour(-0.8f, -0.2f, 0.9f) * r1 - (1 - mask);
     f.mask = mask.unsqueeze(0);
     f.mouth = {S / 2, S * 2 / 3};
     return f;

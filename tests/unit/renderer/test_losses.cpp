@@ -60,7 +60,8 @@ TEST(RendererLosses, Vgg19LayoutAndConverter) {
             EXPECT_EQ(f[i].size(2), sz[i]);
             EXPECT_GE(f[i].min().item<float>(), 0.f) << "each slice ends with a ReLU";
         }
-        EXPECT_NEAR(vgg_loss(vgg, f[0].new_zeros({1, 3, 32, 32}), f[0].new_zeros({1, 3, 32, 32})).item<float>(), 0.f, 0.f);
+        EXPECT_NEAR(vgg_loss(vgg, f[0].new_zeros({1, 3, 32, 32}), f[0].new_zeros({1, 3, 32, 32})).item<float>(), 0.f,
+                    0.f);
     }
     test::TempDir tmp;
     EXPECT_THROW(load_vgg19(tmp / "none.safetensors"), ModelError);
@@ -69,7 +70,10 @@ TEST(RendererLosses, Vgg19LayoutAndConverter) {
     if (py.empty()) GTEST_SKIP() << "no python3 with numpy and torch (scripts/find_python.sh; set NED_PYTHON)";
     const std::string s = std::string(NED_SOURCE_DIR) + "/scripts/convert_vgg19.py";
     ASSERT_EQ(std::system((py + " " + s + " --make-random " + (tmp / "vgg.pth") + " >/dev/null 2>&1").c_str()), 0);
-    ASSERT_EQ(std::system((py + " " + s + " " + (tmp / "vgg.pth") + " " + (tmp / "vgg.safetensors") + " >/dev/null 2>&1").c_str()), 0);
+    ASSERT_EQ(
+        std::system(
+            (py + " " + s + " " + (tmp / "vgg.pth") + " " + (tmp / "vgg.safetensors") + " >/dev/null 2>&1").c_str()),
+        0);
     Vgg19Features loaded = load_vgg19(tmp / "vgg.safetensors");
     for (const auto& p : loaded->parameters()) EXPECT_FALSE(p.requires_grad());
     EXPECT_GT(loaded->named_parameters()["features.28.weight"].abs().sum().item<float>(), 0.f);

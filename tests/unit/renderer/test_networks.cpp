@@ -61,7 +61,8 @@ TEST(RendererNetworks, GeneratorNamesAndShapesAreNeds) {
 TEST(RendererNetworks, DiscriminatorNamesShapesAndFeatures) {
     MultiscaleDiscriminator d;
     const auto s = shapes_of(*d);
-    const std::vector<std::vector<int64_t>> w = {{64, 12, 4, 4}, {128, 64, 4, 4}, {256, 128, 4, 4}, {512, 256, 4, 4}, {1, 512, 4, 4}};
+    const std::vector<std::vector<int64_t>> w = {
+        {64, 12, 4, 4}, {128, 64, 4, 4}, {256, 128, 4, 4}, {512, 256, 4, 4}, {1, 512, 4, 4}};
     int64_t per_scale = 0;
     for (int i = 0; i < 2; ++i)
         for (int j = 0; j < 5; ++j) {
@@ -164,7 +165,9 @@ TEST(RendererNetworks, SmallSizesFollowNedsBlockSplit) {
         EXPECT_EQ(static_cast<int>(g->model_res_img->size()), n / 2);
         EXPECT_EQ(static_cast<int>(g->model_down_seg->size()), 4 + 3 * c.n_downsample + n - n / 2);
         torch::NoGradGuard ng;
-        EXPECT_EQ(g->forward(torch::rand({1, 27, 16, 16}), torch::zeros({1, 6, 16, 16}), torch::ones({1, 1, 16, 16})).size(1), 3);
+        EXPECT_EQ(
+            g->forward(torch::rand({1, 27, 16, 16}), torch::zeros({1, 6, 16, 16}), torch::ones({1, 1, 16, 16})).size(1),
+            3);
     }
     c.ngf = 0;
     EXPECT_THROW(Generator{c}, ned::Error);
@@ -189,7 +192,8 @@ TEST(RendererNetworks, Bfloat16ForwardStaysCloseToFloat32) {
     mask.narrow(2, 4, 24).narrow(3, 4, 24).fill_(1);
     const auto a = g->forward(cond, prev, mask);
     g->to(torch::kBFloat16);
-    const auto b = g->forward(cond.to(torch::kBFloat16), prev.to(torch::kBFloat16), mask.to(torch::kBFloat16)).to(torch::kFloat);
+    const auto b =
+        g->forward(cond.to(torch::kBFloat16), prev.to(torch::kBFloat16), mask.to(torch::kBFloat16)).to(torch::kFloat);
     // Bound from the arithmetic (as in test_mixed_precision.cpp): bf16 keeps 8 significant bits (u = 2^-8); a
     // convolution in bf16 rounds its input, its weights and its output (3u; the products are summed in float32
     // by oneDNN, and by ATen's fallback where the CPU has no native bf16), instance norm runs in float32, and
@@ -207,7 +211,8 @@ TEST(RendererNetworks, Bfloat16ForwardStaysCloseToFloat32) {
 
 TEST(RendererNetworks, TransposedConvolutionByPhasesEqualsTorchs) {
     torch::NoGradGuard ng;
-    auto ct = torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(6, 4, 3).stride(2).padding(1).output_padding(1));
+    auto ct =
+        torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(6, 4, 3).stride(2).padding(1).output_padding(1));
     const auto x = torch::randn({2, 6, 5, 7}, torch::kDouble);
     ct->to(torch::kDouble);
     const auto want = ct->forward(x);

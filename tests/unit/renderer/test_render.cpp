@@ -40,9 +40,9 @@ TEST(RenderPlan, EdgeRuleReplicatesTheFirstFrameAndRestartsAfterGaps) {
     const auto steps = plan_steps({10, 3, 0, 1, 2, 4, 7, 8});
     ASSERT_EQ(steps.size(), size_t{8});
     using A = std::array<int64_t, 3>;
-    const std::vector<std::pair<A, bool>> want = {
-        {{0, 0, 0}, true}, {{0, 0, 1}, false}, {{0, 1, 2}, false}, {{1, 2, 3}, false}, {{2, 3, 4}, false},
-        {{7, 7, 7}, true}, {{7, 7, 8}, false}, {{10, 10, 10}, true}};
+    const std::vector<std::pair<A, bool>> want = {{{0, 0, 0}, true},  {{0, 0, 1}, false},  {{0, 1, 2}, false},
+                                                  {{1, 2, 3}, false}, {{2, 3, 4}, false},  {{7, 7, 7}, true},
+                                                  {{7, 7, 8}, false}, {{10, 10, 10}, true}};
     const std::vector<int64_t> frames = {0, 1, 2, 3, 4, 7, 8, 10};
     for (size_t i = 0; i < steps.size(); ++i) {
         EXPECT_EQ(steps[i].frame, frames[i]);
@@ -180,8 +180,10 @@ TEST(RenderWorkdir, RendersEveryFrameWithConditioningAndRestartsAfterAGap) {
     // restart after the gap: frame 5 sees [5,5,5] and zero previous outputs, as a fresh run would; frame 6
     // sees [5,5,6] and [0, out5]
     cv::Mat m5, m6;
-    cv::warpAffine(test::synthetic_crop_mask(5), m5, cv::Mat(test::synthetic_align(5)), cv::Size(64, 64), cv::INTER_NEAREST);
-    cv::warpAffine(test::synthetic_crop_mask(6), m6, cv::Mat(test::synthetic_align(6)), cv::Size(64, 64), cv::INTER_NEAREST);
+    cv::warpAffine(test::synthetic_crop_mask(5), m5, cv::Mat(test::synthetic_align(5)), cv::Size(64, 64),
+                   cv::INTER_NEAREST);
+    cv::warpAffine(test::synthetic_crop_mask(6), m6, cv::Mat(test::synthetic_align(6)), cv::Size(64, 64),
+                   cv::INTER_NEAREST);
     const auto o5 = direct.step(torch::cat({cond_of(5), cond_of(5), cond_of(5)}).unsqueeze(0), mask_tensor(m5));
     const auto o6 = direct.step(torch::cat({cond_of(5), cond_of(5), cond_of(6)}).unsqueeze(0), mask_tensor(m6));
     // the same computation in the same process; at most one grey level from float rounding at truncation
@@ -281,7 +283,8 @@ TEST(RenderWorkdir, AShotStartInTheTrackRestartsTheRingBuffer) {
     const auto rd = [&](const char* k) { return cv::imread(png(dir / ("conditioning/" + std::string(k)), 3)); };
     const auto c3 = conditioning_tensor(rd("nmfc"), rd("eyes"), rd("shape"));
     cv::Mat m3;
-    cv::warpAffine(test::synthetic_crop_mask(3), m3, cv::Mat(test::synthetic_align(3)), cv::Size(64, 64), cv::INTER_NEAREST);
+    cv::warpAffine(test::synthetic_crop_mask(3), m3, cv::Mat(test::synthetic_align(3)), cv::Size(64, 64),
+                   cv::INTER_NEAREST);
     const auto o3 = direct.step(torch::cat({c3, c3, c3}).unsqueeze(0), mask_tensor(m3));
     EXPECT_LE(max_abs_diff(output_to_image(o3), cv::imread(png(dir / "faces_aligned", 3))), 1);
 }

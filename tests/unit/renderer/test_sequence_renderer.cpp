@@ -99,8 +99,10 @@ void run_stopped_at(Generator& g, const std::vector<FrameStep>& steps, const Seq
     FakeSource source;
     RecordingSink sink;
     sink.dir = o.output_dirs.at(0);
-    if (o.overlap_writes && k == static_cast<int64_t>(steps.size())) seq.run(source, sink);
-    else EXPECT_THROW(seq.run(source, sink), std::runtime_error) << "stopped at " << k;
+    if (o.overlap_writes && k == static_cast<int64_t>(steps.size()))
+        seq.run(source, sink);
+    else
+        EXPECT_THROW(seq.run(source, sink), std::runtime_error) << "stopped at " << k;
     set_fault_handler({});
 }
 
@@ -183,9 +185,12 @@ TEST(SequenceRenderer, ResumesAfterKFramesWithTheSameRingBuffer) {
     }
     // k = 1: mid-segment (frame 1 reads 0, 0, 1); k = 2: a cut; k = 3: reads 2, 2, 3; k = 4: after the gap;
     // k = 6: the last frame, reading 5, 6, 7; k = 7: everything done.
-    const std::map<int64_t, std::vector<int64_t>> asked_after = {
-        {1, {0, 1, 2, 3, 5, 6, 7}}, {2, {2, 3, 5, 6, 7}}, {3, {2, 3, 5, 6, 7}},
-        {4, {5, 6, 7}},             {6, {5, 6, 7}},       {7, {}}};
+    const std::map<int64_t, std::vector<int64_t>> asked_after = {{1, {0, 1, 2, 3, 5, 6, 7}},
+                                                                 {2, {2, 3, 5, 6, 7}},
+                                                                 {3, {2, 3, 5, 6, 7}},
+                                                                 {4, {5, 6, 7}},
+                                                                 {6, {5, 6, 7}},
+                                                                 {7, {}}};
     for (const auto& [k, want_asked] : asked_after) {
         for (bool overlap : {false, true}) {
             const std::string label = "k " + std::to_string(k) + (overlap ? " overlap" : "");

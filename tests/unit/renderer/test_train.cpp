@@ -68,7 +68,8 @@ TEST(TrainRenderer, TinyRunWritesCheckpointsLossesAndPreview) {
         const auto j = nlohmann::json::parse(line);
         ++lines;
         EXPECT_EQ(j.at("epoch").get<int>(), lines);
-        for (const char* k : {"G_GAN", "G_GAN_Feat", "G_VGG", "Gm_GAN", "Gm_GAN_Feat", "D_real", "D_fake", "Dm_real", "Dm_fake"})
+        for (const char* k :
+             {"G_GAN", "G_GAN_Feat", "G_VGG", "Gm_GAN", "Gm_GAN_Feat", "D_real", "D_fake", "Dm_real", "Dm_fake"})
             EXPECT_TRUE(std::isfinite(j.at(k).get<double>())) << k;
         last_psnr = j.at("val_psnr").get<double>();
         EXPECT_TRUE(std::isfinite(last_psnr));

@@ -64,7 +64,8 @@ TEST(ContactSheet, MarksFramesFoundByAnotherDetectorThanHog) {
     const cv::Mat img = sheet.image();
     // model band: the top rows of the 24 px timeline; cyan (blue + green, no red) at frame 63, nothing at frame 20
     const int y = img.rows - 24 + 2, W = img.cols;
-    const cv::Vec3b at63 = img.at<cv::Vec3b>(y, static_cast<int>(63 * W / 100)), at20 = img.at<cv::Vec3b>(y, 20 * W / 100);
+    const cv::Vec3b at63 = img.at<cv::Vec3b>(y, static_cast<int>(63 * W / 100)),
+                    at20 = img.at<cv::Vec3b>(y, 20 * W / 100);
     EXPECT_GT(at63[0], 150);
     EXPECT_GT(at63[1], 150);
     EXPECT_LT(at63[2], 100);

@@ -137,9 +137,9 @@ namespace {
 /// The 8 upright shared photos of the rolled-face tests and their face centres (largest HOG detection).
 void upright_photos(std::vector<cv::Mat>& images, std::vector<cv::Point2f>& centres) {
     const FaceDetector hog;
-    for (const char* name : {"face-api.js__neutral.jpg", "face-api.js__happy.jpg", "face-api.js__sad.jpg",
-                             "face-api.js__angry.jpg", "sadtalker__happy.png", "sadtalker__sad.png",
-                             "face_recognition__obama-1080p.jpg", "liveportrait__s2.jpg"}) {
+    for (const char* name :
+         {"face-api.js__neutral.jpg", "face-api.js__happy.jpg", "face-api.js__sad.jpg", "face-api.js__angry.jpg",
+          "sadtalker__happy.png", "sadtalker__sad.png", "face_recognition__obama-1080p.jpg", "liveportrait__s2.jpg"}) {
         const cv::Mat img = cv::imread(ned::test::data_path(std::string("images/faces/") + name));
         ASSERT_FALSE(img.empty()) << name;
         const auto d = hog.detect(img);
@@ -248,7 +248,8 @@ TEST(FaceDetector, HogBlazeFaceAndCombinedFindRolledAndBorderCutFacesClearlyAbov
             hits_b += found(hb);
         }
         const double rh = double(hits_h) / images.size(), rb = double(hits_b) / images.size();
-        std::cout << "face cut 35% by the border: recall HOG " << rh << ", " << detector_name(kind) << " " << rb << "\n";
+        std::cout << "face cut 35% by the border: recall HOG " << rh << ", " << detector_name(kind) << " " << rb
+                  << "\n";
         EXPECT_GE(rb, 0.75);
         EXPECT_GE(rb, rh);
     }

@@ -22,7 +22,7 @@ TEST(FaceTracker, Iou) {
 TEST(FaceTracker, LargerFaceAppearingLaterDoesNotStealTheTrack) {
     std::vector<std::vector<Detection>> d(20);
     for (int t = 0; t < 20; ++t) {
-        d[t].push_back(det(100 + t, 100, 80));                // target, drifting right
+        d[t].push_back(det(100 + t, 100, 80));                     // target, drifting right
         if (t >= 5) d[t].insert(d[t].begin(), det(400, 50, 200));  // a larger face from frame 5, listed first
     }
     const auto sel = select_target(d, {}, 0, 0.3f, 25);
@@ -66,8 +66,8 @@ TEST(FaceTracker, ReacquiresAfterCutAndAfterLongGap) {
     // without a cut the face at (500,300) would not continue a track at (100,100): missing until re-acquired
     const auto nocut = select_target(d, {}, 0, 0.3f, 5);
     EXPECT_EQ(nocut.chosen[12], -1);
-    EXPECT_EQ(nocut.chosen[15], -1);        // a gap of max_gap (10..14) keeps the track alive ...
-    EXPECT_EQ(nocut.chosen[16], 0);         // ... it is lost after more than 5 missed frames (10..15),
+    EXPECT_EQ(nocut.chosen[15], -1);       // a gap of max_gap (10..14) keeps the track alive ...
+    EXPECT_EQ(nocut.chosen[16], 0);        // ... it is lost after more than 5 missed frames (10..15),
     EXPECT_TRUE(nocut.segment_start[16]);  // re-acquired by the start rule, as a new segment
     EXPECT_EQ(nocut.acquired_among[16], 1);
     EXPECT_EQ(nocut.acquired_among[0], 1);
@@ -97,9 +97,9 @@ TEST(FaceTracker, FillGapsInterpolatesShortDropOutsOnly) {
     const auto s = fill_gaps(b, p, 3);
     ASSERT_EQ(s.size(), 15u);
     using FS = FrameStatus;
-    const std::vector<FS> want = {FS::Filled, FS::Filled, FS::Detected, FS::Detected, FS::Filled, FS::Filled,
-                                  FS::Detected, FS::NoFace, FS::NoFace, FS::NoFace, FS::NoFace, FS::NoFace,
-                                  FS::Detected, FS::Filled, FS::Filled};
+    const std::vector<FS> want = {FS::Filled, FS::Filled,   FS::Detected, FS::Detected, FS::Filled,
+                                  FS::Filled, FS::Detected, FS::NoFace,   FS::NoFace,   FS::NoFace,
+                                  FS::NoFace, FS::NoFace,   FS::Detected, FS::Filled,   FS::Filled};
     for (int t = 0; t < 15; ++t) EXPECT_EQ(int(s[t]), int(want[t])) << "frame " << t;
     // interior: linear interpolation between 3 and 6; ends: constant velocity of the nearest detections
     for (int t : {0, 1, 4, 5, 13, 14}) EXPECT_NEAR(b[t][0], 10.f * t, 1e-4) << "frame " << t;
@@ -147,9 +147,9 @@ TEST(FaceTracker, MedianSmoothWindowEndsAndReflect) {
     auto s3 = median_smooth(b, 3);
     EXPECT_EQ(s3[0][0], 5.f);
     EXPECT_EQ(s3[1][0], 5.f);
-    EXPECT_EQ(s3[3][0], 9.f);   // median(9,2,100)
-    EXPECT_EQ(s3[4][0], 3.f);   // the outlier is removed
-    EXPECT_EQ(s3[6][0], 4.f);   // median(3,4,4)
+    EXPECT_EQ(s3[3][0], 9.f);  // median(9,2,100)
+    EXPECT_EQ(s3[4][0], 3.f);  // the outlier is removed
+    EXPECT_EQ(s3[6][0], 4.f);  // median(3,4,4)
     // even window -> minus 1; window longer than the sequence -> its length (7) made odd
     auto s4 = median_smooth(b, 4);
     for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(s4[i][1], s3[i][1]);
@@ -179,9 +179,9 @@ TEST(FaceTracker, CutNeedsBothSignalsUnlessOneIsStrong) {
     // the measured synthetic cut (0.376, 0.26) is a cut; the strongest non-cut motion (0.074, 0.043) is not
     EXPECT_TRUE(is_cut(0.376f, 0.26f, 0.2f));
     EXPECT_FALSE(is_cut(0.074f, 0.043f, 0.2f));
-    EXPECT_FALSE(is_cut(0.3f, 0.05f, 0.2f));   // tones changed, layout did not: e.g. a light switched on
-    EXPECT_FALSE(is_cut(0.1f, 0.2f, 0.2f));    // fast pan: layout moved, tones kept
-    EXPECT_TRUE(is_cut(0.51f, 0.0f, 0.2f));    // either alone at 2.5x its bound
+    EXPECT_FALSE(is_cut(0.3f, 0.05f, 0.2f));  // tones changed, layout did not: e.g. a light switched on
+    EXPECT_FALSE(is_cut(0.1f, 0.2f, 0.2f));   // fast pan: layout moved, tones kept
+    EXPECT_TRUE(is_cut(0.51f, 0.0f, 0.2f));   // either alone at 2.5x its bound
     EXPECT_TRUE(is_cut(0.0f, 0.26f, 0.2f));
 }
 

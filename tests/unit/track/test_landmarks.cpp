@@ -47,7 +47,11 @@ TEST(LandmarkDetector, MissingModelIsModelErrorWithInstallHint) {
         EXPECT_NE(std::string(e.what()).find("--landmark-model"), std::string::npos);
     }
     ned::test::TempDir tmp;
-    { std::FILE* f = std::fopen((tmp / "junk.dat").c_str(), "wb"); std::fputs("not a model", f); std::fclose(f); }
+    {
+        std::FILE* f = std::fopen((tmp / "junk.dat").c_str(), "wb");
+        std::fputs("not a model", f);
+        std::fclose(f);
+    }
     EXPECT_THROW(LandmarkDetector(tmp / "junk.dat"), ned::ModelError);
 }
 
@@ -99,8 +103,8 @@ TEST(TranslateImage, IdenticalToWarpAffineLanczos4ForIntegerShifts) {
     cv::randu(img, 0, 256);
     for (auto [dx, dy] : {std::pair{5, 5}, {-5, 5}, {5, -5}, {-5, -5}, {0, 3}, {-79, 0}, {100, 0}}) {
         cv::Mat ref;
-        cv::warpAffine(img, ref, cv::Mat(cv::Matx23f(1, 0, float(dx), 0, 1, float(dy))), img.size(),
-                       cv::INTER_LANCZOS4, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+        cv::warpAffine(img, ref, cv::Mat(cv::Matx23f(1, 0, float(dx), 0, 1, float(dy))), img.size(), cv::INTER_LANCZOS4,
+                       cv::BORDER_CONSTANT, cv::Scalar::all(0));
         EXPECT_EQ(cv::norm(translate_image(img, dx, dy), ref, cv::NORM_INF), 0.0) << dx << "," << dy;
     }
 }

@@ -101,9 +101,11 @@ TEST(RunFolder, FreshStartRemovesOnlyThePreviousRunsFiles) {
     RunFolder f(dir / "run", "", true);
     f.clear_previous_run([](const std::string& n) { return n != "notes.txt" && n != "cache" && n != "preview"; },
                          {"preview"});
-    for (const char* gone : {"losses.jsonl", "state.safetensors", "epoch_01.safetensors", "preview/a.jpg", "preview/b.jpg"})
+    for (const char* gone :
+         {"losses.jsonl", "state.safetensors", "epoch_01.safetensors", "preview/a.jpg", "preview/b.jpg"})
         EXPECT_FALSE(fs::exists(fs::path(dir / "run") / gone)) << gone;
-    for (const char* kept : {"notes.txt", "cache/c.png", "preview"}) EXPECT_TRUE(fs::exists(fs::path(dir / "run") / kept)) << kept;
+    for (const char* kept : {"notes.txt", "cache/c.png", "preview"})
+        EXPECT_TRUE(fs::exists(fs::path(dir / "run") / kept)) << kept;
 }
 
 TEST(RunFolder, LossLogAppendsAndReportsAFailedWrite) {
