@@ -134,32 +134,33 @@ std::string EvalReport::summary() const {
     return s.str();
 }
 
-cv::Mat render_plot(const EvalReport& r, int width) {
-    const int panel_h = 180, pad_l = 60, pad_r = 150, top = 30;
-    const int panels = 4;
-    cv::Mat img(top + panels * panel_h, width, CV_8UC3, cv::Scalar(255, 255, 255));
-    const long n = static_cast<long>(r.per_frame.size());
-    cv::putText(img, "ned eval: " + std::filesystem::path(r.edited).filename().string() + " vs " +
-                         std::filesystem::path(r.original).filename().string(),
-                cv::Point(pad_l, 20), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
-    const int plot_w = width - pad_l - pad_r;
+namespace {
+
+struct Curve {
+    std::string label;
+    cv::Scalar colour;
+    std::function<double(const FrameMetrics&)> get;
+};
+struct Panel {
+    std::string title;
+    std::vector<Curve> curves;
+    double lo, hi;  // hi < lo: from data
+};
+/// Where a panel's plot lies in the image: x from pad_l to pad_l + plot_w, y from y0 (top) to y1.
+struct PanelBox {
+    int pad_l, plot_w, y0, y1;
+};
+
+/// The plot's panels: pixel distances, identity, mouth opening, and the target emotion's probability (the
+/// edited video's most likely emotion without a target).
+std::vector<Panel> plot_panels(const EvalReport& r) {
     int target = -1;
     for (int e = 0; e < 7; ++e)
         if (ned_emotions()[e] == r.target) target = e;
     const int emo = target >= 0 ? target : static_cast<int>(std::max_element(r.mean_probs_edited.begin(),
                                                                               r.mean_probs_edited.end()) -
                                                              r.mean_probs_edited.begin());
-    struct Curve {
-        std::string label;
-        cv::Scalar colour;
-        std::function<double(const FrameMetrics&)> get;
-    };
-    struct Panel {
-        std::string title;
-        std::vector<Curve> curves;
-        double lo, hi;  // hi < lo: from data
-    };
-    const std::vector<Panel> list = {
+    return {
         {"pixel distance (0..255)",
          {{"APD", {200, 120, 0}, [](const FrameMetrics& f) { return f.apd; }},
           {"FAPD", {0, 160, 0}, [](const FrameMetrics& f) { return f.fapd; }},
@@ -175,54 +176,77 @@ cv::Mat render_plot(const EvalReport& r, int width) {
           {"edited", {0, 0, 220}, [emo](const FrameMetrics& f) { return f.probs_edited[emo]; }}},
          0, 1},
     };
-    for (int p = 0; p < panels; ++p) {
-        const Panel& P = list[p];
-        const int y0 = top + p * panel_h + 10, y1 = top + (p + 1) * panel_h - 25;
-        double lo = P.lo, hi = P.hi;
-        if (hi < lo) {
-            hi = 0;
-            for (const auto& c : P.curves)
-                for (const auto& f : r.per_frame)
-                    if (f.evaluated && std::isfinite(c.get(f))) hi = std::max(hi, c.get(f));
-            if (hi <= lo) hi = lo + 1;
-            hi *= 1.05;
-        }
-        cv::rectangle(img, cv::Point(pad_l, y0), cv::Point(pad_l + plot_w, y1), cv::Scalar(0, 0, 0), 1);
-        cv::putText(img, P.title, cv::Point(pad_l + 5, y0 + 14), cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1,
-                    cv::LINE_AA);
-        cv::putText(img, fmt(hi, 2), cv::Point(4, y0 + 10), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
-                    cv::LINE_AA);
-        cv::putText(img, fmt(lo, 2), cv::Point(4, y1), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
-                    cv::LINE_AA);
-        cv::putText(img, "0", cv::Point(pad_l, y1 + 15), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
-                    cv::LINE_AA);
-        cv::putText(img, std::to_string(std::max(0L, n - 1)) + " (frame)", cv::Point(pad_l + plot_w - 70, y1 + 15),
-                    cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
-        for (size_t c = 0; c < P.curves.size(); ++c) {
-            const Curve& C = P.curves[c];
-            std::vector<cv::Point> run;
-            auto flush = [&] {
-                if (run.size() == 1) cv::circle(img, run[0], 1, C.colour, -1);
-                if (run.size() > 1) cv::polylines(img, run, false, C.colour, 1, cv::LINE_AA);
-                run.clear();
-            };
-            for (long i = 0; i < n; ++i) {
-                const FrameMetrics& f = r.per_frame[i];
-                const double v = f.evaluated ? C.get(f) : NAN;
-                if (!std::isfinite(v)) {
-                    flush();
-                    continue;
-                }
-                const double x = pad_l + (n > 1 ? static_cast<double>(i) / (n - 1) : 0.5) * plot_w;
-                const double y = y1 - (std::clamp(v, lo, hi) - lo) / (hi - lo) * (y1 - y0);
-                run.emplace_back(cvRound(x), cvRound(y));
-            }
+}
+
+/// Curve `c` of a panel over the frames (a gap where a frame has no value) and its legend entry.
+void draw_curve(cv::Mat& img, const Curve& C, size_t c, const std::vector<FrameMetrics>& frames, const PanelBox& b,
+                double lo, double hi) {
+    const long n = static_cast<long>(frames.size());
+    std::vector<cv::Point> run;
+    auto flush = [&] {
+        if (run.size() == 1) cv::circle(img, run[0], 1, C.colour, -1);
+        if (run.size() > 1) cv::polylines(img, run, false, C.colour, 1, cv::LINE_AA);
+        run.clear();
+    };
+    for (long i = 0; i < n; ++i) {
+        const FrameMetrics& f = frames[i];
+        const double v = f.evaluated ? C.get(f) : NAN;
+        if (!std::isfinite(v)) {
             flush();
-            const int ly = y0 + 18 + 18 * static_cast<int>(c);
-            cv::line(img, cv::Point(pad_l + plot_w + 10, ly - 4), cv::Point(pad_l + plot_w + 30, ly - 4), C.colour, 2);
-            cv::putText(img, C.label, cv::Point(pad_l + plot_w + 35, ly), cv::FONT_HERSHEY_SIMPLEX, 0.42,
-                        cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+            continue;
         }
+        const double x = b.pad_l + (n > 1 ? static_cast<double>(i) / (n - 1) : 0.5) * b.plot_w;
+        const double y = b.y1 - (std::clamp(v, lo, hi) - lo) / (hi - lo) * (b.y1 - b.y0);
+        run.emplace_back(cvRound(x), cvRound(y));
+    }
+    flush();
+    const int ly = b.y0 + 18 + 18 * static_cast<int>(c);
+    cv::line(img, cv::Point(b.pad_l + b.plot_w + 10, ly - 4), cv::Point(b.pad_l + b.plot_w + 30, ly - 4), C.colour, 2);
+    cv::putText(img, C.label, cv::Point(b.pad_l + b.plot_w + 35, ly), cv::FONT_HERSHEY_SIMPLEX, 0.42,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+}
+
+/// One panel: frame, title, value range (from the data where the panel has none), axis labels and curves.
+void draw_panel(cv::Mat& img, const Panel& P, const EvalReport& r, const PanelBox& b) {
+    const long n = static_cast<long>(r.per_frame.size());
+    const int pad_l = b.pad_l, plot_w = b.plot_w, y0 = b.y0, y1 = b.y1;
+    double lo = P.lo, hi = P.hi;
+    if (hi < lo) {
+        hi = 0;
+        for (const auto& c : P.curves)
+            for (const auto& f : r.per_frame)
+                if (f.evaluated && std::isfinite(c.get(f))) hi = std::max(hi, c.get(f));
+        if (hi <= lo) hi = lo + 1;
+        hi *= 1.05;
+    }
+    cv::rectangle(img, cv::Point(pad_l, y0), cv::Point(pad_l + plot_w, y1), cv::Scalar(0, 0, 0), 1);
+    cv::putText(img, P.title, cv::Point(pad_l + 5, y0 + 14), cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+    cv::putText(img, fmt(hi, 2), cv::Point(4, y0 + 10), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+    cv::putText(img, fmt(lo, 2), cv::Point(4, y1), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+    cv::putText(img, "0", cv::Point(pad_l, y1 + 15), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+    cv::putText(img, std::to_string(std::max(0L, n - 1)) + " (frame)", cv::Point(pad_l + plot_w - 70, y1 + 15),
+                cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    for (size_t c = 0; c < P.curves.size(); ++c) draw_curve(img, P.curves[c], c, r.per_frame, b, lo, hi);
+}
+
+}  // namespace
+
+cv::Mat render_plot(const EvalReport& r, int width) {
+    const int panel_h = 180, pad_l = 60, pad_r = 150, top = 30;
+    const int panels = 4;
+    cv::Mat img(top + panels * panel_h, width, CV_8UC3, cv::Scalar(255, 255, 255));
+    cv::putText(img, "ned eval: " + std::filesystem::path(r.edited).filename().string() + " vs " +
+                         std::filesystem::path(r.original).filename().string(),
+                cv::Point(pad_l, 20), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    const int plot_w = width - pad_l - pad_r;
+    const std::vector<Panel> list = plot_panels(r);
+    for (int p = 0; p < panels; ++p) {
+        const PanelBox box{pad_l, plot_w, top + p * panel_h + 10, top + (p + 1) * panel_h - 25};
+        draw_panel(img, list[p], r, box);
     }
     return img;
 }
