@@ -65,6 +65,15 @@ struct VideoWriter::Impl {
     void write_audio_until(int64_t ts, AVRational tb, bool all);
     void drain(bool flushing);
     void write_packet(AVPacket* p);
+
+    // The constructor's steps, in order.
+    void check_options() const;
+    void open_container(const std::string& out_path);
+    AVRational open_encoder();
+    void map_audio();
+    void write_header(const std::string& out_path);
+    void offset_opus_audio();
+    void make_converter();
 };
 
 void VideoWriter::Impl::write_packet(AVPacket* p) {
@@ -137,55 +146,54 @@ void VideoWriter::Impl::drain(bool flushing) {
     }
 }
 
-VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, const VideoWriterOptions& options)
-    : impl_(std::make_unique<Impl>()) {
-    av::install_log_callback();
-    Impl& m = *impl_;
-    m.path = options.name.empty() ? out_path : options.name;
-    m.source = source;
-    m.options = options;
-
+void VideoWriter::Impl::check_options() const {
     if (options.crf < 0 || options.crf > 51)
-        throw InputError(cat("invalid CRF ", options.crf, " for '", m.path, "': expected 0..51"));
+        throw InputError(cat("invalid CRF ", options.crf, " for '", path, "': expected 0..51"));
     if (std::find_if(kPresets.begin(), kPresets.end(), [&](const char* p) { return options.preset == p; }) ==
         kPresets.end())
         throw InputError(cat("invalid x264 preset '", options.preset,
                              "': expected ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, "
                              "veryslow or placebo"));
     if (source.display_width <= 0 || source.display_height <= 0)
-        throw InputError(cat("cannot write '", m.path, "': the source frame size is unknown (",
+        throw InputError(cat("cannot write '", path, "': the source frame size is unknown (",
                              source.display_width, "x", source.display_height, ")"));
+}
 
+/// The output context, its container chosen from `out_path`'s extension (it must hold H.264).
+void VideoWriter::Impl::open_container(const std::string& out_path) {
     AVFormatContext* raw = nullptr;
-    int err = avformat_alloc_output_context2(&raw, nullptr, nullptr, out_path.c_str());
+    const int err = avformat_alloc_output_context2(&raw, nullptr, nullptr, out_path.c_str());
     if (err < 0 || !raw)
-        throw InputError(cat("cannot choose a container for '", m.path,
+        throw InputError(cat("cannot choose a container for '", path,
                              "' from its extension; use .mp4, .mov or .mkv"));
-    m.out.reset(raw);
-    const AVOutputFormat* ofmt = m.out->oformat;
+    out.reset(raw);
+    const AVOutputFormat* ofmt = out->oformat;
     if (avformat_query_codec(ofmt, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) != 1)
-        throw InputError(cat("the ", ofmt->name, " container of '", m.path,
+        throw InputError(cat("the ", ofmt->name, " container of '", path,
                              "' cannot hold H.264 video; use .mp4, .mov or .mkv"));
+}
 
+/// Opens libx264 at the source's time base (returned) and size (rounded up to even), and the video stream.
+AVRational VideoWriter::Impl::open_encoder() {
     const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
     if (!codec) throw IoError("[io] the libx264 encoder is not available in this FFmpeg build");
-    m.enc.reset(avcodec_alloc_context3(codec));
-    if (!m.enc) throw std::bad_alloc();
+    enc.reset(avcodec_alloc_context3(codec));
+    if (!enc) throw std::bad_alloc();
 
-    m.width = source.display_width + (source.display_width & 1);
-    m.height = source.display_height + (source.display_height & 1);
-    if (m.width != source.display_width || m.height != source.display_height)
-        NED_LOG_WARN("[io] {}: {}x{} frames are padded to {}x{} (yuv420p needs even sizes)", m.path,
-                     source.display_width, source.display_height, m.width, m.height);
+    width = source.display_width + (source.display_width & 1);
+    height = source.display_height + (source.display_height & 1);
+    if (width != source.display_width || height != source.display_height)
+        NED_LOG_WARN("[io] {}: {}x{} frames are padded to {}x{} (yuv420p needs even sizes)", path,
+                     source.display_width, source.display_height, width, height);
 
     AVRational tb = av::to_av(source.time_base);
     if (tb.num <= 0 || tb.den <= 0) {
         tb = source.frame_rate.num > 0 ? av_inv_q(av::to_av(source.frame_rate)) : AVRational{1, 90000};
-        NED_LOG_WARN("[io] {}: source time base unknown; using {}/{}", m.path, tb.num, tb.den);
+        NED_LOG_WARN("[io] {}: source time base unknown; using {}/{}", path, tb.num, tb.den);
     }
-    AVCodecContext* c = m.enc.get();
-    c->width = m.width;
-    c->height = m.height;
+    AVCodecContext* c = enc.get();
+    c->width = width;
+    c->height = height;
     c->pix_fmt = AV_PIX_FMT_YUV420P;
     c->time_base = tb;
     if (source.frame_rate.num > 0 && source.frame_rate.den > 0) c->framerate = av::to_av(source.frame_rate);
@@ -194,92 +202,122 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
     c->colorspace = AVCOL_SPC_SMPTE170M;
     c->color_range = AVCOL_RANGE_MPEG;
     c->thread_count = options.threads > 0 ? options.threads : 0;
-    if (ofmt->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    if (out->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     av_opt_set(c->priv_data, "preset", options.preset.c_str(), 0);
     av_opt_set_int(c->priv_data, "crf", options.crf, 0);
-    err = avcodec_open2(c, codec, nullptr);
-    if (err < 0) throw IoError(cat("[io] ", m.path, ": cannot open libx264: ", av::error_string(err)));
+    int err = avcodec_open2(c, codec, nullptr);
+    if (err < 0) throw IoError(cat("[io] ", path, ": cannot open libx264: ", av::error_string(err)));
 
-    m.vst = avformat_new_stream(m.out.get(), nullptr);
-    if (!m.vst) throw std::bad_alloc();
-    err = avcodec_parameters_from_context(m.vst->codecpar, c);
-    if (err < 0) throw IoError(cat("[io] ", m.path, ": cannot set up the video stream: ", av::error_string(err)));
-    m.vst->time_base = tb;
-    m.vst->avg_frame_rate = c->framerate;
+    vst = avformat_new_stream(out.get(), nullptr);
+    if (!vst) throw std::bad_alloc();
+    err = avcodec_parameters_from_context(vst->codecpar, c);
+    if (err < 0) throw IoError(cat("[io] ", path, ": cannot set up the video stream: ", av::error_string(err)));
+    vst->time_base = tb;
+    vst->avg_frame_rate = c->framerate;
+    return tb;
+}
 
-    if (options.copy_audio && !source.audio.empty()) {
-        m.audio_in = av::open_input(source.path);
-        for (unsigned i = 0; i < m.audio_in->nb_streams; ++i) {
-            AVStream* ist = m.audio_in->streams[i];
-            if (ist->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) {
-                ist->discard = AVDISCARD_ALL;
-                continue;
-            }
-            const char* cname = avcodec_get_name(ist->codecpar->codec_id);
-            const int q = avformat_query_codec(ofmt, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL);
-            if (q == 0) {
-                throw InputError(cat("audio stream #", i, " of '", source.path, "' is ", cname, ", which the ",
-                                     ofmt->name, " container of '", m.path,
-                                     "' cannot hold without re-encoding; write a .mkv output instead"));
-            }
-            AVStream* ost = avformat_new_stream(m.out.get(), nullptr);
-            if (!ost) throw std::bad_alloc();
-            err = avcodec_parameters_copy(ost->codecpar, ist->codecpar);
-            if (err < 0) throw IoError(cat("[io] ", m.path, ": cannot copy audio stream #", i));
-            ost->codecpar->codec_tag = 0;
-            ost->time_base = ist->time_base;
-            ost->disposition = ist->disposition;
-            if (const AVDictionaryEntry* lang = av_dict_get(ist->metadata, "language", nullptr, 0))
-                av_dict_set(&ost->metadata, "language", lang->value, 0);
-            m.audio_map.push_back({static_cast<int>(i), ost->index, ist->time_base});
+/// One output stream per audio stream of the source (copied, not re-encoded), read from a second demuxer.
+void VideoWriter::Impl::map_audio() {
+    if (!options.copy_audio || source.audio.empty()) return;
+    const AVOutputFormat* ofmt = out->oformat;
+    audio_in = av::open_input(source.path);
+    for (unsigned i = 0; i < audio_in->nb_streams; ++i) {
+        AVStream* ist = audio_in->streams[i];
+        if (ist->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) {
+            ist->discard = AVDISCARD_ALL;
+            continue;
         }
-        m.audio_pkt = av::make_packet();
-        m.audio_done = m.audio_map.empty();
+        const char* cname = avcodec_get_name(ist->codecpar->codec_id);
+        const int q = avformat_query_codec(ofmt, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL);
+        if (q == 0) {
+            throw InputError(cat("audio stream #", i, " of '", source.path, "' is ", cname, ", which the ",
+                                 ofmt->name, " container of '", path,
+                                 "' cannot hold without re-encoding; write a .mkv output instead"));
+        }
+        AVStream* ost = avformat_new_stream(out.get(), nullptr);
+        if (!ost) throw std::bad_alloc();
+        const int err = avcodec_parameters_copy(ost->codecpar, ist->codecpar);
+        if (err < 0) throw IoError(cat("[io] ", path, ": cannot copy audio stream #", i));
+        ost->codecpar->codec_tag = 0;
+        ost->time_base = ist->time_base;
+        ost->disposition = ist->disposition;
+        if (const AVDictionaryEntry* lang = av_dict_get(ist->metadata, "language", nullptr, 0))
+            av_dict_set(&ost->metadata, "language", lang->value, 0);
+        audio_map.push_back({static_cast<int>(i), ost->index, ist->time_base});
     }
+    audio_pkt = av::make_packet();
+    audio_done = audio_map.empty();
+}
 
+/// Creates the file and writes the container header (with the caller's metadata).
+void VideoWriter::Impl::write_header(const std::string& out_path) {
+    const AVOutputFormat* ofmt = out->oformat;
+    int err = 0;
     if (!(ofmt->flags & AVFMT_NOFILE)) {
-        err = avio_open(&m.out->pb, out_path.c_str(), AVIO_FLAG_WRITE);
-        if (err < 0) throw IoError(cat("cannot create '", m.path, "': ", av::error_string(err)));
+        err = avio_open(&out->pb, out_path.c_str(), AVIO_FLAG_WRITE);
+        if (err < 0) throw IoError(cat("cannot create '", path, "': ", av::error_string(err)));
     }
     // Keep the source's timestamps: by default libavformat shifts every stream when one starts below zero
     // (Opus pre-skip, AAC priming), which would move the video too. Matroska stores such audio itself.
     const bool matroska = std::string(ofmt->name) == "matroska";
-    if (matroska) m.out->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
-    for (const auto& [key, value] : options.metadata) av_dict_set(&m.out->metadata, key.c_str(), value.c_str(), 0);
-    err = avformat_write_header(m.out.get(), nullptr);
+    if (matroska) out->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    for (const auto& [key, value] : options.metadata) av_dict_set(&out->metadata, key.c_str(), value.c_str(), 0);
+    err = avformat_write_header(out.get(), nullptr);
     if (err < 0) {
         // Most often an audio codec the muxer refuses at header time.
-        throw InputError(cat("cannot write the ", ofmt->name, " header of '", m.path, "': ", av::error_string(err),
-                             m.audio_map.empty() ? "" : " (if the audio codec is the problem, write a .mkv output)"));
+        throw InputError(cat("cannot write the ", ofmt->name, " header of '", path, "': ", av::error_string(err),
+                             audio_map.empty() ? "" : " (if the audio codec is the problem, write a .mkv output)"));
     }
-    m.header_written = true;
-    // Matroska: the muxer (FFmpeg 5.1) stores an Opus stream's pre-skip as CodecDelay and the demuxer
-    // subtracts it from every timestamp, but the muxer does not add it when writing. Add it here so that the
-    // copied packets read back at their source timestamps (checked by the data round-trip tests).
-    if (matroska) {
-        for (auto& a : m.audio_map) {
-            const AVCodecParameters* par = m.out->streams[a.out_index]->codecpar;
-            if (par->codec_id != AV_CODEC_ID_OPUS) continue;
-            int64_t pre_skip = par->initial_padding;  // samples at 48 kHz
-            if (pre_skip <= 0 && par->extradata_size >= 19 && std::memcmp(par->extradata, "OpusHead", 8) == 0)
-                pre_skip = par->extradata[10] | (par->extradata[11] << 8);
-            if (pre_skip <= 0) continue;
-            const int64_t delay_ns = av_rescale_q(pre_skip, AVRational{1, 48000}, AVRational{1, 1000000000});
-            a.offset = av_rescale_q(delay_ns, AVRational{1, 1000000000}, m.out->streams[a.out_index]->time_base);
-            NED_LOG_DEBUG("[io] {}: Opus pre-skip {} samples: audio stream #{} timestamps +{}", m.path, pre_skip,
-                          a.out_index, a.offset);
-        }
+    header_written = true;
+    if (matroska) offset_opus_audio();
+}
+
+// Matroska: the muxer (FFmpeg 5.1) stores an Opus stream's pre-skip as CodecDelay and the demuxer
+// subtracts it from every timestamp, but the muxer does not add it when writing. Add it here so that the
+// copied packets read back at their source timestamps (checked by the data round-trip tests).
+void VideoWriter::Impl::offset_opus_audio() {
+    for (auto& a : audio_map) {
+        const AVCodecParameters* par = out->streams[a.out_index]->codecpar;
+        if (par->codec_id != AV_CODEC_ID_OPUS) continue;
+        int64_t pre_skip = par->initial_padding;  // samples at 48 kHz
+        if (pre_skip <= 0 && par->extradata_size >= 19 && std::memcmp(par->extradata, "OpusHead", 8) == 0)
+            pre_skip = par->extradata[10] | (par->extradata[11] << 8);
+        if (pre_skip <= 0) continue;
+        const int64_t delay_ns = av_rescale_q(pre_skip, AVRational{1, 48000}, AVRational{1, 1000000000});
+        a.offset = av_rescale_q(delay_ns, AVRational{1, 1000000000}, out->streams[a.out_index]->time_base);
+        NED_LOG_DEBUG("[io] {}: Opus pre-skip {} samples: audio stream #{} timestamps +{}", path, pre_skip,
+                      a.out_index, a.offset);
     }
-    m.yuv = av::make_frame();
-    m.yuv->format = AV_PIX_FMT_YUV420P;
-    m.yuv->width = m.width;
-    m.yuv->height = m.height;
-    err = av_frame_get_buffer(m.yuv.get(), 0);
+}
+
+/// The yuv420p frame, the packet and the BGR -> yuv420p converter every write uses.
+void VideoWriter::Impl::make_converter() {
+    yuv = av::make_frame();
+    yuv->format = AV_PIX_FMT_YUV420P;
+    yuv->width = width;
+    yuv->height = height;
+    const int err = av_frame_get_buffer(yuv.get(), 0);
     if (err < 0) throw std::bad_alloc();
-    m.pkt = av::make_packet();
-    m.sws.reset(sws_getContext(m.width, m.height, AV_PIX_FMT_BGR24, m.width, m.height, AV_PIX_FMT_YUV420P,
-                               SWS_BICUBIC, nullptr, nullptr, nullptr));
-    if (!m.sws) throw IoError("[io] cannot create the BGR -> yuv420p converter");
+    pkt = av::make_packet();
+    sws.reset(sws_getContext(width, height, AV_PIX_FMT_BGR24, width, height, AV_PIX_FMT_YUV420P, SWS_BICUBIC,
+                             nullptr, nullptr, nullptr));
+    if (!sws) throw IoError("[io] cannot create the BGR -> yuv420p converter");
+}
+
+VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, const VideoWriterOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+    av::install_log_callback();
+    Impl& m = *impl_;
+    m.path = options.name.empty() ? out_path : options.name;
+    m.source = source;
+    m.options = options;
+    m.check_options();
+    m.open_container(out_path);
+    const AVRational tb = m.open_encoder();
+    m.map_audio();
+    m.write_header(out_path);
+    m.make_converter();
     if (!m.audio_done) m.read_audio();
     NED_LOG_DEBUG("[io] writing {} ({}x{}, time base {}/{}, stream time base {}/{}, {} audio stream(s) copied)",
                   m.path, m.width, m.height, tb.num, tb.den, m.vst->time_base.num, m.vst->time_base.den,
