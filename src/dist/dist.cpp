@@ -162,7 +162,148 @@ struct Context::Impl {
     std::atomic<bool> failing{false};  ///< a collective failed: the main thread reports it (the watchdog stays quiet)
     std::thread heartbeat;
     c10::intrusive_ptr<c10d::TCPStore> hb_store;  // own connection: the store client is not thread-safe
+
+    void rendezvous(const Env& env, const Options& options);
+    static void watch(const std::shared_ptr<Impl>& raw, int rank, int world, std::chrono::milliseconds window);
+    bool agree_on_nccl(const Env& env, const Options& options, const torch::Device& device);
+    void connect(const Env& env, const Options& options, bool nccl, const std::string& backend);
 };
+
+/// Opens the store (rank 0 hosts it) and the heartbeat's own connection, then waits until every rank arrived.
+void Context::Impl::rendezvous(const Env& env, const Options& options) {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(env.master_port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = env.world;
+    so.waitWorkers = false;  // LibTorch 1.13's server wait ignores the timeout: wait below, bounded
+    so.timeout = options.timeout;
+    NED_LOG_INFO("[dist] rank {}/{} ({}), rendezvous at {}:{}", env.rank, env.world, env.source, env.master_addr,
+                 env.master_port);
+    try {
+        fault_point("dist.rendezvous");
+        store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+        c10d::TCPStoreOptions hb = so;
+        hb.isServer = false;
+        hb.numWorkers = c10::nullopt;
+        hb.waitWorkers = false;
+        hb.timeout = std::min<std::chrono::milliseconds>(options.timeout, std::chrono::milliseconds(10000));
+        hb_store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, hb);
+        store->set(cat("ned/arrived/", env.rank), std::vector<uint8_t>{1});
+        store->add("ned/joined", 1);
+        const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+        int64_t joined = 0;
+        while ((joined = store->add("ned/joined", 0)) < env.world) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                std::string missing;
+                for (int r = 0; r < env.world; ++r)
+                    if (!store->check({cat("ned/arrived/", r)})) missing += cat(missing.empty() ? "" : ", ", r);
+                throw std::runtime_error(cat(joined, " of ", env.world, " ranks arrived; rank ", missing,
+                                             " never did (not started, or dead)"));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    } catch (const std::exception& e) {
+        throw Error(cat("[dist] rank ", env.rank, ": rendezvous at ", env.master_addr, ":", env.master_port,
+                        " failed within ", options.timeout.count() / 1000.0, " s (", first_line(e),
+                        "); check MASTER_ADDR/MASTER_PORT and that every rank was started"));
+    }
+}
+
+/// The heartbeat thread's loop (see Context::create): bumps this rank's counter about once a second and stops the
+/// process when another rank's counter stood still for `window` (or the store was unreachable that long).
+void Context::Impl::watch(const std::shared_ptr<Impl>& raw, int rank, int world, std::chrono::milliseconds window) {
+    using Clock = std::chrono::steady_clock;
+    const std::string key = cat("ned/hb/", rank);
+    std::vector<int64_t> seen(world, -1);
+    std::vector<Clock::time_point> moved(world, Clock::now());
+    Clock::time_point store_ok = Clock::now();
+    while (!raw->stop.load()) {
+        std::string dead;
+        try {
+            raw->hb_store->add(key, 1);
+            for (int r = 0; r < world; ++r) {
+                if (r == rank) continue;
+                const int64_t n = raw->hb_store->add(cat("ned/hb/", r), 0);
+                if (n != seen[r]) {
+                    seen[r] = n;
+                    moved[r] = Clock::now();
+                } else if (Clock::now() - moved[r] > window && !raw->hb_store->check({cat("ned/finished/", r)})) {
+                    dead = cat("rank ", r, " stopped responding (no heartbeat for ",
+                               std::chrono::duration_cast<std::chrono::seconds>(window).count(), " s)");
+                    break;
+                }
+            }
+            store_ok = Clock::now();
+        } catch (const std::exception&) {
+            if (Clock::now() - store_ok > window) dead = "rank 0 stopped responding (it hosts the rendezvous store)";
+        }
+        if (!dead.empty() && !raw->stop.load() && !raw->failing.load())
+            exit_now(cat("ned: error: [dist] rank ", rank, ": ", dead, "; the job stops. Resume it with --resume."), 1);
+        for (int i = 0; i < 10 && !raw->stop.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+/// Backend: auto = NCCL when this rank has a GPU and LibTorch has NCCL; every rank must agree, so the choice is
+/// agreed through the store (a rank without a GPU forces Gloo for all). True: NCCL.
+bool Context::Impl::agree_on_nccl(const Env& env, const Options& options, const torch::Device& device) {
+    bool want_nccl = options.backend == Backend::Nccl;
+#ifdef NED_WITH_NCCL
+    const bool can_nccl = device.is_cuda();
+#else
+    const bool can_nccl = false;
+#endif
+    if (want_nccl && !can_nccl)
+        throw OptionError("Options::backend", cat(" nccl: ", device.is_cuda() ? "this LibTorch was built without NCCL"
+                                                                             : "this rank has no GPU"));
+    if (options.backend == Backend::Auto) {
+        store->add("ned/no_nccl", can_nccl ? 0 : 1);
+        store->add("ned/backend_votes", 1);
+        // wait until every rank voted (all of them have joined, so this is quick)
+        const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+        while (store->add("ned/backend_votes", 0) < env.world) {
+            if (std::chrono::steady_clock::now() > deadline) throw Error("[dist] ranks did not agree on a backend in time");
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        want_nccl = store->add("ned/no_nccl", 0) == 0;
+    }
+    return want_nccl;
+}
+
+/// Creates the process group (`backend`: "nccl" or "gloo", for the message) over the store.
+void Context::Impl::connect(const Env& env, const Options& options, bool nccl, const std::string& backend) {
+    fault_point("dist.process_group");
+    auto prefix = c10::make_intrusive<c10d::PrefixStore>("pg", store);
+    try {
+#ifdef NED_WITH_NCCL
+        if (nccl) {
+            auto o = c10d::ProcessGroupNCCL::Options::create();
+            o->timeout = options.timeout;
+            pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefix, env.rank, env.world, o);
+        }
+#endif
+        if (!nccl) {
+            auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
+            // the interface Gloo binds to: Options::gloo_interface (GLOO_SOCKET_IFNAME, as in PyTorch), loopback
+            // for a local job, else the address this host's name resolves to
+            if (!options.gloo_interface.empty())
+                o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(options.gloo_interface));
+            else if (env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0)
+                o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+            else
+                o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+            o->threads = 2;
+            pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefix, env.rank, env.world, o);
+        }
+    } catch (const std::exception& e) {
+        failing = true;  // reported here, not by the watchdog
+        const std::string culprits = stopped_ranks(*hb_store, env.rank, env.world);
+        throw Error(cat("[dist] rank ", env.rank, ": connecting the ranks (", backend, ") failed within ",
+                        options.timeout.count() / 1000.0, " s: ",
+                        culprits.empty() ? std::string("no rank stopped its heartbeat (a rank may hang)")
+                                         : cat("rank ", culprits, " stopped responding"),
+                        " (", first_line(e), "); the job stops"));
+    }
+}
 
 const char* backend_name(Backend b) {
     switch (b) {
@@ -190,83 +331,15 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
     auto impl = std::make_shared<Impl>();
     impl->opts = options;
     impl->device = device;
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<uint16_t>(env.master_port);
-    so.isServer = env.rank == 0;
-    so.numWorkers = env.world;
-    so.waitWorkers = false;  // LibTorch 1.13's server wait ignores the timeout: wait below, bounded
-    so.timeout = options.timeout;
-    NED_LOG_INFO("[dist] rank {}/{} ({}), rendezvous at {}:{}", env.rank, env.world, env.source, env.master_addr,
-                 env.master_port);
-    try {
-        fault_point("dist.rendezvous");
-        impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-        c10d::TCPStoreOptions hb = so;
-        hb.isServer = false;
-        hb.numWorkers = c10::nullopt;
-        hb.waitWorkers = false;
-        hb.timeout = std::min<std::chrono::milliseconds>(options.timeout, std::chrono::milliseconds(10000));
-        impl->hb_store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, hb);
-        impl->store->set(cat("ned/arrived/", env.rank), std::vector<uint8_t>{1});
-        impl->store->add("ned/joined", 1);
-        const auto deadline = std::chrono::steady_clock::now() + options.timeout;
-        int64_t joined = 0;
-        while ((joined = impl->store->add("ned/joined", 0)) < env.world) {
-            if (std::chrono::steady_clock::now() > deadline) {
-                std::string missing;
-                for (int r = 0; r < env.world; ++r)
-                    if (!impl->store->check({cat("ned/arrived/", r)})) missing += cat(missing.empty() ? "" : ", ", r);
-                throw std::runtime_error(cat(joined, " of ", env.world, " ranks arrived; rank ", missing,
-                                             " never did (not started, or dead)"));
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    } catch (const std::exception& e) {
-        throw Error(cat("[dist] rank ", env.rank, ": rendezvous at ", env.master_addr, ":", env.master_port,
-                        " failed within ", options.timeout.count() / 1000.0, " s (", first_line(e),
-                        "); check MASTER_ADDR/MASTER_PORT and that every rank was started"));
-    }
+    impl->rendezvous(env, options);
     // Heartbeat and watchdog: a counter per rank, bumped about once a second, and the others' counters read at
     // the same time. A rank whose counter has not moved for kWatchdog (or the store host, rank 0, unreachable that
     // long) while it has not finished makes this process stop at once, whatever its main thread is doing
     // (preparing data, validating, writing a checkpoint, waiting in a collective with a long --dist-timeout): one
     // line naming the rank, exit 1, temporary outputs removed, finished checkpoints kept (resumable). The thread
     // shares the state, so that after a failure it can be detached instead of joined.
-    std::shared_ptr<Impl> raw = impl;
-    const int rank = env.rank, world = env.world;
     const auto window = std::min<std::chrono::milliseconds>(options.timeout, kWatchdog);
-    impl->heartbeat = std::thread([raw, rank, world, window] {
-        using Clock = std::chrono::steady_clock;
-        const std::string key = cat("ned/hb/", rank);
-        std::vector<int64_t> seen(world, -1);
-        std::vector<Clock::time_point> moved(world, Clock::now());
-        Clock::time_point store_ok = Clock::now();
-        while (!raw->stop.load()) {
-            std::string dead;
-            try {
-                raw->hb_store->add(key, 1);
-                for (int r = 0; r < world; ++r) {
-                    if (r == rank) continue;
-                    const int64_t n = raw->hb_store->add(cat("ned/hb/", r), 0);
-                    if (n != seen[r]) {
-                        seen[r] = n;
-                        moved[r] = Clock::now();
-                    } else if (Clock::now() - moved[r] > window && !raw->hb_store->check({cat("ned/finished/", r)})) {
-                        dead = cat("rank ", r, " stopped responding (no heartbeat for ",
-                                   std::chrono::duration_cast<std::chrono::seconds>(window).count(), " s)");
-                        break;
-                    }
-                }
-                store_ok = Clock::now();
-            } catch (const std::exception&) {
-                if (Clock::now() - store_ok > window)
-                    dead = "rank 0 stopped responding (it hosts the rendezvous store)";
-            }
-            if (!dead.empty() && !raw->stop.load() && !raw->failing.load())
-                exit_now(cat("ned: error: [dist] rank ", rank, ": ", dead, "; the job stops. Resume it with --resume."), 1);
-            for (int i = 0; i < 10 && !raw->stop.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-    });
+    impl->heartbeat = std::thread(&Impl::watch, impl, env.rank, env.world, window);
     // Until the context owns it, a failure below stops the heartbeat thread (a joinable thread must not be destroyed).
     struct StopOnThrow {
         std::shared_ptr<Impl> impl;
@@ -277,61 +350,9 @@ std::shared_ptr<Context> Context::create(const Env& env, const Options& options,
             if (impl->heartbeat.joinable()) impl->heartbeat.detach();
         }
     } stop_on_throw{impl};
-    // Backend: auto = NCCL when this rank has a GPU and LibTorch has NCCL; every rank must agree, so the
-    // choice is agreed through the store (a rank without a GPU forces Gloo for all).
-    bool want_nccl = options.backend == Backend::Nccl;
-#ifdef NED_WITH_NCCL
-    const bool can_nccl = device.is_cuda();
-#else
-    const bool can_nccl = false;
-#endif
-    if (want_nccl && !can_nccl)
-        throw OptionError("Options::backend", cat(" nccl: ", device.is_cuda() ? "this LibTorch was built without NCCL"
-                                                                             : "this rank has no GPU"));
-    if (options.backend == Backend::Auto) {
-        impl->store->add("ned/no_nccl", can_nccl ? 0 : 1);
-        impl->store->add("ned/backend_votes", 1);
-        // wait until every rank voted (all of them have joined, so this is quick)
-        const auto deadline = std::chrono::steady_clock::now() + options.timeout;
-        while (impl->store->add("ned/backend_votes", 0) < env.world) {
-            if (std::chrono::steady_clock::now() > deadline) throw Error("[dist] ranks did not agree on a backend in time");
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        want_nccl = impl->store->add("ned/no_nccl", 0) == 0;
-    }
-    ctx->backend_ = want_nccl ? "nccl" : "gloo";
-    fault_point("dist.process_group");
-    auto prefix = c10::make_intrusive<c10d::PrefixStore>("pg", impl->store);
-    try {
-#ifdef NED_WITH_NCCL
-        if (want_nccl) {
-            auto o = c10d::ProcessGroupNCCL::Options::create();
-            o->timeout = options.timeout;
-            impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefix, env.rank, env.world, o);
-        }
-#endif
-        if (!want_nccl) {
-            auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
-            // the interface Gloo binds to: Options::gloo_interface (GLOO_SOCKET_IFNAME, as in PyTorch), loopback
-            // for a local job, else the address this host's name resolves to
-            if (!options.gloo_interface.empty())
-                o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(options.gloo_interface));
-            else if (env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0)
-                o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-            else
-                o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-            o->threads = 2;
-            impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefix, env.rank, env.world, o);
-        }
-    } catch (const std::exception& e) {
-        impl->failing = true;  // reported here, not by the watchdog
-        const std::string culprits = stopped_ranks(*impl->hb_store, env.rank, env.world);
-        throw Error(cat("[dist] rank ", env.rank, ": connecting the ranks (", ctx->backend_, ") failed within ",
-                        options.timeout.count() / 1000.0, " s: ",
-                        culprits.empty() ? std::string("no rank stopped its heartbeat (a rank may hang)")
-                                         : cat("rank ", culprits, " stopped responding"),
-                        " (", first_line(e), "); the job stops"));
-    }
+    const bool nccl = impl->agree_on_nccl(env, options, device);
+    ctx->backend_ = nccl ? "nccl" : "gloo";
+    impl->connect(env, options, nccl, ctx->backend_);
     stop_on_throw.armed = false;
     ctx->impl_ = std::move(impl);
     NED_LOG_INFO("[dist] rank {}/{}: process group ready ({})", env.rank, env.world, ctx->backend_);
