@@ -289,33 +289,43 @@ struct LinuxDirent64 {
     unsigned char d_type;
     char d_name[1];
 };
+
+/// Calls remove(entry) (true: it removed the entry) for every entry of the open folder `fd`, in passes until a
+/// pass removes nothing or `max_passes` ran; returns how many it removed. Async-signal-safe (getdents64 into a
+/// buffer on the stack, no allocation). Several passes: entries removed while reading may shift the directory
+/// stream, and a writer thread may still be finishing a file when a signal arrives.
+template <size_t BufBytes, typename RemoveFn>
+int remove_entries(int fd, int max_passes, RemoveFn remove) {
+    alignas(8) char buf[BufBytes];
+    int removed = 0;
+    for (int pass = 0; pass < max_passes; ++pass) {
+        int in_pass = 0;
+        ::lseek(fd, 0, SEEK_SET);
+        for (;;) {
+            const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+            if (n <= 0) break;
+            for (long off = 0; off < n;) {
+                const auto* d = reinterpret_cast<const LinuxDirent64*>(buf + off);
+                off += d->d_reclen;
+                if (remove(*d)) ++in_pass;
+            }
+        }
+        removed += in_pass;
+        if (in_pass == 0) break;
+    }
+    return removed;
+}
 }  // namespace
 
 int remove_frame_files_safe(const char* dir, const char* ext, const char* top) {
     int removed = 0;
     const int fd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
-        alignas(8) char buf[8192];
-        // Rescan until a pass removes nothing: entries removed while reading may shift the directory stream,
-        // and a writer thread may still be finishing one image when a signal arrives.
-        for (int pass = 0; pass < 16; ++pass) {
-            int in_pass = 0;
-            ::lseek(fd, 0, SEEK_SET);
-            for (;;) {
-                const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
-                if (n <= 0) break;
-                for (long off = 0; off < n;) {
-                    const auto* d = reinterpret_cast<const LinuxDirent64*>(buf + off);
-                    off += d->d_reclen;
-                    if ((d->d_type == DT_REG || d->d_type == DT_UNKNOWN) &&
-                        (is_frame_file_name(d->d_name, ext) || is_frame_temp_name(d->d_name, ext)) &&
-                        ::unlinkat(fd, d->d_name, 0) == 0)
-                        ++in_pass;
-                }
-            }
-            removed += in_pass;
-            if (in_pass == 0) break;
-        }
+        removed = remove_entries<8192>(fd, 16, [&](const LinuxDirent64& d) {
+            return (d.d_type == DT_REG || d.d_type == DT_UNKNOWN) &&
+                   (is_frame_file_name(d.d_name, ext) || is_frame_temp_name(d.d_name, ext)) &&
+                   ::unlinkat(fd, d.d_name, 0) == 0;
+        });
         ::close(fd);
     }
     if (top && *top) {
@@ -337,31 +347,16 @@ int remove_frame_files_safe(const char* dir, const char* ext, const char* top) {
 namespace {
 void remove_tree_at(int dirfd, int depth) {
     if (depth > 16) return;
-    alignas(8) char buf[4096];
-    for (int pass = 0; pass < 8; ++pass) {
-        int removed = 0;
-        ::lseek(dirfd, 0, SEEK_SET);
-        for (;;) {
-            const long n = ::syscall(SYS_getdents64, dirfd, buf, sizeof buf);
-            if (n <= 0) break;
-            for (long off = 0; off < n;) {
-                const auto* d = reinterpret_cast<const LinuxDirent64*>(buf + off);
-                off += d->d_reclen;
-                const char* name = d->d_name;
-                if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
-                if (::unlinkat(dirfd, name, 0) == 0) {
-                    ++removed;
-                    continue;
-                }
-                const int sub = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (sub < 0) continue;
-                remove_tree_at(sub, depth + 1);
-                ::close(sub);
-                if (::unlinkat(dirfd, name, AT_REMOVEDIR) == 0) ++removed;
-            }
-        }
-        if (removed == 0) break;
-    }
+    remove_entries<4096>(dirfd, 8, [&](const LinuxDirent64& d) {
+        const char* name = d.d_name;
+        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) return false;
+        if (::unlinkat(dirfd, name, 0) == 0) return true;
+        const int sub = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) return false;
+        remove_tree_at(sub, depth + 1);
+        ::close(sub);
+        return ::unlinkat(dirfd, name, AT_REMOVEDIR) == 0;
+    });
 }
 }  // namespace
 
