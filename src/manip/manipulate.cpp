@@ -164,21 +164,41 @@ std::string join(const std::vector<std::string>& v) {
     return s;
 }
 
-}  // namespace
 
-recon::Reconstruction manipulate(const recon::Reconstruction& in, Nets& nets, const ManipulateOptions& opts) {
-    opts.validate();
+/// The styles the generator is given: K styles over K equal parts of the video (label / reference mode) or one
+/// per keyframe (schedule mode), and the text that names them in the output's metadata.
+struct TargetStyles {
+    std::vector<torch::Tensor> parts;  ///< label / reference mode: K styles over K equal parts
+    std::vector<torch::Tensor> keys;   ///< schedule mode: one per keyframe
+    std::string what;
+    const std::vector<Keyframe>* schedule = nullptr;
+    int64_t frames = 0;  ///< T
+    double fps = 0;      ///< schedule mode: seconds -> frames
 
-    torch::NoGradGuard no_grad;
-    const torch::Device device = resolve_device(opts.device);
-    nets.to(device);
-    nets.train(false);
+    /// Style of a window whose first frame is `start` (global frame index, may be < 0 for padded runs).
+    torch::Tensor at(double start) const {
+        if (!parts.empty()) {
+            const double K = static_cast<double>(parts.size());
+            const int k = std::clamp(static_cast<int>(std::floor(std::max(0.0, start) / (frames / K))), 0,
+                                     static_cast<int>(parts.size()) - 1);
+            return parts[k];
+        }
+        const double t = (start + 0.5 * (kSeqLen - 1)) / fps;  // centre of the window, seconds
+        const auto& ks = *schedule;
+        if (t <= ks.front().time_s) return keys.front();
+        for (size_t k = 0; k + 1 < ks.size(); ++k) {
+            if (t < ks[k + 1].time_s) {
+                const double u = (t - ks[k].time_s) / (ks[k + 1].time_s - ks[k].time_s);
+                const double w = u * u * (3 - 2 * u);  // smoothstep
+                return (1 - w) * keys[k] + w * keys[k + 1];
+            }
+        }
+        return keys.back();
+    }
+};
 
-    const int64_t T = in.num_frames();
-    const auto x = manipulator_inputs(in);
-    const auto runs = valid_runs(in.valid);
-
-    // ---- target styles ----------------------------------------------------------------------------
+TargetStyles target_styles(const recon::Reconstruction& in, Nets& nets, const torch::Device& device,
+                           const ManipulateOptions& opts) {
     auto gen = at::detail::createCPUGenerator(opts.seed);
     const torch::Tensor z = torch::randn({1, kLatentDim}, gen).to(device);
     auto label_style = [&](const std::string& emo) {
@@ -194,82 +214,82 @@ recon::Reconstruction manipulate(const recon::Reconstruction& in, Nets& nets, co
         return a == 1.0 ? s : src_style() + a * (s - src_style());
     };
 
-    std::vector<torch::Tensor> part_styles;  // label / reference mode: K styles over K equal parts
-    std::vector<torch::Tensor> key_styles;   // schedule mode: one per keyframe
-    std::string what;
+    TargetStyles ts;
     if (!opts.emotions.empty()) {
-        for (const auto& e : opts.emotions) part_styles.push_back(with_intensity(label_style(e), opts.intensity));
-        what = cat("emotion=", join(opts.emotions), " seed=", opts.seed);
+        for (const auto& e : opts.emotions) ts.parts.push_back(with_intensity(label_style(e), opts.intensity));
+        ts.what = cat("emotion=", join(opts.emotions), " seed=", opts.seed);
     } else if (opts.reference) {
         const auto ref = median_style(encode_styles(*opts.reference, nets, device, opts.batch_size));
-        part_styles.push_back(with_intensity(ref, opts.intensity));
-        what = cat("reference=", opts.reference->source);
+        ts.parts.push_back(with_intensity(ref, opts.intensity));
+        ts.what = cat("reference=", opts.reference->source);
     } else {
         for (const auto& k : opts.schedule)
-            key_styles.push_back(with_intensity(label_style(k.emotion), k.intensity * opts.intensity));
+            ts.keys.push_back(with_intensity(label_style(k.emotion), k.intensity * opts.intensity));
         std::string sched;
         for (const auto& k : opts.schedule) sched += cat(sched.empty() ? "" : ",", k.time_s, ":", k.emotion, "@", k.intensity);
-        what = cat("schedule=", sched, " seed=", opts.seed);
+        ts.what = cat("schedule=", sched, " seed=", opts.seed);
     }
-    if (opts.intensity != 1.0) what += cat(" intensity=", opts.intensity);
-    const double fps = opts.schedule.empty() ? 0.0 : parse_fps(in);
+    if (opts.intensity != 1.0) ts.what += cat(" intensity=", opts.intensity);
+    ts.fps = opts.schedule.empty() ? 0.0 : parse_fps(in);
+    ts.schedule = &opts.schedule;
+    ts.frames = in.num_frames();
+    return ts;
+}
 
-    // Style of a window whose first frame is `start` (global frame index, may be < 0 for padded runs).
-    auto window_style = [&](double start) -> torch::Tensor {
-        if (!part_styles.empty()) {
-            const double K = static_cast<double>(part_styles.size());
-            const int k = std::clamp(static_cast<int>(std::floor(std::max(0.0, start) / (T / K))), 0,
-                                     static_cast<int>(part_styles.size()) - 1);
-            return part_styles[k];
-        }
-        const double t = (start + 0.5 * (kSeqLen - 1)) / fps;  // centre of the window, seconds
-        const auto& ks = opts.schedule;
-        if (t <= ks.front().time_s) return key_styles.front();
-        for (size_t k = 0; k + 1 < ks.size(); ++k) {
-            if (t < ks[k + 1].time_s) {
-                const double u = (t - ks[k].time_s) / (ks[k + 1].time_s - ks[k].time_s);
-                const double w = u * u * (3 - 2 * u);  // smoothstep
-                return (1 - w) * key_styles[k] + w * key_styles[k + 1];
-            }
-        }
-        return key_styles.back();
-    };
-
-    // ---- translate every window of every valid run, overlap-add ---------------------------------
-    recon::Reconstruction out = in;
+/// Translates every window of one valid run (batches of windows, overlap-added) into `out`'s exp and jaw pose;
+/// `done` counts the windows for the progress.
+void translate_run(const Run& run, const std::vector<float>& x, Nets& nets, const torch::Device& device,
+                   const ManipulateOptions& opts, const TargetStyles& styles, recon::Reconstruction& out,
+                   int64_t& done, int64_t total_windows) {
     auto& exp = out.at("exp");
     auto& pose = out.at("pose");
+    const PaddedRun p = pad_run(x, run);
+    const int64_t n = p.length(), W = n - kSeqLen + 1;
+    auto seq = torch::from_blob(const_cast<float*>(p.rows.data()), {n, kNumCoeffs}, torch::kFloat32);
+    auto windows = seq.unfold(0, kSeqLen, 1).permute({0, 2, 1});  // [W,10,51]
+    OverlapAdder adder(static_cast<int>(n), kSeqLen, kNumCoeffs);
+    for (int64_t b = 0; b < W; b += opts.batch_size) {
+        const int64_t e = std::min<int64_t>(b + opts.batch_size, W);
+        std::vector<torch::Tensor> sv;
+        for (int64_t i = b; i < e; ++i) sv.push_back(styles.at(static_cast<double>(run.start - p.left + i)));
+        auto xb = windows.slice(0, b, e).contiguous().to(device);
+        auto sb = torch::stack(sv).to(device);
+        auto yb = nets.generator->forward(xb, sb).to(torch::kCPU, torch::kFloat32).contiguous();
+        for (int64_t i = b; i < e; ++i) adder.add(static_cast<int>(i), yb[i - b].data_ptr<float>());
+        done += e - b;
+        if (opts.progress) opts.progress(done, total_windows);
+    }
+    const auto y = adder.result();
+    for (int64_t i = 0; i < run.len; ++i) {
+        const float* row = y.data() + (p.left + i) * kNumCoeffs;
+        const int64_t t = run.start + i;
+        pose.row(t)[3] = row[0];
+        std::copy_n(row + 1, 50, exp.row(t));
+    }
+}
+
+}  // namespace
+
+recon::Reconstruction manipulate(const recon::Reconstruction& in, Nets& nets, const ManipulateOptions& opts) {
+    opts.validate();
+    torch::NoGradGuard no_grad;
+    const torch::Device device = resolve_device(opts.device);
+    nets.to(device);
+    nets.train(false);
+
+    const auto x = manipulator_inputs(in);
+    const auto runs = valid_runs(in.valid);
+    const TargetStyles styles = target_styles(in, nets, device, opts);
+
+    // translate every window of every valid run, overlap-add
+    recon::Reconstruction out = in;
     int64_t total_windows = 0, done = 0;
     for (const auto& r : runs) total_windows += std::max<int64_t>(r.len, kSeqLen) - kSeqLen + 1;
-    for (const auto& run : runs) {
-        const PaddedRun p = pad_run(x, run);
-        const int64_t n = p.length(), W = n - kSeqLen + 1;
-        auto seq = torch::from_blob(const_cast<float*>(p.rows.data()), {n, kNumCoeffs}, torch::kFloat32);
-        auto windows = seq.unfold(0, kSeqLen, 1).permute({0, 2, 1});  // [W,10,51]
-        OverlapAdder adder(static_cast<int>(n), kSeqLen, kNumCoeffs);
-        for (int64_t b = 0; b < W; b += opts.batch_size) {
-            const int64_t e = std::min<int64_t>(b + opts.batch_size, W);
-            std::vector<torch::Tensor> styles;
-            for (int64_t i = b; i < e; ++i) styles.push_back(window_style(static_cast<double>(run.start - p.left + i)));
-            auto xb = windows.slice(0, b, e).contiguous().to(device);
-            auto sb = torch::stack(styles).to(device);
-            auto yb = nets.generator->forward(xb, sb).to(torch::kCPU, torch::kFloat32).contiguous();
-            for (int64_t i = b; i < e; ++i) adder.add(static_cast<int>(i), yb[i - b].data_ptr<float>());
-            done += e - b;
-            if (opts.progress) opts.progress(done, total_windows);
-        }
-        const auto y = adder.result();
-        for (int64_t i = 0; i < run.len; ++i) {
-            const float* row = y.data() + (p.left + i) * kNumCoeffs;
-            const int64_t t = run.start + i;
-            pose.row(t)[3] = row[0];
-            std::copy_n(row + 1, 50, exp.row(t));
-        }
-    }
+    for (const auto& run : runs) translate_run(run, x, nets, device, opts, styles, out, done, total_windows);
     if (runs.empty()) NED_LOG_WARN("[manip] {}: no valid frames; output equals the input", in.source);
 
     out.extra_metadata["source_method"] = in.method;
-    out.extra_metadata["manipulation"] = what;
+    out.extra_metadata["manipulation"] = styles.what;
     out.method = "manipulated";
     return out;
 }
