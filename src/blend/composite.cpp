@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <memory>
 
@@ -126,6 +127,58 @@ struct FrameJob {
     bool replace = false;
 };
 
+/// The track must have been made from this video: same frame size and frame rate (where both are known).
+void check_track_fits(const io::VideoInfo& info, const face::FaceTrack& track, const std::string& video_path) {
+    if (info.display_width != track.width || info.display_height != track.height)
+        throw InputError(cat("track is for ", track.width, "x", track.height, " frames but ", video_path, " has ",
+                             info.display_width, "x", info.display_height, " (was the track made from this video?)"));
+    if (track.fps_num > 0 && track.fps_den > 0 && info.frame_rate.num > 0 && info.frame_rate.den > 0 &&
+        static_cast<int64_t>(track.fps_num) * info.frame_rate.den !=
+            static_cast<int64_t>(info.frame_rate.num) * track.fps_den)
+        throw InputError(cat("track is for a ", track.fps_num, "/", track.fps_den, " fps video but ", video_path,
+                             " runs at ", info.frame_rate.num, "/", info.frame_rate.den,
+                             " fps (was the track made from this video?)"));
+}
+
+/// A shorter track (crop --max-frames) covers the first frames and the rest pass through; a longer one cannot
+/// have been made from this video. `decoded`: the frames the video had.
+void check_frame_count(long decoded, const face::FaceTrack& track, const std::string& video_path) {
+    if (decoded == 0) throw InputError(cat(video_path, ": no video frames could be decoded"));
+    if (decoded < static_cast<long>(track.frames.size()))
+        throw InputError(cat("track has ", track.frames.size(), " frames but ", video_path, " has only ", decoded,
+                             " (was the track made from this video?)"));
+    if (decoded != static_cast<long>(track.frames.size()))
+        NED_LOG_WARN("[composite] the track has {} frames but {} has {}; extra frames pass through",
+                     track.frames.size(), video_path, decoded);
+}
+
+/// One frame's work: where the track has the face and `faces` gives one, the face blended into the crop and
+/// pasted back (the mask from `faces`, else the landmark mask, else `default_soft`).
+FrameJob blend_frame(io::Frame fr, const face::FaceTrack& track, const FaceSource& faces, const cv::Mat& default_soft,
+                     const CompositeOptions& opts) {
+    const int cs = track.crop_size;
+    FrameJob job;
+    const long t = fr.index;
+    cv::Mat face, mask;
+    if (t < static_cast<long>(track.frames.size()) && track.frames[t].valid && faces(t, face, mask)) {
+        if (face.type() != CV_8UC3 || face.cols != cs || face.rows != cs)
+            throw InputError(cat("the face of frame ", t, " is ", face.cols, "x", face.rows, ", expected ", cs, "x",
+                                 cs, " BGR"));
+        if (!mask.empty() && mask.size() != face.size())
+            throw InputError(cat("the mask of frame ", t, " is ", mask.cols, "x", mask.rows, ", expected ", cs,
+                                 "x", cs));
+        cv::Mat soft = default_soft;
+        if (!mask.empty()) soft = blend_mask(mask, opts.erosion_kernel, opts.erosion_threshold);
+        else if (track.has_analysis)
+            soft = blend_mask(default_mask_for(track, t), opts.erosion_kernel, opts.erosion_threshold);
+        const cv::Mat crop = face::extract_crop(fr.bgr, track.frames[t], cs);
+        const cv::Mat blended = blend_with_soft(crop, face, soft, opts.levels);
+        paste_crop(fr.bgr, blended, soft, track.frames[t].crop_to_frame);
+        job.replace = true;
+    }
+    job.frame = std::move(fr);
+    return job;
+}
 }  // namespace
 
 FaceSource face_files(const face::FaceTrack& track, const std::string& faces_dir, const std::string& masks_dir) {
@@ -173,16 +226,7 @@ long composite_video(const std::string& video_path, const face::FaceTrack& track
 
     io::VideoReader reader(video_path);
     const io::VideoInfo& info = reader.info();
-    if (info.display_width != track.width || info.display_height != track.height)
-        throw InputError(cat("track is for ", track.width, "x", track.height, " frames but ", video_path, " has ",
-                             info.display_width, "x", info.display_height, " (was the track made from this video?)"));
-    if (track.fps_num > 0 && track.fps_den > 0 && info.frame_rate.num > 0 && info.frame_rate.den > 0 &&
-        static_cast<int64_t>(track.fps_num) * info.frame_rate.den !=
-            static_cast<int64_t>(info.frame_rate.num) * track.fps_den)
-        throw InputError(cat("track is for a ", track.fps_num, "/", track.fps_den, " fps video but ", video_path,
-                             " runs at ", info.frame_rate.num, "/", info.frame_rate.den,
-                             " fps (was the track made from this video?)"));
-    const int cs = track.crop_size;
+    check_track_fits(info, track, video_path);
     io::VideoWriterOptions wopts;
     wopts.crf = opts.crf;
     wopts.preset = opts.preset;
@@ -191,36 +235,13 @@ long composite_video(const std::string& video_path, const face::FaceTrack& track
     wopts.metadata = opts.metadata;
     io::VideoWriter writer(out.temp_path(), info, wopts);
 
-    const cv::Mat default_soft = blend_mask(default_face_mask(cs), opts.erosion_kernel, opts.erosion_threshold);
+    const cv::Mat default_soft =
+        blend_mask(default_face_mask(track.crop_size), opts.erosion_kernel, opts.erosion_threshold);
     long total = info.frame_count > 0 ? static_cast<long>(info.frame_count) : static_cast<long>(track.frames.size());
     long replaced = 0, index = 0;
 
     // Per-frame work (the face from `faces`, blend, paste) runs asynchronously so it overlaps the encoder; at
     // most two frames are in flight (FaceSource).
-    auto process = [&](io::Frame fr) -> FrameJob {
-        FrameJob job;
-        const long t = fr.index;
-        cv::Mat face, mask;
-        if (t < static_cast<long>(track.frames.size()) && track.frames[t].valid && faces(t, face, mask)) {
-            if (face.type() != CV_8UC3 || face.cols != cs || face.rows != cs)
-                throw InputError(cat("the face of frame ", t, " is ", face.cols, "x", face.rows, ", expected ", cs, "x",
-                                     cs, " BGR"));
-            if (!mask.empty() && mask.size() != face.size())
-                throw InputError(cat("the mask of frame ", t, " is ", mask.cols, "x", mask.rows, ", expected ", cs,
-                                     "x", cs));
-            cv::Mat soft = default_soft;
-            if (!mask.empty()) soft = blend_mask(mask, opts.erosion_kernel, opts.erosion_threshold);
-            else if (track.has_analysis)
-                soft = blend_mask(default_mask_for(track, t), opts.erosion_kernel, opts.erosion_threshold);
-            const cv::Mat crop = face::extract_crop(fr.bgr, track.frames[t], cs);
-            const cv::Mat blended = blend_with_soft(crop, face, soft, opts.levels);
-            paste_crop(fr.bgr, blended, soft, track.frames[t].crop_to_frame);
-            job.replace = true;
-        }
-        job.frame = std::move(fr);
-        return job;
-    };
-
     std::future<FrameJob> pending;
     auto drain = [&]() {
         FrameJob job = pending.get();
@@ -233,22 +254,15 @@ long composite_video(const std::string& video_path, const face::FaceTrack& track
     while (reader.read(fr)) {
         if (fr.bgr.cols != track.width || fr.bgr.rows != track.height)
             throw InputError(cat(video_path, ": frame ", fr.index, " has a different size than the track"));
-        std::future<FrameJob> next = std::async(std::launch::async, process, std::move(fr));
+        std::future<FrameJob> next = std::async(std::launch::async, blend_frame, std::move(fr), std::cref(track),
+                                                std::cref(faces), std::cref(default_soft), std::cref(opts));
         fr = io::Frame{};
         if (pending.valid()) drain();
         pending = std::move(next);
         ++index;
     }
     if (pending.valid()) drain();
-    if (index == 0) throw InputError(cat(video_path, ": no video frames could be decoded"));
-    // A shorter track (crop --max-frames) covers the first frames and the rest pass through; a longer one
-    // cannot have been made from this video.
-    if (index < static_cast<long>(track.frames.size()))
-        throw InputError(cat("track has ", track.frames.size(), " frames but ", video_path, " has only ", index,
-                             " (was the track made from this video?)"));
-    if (index != static_cast<long>(track.frames.size()))
-        NED_LOG_WARN("[composite] the track has {} frames but {} has {}; extra frames pass through",
-                     track.frames.size(), video_path, index);
+    check_frame_count(index, track, video_path);
     if (opts.expected_faces >= 0 && replaced != opts.expected_faces)
         throw Error(cat(out_path, ": ", replaced, " frames got a new face but ", opts.expected_faces,
                         " were to be edited; the output is not written (its comment would be wrong)"));
