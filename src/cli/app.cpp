@@ -27,7 +27,8 @@ void build_app(CLI::App& app, CommonOptions& common) {
         ->capture_default_str();
     app.add_flag("-y,--overwrite", common.overwrite, "Overwrite existing output files")->group("Common");
     // The fields of any options struct that the common options set (validate() names the field).
-    map_fields(&app, {{"*::threads", "--threads"}, {"*::device", "--device"}, {"*::overwrite", "--overwrite"}});
+    map_fields(&app, {{"*::threads", "--threads"}, {"*::device", "--device"}, {"device", "--device"},
+                      {"*::overwrite", "--overwrite"}});
     for (const auto& [name, setup] : registered_commands()) setup(app, common);
 }
 

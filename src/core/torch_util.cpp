@@ -23,7 +23,7 @@ torch::Device resolve_device(const std::string& spec) {
                                std::string(torch::cuda::device_count() == 0 ? "sees no GPU" : "has no CUDA") + ")");
         return torch::Device(spec);
     }
-    throw InputError("--device must be auto, cpu, cuda or cuda:N, got '" + spec + "'");
+    throw OptionError("device", " must be auto, cpu, cuda or cuda:N (got '" + spec + "')");
 }
 
 namespace {

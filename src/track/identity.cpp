@@ -49,7 +49,8 @@ Descriptor describe_photo(const facenet::FaceDescriptor& net, const LandmarkDete
     dopts.kind = DetectorKind::Ssd;
     dopts.models_dir = models_dir.string();
     const auto faces = FaceDetector(dopts).detect(photo);
-    if (faces.empty()) throw InputError(cat("--target-face ", photo_path, ": no face found in the photo"));
+    if (faces.empty())
+        throw OptionError("TrackOptions::target_face", cat(" ", photo_path, ": no face found in the photo"));
     return describe(net, lm, photo, faces[0].box);
 }
 
@@ -58,7 +59,7 @@ Descriptor describe_photo(const facenet::FaceDescriptor& net, const LandmarkDete
 std::pair<long, int> find_target_face(const std::string& video_path,
                                       const std::vector<std::vector<Detection>>& detections,
                                       const IdentityOptions& options, int samples_max) {
-    if (options.target_face.empty()) throw InputError("find_target_face: no --target-face photo");
+    if (options.target_face.empty()) throw OptionError("TrackOptions::target_face", " is empty: no photo to look for");
     const std::filesystem::path dir =
         options.models_dir.empty() ? facenet::open_models_dir() : std::filesystem::path(options.models_dir);
     const facenet::FaceDescriptor net(dir);
@@ -86,9 +87,10 @@ std::pair<long, int> find_target_face(const std::string& video_path,
         }
     }
     if (best_t < 0 || !(best <= options.threshold))
-        throw InputError(cat("--target-face ", options.target_face, ": no face in ", video_path,
-                             " is this person (nearest descriptor distance ", best_t < 0 ? NAN : best, " in ", k,
-                             " sampled frames, above --identity-threshold ", options.threshold, ")"));
+        throw OptionError("TrackOptions::target_face",
+                          cat(" ", options.target_face, ": no face in ", video_path,
+                              " is this person (nearest descriptor distance ", best_t < 0 ? NAN : best, " in ", k,
+                              " sampled frames, above the identity threshold ", options.threshold, ")"));
     NED_LOG_INFO("[identity] --target-face: the person is face {} of frame {} (descriptor distance {:.2f})", best_i,
                  best_t, best);
     return {best_t, best_i};
