@@ -116,6 +116,151 @@ struct Job {
     cv::Mat mask;   // crop-space mask (empty = none)
 };
 
+/// The image folders a pass writes (empty: not written).
+struct ImageDirs {
+    std::string crops, aligned, eyes, masks;
+};
+
+// Image folders: created if missing; existing frame PNGs are refused without overwrite and removed with it.
+// Until the analysis completes, a failure or a signal removes the images written so far (OutputDir).
+ImageDirs add_image_dirs(OutputDirs& out_dirs, const std::string& workdir, const AnalyzeOptions& options,
+                         bool want_masks) {
+    ImageDirs d;
+    auto add_dir = [&](const char* name) { return out_dirs.add((fs::path(workdir) / name).string(), options.overwrite); };
+    if (options.save_images) {
+        d.crops = add_dir("crops");
+        d.aligned = add_dir("aligned");
+        d.eyes = add_dir("eyes");
+    }
+    if (want_masks) d.masks = add_dir("masks");
+    return d;
+}
+
+/// The streaming pass over the video: batches of frames analysed by `workers` threads while the next batch is
+/// decoded, then the masks and the preview frames written in frame order.
+class AnalysisPass {
+public:
+    AnalysisPass(face::FaceTrack& track, const FaceLandmarker& landmarker, FaceSegmenter* segmenter,
+                 const AnalyzeOptions& options, const ImageDirs& dirs, io::VideoReader& reader,
+                 io::VideoWriter* preview, int workers)
+        : track_(track), landmarker_(landmarker), segmenter_(segmenter), options_(options), dirs_(dirs),
+          reader_(reader), preview_(preview), workers_(workers), errors_(workers) {}
+
+    /// Runs the pass; returns the frames decoded.
+    long run(const ProgressFn& progress) {
+        std::vector<Job> current, next;
+        read_batch(current);
+        while (!current.empty()) {
+            std::vector<std::thread> pool = start_batch(current);
+            try {
+                read_batch(next);  // decode the next batch while the workers run
+            } catch (...) {
+                for (auto& t : pool) t.join();
+                throw;
+            }
+            for (auto& t : pool) t.join();
+            for (auto& e : errors_)
+                if (e) std::rethrow_exception(e);
+            finish_batch(current, progress);
+            std::swap(current, next);
+        }
+        return done_;
+    }
+
+private:
+    bool want_masks() const { return !dirs_.masks.empty(); }
+
+    /// One frame (on a worker): landmarks, alignment, pupils into the track; its mask, images and preview marks.
+    void process(Job& job) {
+        const int cs = track_.crop_size;
+        const long i = job.frame.index;
+        if (i < 0 || i >= total_) return;
+        face::FaceFrame& f = track_.frames[i];
+        if (!f.valid) return;
+        const cv::Mat crop = face::extract_crop(job.frame.bgr, f, cs);
+        const CropAnalysis a = analyze_crop(landmarker_, crop, track::predictor_rect(f), f.detector_yaw_deg);
+        f.landmarks = a.single;
+        f.aligned_landmarks = a.aligned;
+        f.align = a.align;
+        f.pupils = a.pupils;
+        f.landmark_source = a.source;
+        f.yaw_deg = a.yaw_deg;
+        if (segmenter_) {
+            job.mask = segmenter_->segment(crop);
+        } else if (want_masks() || preview_) {
+            job.mask = face::landmark_face_mask(f.landmarks, cs, options_.mask);
+        }
+        if (options_.save_images) {
+            const std::string name = frame_name(i, ".png");
+            write_png(dirs_.crops + "/" + name, crop);
+            write_png(dirs_.aligned + "/" + name, face::warp_to_aligned(crop, f.align));
+            write_png(dirs_.eyes + "/" + name, face::frame_eye_image(f, cs, true));
+        }
+        if (preview_) draw_preview(job.frame.bgr, f, job.mask);
+    }
+
+    void read_batch(std::vector<Job>& jobs) {
+        jobs.clear();
+        while (!ended_ && jobs.size() < batch_) {
+            Job j;
+            if (!reader_.read(j.frame)) {
+                ended_ = true;
+                break;
+            }
+            if (j.frame.index >= total_) {  // track built with max_frames: stop there
+                ended_ = true;
+                break;
+            }
+            jobs.push_back(std::move(j));
+        }
+    }
+
+    /// Starts the workers on `jobs` (worker w takes every workers-th job); a worker's error is kept in errors_.
+    std::vector<std::thread> start_batch(std::vector<Job>& jobs) {
+        std::vector<std::thread> pool;
+        for (int w = 0; w < workers_; ++w) {
+            pool.emplace_back([&, w] {
+                try {
+                    for (size_t k = w; k < jobs.size(); k += workers_) process(jobs[k]);
+                } catch (...) {
+                    errors_[w] = std::current_exception();
+                }
+            });
+        }
+        return pool;
+    }
+
+    void finish_batch(std::vector<Job>& jobs, const ProgressFn& progress) {
+        for (auto& job : jobs) {
+            const long i = job.frame.index;
+            if (want_masks() && i < total_ && track_.frames[i].valid) {
+                // A frame without a mask takes the previous frame's (NED segment_face.py).
+                if (cv::countNonZero(job.mask) == 0 && !prev_mask_.empty()) job.mask = prev_mask_;
+                if (cv::countNonZero(job.mask) > 0) prev_mask_ = job.mask;
+                write_png(dirs_.masks + "/" + frame_name(i, ".png"), job.mask);
+            }
+            if (preview_) preview_->write(job.frame);
+        }
+        done_ += static_cast<long>(jobs.size());
+        if (progress) progress(done_, total_);
+    }
+
+    face::FaceTrack& track_;
+    const FaceLandmarker& landmarker_;
+    FaceSegmenter* segmenter_;
+    const AnalyzeOptions& options_;
+    const ImageDirs& dirs_;
+    io::VideoReader& reader_;
+    io::VideoWriter* preview_;
+    const int workers_;
+    const size_t batch_ = static_cast<size_t>(std::max(8, 4 * workers_));
+    const long total_ = static_cast<long>(track_.frames.size());
+    std::vector<std::exception_ptr> errors_;
+    cv::Mat prev_mask_;
+    long done_ = 0;
+    bool ended_ = false;
+};
+
 }  // namespace
 
 void analyze_track(face::FaceTrack& track, const std::string& video_path, const std::string& workdir,
@@ -140,17 +285,8 @@ void analyze_track(face::FaceTrack& track, const track::LandmarkDetector& detect
     }
 
     const bool want_masks = options.save_images || segmenter;
-    std::string crops_dir, aligned_dir, eyes_dir, masks_dir;
-    // Image folders: created if missing; existing frame PNGs are refused without overwrite and removed with it.
-    // Until the analysis completes, a failure or a signal removes the images written so far (OutputDir).
     OutputDirs out_dirs;
-    auto add_dir = [&](const char* name) { return out_dirs.add((fs::path(workdir) / name).string(), options.overwrite); };
-    if (options.save_images) {
-        crops_dir = add_dir("crops");
-        aligned_dir = add_dir("aligned");
-        eyes_dir = add_dir("eyes");
-    }
-    if (want_masks) masks_dir = add_dir("masks");
+    const ImageDirs dirs = add_image_dirs(out_dirs, workdir, options, want_masks);
 
     io::VideoReader reader(video_path);
     std::unique_ptr<AtomicFile> preview_file;
@@ -168,102 +304,9 @@ void analyze_track(face::FaceTrack& track, const track::LandmarkDetector& detect
     // FaceMesh / face-api run on `workers` frame workers at once: each single-threaded (ScopedTorchThreads)
     std::optional<ScopedTorchThreads> torch_threads;
     if (workers > 1) torch_threads.emplace(1);
-    const size_t batch = static_cast<size_t>(std::max(8, 4 * workers));
     const long total = static_cast<long>(track.frames.size());
-    const int cs = track.crop_size;
-    cv::Mat prev_mask;
-    long done = 0;
-    bool ended = false;
-
-    auto process = [&](Job& job) {
-        const long i = job.frame.index;
-        if (i < 0 || i >= total) return;
-        face::FaceFrame& f = track.frames[i];
-        if (!f.valid) return;
-        const cv::Mat crop = face::extract_crop(job.frame.bgr, f, cs);
-        const CropAnalysis a = analyze_crop(landmarker, crop, track::predictor_rect(f), f.detector_yaw_deg);
-        f.landmarks = a.single;
-        f.aligned_landmarks = a.aligned;
-        f.align = a.align;
-        f.pupils = a.pupils;
-        f.landmark_source = a.source;
-        f.yaw_deg = a.yaw_deg;
-        if (segmenter) {
-            job.mask = segmenter->segment(crop);
-        } else if (want_masks || preview) {
-            job.mask = face::landmark_face_mask(f.landmarks, cs, options.mask);
-        }
-        if (options.save_images) {
-            const std::string name = frame_name(i, ".png");
-            write_png(crops_dir + "/" + name, crop);
-            write_png(aligned_dir + "/" + name, face::warp_to_aligned(crop, f.align));
-            write_png(eyes_dir + "/" + name, face::frame_eye_image(f, cs, true));
-        }
-        if (preview) draw_preview(job.frame.bgr, f, job.mask);
-    };
-
-    auto read_batch = [&](std::vector<Job>& jobs) {
-        jobs.clear();
-        while (!ended && jobs.size() < batch) {
-            Job j;
-            if (!reader.read(j.frame)) {
-                ended = true;
-                break;
-            }
-            if (j.frame.index >= total) {  // track built with max_frames: stop there
-                ended = true;
-                break;
-            }
-            jobs.push_back(std::move(j));
-        }
-    };
-
-    std::vector<std::exception_ptr> errors(workers);
-    auto run_batch = [&](std::vector<Job>& jobs) {
-        std::vector<std::thread> pool;
-        for (int w = 0; w < workers; ++w) {
-            pool.emplace_back([&, w] {
-                try {
-                    for (size_t k = w; k < jobs.size(); k += workers) process(jobs[k]);
-                } catch (...) {
-                    errors[w] = std::current_exception();
-                }
-            });
-        }
-        return pool;
-    };
-
-    auto finish_batch = [&](std::vector<Job>& jobs) {
-        for (auto& job : jobs) {
-            const long i = job.frame.index;
-            if (want_masks && i < total && track.frames[i].valid) {
-                // A frame without a mask takes the previous frame's (NED segment_face.py).
-                if (cv::countNonZero(job.mask) == 0 && !prev_mask.empty()) job.mask = prev_mask;
-                if (cv::countNonZero(job.mask) > 0) prev_mask = job.mask;
-                write_png(masks_dir + "/" + frame_name(i, ".png"), job.mask);
-            }
-            if (preview) preview->write(job.frame);
-        }
-        done += static_cast<long>(jobs.size());
-        if (progress) progress(done, total);
-    };
-
-    std::vector<Job> current, next;
-    read_batch(current);
-    while (!current.empty()) {
-        std::vector<std::thread> pool = run_batch(current);
-        try {
-            read_batch(next);  // decode the next batch while the workers run
-        } catch (...) {
-            for (auto& t : pool) t.join();
-            throw;
-        }
-        for (auto& t : pool) t.join();
-        for (auto& e : errors)
-            if (e) std::rethrow_exception(e);
-        finish_batch(current);
-        std::swap(current, next);
-    }
+    AnalysisPass pass(track, landmarker, segmenter, options, dirs, reader, preview.get(), workers);
+    const long done = pass.run(progress);
     if (done < total) {
         NED_LOG_WARN("[analyze] {}: decoded {} frames but the track has {}; the rest are marked invalid",
                      video_path, done, total);
@@ -277,6 +320,35 @@ void analyze_track(face::FaceTrack& track, const track::LandmarkDetector& detect
     track.has_analysis = true;
     out_dirs.commit();
 }
+
+namespace {
+
+/// analyze_video's outputs may be written: the work folder (or its parent), the track file and the preview.
+void check_outputs(const std::string& workdir, bool workdir_existed, const std::string& track_path,
+                   const AnalyzeOptions& options) {
+    if (workdir_existed && !fs::is_directory(workdir)) throw InputError(cat("work folder ", workdir, " is not a folder"));
+    if (!workdir_existed) {
+        const fs::path parent = fs::path(workdir).has_parent_path() ? fs::path(workdir).parent_path() : fs::path(".");
+        if (!fs::is_directory(parent))
+            throw InputError(cat("work folder ", workdir, ": parent folder '", parent.string(), "' does not exist"));
+    }
+    if (workdir_existed) check_output_path(track_path, options.overwrite, "track file");
+    else check_not_input(track_path, "track file");
+    if (!options.preview_path.empty()) {
+        check_extension(options.preview_path, {".mp4", ".mov", ".mkv"}, "preview video");
+        // A preview inside the work folder this run will create (`analyze in.mp4 work --preview work/a.mp4`)
+        // is fully checked when it is opened, after the folder exists.
+        std::error_code ec;
+        const fs::path pdir = fs::path(options.preview_path).parent_path();
+        const bool in_new_workdir = !workdir_existed && !pdir.empty() &&
+                                    fs::weakly_canonical(fs::absolute(pdir), ec) ==
+                                        fs::weakly_canonical(fs::absolute(workdir), ec);
+        if (in_new_workdir) check_not_input(options.preview_path, "preview video");
+        else check_output_path(options.preview_path, options.overwrite, "preview video");
+    }
+}
+
+}  // namespace
 
 face::FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
                         const ProgressFn& track_progress, const ProgressFn& analyze_progress) {
@@ -295,27 +367,8 @@ face::FaceTrack analyze_video(const std::string& video_path, const std::string& 
     // The work folder is created only once the video has proved readable and to hold a face; a folder this run
     // created is removed again if the analysis fails.
     const bool workdir_existed = fs::exists(workdir);
-    if (workdir_existed && !fs::is_directory(workdir)) throw InputError(cat("work folder ", workdir, " is not a folder"));
-    if (!workdir_existed) {
-        const fs::path parent = fs::path(workdir).has_parent_path() ? fs::path(workdir).parent_path() : fs::path(".");
-        if (!fs::is_directory(parent))
-            throw InputError(cat("work folder ", workdir, ": parent folder '", parent.string(), "' does not exist"));
-    }
     const std::string track_path = (fs::path(workdir) / "track.safetensors").string();
-    if (workdir_existed) check_output_path(track_path, options.overwrite, "track file");
-    else check_not_input(track_path, "track file");
-    if (!options.preview_path.empty()) {
-        check_extension(options.preview_path, {".mp4", ".mov", ".mkv"}, "preview video");
-        // A preview inside the work folder this run will create (`analyze in.mp4 work --preview work/a.mp4`)
-        // is fully checked when it is opened, after the folder exists.
-        std::error_code ec;
-        const fs::path pdir = fs::path(options.preview_path).parent_path();
-        const bool in_new_workdir = !workdir_existed && !pdir.empty() &&
-                                    fs::weakly_canonical(fs::absolute(pdir), ec) ==
-                                        fs::weakly_canonical(fs::absolute(workdir), ec);
-        if (in_new_workdir) check_not_input(options.preview_path, "preview video");
-        else check_output_path(options.preview_path, options.overwrite, "preview video");
-    }
+    check_outputs(workdir, workdir_existed, track_path, options);
 
     const auto t0 = std::chrono::steady_clock::now();
     track::TrackOptions to = options.track;
