@@ -171,10 +171,10 @@ void save_track(const std::string& path, const FaceTrack& track) {
     st::save(path, f);
 }
 
-FaceTrack load_track(const std::string& path) {
-    st::File f = st::load(path, st::Role::Input);
-    f.require_format(kFormat, 1);
-    FaceTrack t;
+namespace {
+
+/// The track's size, crop size and frame rate from the file's metadata.
+void read_metadata(const st::File& f, const std::string& path, FaceTrack& t) {
     t.source = f.meta("source");
     try {
         t.width = std::stoi(f.meta("width", "0"));
@@ -191,83 +191,113 @@ FaceTrack load_track(const std::string& path) {
         throw InputError(cat(path, ": frame size ", t.width, "x", t.height, " in the metadata (expected 1..65536)"));
     if (t.crop_size < 8 || t.crop_size > 8192)
         throw InputError(cat(path, ": crop_size ", t.crop_size, " in the metadata (expected 8..8192)"));
-    const auto& boxes = f.at("boxes", st::DType::F32, {-1, 4});
-    const int64_t T = boxes.shape[0];
-    const auto& valid = f.at("valid", st::DType::U8, {T});
-    const auto& c2f = f.at("crop_to_frame", st::DType::F32, {T, 2, 3});
-    const st::Tensor* detected = f.has("detected") ? &f.at("detected", st::DType::U8, {T}) : nullptr;
-    const st::Tensor* status = f.has("status") ? &f.at("status", st::DType::U8, {T}) : nullptr;
-    const st::Tensor* shot_start = f.has("shot_start") ? &f.at("shot_start", st::DType::U8, {T}) : nullptr;
-    const st::Tensor* detector = f.has("detector") ? &f.at("detector", st::DType::U8, {T}) : nullptr;
-    t.has_analysis = f.has("landmarks");
+}
+
+/// The file's per-frame tensors, their types and shapes checked (nullptr: an optional one the file lacks).
+struct TrackTensors {
+    int64_t T = 0;
+    const st::Tensor *boxes = nullptr, *valid = nullptr, *c2f = nullptr;
+    const st::Tensor *detected = nullptr, *status = nullptr, *shot_start = nullptr, *detector = nullptr;
+    // with the analysis only
     const st::Tensor *lmk = nullptr, *alm = nullptr, *align = nullptr, *pupils = nullptr;
     const st::Tensor *lmk_source = nullptr, *yaw = nullptr;
-    if (t.has_analysis) {
-        lmk = &f.at("landmarks", st::DType::F32, {T, kNumLandmarks, 2});
-        alm = &f.at("aligned_landmarks", st::DType::F32, {T, kNumLandmarks, 2});
-        align = &f.at("align", st::DType::F32, {T, 2, 3});
-        pupils = &f.at("pupils", st::DType::F32, {T, 2, 2});
-        if (f.has("landmark_source")) lmk_source = &f.at("landmark_source", st::DType::U8, {T});
-        if (f.has("yaw")) yaw = &f.at("yaw", st::DType::F32, {T});
+};
+
+TrackTensors find_tensors(const st::File& f, const std::string& path, bool has_analysis) {
+    TrackTensors x;
+    x.boxes = &f.at("boxes", st::DType::F32, {-1, 4});
+    const int64_t T = x.T = x.boxes->shape[0];
+    x.valid = &f.at("valid", st::DType::U8, {T});
+    x.c2f = &f.at("crop_to_frame", st::DType::F32, {T, 2, 3});
+    if (f.has("detected")) x.detected = &f.at("detected", st::DType::U8, {T});
+    if (f.has("status")) x.status = &f.at("status", st::DType::U8, {T});
+    if (f.has("shot_start")) x.shot_start = &f.at("shot_start", st::DType::U8, {T});
+    if (f.has("detector")) x.detector = &f.at("detector", st::DType::U8, {T});
+    if (has_analysis) {
+        x.lmk = &f.at("landmarks", st::DType::F32, {T, kNumLandmarks, 2});
+        x.alm = &f.at("aligned_landmarks", st::DType::F32, {T, kNumLandmarks, 2});
+        x.align = &f.at("align", st::DType::F32, {T, 2, 3});
+        x.pupils = &f.at("pupils", st::DType::F32, {T, 2, 2});
+        if (f.has("landmark_source")) x.lmk_source = &f.at("landmark_source", st::DType::U8, {T});
+        if (f.has("yaw")) x.yaw = &f.at("yaw", st::DType::F32, {T});
     }
-    check_values(path, "boxes", boxes);
-    check_values(path, "crop_to_frame", c2f);
-    if (t.has_analysis) {
-        check_values(path, "landmarks", *lmk);
-        check_values(path, "aligned_landmarks", *alm);
-        check_values(path, "align", *align);
-        check_values(path, "pupils", *pupils);
-        if (yaw) check_values(path, "yaw", *yaw);
+    check_values(path, "boxes", *x.boxes);
+    check_values(path, "crop_to_frame", *x.c2f);
+    if (has_analysis) {
+        check_values(path, "landmarks", *x.lmk);
+        check_values(path, "aligned_landmarks", *x.alm);
+        check_values(path, "align", *x.align);
+        check_values(path, "pupils", *x.pupils);
+        if (x.yaw) check_values(path, "yaw", *x.yaw);
     }
     const std::string fc = f.meta("frame_count");
     if (!fc.empty() && fc != std::to_string(T))
         throw InputError(cat(path, ": metadata frame_count ", fc, " but the tensors have ", T, " frames"));
-    t.frames.resize(T);
-    for (int64_t i = 0; i < T; ++i) {
-        auto& fr = t.frames[i];
-        const float* b = boxes.ptr<float>() + 4 * i;
-        fr.box = {b[0], b[1], b[2], b[3]};
-        fr.valid = valid.ptr<uint8_t>()[i] != 0;
-        fr.detected = detected ? detected->ptr<uint8_t>()[i] != 0 : fr.valid;
-        fr.status = fr.detected ? FrameStatus::Detected : fr.valid ? FrameStatus::Filled : FrameStatus::NoFace;
-        if (status) {
-            const uint8_t s = status->ptr<uint8_t>()[i];
-            const bool ok = fr.valid ? (s == 1 || s == 2) : (s == 0 || s == 3 || s == 4);
-            if (!ok)
-                throw InputError(cat(path, ": tensor 'status' of frame ", i, " is ", int(s),
-                                     fr.valid ? ", expected 1 (detected) or 2 (filled) for a valid frame"
-                                              : ", expected 0 (no face), 3 (outside frame) or 4 (other person) for an invalid frame"));
-            fr.status = static_cast<FrameStatus>(s);
-            fr.detected = fr.status == FrameStatus::Detected;
-        }
-        fr.shot_start = shot_start ? shot_start->ptr<uint8_t>()[i] != 0 : i == 0;
-        if (detector) {
-            const uint8_t d = detector->ptr<uint8_t>()[i];
-            if (d >= kNumDetectionSources || (d != 0 && fr.status != FrameStatus::Detected))
-                throw InputError(cat(path, ": tensor 'detector' of frame ", i, " is ", int(d), ", expected ",
-                                     fr.status == FrameStatus::Detected ? "0..4" : "0 for a frame that is not detected"));
-            fr.detector = static_cast<DetectionSource>(d);
-        }
-        fr.crop_to_frame = get_mat23(c2f.ptr<float>() + 6 * i);
-        if (t.has_analysis) {
-            for (int k = 0; k < kNumLandmarks; ++k) {
-                const float* p = lmk->ptr<float>() + (i * kNumLandmarks + k) * 2;
-                const float* q = alm->ptr<float>() + (i * kNumLandmarks + k) * 2;
-                fr.landmarks[k] = {p[0], p[1]};
-                fr.aligned_landmarks[k] = {q[0], q[1]};
-            }
-            fr.align = get_mat23(align->ptr<float>() + 6 * i);
-            const float* pp = pupils->ptr<float>() + 4 * i;
-            fr.pupils = {cv::Point2f(pp[0], pp[1]), cv::Point2f(pp[2], pp[3])};
-            if (lmk_source) {
-                const uint8_t l = lmk_source->ptr<uint8_t>()[i];
-                if (l >= kNumLandmarkSources)
-                    throw InputError(cat(path, ": tensor 'landmark_source' of frame ", i, " is ", int(l),
-                                         ", expected 0 (dlib), 1 (facemesh) or 2 (blend)"));
-                fr.landmark_source = static_cast<LandmarkSource>(l);
-            }
-            if (yaw) fr.yaw_deg = yaw->ptr<float>()[i];
-        }
+    return x;
+}
+
+/// Frame i's tracking: box, validity, status (checked against validity), shot start, detector, crop transform.
+void read_tracking(const TrackTensors& x, int64_t i, const std::string& path, FaceFrame& fr) {
+    const float* b = x.boxes->ptr<float>() + 4 * i;
+    fr.box = {b[0], b[1], b[2], b[3]};
+    fr.valid = x.valid->ptr<uint8_t>()[i] != 0;
+    fr.detected = x.detected ? x.detected->ptr<uint8_t>()[i] != 0 : fr.valid;
+    fr.status = fr.detected ? FrameStatus::Detected : fr.valid ? FrameStatus::Filled : FrameStatus::NoFace;
+    if (x.status) {
+        const uint8_t s = x.status->ptr<uint8_t>()[i];
+        const bool ok = fr.valid ? (s == 1 || s == 2) : (s == 0 || s == 3 || s == 4);
+        if (!ok)
+            throw InputError(cat(path, ": tensor 'status' of frame ", i, " is ", int(s),
+                                 fr.valid ? ", expected 1 (detected) or 2 (filled) for a valid frame"
+                                          : ", expected 0 (no face), 3 (outside frame) or 4 (other person) for an invalid frame"));
+        fr.status = static_cast<FrameStatus>(s);
+        fr.detected = fr.status == FrameStatus::Detected;
+    }
+    fr.shot_start = x.shot_start ? x.shot_start->ptr<uint8_t>()[i] != 0 : i == 0;
+    if (x.detector) {
+        const uint8_t d = x.detector->ptr<uint8_t>()[i];
+        if (d >= kNumDetectionSources || (d != 0 && fr.status != FrameStatus::Detected))
+            throw InputError(cat(path, ": tensor 'detector' of frame ", i, " is ", int(d), ", expected ",
+                                 fr.status == FrameStatus::Detected ? "0..4" : "0 for a frame that is not detected"));
+        fr.detector = static_cast<DetectionSource>(d);
+    }
+    fr.crop_to_frame = get_mat23(x.c2f->ptr<float>() + 6 * i);
+}
+
+/// Frame i's analysis: landmarks (crop and aligned), alignment, pupils, landmark model, yaw.
+void read_analysis(const TrackTensors& x, int64_t i, const std::string& path, FaceFrame& fr) {
+    for (int k = 0; k < kNumLandmarks; ++k) {
+        const float* p = x.lmk->ptr<float>() + (i * kNumLandmarks + k) * 2;
+        const float* q = x.alm->ptr<float>() + (i * kNumLandmarks + k) * 2;
+        fr.landmarks[k] = {p[0], p[1]};
+        fr.aligned_landmarks[k] = {q[0], q[1]};
+    }
+    fr.align = get_mat23(x.align->ptr<float>() + 6 * i);
+    const float* pp = x.pupils->ptr<float>() + 4 * i;
+    fr.pupils = {cv::Point2f(pp[0], pp[1]), cv::Point2f(pp[2], pp[3])};
+    if (x.lmk_source) {
+        const uint8_t l = x.lmk_source->ptr<uint8_t>()[i];
+        if (l >= kNumLandmarkSources)
+            throw InputError(cat(path, ": tensor 'landmark_source' of frame ", i, " is ", int(l),
+                                 ", expected 0 (dlib), 1 (facemesh) or 2 (blend)"));
+        fr.landmark_source = static_cast<LandmarkSource>(l);
+    }
+    if (x.yaw) fr.yaw_deg = x.yaw->ptr<float>()[i];
+}
+
+}  // namespace
+
+FaceTrack load_track(const std::string& path) {
+    st::File f = st::load(path, st::Role::Input);
+    f.require_format(kFormat, 1);
+    FaceTrack t;
+    read_metadata(f, path, t);
+    t.has_analysis = f.has("landmarks");
+    const TrackTensors x = find_tensors(f, path, t.has_analysis);
+    t.frames.resize(x.T);
+    for (int64_t i = 0; i < x.T; ++i) {
+        read_tracking(x, i, path, t.frames[i]);
+        if (t.has_analysis) read_analysis(x, i, path, t.frames[i]);
     }
     return t;
 }
