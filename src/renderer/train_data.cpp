@@ -40,17 +40,16 @@ uint64_t mix(uint64_t a, uint64_t b) {
     return z ^ (z >> 31);
 }
 
-Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool prepare) {
-    Actor a;
-    a.workdir = workdir;
-    a.cond_dir = workdir / "conditioning";
-    a.cache_dir = cache_dir;
-    const std::string track_path = (workdir / "track.safetensors").string();
+namespace {
+
+/// The actor's analysed track; fills a.size and the frames that have both a face and conditioning images, with
+/// their mouth centres and NED's aligned eye points.
+face::FaceTrack load_actor_track(Actor& a, const std::string& track_path) {
     check_input_file(track_path, "face track");
     if (!fs::is_directory(a.cond_dir))
-        throw InputError(cat("[train-renderer] ", workdir.string(), " has no conditioning/ (run `ned render-inputs` on "
+        throw InputError(cat("[train-renderer] ", a.workdir.string(), " has no conditioning/ (run `ned render-inputs` on "
                              "the actor's own reconstruction)"));
-    const face::FaceTrack track = face::load_track(track_path);
+    face::FaceTrack track = face::load_track(track_path);
     if (!track.has_analysis) throw InputError(cat("[train-renderer] ", track_path, " has no analysis; run `ned analyze`"));
     a.size = track.crop_size;
     for (int64_t t : detail::conditioning_frames(a.cond_dir))
@@ -63,32 +62,36 @@ Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool pre
         a.mouth[t] = mouth_center(pts);
         a.eyes[t] = face::eye_points(f, f.align);  // NED's aligned eye landmark files
     }
-    if (!prepare) return a;
+    return track;
+}
 
-    // Reuse the cache when it was made from the same work folder and frames.
-    const fs::path manifest = cache_dir / "cache.json";
-    if (fs::is_regular_file(manifest)) {
-        try {
-            std::ifstream is(manifest);
-            const auto j = nlohmann::json::parse(is);
-            if (j.value("format", "") == kCacheFormat && j.value("workdir", "") == fs::absolute(workdir).string() &&
-                j.at("frames").get<std::vector<int64_t>>() == a.frames) {
-                NED_LOG_INFO("[train-renderer] reusing the prepared frames of {} in {}", workdir.string(), cache_dir.string());
-                return a;
-            }
-        } catch (const nlohmann::json::exception&) {
-        }
-        fs::remove(manifest);
+/// True when the cache's manifest says it was made from the same work folder and frames; a stale or unreadable
+/// manifest is removed.
+bool cache_is_current(const fs::path& manifest, const Actor& a) {
+    if (!fs::is_regular_file(manifest)) return false;
+    try {
+        std::ifstream is(manifest);
+        const auto j = nlohmann::json::parse(is);
+        if (j.value("format", "") == kCacheFormat && j.value("workdir", "") == fs::absolute(a.workdir).string() &&
+            j.at("frames").get<std::vector<int64_t>>() == a.frames)
+            return true;
+    } catch (const nlohmann::json::exception&) {
     }
+    fs::remove(manifest);
+    return false;
+}
+
+/// Decodes the track's source video and writes the actor's aligned faces (zero outside the mask) and masks.
+void write_cache_images(const face::FaceTrack& track, const std::string& track_path, const Actor& a) {
     // the footage is read from the track's source video: check it before anything is written
     std::error_code ec;
     if (!fs::is_regular_file(track.source, ec))
         throw InputError(cat("[train-renderer] ", track_path, ": its source video ", track.source,
                              " does not exist (moved or deleted? run `ned analyze` on it again where it is now)"));
     check_input_file(track.source, "source video");
-    NED_LOG_INFO("[train-renderer] preparing {} frames of {} ({})", a.frames.size(), workdir.string(), track.source);
-    fs::create_directories(cache_dir / "faces");
-    fs::create_directories(cache_dir / "masks");
+    NED_LOG_INFO("[train-renderer] preparing {} frames of {} ({})", a.frames.size(), a.workdir.string(), track.source);
+    fs::create_directories(a.cache_dir / "faces");
+    fs::create_directories(a.cache_dir / "masks");
     const std::set<int64_t> want(a.frames.begin(), a.frames.end());
     io::VideoReader reader(track.source);
     io::Frame fr;
@@ -96,19 +99,22 @@ Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool pre
         if (!want.count(fr.index)) continue;
         const auto& ff = track.frames[fr.index];
         cv::Mat crop_mask, aligned_mask;
-        analysis_masks(track, workdir, fr.index, crop_mask, aligned_mask);
+        analysis_masks(track, a.workdir, fr.index, crop_mask, aligned_mask);
         cv::Mat face = face::warp_to_aligned(face::extract_crop(fr.bgr, ff, a.size), ff.align);
         face.setTo(cv::Scalar::all(0), aligned_mask == 0);  // NED's align.py zeroes the face outside the mask
-        detail::write_png(cache_dir / "faces" / frame_name(fr.index, ".png"), face);
-        detail::write_png(cache_dir / "masks" / frame_name(fr.index, ".png"), aligned_mask);
+        detail::write_png(a.cache_dir / "faces" / frame_name(fr.index, ".png"), face);
+        detail::write_png(a.cache_dir / "masks" / frame_name(fr.index, ".png"), aligned_mask);
     }
     for (int64_t t : a.frames)
-        if (!fs::is_regular_file(cache_dir / "faces" / frame_name(t, ".png")))
+        if (!fs::is_regular_file(a.cache_dir / "faces" / frame_name(t, ".png")))
             throw InputError(cat("[train-renderer] frame ", t, " of ", track.source, " could not be decoded"));
+}
+
+void write_cache_manifest(const fs::path& manifest, const Actor& a) {
     nlohmann::json j;
     j["format"] = kCacheFormat;
     j["version"] = kCacheVersion;
-    j["workdir"] = fs::absolute(workdir).string();
+    j["workdir"] = fs::absolute(a.workdir).string();
     j["frames"] = a.frames;
     AtomicFile f(manifest.string(), true);
     {
@@ -116,6 +122,27 @@ Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool pre
         os << j.dump() << "\n";
     }
     f.commit();
+}
+
+}  // namespace
+
+Actor prepare_actor(const fs::path& workdir, const fs::path& cache_dir, bool prepare) {
+    Actor a;
+    a.workdir = workdir;
+    a.cond_dir = workdir / "conditioning";
+    a.cache_dir = cache_dir;
+    const std::string track_path = (workdir / "track.safetensors").string();
+    const face::FaceTrack track = load_actor_track(a, track_path);
+    if (!prepare) return a;
+
+    // Reuse the cache when it was made from the same work folder and frames.
+    const fs::path manifest = cache_dir / "cache.json";
+    if (cache_is_current(manifest, a)) {
+        NED_LOG_INFO("[train-renderer] reusing the prepared frames of {} in {}", workdir.string(), cache_dir.string());
+        return a;
+    }
+    write_cache_images(track, track_path, a);
+    write_cache_manifest(manifest, a);
     return a;
 }
 
