@@ -98,16 +98,39 @@ void write_dataset(const std::string& dir) {
     fs::create_directories(dir + "/neutral");
     fs::create_directories(dir + "/happy");
     for (int i = 0; i < 3; ++i) {
-        recon::save_reconstruction(dir + "/neutral/n" + std::to_string(i) + ".safetensors", test::synth_recon(40, {}, 10 + i));
+        recon::save_reconstruction(dir + "/neutral/n" + std::to_string(i) + ".safetensors",
+                                   test::synth_recon(40, {}, 10 + i));
         recon::save_reconstruction(dir + "/happy/h" + std::to_string(i) + ".safetensors",
                                    test::synth_recon(40, {1.2f, 1.2f, 1.2f, 1.2f, -0.8f}, 20 + i));
     }
 }
 
 std::vector<std::string> train_args(const std::string& data, const std::string& out, int batch, int epochs, int iters) {
-    return {"-q", "--threads", "1", "train-manipulator", data, "--out", out, "--hidden", "32,16,16", "--batch-size",
-            std::to_string(batch), "--epochs", std::to_string(epochs), "--decay-epochs", "0", "--iters-per-epoch",
-            std::to_string(iters), "--seed", "5", "--val-fraction", "0", "--lr", "1e-4", "--dist-timeout", "20"};
+    return {"-q",
+            "--threads",
+            "1",
+            "train-manipulator",
+            data,
+            "--out",
+            out,
+            "--hidden",
+            "32,16,16",
+            "--batch-size",
+            std::to_string(batch),
+            "--epochs",
+            std::to_string(epochs),
+            "--decay-epochs",
+            "0",
+            "--iters-per-epoch",
+            std::to_string(iters),
+            "--seed",
+            "5",
+            "--val-fraction",
+            "0",
+            "--lr",
+            "1e-4",
+            "--dist-timeout",
+            "20"};
 }
 
 std::vector<std::string> rank_env(int rank, int world, int port) {
@@ -119,7 +142,8 @@ std::vector<std::string> rank_env(int rank, int world, int port) {
 bool run_ranks(const std::vector<std::string>& args, int world, const std::string& logs) {
     const int port = free_port();
     std::vector<Proc> ps;
-    for (int r = 0; r < world; ++r) ps.push_back(spawn(args, rank_env(r, world, port), logs + std::to_string(r) + ".log"));
+    for (int r = 0; r < world; ++r)
+        ps.push_back(spawn(args, rank_env(r, world, port), logs + std::to_string(r) + ".log"));
     bool ok = true;
     for (auto& p : ps) {
         const int rc = wait_exit(p, 240);
@@ -225,7 +249,8 @@ TEST(DistTrainManipulator, OverlappedAllReduceMatchesTheAverageAfterBackward) {
     auto after = train_args(tmp / "data", tmp / "after", 4, 1, iters);
     after.insert(after.end(), {"--dist-bucket-mb", "0.002", "--dist-reduce", "after"});
     ASSERT_TRUE(run_ranks(after, 2, tmp / "after"));
-    const st::File a = st::load(tmp / "overlap/manipulator.safetensors"), b = st::load(tmp / "after/manipulator.safetensors");
+    const st::File a = st::load(tmp / "overlap/manipulator.safetensors"),
+                   b = st::load(tmp / "after/manipulator.safetensors");
     ASSERT_EQ(a.tensors.size(), b.tensors.size());
     for (const auto& [name, ta] : a.tensors) {
         ASSERT_TRUE(b.has(name)) << name;
@@ -240,7 +265,9 @@ TEST(DistTrainManipulator, OverlappedAllReduceMatchesTheAverageAfterBackward) {
     EXPECT_GE(ng, 2);
     EXPECT_GT(ngme, ng);
     ASSERT_TRUE(std::regex_search(
-        log, m, std::regex(R"(gradient all-reduce: (\d+) steps, (\d+) buckets launched during the backward pass, (\d+) after it; gradient hooks outside their step: D (\d+), G (\d+))")))
+        log, m,
+        std::regex(
+            R"(gradient all-reduce: (\d+) steps, (\d+) buckets launched during the backward pass, (\d+) after it; gradient hooks outside their step: D (\d+), G (\d+))")))
         << log;
     EXPECT_EQ(std::stoll(m[1]), 4 * iters);
     EXPECT_EQ(std::stoll(m[2]), iters * (2 * nd + ngme + ng)) << log;
@@ -259,11 +286,36 @@ TEST(DistTrainManipulator, OverlappedAllReduceMatchesTheAverageAfterBackward) {
 namespace {
 
 std::vector<std::string> renderer_args(const std::string& work, const std::string& out, int batch, int epochs) {
-    return {"-q",           "--threads",      "1",   "train-renderer", work,     "--out",        out,
-            "--ngf",        "4",              "--ndf", "4",            "--no-vgg", "--epochs",     std::to_string(epochs),
-            "--clip-frames", "3",             "--val-frames", "0",     "--seed",   "7",            "--subsequence",
-            "8",            "--batch-size",   std::to_string(batch),   "--lr",     "1e-4",         "--save-minutes",
-            "0",            "--dist-timeout", "20"};
+    return {"-q",
+            "--threads",
+            "1",
+            "train-renderer",
+            work,
+            "--out",
+            out,
+            "--ngf",
+            "4",
+            "--ndf",
+            "4",
+            "--no-vgg",
+            "--epochs",
+            std::to_string(epochs),
+            "--clip-frames",
+            "3",
+            "--val-frames",
+            "0",
+            "--seed",
+            "7",
+            "--subsequence",
+            "8",
+            "--batch-size",
+            std::to_string(batch),
+            "--lr",
+            "1e-4",
+            "--save-minutes",
+            "0",
+            "--dist-timeout",
+            "20"};
 }
 
 std::string renderer_workdir(const test::TempDir& tmp) {
@@ -332,9 +384,12 @@ Diff weight_diff(const std::string& fa, const std::string& fb, double far) {
 // may move differently, up to lr per step -- how many depends on the kernels (CPU, instruction set, LibTorch: 0.3 %
 // of the weights differed by > lr/20 with LibTorch 1.13 on AVX-512, 8 % with 2.11). Without the gradient sums
 // (the control: one process with the per-rank batch, each step on other data) every weight moves by ~lr per step
-// in its own direction: mean |diff| ~2 lr, 98 % differ by > lr/20. So the mean difference must stay below 0.1 x
-// the control's (measured 0.01 x); a missing or wrong sum gives ~1 x. (lr 1e-4: with 1e-3 the GAN amplifies the
-// rounding within these 6 steps.)
+// in its own direction: mean |diff| ~2 lr, 98 % differ by > lr/20. So the mean difference must stay well below the
+// control's, and a missing or wrong sum gives ~1 x. How far below depends on the kernels' rounding alone: on one
+// machine (Xeon with AVX-512 and AMX, LibTorch 2.11, the same binary) 0.012 x with the kernels capped to SSE4.1,
+// 0.10 x capped to AVX2 and 0.19 x uncapped (61-68 % of the weights then differ by > lr/20); a missing sum in any
+// module would show under every cap. The bound is 0.5 x: between the worst rounding seen and the ~1 x of a wrong
+// sum. (lr 1e-4: with 1e-3 the GAN amplifies the rounding within these 6 steps.)
 TEST(DistTrainRenderer, TwoRanksMatchOneProcessWithTheDoubleBatch) {
     test::TempDir tmp;
     const std::string work = renderer_workdir(tmp);
@@ -347,11 +402,12 @@ TEST(DistTrainRenderer, TwoRanksMatchOneProcessWithTheDoubleBatch) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const Diff d = weight_diff(tmp / "one/epoch_02.safetensors", tmp / "two/epoch_02.safetensors", 0.05 * lr);
     const Diff ctl = weight_diff(tmp / "one/epoch_02.safetensors", tmp / "ctl/epoch_02.safetensors", 0.05 * lr);
-    std::printf("renderer, 2 ranks vs 1 process: max |diff| %.3g (bound %.3g), mean %.3g = %.4f x the control's %.3g; "
-                "%.3f %% differ by > lr/20 (control %.1f %%)\n",
-                d.max, bound, d.mean, d.mean / ctl.mean, ctl.mean, 100 * d.far_share, 100 * ctl.far_share);
+    std::printf(
+        "renderer, 2 ranks vs 1 process: max |diff| %.3g (bound %.3g), mean %.3g = %.4f x the control's %.3g; "
+        "%.3f %% differ by > lr/20 (control %.1f %%)\n",
+        d.max, bound, d.mean, d.mean / ctl.mean, ctl.mean, 100 * d.far_share, 100 * ctl.far_share);
     EXPECT_LE(d.max, bound);
-    EXPECT_LE(d.mean, 0.1 * ctl.mean);
+    EXPECT_LE(d.mean, 0.5 * ctl.mean);
     // only rank 0 wrote: one line per epoch, the number of ranks in it
     const std::string losses = slurp(tmp / "two/losses.jsonl");
     EXPECT_EQ(test::count_lines(losses), 2);
@@ -391,10 +447,12 @@ TEST(DistTrainRenderer, TwoRankRunStoppedMidEpochResumesAsOneProcess) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const Diff d = weight_diff(tmp / "one/epoch_02.safetensors", tmp / "run/epoch_02.safetensors", 0.05 * lr);
     const Diff ctl = weight_diff(tmp / "one/epoch_02.safetensors", tmp / "ctl/epoch_02.safetensors", 0.05 * lr);
-    std::printf("renderer, 2 ranks stopped + 1 process resumed vs 1 process: max |diff| %.3g, mean %.3g = %.4f x the "
-                "control's; %.3f %% differ by > lr/20\n", d.max, d.mean, d.mean / ctl.mean, 100 * d.far_share);
+    std::printf(
+        "renderer, 2 ranks stopped + 1 process resumed vs 1 process: max |diff| %.3g, mean %.3g = %.4f x the "
+        "control's; %.3f %% differ by > lr/20\n",
+        d.max, d.mean, d.mean / ctl.mean, 100 * d.far_share);
     EXPECT_LE(d.max, adam_bound(lr, 0.5, 0.999, 6));
-    EXPECT_LE(d.mean, 0.1 * ctl.mean);
+    EXPECT_LE(d.mean, 0.5 * ctl.mean);  // see the test above
 }
 
 TEST(DistTrainRenderer, KillingARankStopsTheOtherWithinTheTimeout) {
@@ -431,11 +489,14 @@ TEST(DistTrainRenderer, KillingARankStopsTheOtherWithinTheTimeout) {
 TEST(DistOptions, NonFiniteOrOutOfRangeNumbersAreExit2) {
     test::TempDir tmp;
     for (const char* cmd : {"train-manipulator", "train-renderer"})
-        for (const auto& [opt, value] : std::vector<std::pair<std::string, std::string>>{
-                 {"--dist-timeout", "nan"}, {"--dist-timeout", "inf"}, {"--dist-timeout", "0"},
-                 {"--dist-bucket-mb", "nan"}, {"--dist-bucket-mb", "-inf"}, {"--dist-bucket-mb", "0"}}) {
-            const auto r = test::run_ned({cmd, tmp.path(), "--out", tmp / "run", "--no-vgg", opt, value},
-                                         {{"WORLD_SIZE", "1"}});
+        for (const auto& [opt, value] : std::vector<std::pair<std::string, std::string>>{{"--dist-timeout", "nan"},
+                                                                                         {"--dist-timeout", "inf"},
+                                                                                         {"--dist-timeout", "0"},
+                                                                                         {"--dist-bucket-mb", "nan"},
+                                                                                         {"--dist-bucket-mb", "-inf"},
+                                                                                         {"--dist-bucket-mb", "0"}}) {
+            const auto r =
+                test::run_ned({cmd, tmp.path(), "--out", tmp / "run", "--no-vgg", opt, value}, {{"WORLD_SIZE", "1"}});
             EXPECT_EQ(r.exit_code, 2) << cmd << " " << opt << " " << value << ": " << r.err;
             EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
             EXPECT_NE(r.err.find(opt), std::string::npos) << r.err;
@@ -449,9 +510,13 @@ TEST(DistRendezvous, AMissingPeerIsOneLineFromNed) {
     test::TempDir tmp;
     const int port = free_port();
     for (const char* rank : {"1", "0"}) {  // a client without the store's host; the host without its client
-        const auto r = test::run_ned({"-q", "train-manipulator", tmp.path(), "--out", tmp / "run", "--dist-timeout", "1"},
-                                     {{"WORLD_SIZE", "2"}, {"RANK", rank}, {"LOCAL_RANK", rank},
-                                      {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}});
+        const auto r =
+            test::run_ned({"-q", "train-manipulator", tmp.path(), "--out", tmp / "run", "--dist-timeout", "1"},
+                          {{"WORLD_SIZE", "2"},
+                           {"RANK", rank},
+                           {"LOCAL_RANK", rank},
+                           {"MASTER_ADDR", "127.0.0.1"},
+                           {"MASTER_PORT", std::to_string(port)}});
         EXPECT_EQ(r.exit_code, 1) << r.err;
         EXPECT_EQ(test::count_lines(r.err), 1) << "rank " << rank << ":\n" << r.err;
         EXPECT_EQ(r.err.rfind("ned: error: [dist] rank ", 0), 0u) << r.err;
@@ -482,7 +547,9 @@ struct PhaseCase {
     bool busy_survivor = false;
 };
 
-std::ostream& operator<<(std::ostream& os, const PhaseCase& c) { return os << c.trainer << " " << c.point << " " << c.dying; }
+std::ostream& operator<<(std::ostream& os, const PhaseCase& c) {
+    return os << c.trainer << " " << c.point << " " << c.dying;
+}
 
 class DistRankDies : public ::testing::TestWithParam<PhaseCase> {};
 
@@ -512,8 +579,10 @@ TEST_P(DistRankDies, TheOthersStopWithinTheBoundNamingIt) {
     std::vector<Proc> ps;
     for (int r = 0; r < 2; ++r) {
         auto env = rank_env(r, 2, port);
-        if (r == c.dying) env.push_back(std::string("NED_FAULT_POINT=") + c.point);
-        else if (c.busy_survivor) env.push_back(std::string("NED_FAULT_STALL=") + c.point + ":120");
+        if (r == c.dying)
+            env.push_back(std::string("NED_FAULT_POINT=") + c.point);
+        else if (c.busy_survivor)
+            env.push_back(std::string("NED_FAULT_STALL=") + c.point + ":120");
         ps.push_back(spawn(args, env, tmp / ("rank" + std::to_string(r) + ".log")));
     }
     const int survivor = 1 - c.dying;
@@ -523,7 +592,8 @@ TEST_P(DistRankDies, TheOthersStopWithinTheBoundNamingIt) {
     double secs = 0;
     const int rc = wait_exit(ps[survivor], 60, &secs);
     const std::string err = slurp(ps[survivor].err);
-    std::printf("%s, rank %d dies at %s: rank %d exits %d after %.1f s\n", c.trainer, c.dying, c.point, survivor, rc, secs);
+    std::printf("%s, rank %d dies at %s: rank %d exits %d after %.1f s\n", c.trainer, c.dying, c.point, survivor, rc,
+                secs);
     EXPECT_NE(rc, 0) << err;
     EXPECT_NE(rc, -1) << "rank " << survivor << " did not stop within 60 s:\n" << err;
     // the watchdog's 10 s (or --dist-timeout 10 s before the heartbeat runs), the 2.5 s heartbeat check of a failed
@@ -554,7 +624,8 @@ INSTANTIATE_TEST_SUITE_P(
                       PhaseCase{"renderer", "train.data", 1}, PhaseCase{"renderer", "train.broadcast", 1},
                       PhaseCase{"renderer", "train.step", 1}, PhaseCase{"renderer", "train.epoch_end", 1},
                       PhaseCase{"renderer", "train.checkpoint", 0}, PhaseCase{"renderer", "train.resume", 1, true},
-                      PhaseCase{"manip", "train.data", 1, false, true}, PhaseCase{"renderer", "train.data", 1, false, true},
+                      PhaseCase{"manip", "train.data", 1, false, true},
+                      PhaseCase{"renderer", "train.data", 1, false, true},
                       PhaseCase{"renderer", "train.epoch_end", 1, false, true}),
     [](const ::testing::TestParamInfo<PhaseCase>& i) {
         std::string n = std::string(i.param.trainer) + "_" + i.param.point + "_rank" + std::to_string(i.param.dying) +
@@ -570,8 +641,9 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(DistRankDies, KilledTwentySecondsAfterTheStartWithTheDefaultTimeout) {
     test::TempDir tmp;
     write_dataset(tmp / "data");
-    const std::vector<std::string> args = {"train-manipulator", tmp / "data", "--out", tmp / "run", "--epochs", "50",
-                                           "--iters-per-epoch", "50", "--batch-size", "4"};
+    const std::vector<std::string> args = {
+        "train-manipulator", tmp / "data", "--out",        tmp / "run", "--epochs", "50",
+        "--iters-per-epoch", "50",         "--batch-size", "4"};
     const int port = free_port();
     Proc r0 = spawn(args, rank_env(0, 2, port), tmp / "rank0.log");
     Proc r1 = spawn(args, rank_env(1, 2, port), tmp / "rank1.log");
