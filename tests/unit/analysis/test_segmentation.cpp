@@ -8,7 +8,6 @@
 #include "ned/analysis/segmentation.hpp"
 #include "support/test_support.hpp"
 
-using namespace ned::face;
 using namespace ned::analysis;
 
 TEST(UNet, StateDictNamesAndShapesMatchFsgan) {
