@@ -21,7 +21,7 @@ PACKAGES=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libdlib-dev libdlib-data
   libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev nlohmann-json3-dev
-  ffmpeg python3 python3-venv libgloo-dev ninja-build
+  ffmpeg python3 python3-venv libgloo-dev ninja-build clang-format-14
 )
 [ "$NED_TORCH" = debian ] && PACKAGES+=(libtorch-dev python3-numpy python3-torch)
 
