@@ -461,6 +461,213 @@ nlohmann::json to_json(const TrackOptions& o) {
 static_assert(sizeof(TrackOptions) == 120, "TrackOptions changed: update to_json and validate, then this size");
 #endif
 
+namespace {
+
+/// What the detection pass saw: each frame's detections, whether a shot cut starts it, and its time.
+struct Detected {
+    std::vector<std::vector<Detection>> detections;
+    std::vector<bool> cuts;
+    std::vector<double> times;  // frame time in seconds (for --face-at)
+    long frames = 0;
+};
+
+/// Shot cuts from the grey histogram and an 8x8 thumbnail of consecutive frames.
+class CutDetector {
+public:
+    explicit CutDetector(float threshold) : threshold_(threshold) {}
+    /// True when `frame` (frame number `index`) starts a new shot; `g`: its grey image.
+    bool next(const cv::Mat& small_bgr, const cv::Mat& g, long index) {
+        auto hist = grey_histogram(g);
+        cv::Mat thumb;
+        cv::resize(small_bgr, thumb, cv::Size(8, 8), 0, 0, cv::INTER_AREA);
+        bool cut = false;
+        if (!prev_hist_.empty()) {
+            const float d = histogram_distance(hist, prev_hist_);
+            const float m = thumbnail_difference(thumb, prev_thumb_);
+            cut = is_cut(d, m, threshold_);
+            if (cut) NED_LOG_DEBUG("[crop] shot cut at frame {} (histogram distance {:.3f}, thumbnail {:.3f})", index, d, m);
+        }
+        prev_hist_ = std::move(hist);
+        prev_thumb_ = thumb;
+        return cut;
+    }
+
+private:
+    const float threshold_;
+    std::vector<float> prev_hist_;
+    cv::Mat prev_thumb_;
+};
+
+/// The detection pass: this thread decodes, downsizes and finds shot cuts while `nthreads` workers detect faces.
+class DetectionPass {
+public:
+    DetectionPass(const DetectorOptions& dopts, float scale, int nthreads)
+        : queue_(static_cast<size_t>(2 * nthreads + 2)) {
+        for (int i = 0; i < nthreads; ++i) workers_.emplace_back([this, dopts, scale] { work(dopts, scale); });
+    }
+
+    Detected run(io::VideoReader& reader, const std::string& video_path, const TrackOptions& opts,
+                 const cv::Size& small_size, float scale, long total, const ProgressFn& progress) {
+        const int W = reader.info().display_width, H = reader.info().display_height;
+        Detected out;
+        std::exception_ptr reader_error;
+        try {
+            io::Frame fr;
+            CutDetector cuts(opts.cut_threshold);
+            long& frames = out.frames;
+            while ((opts.max_frames <= 0 || frames < opts.max_frames) && reader.read(fr)) {
+                if (fr.bgr.cols != W || fr.bgr.rows != H)
+                    throw InputError(cat(video_path, ": frame ", frames, " is ", fr.bgr.cols, "x", fr.bgr.rows,
+                                         ", expected ", W, "x", H, " (size changes mid-stream are not supported)"));
+                cv::Mat small_bgr;
+                if (small_size.width == W && small_size.height == H)
+                    small_bgr = fr.bgr;
+                else
+                    cv::resize(fr.bgr, small_bgr, small_size, 0, 0, scale < 1.f ? cv::INTER_AREA : cv::INTER_LINEAR);
+                cv::Mat g;
+                cv::cvtColor(small_bgr, g, cv::COLOR_BGR2GRAY);
+                out.cuts.push_back(cuts.next(small_bgr, g, frames));
+                out.times.push_back(fr.time_s);
+                // HOG detects on the grey image, the learned detectors on colour (small_bgr may share the decoder's buffer)
+                queue_.push({frames, detector_needs_colour(opts.detector) ? small_bgr.clone() : std::move(g)});
+                ++frames;
+                {
+                    std::lock_guard<std::mutex> lk(mutex_);
+                    if (worker_error_) break;
+                }
+                if (progress) progress(done_.load(), std::max(total, frames));
+            }
+        } catch (...) {
+            reader_error = std::current_exception();
+        }
+        stop();
+        if (reader_error) std::rethrow_exception(reader_error);
+        if (worker_error_) std::rethrow_exception(worker_error_);
+        out.detections = std::move(detections_);
+        return out;
+    }
+
+    ~DetectionPass() { stop(); }
+
+private:
+    void work(const DetectorOptions& dopts, float scale) {
+        try {
+            FaceDetector det(dopts);
+            DetectItem it;
+            while (queue_.pop(it)) {
+                auto d = det.detect_scaled(it.grey, scale);
+                {
+                    std::lock_guard<std::mutex> lk(mutex_);
+                    if (static_cast<long>(detections_.size()) <= it.index) detections_.resize(it.index + 1);
+                    detections_[it.index] = std::move(d);
+                }
+                ++done_;
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lk(mutex_);
+            if (!worker_error_) worker_error_ = std::current_exception();
+            queue_.close();
+        }
+    }
+
+    void stop() {
+        queue_.close();
+        for (auto& w : workers_)
+            if (w.joinable()) w.join();
+    }
+
+    std::vector<std::vector<Detection>> detections_;
+    std::mutex mutex_;
+    std::atomic<long> done_{0};
+    std::exception_ptr worker_error_;
+    BoundedQueue<DetectItem> queue_;
+    std::vector<std::thread> workers_;
+};
+
+/// The target's detection in each frame: the face --face-at points at or --target-face shows (followed from
+/// there), else the --face-index-th largest; warns where it was picked among several faces.
+TargetSelection choose_target(const Detected& d, const std::string& video_path, const TrackOptions& opts,
+                              int max_gap, int fps_num, int fps_den) {
+    const auto& detections = d.detections;
+    auto at_time = [&](long t) {
+        return fps_num > 0 ? cat("frame ", t, " (", std::round(10.0 * t * fps_den / fps_num) / 10.0, " s)")
+                           : cat("frame ", t);
+    };
+    TargetSelection sel;
+    // --target-face picks the person by identity (unless --face-at points at them), then follows them as --face-at
+    const bool by_photo = !opts.face_at.active() && !opts.target_face.empty() && opts.identity;
+    if (opts.face_at.active() || by_photo) {
+        IdentityOptions io;
+        io.target_face = opts.target_face;
+        io.threshold = opts.identity_threshold;
+        const auto [anchor, det] = by_photo ? find_target_face(video_path, detections, io)
+                                            : find_face_at(detections, d.cuts, d.times, opts.face_at, max_gap, video_path);
+        NED_LOG_INFO("[crop] {}: target is the face at x {:.0f}-{:.0f}, y {:.0f}-{:.0f} in frame {}",
+                     by_photo ? "--target-face" : "--face-at", detections[anchor][det].box[0],
+                     detections[anchor][det].box[2], detections[anchor][det].box[1], detections[anchor][det].box[3],
+                     anchor);
+        sel = select_target_at(detections, d.cuts, anchor, det, opts.min_iou, max_gap);
+        for (long t = 0; t < d.frames; ++t)
+            if (sel.acquired_among[t] > 1)
+                NED_LOG_WARN("[crop] {}: target picked again among {} faces as the one most similar in position and "
+                             "size to the --face-at target's last box; check the contact sheet",
+                             at_time(t), sel.acquired_among[t]);
+    } else {
+        sel = select_target(detections, d.cuts, opts.face_index, opts.min_iou, max_gap);
+        for (long t = 0; t < d.frames; ++t)
+            if (sel.acquired_among[t] > 1)
+                NED_LOG_WARN("[crop] {}: target picked among {} faces by size (--face-index {}); faces are not told "
+                             "apart by identity, so check the contact sheet when the shot shows other people "
+                             "(or point at the person with --face-at)",
+                             at_time(t), sel.acquired_among[t], opts.face_index);
+    }
+    return sel;
+}
+
+/// Frames t..e-1 (one segment: a shot or a re-acquisition) of the track: gaps filled, each run of valid frames
+/// median-smoothed on its own (never across an invalid gap), boxes squared, crop transforms.
+void fill_segment(face::FaceTrack& track, long t, long e, const Detected& d, const TargetSelection& sel,
+                  const TrackOptions& opts, int max_gap) {
+    const auto& detections = d.detections;
+    track.frames[t].shot_start = true;
+    std::vector<cv::Vec4f> boxes(e - t);
+    std::vector<bool> present(e - t);
+    for (long i = t; i < e; ++i) {
+        present[i - t] = sel.chosen[i] >= 0;
+        if (present[i - t]) boxes[i - t] = hog_to_ned_box(detections[i][sel.chosen[i]].box);
+    }
+    const std::vector<face::FrameStatus> status = fill_gaps(boxes, present, max_gap);
+    for (long r = t; r < e;) {
+        if (status[r - t] == face::FrameStatus::NoFace) {
+            track.frames[r++].status = face::FrameStatus::NoFace;
+            continue;
+        }
+        long q = r;
+        while (q < e && status[q - t] != face::FrameStatus::NoFace) ++q;
+        const std::vector<cv::Vec4f> run(boxes.begin() + (r - t), boxes.begin() + (q - t));
+        const std::vector<cv::Vec4f> smooth = median_smooth(run, opts.smooth_window);
+        for (long i = r; i < q; ++i) {
+            face::FaceFrame& f = track.frames[i];
+            f.box = face::make_square(smooth[i - r]);
+            if (fraction_inside(f.box, track.width, track.height) < opts.min_inside) {
+                f.status = face::FrameStatus::OutsideFrame;
+                continue;
+            }
+            f.status = status[i - t];
+            f.valid = true;
+            f.detected = f.status == face::FrameStatus::Detected;
+            if (f.detected) {
+                f.detector = detections[i][sel.chosen[i]].source;
+                f.detector_yaw_deg = detections[i][sel.chosen[i]].yaw_deg;
+            }
+            f.crop_to_frame = face::crop_transform(f.box, opts.crop_size, opts.margin);
+        }
+        r = q;
+    }
+}
+
+}  // namespace
+
 face::FaceTrack build_track(const std::string& video_path, const TrackOptions& opts, const ProgressFn& progress) {
     opts.validate();
     DetectorOptions dopts;
@@ -486,127 +693,21 @@ face::FaceTrack build_track(const std::string& video_path, const TrackOptions& o
 
     int nthreads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
     nthreads = std::max(1, nthreads);
-
-    // the learned detectors run on `nthreads` frame workers at once: each single-threaded (ScopedTorchThreads)
-    std::optional<ScopedTorchThreads> torch_threads;
-    if (nthreads > 1) torch_threads.emplace(1);
-    std::vector<std::vector<Detection>> detections;
-    std::mutex det_mutex;
-    std::atomic<long> done{0};
-    std::exception_ptr worker_error;
-    BoundedQueue<DetectItem> queue(static_cast<size_t>(2 * nthreads + 2));
-    std::vector<std::thread> workers;
-    for (int i = 0; i < nthreads; ++i) {
-        workers.emplace_back([&, i] {
-            try {
-                FaceDetector det(dopts);
-                DetectItem it;
-                while (queue.pop(it)) {
-                    auto d = det.detect_scaled(it.grey, scale);
-                    {
-                        std::lock_guard<std::mutex> lk(det_mutex);
-                        if (static_cast<long>(detections.size()) <= it.index) detections.resize(it.index + 1);
-                        detections[it.index] = std::move(d);
-                    }
-                    ++done;
-                }
-            } catch (...) {
-                std::lock_guard<std::mutex> lk(det_mutex);
-                if (!worker_error) worker_error = std::current_exception();
-                queue.close();
-            }
-        });
+    Detected d;
+    {
+        // the learned detectors run on `nthreads` frame workers at once: each single-threaded (ScopedTorchThreads)
+        std::optional<ScopedTorchThreads> torch_threads;
+        if (nthreads > 1) torch_threads.emplace(1);
+        DetectionPass pass(dopts, scale, nthreads);
+        d = pass.run(reader, video_path, opts, small_size, scale, total, progress);
     }
-
-    std::vector<bool> cuts;
-    std::vector<double> times;  // frame time in seconds (for --face-at)
-    long frames = 0;
-    std::exception_ptr reader_error;
-    try {
-        io::Frame fr;
-        cv::Mat grey_full, grey_small;
-        std::vector<float> prev_hist;
-        cv::Mat prev_thumb;
-        while ((opts.max_frames <= 0 || frames < opts.max_frames) && reader.read(fr)) {
-            if (fr.bgr.cols != W || fr.bgr.rows != H)
-                throw InputError(cat(video_path, ": frame ", frames, " is ", fr.bgr.cols, "x", fr.bgr.rows,
-                                     ", expected ", W, "x", H, " (size changes mid-stream are not supported)"));
-            cv::Mat small_bgr;
-            if (small_size.width == W && small_size.height == H)
-                small_bgr = fr.bgr;
-            else
-                cv::resize(fr.bgr, small_bgr, small_size, 0, 0, scale < 1.f ? cv::INTER_AREA : cv::INTER_LINEAR);
-            cv::Mat g;
-            cv::cvtColor(small_bgr, g, cv::COLOR_BGR2GRAY);
-            auto hist = grey_histogram(g);
-            cv::Mat thumb;
-            cv::resize(small_bgr, thumb, cv::Size(8, 8), 0, 0, cv::INTER_AREA);
-            bool cut = false;
-            if (!prev_hist.empty()) {
-                const float d = histogram_distance(hist, prev_hist);
-                const float m = thumbnail_difference(thumb, prev_thumb);
-                cut = is_cut(d, m, opts.cut_threshold);
-                if (cut) NED_LOG_DEBUG("[crop] shot cut at frame {} (histogram distance {:.3f}, thumbnail {:.3f})", frames, d, m);
-            }
-            prev_hist = std::move(hist);
-            prev_thumb = thumb;
-            cuts.push_back(cut);
-            times.push_back(fr.time_s);
-            // HOG detects on the grey image, the learned detectors on colour (small_bgr may share the decoder's buffer)
-            queue.push({frames, detector_needs_colour(opts.detector) ? small_bgr.clone() : std::move(g)});
-            ++frames;
-            {
-                std::lock_guard<std::mutex> lk(det_mutex);
-                if (worker_error) break;
-            }
-            if (progress) progress(done.load(), std::max(total, frames));
-        }
-    } catch (...) {
-        reader_error = std::current_exception();
-    }
-    queue.close();
-    for (auto& w : workers) w.join();
-    torch_threads.reset();
-    if (reader_error) std::rethrow_exception(reader_error);
-    if (worker_error) std::rethrow_exception(worker_error);
-    if (progress) progress(frames, frames);
-    if (frames == 0) throw InputError(cat(video_path, ": no video frames could be decoded"));
-    detections.resize(frames);
+    if (progress) progress(d.frames, d.frames);
+    if (d.frames == 0) throw InputError(cat(video_path, ": no video frames could be decoded"));
+    d.detections.resize(d.frames);
 
     const int fps_num = info.frame_rate.num, fps_den = info.frame_rate.den > 0 ? info.frame_rate.den : 1;
     const int max_gap = gap_frames(opts.max_gap_s, fps_num, fps_den);
-    auto at_time = [&](long t) {
-        return fps_num > 0 ? cat("frame ", t, " (", std::round(10.0 * t * fps_den / fps_num) / 10.0, " s)")
-                           : cat("frame ", t);
-    };
-    TargetSelection sel;
-    // --target-face picks the person by identity (unless --face-at points at them), then follows them as --face-at
-    const bool by_photo = !opts.face_at.active() && !opts.target_face.empty() && opts.identity;
-    if (opts.face_at.active() || by_photo) {
-        IdentityOptions io;
-        io.target_face = opts.target_face;
-        io.threshold = opts.identity_threshold;
-        const auto [anchor, det] = by_photo ? find_target_face(video_path, detections, io)
-                                            : find_face_at(detections, cuts, times, opts.face_at, max_gap, video_path);
-        NED_LOG_INFO("[crop] {}: target is the face at x {:.0f}-{:.0f}, y {:.0f}-{:.0f} in frame {}",
-                     by_photo ? "--target-face" : "--face-at", detections[anchor][det].box[0],
-                     detections[anchor][det].box[2], detections[anchor][det].box[1], detections[anchor][det].box[3],
-                     anchor);
-        sel = select_target_at(detections, cuts, anchor, det, opts.min_iou, max_gap);
-        for (long t = 0; t < frames; ++t)
-            if (sel.acquired_among[t] > 1)
-                NED_LOG_WARN("[crop] {}: target picked again among {} faces as the one most similar in position and "
-                             "size to the --face-at target's last box; check the contact sheet",
-                             at_time(t), sel.acquired_among[t]);
-    } else {
-        sel = select_target(detections, cuts, opts.face_index, opts.min_iou, max_gap);
-        for (long t = 0; t < frames; ++t)
-            if (sel.acquired_among[t] > 1)
-                NED_LOG_WARN("[crop] {}: target picked among {} faces by size (--face-index {}); faces are not told "
-                             "apart by identity, so check the contact sheet when the shot shows other people "
-                             "(or point at the person with --face-at)",
-                             at_time(t), sel.acquired_among[t], opts.face_index);
-    }
+    const TargetSelection sel = choose_target(d, video_path, opts, max_gap, fps_num, fps_den);
 
     face::FaceTrack track;
     track.source = video_path;
@@ -615,46 +716,11 @@ face::FaceTrack build_track(const std::string& video_path, const TrackOptions& o
     track.fps_num = fps_num;
     track.fps_den = fps_den;
     track.crop_size = opts.crop_size;
-    track.frames.resize(frames);
-    for (long t = 0; t < frames;) {
+    track.frames.resize(d.frames);
+    for (long t = 0; t < d.frames;) {
         long e = t + 1;
-        while (e < frames && !sel.segment_start[e]) ++e;
-        track.frames[t].shot_start = true;
-        std::vector<cv::Vec4f> boxes(e - t);
-        std::vector<bool> present(e - t);
-        for (long i = t; i < e; ++i) {
-            present[i - t] = sel.chosen[i] >= 0;
-            if (present[i - t]) boxes[i - t] = hog_to_ned_box(detections[i][sel.chosen[i]].box);
-        }
-        const std::vector<face::FrameStatus> status = fill_gaps(boxes, present, max_gap);
-        // median-smooth each run of valid frames on its own (never across an invalid gap)
-        for (long r = t; r < e;) {
-            if (status[r - t] == face::FrameStatus::NoFace) {
-                track.frames[r++].status = face::FrameStatus::NoFace;
-                continue;
-            }
-            long q = r;
-            while (q < e && status[q - t] != face::FrameStatus::NoFace) ++q;
-            const std::vector<cv::Vec4f> run(boxes.begin() + (r - t), boxes.begin() + (q - t));
-            const std::vector<cv::Vec4f> smooth = median_smooth(run, opts.smooth_window);
-            for (long i = r; i < q; ++i) {
-                face::FaceFrame& f = track.frames[i];
-                f.box = face::make_square(smooth[i - r]);
-                if (fraction_inside(f.box, W, H) < opts.min_inside) {
-                    f.status = face::FrameStatus::OutsideFrame;
-                    continue;
-                }
-                f.status = status[i - t];
-                f.valid = true;
-                f.detected = f.status == face::FrameStatus::Detected;
-                if (f.detected) {
-                    f.detector = detections[i][sel.chosen[i]].source;
-                    f.detector_yaw_deg = detections[i][sel.chosen[i]].yaw_deg;
-                }
-                f.crop_to_frame = face::crop_transform(f.box, opts.crop_size, opts.margin);
-            }
-            r = q;
-        }
+        while (e < d.frames && !sel.segment_start[e]) ++e;
+        fill_segment(track, t, e, d, sel, opts, max_gap);
         t = e;
     }
     if (opts.identity) {
