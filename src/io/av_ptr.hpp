@@ -82,6 +82,9 @@ int find_video_stream(const AVFormatContext* fmt, const std::string& path);
 /// Clockwise display rotation (0/90/180/270) from the stream's display-matrix side data.
 int stream_rotation(const AVStream* st);
 
+/// VideoInfo's pix_fmt, bit_depth, chroma, has_alpha and color from a stream's parameters.
+void describe_pixels(const AVCodecParameters* par, VideoInfo& info);
+
 /// Fill everything in VideoInfo except frame_count (set to an estimate) from an opened input.
 VideoInfo describe(const AVFormatContext* fmt, int video_index, const std::string& path);
 

@@ -107,6 +107,32 @@ int stream_rotation(const AVStream* st) {
     return static_cast<int>(cw);
 }
 
+void describe_pixels(const AVCodecParameters* par, VideoInfo& info) {
+    const auto format = static_cast<AVPixelFormat>(par->format);
+    const AVPixFmtDescriptor* desc = par->format >= 0 ? av_pix_fmt_desc_get(format) : nullptr;
+    info.pix_fmt = desc ? desc->name : "";
+    info.color.primaries = par->color_primaries;
+    info.color.transfer = par->color_trc;
+    info.color.matrix = par->color_space;
+    info.color.range = par->color_range;
+    if (!desc) return;
+    info.bit_depth = desc->comp[0].depth;
+    info.has_alpha = (desc->flags & AV_PIX_FMT_FLAG_ALPHA) != 0;
+    if (desc->nb_components - (info.has_alpha ? 1 : 0) == 1) {
+        info.chroma = "gray";
+    } else if ((desc->flags & AV_PIX_FMT_FLAG_RGB) || (desc->log2_chroma_w == 0 && desc->log2_chroma_h == 0)) {
+        info.chroma = "444";
+    } else if (desc->log2_chroma_h == 0) {
+        info.chroma = "422";  // (4:1:1 kept as the nearest layout an encoder holds)
+    } else {
+        info.chroma = "420";
+    }
+    // The deprecated yuvj* formats are full range whatever the tag says.
+    if (format == AV_PIX_FMT_YUVJ420P || format == AV_PIX_FMT_YUVJ422P || format == AV_PIX_FMT_YUVJ444P ||
+        format == AV_PIX_FMT_YUVJ440P || format == AV_PIX_FMT_YUVJ411P)
+        info.color.range = AVCOL_RANGE_JPEG;
+}
+
 VideoInfo describe(const AVFormatContext* fmt, int video_index, const std::string& path) {
     VideoInfo info;
     info.path = path;
@@ -126,8 +152,7 @@ VideoInfo describe(const AVFormatContext* fmt, int video_index, const std::strin
     if (fr.num <= 0 || fr.den <= 0) fr = AVRational{0, 1};
     info.frame_rate = to_rational(fr);
     info.time_base = to_rational(st->time_base);
-    const char* pf = par->format >= 0 ? av_get_pix_fmt_name(static_cast<AVPixelFormat>(par->format)) : nullptr;
-    info.pix_fmt = pf ? pf : "";
+    describe_pixels(par, info);
     info.start_pts = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
     if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) {
         info.duration_s = static_cast<double>(fmt->duration) / AV_TIME_BASE;

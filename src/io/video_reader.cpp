@@ -1,5 +1,6 @@
 // VideoReader: demux + decode (libavformat/libavcodec), convert to BGR (libswscale), apply the display
-// rotation (cv::rotate) and hand out frames with their presentation timestamps, exactly as decoded.
+// rotation (cv::rotate) and hand out frames with their presentation timestamps, exactly as decoded. BGR24 by
+// default; BGR48 (full 16-bit scale) for a deep source read at FrameDepth::Source.
 #include <opencv2/core.hpp>
 
 #include <algorithm>
@@ -21,6 +22,7 @@ struct VideoReader::Impl {
     VideoInfo info;
     AVStream* st = nullptr;
     int vi = -1;
+    bool deep = false;  // hand out CV_16UC3 (BGR48) frames
 
     // Converter cache key.
     int sws_w = 0, sws_h = 0, sws_fmt = -1, sws_cs = -1, sws_range = -1;
@@ -182,8 +184,8 @@ void VideoReader::Impl::convert(Frame& out) {
     const bool full = frame->color_range == AVCOL_RANGE_JPEG || f == AV_PIX_FMT_YUVJ420P || f == AV_PIX_FMT_YUVJ422P ||
                       f == AV_PIX_FMT_YUVJ444P;
     if (!sws || w != sws_w || h != sws_h || f != sws_fmt || cs != sws_cs || int(full) != sws_range) {
-        sws.reset(sws_getContext(w, h, static_cast<AVPixelFormat>(f), w, h, AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr,
-                                 nullptr, nullptr));
+        sws.reset(sws_getContext(w, h, static_cast<AVPixelFormat>(f), w, h,
+                                 deep ? AV_PIX_FMT_BGR48LE : AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr, nullptr, nullptr));
         if (!sws) {
             const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(f));
             throw IoError(cat("[io] ", path, ": cannot convert frame ", next_index - 1, " from pixel format ",
@@ -196,8 +198,8 @@ void VideoReader::Impl::convert(Frame& out) {
     }
     // Always a fresh buffer (callers may keep earlier frames), with spare rows below the image: swscale's
     // SIMD paths may write a little past the end of the last row.
-    const int pad_rows = 64 / (3 * w) + 2;
-    cv::Mat padded(h + pad_rows, w, CV_8UC3);
+    const int pad_rows = 64 / ((deep ? 6 : 3) * w) + 2;
+    cv::Mat padded(h + pad_rows, w, deep ? CV_16UC3 : CV_8UC3);
     cv::Mat bgr = padded.rowRange(0, h);
     uint8_t* dst[4] = {bgr.data, nullptr, nullptr, nullptr};
     int dst_stride[4] = {static_cast<int>(bgr.step[0]), 0, 0, 0};
@@ -214,13 +216,14 @@ void VideoReader::Impl::convert(Frame& out) {
     out.bgr = rotated;
 }
 
-VideoReader::VideoReader(const std::string& path, int threads) : impl_(std::make_unique<Impl>()) {
+VideoReader::VideoReader(const std::string& path, int threads, FrameDepth depth) : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
     m.path = path;
     m.fmt = av::open_input(path);
     m.vi = av::find_video_stream(m.fmt.get(), path);
     m.st = m.fmt->streams[m.vi];
     m.info = av::describe(m.fmt.get(), m.vi, path);
+    m.deep = depth == FrameDepth::Source && m.info.bit_depth > 8;
     for (unsigned i = 0; i < m.fmt->nb_streams; ++i)
         if (static_cast<int>(i) != m.vi) m.fmt->streams[i]->discard = AVDISCARD_ALL;
 

@@ -1,24 +1,21 @@
-// VideoWriter: BGR frames -> yuv420p (libswscale) -> libx264 at the caller's timestamps, muxed with every
+// VideoWriter: BGR frames (8 or 16 bits, or grey) -> the output pix_fmt (libswscale, with the output's matrix and
+// range) -> libx264 / libx265 / prores_ks / ffv1 at the caller's timestamps, muxed with every
 // audio stream of the source copied packet for packet. The source is opened a second time for its audio
 // packets, which are written in dts order alongside the video packets (bounded memory).
 #include <opencv2/core.hpp>
 
 #include <algorithm>
 #include <exception>
-#include <array>
-#include <cctype>
 #include <cstring>
 #include <filesystem>
 
 #include "io/av_ptr.hpp"
+#include "io/writer_format.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
 
 namespace ned::io {
 namespace {
-
-const std::array<const char*, 10> kPresets = {"ultrafast", "superfast", "veryfast", "faster", "fast",
-                                              "medium",    "slow",      "slower",   "veryslow", "placebo"};
 
 struct AudioMap {
     int in_index;
@@ -36,11 +33,14 @@ struct VideoWriter::Impl {
     av::OutputContextPtr out;
     av::CodecContextPtr enc;
     av::SwsPtr sws;
+    int sws_input = -1;  // the AVPixelFormat `sws` converts from (BGR24, BGR48LE, GRAY8, GRAY16LE)
+    AVPixelFormat pix_fmt = AV_PIX_FMT_YUV420P;
+    av::OutputColor color;
     av::FramePtr yuv;
     av::PacketPtr pkt;
     AVStream* vst = nullptr;
-    cv::Mat staging;                    // BGR input with spare rows for swscale
-    int width = 0, height = 0;          // encoded size (display size rounded up to even)
+    cv::Mat staging;            // the input frame with spare rows for swscale
+    int width = 0, height = 0;  // encoded size (display size rounded up to the chroma subsampling)
     int64_t last_pts = AV_NOPTS_VALUE;
     int64_t frames = 0;
     bool finished = false;
@@ -67,13 +67,14 @@ struct VideoWriter::Impl {
     void write_packet(AVPacket* p);
 
     // The constructor's steps, in order.
-    void check_options() const;
     void open_container(const std::string& out_path);
     AVRational open_encoder();
+    void set_codec_options(AVCodecContext* c) const;
     void map_audio();
     void write_header(const std::string& out_path);
     void offset_opus_audio();
     void make_converter();
+    void convert(const cv::Mat& src);
 };
 
 void VideoWriter::Impl::write_packet(AVPacket* p) {
@@ -137,7 +138,9 @@ void VideoWriter::Impl::drain(bool flushing) {
     for (;;) {
         const int err = avcodec_receive_packet(enc.get(), pkt.get());
         if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return;
-        if (err < 0) throw IoError(cat("[io] ", path, ": the H.264 encoder failed: ", av::error_string(err)));
+        if (err < 0)
+            throw IoError(cat("[io] ", path, ": the ", av::codec_label(options.codec),
+                              " encoder failed: ", av::error_string(err)));
         pkt->stream_index = vst->index;
         av_packet_rescale_ts(pkt.get(), enc->time_base, vst->time_base);
         const int64_t t = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
@@ -146,45 +149,56 @@ void VideoWriter::Impl::drain(bool flushing) {
     }
 }
 
-void VideoWriter::Impl::check_options() const {
-    if (options.crf < 0 || options.crf > 51)
-        throw InputError(cat("invalid CRF ", options.crf, " for '", path, "': expected 0..51"));
-    if (std::find_if(kPresets.begin(), kPresets.end(), [&](const char* p) { return options.preset == p; }) ==
-        kPresets.end())
-        throw InputError(cat("invalid x264 preset '", options.preset,
-                             "': expected ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, "
-                             "veryslow or placebo"));
-    if (source.display_width <= 0 || source.display_height <= 0)
-        throw InputError(cat("cannot write '", path, "': the source frame size is unknown (",
-                             source.display_width, "x", source.display_height, ")"));
-}
-
-/// The output context, its container chosen from `out_path`'s extension (it must hold H.264).
+/// The output context, its container chosen from `out_path`'s extension (checked by check_writer_options).
 void VideoWriter::Impl::open_container(const std::string& out_path) {
     AVFormatContext* raw = nullptr;
     const int err = avformat_alloc_output_context2(&raw, nullptr, nullptr, out_path.c_str());
     if (err < 0 || !raw)
-        throw InputError(cat("cannot choose a container for '", path,
-                             "' from its extension; use .mp4, .mov or .mkv"));
+        throw InputError(cat("cannot choose a container for '", path, "' from its extension; use .mp4, .mov or .mkv"));
     out.reset(raw);
-    const AVOutputFormat* ofmt = out->oformat;
-    if (avformat_query_codec(ofmt, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) != 1)
-        throw InputError(cat("the ", ofmt->name, " container of '", path,
-                             "' cannot hold H.264 video; use .mp4, .mov or .mkv"));
 }
 
-/// Opens libx264 at the source's time base (returned) and size (rounded up to even), and the video stream.
+/// The encoder's own settings: rate control (x264/x265), ProRes profile, FFV1 level and slice CRCs.
+void VideoWriter::Impl::set_codec_options(AVCodecContext* c) const {
+    switch (options.codec) {
+        case Codec::H264:
+        case Codec::H265:
+            av_opt_set(c->priv_data, "preset", options.preset.c_str(), 0);
+            av_opt_set_int(c->priv_data, "crf", options.crf, 0);
+            if (options.codec == Codec::H265) av_opt_set(c->priv_data, "x265-params", "log-level=error", 0);
+            break;
+        case Codec::ProRes: {  // 3 = 422 HQ, 4 = 4444 (with alpha when the pix_fmt has it)
+            const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(pix_fmt);
+            av_opt_set_int(c->priv_data, "profile", d && d->log2_chroma_w == 0 ? 4 : 3, 0);
+            av_opt_set(c->priv_data, "vendor", "apl0", 0);
+            break;
+        }
+        case Codec::Ffv1:  // FFV1 version 3, every frame a keyframe, slices protected by CRCs (archival settings)
+            c->level = 3;
+            c->gop_size = 1;
+            av_opt_set_int(c->priv_data, "slicecrc", 1, 0);
+            break;
+    }
+}
+
+/// Opens the encoder at the source's time base (returned) and size (rounded up to the pix_fmt's chroma
+/// subsampling), with the output's colour tags, and the video stream.
 AVRational VideoWriter::Impl::open_encoder() {
-    const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-    if (!codec) throw IoError("[io] the libx264 encoder is not available in this FFmpeg build");
+    const AVCodec* codec = avcodec_find_encoder_by_name(av::encoder_name(options.codec));
+    if (!codec) throw IoError(cat("[io] the ", av::encoder_name(options.codec), " encoder is not available"));
     enc.reset(avcodec_alloc_context3(codec));
     if (!enc) throw std::bad_alloc();
+    const std::string pix_fmt_name = output_pix_fmt(source, options);
+    pix_fmt = av_get_pix_fmt(pix_fmt_name.c_str());
+    color = av::output_color(source, options, pix_fmt);
 
-    width = source.display_width + (source.display_width & 1);
-    height = source.display_height + (source.display_height & 1);
+    const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(pix_fmt);
+    const int mw = (1 << desc->log2_chroma_w) - 1, mh = (1 << desc->log2_chroma_h) - 1;
+    width = (source.display_width + mw) & ~mw;
+    height = (source.display_height + mh) & ~mh;
     if (width != source.display_width || height != source.display_height)
-        NED_LOG_WARN("[io] {}: {}x{} frames are padded to {}x{} (yuv420p needs even sizes)", path,
-                     source.display_width, source.display_height, width, height);
+        NED_LOG_WARN("[io] {}: {}x{} frames are padded to {}x{} ({} needs even sizes)", path, source.display_width,
+                     source.display_height, width, height, pix_fmt_name);
 
     AVRational tb = av::to_av(source.time_base);
     if (tb.num <= 0 || tb.den <= 0) {
@@ -194,24 +208,31 @@ AVRational VideoWriter::Impl::open_encoder() {
     AVCodecContext* c = enc.get();
     c->width = width;
     c->height = height;
-    c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->pix_fmt = pix_fmt;
     c->time_base = tb;
     if (source.frame_rate.num > 0 && source.frame_rate.den > 0) c->framerate = av::to_av(source.frame_rate);
     c->sample_aspect_ratio = AVRational{1, 1};
-    // BGR -> YUV below uses swscale's default BT.601 limited-range matrix; say so in the stream.
-    c->colorspace = AVCOL_SPC_SMPTE170M;
-    c->color_range = AVCOL_RANGE_MPEG;
+    // The matrix and range the conversion in write() uses (BT.601 limited when the source says nothing).
+    c->color_primaries = color.primaries;
+    c->color_trc = color.transfer;
+    c->colorspace = color.matrix;
+    c->color_range = color.range;
     c->thread_count = options.threads > 0 ? options.threads : 0;
     if (out->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    av_opt_set(c->priv_data, "preset", options.preset.c_str(), 0);
-    av_opt_set_int(c->priv_data, "crf", options.crf, 0);
+    set_codec_options(c);
     int err = avcodec_open2(c, codec, nullptr);
-    if (err < 0) throw IoError(cat("[io] ", path, ": cannot open libx264: ", av::error_string(err)));
+    if (err < 0)
+        throw IoError(
+            cat("[io] ", path, ": cannot open ", av::encoder_name(options.codec), ": ", av::error_string(err)));
 
     vst = avformat_new_stream(out.get(), nullptr);
     if (!vst) throw std::bad_alloc();
     err = avcodec_parameters_from_context(vst->codecpar, c);
     if (err < 0) throw IoError(cat("[io] ", path, ": cannot set up the video stream: ", av::error_string(err)));
+    // H.265 in .mp4/.mov as 'hvc1', the tag Apple's players and editors read.
+    const std::string muxer = out->oformat->name;
+    if (options.codec == Codec::H265 && (muxer == "mp4" || muxer == "mov"))
+        vst->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
     vst->time_base = tb;
     vst->avg_frame_rate = c->framerate;
     return tb;
@@ -231,8 +252,8 @@ void VideoWriter::Impl::map_audio() {
         const char* cname = avcodec_get_name(ist->codecpar->codec_id);
         const int q = avformat_query_codec(ofmt, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL);
         if (q == 0) {
-            throw InputError(cat("audio stream #", i, " of '", source.path, "' is ", cname, ", which the ",
-                                 ofmt->name, " container of '", path,
+            throw InputError(cat("audio stream #", i, " of '", source.path, "' is ", cname, ", which the ", ofmt->name,
+                                 " container of '", path,
                                  "' cannot hold without re-encoding; write a .mkv output instead"));
         }
         AVStream* ost = avformat_new_stream(out.get(), nullptr);
@@ -286,23 +307,49 @@ void VideoWriter::Impl::offset_opus_audio() {
         if (pre_skip <= 0) continue;
         const int64_t delay_ns = av_rescale_q(pre_skip, AVRational{1, 48000}, AVRational{1, 1000000000});
         a.offset = av_rescale_q(delay_ns, AVRational{1, 1000000000}, out->streams[a.out_index]->time_base);
-        NED_LOG_DEBUG("[io] {}: Opus pre-skip {} samples: audio stream #{} timestamps +{}", path, pre_skip,
-                      a.out_index, a.offset);
+        NED_LOG_DEBUG("[io] {}: Opus pre-skip {} samples: audio stream #{} timestamps +{}", path, pre_skip, a.out_index,
+                      a.offset);
     }
 }
 
-/// The yuv420p frame, the packet and the BGR -> yuv420p converter every write uses.
+/// The frame in the output pix_fmt and the packet every write uses (the converter is made by the first write).
 void VideoWriter::Impl::make_converter() {
     yuv = av::make_frame();
-    yuv->format = AV_PIX_FMT_YUV420P;
+    yuv->format = pix_fmt;
     yuv->width = width;
     yuv->height = height;
+    yuv->color_primaries = color.primaries;
+    yuv->color_trc = color.transfer;
+    yuv->colorspace = color.matrix;
+    yuv->color_range = color.range;
     const int err = av_frame_get_buffer(yuv.get(), 0);
     if (err < 0) throw std::bad_alloc();
     pkt = av::make_packet();
-    sws.reset(sws_getContext(width, height, AV_PIX_FMT_BGR24, width, height, AV_PIX_FMT_YUV420P, SWS_BICUBIC,
-                             nullptr, nullptr, nullptr));
-    if (!sws) throw IoError("[io] cannot create the BGR -> yuv420p converter");
+}
+
+/// Converts the staged frame `src` into `yuv` with the output's matrix and range. The converter is made for the
+/// first frame's type and again when the type changes; for BGR24 -> BT.601 limited range it is swscale's default
+/// one (no colourspace details set), as it always was.
+void VideoWriter::Impl::convert(const cv::Mat& src) {
+    const int depth = src.depth() == CV_16U ? 16 : 8;
+    const AVPixelFormat in = src.channels() == 1 ? (depth == 16 ? AV_PIX_FMT_GRAY16LE : AV_PIX_FMT_GRAY8)
+                                                 : (depth == 16 ? AV_PIX_FMT_BGR48LE : AV_PIX_FMT_BGR24);
+    if (!sws || sws_input != in) {
+        sws.reset(sws_getContext(width, height, in, width, height, pix_fmt, SWS_BICUBIC, nullptr, nullptr, nullptr));
+        if (!sws)
+            throw IoError(cat("[io] cannot create the ", av_get_pix_fmt_name(in), " -> ", av_get_pix_fmt_name(pix_fmt),
+                              " converter"));
+        if (!color.sws_default || in != AV_PIX_FMT_BGR24) {
+            const int* table =
+                sws_getCoefficients(color.matrix == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : color.matrix);
+            sws_setColorspaceDetails(sws.get(), table, 1, table, color.range == AVCOL_RANGE_JPEG ? 1 : 0, 0, 1 << 16,
+                                     1 << 16);
+        }
+        sws_input = in;
+    }
+    const uint8_t* planes[4] = {src.data, nullptr, nullptr, nullptr};
+    const int strides[4] = {static_cast<int>(src.step[0]), 0, 0, 0};
+    sws_scale(sws.get(), planes, strides, 0, height, yuv->data, yuv->linesize);
 }
 
 VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, const VideoWriterOptions& options)
@@ -312,16 +359,15 @@ VideoWriter::VideoWriter(const std::string& out_path, const VideoInfo& source, c
     m.path = options.name.empty() ? out_path : options.name;
     m.source = source;
     m.options = options;
-    m.check_options();
+    av::check_writer_options(out_path, m.path, source, options);
     m.open_container(out_path);
     const AVRational tb = m.open_encoder();
     m.map_audio();
     m.write_header(out_path);
     m.make_converter();
     if (!m.audio_done) m.read_audio();
-    NED_LOG_DEBUG("[io] writing {} ({}x{}, time base {}/{}, stream time base {}/{}, {} audio stream(s) copied)",
-                  m.path, m.width, m.height, tb.num, tb.den, m.vst->time_base.num, m.vst->time_base.den,
-                  m.audio_map.size());
+    NED_LOG_DEBUG("[io] writing {} ({}x{}, time base {}/{}, stream time base {}/{}, {} audio stream(s) copied)", m.path,
+                  m.width, m.height, tb.num, tb.den, m.vst->time_base.num, m.vst->time_base.den, m.audio_map.size());
 }
 
 VideoWriter::~VideoWriter() {
@@ -342,17 +388,19 @@ VideoWriter::~VideoWriter() {
 void VideoWriter::write(const Frame& frame) {
     Impl& m = *impl_;
     if (m.finished) throw Error(cat("[io] ", m.path, ": write() after finish()"));
-    if (frame.bgr.type() != CV_8UC3 || frame.bgr.cols != m.source.display_width ||
-        frame.bgr.rows != m.source.display_height)
+    const int type = frame.bgr.type();
+    const bool type_ok = type == CV_8UC3 || type == CV_16UC3 || type == CV_8UC1 || type == CV_16UC1;
+    if (!type_ok || frame.bgr.cols != m.source.display_width || frame.bgr.rows != m.source.display_height)
         throw Error(cat("[io] ", m.path, ": frame ", frame.index, " is ", frame.bgr.cols, "x", frame.bgr.rows,
-                        " (type ", frame.bgr.type(), "), expected ", m.source.display_width, "x",
-                        m.source.display_height, " CV_8UC3"));
+                        " (type ", type, "), expected ", m.source.display_width, "x", m.source.display_height,
+                        " CV_8UC3, CV_16UC3, CV_8UC1 or CV_16UC1"));
     if (m.last_pts != AV_NOPTS_VALUE && frame.pts <= m.last_pts)
         throw Error(cat("[io] ", m.path, ": frame ", frame.index, " has pts ", frame.pts,
                         ", not after the previous frame's ", m.last_pts));
     // Stage the frame in a buffer with spare rows (swscale's SIMD paths may read past the last row) and,
-    // for odd sizes, replicate the last row/column up to the even encoded size.
-    if (m.staging.empty()) m.staging.create(m.height + 64 / (3 * m.width) + 2, m.width, CV_8UC3);
+    // for odd sizes, replicate the last row/column up to the encoded size.
+    if (m.staging.type() != type)
+        m.staging.create(m.height + 64 / (static_cast<int>(frame.bgr.elemSize()) * m.width) + 2, m.width, type);
     cv::Mat src = m.staging.rowRange(0, m.height);
     if (m.width != frame.bgr.cols || m.height != frame.bgr.rows) {
         cv::copyMakeBorder(frame.bgr, src, 0, m.height - frame.bgr.rows, 0, m.width - frame.bgr.cols,
@@ -363,14 +411,12 @@ void VideoWriter::write(const Frame& frame) {
     CV_Assert(src.data == m.staging.data);
     int err = av_frame_make_writable(m.yuv.get());
     if (err < 0) throw std::bad_alloc();
-    const uint8_t* in[4] = {src.data, nullptr, nullptr, nullptr};
-    const int in_stride[4] = {static_cast<int>(src.step[0]), 0, 0, 0};
-    sws_scale(m.sws.get(), in, in_stride, 0, m.height, m.yuv->data, m.yuv->linesize);
+    m.convert(src);
     m.yuv->pts = frame.pts;
     err = avcodec_send_frame(m.enc.get(), m.yuv.get());
     if (err < 0)
-        throw IoError(cat("[io] ", m.path, ": the H.264 encoder refused frame ", frame.index, ": ",
-                          av::error_string(err)));
+        throw IoError(cat("[io] ", m.path, ": the ", av::codec_label(m.options.codec), " encoder refused frame ",
+                          frame.index, ": ", av::error_string(err)));
     m.last_pts = frame.pts;
     ++m.frames;
     m.drain(false);
@@ -383,7 +429,8 @@ void VideoWriter::finish() {
     if (m.failed) throw IoError(cat("[io] ", m.path, ": cannot finish after a failed write"));
     int err = avcodec_send_frame(m.enc.get(), nullptr);
     if (err < 0 && err != AVERROR_EOF)
-        throw IoError(cat("[io] ", m.path, ": cannot flush the H.264 encoder: ", av::error_string(err)));
+        throw IoError(cat("[io] ", m.path, ": cannot flush the ", av::codec_label(m.options.codec),
+                          " encoder: ", av::error_string(err)));
     m.drain(true);
     m.write_audio_until(AV_NOPTS_VALUE, AVRational{1, 1}, true);
     err = av_interleaved_write_frame(m.out.get(), nullptr);  // flush the interleaving queue
