@@ -87,8 +87,7 @@ cv::Point2f to_frame(const cv::Matx23f& m, cv::Point2f p) {
 void draw_preview(cv::Mat& frame, const face::FaceFrame& f, const cv::Mat& mask) {
     const int thick = std::max(1, frame.cols / 640);
     const cv::Scalar box_col = f.detected ? cv::Scalar(0, 255, 0) : cv::Scalar(0, 165, 255);
-    cv::rectangle(frame, cv::Point2f(f.box[0], f.box[1]), cv::Point2f(f.box[2], f.box[3]), box_col, thick,
-                  cv::LINE_AA);
+    cv::rectangle(frame, cv::Point2f(f.box[0], f.box[1]), cv::Point2f(f.box[2], f.box[3]), box_col, thick, cv::LINE_AA);
     if (!mask.empty()) {
         std::vector<std::vector<cv::Point>> contours;
         cv::findContours(mask, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
@@ -99,7 +98,8 @@ void draw_preview(cv::Mat& frame, const face::FaceFrame& f, const cv::Mat& mask)
     const float s = f.crop_to_frame(0, 0);
     const int r = std::max(1, static_cast<int>(std::lround(1.5f * s)));
     // the models behind the frame (issue 22): magenta points where they are not dlib's
-    const cv::Scalar pts_col = f.landmark_source == face::LandmarkSource::Dlib ? cv::Scalar(255, 255, 0) : cv::Scalar(255, 80, 255);
+    const cv::Scalar pts_col =
+        f.landmark_source == face::LandmarkSource::Dlib ? cv::Scalar(255, 255, 0) : cv::Scalar(255, 80, 255);
     for (const auto& p : f.landmarks) cv::circle(frame, to_frame(f.crop_to_frame, p), r, pts_col, -1, cv::LINE_AA);
     const std::string label = cat(f.detected ? face::source_name(f.detector) : "filled", " / ",
                                   face::landmark_source_name(f.landmark_source), " yaw ", std::lround(f.yaw_deg));
@@ -113,7 +113,7 @@ void draw_preview(cv::Mat& frame, const face::FaceFrame& f, const cv::Mat& mask)
 
 struct Job {
     io::Frame frame;
-    cv::Mat mask;   // crop-space mask (empty = none)
+    cv::Mat mask;  // crop-space mask (empty = none)
 };
 
 /// The image folders a pass writes (empty: not written).
@@ -126,7 +126,9 @@ struct ImageDirs {
 ImageDirs add_image_dirs(OutputDirs& out_dirs, const std::string& workdir, const AnalyzeOptions& options,
                          bool want_masks) {
     ImageDirs d;
-    auto add_dir = [&](const char* name) { return out_dirs.add((fs::path(workdir) / name).string(), options.overwrite); };
+    auto add_dir = [&](const char* name) {
+        return out_dirs.add((fs::path(workdir) / name).string(), options.overwrite);
+    };
     if (options.save_images) {
         d.crops = add_dir("crops");
         d.aligned = add_dir("aligned");
@@ -308,8 +310,8 @@ void analyze_track(face::FaceTrack& track, const track::LandmarkDetector& detect
     AnalysisPass pass(track, landmarker, segmenter, options, dirs, reader, preview.get(), workers);
     const long done = pass.run(progress);
     if (done < total) {
-        NED_LOG_WARN("[analyze] {}: decoded {} frames but the track has {}; the rest are marked invalid",
-                     video_path, done, total);
+        NED_LOG_WARN("[analyze] {}: decoded {} frames but the track has {}; the rest are marked invalid", video_path,
+                     done, total);
         for (long i = done; i < total; ++i) track.frames[i].valid = false;
     }
     if (preview) {
@@ -326,32 +328,37 @@ namespace {
 /// analyze_video's outputs may be written: the work folder (or its parent), the track file and the preview.
 void check_outputs(const std::string& workdir, bool workdir_existed, const std::string& track_path,
                    const AnalyzeOptions& options) {
-    if (workdir_existed && !fs::is_directory(workdir)) throw InputError(cat("work folder ", workdir, " is not a folder"));
+    if (workdir_existed && !fs::is_directory(workdir))
+        throw InputError(cat("work folder ", workdir, " is not a folder"));
     if (!workdir_existed) {
         const fs::path parent = fs::path(workdir).has_parent_path() ? fs::path(workdir).parent_path() : fs::path(".");
         if (!fs::is_directory(parent))
             throw InputError(cat("work folder ", workdir, ": parent folder '", parent.string(), "' does not exist"));
     }
-    if (workdir_existed) check_output_path(track_path, options.overwrite, "track file");
-    else check_not_input(track_path, "track file");
+    if (workdir_existed)
+        check_output_path(track_path, options.overwrite, "track file");
+    else
+        check_not_input(track_path, "track file");
     if (!options.preview_path.empty()) {
         check_extension(options.preview_path, {".mp4", ".mov", ".mkv"}, "preview video");
         // A preview inside the work folder this run will create (`analyze in.mp4 work --preview work/a.mp4`)
         // is fully checked when it is opened, after the folder exists.
         std::error_code ec;
         const fs::path pdir = fs::path(options.preview_path).parent_path();
-        const bool in_new_workdir = !workdir_existed && !pdir.empty() &&
-                                    fs::weakly_canonical(fs::absolute(pdir), ec) ==
-                                        fs::weakly_canonical(fs::absolute(workdir), ec);
-        if (in_new_workdir) check_not_input(options.preview_path, "preview video");
-        else check_output_path(options.preview_path, options.overwrite, "preview video");
+        const bool in_new_workdir =
+            !workdir_existed && !pdir.empty() &&
+            fs::weakly_canonical(fs::absolute(pdir), ec) == fs::weakly_canonical(fs::absolute(workdir), ec);
+        if (in_new_workdir)
+            check_not_input(options.preview_path, "preview video");
+        else
+            check_output_path(options.preview_path, options.overwrite, "preview video");
     }
 }
 
 }  // namespace
 
 face::FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
-                        const ProgressFn& track_progress, const ProgressFn& analyze_progress) {
+                              const ProgressFn& track_progress, const ProgressFn& analyze_progress) {
     check_input_file(video_path, "input video");
     // Models first: a missing or invalid model is a ModelError before any decoding.
     const track::LandmarkDetector detector(options.landmark_model);
@@ -397,8 +404,8 @@ face::FaceTrack analyze_video(const std::string& video_path, const std::string& 
     const double s_track = std::chrono::duration<double>(t1 - t0).count();
     const double s_an = std::chrono::duration<double>(t2 - t1).count();
     NED_LOG_INFO("[analyze] {} frames ({} with a face): track {:.1f} s, analysis {:.1f} s ({:.1f} frames/s); wrote {}",
-                 track.frames.size(), track.num_valid(), s_track, s_an,
-                 s_an > 0 ? track.frames.size() / s_an : 0.0, track_path);
+                 track.frames.size(), track.num_valid(), s_track, s_an, s_an > 0 ? track.frames.size() / s_an : 0.0,
+                 track_path);
     return track;
 }
 

@@ -23,10 +23,10 @@ struct AnalyzeCliOptions {
 
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<AnalyzeCliOptions>();
-    CLI::App* sub = app.add_subcommand(
-        "analyze",
-        "Track the face, then per frame: 68 landmarks (dlib; FaceMesh on turned faces), NED's anti-jitter alignment, pupils; writes "
-        "WORKDIR/track.safetensors with the analysis");
+    CLI::App* sub = app.add_subcommand("analyze",
+                                       "Track the face, then per frame: 68 landmarks (dlib; FaceMesh on turned faces), "
+                                       "NED's anti-jitter alignment, pupils; writes "
+                                       "WORKDIR/track.safetensors with the analysis");
     sub->add_option("VIDEO", o->video, "Input video")->required()->check(CLI::ExistingFile);
     sub->add_option("WORKDIR", o->workdir, "Work folder (created if missing)")->required();
     sub->add_option("--landmark-model", o->landmark_model,
@@ -51,9 +51,10 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->check(finite_range(0, 2))
         ->capture_default_str();
     add_tracking_options(sub, o->track, kTrackAll, "Tracking");
-    sub->footer("Outputs: WORKDIR/track.safetensors (landmarks, aligned_landmarks, align, pupils per frame);\n"
-                "with --save-images or --segmentation-model also WORKDIR/masks/*.png.\n"
-                "Exit codes: 2 no face found / bad input, 3 landmark or segmentation model missing or invalid.");
+    sub->footer(
+        "Outputs: WORKDIR/track.safetensors (landmarks, aligned_landmarks, align, pupils per frame);\n"
+        "with --save-images or --segmentation-model also WORKDIR/masks/*.png.\n"
+        "Exit codes: 2 no face found / bad input, 3 landmark or segmentation model missing or invalid.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->video, "input video"},
                                                                 {o->landmark_model, "landmark model"},

@@ -27,17 +27,19 @@ struct CropCliOptions {
 
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<CropCliOptions>();
-    CLI::App* sub = app.add_subcommand(
-        "crop", "Detect and track the actor's face (dlib HOG; on turned copies of the frame where HOG finds none), smooth the boxes and make NED's 256x256 crops");
+    CLI::App* sub = app.add_subcommand("crop",
+                                       "Detect and track the actor's face (dlib HOG; on turned copies of the frame "
+                                       "where HOG finds none), smooth the boxes and make NED's 256x256 crops");
     sub->add_option("VIDEO", o->video, "Input video")->required();
     sub->add_option("OUTDIR", o->outdir, "Output folder (created if missing; its parent must exist)")->required();
     sub->add_flag("--save-images", o->save_images, "Also write the crops as OUTDIR/crops/NNNNNN.png");
     sub->add_option("--preview", o->preview, "Write a contact sheet of 8 crops with frame indices (.jpg or .png)");
     add_tracking_options(sub, o->track, kTrackAll);
-    sub->footer("Outputs: OUTDIR/track.safetensors (boxes, valid, crop_to_frame, detected, status per frame);\n"
-                "OUTDIR/crops/*.png with --save-images; the --preview sheet shows invalid frames with the reason and\n"
-                "a timeline (green detected, yellow filled, red no face, magenta outside frame).\n"
-                "Exit codes: 2 bad input or no face found.");
+    sub->footer(
+        "Outputs: OUTDIR/track.safetensors (boxes, valid, crop_to_frame, detected, status per frame);\n"
+        "OUTDIR/crops/*.png with --save-images; the --preview sheet shows invalid frames with the reason and\n"
+        "a timeline (green detected, yellow filled, red no face, magenta outside frame).\n"
+        "Exit codes: 2 bad input or no face found.");
     set_inputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->video, "input video"}}; });
     set_outputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->outdir, "OUTDIR"}, {o->preview, "--preview"}};
@@ -51,7 +53,8 @@ void setup(CLI::App& app, const CommonOptions& common) {
             throw InputError(cat("output folder ", o->outdir, ": exists and is not a folder"));
         const fs::path parent = outdir.has_parent_path() ? outdir.parent_path() : fs::path(".");
         if (!fs::is_directory(parent, ec))
-            throw InputError(cat("output folder ", o->outdir, ": parent folder '", parent.string(), "' does not exist"));
+            throw InputError(
+                cat("output folder ", o->outdir, ": parent folder '", parent.string(), "' does not exist"));
         const std::string track_path = (outdir / "track.safetensors").string();
         const std::string crops_dir = (outdir / "crops").string();
         if (fs::exists(outdir, ec)) check_output_path(track_path, common.overwrite, "track file");

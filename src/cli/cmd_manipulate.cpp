@@ -38,17 +38,23 @@ void setup(CLI::App& app, const CommonOptions& common) {
                                 "Keyframes 'SECONDS:EMOTION[@INTENSITY],...', e.g. '0:neutral,2.5:happy,6:angry@0.5'");
     emo->excludes(ref)->excludes(sch);
     ref->excludes(sch);
-    sub->add_option("--intensity", o->intensity, "0 keeps the source style, 1 the target, >1 exaggerates")->check(finite_range(-100, 100))
+    sub->add_option("--intensity", o->intensity, "0 keeps the source style, 1 the target, >1 exaggerates")
+        ->check(finite_range(-100, 100))
         ->capture_default_str();
-    sub->add_option("--seed", o->seed, "Seed of the latent code in label/schedule mode")->check(uint64_text())->capture_default_str();
-    sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+    sub->add_option("--seed", o->seed, "Seed of the latent code in label/schedule mode")
+        ->check(uint64_text())
+        ->capture_default_str();
+    sub->add_option("--batch-size", o->batch_size, "Windows per forward pass")
+        ->check(CLI::Range(1, 1 << 20))
+        ->capture_default_str();
     map_fields(sub, {{"ManipulateOptions::emotions", "--emotion"},
                      {"ManipulateOptions::schedule", "--schedule"},
                      {"ManipulateOptions::intensity", "--intensity"},
                      {"ManipulateOptions::seed", "--seed"},
                      {"ManipulateOptions::batch_size", "--batch-size"}});
-    sub->footer("The output equals the input except exp and pose[:,3] of valid frames (method 'manipulated').\n"
-                "Exit codes: 2 bad input or emotion name, 3 missing or invalid checkpoint.");
+    sub->footer(
+        "The output equals the input except exp and pose[:,3] of valid frames (method 'manipulated').\n"
+        "Exit codes: 2 bad input or emotion name, 3 missing or invalid checkpoint.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->input, "input reconstruction"},
                                                                 {o->reference, "reference reconstruction"},
@@ -64,7 +70,8 @@ void setup(CLI::App& app, const CommonOptions& common) {
             std::string e;
             while (std::getline(ss, e, ',')) {
                 if (e.empty())
-                    throw InputError(cat("--emotion '", o->emotions, "': empty name in the list (expected e.g. happy,sad)"));
+                    throw InputError(
+                        cat("--emotion '", o->emotions, "': empty name in the list (expected e.g. happy,sad)"));
                 opts.emotions.push_back(e);
             }
             for (const auto& name : opts.emotions) manip::emotion_index(name);
@@ -80,8 +87,10 @@ void setup(CLI::App& app, const CommonOptions& common) {
             int64_t run = 0, longest = 0;
             for (uint8_t v : reference.valid) longest = std::max(longest, run = v ? run + 1 : 0);
             if (longest < 10)
-                throw InputError(cat("reference reconstruction ", o->reference, ": no 10 consecutive valid frames "
-                                     "(longest run ", longest, "); the style encoder needs one such window"));
+                throw InputError(cat("reference reconstruction ", o->reference,
+                                     ": no 10 consecutive valid frames "
+                                     "(longest run ",
+                                     longest, "); the style encoder needs one such window"));
             opts.reference = &reference;
         }
         auto nets = manip::load_checkpoint(o->checkpoint);
@@ -95,7 +104,8 @@ void setup(CLI::App& app, const CommonOptions& common) {
         bar.finish();
         out.extra_metadata["manipulator_checkpoint"] = o->checkpoint;
         recon::save_reconstruction(o->output, out);  // atomic (temporary name, then rename)
-        NED_LOG_INFO("[manip] wrote {} ({} frames, {})", o->output, out.num_frames(), out.extra_metadata["manipulation"]);
+        NED_LOG_INFO("[manip] wrote {} ({} frames, {})", o->output, out.num_frames(),
+                     out.extra_metadata["manipulation"]);
     });
 }
 

@@ -49,14 +49,16 @@ nlohmann::ordered_json to_json(const io::VideoInfo& info) {
 
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<ProbeCliOptions>();
-    CLI::App* sub = app.add_subcommand("probe", "Print the streams of a video as JSON (codec, size, rotation, "
-                                                "exact frame rate and time base, frame count, audio streams)");
+    CLI::App* sub = app.add_subcommand("probe",
+                                       "Print the streams of a video as JSON (codec, size, rotation, "
+                                       "exact frame rate and time base, frame count, audio streams)");
     sub->add_option("VIDEO", o->video, "Input video (any format FFmpeg reads)")->required();
     sub->add_flag("--no-count", o->no_count,
                   "Do not demux the file to count its frames; frame_count is then the container's estimate "
                   "(frame_count_exact: false)");
-    sub->footer("Output: JSON on stdout. Exit codes: 0 ok, 2 missing/unreadable/truncated file, no video stream, "
-                "or no frames.");
+    sub->footer(
+        "Output: JSON on stdout. Exit codes: 0 ok, 2 missing/unreadable/truncated file, no video stream, "
+        "or no frames.");
     set_inputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->video, "input video"}}; });
     set_runner(sub, [o] {
         const io::VideoInfo info = io::probe(o->video, !o->no_count);

@@ -40,12 +40,15 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--batch", o->batch, "Frames per FLAME/D_detail forward")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    map_fields(sub, {{"RenderInputsOptions::flame", "--flame"}, {"RenderInputsOptions::batch", "--batch"},
-                     {"RenderInputsOptions::eyes", "--eyes"}, {"RenderInputsOptions::deca", "--deca"}});
-    sub->footer("Outputs: WORKDIR/conditioning/{nmfc,shape,eyes}/NNNNNN.png (aligned, 8-bit, crop size) and\n"
-                "WORKDIR/conditioning/conditioning.json (frames, shape detailed|coarse, eyes track|mesh).\n"
-                "Exit codes: 2 missing/invalid track or reconstruction, output exists without -y;\n"
-                "3 FLAME or DECA asset missing or invalid.");
+    map_fields(sub, {{"RenderInputsOptions::flame", "--flame"},
+                     {"RenderInputsOptions::batch", "--batch"},
+                     {"RenderInputsOptions::eyes", "--eyes"},
+                     {"RenderInputsOptions::deca", "--deca"}});
+    sub->footer(
+        "Outputs: WORKDIR/conditioning/{nmfc,shape,eyes}/NNNNNN.png (aligned, 8-bit, crop size) and\n"
+        "WORKDIR/conditioning/conditioning.json (frames, shape detailed|coarse, eyes track|mesh).\n"
+        "Exit codes: 2 missing/invalid track or reconstruction, output exists without -y;\n"
+        "3 FLAME or DECA asset missing or invalid.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{
             {o->workdir + "/track.safetensors", "track file"},

@@ -16,17 +16,29 @@ namespace {
 void add_training_options(CLI::App* sub, manip::TrainOptions& o) {
     sub->add_option("--epochs", o.epochs, "Epochs (NED --niter; Aff-Wild2: 20, MEAD fine-tuning: 10)")
         ->capture_default_str();
-    sub->add_option("--decay-epochs", o.decay_epochs, "Last epochs with linear learning-rate decay to 0 (NED --niter_decay)")
+    sub->add_option("--decay-epochs", o.decay_epochs,
+                    "Last epochs with linear learning-rate decay to 0 (NED --niter_decay)")
         ->capture_default_str();
     sub->add_option("--iters-per-epoch", o.iters_per_epoch, "Iterations per epoch (0 = one pass over the windows)")
         ->capture_default_str();
     sub->add_option("--batch-size", o.batch_size, "Windows per batch")->capture_default_str();
-    sub->add_option("--lr", o.lr, "Learning rate of G, E and D (Adam betas 0, 0.99)")->check(finite_range(1e-12, 1))->capture_default_str();
-    sub->add_option("--f-lr", o.f_lr, "Learning rate of the mapping network")->check(finite_range(0, 1))->capture_default_str();
-    sub->add_option("--lambda-sty", o.lambdas.sty, "Weight of the style reconstruction loss")->check(finite_range(0, 1e6))->capture_default_str();
-    sub->add_option("--lambda-cyc", o.lambdas.cyc, "Weight of the cycle loss")->check(finite_range(0, 1e6))->capture_default_str();
-    sub->add_option("--lambda-mouth", o.lambdas.mouth, "Weight of the Pearson mouth loss")->check(finite_range(0, 1e6))->capture_default_str();
-    sub->add_option("--val-fraction", o.val_fraction, "Share of files held out for validation losses")->check(finite_range(0, 0.99))
+    sub->add_option("--lr", o.lr, "Learning rate of G, E and D (Adam betas 0, 0.99)")
+        ->check(finite_range(1e-12, 1))
+        ->capture_default_str();
+    sub->add_option("--f-lr", o.f_lr, "Learning rate of the mapping network")
+        ->check(finite_range(0, 1))
+        ->capture_default_str();
+    sub->add_option("--lambda-sty", o.lambdas.sty, "Weight of the style reconstruction loss")
+        ->check(finite_range(0, 1e6))
+        ->capture_default_str();
+    sub->add_option("--lambda-cyc", o.lambdas.cyc, "Weight of the cycle loss")
+        ->check(finite_range(0, 1e6))
+        ->capture_default_str();
+    sub->add_option("--lambda-mouth", o.lambdas.mouth, "Weight of the Pearson mouth loss")
+        ->check(finite_range(0, 1e6))
+        ->capture_default_str();
+    sub->add_option("--val-fraction", o.val_fraction, "Share of files held out for validation losses")
+        ->check(finite_range(0, 0.99))
         ->capture_default_str();
     sub->add_option("--seed", o.seed, "Seed of initialisation, sampling and the split (same seed -> same weights)")
         ->check(uint64_text())
@@ -64,7 +76,8 @@ void setup(CLI::App& app, const CommonOptions& common) {
                     "--init-from have loaded; its parent must exist)")
         ->required();
     add_training_options(sub, *o);
-    auto widths = std::make_shared<std::vector<int>>(std::vector<int>{o->net.g_hidden, o->net.e_hidden, o->net.m_hidden});
+    auto widths =
+        std::make_shared<std::vector<int>>(std::vector<int>{o->net.g_hidden, o->net.e_hidden, o->net.m_hidden});
     sub->add_option("--hidden", *widths,
                     "Hidden widths of G, E/D and M (NED: 512,128,64; smaller networks train faster, for experiments)")
         ->delimiter(',')
@@ -78,13 +91,14 @@ void setup(CLI::App& app, const CommonOptions& common) {
                               "one all-reduce pass after it (the former way; for checking, same weights)"),
               reduce, o->overlap_reduce)
         ->group(sub->get_option("--dist-bucket-mb")->get_group());
-    sub->footer("Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
-                "rank 0 writes the outputs; --resume works with another number of ranks (docs/cluster.md).\n"
-                "Outputs: DIR/epoch_NN.safetensors every epoch, DIR/epoch_NN.optim.safetensors (latest only),\n"
-                "DIR/manipulator.safetensors (latest networks, for 'ned manipulate'), DIR/losses.jsonl.\n"
-                "Exit codes: 1 training diverged (non-finite loss or weights: lower --lr; earlier epochs stay);\n"
-                "2 bad dataset/options, --out a file or not writable, or checkpoints already in DIR (use --resume\n"
-                "or -y); 3 bad --init-from.");
+    sub->footer(
+        "Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
+        "rank 0 writes the outputs; --resume works with another number of ranks (docs/cluster.md).\n"
+        "Outputs: DIR/epoch_NN.safetensors every epoch, DIR/epoch_NN.optim.safetensors (latest only),\n"
+        "DIR/manipulator.safetensors (latest networks, for 'ned manipulate'), DIR/losses.jsonl.\n"
+        "Exit codes: 1 training diverged (non-finite loss or weights: lower --lr; earlier epochs stay);\n"
+        "2 bad dataset/options, --out a file or not writable, or checkpoints already in DIR (use --resume\n"
+        "or -y); 3 bad --init-from.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->init_from, "--init-from checkpoint"},
                                                                 {o->dataset, "dataset manifest"}};

@@ -84,9 +84,8 @@ bool register_command(const char* name, SetupFn fn, int order) {
 
 std::vector<std::pair<std::string, SetupFn>> registered_commands() {
     auto e = entries();
-    std::sort(e.begin(), e.end(), [](const Entry& a, const Entry& b) {
-        return std::tie(a.order, a.name) < std::tie(b.order, b.name);
-    });
+    std::sort(e.begin(), e.end(),
+              [](const Entry& a, const Entry& b) { return std::tie(a.order, a.name) < std::tie(b.order, b.name); });
     std::vector<std::pair<std::string, SetupFn>> out;
     for (auto& x : e) out.emplace_back(x.name, x.fn);
     return out;

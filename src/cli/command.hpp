@@ -18,12 +18,12 @@ namespace ned::cli {
 
 /// Options shared by every subcommand (given before or after the subcommand name).
 struct CommonOptions {
-    int verbosity = 0;         ///< -v (repeatable) raises, -q sets -1
+    int verbosity = 0;  ///< -v (repeatable) raises, -q sets -1
     bool quiet = false;
-    std::string log_file;      ///< --log-file: also write a full debug log here
-    int threads = 0;           ///< --threads: worker threads, 0 = all cores
+    std::string log_file;         ///< --log-file: also write a full debug log here
+    int threads = 0;              ///< --threads: worker threads, 0 = all cores
     std::string device = "auto";  ///< --device auto|cpu|cuda|cuda:N
-    bool overwrite = false;    ///< -y: overwrite existing outputs
+    bool overwrite = false;       ///< -y: overwrite existing outputs
 };
 
 using SetupFn = void (*)(CLI::App&, const CommonOptions&);

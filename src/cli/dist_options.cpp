@@ -12,12 +12,14 @@
 namespace ned::cli {
 
 void add_dist_options(CLI::App* sub, DistCliOptions& o) {
-    const std::string g = "Distributed (several processes: torchrun-style RANK/WORLD_SIZE/... or Slurm SLURM_* "
-                          "environment; see docs/cluster.md)";
+    const std::string g =
+        "Distributed (several processes: torchrun-style RANK/WORLD_SIZE/... or Slurm SLURM_* "
+        "environment; see docs/cluster.md)";
     static const std::vector<std::pair<std::string, dist::Backend>> backends = {
         {"auto", dist::Backend::Auto}, {"gloo", dist::Backend::Gloo}, {"nccl", dist::Backend::Nccl}};
-    bind_enum(sub->add_option("--dist-backend", o.backend, "auto (NCCL when every rank has a GPU, else Gloo), gloo or nccl"),
-              backends, o.backend)
+    bind_enum(
+        sub->add_option("--dist-backend", o.backend, "auto (NCCL when every rank has a GPU, else Gloo), gloo or nccl"),
+        backends, o.backend)
         ->group(g);
     sub->add_option("--dist-timeout", o.timeout_s,
                     "Seconds a rank waits for the others (rendezvous, each collective) before the job stops with an "

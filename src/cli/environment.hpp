@@ -14,13 +14,13 @@ struct Environment {
     std::string models_dir;       ///< NED_MODELS: the default of --models (translate, style)
     std::string open_models_dir;  ///< NED_OPEN_MODELS: the open face models (facenet::set_open_models_dir)
     std::map<std::string, std::string> rendezvous;  ///< dist::rendezvous_variables() that are set (WORLD_SIZE, ...)
-    std::string gloo_interface;   ///< GLOO_SOCKET_IFNAME (dist::Options::gloo_interface)
-    bool torch_log_level = false; ///< TORCH_CPP_LOG_LEVEL is set (dist::Options::user_log_level)
+    std::string gloo_interface;                     ///< GLOO_SOCKET_IFNAME (dist::Options::gloo_interface)
+    bool torch_log_level = false;                   ///< TORCH_CPP_LOG_LEVEL is set (dist::Options::user_log_level)
     // Tests of failure handling (installed as the fault handler by apply_environment):
-    std::string fault_point;           ///< NED_FAULT_POINT=NAME: SIGKILL at fault_point("NAME")
-    std::string fault_stall;           ///< NED_FAULT_STALL=NAME:SECONDS: busy that long there
+    std::string fault_point;              ///< NED_FAULT_POINT=NAME: SIGKILL at fault_point("NAME")
+    std::string fault_stall;              ///< NED_FAULT_STALL=NAME:SECONDS: busy that long there
     int64_t interrupt_render_after = -1;  ///< NED_TEST_INTERRUPT_RENDER_AFTER=N: a signal once N frames are rendered
-    int interrupt_signal = SIGTERM;    ///< NED_TEST_INTERRUPT_SIGNAL (a number, e.g. 9 for SIGKILL)
+    int interrupt_signal = SIGTERM;       ///< NED_TEST_INTERRUPT_SIGNAL (a number, e.g. 9 for SIGKILL)
 };
 
 /// The process environment, read on the first call (by main) and kept.

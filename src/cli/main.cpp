@@ -40,8 +40,8 @@ void prepare_run(CLI::App& app, ned::cli::CommonOptions& common) {
     // LibTorch's intra-op pool never above the cores: it starts its threads at once and never shrinks them, and
     // more of them than cores only oversubscribes (a clamped --threads 100000 would otherwise add 2 x 16
     // idle threads to the workers of the command).
-    ned::set_torch_threads(std::min(resolve_threads(common.threads),
-                                    static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
+    ned::set_torch_threads(
+        std::min(resolve_threads(common.threads), static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
 }
 
 /// The one error line of a failed run; an OptionError names the flag of the running command that sets the field.

@@ -130,7 +130,8 @@ void check_inputs(const face::FaceTrack& track, const recon::Reconstruction& rec
     declare_input(track.source, "source video of the track");
     if (!o.preview.empty()) check_output_path(o.preview, o.overwrite, "preview video");
     if (!track.has_analysis)
-        throw InputError(cat("[render] ", p.track, " has no analysis (landmarks, alignment, pupils); run `ned analyze`"));
+        throw InputError(
+            cat("[render] ", p.track, " has no analysis (landmarks, alignment, pupils); run `ned analyze`"));
     if (rec.num_frames() != static_cast<int64_t>(track.frames.size()))
         throw InputError(cat("[render] ", p.reconstruction, " has ", rec.num_frames(), " frames but ", p.track, " has ",
                              track.frames.size()));
@@ -143,8 +144,10 @@ void prepare_output_dirs(OutputDirs& out_dirs, const Paths& p, bool save_images)
     if (fs::exists(p.manifest)) fs::remove(p.manifest);
     for (const char* k : kKinds) out_dirs.add((p.out_dir / k).string(), true);
     for (const char* k : kKinds) {
-        if (save_images) out_dirs.add((p.out_dir / "crop" / k).string(), true);
-        else remove_files_with_extension((p.out_dir / "crop" / k).string(), ".png");
+        if (save_images)
+            out_dirs.add((p.out_dir / "crop" / k).string(), true);
+        else
+            remove_files_with_extension((p.out_dir / "crop" / k).string(), ".png");
     }
 }
 
@@ -240,8 +243,7 @@ void write_batch(const std::vector<ConditioningFrame>& batch, const fs::path& ou
 
 /// WORKDIR/conditioning/conditioning.json: what was rendered, and how.
 void write_manifest(const Paths& p, const RenderInputsOptions& o, const recon::Reconstruction& rec, int crop_size,
-                    const std::vector<int64_t>& frames, bool detailed, const std::string& why_coarse,
-                    EyeSource eyes) {
+                    const std::vector<int64_t>& frames, bool detailed, const std::string& why_coarse, EyeSource eyes) {
     nlohmann::json j;
     j["format"] = kFormat;
     j["version"] = kVersion;
@@ -297,7 +299,8 @@ RenderInputsResult render_inputs(const RenderInputsOptions& o, const ProgressFn&
     const int64_t total = static_cast<int64_t>(valid.size());
     int64_t done = 0;
     for (int64_t start = 0; start < total; start += o.batch) {
-        const std::vector<int64_t> frames(valid.begin() + start, valid.begin() + std::min<int64_t>(total, start + o.batch));
+        const std::vector<int64_t> frames(valid.begin() + start,
+                                          valid.begin() + std::min<int64_t>(total, start + o.batch));
         const std::vector<ConditioningFrame> batch = renderer.render(track, rec, frames);
         write_batch(batch, paths.out_dir, o.save_images, copt.threads);
         preview.until(frames.back(), batch);

@@ -177,8 +177,7 @@ struct TreeSlot {
 TreeSlot g_tree_cleanup[8];
 
 int register_dir_cleanup(const std::string& path, const std::string& ext, const std::string& top) {
-    if (path.size() >= kCleanupPathMax || top.size() >= kCleanupPathMax || ext.size() >= sizeof DirSlot::ext)
-        return -1;
+    if (path.size() >= kCleanupPathMax || top.size() >= kCleanupPathMax || ext.size() >= sizeof DirSlot::ext) return -1;
     return claim_slot(g_dir_cleanup, [&](DirSlot& s) {
         copy_path(s.path, path);
         copy_path(s.top, top);

@@ -89,8 +89,8 @@ std::string first_host(const std::string& nodelist) {
 }
 
 const std::vector<std::string>& rendezvous_variables() {
-    static const std::vector<std::string> names{"WORLD_SIZE",   "RANK",         "LOCAL_RANK",    "MASTER_ADDR",
-                                                "MASTER_PORT",  "SLURM_NTASKS", "SLURM_PROCID",  "SLURM_LOCALID",
+    static const std::vector<std::string> names{"WORLD_SIZE",         "RANK",          "LOCAL_RANK",   "MASTER_ADDR",
+                                                "MASTER_PORT",        "SLURM_NTASKS",  "SLURM_PROCID", "SLURM_LOCALID",
                                                 "SLURM_JOB_NODELIST", "SLURM_NODELIST"};
     return names;
 }
@@ -122,7 +122,8 @@ Env detect_env(const std::map<std::string, std::string>& vars) {
     if (e.world < 1) throw InputError(cat("world size must be >= 1 (", e.source, "), got ", e.world));
     if (e.rank >= e.world)
         throw InputError(cat("rank ", e.rank, " is outside 0..", e.world - 1, " (", e.source, " environment)"));
-    if (e.master_port < 1 || e.master_port > 65535) throw InputError(cat("MASTER_PORT ", e.master_port, " out of range"));
+    if (e.master_port < 1 || e.master_port > 65535)
+        throw InputError(cat("MASTER_PORT ", e.master_port, " out of range"));
     if (e.world == 1) e.source = "single";
     return e;
 }
@@ -143,7 +144,8 @@ static std::string stopped_ranks(c10d::TCPStore& hb, int rank, int world) {
         for (int r = 0; r < world; ++r) before[r] = hb.add(cat("ned/hb/", r), 0);
         std::this_thread::sleep_for(std::chrono::milliseconds(2500));
         for (int r = 0; r < world; ++r)
-            if (r != rank && hb.add(cat("ned/hb/", r), 0) == before[r]) culprits += cat(culprits.empty() ? "" : ", ", r);
+            if (r != rank && hb.add(cat("ned/hb/", r), 0) == before[r])
+                culprits += cat(culprits.empty() ? "" : ", ", r);
     } catch (const std::exception&) {
         culprits = rank == 0 ? "?" : "0 (it hosts the rendezvous store)";
     }
@@ -254,14 +256,15 @@ bool Context::Impl::agree_on_nccl(const Env& env, const Options& options, const 
 #endif
     if (want_nccl && !can_nccl)
         throw OptionError("Options::backend", cat(" nccl: ", device.is_cuda() ? "this LibTorch was built without NCCL"
-                                                                             : "this rank has no GPU"));
+                                                                              : "this rank has no GPU"));
     if (options.backend == Backend::Auto) {
         store->add("ned/no_nccl", can_nccl ? 0 : 1);
         store->add("ned/backend_votes", 1);
         // wait until every rank voted (all of them have joined, so this is quick)
         const auto deadline = std::chrono::steady_clock::now() + options.timeout;
         while (store->add("ned/backend_votes", 0) < env.world) {
-            if (std::chrono::steady_clock::now() > deadline) throw Error("[dist] ranks did not agree on a backend in time");
+            if (std::chrono::steady_clock::now() > deadline)
+                throw Error("[dist] ranks did not agree on a backend in time");
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         want_nccl = store->add("ned/no_nccl", 0) == 0;
@@ -366,8 +369,7 @@ Context::~Context() {
     if (!failed_ && std::uncaught_exceptions() == 0) {
         try {
             impl_->hb_store->set(cat("ned/finished/", env_.rank), std::vector<uint8_t>{1});
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
     }
     impl_->stop = true;
     if (impl_->heartbeat.joinable()) {
@@ -404,7 +406,8 @@ void Context::broadcast(std::vector<torch::Tensor> tensors) {
     run("broadcast", [&] {
         torch::NoGradGuard ng;
         for (auto& t : tensors) {
-            std::vector<at::Tensor> v{t.is_contiguous() && t.device() == impl_->device ? t : t.contiguous().to(impl_->device)};
+            std::vector<at::Tensor> v{
+                t.is_contiguous() && t.device() == impl_->device ? t : t.contiguous().to(impl_->device)};
             c10d::BroadcastOptions o;
             o.rootRank = 0;
             o.timeout = impl_->opts.timeout;
@@ -486,8 +489,9 @@ void Context::wait_for_main(const std::string& key) {
         } catch (const std::exception& e) {
             failed_ = true;
             const std::string first = first_line(e);
-            throw Error(cat("[dist] rank ", env_.rank, ": waiting for rank 0 (", key, ") failed: rank 0 stopped responding (",
-                            first, "); the job stops. Resume it with --resume."));
+            throw Error(cat("[dist] rank ", env_.rank, ": waiting for rank 0 (", key,
+                            ") failed: rank 0 stopped responding (", first,
+                            "); the job stops. Resume it with --resume."));
         }
         if (ok) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -587,7 +591,8 @@ GradReducer::GradReducer(std::shared_ptr<Context> ctx, std::vector<torch::Tensor
     Impl* raw = impl_.get();
     for (size_t k = 0; k < n; ++k) {
         NED_CHECK(impl_->params[k].requires_grad(), "GradReducer: parameter ", k, " does not require a gradient");
-        impl_->hooks.push_back(impl_->params[k].register_hook([raw, k](const torch::Tensor& g) { raw->on_grad(k, g); }));
+        impl_->hooks.push_back(
+            impl_->params[k].register_hook([raw, k](const torch::Tensor& g) { raw->on_grad(k, g); }));
     }
 }
 
@@ -595,8 +600,7 @@ GradReducer::~GradReducer() {
     for (size_t k = 0; k < impl_->hooks.size(); ++k) {
         try {
             impl_->params[k].remove_hook(impl_->hooks[k]);
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
     }
 }
 
@@ -669,8 +673,8 @@ void GradReducer::finish(std::vector<double>* scalars) {
                 p.mutable_grad().copy_(src);
         }
     if (scalars && !scalars->empty()) {
-        std::vector<at::Tensor> buf{torch::tensor(std::vector<double>(scalars->begin(), scalars->end()), torch::kFloat64)
-                                        .mul_(impl_->weight)};
+        std::vector<at::Tensor> buf{
+            torch::tensor(std::vector<double>(scalars->begin(), scalars->end()), torch::kFloat64).mul_(impl_->weight)};
         if (ctx_->impl_->device.is_cuda()) buf[0] = buf[0].to(ctx_->impl_->device, torch::kFloat32);
         c10d::AllreduceOptions o;
         o.timeout = timeout;

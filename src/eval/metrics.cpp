@@ -11,7 +11,8 @@
 namespace ned::eval {
 
 const std::vector<std::string>& ned_emotions() {
-    static const std::vector<std::string> names = {"neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised"};
+    static const std::vector<std::string> names = {"neutral", "angry", "disgusted", "fear",
+                                                   "happy",   "sad",   "surprised"};
     return names;
 }
 

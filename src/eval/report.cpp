@@ -34,7 +34,9 @@ std::string fmt(double v, int prec = 3) {
     return buf;
 }
 
-int argmax(const std::array<double, 7>& p) { return static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin()); }
+int argmax(const std::array<double, 7>& p) {
+    return static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin());
+}
 
 }  // namespace
 
@@ -127,8 +129,8 @@ std::string EvalReport::summary() const {
     s << " (top: " << ned_emotions()[argmax(mean_probs_edited)] << ")\n";
     s << "    (mean of " << classifiers.size() << " classifiers; JSON emotion.per_classifier has each)\n";
     if (!target.empty())
-        s << "  target '" << target << "'  recognised in " << fmt(100 * target_share_edited, 1) << "% of edited frames ("
-          << fmt(100 * target_share_original, 1) << "% of original)\n";
+        s << "  target '" << target << "'  recognised in " << fmt(100 * target_share_edited, 1)
+          << "% of edited frames (" << fmt(100 * target_share_original, 1) << "% of original)\n";
     s << "  time              " << fmt(seconds, 1) << " s (" << fmt(seconds > 0 ? frames_total / seconds : NAN, 2)
       << " frames/s)\n";
     return s.str();
@@ -157,24 +159,28 @@ std::vector<Panel> plot_panels(const EvalReport& r) {
     int target = -1;
     for (int e = 0; e < 7; ++e)
         if (ned_emotions()[e] == r.target) target = e;
-    const int emo = target >= 0 ? target : static_cast<int>(std::max_element(r.mean_probs_edited.begin(),
-                                                                              r.mean_probs_edited.end()) -
-                                                             r.mean_probs_edited.begin());
+    const int emo = target >= 0
+                        ? target
+                        : static_cast<int>(std::max_element(r.mean_probs_edited.begin(), r.mean_probs_edited.end()) -
+                                           r.mean_probs_edited.begin());
     return {
         {"pixel distance (0..255)",
          {{"APD", {200, 120, 0}, [](const FrameMetrics& f) { return f.apd; }},
           {"FAPD", {0, 160, 0}, [](const FrameMetrics& f) { return f.fapd; }},
           {"MAPD", {0, 0, 220}, [](const FrameMetrics& f) { return f.mapd; }}},
-         0, -1},
+         0,
+         -1},
         {"identity (CSIM)", {{"CSIM", {140, 0, 140}, [](const FrameMetrics& f) { return f.csim; }}}, 0, 1},
         {"mouth opening (px, aligned 256)",
          {{"original", {120, 120, 120}, [](const FrameMetrics& f) { return f.mouth_open_original; }},
           {"edited", {0, 0, 220}, [](const FrameMetrics& f) { return f.mouth_open_edited; }}},
-         0, -1},
+         0,
+         -1},
         {"P(" + ned_emotions()[emo] + ")",
          {{"original", {120, 120, 120}, [emo](const FrameMetrics& f) { return f.probs_original[emo]; }},
           {"edited", {0, 0, 220}, [emo](const FrameMetrics& f) { return f.probs_edited[emo]; }}},
-         0, 1},
+         0,
+         1},
     };
 }
 
@@ -224,8 +230,7 @@ void draw_panel(cv::Mat& img, const Panel& P, const EvalReport& r, const PanelBo
                 cv::LINE_AA);
     cv::putText(img, fmt(hi, 2), cv::Point(4, y0 + 10), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
                 cv::LINE_AA);
-    cv::putText(img, fmt(lo, 2), cv::Point(4, y1), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
-                cv::LINE_AA);
+    cv::putText(img, fmt(lo, 2), cv::Point(4, y1), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     cv::putText(img, "0", cv::Point(pad_l, y1 + 15), cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1,
                 cv::LINE_AA);
     cv::putText(img, std::to_string(std::max(0L, n - 1)) + " (frame)", cv::Point(pad_l + plot_w - 70, y1 + 15),
@@ -239,8 +244,9 @@ cv::Mat render_plot(const EvalReport& r, int width) {
     const int panel_h = 180, pad_l = 60, pad_r = 150, top = 30;
     const int panels = 4;
     cv::Mat img(top + panels * panel_h, width, CV_8UC3, cv::Scalar(255, 255, 255));
-    cv::putText(img, "ned eval: " + std::filesystem::path(r.edited).filename().string() + " vs " +
-                         std::filesystem::path(r.original).filename().string(),
+    cv::putText(img,
+                "ned eval: " + std::filesystem::path(r.edited).filename().string() + " vs " +
+                    std::filesystem::path(r.original).filename().string(),
                 cv::Point(pad_l, 20), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     const int plot_w = width - pad_l - pad_r;
     const std::vector<Panel> list = plot_panels(r);

@@ -124,16 +124,17 @@ void check_values(const std::string& path, const std::string& name, const st::Te
 void save_track(const std::string& path, const FaceTrack& track) {
     const int64_t T = static_cast<int64_t>(track.frames.size());
     st::File f;
-    f.metadata = {{"format", kFormat},
-                  {"version", "1"},
-                  {"source", track.source.empty() ? std::string()
-                                                  : std::filesystem::absolute(track.source).lexically_normal().string()},
-                  {"fps", std::to_string(track.fps_num) + "/" + std::to_string(track.fps_den)},
-                  {"width", std::to_string(track.width)},
-                  {"height", std::to_string(track.height)},
-                  {"crop_size", std::to_string(track.crop_size)},
-                  {"frame_count", std::to_string(T)},
-                  {"has_analysis", track.has_analysis ? "1" : "0"}};
+    f.metadata = {
+        {"format", kFormat},
+        {"version", "1"},
+        {"source",
+         track.source.empty() ? std::string() : std::filesystem::absolute(track.source).lexically_normal().string()},
+        {"fps", std::to_string(track.fps_num) + "/" + std::to_string(track.fps_den)},
+        {"width", std::to_string(track.width)},
+        {"height", std::to_string(track.height)},
+        {"crop_size", std::to_string(track.crop_size)},
+        {"frame_count", std::to_string(T)},
+        {"has_analysis", track.has_analysis ? "1" : "0"}};
     std::vector<float> boxes, c2f, lmk, alm, align, pupils, yaw;
     std::vector<uint8_t> valid, detected, status, shot_start, detector, lmk_source;
     for (const auto& fr : track.frames) {
@@ -247,9 +248,10 @@ void read_tracking(const TrackTensors& x, int64_t i, const std::string& path, Fa
         const uint8_t s = x.status->ptr<uint8_t>()[i];
         const bool ok = fr.valid ? (s == 1 || s == 2) : (s == 0 || s == 3 || s == 4);
         if (!ok)
-            throw InputError(cat(path, ": tensor 'status' of frame ", i, " is ", int(s),
-                                 fr.valid ? ", expected 1 (detected) or 2 (filled) for a valid frame"
-                                          : ", expected 0 (no face), 3 (outside frame) or 4 (other person) for an invalid frame"));
+            throw InputError(
+                cat(path, ": tensor 'status' of frame ", i, " is ", int(s),
+                    fr.valid ? ", expected 1 (detected) or 2 (filled) for a valid frame"
+                             : ", expected 0 (no face), 3 (outside frame) or 4 (other person) for an invalid frame"));
         fr.status = static_cast<FrameStatus>(s);
         fr.detected = fr.status == FrameStatus::Detected;
     }

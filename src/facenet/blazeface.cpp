@@ -56,8 +56,8 @@ std::vector<FaceBox> BlazeFaceDetector::detect(const cv::Mat& bgr, float min_sco
     const ResizeSource frame{cv::Rect(0, 0, W, H), cv::Point(0, 0), cv::Size(W, H)};
     const torch::Tensor x = resize_bilinear_rgb(bgr, frame, cv::Size(S, S)) / 127.5f - 1.0f;
     const auto o = impl_->graph.run(x, std::vector<std::string>{"Identity", "Identity_1", "Identity_2", "Identity_3"});
-    const torch::Tensor b512 = torch::cat({o[0], o[2]}, 2);               // [1, 512, 1 + 16]
-    const torch::Tensor b384 = torch::cat({o[1], o[3]}, 2);               // [1, 384, 1 + 16]
+    const torch::Tensor b512 = torch::cat({o[0], o[2]}, 2);              // [1, 512, 1 + 16]
+    const torch::Tensor b384 = torch::cat({o[1], o[3]}, 2);              // [1, 384, 1 + 16]
     const torch::Tensor batch = torch::cat({b512, b384}, 1).squeeze(0);  // [896, 17]
     const torch::Tensor centres = batch.slice(1, 1, 3) + impl_->anchors;
     const torch::Tensor half = batch.slice(1, 3, 5) / float(S) / 2.0f;

@@ -43,15 +43,15 @@ FaceDescriptor::Impl::Impl(const fs::path& dir) {
     const fs::path src = dir / "face_recognition_model-weights_manifest.json";
     const WeightMap m = load_tfjs_weights(src);
     auto cs = [&](const std::string& p, int64_t stride, bool same) {
-        return ConvScale{make_conv(weight(m, p + "/conv/filters", 4, src), weight(m, p + "/conv/bias", 1, src),
-                                   stride, same),
-                         chan(weight(m, p + "/scale/weights", 1, src)), chan(weight(m, p + "/scale/biases", 1, src))};
+        return ConvScale{
+            make_conv(weight(m, p + "/conv/filters", 4, src), weight(m, p + "/conv/bias", 1, src), stride, same),
+            chan(weight(m, p + "/scale/weights", 1, src)), chan(weight(m, p + "/scale/biases", 1, src))};
     };
     conv32_down = cs("conv32_down", 2, false);
     const std::pair<const char*, bool> names[] = {
-        {"conv32_1", false},  {"conv32_2", false},  {"conv32_3", false},    {"conv64_down", true},
-        {"conv64_1", false},  {"conv64_2", false},  {"conv64_3", false},    {"conv128_down", true},
-        {"conv128_1", false}, {"conv128_2", false}, {"conv256_down", true}, {"conv256_1", false},
+        {"conv32_1", false},  {"conv32_2", false},       {"conv32_3", false},    {"conv64_down", true},
+        {"conv64_1", false},  {"conv64_2", false},       {"conv64_3", false},    {"conv128_down", true},
+        {"conv128_1", false}, {"conv128_2", false},      {"conv256_down", true}, {"conv256_1", false},
         {"conv256_2", false}, {"conv256_down_out", true}};
     for (const auto& [name, down] : names) {
         const std::string p = name;

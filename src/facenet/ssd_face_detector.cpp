@@ -134,9 +134,8 @@ std::vector<FaceBox> SsdFaceDetector::detect(const cv::Mat& bgr, float min_score
         const float* b = bx + 4 * i;
         const double top = std::max(0.0, double(b[0])) * pad_y, bottom = std::min(1.0, double(b[2])) * pad_y;
         const double left = std::max(0.0, double(b[1])) * pad_x, right = std::min(1.0, double(b[3])) * pad_x;
-        out.push_back({cv::Rect2f(float(left * W), float(top * H), float((right - left) * W),
-                                  float((bottom - top) * H)),
-                       sc[i]});
+        out.push_back(
+            {cv::Rect2f(float(left * W), float(top * H), float((right - left) * W), float((bottom - top) * H)), sc[i]});
     }
     return out;
 }

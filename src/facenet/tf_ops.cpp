@@ -88,8 +88,8 @@ double iou_tfjs(const float* a, const float* b) {
     const double yb1 = std::max(b[0], b[2]), xb1 = std::max(b[1], b[3]);
     const double area_a = (ya1 - ya0) * (xa1 - xa0), area_b = (yb1 - yb0) * (xb1 - xb0);
     if (area_a <= 0 || area_b <= 0) return 0.0;
-    const double inter = std::max(std::min(ya1, yb1) - std::max(ya0, yb0), 0.0) *
-                         std::max(std::min(xa1, xb1) - std::max(xa0, xb0), 0.0);
+    const double inter =
+        std::max(std::min(ya1, yb1) - std::max(ya0, yb0), 0.0) * std::max(std::min(xa1, xb1) - std::max(xa0, xb0), 0.0);
     return inter / (area_a + area_b - inter);
 }
 
@@ -129,10 +129,9 @@ bool kept_by_plain(const Candidate& c, const std::vector<int64_t>& kept, const f
 
 }  // namespace
 
-std::vector<int64_t> non_max_suppression(const torch::Tensor& boxes, const torch::Tensor& scores,
-                                         const NmsOptions& o) {
-    NED_CHECK(boxes.dim() == 2 && boxes.size(1) == 4 && scores.dim() == 1 && scores.size(0) == boxes.size(0),
-              "boxes ", boxes.sizes(), ", scores ", scores.sizes());
+std::vector<int64_t> non_max_suppression(const torch::Tensor& boxes, const torch::Tensor& scores, const NmsOptions& o) {
+    NED_CHECK(boxes.dim() == 2 && boxes.size(1) == 4 && scores.dim() == 1 && scores.size(0) == boxes.size(0), "boxes ",
+              boxes.sizes(), ", scores ", scores.sizes());
     const torch::Tensor b = boxes.contiguous(), s = scores.contiguous();
     const float* bx = b.data_ptr<float>();
     const float* sc = s.data_ptr<float>();

@@ -105,8 +105,7 @@ public:
     torch::Tensor value(const std::string& name) {
         if (auto it = memo_.find(name); it != memo_.end()) return it->second;
         const Node& n = graph.node(name);
-        if (!n.fn)
-            graph.fail(n, cat("TF op '", n.op, "' is not supported by ned's TF.js graph interpreter"));
+        if (!n.fn) graph.fail(n, cat("TF op '", n.op, "' is not supported by ned's TF.js graph interpreter"));
         torch::Tensor out = n.fn(*this, n);
         memo_.emplace(name, out);
         return out;
@@ -163,8 +162,8 @@ torch::Tensor op_conv(Run& r, const Node& n) {
     const std::string padding = attr_s(n, "padding", "VALID");
     if (padding != "SAME" && padding != "VALID") r.graph.fail(n, cat("padding ", padding, " not supported"));
     const torch::Tensor xp = padding == "SAME" ? pad_same(x, w.size(2), w.size(3), strides[1], strides[2]) : x;
-    torch::Tensor out = F::conv2d(
-        xp, w, F::Conv2dFuncOptions().stride({strides[1], strides[2]}).groups(depthwise ? x.size(1) : 1));
+    torch::Tensor out =
+        F::conv2d(xp, w, F::Conv2dFuncOptions().stride({strides[1], strides[2]}).groups(depthwise ? x.size(1) : 1));
     size_t arg = 2;
     for (const auto& f : attr_strs(n, "fused_ops")) {
         if (f == "BiasAdd")
@@ -293,8 +292,7 @@ void read_nodes(const nlohmann::json& j, Graph& g) {
         if (jn.contains("attr")) n.attr = jn["attr"];
         n.fn = op_handler(n.op);
         if (n.op == "Placeholder") {
-            if (!g.placeholder.empty())
-                throw ModelError(cat(g.source.string(), ": more than one input (Placeholder)"));
+            if (!g.placeholder.empty()) throw ModelError(cat(g.source.string(), ": more than one input (Placeholder)"));
             g.placeholder = n.name;
         }
         g.last = n.name;
@@ -315,8 +313,8 @@ TfjsGraph::TfjsGraph(const fs::path& model_json) : impl_(std::make_unique<Impl>(
         nlohmann::json j;
         in >> j;
         if (j.value("format", "") != "graph-model")
-            throw ModelError(cat(model_json.string(), ": format '", j.value("format", ""),
-                                 "', expected a TF.js graph-model"));
+            throw ModelError(
+                cat(model_json.string(), ": format '", j.value("format", ""), "', expected a TF.js graph-model"));
         read_nodes(j, g);
     } catch (const nlohmann::json::exception& e) {
         throw ModelError(cat(model_json.string(), ": malformed TF.js graph model: ", e.what()));

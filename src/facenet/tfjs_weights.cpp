@@ -85,8 +85,8 @@ Storage storage_of(const nlohmann::json& w, const std::string& dtype, const std:
             s.scale = q.at("scale").get<double>();
             s.minv = q.at("min").get<double>();
         } else if (s.qdtype != "float16") {
-            throw ModelError(cat(where, ": unsupported quantization dtype '", s.qdtype,
-                                 "' (expected uint8, uint16 or float16)"));
+            throw ModelError(
+                cat(where, ": unsupported quantization dtype '", s.qdtype, "' (expected uint8, uint16 or float16)"));
         }
     }
     s.elem = s.qdtype.empty() ? 4 : (s.qdtype == "uint8" ? 1 : 2);
@@ -172,8 +172,8 @@ const torch::Tensor& weight(const WeightMap& weights, const std::string& name, i
     if (it == weights.end())
         throw ModelError(cat(source.string(), ": weight '", name, "' is missing (not the expected face-api model?)"));
     if (rank >= 0 && it->second.dim() != rank)
-        throw ModelError(cat(source.string(), ": weight '", name, "' has rank ", it->second.dim(), ", expected ",
-                             rank));
+        throw ModelError(
+            cat(source.string(), ": weight '", name, "' has rank ", it->second.dim(), ", expected ", rank));
     return it->second;
 }
 

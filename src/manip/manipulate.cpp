@@ -56,8 +56,7 @@ PaddedRun pad_run(const std::vector<float>& x, const Run& run) {
     return p;
 }
 
-torch::Tensor encode_styles(const recon::Reconstruction& r, Nets& nets, const torch::Device& device,
-                            int batch_size) {
+torch::Tensor encode_styles(const recon::Reconstruction& r, Nets& nets, const torch::Device& device, int batch_size) {
     torch::NoGradGuard no_grad;
     nets.style_encoder->eval();
     const auto x = manipulator_inputs(r);
@@ -71,8 +70,9 @@ torch::Tensor encode_styles(const recon::Reconstruction& r, Nets& nets, const to
             out.push_back(nets.style_encoder->forward(xb).to(torch::kCPU));
         }
     }
-    if (out.empty()) throw InputError(cat(r.source.empty() ? std::string("reconstruction") : r.source,
-                                          ": no valid frames to take a style from"));
+    if (out.empty())
+        throw InputError(
+            cat(r.source.empty() ? std::string("reconstruction") : r.source, ": no valid frames to take a style from"));
     return torch::cat(out, 0);
 }
 
@@ -86,18 +86,21 @@ torch::Tensor median_style(const torch::Tensor& styles) {
 
 std::vector<Keyframe> parse_schedule(const std::string& text) {
     std::vector<Keyframe> keys;
-    if (text.find_first_not_of(" \t") == std::string::npos) throw OptionError("ManipulateOptions::schedule", " is empty");
+    if (text.find_first_not_of(" \t") == std::string::npos)
+        throw OptionError("ManipulateOptions::schedule", " is empty");
     std::stringstream ss(text + ",");  // the extra comma makes a trailing "a," yield its empty last entry
     std::string item;
     while (std::getline(ss, item, ',')) {
         item.erase(0, item.find_first_not_of(" \t"));
         item.erase(item.find_last_not_of(" \t") + 1);
         if (item.empty())
-            throw OptionError("ManipulateOptions::schedule", cat(" '", text, "': empty entry (a stray comma?); expected "
-                                                     "TIME:EMOTION[@INTENSITY],..."));
+            throw OptionError("ManipulateOptions::schedule", cat(" '", text,
+                                                                 "': empty entry (a stray comma?); expected "
+                                                                 "TIME:EMOTION[@INTENSITY],..."));
         const auto colon = item.find(':');
         if (colon == std::string::npos)
-            throw OptionError("ManipulateOptions::schedule", cat(" entry '", item, "': expected TIME:EMOTION[@INTENSITY]"));
+            throw OptionError("ManipulateOptions::schedule",
+                              cat(" entry '", item, "': expected TIME:EMOTION[@INTENSITY]"));
         Keyframe k;
         std::string emo = item.substr(colon + 1);
         try {
@@ -112,14 +115,17 @@ std::vector<Keyframe> parse_schedule(const std::string& text) {
                 emo = emo.substr(0, at);
             }
         } catch (const std::logic_error&) {
-            throw OptionError("ManipulateOptions::schedule", cat(" entry '", item, "': expected TIME:EMOTION[@INTENSITY] with numbers"));
+            throw OptionError("ManipulateOptions::schedule",
+                              cat(" entry '", item, "': expected TIME:EMOTION[@INTENSITY] with numbers"));
         }
         if (!(k.time_s >= 0) || !std::isfinite(k.time_s) || !std::isfinite(k.intensity))
-            throw OptionError("ManipulateOptions::schedule", cat(" entry '", item, "': time must be >= 0 and values finite"));
+            throw OptionError("ManipulateOptions::schedule",
+                              cat(" entry '", item, "': time must be >= 0 and values finite"));
         emotion_index(emo);  // validates
         k.emotion = emo;
         if (!keys.empty() && k.time_s <= keys.back().time_s)
-            throw OptionError("ManipulateOptions::schedule", cat(": times must increase ('", item, "' after ", keys.back().time_s, " s)"));
+            throw OptionError("ManipulateOptions::schedule",
+                              cat(": times must increase ('", item, "' after ", keys.back().time_s, " s)"));
         keys.push_back(k);
     }
     if (keys.empty()) throw OptionError("ManipulateOptions::schedule", " is empty");
@@ -163,7 +169,6 @@ std::string join(const std::vector<std::string>& v) {
     for (const auto& e : v) s += (s.empty() ? "" : ",") + e;
     return s;
 }
-
 
 /// The styles the generator is given: K styles over K equal parts of the video (label / reference mode) or one
 /// per keyframe (schedule mode), and the text that names them in the output's metadata.
@@ -226,7 +231,8 @@ TargetStyles target_styles(const recon::Reconstruction& in, Nets& nets, const to
         for (const auto& k : opts.schedule)
             ts.keys.push_back(with_intensity(label_style(k.emotion), k.intensity * opts.intensity));
         std::string sched;
-        for (const auto& k : opts.schedule) sched += cat(sched.empty() ? "" : ",", k.time_s, ":", k.emotion, "@", k.intensity);
+        for (const auto& k : opts.schedule)
+            sched += cat(sched.empty() ? "" : ",", k.time_s, ":", k.emotion, "@", k.intensity);
         ts.what = cat("schedule=", sched, " seed=", opts.seed);
     }
     if (opts.intensity != 1.0) ts.what += cat(" intensity=", opts.intensity);
@@ -239,8 +245,8 @@ TargetStyles target_styles(const recon::Reconstruction& in, Nets& nets, const to
 /// Translates every window of one valid run (batches of windows, overlap-added) into `out`'s exp and jaw pose;
 /// `done` counts the windows for the progress.
 void translate_run(const Run& run, const std::vector<float>& x, Nets& nets, const torch::Device& device,
-                   const ManipulateOptions& opts, const TargetStyles& styles, recon::Reconstruction& out,
-                   int64_t& done, int64_t total_windows) {
+                   const ManipulateOptions& opts, const TargetStyles& styles, recon::Reconstruction& out, int64_t& done,
+                   int64_t total_windows) {
     auto& exp = out.at("exp");
     auto& pose = out.at("pose");
     const PaddedRun p = pad_run(x, run);

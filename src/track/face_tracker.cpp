@@ -36,9 +36,9 @@ FaceAt parse_face_at(const std::string& text) {
     FaceAt f;
     if (text.empty()) return f;
     const auto bad = [&](const std::string& why) {
-        return OptionError("TrackOptions::face_at",
-                           cat(" '", text, "': ", why, " (expected SECONDS:X,Y, e.g. 2.5:640,360: the face nearest "
-                               "pixel X,Y of the displayed frame at 2.5 s)"));
+        return OptionError("TrackOptions::face_at", cat(" '", text, "': ", why,
+                                                        " (expected SECONDS:X,Y, e.g. 2.5:640,360: the face nearest "
+                                                        "pixel X,Y of the displayed frame at 2.5 s)"));
     };
     const size_t colon = text.find(':'), comma = text.find(',', colon == std::string::npos ? 0 : colon);
     if (colon == std::string::npos || comma == std::string::npos) throw bad("missing ':' or ','");
@@ -68,8 +68,7 @@ int pick_by_rank(const std::vector<Detection>& dets, int face_index) {
     if (static_cast<int>(dets.size()) <= face_index) return -1;
     std::vector<int> order(dets.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int x, int y) { return area(dets[x].box) > area(dets[y].box); });
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return area(dets[x].box) > area(dets[y].box); });
     return order[face_index];
 }
 }  // namespace
@@ -162,8 +161,8 @@ int most_similar(const std::vector<Detection>& dets, const cv::Vec4f& ref) {
     for (size_t i = 0; i < dets.size(); ++i) {
         const cv::Vec4f& b = dets[i].box;
         const float s = std::max(std::sqrt(area(b)), 1e-6f);
-        const float score = std::hypot(0.5f * (b[0] + b[2]) - rcx, 0.5f * (b[1] + b[3]) - rcy) / side +
-                            std::abs(std::log(s / side));
+        const float score =
+            std::hypot(0.5f * (b[0] + b[2]) - rcx, 0.5f * (b[1] + b[3]) - rcy) / side + std::abs(std::log(s / side));
         if (score < best_score) {
             best_score = score;
             best = static_cast<int>(i);
@@ -191,8 +190,8 @@ int nearest_face(const std::vector<Detection>& dets, double x, double y) {
     return best;
 }
 
-TargetSelection select_target(const std::vector<std::vector<Detection>>& detections,
-                              const std::vector<bool>& cuts, int face_index, float min_iou, int max_gap) {
+TargetSelection select_target(const std::vector<std::vector<Detection>>& detections, const std::vector<bool>& cuts,
+                              int face_index, float min_iou, int max_gap) {
     TargetSelection sel;
     const size_t T = detections.size();
     if (T == 0) return sel;
@@ -202,18 +201,16 @@ TargetSelection select_target(const std::vector<std::vector<Detection>>& detecti
         order[t] = static_cast<long>(t);
         new_shot[t] = t < cuts.size() && cuts[t];
     }
-    track_pass(detections, order, new_shot, Acquire{face_index}, -1, min_iou, max_gap, sel.chosen,
-               sel.segment_start, sel.acquired_among);
+    track_pass(detections, order, new_shot, Acquire{face_index}, -1, min_iou, max_gap, sel.chosen, sel.segment_start,
+               sel.acquired_among);
     sel.segment_start[0] = true;
     return sel;
 }
 
-TargetSelection select_target_at(const std::vector<std::vector<Detection>>& detections,
-                                 const std::vector<bool>& cuts, long anchor, int anchor_det, float min_iou,
-                                 int max_gap) {
+TargetSelection select_target_at(const std::vector<std::vector<Detection>>& detections, const std::vector<bool>& cuts,
+                                 long anchor, int anchor_det, float min_iou, int max_gap) {
     const long T = static_cast<long>(detections.size());
-    NED_CHECK(anchor >= 0 && anchor < T && anchor_det >= 0 &&
-                  anchor_det < static_cast<int>(detections[anchor].size()),
+    NED_CHECK(anchor >= 0 && anchor < T && anchor_det >= 0 && anchor_det < static_cast<int>(detections[anchor].size()),
               "select_target_at: no detection ", anchor_det, " in frame ", anchor);
     auto cut = [&](long t) { return t > 0 && t < static_cast<long>(cuts.size()) && cuts[t]; };
     TargetSelection sel;
@@ -337,7 +334,8 @@ std::vector<cv::Vec4f> median_smooth(const std::vector<cv::Vec4f>& boxes, int wi
 }
 
 float thumbnail_difference(const cv::Mat& a, const cv::Mat& b) {
-    NED_CHECK(a.type() == CV_8UC3 && b.type() == CV_8UC3 && a.size() == b.size(), "thumbnail_difference: two BGR u8 images");
+    NED_CHECK(a.type() == CV_8UC3 && b.type() == CV_8UC3 && a.size() == b.size(),
+              "thumbnail_difference: two BGR u8 images");
     return static_cast<float>(cv::norm(a, b, cv::NORM_L1) / (255.0 * static_cast<double>(a.total()) * 3.0));
 }
 
@@ -401,34 +399,44 @@ std::pair<long, int> find_face_at(const std::vector<std::vector<Detection>>& det
             const int i = nearest_face(detections[t], at.x, at.y);
             if (i >= 0) return {t, i};
         }
-        if (cut(anchor - d)) stop_back = true;      // do not look across a cut
+        if (cut(anchor - d)) stop_back = true;  // do not look across a cut
         if (cut(anchor + d + 1)) stop_fwd = true;
     }
     std::string seen;
     for (const auto& d : detections[anchor])
         seen += cat(seen.empty() ? "" : ", ", "x ", std::lround(d.box[0]), "-", std::lround(d.box[2]), " y ",
                     std::lround(d.box[1]), "-", std::lround(d.box[3]));
-    throw OptionError("TrackOptions::face_at",
-                      cat(" ", at.seconds, " s: no face near (", at.x, ", ", at.y, ") at ", at.seconds, " s (frame ",
-                          anchor, ") of ", video, "; faces detected there: ", seen.empty() ? std::string("none") : seen));
+    throw OptionError(
+        "TrackOptions::face_at",
+        cat(" ", at.seconds, " s: no face near (", at.x, ", ", at.y, ") at ", at.seconds, " s (frame ", anchor, ") of ",
+            video, "; faces detected there: ", seen.empty() ? std::string("none") : seen));
 }
 
 }  // namespace
 
 void TrackOptions::validate() const {
     const auto in = [](double v, double lo, double hi) { return v >= lo && v <= hi; };  // false for NaN
-    if (!in(face_index, 0, 1000)) throw OptionError("TrackOptions::face_index", cat(" must be in 0..1000 (got ", face_index, ")"));
+    if (!in(face_index, 0, 1000))
+        throw OptionError("TrackOptions::face_index", cat(" must be in 0..1000 (got ", face_index, ")"));
     if (!in(identity_threshold, 0.05, 2.0))
-        throw OptionError("TrackOptions::identity_threshold", cat(" must be in [0.05, 2] (got ", identity_threshold, ")"));
-    if (!in(detect_scale, 0, 16)) throw OptionError("TrackOptions::detect_scale", cat(" must be in [0, 16] (got ", detect_scale, ")"));
-    if (!in(upsample, 0, 2)) throw OptionError("TrackOptions::upsample", cat(" must be 0, 1 or 2 (got ", upsample, ")"));
-    if (smooth_window < 1) throw OptionError("TrackOptions::smooth_window", cat(" must be >= 1 (got ", smooth_window, ")"));
-    if (!(cut_threshold > 0.f)) throw OptionError("TrackOptions::cut_threshold", cat(" must be > 0 (got ", cut_threshold, ")"));
+        throw OptionError("TrackOptions::identity_threshold",
+                          cat(" must be in [0.05, 2] (got ", identity_threshold, ")"));
+    if (!in(detect_scale, 0, 16))
+        throw OptionError("TrackOptions::detect_scale", cat(" must be in [0, 16] (got ", detect_scale, ")"));
+    if (!in(upsample, 0, 2))
+        throw OptionError("TrackOptions::upsample", cat(" must be 0, 1 or 2 (got ", upsample, ")"));
+    if (smooth_window < 1)
+        throw OptionError("TrackOptions::smooth_window", cat(" must be >= 1 (got ", smooth_window, ")"));
+    if (!(cut_threshold > 0.f))
+        throw OptionError("TrackOptions::cut_threshold", cat(" must be > 0 (got ", cut_threshold, ")"));
     if (!in(min_iou, 0, 1)) throw OptionError("TrackOptions::min_iou", cat(" must be in [0, 1] (got ", min_iou, ")"));
     if (!in(max_gap_s, 0, 3600))
-        throw OptionError("TrackOptions::max_gap_s", cat(" must be a number of seconds in [0, 3600] (got ", max_gap_s, ")"));
-    if (!in(min_inside, 0, 1)) throw OptionError("TrackOptions::min_inside", cat(" must be in [0, 1] (got ", min_inside, ")"));
-    if (!in(margin, 0, 10000)) throw OptionError("TrackOptions::margin", cat(" must be in [0, 10000] (got ", margin, ")"));
+        throw OptionError("TrackOptions::max_gap_s",
+                          cat(" must be a number of seconds in [0, 3600] (got ", max_gap_s, ")"));
+    if (!in(min_inside, 0, 1))
+        throw OptionError("TrackOptions::min_inside", cat(" must be in [0, 1] (got ", min_inside, ")"));
+    if (!in(margin, 0, 10000))
+        throw OptionError("TrackOptions::margin", cat(" must be in [0, 10000] (got ", margin, ")"));
     if (crop_size < 16) throw OptionError("TrackOptions::crop_size", cat(" must be >= 16 (got ", crop_size, ")"));
     if (threads < 0) throw OptionError("TrackOptions::threads", cat(" must be >= 0 (got ", threads, ")"));
     if (max_frames < 0) throw OptionError("TrackOptions::max_frames", cat(" must be >= 0 (got ", max_frames, ")"));
@@ -436,23 +444,24 @@ void TrackOptions::validate() const {
 
 nlohmann::json to_json(const TrackOptions& o) {
     using json = nlohmann::json;
-    return json{{"detector", detector_name(o.detector)},
-                {"identity", o.identity},
-                {"target_face", o.target_face},
-                {"identity_threshold", o.identity_threshold},
-                {"detect_scale", o.detect_scale},
-                {"upsample", o.upsample},
-                {"face_index", o.face_index},
-                {"face_at", o.face_at.active() ? json::array({o.face_at.seconds, o.face_at.x, o.face_at.y}) : json(nullptr)},
-                {"smooth_window", o.smooth_window},
-                {"cut_threshold", o.cut_threshold},
-                {"min_iou", o.min_iou},
-                {"max_gap_s", o.max_gap_s},
-                {"min_inside", o.min_inside},
-                {"margin", o.margin},
-                {"crop_size", o.crop_size},
-                {"threads", o.threads},
-                {"max_frames", o.max_frames}};
+    return json{
+        {"detector", detector_name(o.detector)},
+        {"identity", o.identity},
+        {"target_face", o.target_face},
+        {"identity_threshold", o.identity_threshold},
+        {"detect_scale", o.detect_scale},
+        {"upsample", o.upsample},
+        {"face_index", o.face_index},
+        {"face_at", o.face_at.active() ? json::array({o.face_at.seconds, o.face_at.x, o.face_at.y}) : json(nullptr)},
+        {"smooth_window", o.smooth_window},
+        {"cut_threshold", o.cut_threshold},
+        {"min_iou", o.min_iou},
+        {"max_gap_s", o.max_gap_s},
+        {"min_inside", o.min_inside},
+        {"margin", o.margin},
+        {"crop_size", o.crop_size},
+        {"threads", o.threads},
+        {"max_frames", o.max_frames}};
 }
 
 #if defined(__GLIBCXX__) && defined(__x86_64__)
@@ -485,7 +494,8 @@ public:
             const float d = histogram_distance(hist, prev_hist_);
             const float m = thumbnail_difference(thumb, prev_thumb_);
             cut = is_cut(d, m, threshold_);
-            if (cut) NED_LOG_DEBUG("[crop] shot cut at frame {} (histogram distance {:.3f}, thumbnail {:.3f})", index, d, m);
+            if (cut)
+                NED_LOG_DEBUG("[crop] shot cut at frame {} (histogram distance {:.3f}, thumbnail {:.3f})", index, d, m);
         }
         prev_hist_ = std::move(hist);
         prev_thumb_ = thumb;
@@ -586,8 +596,8 @@ private:
 
 /// The target's detection in each frame: the face --face-at points at or --target-face shows (followed from
 /// there), else the --face-index-th largest; warns where it was picked among several faces.
-TargetSelection choose_target(const Detected& d, const std::string& video_path, const TrackOptions& opts,
-                              int max_gap, int fps_num, int fps_den) {
+TargetSelection choose_target(const Detected& d, const std::string& video_path, const TrackOptions& opts, int max_gap,
+                              int fps_num, int fps_den) {
     const auto& detections = d.detections;
     auto at_time = [&](long t) {
         return fps_num > 0 ? cat("frame ", t, " (", std::round(10.0 * t * fps_den / fps_num) / 10.0, " s)")
@@ -600,8 +610,9 @@ TargetSelection choose_target(const Detected& d, const std::string& video_path, 
         IdentityOptions io;
         io.target_face = opts.target_face;
         io.threshold = opts.identity_threshold;
-        const auto [anchor, det] = by_photo ? find_target_face(video_path, detections, io)
-                                            : find_face_at(detections, d.cuts, d.times, opts.face_at, max_gap, video_path);
+        const auto [anchor, det] = by_photo
+                                       ? find_target_face(video_path, detections, io)
+                                       : find_face_at(detections, d.cuts, d.times, opts.face_at, max_gap, video_path);
         NED_LOG_INFO("[crop] {}: target is the face at x {:.0f}-{:.0f}, y {:.0f}-{:.0f} in frame {}",
                      by_photo ? "--target-face" : "--face-at", detections[anchor][det].box[0],
                      detections[anchor][det].box[2], detections[anchor][det].box[1], detections[anchor][det].box[3],
@@ -609,17 +620,19 @@ TargetSelection choose_target(const Detected& d, const std::string& video_path, 
         sel = select_target_at(detections, d.cuts, anchor, det, opts.min_iou, max_gap);
         for (long t = 0; t < d.frames; ++t)
             if (sel.acquired_among[t] > 1)
-                NED_LOG_WARN("[crop] {}: target picked again among {} faces as the one most similar in position and "
-                             "size to the --face-at target's last box; check the contact sheet",
-                             at_time(t), sel.acquired_among[t]);
+                NED_LOG_WARN(
+                    "[crop] {}: target picked again among {} faces as the one most similar in position and "
+                    "size to the --face-at target's last box; check the contact sheet",
+                    at_time(t), sel.acquired_among[t]);
     } else {
         sel = select_target(detections, d.cuts, opts.face_index, opts.min_iou, max_gap);
         for (long t = 0; t < d.frames; ++t)
             if (sel.acquired_among[t] > 1)
-                NED_LOG_WARN("[crop] {}: target picked among {} faces by size (--face-index {}); faces are not told "
-                             "apart by identity, so check the contact sheet when the shot shows other people "
-                             "(or point at the person with --face-at)",
-                             at_time(t), sel.acquired_among[t], opts.face_index);
+                NED_LOG_WARN(
+                    "[crop] {}: target picked among {} faces by size (--face-index {}); faces are not told "
+                    "apart by identity, so check the contact sheet when the shot shows other people "
+                    "(or point at the person with --face-at)",
+                    at_time(t), sel.acquired_among[t], opts.face_index);
     }
     return sel;
 }
@@ -680,16 +693,16 @@ face::FaceTrack build_track(const std::string& video_path, const TrackOptions& o
     const io::VideoInfo& info = reader.info();
     const int W = info.display_width, H = info.display_height;
     if (opts.face_at.active() && (opts.face_at.x >= W || opts.face_at.y >= H))
-        throw OptionError("TrackOptions::face_at", cat(" ", opts.face_at.seconds, ":", opts.face_at.x, ",",
-                                                       opts.face_at.y, ": the point lies outside the ", W, "x", H,
-                                                       " frame of ", video_path));
+        throw OptionError("TrackOptions::face_at",
+                          cat(" ", opts.face_at.seconds, ":", opts.face_at.x, ",", opts.face_at.y,
+                              ": the point lies outside the ", W, "x", H, " frame of ", video_path));
     const float scale = resolve_detect_scale(dopts, W, H);
     const cv::Size small_size(std::max(1, static_cast<int>(std::lround(W * scale))),
                               std::max(1, static_cast<int>(std::lround(H * scale))));
     long total = info.frame_count > 0 ? static_cast<long>(info.frame_count) : 0;
     if (opts.max_frames > 0 && (total <= 0 || total > opts.max_frames)) total = opts.max_frames;
     NED_LOG_DEBUG("[crop] {}: {}x{}, detecting at {}x{} (scale {:.3f}, upsample {})", video_path, W, H,
-                 small_size.width, small_size.height, scale, opts.upsample);
+                  small_size.width, small_size.height, scale, opts.upsample);
 
     int nthreads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
     nthreads = std::max(1, nthreads);

@@ -29,8 +29,8 @@ TEST(CliAnalyze, ShortClipWritesAnAnalysedTrack) {
     ned::test::TempDir tmp;
     const std::string clip = ned::test::data_path("video/sadtalker__WDA_KatieHill_000.mp4");
     const std::string work = tmp / "work";
-    const auto r = run_ned({"analyze", clip, work, "--max-frames", "12", "--save-images", "--preview",
-                            tmp / "preview.mp4", "-q"});
+    const auto r =
+        run_ned({"analyze", clip, work, "--max-frames", "12", "--save-images", "--preview", tmp / "preview.mp4", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const ned::face::FaceTrack t = ned::face::load_track(work + "/track.safetensors");
     EXPECT_TRUE(t.has_analysis);
@@ -39,8 +39,10 @@ TEST(CliAnalyze, ShortClipWritesAnAnalysedTrack) {
     for (const auto& f : t.frames) {
         // Landmarks inside the crop, face in the middle part of it.
         for (const auto& p : f.landmarks) {
-            EXPECT_GT(p.x, 0); EXPECT_LT(p.x, t.crop_size);
-            EXPECT_GT(p.y, 0); EXPECT_LT(p.y, t.crop_size);
+            EXPECT_GT(p.x, 0);
+            EXPECT_LT(p.x, t.crop_size);
+            EXPECT_GT(p.y, 0);
+            EXPECT_LT(p.y, t.crop_size);
         }
         EXPECT_LT(f.landmarks[36].x, f.landmarks[45].x);  // image-left eye on the left
         EXPECT_LT(f.landmarks[27].y, f.landmarks[8].y);   // nose bridge above chin
@@ -49,14 +51,17 @@ TEST(CliAnalyze, ShortClipWritesAnAnalysedTrack) {
         EXPECT_NEAR(a, d, 1e-4);
         EXPECT_NEAR(b, -c, 1e-4);
         const float s = std::sqrt(a * d - b * c);
-        EXPECT_GT(s, 0.6f); EXPECT_LT(s, 1.6f);
+        EXPECT_GT(s, 0.6f);
+        EXPECT_LT(s, 1.6f);
         // Aligned landmarks near NED's template: outer eye corners (83,111) and (166,108).
         EXPECT_NEAR(f.aligned_landmarks[36].x, 83, 12);
         EXPECT_NEAR(f.aligned_landmarks[45].x, 166, 12);
         EXPECT_NEAR(f.aligned_landmarks[36].y, 111, 12);
         // Pupils between the eye corners.
-        EXPECT_GT(f.pupils[0].x, f.landmarks[36].x); EXPECT_LT(f.pupils[0].x, f.landmarks[39].x);
-        EXPECT_GT(f.pupils[1].x, f.landmarks[42].x); EXPECT_LT(f.pupils[1].x, f.landmarks[45].x);
+        EXPECT_GT(f.pupils[0].x, f.landmarks[36].x);
+        EXPECT_LT(f.pupils[0].x, f.landmarks[39].x);
+        EXPECT_GT(f.pupils[1].x, f.landmarks[42].x);
+        EXPECT_LT(f.pupils[1].x, f.landmarks[45].x);
     }
     for (const char* d : {"crops", "aligned", "eyes", "masks"}) EXPECT_EQ(count_png(work + "/" + d), 12u) << d;
     const auto info = ned::io::probe(tmp / "preview.mp4");

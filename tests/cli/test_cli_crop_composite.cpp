@@ -42,8 +42,8 @@ TEST_P(CropCompositeClip, RoundTripKeepsFramesTimestampsAudioAndQuality) {
     const auto track = ned::face::load_track(work + "/track.safetensors");
     ASSERT_GT(track.num_valid(), 0u);
     EXPECT_EQ(count_files(work + "/crops"), track.num_valid());
-    r = run_ned({"-q", "composite", clip, work, out, "--faces", work + "/crops", "--preset", "ultrafast", "--crf",
-                 "12"});
+    r = run_ned(
+        {"-q", "composite", clip, work, out, "--faces", work + "/crops", "--preset", "ultrafast", "--crf", "12"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     ASSERT_TRUE(fs::exists(out));
 
@@ -124,10 +124,13 @@ TEST(CliCropComposite, BadInputsExitWithCode2OneLineAndNoOutput) {
     if (have_ffmpeg()) {
         const std::string audio = tmp / "audio.m4a", empty = tmp / "empty.mkv", noface = tmp / "noface.mp4";
         std::system(("ffmpeg -hide_banner -loglevel quiet -nostdin -y -f lavfi -i sine -t 1 " + audio).c_str());
-        std::system(("ffmpeg -hide_banner -loglevel quiet -nostdin -y -f lavfi -i color=c=gray:s=64x64 -frames:v 0 " +
-                     empty).c_str());
+        std::system(
+            ("ffmpeg -hide_banner -loglevel quiet -nostdin -y -f lavfi -i color=c=gray:s=64x64 -frames:v 0 " + empty)
+                .c_str());
         std::system(("ffmpeg -hide_banner -loglevel quiet -nostdin -y -f lavfi -i testsrc=s=160x120:r=10 -t 1 "
-                     "-pix_fmt yuv420p " + noface).c_str());
+                     "-pix_fmt yuv420p " +
+                     noface)
+                        .c_str());
         if (fs::exists(audio)) bad.push_back({audio, "audio-only file"});
         if (fs::exists(empty)) bad.push_back({empty, "video without frames"});
         if (fs::exists(noface)) bad.push_back({noface, "video without a face"});

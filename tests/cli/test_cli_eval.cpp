@@ -81,7 +81,8 @@ TEST(CliEval, CropCompositeRoundTripGivesSmallValues) {
     const std::string work = tmp / "work", out = tmp / "round.mp4", json = tmp / "round.json";
     auto r = run_ned({"-q", "crop", clip, work, "--save-images", "--max-frames", kFrames});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    r = run_ned({"-q", "composite", clip, work, out, "--faces", work + "/crops", "--preset", "ultrafast", "--crf", "12"});
+    r = run_ned(
+        {"-q", "composite", clip, work, out, "--faces", work + "/crops", "--preset", "ultrafast", "--crf", "12"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     r = run_ned({"-q", "eval", clip, out, "--json", json, "--max-frames", kFrames, "--no-per-frame"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -151,8 +152,8 @@ TEST(CliEval, HugeThreadCountStaysWithinTheClamp) {
                                              "the start, peak ([0-9]+)")))
         << all;
     const int workers = std::stoi(m[1]), at_start = std::stoi(m[2]), peak = std::stoi(m[3]);
-    std::cout << "clamp " << clamp << ", cores " << cores << ": " << at_start << " threads at the start, peak "
-              << peak << "\n";
+    std::cout << "clamp " << clamp << ", cores " << cores << ": " << at_start << " threads at the start, peak " << peak
+              << "\n";
     EXPECT_EQ(workers, clamp);
     ASSERT_GT(at_start, 0) << "no /proc/self/status?";
     // at the start: the calling thread and LibTorch's pool (cores - 1), a few spare

@@ -122,8 +122,10 @@ std::string slurp(const std::string& path) {
 
 // A safetensors file whose only tensor has the given shape (JSON) and offsets, with `format` metadata.
 std::string hostile_safetensors(const std::string& format, const std::string& shape, const std::string& offsets) {
-    const std::string header = "{\"__metadata__\":{\"format\":\"" + format + "\",\"version\":\"1\"},\"valid\":{\"dtype\":"
-                               "\"U8\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}}";
+    const std::string header = "{\"__metadata__\":{\"format\":\"" + format +
+                               "\",\"version\":\"1\"},\"valid\":{\"dtype\":"
+                               "\"U8\",\"shape\":" +
+                               shape + ",\"data_offsets\":" + offsets + "}}";
     std::string out(8, '\0');
     for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
     return out + header + std::string(16, '\0');
@@ -134,9 +136,12 @@ std::map<std::string, std::string> snapshot(const std::string& root) {
     std::map<std::string, std::string> s;
     for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
         const std::string rel = fs::relative(it->path(), root).string();
-        if (it->is_symlink()) s[rel] = "-> " + fs::read_symlink(it->path()).string();
-        else if (it->is_directory()) s[rel] = "<dir>";
-        else s[rel] = slurp(it->path().string());
+        if (it->is_symlink())
+            s[rel] = "-> " + fs::read_symlink(it->path()).string();
+        else if (it->is_directory())
+            s[rel] = "<dir>";
+        else
+            s[rel] = slurp(it->path().string());
     }
     return s;
 }
@@ -164,9 +169,11 @@ private:
         write_bytes(F + "/ckpt.safetensors", "not really a checkpoint\n");
         write_bytes(F + "/ckpt_huge.safetensors",
                     hostile_safetensors("ned.manipulator", "[9223372036854775807,9223372036854775807]", "[0,16]"));
-        write_bytes(F + "/ckpt_wrap.safetensors", hostile_safetensors("ned.manipulator", "[4611686018427387904,4]", "[0,0]"));
+        write_bytes(F + "/ckpt_wrap.safetensors",
+                    hostile_safetensors("ned.manipulator", "[4611686018427387904,4]", "[0,0]"));
         {  // network widths from the metadata: 2e9 would be built (terabytes) before any tensor is looked at
-            const std::string h = "{\"__metadata__\":{\"format\":\"ned.manipulator\",\"version\":\"1\",\"g_hidden\":\"2000000000\"}}";
+            const std::string h =
+                "{\"__metadata__\":{\"format\":\"ned.manipulator\",\"version\":\"1\",\"g_hidden\":\"2000000000\"}}";
             std::string b(8, '\0');
             for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((h.size() >> (8 * i)) & 0xff);
             write_bytes(F + "/ckpt_wide.safetensors", b + h);
@@ -176,7 +183,8 @@ private:
         fs::create_directories(F + "/w/faces");
         ned::face::save_track(F + "/w/track.safetensors", make_track(video, kFrames));
         for (int t = 0; t < 3; ++t)
-            cv::imwrite(F + "/w/faces/" + ned::frame_name(t, ".png"), cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
+            cv::imwrite(F + "/w/faces/" + ned::frame_name(t, ".png"),
+                        cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
         ned::recon::save_reconstruction(F + "/w/reconstruction.safetensors", make_recon(video, kFrames));
 
         // Hostile tracks.
@@ -257,7 +265,8 @@ private:
         write_bytes(F + "/work_stages_file/stages", "a file where a folder belongs\n");
         fs::create_directories(F + "/w_emptycond/conditioning");
         ned::face::save_track(F + "/w_emptycond/track.safetensors", make_track(video, kFrames));
-        write_bytes(F + "/w_emptycond/conditioning/conditioning.json", "{\"format\": \"ned.conditioning\", \"frames\": []}");
+        write_bytes(F + "/w_emptycond/conditioning/conditioning.json",
+                    "{\"format\": \"ned.conditioning\", \"frames\": []}");
 
         // Corrupt face and mask PNGs (truncated; a flipped byte in the image data): ned's own line, no libpng's.
         cv::imwrite(F + "/ok.png", cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(10, 128, 250)));
@@ -279,7 +288,7 @@ struct Case {
     const char* name;
     std::vector<std::string> args;  ///< "@" is replaced by the fixture folder
     int code;
-    const char* says = "";          ///< a substring stderr must contain
+    const char* says = "";                     ///< a substring stderr must contain
     std::vector<std::string> may_create = {};  ///< success cases: outputs allowed to appear
 };
 
@@ -288,97 +297,337 @@ std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name;
 const std::vector<Case>& cases() {
     static const std::vector<Case> t = {
         // --- an output never resolves to an input, with or without -y ---
-        {"composite_out_is_video", {"-y", "composite", "@/in.mp4", "@/w", "@/in.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
-        {"composite_out_dot_spelling", {"-y", "composite", "@/in.mp4", "@/w", "@/./in.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
-        {"composite_out_dotdot_spelling", {"-y", "composite", "@/in.mp4", "@/w", "@/sub/../in.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
-        {"composite_out_symlink_to_video", {"-y", "composite", "@/in.mp4", "@/w", "@/link.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
-        {"composite_out_hardlink_to_video", {"-y", "composite", "@/in.mp4", "@/w", "@/hard.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
-        {"composite_video_via_symlink_out_is_video", {"-y", "composite", "@/link.mp4", "@/w", "@/in.mp4", "--faces", "@/w/faces"}, 2, "is the input video"},
-        {"manipulate_out_is_in", {"-y", "manipulate", "@/rec.safetensors", "@/rec.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "is the input reconstruction"},
-        {"manipulate_out_is_reference", {"-y", "manipulate", "@/rec.safetensors", "@/ref.safetensors", "--checkpoint", "@/ckpt.safetensors", "--reference", "@/ref.safetensors"}, 2, "is the reference reconstruction"},
-        {"manipulate_out_is_checkpoint", {"-y", "manipulate", "@/rec.safetensors", "@/ckpt.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "is the checkpoint"},
-        {"analyze_preview_is_video", {"-y", "analyze", "@/in.mp4", "@/aw", "--preview", "@/in.mp4"}, 2, "is the input video"},
-        {"render_inputs_preview_is_track_source", {"-y", "render-inputs", "@/w", "--flame", "@/flame.safetensors", "--preview", "@/in.mp4"}, 2, "is the source video of the track"},
-        {"reconstruct_log_file_is_flame", {"--log-file", "@/flame.safetensors", "reconstruct", "@/w", "--flame", "@/flame.safetensors"}, 2, "is the FLAME asset"},
+        {"composite_out_is_video",
+         {"-y", "composite", "@/in.mp4", "@/w", "@/in.mp4", "--faces", "@/w/faces"},
+         2,
+         "is the input video"},
+        {"composite_out_dot_spelling",
+         {"-y", "composite", "@/in.mp4", "@/w", "@/./in.mp4", "--faces", "@/w/faces"},
+         2,
+         "is the input video"},
+        {"composite_out_dotdot_spelling",
+         {"-y", "composite", "@/in.mp4", "@/w", "@/sub/../in.mp4", "--faces", "@/w/faces"},
+         2,
+         "is the input video"},
+        {"composite_out_symlink_to_video",
+         {"-y", "composite", "@/in.mp4", "@/w", "@/link.mp4", "--faces", "@/w/faces"},
+         2,
+         "is the input video"},
+        {"composite_out_hardlink_to_video",
+         {"-y", "composite", "@/in.mp4", "@/w", "@/hard.mp4", "--faces", "@/w/faces"},
+         2,
+         "is the input video"},
+        {"composite_video_via_symlink_out_is_video",
+         {"-y", "composite", "@/link.mp4", "@/w", "@/in.mp4", "--faces", "@/w/faces"},
+         2,
+         "is the input video"},
+        {"manipulate_out_is_in",
+         {"-y", "manipulate", "@/rec.safetensors", "@/rec.safetensors", "--checkpoint", "@/ckpt.safetensors",
+          "--emotion", "happy"},
+         2,
+         "is the input reconstruction"},
+        {"manipulate_out_is_reference",
+         {"-y", "manipulate", "@/rec.safetensors", "@/ref.safetensors", "--checkpoint", "@/ckpt.safetensors",
+          "--reference", "@/ref.safetensors"},
+         2,
+         "is the reference reconstruction"},
+        {"manipulate_out_is_checkpoint",
+         {"-y", "manipulate", "@/rec.safetensors", "@/ckpt.safetensors", "--checkpoint", "@/ckpt.safetensors",
+          "--emotion", "happy"},
+         2,
+         "is the checkpoint"},
+        {"analyze_preview_is_video",
+         {"-y", "analyze", "@/in.mp4", "@/aw", "--preview", "@/in.mp4"},
+         2,
+         "is the input video"},
+        {"render_inputs_preview_is_track_source",
+         {"-y", "render-inputs", "@/w", "--flame", "@/flame.safetensors", "--preview", "@/in.mp4"},
+         2,
+         "is the source video of the track"},
+        {"reconstruct_log_file_is_flame",
+         {"--log-file", "@/flame.safetensors", "reconstruct", "@/w", "--flame", "@/flame.safetensors"},
+         2,
+         "is the FLAME asset"},
         {"log_file_is_video_without_y", {"--log-file", "@/in.mp4", "probe", "@/in.mp4"}, 2, "is the input video"},
         {"log_file_is_video_with_y", {"-y", "--log-file", "@/link.mp4", "probe", "@/in.mp4"}, 2, "is the input video"},
         {"log_file_exists_without_y", {"--log-file", "@/existing.log", "probe", "@/in.mp4"}, 2, "already exists"},
         {"log_file_is_folder", {"--log-file", "@/w", "probe", "@/in.mp4"}, 2, "is a folder"},
         {"log_file_in_missing_folder", {"--log-file", "@/nope/x.log", "probe", "@/in.mp4"}, 2, "does not exist"},
-        {"export_mesh_log_file_is_reconstruction", {"-y", "--log-file", "@/rec.safetensors", "export-mesh", "@/rec.safetensors", "--flame", "@/flame.safetensors", "--out", "@/meshes"}, 2, "is the reconstruction"},
+        {"export_mesh_log_file_is_reconstruction",
+         {"-y", "--log-file", "@/rec.safetensors", "export-mesh", "@/rec.safetensors", "--flame", "@/flame.safetensors",
+          "--out", "@/meshes"},
+         2,
+         "is the reconstruction"},
         // --- every output has its own path (checked up front by main: before the log file, before any work) ---
-        {"translate_report_is_output", {"-y", "translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--report", "@/o.mp4"}, 2, "every output needs its own path"},
-        {"translate_report_is_output_other_spelling", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--report", "@/sub/../o.mp4"}, 2, "every output needs its own path"},
-        {"translate_preview_is_report", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--preview", "@/p.mp4", "--report", "@/p.mp4"}, 2, "every output needs its own path"},
-        {"translate_work_is_output", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--work", "@/o.mp4"}, 2, "every output needs its own path"},
-        {"translate_log_file_is_report", {"-y", "--log-file", "@/r.json", "translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--report", "@/r.json"}, 2, "every output needs its own path"},
-        {"eval_json_is_plot", {"eval", "@/in.mp4", "@/in.mp4", "--json", "@/m.png", "--plot", "@/m.png"}, 2, "every output needs its own path"},
-        {"crop_preview_is_outdir", {"crop", "@/in.mp4", "@/cw", "--preview", "@/cw"}, 2, "every output needs its own path"},
+        {"translate_report_is_output",
+         {"-y", "translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors",
+          "--report", "@/o.mp4"},
+         2,
+         "every output needs its own path"},
+        {"translate_report_is_output_other_spelling",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors",
+          "--report", "@/sub/../o.mp4"},
+         2,
+         "every output needs its own path"},
+        {"translate_preview_is_report",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors",
+          "--preview", "@/p.mp4", "--report", "@/p.mp4"},
+         2,
+         "every output needs its own path"},
+        {"translate_work_is_output",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors",
+          "--work", "@/o.mp4"},
+         2,
+         "every output needs its own path"},
+        {"translate_log_file_is_report",
+         {"-y", "--log-file", "@/r.json", "translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer",
+          "@/renderer_stub.safetensors", "--report", "@/r.json"},
+         2,
+         "every output needs its own path"},
+        {"eval_json_is_plot",
+         {"eval", "@/in.mp4", "@/in.mp4", "--json", "@/m.png", "--plot", "@/m.png"},
+         2,
+         "every output needs its own path"},
+        {"crop_preview_is_outdir",
+         {"crop", "@/in.mp4", "@/cw", "--preview", "@/cw"},
+         2,
+         "every output needs its own path"},
         // --- the work folder of translate: checked before it is created or written ---
-        {"translate_work_is_a_file", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors", "--work", "@/existing.log"}, 2, "is a file, not a folder"},
-        {"translate_work_stages_is_a_file", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors", "--work", "@/work_stages_file"}, 2, "work_stages_file/stages is a file"},
-        {"translate_failure_removes_the_work_folder_it_made", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors", "--work", "@/tw/deeper"}, 2, "no face"},
+        {"translate_work_is_a_file",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame",
+          "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer",
+          "@/renderer_stub.safetensors", "--work", "@/existing.log"},
+         2,
+         "is a file, not a folder"},
+        {"translate_work_stages_is_a_file",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame",
+          "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer",
+          "@/renderer_stub.safetensors", "--work", "@/work_stages_file"},
+         2,
+         "work_stages_file/stages is a file"},
+        {"translate_failure_removes_the_work_folder_it_made",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame",
+          "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer",
+          "@/renderer_stub.safetensors", "--work", "@/tw/deeper"},
+         2,
+         "no face"},
         // --- every model file fully checked (header, offsets, sizes, finite values) before any decoding ---
-        {"translate_flame_with_nan", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_nan.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors"}, 3, "flame_nan.safetensors: tensor"},
-        {"translate_renderer_cut_short", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_short.safetensors"}, 3, "renderer_short.safetensors"},
+        {"translate_flame_with_nan",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame",
+          "@/flame_nan.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer",
+          "@/renderer_stub.safetensors"},
+         3,
+         "flame_nan.safetensors: tensor"},
+        {"translate_renderer_cut_short",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--models", "@/nomodels", "--flame",
+          "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer",
+          "@/renderer_short.safetensors"},
+         3,
+         "renderer_short.safetensors"},
         // --- style: a wrong reference is refused before the analysis of IN ---
-        {"style_reference_not_a_video", {"style", "@/in.mp4", "@/o.mp4", "--reference", "@/garbage.mp4", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors"}, 2, "garbage.mp4"},
-        {"style_reference_without_window", {"style", "@/in.mp4", "@/o.mp4", "--reference", "@/ref_short.safetensors", "--models", "@/nomodels", "--flame", "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer", "@/renderer_stub.safetensors"}, 2, "no 10 consecutive"},
+        {"style_reference_not_a_video",
+         {"style", "@/in.mp4", "@/o.mp4", "--reference", "@/garbage.mp4", "--models", "@/nomodels", "--flame",
+          "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer",
+          "@/renderer_stub.safetensors"},
+         2,
+         "garbage.mp4"},
+        {"style_reference_without_window",
+         {"style", "@/in.mp4", "@/o.mp4", "--reference", "@/ref_short.safetensors", "--models", "@/nomodels", "--flame",
+          "@/flame_ok.safetensors", "--manipulator", "@/manipulator_stub.safetensors", "--renderer",
+          "@/renderer_stub.safetensors"},
+         2,
+         "no 10 consecutive"},
         // --- render ---
-        {"render_empty_conditioning_manifest", {"render", "@/w_emptycond", "--renderer", "@/renderer_stub.safetensors"}, 2, "lists no frame"},
+        {"render_empty_conditioning_manifest",
+         {"render", "@/w_emptycond", "--renderer", "@/renderer_stub.safetensors"},
+         2,
+         "lists no frame"},
         // --- hostile model and boundary files: no crash, the right exit code ---
-        {"manipulate_checkpoint_huge_dims", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_huge.safetensors", "--emotion", "happy"}, 3, "too large"},
-        {"manipulate_checkpoint_size_wraps", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_wrap.safetensors", "--emotion", "happy"}, 3, "too large"},
-        {"manipulate_checkpoint_huge_width", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_wide.safetensors", "--emotion", "happy"}, 3, "g_hidden"},
-        {"train_init_from_huge_dims", {"train-manipulator", "@/dataset_var", "--out", "@/tout", "--init-from", "@/ckpt_huge.safetensors"}, 3, "too large"},
-        {"manipulate_input_negative_dim", {"manipulate", "@/rec_negdim.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "invalid dimension"},
-        {"composite_track_nan_crop_to_frame", {"composite", "@/in.mp4", "@/track_nan", "@/o.mp4", "--faces", "@/w/faces"}, 2, "'crop_to_frame' frame 2"},
-        {"composite_track_huge_landmarks", {"composite", "@/in.mp4", "@/track_huge", "@/o.mp4", "--faces", "@/w/faces"}, 2, "'landmarks' frame 4"},
-        {"composite_track_other_size", {"composite", "@/in.mp4", "@/track_size", "@/o.mp4", "--faces", "@/w/faces"}, 2, "96x64"},
-        {"composite_track_longer_than_video", {"composite", "@/in.mp4", "@/track_long", "@/o.mp4", "--faces", "@/w/faces"}, 2, "has only 10"},
-        {"composite_garbage_video", {"composite", "@/garbage.mp4", "@/w", "@/o.mp4", "--faces", "@/w/faces"}, 2, "garbage.mp4"},
-        {"composite_unknown_extension", {"composite", "@/in.mp4", "@/w", "@/o.gif", "--faces", "@/w/faces"}, 2, "unsupported extension"},
-        {"manipulate_nan_exp", {"manipulate", "@/rec_nan.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy"}, 2, "'exp' frame 3"},
-        {"render_inputs_inf_cam", {"render-inputs", "@/w", "--flame", "@/flame.safetensors", "--reconstruction", "@/rec_infcam.safetensors"}, 2, "'cam' frame 5"},
+        {"manipulate_checkpoint_huge_dims",
+         {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_huge.safetensors", "--emotion",
+          "happy"},
+         3,
+         "too large"},
+        {"manipulate_checkpoint_size_wraps",
+         {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_wrap.safetensors", "--emotion",
+          "happy"},
+         3,
+         "too large"},
+        {"manipulate_checkpoint_huge_width",
+         {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt_wide.safetensors", "--emotion",
+          "happy"},
+         3,
+         "g_hidden"},
+        {"train_init_from_huge_dims",
+         {"train-manipulator", "@/dataset_var", "--out", "@/tout", "--init-from", "@/ckpt_huge.safetensors"},
+         3,
+         "too large"},
+        {"manipulate_input_negative_dim",
+         {"manipulate", "@/rec_negdim.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors",
+          "--emotion", "happy"},
+         2,
+         "invalid dimension"},
+        {"composite_track_nan_crop_to_frame",
+         {"composite", "@/in.mp4", "@/track_nan", "@/o.mp4", "--faces", "@/w/faces"},
+         2,
+         "'crop_to_frame' frame 2"},
+        {"composite_track_huge_landmarks",
+         {"composite", "@/in.mp4", "@/track_huge", "@/o.mp4", "--faces", "@/w/faces"},
+         2,
+         "'landmarks' frame 4"},
+        {"composite_track_other_size",
+         {"composite", "@/in.mp4", "@/track_size", "@/o.mp4", "--faces", "@/w/faces"},
+         2,
+         "96x64"},
+        {"composite_track_longer_than_video",
+         {"composite", "@/in.mp4", "@/track_long", "@/o.mp4", "--faces", "@/w/faces"},
+         2,
+         "has only 10"},
+        {"composite_garbage_video",
+         {"composite", "@/garbage.mp4", "@/w", "@/o.mp4", "--faces", "@/w/faces"},
+         2,
+         "garbage.mp4"},
+        {"composite_unknown_extension",
+         {"composite", "@/in.mp4", "@/w", "@/o.gif", "--faces", "@/w/faces"},
+         2,
+         "unsupported extension"},
+        {"manipulate_nan_exp",
+         {"manipulate", "@/rec_nan.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion",
+          "happy"},
+         2,
+         "'exp' frame 3"},
+        {"render_inputs_inf_cam",
+         {"render-inputs", "@/w", "--flame", "@/flame.safetensors", "--reconstruction", "@/rec_infcam.safetensors"},
+         2,
+         "'cam' frame 5"},
         {"train_nan_file_in_dataset", {"train-manipulator", "@/dataset_nan", "--out", "@/tout"}, 2, "'exp' frame 3"},
         // --- nonsense option values ---
         {"train_lr_nan", {"train-manipulator", "@/dataset", "--out", "@/tout", "--lr", "nan"}, 2, "--lr"},
         {"train_lr_negative", {"train-manipulator", "@/dataset", "--out", "@/tout", "--lr", "-1"}, 2, "--lr"},
         // Constant data: the Pearson mouth loss would be 0/0 -> refused up front, saying the data do not vary.
-        {"train_constant_data", {"train-manipulator", "@/dataset", "--out", "@/tout", "--epochs", "1", "--decay-epochs", "0", "--iters-per-epoch", "1", "--batch-size", "2"}, 2, "the training data do not vary"},
+        {"train_constant_data",
+         {"train-manipulator", "@/dataset", "--out", "@/tout", "--epochs", "1", "--decay-epochs", "0",
+          "--iters-per-epoch", "1", "--batch-size", "2"},
+         2,
+         "the training data do not vary"},
         {"train_empty_dataset", {"train-manipulator", "@/empty_dataset", "--out", "@/tout"}, 2, "empty_dataset"},
-        {"train_bad_init_from", {"train-manipulator", "@/dataset_var", "--out", "@/tout", "--init-from", "@/ckpt.safetensors"}, 3, "ckpt.safetensors"},
-        {"reconstruct_fit_smooth_nan", {"reconstruct", "@/w", "--flame", "@/flame.safetensors", "--fit-smooth", "nan"}, 2, "--fit-smooth"},
-        {"reconstruct_fit_chunk_zero", {"reconstruct", "@/w", "--flame", "@/flame.safetensors", "--fit-chunk", "0"}, 2, "--fit-chunk"},
+        {"train_bad_init_from",
+         {"train-manipulator", "@/dataset_var", "--out", "@/tout", "--init-from", "@/ckpt.safetensors"},
+         3,
+         "ckpt.safetensors"},
+        {"reconstruct_fit_smooth_nan",
+         {"reconstruct", "@/w", "--flame", "@/flame.safetensors", "--fit-smooth", "nan"},
+         2,
+         "--fit-smooth"},
+        {"reconstruct_fit_chunk_zero",
+         {"reconstruct", "@/w", "--flame", "@/flame.safetensors", "--fit-chunk", "0"},
+         2,
+         "--fit-chunk"},
         {"crop_max_frames_negative", {"crop", "@/in.mp4", "@/cw", "--max-frames", "-1"}, 2, "--max-frames"},
         {"crop_cut_threshold_2", {"crop", "@/in.mp4", "@/cw", "--cut-threshold", "2"}, 2, "--cut-threshold"},
         {"crop_crop_size_huge", {"crop", "@/in.mp4", "@/cw", "--crop-size", "100000"}, 2, "--crop-size"},
-        {"crop_preview_unknown_extension", {"crop", "@/in.mp4", "@/cw", "--preview", "@/sheet.gif"}, 2, "unsupported extension"},
+        {"crop_preview_unknown_extension",
+         {"crop", "@/in.mp4", "@/cw", "--preview", "@/sheet.gif"},
+         2,
+         "unsupported extension"},
         {"analyze_cut_threshold_nan", {"analyze", "@/in.mp4", "@/aw", "--cut-threshold", "nan"}, 2, "--cut-threshold"},
         {"device_tpu", {"--device", "tpu", "probe", "@/in.mp4"}, 2, "tpu"},
-        {"translate_seed_too_large", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--seed", "99999999999999999999999"}, 2, "--seed"},
-        {"translate_seed_negative", {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors", "--seed", "-1"}, 2, "--seed"},
-        {"manipulate_seed_too_large", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy", "--seed", "18446744073709551616"}, 2, "--seed"},
-        {"translate_schedule_trailing_comma", {"translate", "@/in.mp4", "@/o.mp4", "--schedule", "0:happy,", "--renderer", "@/renderer_stub.safetensors"}, 2, "empty entry"},
-        {"analyze_identity_threshold_nan", {"analyze", "@/in.mp4", "@/aw", "--identity-threshold", "nan"}, 2, "--identity-threshold"},
-        {"manipulate_empty_emotion_element", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy,,sad"}, 2, "empty name"},
-        {"manipulate_intensity_nan", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion", "happy", "--intensity", "nan"}, 2, "--intensity"},
-        {"manipulate_reference_without_window", {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--reference", "@/ref_short.safetensors"}, 2, "no 10 consecutive"},
+        {"translate_seed_too_large",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors",
+          "--seed", "99999999999999999999999"},
+         2,
+         "--seed"},
+        {"translate_seed_negative",
+         {"translate", "@/in.mp4", "@/o.mp4", "--emotion", "happy", "--renderer", "@/renderer_stub.safetensors",
+          "--seed", "-1"},
+         2,
+         "--seed"},
+        {"manipulate_seed_too_large",
+         {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion",
+          "happy", "--seed", "18446744073709551616"},
+         2,
+         "--seed"},
+        {"translate_schedule_trailing_comma",
+         {"translate", "@/in.mp4", "@/o.mp4", "--schedule", "0:happy,", "--renderer", "@/renderer_stub.safetensors"},
+         2,
+         "empty entry"},
+        {"analyze_identity_threshold_nan",
+         {"analyze", "@/in.mp4", "@/aw", "--identity-threshold", "nan"},
+         2,
+         "--identity-threshold"},
+        {"manipulate_empty_emotion_element",
+         {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion",
+          "happy,,sad"},
+         2,
+         "empty name"},
+        {"manipulate_intensity_nan",
+         {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--emotion",
+          "happy", "--intensity", "nan"},
+         2,
+         "--intensity"},
+        {"manipulate_reference_without_window",
+         {"manipulate", "@/rec.safetensors", "@/o.safetensors", "--checkpoint", "@/ckpt.safetensors", "--reference",
+          "@/ref_short.safetensors"},
+         2,
+         "no 10 consecutive"},
         // --- checks after a FLAME asset loaded ---
-        {"export_mesh_out_is_file", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/existing.log"}, 2, "exists and is not a folder"},
-        {"export_mesh_out_parent_missing", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/nope/meshes"}, 2, "does not exist"},
-        {"export_mesh_frame_out_of_range", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames", "3,40"}, 2, "out of range"},
-        {"export_mesh_bad_frame_list", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames", "5-2"}, 2, "reversed"},
-        {"export_mesh_nan_exp", {"export-mesh", "@/rec_nan.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes"}, 2, "'exp' frame 3"},
-        {"render_inputs_inf_cam_real_flame", {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--reconstruction", "@/rec_infcam.safetensors"}, 2, "'cam' frame 5"},
-        {"render_inputs_preview_gif", {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--preview", "@/p.gif"}, 2, "unsupported extension"},
-        {"render_inputs_missing_deca", {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--deca", "@/nope.safetensors"}, 3, "nope.safetensors"},
-        {"reconstruct_deca_without_weights", {"reconstruct", "@/w", "--flame", "@/flame_ok.safetensors", "--method", "deca"}, 3, "DECA"},
-        {"control_export_mesh_ok", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames", "0-1"}, 0, "", {"meshes", "meshes/000000.obj", "meshes/000001.obj"}},
+        {"export_mesh_out_is_file",
+         {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/existing.log"},
+         2,
+         "exists and is not a folder"},
+        {"export_mesh_out_parent_missing",
+         {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/nope/meshes"},
+         2,
+         "does not exist"},
+        {"export_mesh_frame_out_of_range",
+         {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames",
+          "3,40"},
+         2,
+         "out of range"},
+        {"export_mesh_bad_frame_list",
+         {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames",
+          "5-2"},
+         2,
+         "reversed"},
+        {"export_mesh_nan_exp",
+         {"export-mesh", "@/rec_nan.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes"},
+         2,
+         "'exp' frame 3"},
+        {"render_inputs_inf_cam_real_flame",
+         {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--reconstruction", "@/rec_infcam.safetensors"},
+         2,
+         "'cam' frame 5"},
+        {"render_inputs_preview_gif",
+         {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--preview", "@/p.gif"},
+         2,
+         "unsupported extension"},
+        {"render_inputs_missing_deca",
+         {"render-inputs", "@/w", "--flame", "@/flame_ok.safetensors", "--deca", "@/nope.safetensors"},
+         3,
+         "nope.safetensors"},
+        {"reconstruct_deca_without_weights",
+         {"reconstruct", "@/w", "--flame", "@/flame_ok.safetensors", "--method", "deca"},
+         3,
+         "DECA"},
+        {"control_export_mesh_ok",
+         {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "@/meshes", "--frames",
+          "0-1"},
+         0,
+         "",
+         {"meshes", "meshes/000000.obj", "meshes/000001.obj"}},
         // --- corrupt images: ned's one line, never libpng's ---
-        {"composite_truncated_face_png", {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/faces_truncated"}, 2, "faces_truncated/000001.png: corrupt PNG"},
-        {"composite_corrupt_face_png", {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/faces_crc"}, 2, "faces_crc/000000.png: corrupt PNG"},
-        {"composite_corrupt_mask_png", {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/w/faces", "--masks", "@/masks_bad"}, 2, "masks_bad/000000.png: corrupt PNG"},
+        {"composite_truncated_face_png",
+         {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/faces_truncated"},
+         2,
+         "faces_truncated/000001.png: corrupt PNG"},
+        {"composite_corrupt_face_png",
+         {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/faces_crc"},
+         2,
+         "faces_crc/000000.png: corrupt PNG"},
+        {"composite_corrupt_mask_png",
+         {"composite", "@/in.mp4", "@/w", "@/o.mp4", "--faces", "@/w/faces", "--masks", "@/masks_bad"},
+         2,
+         "masks_bad/000000.png: corrupt PNG"},
         // --- nothing left behind ---
         {"analyze_garbage_video_no_workdir", {"analyze", "@/garbage.mp4", "@/aw"}, 2, "garbage.mp4"},
         {"analyze_faceless_video_no_workdir", {"analyze", "@/in.mp4", "@/aw"}, 2, "no face found"},
@@ -389,7 +638,11 @@ const std::vector<Case>& cases() {
         {"unknown_command", {"frobnicate"}, 2, ""},
         {"threads_not_a_number", {"--threads", "many", "probe", "@/in.mp4"}, 2, "--threads"},
         // --- controls: the fixture is sound, and absurd --threads is clamped, not obeyed ---
-        {"control_composite_ok", {"composite", "@/in.mp4", "@/w", "@/ok.mp4", "--faces", "@/w/faces", "--preset", "ultrafast"}, 0, "", {"ok.mp4"}},
+        {"control_composite_ok",
+         {"composite", "@/in.mp4", "@/w", "@/ok.mp4", "--faces", "@/w/faces", "--preset", "ultrafast"},
+         0,
+         "",
+         {"ok.mp4"}},
         {"threads_huge_is_clamped", {"--threads", "100000", "probe", "@/in.mp4"}, 0, "--threads 100000"},
     };
     return t;
@@ -431,8 +684,10 @@ TEST_P(CliHostile, ExitCodeOneLineNothingLeftInputsUntouched) {
     for (auto it = c.may_create.rbegin(); it != c.may_create.rend(); ++it) fs::remove(F + "/" + *it);  // files first
     for (const auto& [path, bytes] : before) {
         auto it = after.find(path);
-        if (it == after.end()) ADD_FAILURE() << path << " was removed";
-        else EXPECT_TRUE(it->second == bytes) << path << " was modified";
+        if (it == after.end())
+            ADD_FAILURE() << path << " was removed";
+        else
+            EXPECT_TRUE(it->second == bytes) << path << " was modified";
     }
     for (const auto& [path, bytes] : after)
         if (!before.count(path)) ADD_FAILURE() << path << " was left behind";
@@ -490,10 +745,11 @@ void interrupt_composite(int sig) {
     auto track = make_track(video, frames, 320, 240);
     ned::face::save_track(work + "/track.safetensors", track);
     for (int t = 0; t < frames; ++t)
-        cv::imwrite(work + "/faces/" + ned::frame_name(t, ".png"), cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
+        cv::imwrite(work + "/faces/" + ned::frame_name(t, ".png"),
+                    cv::Mat(kCrop, kCrop, CV_8UC3, cv::Scalar(0, 128, 255)));
     const std::string out = tmp / "out.mp4";
-    const pid_t pid = spawn_stalled_ned({ned::test::ned_binary(), "-q", "--threads", "1", "composite", video, work, out},
-                                        "composite.frames_done:600");
+    const pid_t pid = spawn_stalled_ned(
+        {ned::test::ned_binary(), "-q", "--threads", "1", "composite", video, work, out}, "composite.frames_done:600");
     ASSERT_GT(pid, 0);
     auto temp_exists = [&] {
         for (const auto& e : fs::directory_iterator(tmp.path()))
@@ -577,12 +833,15 @@ RunOut run_limited(const std::vector<std::string>& args, rlim_t fsize_limit, con
         std::vector<char*> argv = {const_cast<char*>(bin.c_str())};
         for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
-        const int devnull = ::open("/dev/null", O_WRONLY), errfd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int devnull = ::open("/dev/null", O_WRONLY),
+                  errfd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         ::dup2(devnull, 1);
         ::dup2(errfd, 2);
         if (fsize_limit > 0) {
             ::signal(SIGXFSZ, SIG_IGN);  // ignored dispositions survive exec
-            struct rlimit rl {fsize_limit, fsize_limit};
+            struct rlimit rl {
+                fsize_limit, fsize_limit
+            };
             ::setrlimit(RLIMIT_FSIZE, &rl);
         }
         ::execv(bin.c_str(), argv.data());
@@ -632,9 +891,12 @@ TEST_P(CliDiskFull, ExitOneOneLineNothingLeftInputsUntouched) {
     auto expand = [&](const std::string& out) {
         std::vector<std::string> a = {"-q"};
         for (std::string s : c.args) {
-            if (s == "CLIP") s = clip;
-            else if (!s.empty() && s[0] == '@') s = F + s.substr(1);
-            else if (!s.empty() && s[0] == '%') s = out + s.substr(1);
+            if (s == "CLIP")
+                s = clip;
+            else if (!s.empty() && s[0] == '@')
+                s = F + s.substr(1);
+            else if (!s.empty() && s[0] == '%')
+                s = out + s.substr(1);
             a.push_back(s);
         }
         return a;
@@ -686,8 +948,8 @@ TEST_P(CliDiskFull, ExitOneOneLineNothingLeftInputsUntouched) {
     EXPECT_EQ(r.err.find("libpng"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find(".tmp-"), std::string::npos) << "names a temporary file: " << r.err;
-    EXPECT_TRUE(disk_after == disk_before) << "left behind or changed in the output folder: "
-                                           << disk_after.size() - disk_before.size() << " more entries";
+    EXPECT_TRUE(disk_after == disk_before)
+        << "left behind or changed in the output folder: " << disk_after.size() - disk_before.size() << " more entries";
     for (const auto& [path, bytes] : disk_after)
         if (!disk_before.count(path)) ADD_FAILURE() << path << " was left behind";
     EXPECT_TRUE(snapshot(F) == fixture_before) << "an input in the fixture folder changed";
@@ -697,10 +959,12 @@ const std::vector<DiskFullCase>& disk_full_cases() {
     static const std::vector<DiskFullCase> t = {
         {"composite", {"composite", "@/in.mp4", "@/w", "%/o.mp4", "--faces", "@/w/faces", "--preset", "ultrafast"}},
         {"export_mesh", {"export-mesh", "@/rec.safetensors", "--flame", "@/flame_ok.safetensors", "--out", "%/meshes"}},
-        {"render_inputs", {"render-inputs", "%/w", "--flame", "@/flame_ok.safetensors", "--save-images"},
+        {"render_inputs",
+         {"render-inputs", "%/w", "--flame", "@/flame_ok.safetensors", "--save-images"},
          {"w/track.safetensors", "w/reconstruction.safetensors"}},
-        {"train_manipulator", {"train-manipulator", "@/dataset_var", "--out", "%/tout", "--epochs", "1", "--decay-epochs",
-                               "0", "--iters-per-epoch", "1", "--batch-size", "2"}},
+        {"train_manipulator",
+         {"train-manipulator", "@/dataset_var", "--out", "%/tout", "--epochs", "1", "--decay-epochs", "0",
+          "--iters-per-epoch", "1", "--batch-size", "2"}},
         {"crop", {"crop", "CLIP", "%/cw", "--save-images", "--max-frames", "12"}, {}, true},
         {"analyze", {"analyze", "CLIP", "%/aw", "--save-images", "--max-frames", "12"}, {}, true},
     };
@@ -732,7 +996,8 @@ TEST(CliHostileSignals, SigtermRemovesPartialImageFolders) {
     auto pngs = [&] {
         std::error_code ec;
         int n = 0;
-        for (auto it = fs::recursive_directory_iterator(work, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+        for (auto it = fs::recursive_directory_iterator(work, ec); it != fs::recursive_directory_iterator();
+             it.increment(ec))
             n += it->path().extension() == ".png";
         return n;
     };

@@ -114,9 +114,9 @@ TEST(CliManip, TinyTrainingRunThenManipulate) {
     test::TempDir dir;
     write_two_emotion_dataset(dir / "data");
     // Full NED-size networks, 1 iteration of batch 4.
-    auto r = test::run_ned({"train-manipulator", dir / "data", "--out", dir / "ck", "--epochs", "1",
-                            "--decay-epochs", "0", "--iters-per-epoch", "1", "--batch-size", "4", "--seed", "5",
-                            "--device", "cpu", "-q"});
+    auto r =
+        test::run_ned({"train-manipulator", dir / "data", "--out", dir / "ck", "--epochs", "1", "--decay-epochs", "0",
+                       "--iters-per-epoch", "1", "--batch-size", "4", "--seed", "5", "--device", "cpu", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     ASSERT_TRUE(fs::exists(dir / "ck/manipulator.safetensors"));
     ASSERT_TRUE(fs::exists(dir / "ck/epoch_01.optim.safetensors"));
@@ -142,8 +142,21 @@ TEST(CliManip, TrainOutputFolderIsCheckedAndARefusedRunKeepsTheFilesInIt) {
     test::TempDir dir;
     write_two_emotion_dataset(dir / "data");
     auto train = [&](const std::string& out, const std::string& data, std::vector<std::string> more = {}) {
-        std::vector<std::string> a = {"train-manipulator", data, "--out", out, "--epochs", "1", "--decay-epochs", "0",
-                                      "--iters-per-epoch", "1", "--batch-size", "2", "--hidden", "8,8,8", "-q"};
+        std::vector<std::string> a = {"train-manipulator",
+                                      data,
+                                      "--out",
+                                      out,
+                                      "--epochs",
+                                      "1",
+                                      "--decay-epochs",
+                                      "0",
+                                      "--iters-per-epoch",
+                                      "1",
+                                      "--batch-size",
+                                      "2",
+                                      "--hidden",
+                                      "8,8,8",
+                                      "-q"};
         a.insert(a.end(), more.begin(), more.end());
         return test::run_ned(a);
     };
@@ -170,7 +183,8 @@ TEST(CliManip, TrainOutputFolderIsCheckedAndARefusedRunKeepsTheFilesInIt) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     r = train(dir / "run", dir / "nodata", {"-y"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
-    for (const char* f : {"losses.jsonl", "epoch_01.optim.safetensors", "epoch_01.safetensors", "manipulator.safetensors"})
+    for (const char* f :
+         {"losses.jsonl", "epoch_01.optim.safetensors", "epoch_01.safetensors", "manipulator.safetensors"})
         EXPECT_TRUE(fs::exists(fs::path(dir / "run") / f)) << f;
     // a new folder is not left behind by a run refused after the dataset loaded (a bad --init-from)
     { std::ofstream(dir / "init.safetensors") << "garbage"; }

@@ -9,7 +9,6 @@
 using ned::test::count_lines;
 using ned::test::run_ned;
 
-
 TEST(CliProbe, PrintsJsonForASharedClip) {
     NED_REQUIRE_DATA();
     const std::string clip = ned::test::data_path("video/wav2lip-gfpgan__kim_7s_raw.mp4");
@@ -71,7 +70,8 @@ TEST(CliProbe, AudioOnlyFileExitsWithCode2) {
     if (std::system("ffmpeg -hide_banner -version > /dev/null 2>&1") != 0) GTEST_SKIP() << "no ffmpeg CLI";
     ned::test::TempDir tmp;
     const std::string path = tmp / "a.m4a";
-    ASSERT_EQ(std::system(("ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i sine -t 1 " + path).c_str()), 0);
+    ASSERT_EQ(std::system(("ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i sine -t 1 " + path).c_str()),
+              0);
     const auto r = run_ned({"probe", path});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
@@ -83,7 +83,8 @@ TEST(CliProbe, AudioOnlyFileExitsWithCode2) {
 TEST(CliVersion, ReportsLibTorchCudaGpusAndCpuExtensions) {
     auto r = run_ned({"--version"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    for (const char* want : {"ned 0.", "LibTorch ", "CUDA: ", "GPU", "CPU: ", "extensions: ", "ATen kernels: ", "bf16: "})
+    for (const char* want :
+         {"ned 0.", "LibTorch ", "CUDA: ", "GPU", "CPU: ", "extensions: ", "ATen kernels: ", "bf16: "})
         EXPECT_NE(r.out.find(want), std::string::npos) << want << " missing in:\n" << r.out;
     r = run_ned({"--version"}, {{"ATEN_CPU_CAPABILITY", "avx2"}, {"ONEDNN_MAX_CPU_ISA", "AVX2"}});
     ASSERT_EQ(r.exit_code, 0) << r.err;

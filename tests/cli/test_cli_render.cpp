@@ -21,7 +21,8 @@ TEST(CliRender, WritesAlignedAndCropFacesOfEveryConditionedFrame) {
     EXPECT_NE(r.out.find("4 frames in 2 segments"), std::string::npos) << r.out;
     for (int t : {0, 1, 3, 4})
         for (const char* d : {"faces", "faces_aligned"}) {
-            const cv::Mat img = cv::imread(dir / (std::string(d) + "/" + ned::frame_name(t, ".png")), cv::IMREAD_UNCHANGED);
+            const cv::Mat img =
+                cv::imread(dir / (std::string(d) + "/" + ned::frame_name(t, ".png")), cv::IMREAD_UNCHANGED);
             ASSERT_FALSE(img.empty()) << d << " " << t;
             EXPECT_EQ(img.type(), CV_8UC3);
             EXPECT_EQ(img.cols, ned::test::kSynthCrop);

@@ -22,7 +22,8 @@ using ned::test::run_ned;
 namespace {
 
 // 4 frames, frame 2 without a face; FAN-like eye landmarks, a rotation+scale alignment.
-void write_inputs(const ned::test::TempDir& dir, bool edited_exp = false, const std::string& rec_name = "reconstruction.safetensors") {
+void write_inputs(const ned::test::TempDir& dir, bool edited_exp = false,
+                  const std::string& rec_name = "reconstruction.safetensors") {
     ned::face::FaceTrack track;
     track.source = dir / "missing.mp4";
     track.width = 640;
@@ -70,8 +71,8 @@ TEST(CliRenderInputs, WritesAlignedImagesOfEveryValidFrame) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const char* kind : {"nmfc", "shape", "eyes", "crop/nmfc", "crop/shape", "crop/eyes"}) {
         for (int t : {0, 1, 3}) {
-            const cv::Mat img = cv::imread(dir / ("conditioning/" + std::string(kind) + "/" + ned::frame_name(t, ".png")),
-                                           cv::IMREAD_UNCHANGED);
+            const cv::Mat img = cv::imread(
+                dir / ("conditioning/" + std::string(kind) + "/" + ned::frame_name(t, ".png")), cv::IMREAD_UNCHANGED);
             ASSERT_FALSE(img.empty()) << kind << " " << t;
             EXPECT_EQ(img.size(), cv::Size(256, 256));
             EXPECT_EQ(img.type(), CV_8UC3);
@@ -138,8 +139,8 @@ TEST(CliRenderInputs, PreviewVideoFromTheSourceClip) {
     track.source = video;
     for (auto& f : track.frames) f.crop_to_frame = ned::face::crop_transform(f.box, 256);
     ned::face::save_track(dir / "track.safetensors", track);
-    const auto r = run_ned({"render-inputs", dir.path(), "--flame", dir / "flame.safetensors", "--preview",
-                            dir / "preview.mp4", "-q"});
+    const auto r = run_ned(
+        {"render-inputs", dir.path(), "--flame", dir / "flame.safetensors", "--preview", dir / "preview.mp4", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto info = ned::io::probe(dir / "preview.mp4");
     EXPECT_EQ(info.display_width, 4 * 256);

@@ -42,8 +42,10 @@ void draw_conditioning(const face::FaceFrame& f, cv::Mat& nmfc, cv::Mat& shape, 
     for (int y = 0; y < S; ++y)
         for (int x = 0; x < S; ++x)
             if (poly.at<uint8_t>(y, x)) nmfc.at<cv::Vec3b>(y, x) = cv::Vec3b(128, 2 * y, 2 * x);
-    const std::vector<std::pair<int, int>> parts = {{17, 22}, {22, 27}, {27, 31}, {31, 36}, {36, 42}, {42, 48}, {48, 60}, {60, 68}};
-    const cv::Scalar colours[] = {{255, 0, 0}, {255, 0, 0}, {0, 255, 0}, {0, 255, 0}, {255, 255, 0}, {255, 255, 0}, {0, 0, 255}, {255, 0, 255}};
+    const std::vector<std::pair<int, int>> parts = {{17, 22}, {22, 27}, {27, 31}, {31, 36},
+                                                    {36, 42}, {42, 48}, {48, 60}, {60, 68}};
+    const cv::Scalar colours[] = {{255, 0, 0},   {255, 0, 0},   {0, 255, 0}, {0, 255, 0},
+                                  {255, 255, 0}, {255, 255, 0}, {0, 0, 255}, {255, 0, 255}};
     for (size_t k = 0; k < parts.size(); ++k) {
         std::vector<cv::Point> seg(p.begin() + parts[k].first, p.begin() + parts[k].second);
         const bool closed = k >= 4;
@@ -75,7 +77,8 @@ TEST(CliRendererFootage, SmallRendererLearnsTheActorsHeldOutFrames) {
     ASSERT_TRUE(fs::exists(clip));
     test::TempDir dir;
     const std::string work = dir / "work";
-    auto r = run_ned({"analyze", clip, work, "--crop-size", std::to_string(S), "--margin", std::to_string(70 * S / 256), "-q"});
+    auto r = run_ned(
+        {"analyze", clip, work, "--crop-size", std::to_string(S), "--margin", std::to_string(70 * S / 256), "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const face::FaceTrack track = face::load_track(work + "/track.safetensors");
     std::vector<int64_t> frames;
@@ -101,9 +104,28 @@ TEST(CliRendererFootage, SmallRendererLearnsTheActorsHeldOutFrames) {
     }
     const int epochs = std::getenv("NED_FOOTAGE_EPOCHS") ? std::atoi(std::getenv("NED_FOOTAGE_EPOCHS")) : 6;
     const std::string run = dir / "run";
-    r = run_ned({"train-renderer", work, "--out", run, "--ngf", "16", "--ndf", "16", "--no-vgg", "--epochs",
-                 std::to_string(epochs), "--clip-frames", "4", "--batch-size", "1", "--subsequence", "12", "--val-frames",
-                 "12", "--seed", "1", "-q"});
+    r = run_ned({"train-renderer",
+                 work,
+                 "--out",
+                 run,
+                 "--ngf",
+                 "16",
+                 "--ndf",
+                 "16",
+                 "--no-vgg",
+                 "--epochs",
+                 std::to_string(epochs),
+                 "--clip-frames",
+                 "4",
+                 "--batch-size",
+                 "1",
+                 "--subsequence",
+                 "12",
+                 "--val-frames",
+                 "12",
+                 "--seed",
+                 "1",
+                 "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     std::ifstream is(run + "/losses.jsonl");
     std::string line, last;
@@ -140,7 +162,8 @@ TEST(CliRendererFootage, SmallRendererLearnsTheActorsHeldOutFrames) {
         conds.push_back(renderer::conditioning_tensor(cv::imread(work + "/conditioning/nmfc/" + name),
                                                       cv::imread(work + "/conditioning/eyes/" + name),
                                                       cv::imread(work + "/conditioning/shape/" + name)));
-        const auto c = torch::cat({conds[std::max<int>(0, int(i) - 2)], conds[std::max<int>(0, int(i) - 1)], conds[i]}).unsqueeze(0);
+        const auto c = torch::cat({conds[std::max<int>(0, int(i) - 2)], conds[std::max<int>(0, int(i) - 1)], conds[i]})
+                           .unsqueeze(0);
         const cv::Mat out = renderer::output_to_image(untrained.step(c, renderer::mask_tensor(mask)));
         psnr_mean += psnr_masked(mean_face, real, mask) / double(val.size());
         psnr_untrained += psnr_masked(out, real, mask) / double(val.size());

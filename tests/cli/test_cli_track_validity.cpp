@@ -60,10 +60,9 @@ TEST(TrackValidity, ShotWithoutAFaceIsInvalidAndTheFaceIsReacquired) {
     const std::string kh = ned::test::data_path("video/sadtalker__WDA_KatieHill_000.mp4");
     const std::string ls = ned::test::data_path("video/latentsync__demo2_video.mp4");
     const std::string clip = tmp / "face_noface_face.mp4";
-    ASSERT_TRUE(ffmpeg("-i " + q(kh) + " -i " + q(ls) + " -i " + q(kh) + " -filter_complex \"" +
-                       "[0:v]trim=0:2," + kNorm + "[a];[1:v]crop=1080:1080:0:840,trim=0:2," + kNorm +
-                       "[b];[2:v]trim=4:6," + kNorm + "[c];[a][b][c]concat=n=3:v=1:a=0[v]\" -map '[v]' -c:v libx264 " +
-                       "-crf 18 " + q(clip)));
+    ASSERT_TRUE(ffmpeg("-i " + q(kh) + " -i " + q(ls) + " -i " + q(kh) + " -filter_complex \"" + "[0:v]trim=0:2," +
+                       kNorm + "[a];[1:v]crop=1080:1080:0:840,trim=0:2," + kNorm + "[b];[2:v]trim=4:6," + kNorm +
+                       "[c];[a][b][c]concat=n=3:v=1:a=0[v]\" -map '[v]' -c:v libx264 " + "-crf 18 " + q(clip)));
     const FaceTrack t = crop(tmp, clip, "w");
     ASSERT_EQ(t.frames.size(), 150u);
     EXPECT_EQ(count_valid(t, 50, 100, true), 0) << "a frame of the shot without a face is valid";
@@ -81,8 +80,8 @@ TEST(TrackValidity, CutsToAnotherPersonStartNewShots) {
     const std::string kh = ned::test::data_path("video/sadtalker__WDA_KatieHill_000.mp4");
     const std::string other = ned::test::data_path("video/video-retalking__face_1.mp4");
     const std::string clip = tmp / "cut.mp4";
-    ASSERT_TRUE(ffmpeg("-i " + q(kh) + " -i " + q(other) + " -i " + q(kh) + " -filter_complex \"" +
-                       "[0:v]trim=0:2," + kNorm + "[a];[1:v]trim=0:2," + kNorm + "[b];[2:v]trim=4:6," + kNorm +
+    ASSERT_TRUE(ffmpeg("-i " + q(kh) + " -i " + q(other) + " -i " + q(kh) + " -filter_complex \"" + "[0:v]trim=0:2," +
+                       kNorm + "[a];[1:v]trim=0:2," + kNorm + "[b];[2:v]trim=4:6," + kNorm +
                        "[c];[a][b][c]concat=n=3:v=1:a=0[v]\" -map '[v]' -c:v libx264 -crf 18 " + q(clip)));
     // Without the identity check (issue 13) the other person's shot is tracked: cut handling alone.
     const FaceTrack t = crop(tmp, clip, "w", {"--no-identity"});

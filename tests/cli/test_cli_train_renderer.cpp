@@ -22,10 +22,32 @@ using ned::test::run_ned;
 namespace {
 
 std::vector<std::string> args(const std::string& work, const std::string& out) {
-    return {"train-renderer", work,  "--out",          out,   "--ngf",          "4",   "--ndf",
-            "4",              "--no-vgg", "--epochs",   "2",   "--clip-frames",  "3",   "--val-frames",
-            "4",              "--seed",  "5",           "--save-minutes", "0",    "--threads", "1", "-q",
-            "--subsequence",  "8",       "--batch-size", "1"};
+    return {"train-renderer",
+            work,
+            "--out",
+            out,
+            "--ngf",
+            "4",
+            "--ndf",
+            "4",
+            "--no-vgg",
+            "--epochs",
+            "2",
+            "--clip-frames",
+            "3",
+            "--val-frames",
+            "4",
+            "--seed",
+            "5",
+            "--save-minutes",
+            "0",
+            "--threads",
+            "1",
+            "-q",
+            "--subsequence",
+            "8",
+            "--batch-size",
+            "1"};
 }
 
 float max_abs_diff(const ned::st::File& a, const ned::st::File& b) {
@@ -123,22 +145,22 @@ TEST(CliTrainRenderer, Bf16TrainingWritesFloat32CheckpointsAndFp16NeedsCuda) {
         while (std::getline(is, line)) {
             const auto j = nlohmann::json::parse(line);
             ++lines;
-            for (const char* k : {"G_GAN", "G_GAN_Feat", "Gm_GAN", "Gm_GAN_Feat", "D_real", "D_fake", "Dm_real", "Dm_fake",
-                                  "val_psnr"})
+            for (const char* k :
+                 {"G_GAN", "G_GAN_Feat", "Gm_GAN", "Gm_GAN_Feat", "D_real", "D_fake", "Dm_real", "Dm_fake", "val_psnr"})
                 EXPECT_TRUE(std::isfinite(j.at(k).get<double>())) << k << " in " << line;
         }
     }
     EXPECT_EQ(lines, 2);
     for (const char* f : {"renderer.safetensors", "epoch_02.safetensors", "state.safetensors"}) {
         const auto file = ned::st::load(dir / (std::string("bf16/") + f));
-        for (const auto& [name, t] : file.tensors)
-            EXPECT_EQ(t.dtype, ned::st::DType::F32) << f << ": " << name;
+        for (const auto& [name, t] : file.tensors) EXPECT_EQ(t.dtype, ned::st::DType::F32) << f << ": " << name;
     }
     EXPECT_EQ(ned::st::load(dir / "bf16/state.safetensors").meta("precision"), "bf16");
     // the fp32 run of the same seed differs (the bf16 path really ran) but not by much
     r = run_ned(args(work, dir / "fp32"));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const float d = max_abs_diff(ned::st::load(dir / "fp32/renderer.safetensors"), ned::st::load(dir / "bf16/renderer.safetensors"));
+    const float d = max_abs_diff(ned::st::load(dir / "fp32/renderer.safetensors"),
+                                 ned::st::load(dir / "bf16/renderer.safetensors"));
     EXPECT_GT(d, 0.f);
     r = run_ned({"render", work, "--renderer", dir / "bf16/renderer.safetensors", "-q", "-y", "--threads", "1"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -157,11 +179,20 @@ TEST(CliTrainRenderer, Bf16TrainingWritesFloat32CheckpointsAndFp16NeedsCuda) {
 TEST(CliTrainRenderer, NonFiniteOrOutOfRangeOptionsAreExit2AndWriteNothing) {
     ned::test::TempDir dir;
     const std::string out = dir / "run";
-    const std::vector<std::pair<std::string, std::string>> bad = {
-        {"--lr", "inf"},           {"--lr", "nan"},           {"--lr", "-1"},          {"--lr", "0"},
-        {"--lr", "1e308"},         {"--save-minutes", "nan"}, {"--save-minutes", "-1"}, {"--save-minutes", "inf"},
-        {"--dist-timeout", "nan"}, {"--dist-timeout", "inf"}, {"--dist-bucket-mb", "nan"}, {"--dist-bucket-mb", "inf"},
-        {"--clip-frames", "100"},  {"--ngf", "100000"}};
+    const std::vector<std::pair<std::string, std::string>> bad = {{"--lr", "inf"},
+                                                                  {"--lr", "nan"},
+                                                                  {"--lr", "-1"},
+                                                                  {"--lr", "0"},
+                                                                  {"--lr", "1e308"},
+                                                                  {"--save-minutes", "nan"},
+                                                                  {"--save-minutes", "-1"},
+                                                                  {"--save-minutes", "inf"},
+                                                                  {"--dist-timeout", "nan"},
+                                                                  {"--dist-timeout", "inf"},
+                                                                  {"--dist-bucket-mb", "nan"},
+                                                                  {"--dist-bucket-mb", "inf"},
+                                                                  {"--clip-frames", "100"},
+                                                                  {"--ngf", "100000"}};
     for (const auto& [opt, value] : bad) {
         const auto r = run_ned({"train-renderer", dir.path(), "--out", out, "--no-vgg", opt, value});
         EXPECT_EQ(r.exit_code, 2) << opt << " " << value << ": " << r.err;
@@ -170,7 +201,8 @@ TEST(CliTrainRenderer, NonFiniteOrOutOfRangeOptionsAreExit2AndWriteNothing) {
         EXPECT_FALSE(fs::exists(out)) << opt << " " << value;
     }
     // --vgg and --no-vgg exclude each other (the weights were silently ignored)
-    const auto r = run_ned({"train-renderer", dir.path(), "--out", out, "--vgg", dir / "missing.safetensors", "--no-vgg"});
+    const auto r =
+        run_ned({"train-renderer", dir.path(), "--out", out, "--vgg", dir / "missing.safetensors", "--no-vgg"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_EQ(error_lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("--no-vgg"), std::string::npos) << r.err;

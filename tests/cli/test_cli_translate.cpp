@@ -136,9 +136,26 @@ Fixture& shared() {
 
 std::vector<std::string> translate_args(const Fixture& f, const std::string& out, const std::string& work,
                                         const std::string& emotion, int renderer = 1) {
-    return {"translate", f.clip, out, "--emotion", emotion, "--renderer",
-            f.models + "/renderer" + std::to_string(renderer) + ".safetensors", "--models", f.models, "--work", work,
-            "--preset", "ultrafast", "--crf", "12", "--threads", "2", "--fit-iters", "10", "-q"};
+    return {"translate",
+            f.clip,
+            out,
+            "--emotion",
+            emotion,
+            "--renderer",
+            f.models + "/renderer" + std::to_string(renderer) + ".safetensors",
+            "--models",
+            f.models,
+            "--work",
+            work,
+            "--preset",
+            "ultrafast",
+            "--crf",
+            "12",
+            "--threads",
+            "2",
+            "--fit-iters",
+            "10",
+            "-q"};
 }
 
 }  // namespace
@@ -181,8 +198,8 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
     for (int t = 0; t < kFrames; ++t) {
         if (!track.frames[t].valid) continue;
         const cv::Vec4f b = track.frames[t].box;  // x0 y0 x1 y1
-        const cv::Rect face = cv::Rect(cv::Point(int(b[0]), int(b[1])), cv::Point(int(b[2]), int(b[3]))) &
-                              cv::Rect(0, 0, 640, 360);
+        const cv::Rect face =
+            cv::Rect(cv::Point(int(b[0]), int(b[1])), cv::Point(int(b[2]), int(b[3]))) & cv::Rect(0, 0, 640, 360);
         const int pad = int(face.width * 0.8);
         cv::Mat outside_mask(360, 640, CV_8UC1, cv::Scalar(255));
         cv::rectangle(outside_mask, cv::Rect(face.x - pad, face.y - pad, face.width + 2 * pad, face.height + 2 * pad),
@@ -279,8 +296,10 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
         }
         bool render_started = false;
         for (int i = 0; i < 6000 && !render_started; ++i) {  // up to 120 s
-            if (!fs::exists(work + "/stages/render.json")) render_started = true;
-            else ::usleep(20000);
+            if (!fs::exists(work + "/stages/render.json"))
+                render_started = true;
+            else
+                ::usleep(20000);
         }
         ::usleep(200000);
         ::kill(pid, SIGTERM);
@@ -321,14 +340,16 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
     {
         std::ofstream os(jobs);
         os << "# input\toutput\tedit\toptions\n";
-        os << f.clip << "\t" << f.dir / "batch_ok.mp4" << "\tsad\t--renderer " << f.models
-           << "/renderer1.safetensors --models " << f.models << " --work " << work
+        os << f.clip << "\t" << f.dir / "batch_ok.mp4"
+           << "\tsad\t--renderer " << f.models << "/renderer1.safetensors --models " << f.models << " --work " << work
            << " --preset ultrafast --crf 12 --threads 2 --fit-iters 10 -q\n";
-        os << f.clip << "\t" << f.dir / "batch_bad.mp4" << "\temotion=happy\t--renderer " << f.dir / "none.safetensors"
+        os << f.clip << "\t" << f.dir / "batch_bad.mp4"
+           << "\temotion=happy\t--renderer " << f.dir / "none.safetensors"
            << " --models " << f.models << " -q\n";
     }
     const std::string cmd = std::string("NED='") + ned::test::ned_binary() + "' '" + NED_SOURCE_DIR +
-                            "/scripts/batch/translate_many.sh' -j 2 '" + jobs + "' > '" + f.dir / "batch.out" + "' 2>&1";
+                            "/scripts/batch/translate_many.sh' -j 2 '" + jobs + "' > '" + f.dir / "batch.out" +
+                            "' 2>&1";
     const int status = std::system(cmd.c_str());
     ASSERT_TRUE(WIFEXITED(status)) << file_bytes(f.dir / "batch.out");
     EXPECT_EQ(WEXITSTATUS(status), 1) << file_bytes(f.dir / "batch.out");
@@ -354,7 +375,8 @@ TEST(CliTranslate, StyleFromAReferenceReconstruction) {
     // The reference: the translate test's edited reconstruction is not guaranteed to exist; make the
     // reconstruction of the clip itself with a first style run that refers to the clip (a video reference).
     auto r = run_ned({"style", "--reference", f.clip, f.clip, out, "--renderer", f.models + "/renderer1.safetensors",
-                      "--models", f.models, "--work", work, "--preset", "ultrafast", "--threads", "2", "--fit-iters", "10", "-q"});
+                      "--models", f.models, "--work", work, "--preset", "ultrafast", "--threads", "2", "--fit-iters",
+                      "10", "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(frame_pts(out), frame_pts(f.clip));
     EXPECT_TRUE(fs::exists(work + "/stages/reference-reconstruct.json"));
@@ -525,9 +547,28 @@ TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAtOrShownInAPhoto) {
     // translate --target-face on the right person: the right face changes, the left half stays as the encoder
     // leaves it.
     const std::string out = dir / "out.mp4", work = dir / "work";
-    r = run_ned({"translate", clip, out, "--emotion", "happy", "--target-face", dir / "right_person.png", "--renderer",
-                 f.models + "/renderer1.safetensors", "--models", f.models, "--work", work, "--preset", "ultrafast",
-                 "--crf", "12", "--threads", "2", "--fit-iters", "10", "-q"});
+    r = run_ned({"translate",
+                 clip,
+                 out,
+                 "--emotion",
+                 "happy",
+                 "--target-face",
+                 dir / "right_person.png",
+                 "--renderer",
+                 f.models + "/renderer1.safetensors",
+                 "--models",
+                 f.models,
+                 "--work",
+                 work,
+                 "--preset",
+                 "ultrafast",
+                 "--crf",
+                 "12",
+                 "--threads",
+                 "2",
+                 "--fit-iters",
+                 "10",
+                 "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     fs::create_directories(dir / "no_faces");
     r = run_ned({"composite", clip, work, dir / "baseline.mp4", "--faces", dir / "no_faces", "--preset", "ultrafast",
@@ -548,8 +589,8 @@ TEST(CliTranslate, TwoFaceClipEditsOnlyTheFacePointedAtOrShownInAPhoto) {
         left_noise += cv::mean(noise(left))[0];
         if (!track.frames[t].valid) continue;
         const cv::Vec4f b = track.frames[t].box;
-        const cv::Rect face = cv::Rect(cv::Point(int(b[0]), int(b[1])), cv::Point(int(b[2]), int(b[3]))) &
-                              cv::Rect(0, 0, 640, 320);
+        const cv::Rect face =
+            cv::Rect(cv::Point(int(b[0]), int(b[1])), cv::Point(int(b[2]), int(b[3]))) & cv::Rect(0, 0, 640, 320);
         EXPECT_GT(face.x, 320) << "frame " << t;
         face_diff += cv::mean(diff(face))[0];
         face_noise += cv::mean(noise(face))[0];
@@ -693,7 +734,8 @@ TEST(CliTranslate, ResumeAfterAKillAnywhereEqualsAnUninterruptedRun) {
         std::vector<cv::Mat> got;
         frame_pts(out, &got);
         ASSERT_EQ(got.size(), want.size()) << label;
-        for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(differing_pixels(got[i], want[i]), 0) << label << ": frame " << i;
+        for (size_t i = 0; i < got.size(); ++i)
+            EXPECT_EQ(differing_pixels(got[i], want[i]), 0) << label << ": frame " << i;
     }
 }
 
@@ -798,15 +840,30 @@ TEST(CliTranslate, TemporaryWorkFolderIsRemovedOnASignal) {
     ned::test::TempDir dir;
     const std::string tmp = dir / "tmp";
     fs::create_directories(tmp);
-    std::vector<std::string> args = {"translate", f.clip, dir / "out.mp4", "--emotion", "happy", "--renderer",
-                                     f.models + "/renderer1.safetensors", "--models", f.models, "--preset",
-                                     "ultrafast", "--threads", "2", "--fit-iters", "10", "-q"};
+    std::vector<std::string> args = {"translate",
+                                     f.clip,
+                                     dir / "out.mp4",
+                                     "--emotion",
+                                     "happy",
+                                     "--renderer",
+                                     f.models + "/renderer1.safetensors",
+                                     "--models",
+                                     f.models,
+                                     "--preset",
+                                     "ultrafast",
+                                     "--threads",
+                                     "2",
+                                     "--fit-iters",
+                                     "10",
+                                     "-q"};
     const char* old_tmp = std::getenv("TMPDIR");
     const std::string saved = old_tmp ? old_tmp : "";
     ::setenv("TMPDIR", tmp.c_str(), 1);
     const auto r = run_interrupted(args, 2);  // SIGTERM while rendering: every stage has written its files
-    if (old_tmp) ::setenv("TMPDIR", saved.c_str(), 1);
-    else ::unsetenv("TMPDIR");
+    if (old_tmp)
+        ::setenv("TMPDIR", saved.c_str(), 1);
+    else
+        ::unsetenv("TMPDIR");
     EXPECT_EQ(r.exit_code, 143) << r.err;
     EXPECT_NE(r.err.find("terminated"), std::string::npos) << r.err;
     std::vector<std::string> left;
@@ -824,11 +881,34 @@ TEST(CliTranslate, TrainRendererPreparesAVideoOnceAndReusesIt) {
     ned::test::TempDir dir;
     const std::string out = dir / "actor";
     auto args = [&](bool again) {
-        std::vector<std::string> a = {"train-renderer", f.clip,   "--out",        out,  "--flame", f.models + "/flame.safetensors",
-                                      "--fit-iters",    "10",     "--ngf",        "4",  "--ndf",   "4",
-                                      "--no-vgg",       "--epochs", "1",          "--clip-frames", "3",
-                                      "--val-frames",   "2",      "--subsequence", "4", "--batch-size", "1",
-                                      "--save-minutes", "0",      "--threads",    "2",  "-q"};
+        std::vector<std::string> a = {"train-renderer",
+                                      f.clip,
+                                      "--out",
+                                      out,
+                                      "--flame",
+                                      f.models + "/flame.safetensors",
+                                      "--fit-iters",
+                                      "10",
+                                      "--ngf",
+                                      "4",
+                                      "--ndf",
+                                      "4",
+                                      "--no-vgg",
+                                      "--epochs",
+                                      "1",
+                                      "--clip-frames",
+                                      "3",
+                                      "--val-frames",
+                                      "2",
+                                      "--subsequence",
+                                      "4",
+                                      "--batch-size",
+                                      "1",
+                                      "--save-minutes",
+                                      "0",
+                                      "--threads",
+                                      "2",
+                                      "-q"};
         if (again) a.push_back("-y");
         return a;
     };

@@ -89,8 +89,8 @@ TEST(CliTurnedFaces, AMissingFaceMeshIsExit3BeforeAnyTracking) {
     ned::test::TempDir tmp;
     fs::copy(NED_SOURCE_DIR "/models/open", tmp / "open", fs::copy_options::recursive);
     fs::remove(tmp / "open/facemesh.bin");
-    const auto r = run_ned({"-v", "analyze", ned::test::data_path("video/styletalk__andrew_clip_1+wav.mp4"),
-                            tmp / "w", "--detector", "hog-rot"},
+    const auto r = run_ned({"-v", "analyze", ned::test::data_path("video/styletalk__andrew_clip_1+wav.mp4"), tmp / "w",
+                            "--detector", "hog-rot"},
                            {{"NED_OPEN_MODELS", tmp / "open"}});
     EXPECT_EQ(r.exit_code, 3) << r.err;
     EXPECT_NE(r.err.find("facemesh"), std::string::npos) << r.err;
@@ -98,8 +98,8 @@ TEST(CliTurnedFaces, AMissingFaceMeshIsExit3BeforeAnyTracking) {
                                                        << r.err;
     EXPECT_FALSE(fs::exists(tmp / "w")) << "the work folder was made before the models were checked";
     // --landmarks dlib does not need it
-    const auto d = run_ned({"-q", "analyze", ned::test::data_path("video/styletalk__andrew_clip_1+wav.mp4"),
-                            tmp / "w", "--detector", "hog-rot", "--landmarks", "dlib", "--max-frames", "3"},
+    const auto d = run_ned({"-q", "analyze", ned::test::data_path("video/styletalk__andrew_clip_1+wav.mp4"), tmp / "w",
+                            "--detector", "hog-rot", "--landmarks", "dlib", "--max-frames", "3"},
                            {{"NED_OPEN_MODELS", tmp / "open"}});
     EXPECT_EQ(d.exit_code, 0) << d.err;
 }

@@ -31,8 +31,8 @@ public:
     /// pass 1 crops turned by it instead of upright. InputError on an empty image or a box outside it.
     /// `face_score` (optional) receives the model's face-presence probability for the last pass (the graph's
     /// sigmoid face flag; MediaPipe drops a tracked face below 0.5): near 1 on faces, near 0 on hands, shirts, walls.
-    std::vector<cv::Point3f> predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes = 2,
-                                     float roll_deg = 0.f, float* face_score = nullptr) const;
+    std::vector<cv::Point3f> predict(const cv::Mat& bgr, const cv::Rect2f& box, int passes = 2, float roll_deg = 0.f,
+                                     float* face_score = nullptr) const;
 
 private:
     std::shared_ptr<const TfjsGraph> graph_;  // copies share the weights

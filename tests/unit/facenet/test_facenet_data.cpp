@@ -45,8 +45,8 @@ TEST(FacenetData, DetectorMatchesTfjs) {
             EXPECT_NEAR(d[i].box.width, rb.width, 2 * kSsdRel * side) << name;
             EXPECT_NEAR(d[i].box.height, rb.height, 2 * kSsdRel * side) << name;
             std::printf("%s: score %.7f vs %.7f, box (%.3f %.3f %.3f %.3f) vs (%.3f %.3f %.3f %.3f)\n", name,
-                        d[i].score, rd["score"].get<double>(), d[i].box.x, d[i].box.y, d[i].box.width,
-                        d[i].box.height, rb.x, rb.y, rb.width, rb.height);
+                        d[i].score, rd["score"].get<double>(), d[i].box.x, d[i].box.y, d[i].box.width, d[i].box.height,
+                        rb.x, rb.y, rb.width, rb.height);
         }
     }
 }
@@ -68,8 +68,8 @@ TEST(FacenetData, BlazeFaceMatchesTfjs) {
             EXPECT_NEAR(d[i].box.y, rb.y, kGraphRel * side) << name;
             EXPECT_NEAR(d[i].box.width, rb.width, 2 * kGraphRel * side) << name;
             EXPECT_NEAR(d[i].box.height, rb.height, 2 * kGraphRel * side) << name;
-            std::printf("%s BlazeFace: score %.7f vs %.7f, box (%.3f %.3f %.3f %.3f) vs (%.3f %.3f %.3f %.3f)\n",
-                        name, d[i].score, r[i]["score"].get<double>(), d[i].box.x, d[i].box.y, d[i].box.width,
+            std::printf("%s BlazeFace: score %.7f vs %.7f, box (%.3f %.3f %.3f %.3f) vs (%.3f %.3f %.3f %.3f)\n", name,
+                        d[i].score, r[i]["score"].get<double>(), d[i].box.x, d[i].box.y, d[i].box.width,
                         d[i].box.height, rb.x, rb.y, rb.width, rb.height);
         }
     }
@@ -105,8 +105,8 @@ TEST(FacenetData, FaceNetsMatchTfjs) {
         double d_err = 0;
         for (int i = 0; i < 128; ++i) d_err = std::max(d_err, std::abs(d[i] - r["descriptor"][i].get<double>()));
         EXPECT_LE(d_err, kRecognitionRel) << name;
-        std::printf("%s parity: landmarks %.3g px, probabilities %.3g, FER2013 %.3g, descriptor %.3g\n", name,
-                    lm_err, p_err, f_err, d_err);
+        std::printf("%s parity: landmarks %.3g px, probabilities %.3g, FER2013 %.3g, descriptor %.3g\n", name, lm_err,
+                    p_err, f_err, d_err);
     }
 }
 

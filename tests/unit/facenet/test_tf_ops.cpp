@@ -55,7 +55,7 @@ TEST(FacenetTfOps, ResizeBilinearPadsWithBlackAndScalesTaps) {
 
 namespace {
 // (a0, b0, a1, b1) corners; IoU with box 0: 1 -> 81 / 119 = 0.68, 2 -> 0, 3 -> 50 / 150 = 0.33, 5 = 3 exactly
-const float kBoxes[][4] = {{0, 0, 10, 10}, {1, 1, 11, 11}, {20, 0, 30, 10},
+const float kBoxes[][4] = {{0, 0, 10, 10}, {1, 1, 11, 11},   {20, 0, 30, 10},
                            {0, 5, 10, 15}, {50, 50, 60, 60}, {0, 5, 10, 15}};
 const float kScores[] = {0.9f, 0.8f, 0.7f, 0.6f, 0.4f, 0.6f};
 
@@ -71,7 +71,7 @@ TEST(FacenetTfOps, NonMaxSuppressionKeepsTheBestOfEachOverlap) {
     for (NmsFlavour f : {NmsFlavour::TfjsCore, NmsFlavour::Plain}) {
         // 1 overlaps 0 by 0.68; 4 is under the threshold; 5 equals 3 and comes later (equal scores: index order)
         EXPECT_EQ(nms(f, 0.5, 0.5f), (std::vector<int64_t>{0, 2, 3}));
-        EXPECT_EQ(nms(f, 0.3, 0.5f), (std::vector<int64_t>{0, 2}));    // 3 overlaps 0 by 0.33
+        EXPECT_EQ(nms(f, 0.3, 0.5f), (std::vector<int64_t>{0, 2}));     // 3 overlaps 0 by 0.33
         EXPECT_EQ(nms(f, 0.5, 0.5f, 2), (std::vector<int64_t>{0, 2}));  // at most 2
         EXPECT_EQ(nms(f, 0.5, 0.f), (std::vector<int64_t>{0, 2, 3, 4}));
         EXPECT_EQ(nms(f, 0.5, 0.95f), (std::vector<int64_t>{}));

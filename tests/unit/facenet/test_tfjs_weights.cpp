@@ -16,9 +16,9 @@ TEST(TfjsWeights, DecodesRawQuantisedAndHalfWeights) {
     std::string shard1, shard2;
     put<float>(shard1, 1.5f);  // w32: float32 [2]
     put<float>(shard1, -2.25f);
-    put<int32_t>(shard1, -7);  // i32: int32 []
+    put<int32_t>(shard1, -7);                               // i32: int32 []
     for (uint8_t q : {0, 1, 255}) put<uint8_t>(shard1, q);  // q8: uint8 affine [3]
-    put<uint16_t>(shard2, 0);      // q16: uint16 affine [2]
+    put<uint16_t>(shard2, 0);                               // q16: uint16 affine [2]
     put<uint16_t>(shard2, 65535);
     for (uint16_t h : {0x3c00, 0xc000, 0x0001, 0x7bff}) put<uint16_t>(shard2, h);  // f16: 1, -2, 2^-24, 65504
     put<uint8_t>(shard2, 3);  // qi: int32 quantised: round(3 * 0.5 + 0.2) = 2
