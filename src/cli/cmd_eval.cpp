@@ -24,13 +24,17 @@ struct EvalCliOptions {
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<EvalCliOptions>();
     CLI::App* sub = app.add_subcommand(
-        "eval", "Measure an edit: APD, FAPD, MAPD, FID (NED's metrics), identity CSIM, emotion probabilities, mouth "
-                "motion, background PSNR and landmark jitter of EDITED against ORIGINAL (same length)");
+        "eval",
+        "Measure an edit: APD, FAPD, MAPD, FID (NED's metrics), identity CSIM, emotion probabilities, mouth "
+        "motion, background PSNR and landmark jitter of EDITED against ORIGINAL (same length)");
     sub->add_option("ORIGINAL", o->original, "Original video (or the ground truth of a self-reenactment)")->required();
     sub->add_option("EDITED", o->edited, "Edited video, same frame count and size as ORIGINAL")->required();
-    sub->add_option("--target-emotion", o->eval.target_emotion,
-                    "Emotion the edit aimed at: the share of frames recognised as it is reported")
-        ->check(CLI::IsMember({"neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised"}));
+    // a closed set kept as its name (the report's "target" is the name): bound as an enum of ned_emotions()
+    std::vector<std::pair<std::string, std::string>> emotions;
+    for (const auto& e : eval::ned_emotions()) emotions.emplace_back(e, e);
+    bind_enum(sub->add_option("--target-emotion", o->eval.target_emotion,
+                              "Emotion the edit aimed at: the share of frames recognised as it is reported"),
+              emotions, o->eval.target_emotion);
     sub->add_option("--json", o->json, "Write the full report (with per-frame values) as JSON to this file");
     sub->add_option("--plot", o->plot, "Write the per-frame curves as an image (.png or .jpg)");
     sub->add_flag("--no-per-frame", o->no_per_frame, "Leave the per-frame arrays out of the JSON report");
@@ -41,10 +45,12 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--max-frames", o->eval.max_frames, "Only the first N frames (0 = all)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    sub->footer("Output: a summary on stdout; --json FILE the report (keys frames, apd, fapd, mapd, fid, csim,\n"
-                "mouth_open_pearson, mouth_landmark_distance, background_psnr, landmark_jitter, emotion, per_frame).\n"
-                "Metrics cover the frames where both videos show the tracked face (docs/cli.md).\n"
-                "Exit codes: 2 bad input (different frame counts or sizes, no common face), 3 missing face models.");
+    map_fields(sub, {{"EvalOptions::target_emotion", "--target-emotion"}, {"EvalOptions::max_frames", "--max-frames"}});
+    sub->footer(
+        "Output: a summary on stdout; --json FILE the report (keys frames, apd, fapd, mapd, fid, csim,\n"
+        "mouth_open_pearson, mouth_landmark_distance, background_psnr, landmark_jitter, emotion, per_frame).\n"
+        "Metrics cover the frames where both videos show the tracked face (docs/cli.md).\n"
+        "Exit codes: 2 bad input (different frame counts or sizes, no common face), 3 missing face models.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->original, "original video"},
                                                                 {o->edited, "edited video"}};

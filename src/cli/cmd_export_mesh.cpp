@@ -17,8 +17,10 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--flame", o->flame_path, "FLAME asset converted with scripts/convert_flame.py")->required();
     sub->add_option("--out", o->out_dir, "Output folder (created if missing)")->required();
     sub->add_option("--frames", o->frames, "Frames to export, e.g. 0-10,25,40 (default: all frames with a face)");
-    sub->footer("Output: DIR/000000.obj ... (FLAME vertices after LBS, before the camera; faces 1-based).\n"
-                "Exit codes: 2 bad input / frame list / existing files (use -y), 3 FLAME file missing or invalid.");
+    map_fields(sub, {{"ExportMeshOptions::out_dir", "--out"}});
+    sub->footer(
+        "Output: DIR/000000.obj ... (FLAME vertices after LBS, before the camera; faces 1-based).\n"
+        "Exit codes: 2 bad input / frame list / existing files (use -y), 3 FLAME file missing or invalid.");
     set_inputs(sub, [o, recon_path] {
         return std::vector<std::pair<std::string, std::string>>{{*recon_path, "reconstruction"},
                                                                 {o->flame_path, "FLAME asset"}};

@@ -46,7 +46,9 @@ Landmarks to_frame(const Landmarks& crop_pts, const cv::Matx23f& m) { return fac
 
 std::vector<cv::Point2f> as_vector(const Landmarks& l) { return std::vector<cv::Point2f>(l.begin(), l.end()); }
 
-int argmax(const std::array<double, 7>& p) { return static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin()); }
+int argmax(const std::array<double, 7>& p) {
+    return static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin());
+}
 
 struct Models {
     track::LandmarkDetector landmarks;
@@ -74,8 +76,9 @@ void evaluate_frame(FrameWork& w, const face::FaceFrame& fa, const face::FaceFra
     for (int i = 48; i < 68; ++i) mouth += la[i];
     mouth *= 1.f / 20.f;
     const float side = 72.f * cs / 256.f;
-    const cv::Rect win = cv::Rect(cvRound(mouth.x - side / 2), cvRound(mouth.y - side / 2), cvRound(side), cvRound(side)) &
-                         cv::Rect(0, 0, cs, cs);
+    const cv::Rect win =
+        cv::Rect(cvRound(mouth.x - side / 2), cvRound(mouth.y - side / 2), cvRound(side), cvRound(side)) &
+        cv::Rect(0, 0, cs, cs);
     if (win.area() > 0) {
         w.mapd = l2_distance_sum(ca(win), cb(win));
         w.m.mapd = w.mapd.mean();
@@ -146,11 +149,29 @@ struct ThreadPeak {
     void sample() {
         if (!enabled) return;
         const int n = process_threads();
-        for (int p = peak.load(); n > p && !peak.compare_exchange_weak(p, n);) {
-        }
+        for (int p = peak.load(); n > p && !peak.compare_exchange_weak(p, n);) {}
     }
 };
 
+}  // namespace
+
+void EvalOptions::validate() const {
+    if (!target_emotion.empty()) {
+        const auto& names = ned_emotions();
+        if (std::find(names.begin(), names.end(), target_emotion) == names.end())
+            throw OptionError(
+                "EvalOptions::target_emotion",
+                cat(" must be neutral, angry, disgusted, fear, happy, sad or surprised (got '", target_emotion, "')"));
+    }
+    if (max_frames < 0) throw OptionError("EvalOptions::max_frames", cat(" must be >= 0 (got ", max_frames, ")"));
+    if (threads < 0) throw OptionError("EvalOptions::threads", cat(" must be >= 0 (got ", threads, ")"));
+    if (!(std::isfinite(background_dilation) && background_dilation >= 0))
+        throw OptionError("EvalOptions::background_dilation",
+                          cat(" must be a finite number >= 0 (got ", background_dilation, ")"));
+    // track: build_track validates it
+}
+
+namespace {
 
 /// Second difference of landmarks of three consecutive frames, mean over the 68 points, in crop pixels.
 double second_difference(const Landmarks& p0, const Landmarks& p1, const Landmarks& p2, float scale) {
@@ -159,15 +180,11 @@ double second_difference(const Landmarks& p0, const Landmarks& p1, const Landmar
     return s / face::kNumLandmarks / std::max(scale, 1e-6f);
 }
 
-/// The index of `name` in ned_emotions(), -1 for none (empty).
+/// The index of `name` in ned_emotions(), -1 for none (empty; EvalOptions::validate refuses another name).
 int target_index(const std::string& name) {
-    if (name.empty()) return -1;
     const auto& names = ned_emotions();
     const auto it = std::find(names.begin(), names.end(), name);
-    if (it == names.end())
-        throw InputError(cat("unknown target emotion '", name,
-                             "' (expected neutral, angry, disgusted, fear, happy, sad or surprised)"));
-    return static_cast<int>(it - names.begin());
+    return it == names.end() ? -1 : static_cast<int>(it - names.begin());
 }
 
 /// Probes both videos (counting frames); they must have the same length and size. Returns the original's info.
@@ -249,7 +266,8 @@ struct Totals {
         if (target >= 0) rep.target_share_original = hits_a / n, rep.target_share_edited = hits_b / n;
         for (int k = 0; k < kNumClassifiers; ++k) {
             for (int e = 0; e < 7; ++e)
-                rep.classifier_mean_original[k][e] = csum_a[k][e] / n, rep.classifier_mean_edited[k][e] = csum_b[k][e] / n;
+                rep.classifier_mean_original[k][e] = csum_a[k][e] / n,
+                rep.classifier_mean_edited[k][e] = csum_b[k][e] / n;
             rep.classifier_share_original[k] = target >= 0 ? chits_a[k] / n : NAN;
             rep.classifier_share_edited[k] = target >= 0 ? chits_b[k] / n : NAN;
         }
@@ -357,6 +375,7 @@ std::pair<face::FaceTrack, face::FaceTrack> track_pair(const std::string& origin
 
 EvalReport evaluate(const std::string& original, const std::string& edited, const EvalOptions& options,
                     const ProgressFn& progress) {
+    options.validate();
     const auto t0 = std::chrono::steady_clock::now();
     const int target = target_index(options.target_emotion);
     // Thread budget: `threads` workers (tracking, then the frame metrics, the calling thread included) whose
@@ -385,7 +404,8 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
     rep.target = options.target_emotion;
 
     const int decode_threads = std::min(threads, 2);
-    Pair v{original, edited, io::VideoReader(original, decode_threads), io::VideoReader(edited, decode_threads), ta, tb};
+    Pair v{original, edited, io::VideoReader(original, decode_threads), io::VideoReader(edited, decode_threads),
+           ta,       tb};
     const int batch = std::max(2, 2 * threads);
     Totals tot;
     for (bool more = true; more;) {
@@ -394,11 +414,13 @@ EvalReport evaluate(const std::string& original, const std::string& edited, cons
         fold_batch(work, v, target, rep, tot);
         if (progress) progress(2 * n_total + v.t, total_work);
     }
-    if (rep.frames_total != static_cast<long>(ta.frames.size()) || rep.frames_total != static_cast<long>(tb.frames.size()))
-        spdlog::warn("eval: decoded {} frames, tracks have {} and {}", rep.frames_total, ta.frames.size(), tb.frames.size());
+    if (rep.frames_total != static_cast<long>(ta.frames.size()) ||
+        rep.frames_total != static_cast<long>(tb.frames.size()))
+        spdlog::warn("eval: decoded {} frames, tracks have {} and {}", rep.frames_total, ta.frames.size(),
+                     tb.frames.size());
     if (rep.frames_evaluated == 0)
-        throw InputError(cat("no frame where both ", original, " (face in ", rep.original_valid, " of ", rep.frames_total,
-                             " frames) and ", edited, " (face in ", rep.edited_valid,
+        throw InputError(cat("no frame where both ", original, " (face in ", rep.original_valid, " of ",
+                             rep.frames_total, " frames) and ", edited, " (face in ", rep.edited_valid,
                              " frames) show the face: nothing to evaluate"));
     tot.into(rep, target);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

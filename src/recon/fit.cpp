@@ -1,6 +1,7 @@
 #include "ned/recon/fit.hpp"
 
 #include <cmath>
+#include <utility>
 
 #include "ned/core/error.hpp"
 #include "ned/core/log.hpp"
@@ -25,13 +26,13 @@ torch::Tensor raw_from_cam(const torch::Tensor& cam) {
 // (normalised image coordinates, y down) -> cam [n,3].
 torch::Tensor rigid_cam_init(const torch::Tensor& model_lmk, const torch::Tensor& target) {
     auto t = target.clone();
-    t.select(2, 1).neg_();  // to y up
-    auto mm = model_lmk.mean(0);                     // [2]
-    auto tm = t.mean(1);                             // [n,2]
+    t.select(2, 1).neg_();        // to y up
+    auto mm = model_lmk.mean(0);  // [2]
+    auto tm = t.mean(1);          // [n,2]
     auto vm = (model_lmk - mm).pow(2).sum();
-    auto vt = (t - tm.unsqueeze(1)).pow(2).sum({1, 2});  // [n]
+    auto vt = (t - tm.unsqueeze(1)).pow(2).sum({1, 2});              // [n]
     auto s = torch::sqrt(vt / vm.clamp_min(1e-12)).clamp_min(1e-3);  // [n]
-    auto trans = tm / s.unsqueeze(1) - mm;                      // [n,2]
+    auto trans = tm / s.unsqueeze(1) - mm;                           // [n,2]
     return torch::cat({s.unsqueeze(1), trans}, 1);
 }
 
@@ -178,7 +179,7 @@ double fit_chunk(const FlameModel& flame, const torch::Tensor& shape, const torc
     auto pred = image_coords(out.landmarks2d, cam);
     // error in 224 pixels, then in 256-crop pixels via the tform scale
     auto err224 = ((pred - target).norm(2, {2}) * (kDecaImageSize / 2.0)).mean(1).cpu();  // [n]
-    auto scale = r.tform.index_select(0, idx).select(1, 0).select(1, 0);                 // [n]
+    auto scale = r.tform.index_select(0, idx).select(1, 0).select(1, 0);                  // [n]
     auto err = err224 / scale;
     r.exp.index_copy_(0, idx, ex.detach().cpu());
     r.pose.index_copy_(0, idx, po.detach().cpu());
@@ -199,12 +200,30 @@ torch::Tensor crop_to_deca_ndc(const torch::Tensor& landmarks, const torch::Tens
     return p / (kDecaImageSize / 2.0) - 1.0;
 }
 
+void FitOptions::validate() const {
+    const auto steps = [](const char* field, int v) {
+        if (v < 0) throw OptionError(cat("FitOptions::", field), cat(" must be >= 0 (got ", v, ")"));
+    };
+    if (chunk < 1) throw OptionError("FitOptions::chunk", cat(" must be >= 1 (got ", chunk, ")"));
+    steps("iters", iters);
+    steps("first_iters", first_iters);
+    steps("shape_iters", shape_iters);
+    if (!(std::isfinite(lr) && lr > 0))
+        throw OptionError("FitOptions::lr", cat(" must be a finite number > 0 (got ", lr, ")"));
+    for (const auto& [field, w] : {std::pair<const char*, double>{"w_shape", w_shape},
+                                   {"w_exp", w_exp},
+                                   {"w_jaw", w_jaw},
+                                   {"w_smooth", w_smooth}})
+        if (!(std::isfinite(w) && w >= 0))
+            throw OptionError(cat("FitOptions::", field), cat(" must be a finite number >= 0 (got ", w, ")"));
+}
+
 FitResult fit_landmarks(const FlameModel& full_flame, const std::vector<face::Landmarks>& landmarks,
                         const std::vector<uint8_t>& valid, const FitOptions& o, const ProgressFn& progress) {
     const FlameModel flame = full_flame.landmark_model();  // same landmarks, only the vertices they use
     NED_CHECK(landmarks.size() == valid.size(), "fit: ", landmarks.size(), " landmark sets for ", valid.size(),
               " frames");
-    NED_CHECK(o.chunk > 0 && o.iters >= 0 && o.shape_iters >= 0, "fit: invalid options");
+    o.validate();
     const int64_t T = static_cast<int64_t>(landmarks.size());
     FitResult r = zero_result(T, valid);
 

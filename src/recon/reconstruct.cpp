@@ -113,8 +113,29 @@ void run_fit(Reconstruction& r, const face::FaceTrack& track, const FlameModel& 
 
 }  // namespace
 
+void ReconstructOptions::validate() const {
+    if (batch < 1 || batch > 1024)
+        throw OptionError("ReconstructOptions::batch", cat(" must be in 1..1024 (got ", batch, ")"));
+    if (decode_threads < 0)
+        throw OptionError("ReconstructOptions::decode_threads", cat(" must be >= 0 (got ", decode_threads, ")"));
+    fit.validate();
+}
+
+void ExportMeshOptions::validate() const {
+    if (out_dir.empty()) throw OptionError("ExportMeshOptions::out_dir", " is empty: no output folder");
+    std::error_code ec;
+    const fs::path out(out_dir);
+    if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+        throw OptionError("ExportMeshOptions::out_dir", cat(" ", out_dir, ": exists and is not a folder"));
+    const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+    if (!fs::is_directory(parent, ec))
+        throw OptionError("ExportMeshOptions::out_dir",
+                          cat(" ", out_dir, ": parent folder '", parent.string(), "' does not exist"));
+}
+
 Reconstruction reconstruct_workdir(const std::string& workdir, const ReconstructOptions& o,
                                    const ProgressFn& progress) {
+    o.validate();
     const Method chosen = o.method != Method::Auto ? o.method : o.deca_path.empty() ? Method::Fit : Method::Deca;
     const std::string method = chosen == Method::Deca ? "deca" : "fit";  // the name in the file's metadata
     const std::string out = (fs::path(workdir) / "reconstruction.safetensors").string();
@@ -217,7 +238,6 @@ long export_meshes(const std::string& recon_path, const ExportMeshOptions& o, co
     auto flame = FlameModel::load(o.flame_path);
     auto r = load_reconstruction(recon_path);
     auto frames = parse_frame_list(o.frames, r.num_frames());
-    NED_CHECK(!o.out_dir.empty(), "export-mesh: no output folder");
     const auto& shape = r.at("shape");
     const auto& exp = r.at("exp");
     const auto& pose = r.at("pose");
@@ -229,15 +249,7 @@ long export_meshes(const std::string& recon_path, const ExportMeshOptions& o, co
             NED_LOG_WARN("[recon] frame {} has no face; no mesh written", t);
         }
     }
-    {
-        std::error_code ec;
-        const fs::path out(o.out_dir);
-        if (fs::exists(out, ec) && !fs::is_directory(out, ec))
-            throw InputError(cat("--out ", o.out_dir, ": exists and is not a folder"));
-        const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-        if (!fs::is_directory(parent, ec))
-            throw InputError(cat("--out ", o.out_dir, ": parent folder '", parent.string(), "' does not exist"));
-    }
+    o.validate();  // after the inputs' checks, as before
     // A folder this run creates is removed again, with the meshes written so far, on a failure or a signal; in an
     // existing folder each mesh is checked (-y) and written atomically, and other frames' meshes are kept.
     std::unique_ptr<OutputDir> out_dir;

@@ -51,9 +51,9 @@ TEST(CliOptions, EveryCommandIsThereWithADescription) {
         EXPECT_FALSE(sub->get_description().empty()) << sub->get_name();
         names.insert(sub->get_name());
     }
-    for (const char* c : {"probe", "crop", "composite", "analyze", "reconstruct", "export-mesh", "manipulate",
-                          "train-manipulator", "render-inputs", "render", "train-renderer", "translate", "style",
-                          "eval"})
+    for (const char* c :
+         {"probe", "crop", "composite", "analyze", "reconstruct", "export-mesh", "manipulate", "train-manipulator",
+          "render-inputs", "render", "train-renderer", "translate", "style", "eval"})
         EXPECT_EQ(names.count(c), 1u) << c;
 }
 
@@ -119,6 +119,8 @@ TEST(CliOptions, EveryEnumValueIsAcceptedAndAWrongOneRefused) {
         {"style --precision", {"fp32", "bf16", "fp16"}},
         {"crop --detector", {"hog", "hog-rot", "ssd", "blazeface", "hog-blazeface", "combined"}},
         {"analyze --landmarks", {"auto", "dlib", "facemesh"}},
+        {"eval --target-emotion", {"neutral", "angry", "disgusted", "fear", "happy", "sad", "surprised"}},
+        {"reconstruct --method", {"deca", "fit"}},
     };
     for (const auto& [what, values] : expected) {
         const std::string cmd = what.substr(0, what.find(' ')), flag = what.substr(what.find(' ') + 1);

@@ -7,9 +7,11 @@
 
 #include "ned/blend/composite.hpp"
 #include "ned/core/error.hpp"
+#include "ned/eval/eval.hpp"
 #include "ned/manip/manipulate.hpp"
 #include "ned/manip/train.hpp"
 #include "ned/pipeline/translate.hpp"
+#include "ned/recon/reconstruct.hpp"
 #include "ned/renderer/train.hpp"
 #include "ned/track/face_tracker.hpp"
 
@@ -124,6 +126,38 @@ TEST(OptionsValidate, CompositeAndManipulate) {
     m.intensity = std::nan("");
     expect_option_error([&] { m.validate(); }, "ManipulateOptions::intensity", "nan");
     expect_option_error([] { ned::manip::parse_schedule("0:happy,"); }, "ManipulateOptions::schedule", "empty entry");
+}
+
+TEST(OptionsValidate, ReconstructFitAndExportMesh) {
+    ned::recon::ReconstructOptions r;
+    EXPECT_NO_THROW(r.validate());
+    r.batch = 0;
+    expect_option_error([&] { r.validate(); }, "ReconstructOptions::batch", "0");
+    r = {};
+    r.fit.chunk = 0;  // the nested fit options are checked too
+    expect_option_error([&] { r.validate(); }, "FitOptions::chunk", "0");
+    ned::recon::FitOptions f;
+    f.lr = std::nan("");
+    expect_option_error([&] { f.validate(); }, "FitOptions::lr", "nan");
+    f = {};
+    f.w_smooth = -1;
+    expect_option_error([&] { f.validate(); }, "FitOptions::w_smooth", "-1");
+    ned::recon::ExportMeshOptions e;
+    expect_option_error([&] { e.validate(); }, "ExportMeshOptions::out_dir", "empty");
+    e.out_dir = "no-such-parent-h9/meshes";
+    expect_option_error([&] { e.validate(); }, "ExportMeshOptions::out_dir", "no-such-parent-h9");
+}
+
+TEST(OptionsValidate, EvalOptions) {
+    ned::eval::EvalOptions o;
+    EXPECT_NO_THROW(o.validate());
+    o.target_emotion = "happy";
+    EXPECT_NO_THROW(o.validate());
+    o.target_emotion = "glad";
+    expect_option_error([&] { o.validate(); }, "EvalOptions::target_emotion", "glad");
+    o = {};
+    o.max_frames = -1;
+    expect_option_error([&] { o.validate(); }, "EvalOptions::max_frames", "-1");
 }
 
 }  // namespace

@@ -57,6 +57,10 @@ struct EvalOptions {
     /// LibTorch's intra-op threads are 1 while evaluate() runs (restored after); the decoders use at most 2 each.
     int threads = 0;
     float background_dilation = 0.1f;  ///< face region dilation, fraction of the crop square side
+
+    /// OptionError naming the field for a target emotion outside ned_emotions(), negative max_frames or threads,
+    /// or a background dilation that is not a finite number >= 0 (`track` is checked by track::build_track).
+    void validate() const;
 };
 
 /// Per-frame values (NaN where a frame is not evaluated or the value is undefined).

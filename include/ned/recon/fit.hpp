@@ -32,6 +32,10 @@ struct FitOptions {
     double w_exp = 1e-4;
     double w_jaw = 1e-3;
     double w_smooth = 1e-3;
+
+    /// OptionError naming the field for a chunk < 1, a negative step count, a learning rate that is not a
+    /// finite number > 0 or a weight that is not a finite number >= 0.
+    void validate() const;
 };
 
 struct FitResult {

@@ -29,6 +29,9 @@ struct ReconstructOptions {
     int decode_threads = 0;       ///< decoder threads (0 = auto)
     FitOptions fit;
     bool overwrite = false;
+
+    /// OptionError naming the field for a batch outside 1..1024, negative decode threads or a bad fit option.
+    void validate() const;
 };
 
 /// Reconstruct every frame of WORKDIR's track and write WORKDIR/reconstruction.safetensors (returned too).
@@ -46,6 +49,9 @@ struct ExportMeshOptions {
     std::string out_dir;  ///< created if missing
     std::string frames;   ///< frame list ("" = all valid frames)
     bool overwrite = false;
+
+    /// OptionError naming out_dir when it is empty, exists as a file or its parent folder does not exist.
+    void validate() const;
 };
 
 /// Write out_dir/frame_name(t, ".obj") for the selected valid frames of the reconstruction at
