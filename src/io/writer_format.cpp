@@ -127,7 +127,8 @@ OutputColor output_color(const VideoInfo& source, const VideoWriterOptions& opti
     if (s.matrix != AVCOL_SPC_RGB && s.matrix != AVCOL_SPC_UNSPECIFIED && s.matrix != AVCOL_SPC_RESERVED &&
         s.matrix > 0 && s.matrix < AVCOL_SPC_NB)
         c.matrix = static_cast<AVColorSpace>(s.matrix);
-    if (s.range == AVCOL_RANGE_JPEG) c.range = AVCOL_RANGE_JPEG;
+    // ProRes has no full-range coding: a full-range source is converted to limited range, and tagged so.
+    if (s.range == AVCOL_RANGE_JPEG && options.codec != Codec::ProRes) c.range = AVCOL_RANGE_JPEG;
     const bool bt601 = c.matrix == AVCOL_SPC_SMPTE170M || c.matrix == AVCOL_SPC_BT470BG;
     c.sws_default = bt601 && c.range == AVCOL_RANGE_MPEG;
     return c;
@@ -147,7 +148,9 @@ static void check_container(const std::string& out_path, const std::string& name
                          : codec == Codec::ProRes ? AV_CODEC_ID_PRORES
                          : codec == Codec::Ffv1   ? AV_CODEC_ID_FFV1
                                                   : AV_CODEC_ID_H264;
-    if (avformat_query_codec(ofmt, id, FF_COMPLIANCE_NORMAL) != 1)
+    // (mov holds FFV1, but the muxer's codec query does not say so: ProRes and FFV1 were checked above.)
+    const bool checked = codec == Codec::ProRes || codec == Codec::Ffv1;
+    if (!checked && avformat_query_codec(ofmt, id, FF_COMPLIANCE_NORMAL) != 1)
         throw InputError(cat("the ", ofmt->name, " container of '", name, "' cannot hold ", codec_label(codec),
                              " video; use .mp4, .mov or .mkv"));
 }
