@@ -265,6 +265,13 @@ private:
 
 }  // namespace
 
+void AnalyzeOptions::validate() const {
+    if (multisample_shift < 0)
+        throw OptionError("AnalyzeOptions::multisample_shift", cat(" must be >= 0 (got ", multisample_shift, ")"));
+    if (threads < 0) throw OptionError("AnalyzeOptions::threads", cat(" must be >= 0 (got ", threads, ")"));
+    mask.validate();
+}
+
 void analyze_track(face::FaceTrack& track, const std::string& video_path, const std::string& workdir,
                    const AnalyzeOptions& options, const ProgressFn& progress) {
     const track::LandmarkDetector detector(options.landmark_model);
@@ -274,6 +281,7 @@ void analyze_track(face::FaceTrack& track, const std::string& video_path, const 
 void analyze_track(face::FaceTrack& track, const track::LandmarkDetector& detector, const std::string& video_path,
                    const std::string& workdir, const AnalyzeOptions& options, const ProgressFn& progress,
                    FaceSegmenter* loaded_segmenter) {
+    options.validate();
     FaceLandmarkerOptions lo;
     lo.mode = options.landmarks;
     lo.multisample = options.multisample;
@@ -359,6 +367,7 @@ void check_outputs(const std::string& workdir, bool workdir_existed, const std::
 
 face::FaceTrack analyze_video(const std::string& video_path, const std::string& workdir, const AnalyzeOptions& options,
                               const ProgressFn& track_progress, const ProgressFn& analyze_progress) {
+    options.validate();
     check_input_file(video_path, "input video");
     // Models first: a missing or invalid model is a ModelError before any decoding.
     const track::LandmarkDetector detector(options.landmark_model);

@@ -51,6 +51,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
         ->check(finite_range(0, 2))
         ->capture_default_str();
     add_tracking_options(sub, o->track, kTrackAll, "Tracking");
+    map_fields(sub, {{"FaceMaskOptions::forehead_fraction", "--forehead"}});
     sub->footer(
         "Outputs: WORKDIR/track.safetensors (landmarks, aligned_landmarks, align, pupils per frame);\n"
         "with --save-images or --segmentation-model also WORKDIR/masks/*.png.\n"

@@ -47,6 +47,17 @@ cv::Mat postprocess_face_mask(const cv::Mat& mask_u8, int erosion_kernel, float 
     return keep_largest_component(hard);
 }
 
+void FaceMaskOptions::validate() const {
+    if (!(forehead_fraction >= 0 && forehead_fraction <= 2))  // false for NaN
+        throw OptionError("FaceMaskOptions::forehead_fraction",
+                          cat(" must be in [0, 2] (got ", forehead_fraction, ")"));
+    if (erosion_kernel < 1 || erosion_kernel % 2 == 0)
+        throw OptionError("FaceMaskOptions::erosion_kernel", cat(" must be odd and >= 1 (got ", erosion_kernel, ")"));
+    if (!(erosion_threshold >= 0 && erosion_threshold <= 1))
+        throw OptionError("FaceMaskOptions::erosion_threshold",
+                          cat(" must be in [0, 1] (got ", erosion_threshold, ")"));
+}
+
 cv::Mat landmark_face_mask(const Landmarks& lm, int crop_size, const FaceMaskOptions& options) {
     NED_CHECK(crop_size > 0, "crop size must be positive, got ", crop_size);
     const std::vector<cv::Point2f> poly = face_mask_polygon(lm, options.forehead_fraction);

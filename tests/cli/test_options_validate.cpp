@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "ned/analysis/analyze.hpp"
 #include "ned/blend/composite.hpp"
 #include "ned/core/error.hpp"
 #include "ned/eval/eval.hpp"
@@ -158,6 +159,22 @@ TEST(OptionsValidate, EvalOptions) {
     o = {};
     o.max_frames = -1;
     expect_option_error([&] { o.validate(); }, "EvalOptions::max_frames", "-1");
+}
+
+TEST(OptionsValidate, AnalyzeAndFaceMask) {
+    ned::analysis::AnalyzeOptions a;
+    EXPECT_NO_THROW(a.validate());
+    a.multisample_shift = -1;
+    expect_option_error([&] { a.validate(); }, "AnalyzeOptions::multisample_shift", "-1");
+    a = {};
+    a.mask.forehead_fraction = 3;  // the nested mask options are checked too
+    expect_option_error([&] { a.validate(); }, "FaceMaskOptions::forehead_fraction", "3");
+    ned::face::FaceMaskOptions m;
+    m.erosion_kernel = 20;
+    expect_option_error([&] { m.validate(); }, "FaceMaskOptions::erosion_kernel", "20");
+    m = {};
+    m.erosion_threshold = std::nanf("");
+    expect_option_error([&] { m.validate(); }, "FaceMaskOptions::erosion_threshold", "nan");
 }
 
 }  // namespace

@@ -31,6 +31,10 @@ struct AnalyzeOptions {
     face::FaceMaskOptions mask;                   ///< landmark mask parameters (masks/ and preview)
     int threads = 0;                              ///< worker threads for the per-frame pass (0 = all cores)
     bool overwrite = false;                       ///< replace existing outputs
+
+    /// OptionError naming the field for a negative multisample shift or thread count, or a bad mask option
+    /// (`track` is checked by track::build_track).
+    void validate() const;
 };
 
 /// Analysis results of one crop.

@@ -33,6 +33,7 @@ const char* landmark_mode_name(LandmarkMode m);
 /// "auto" / "dlib" / "facemesh" -> mode; InputError otherwise.
 LandmarkMode parse_landmark_mode(const std::string& name);
 
+// No validate(): filled by analyze_track from AnalyzeOptions (validated there); the thresholds are measured constants.
 struct FaceLandmarkerOptions {
     LandmarkMode mode = LandmarkMode::Auto;
     bool multisample = true;    ///< dlib: NED's 5-fold mean (LandmarkDetector::landmark_multisample)

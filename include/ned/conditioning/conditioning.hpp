@@ -49,6 +49,8 @@ MeshTopology topology_from_flame(const recon::FlameModel& flame);
 
 enum class EyeSource { Track, Mesh };
 
+// No validate(): filled from RenderInputsOptions (validated there) or the track's crop size by render_inputs and
+// the streamed pass.
 struct ConditioningOptions {
     int crop_size = 256;
     EyeSource eyes = EyeSource::Track;

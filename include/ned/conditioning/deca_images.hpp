@@ -60,6 +60,7 @@ struct DecaImages {
     bool detailed = false;  ///< shape used DECA's detail normals (else the coarse vertex normals)
 };
 
+// No validate(): set by code (DECA's render size, a rasterizer of the caller's threads), not by users.
 struct DecaImageOptions {
     int image_size = kDecaImageSize;
     RasterizerOptions raster;  ///< backend and threads per image

@@ -35,6 +35,7 @@ namespace ned::conditioning {
 
 enum class RasterBackend { Cpu, Cuda };
 
+// No validate(): set by code from already checked options (RenderInputsOptions, StreamRenderOptions).
 struct RasterizerOptions {
     RasterBackend backend = RasterBackend::Cpu;
     int threads = 1;  ///< CPU worker threads for one image (0 = all cores)

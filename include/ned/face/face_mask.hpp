@@ -15,6 +15,10 @@ struct FaceMaskOptions {
     float forehead_fraction = 0.25f;
     int erosion_kernel = 21;         ///< SoftErosion kernel size (NED segmentation: 21)
     float erosion_threshold = 0.6f;  ///< SoftErosion threshold for the hard mask (NED segmentation: 0.6)
+
+    /// OptionError naming the field for a forehead fraction outside [0, 2], an erosion kernel that is not odd and
+    /// >= 1 or an erosion threshold outside [0, 1].
+    void validate() const;
 };
 
 /// The polygon the landmark mask fills (crop pixels): jaw 0..16 then the raised eyebrows 26..17.

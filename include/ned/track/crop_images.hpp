@@ -8,6 +8,7 @@
 namespace ned::track {
 
 /// What save_crop_images writes.
+// No validate(): paths checked as outputs where they are written; counts and sizes set by code, not by users.
 struct CropImagesOptions {
     std::string crops_dir;     ///< if set: one PNG per valid frame, named frame_name(i, ".png"); created if missing
     std::string preview_path;  ///< if set: a JPEG/PNG contact sheet of `preview_count` crops with frame indices

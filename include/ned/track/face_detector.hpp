@@ -33,6 +33,7 @@ DetectorKind parse_detector(const std::string& name);
 /// Whether the detector needs the colour (BGR) frame (SSD, BlazeFace, hog-blazeface) rather than grey.
 bool detector_needs_colour(DetectorKind k);
 
+// No validate(): filled by build_track from TrackOptions (validated there) or by code with fixed values.
 struct DetectorOptions {
     DetectorKind kind = DetectorKind::Hog;
     /// SSD: minimum score (0..1) of a detection (face-api's default 0.5).

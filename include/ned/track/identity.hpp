@@ -19,6 +19,7 @@
 
 namespace ned::track {
 
+// No validate(): filled by build_track from TrackOptions (validated there: identity_threshold, target_face).
 struct IdentityOptions {
     std::string target_face;   ///< photo of the target (largest face in it); empty = first confident frames
     float threshold = 0.6f;    ///< descriptor L2 distance above which a segment is another person
