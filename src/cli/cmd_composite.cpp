@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "command.hpp"
+#include "shared_options.hpp"
 #include "ned/blend/composite.hpp"
 #include "ned/core/error.hpp"
 #include "ned/core/fs_util.hpp"
@@ -36,18 +37,23 @@ void setup(CLI::App& app, const CommonOptions& common) {
     map_fields(sub, {{"CompositeOptions::levels", "--levels"}, {"CompositeOptions::crf", "--crf"},
                      {"CompositeOptions::preset", "--preset"}, {"CompositeOptions::faces_dir", "--faces"},
                      {"CompositeOptions::masks_dir", "--masks"}});
+    add_layer_options(sub, o->c.layers);
     sub->footer("A missing face PNG keeps the original frame. Exit codes: 2 bad input.");
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{
             {o->video, "input video"},
             {(fs::path(o->outdir) / "track.safetensors").string(), "track file"}};
     });
-    set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->out, "output video"}}; });
+    set_outputs(sub, [o] {
+        return std::vector<std::pair<std::string, std::string>>{
+            {o->out, "output video"}, {o->c.layers.matte, "--matte"}, {o->c.layers.face_layer, "--face-layer"}};
+    });
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         check_input_file(o->video, "input video");
         check_extension(o->out, {".mp4", ".mov", ".mkv"}, "output video");
         check_output_path(o->out, common.overwrite, "output video");
+        blend::check_layer_outputs(o->c.layers, common.overwrite);
         const std::string track_path = (fs::path(o->outdir) / "track.safetensors").string();
         check_input_file(track_path, "track file");
         const face::FaceTrack track = face::load_track(track_path);

@@ -18,6 +18,34 @@ CLI::Option* add_precision_option(CLI::App* sub, renderer::Precision& precision,
     return opt;
 }
 
+void add_layer_options(CLI::App* sub, blend::LayerOptions& l) {
+    const std::string g = "Compositing hand-off (docs/post-production.md)";
+    sub->add_option("--matte", l.matte,
+                    "Also write the exact alpha each frame was blended with, in frame coordinates, 0..65535: a "
+                    "folder (existing, or ending in '/') gets 16-bit grey PNGs NNNNNN.png, a .mkv file a lossless "
+                    "FFV1 gray16le video; untouched frames are all zero")
+        ->group(g);
+    sub->add_option("--face-layer", l.face_layer,
+                    "Also write the pasted face with that alpha into this folder, one RGBA image per source frame "
+                    "(untouched frames fully transparent)")
+        ->group(g);
+    static const std::vector<std::pair<std::string, blend::LayerFormat>> formats = {
+        {"png16", blend::LayerFormat::Png16}, {"exr", blend::LayerFormat::Exr}};
+    bind_enum(sub->add_option("--layer-format", l.layer_format,
+                              "Face layer files: png16 (16-bit RGBA PNG, straight alpha) or exr (OpenEXR half "
+                              "float, premultiplied)"),
+              formats, l.layer_format)
+        ->group(g);
+    sub->add_option("--layer-start-number", l.start_number,
+                    "File number of the source's first frame in the matte and face layer sequences (frame i is "
+                    "N+i)")
+        ->capture_default_str()
+        ->group(g);
+    map_fields(sub, {{"LayerOptions::matte", "--matte"},
+                     {"LayerOptions::start_number", "--layer-start-number"},
+                     {"LayerOptions::face_layer", "--face-layer"}});
+}
+
 namespace {
 
 /// --face-at SECONDS:X,Y, parsed while the command line is (a bad text is a usage error naming the flag).

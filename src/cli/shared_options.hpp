@@ -2,6 +2,7 @@
 // Options that several commands share, defined once so that they say the same thing everywhere:
 //   --precision                        render, train-renderer, translate, style
 //   the tracking options (TrackingFlags) crop, analyze, eval, translate, style
+//   --matte, --face-layer, ...         composite, translate, style
 // Each binds a field of an options struct and enters it in the command's field -> flag table (map_fields), so
 // that an OptionError from the struct's validate() names the flag. The common options (--threads, --device, -y)
 // are the app's own (app.cpp).
@@ -9,6 +10,7 @@
 
 #include <string>
 
+#include "ned/blend/layers.hpp"
 #include "ned/renderer/precision.hpp"
 #include "ned/track/face_tracker.hpp"
 
@@ -27,6 +29,10 @@ enum TrackingFlags : unsigned {
     kTrackShape = 16u,     ///< --smooth-window, --cut-threshold, --margin, --crop-size, --max-frames
     kTrackAll = 31u,
 };
+
+/// --matte, --face-layer, --layer-format png16|exr, --layer-start-number bound to `l` (help group "Compositing
+/// hand-off"; docs/post-production.md).
+void add_layer_options(CLI::App* sub, blend::LayerOptions& l);
 
 /// Adds the tracking options in `flags` bound to `t` (in help group `group` when not empty).
 void add_tracking_options(CLI::App* sub, track::TrackOptions& t, unsigned flags, const std::string& group = "");

@@ -62,6 +62,7 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
                     "expression change");
     sub->add_option("--crf", o->t.crf, "libx264 CRF of the output")->check(CLI::Range(0, 51))->capture_default_str();
     sub->add_option("--preset", o->t.preset, "libx264 preset")->capture_default_str();
+    add_layer_options(sub, o->t.layers);
     add_precision_option(sub, o->t.precision, "Renderer precision: fp32, bf16 or fp16 (CUDA)",
                          "TranslateOptions::precision");
     sub->add_flag("--no-edit-mask", o->no_edit_mask,
@@ -77,6 +78,8 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
         return std::vector<std::pair<std::string, std::string>>{{o->t.output, "output video"},
                                                                 {o->t.preview, "--preview video"},
                                                                 {o->t.report, "--report"},
+                                                                {o->t.layers.matte, "--matte"},
+                                                                {o->t.layers.face_layer, "--face-layer"},
                                                                 {o->t.work, "--work folder"}};
     });
     set_inputs(sub, [o] {

@@ -117,7 +117,9 @@ Checked check_inputs(const TranslateOptions& o) {
     check_output_path(o.output, o.overwrite, "output video");
     // Every output has its own path, none is an input (a report never replaces the video it reports on).
     check_distinct_outputs({{o.output, "output video"}, {o.preview, "--preview video"}, {o.report, "--report"},
-                            {o.work, "--work folder"}});
+                            {o.work, "--work folder"}, {o.layers.matte, "--matte"},
+                            {o.layers.face_layer, "--face-layer"}});
+    blend::check_layer_outputs(o.layers, o.overwrite);
     if (!o.preview.empty()) {
         check_extension(o.preview, {".mp4", ".mov", ".mkv"}, "preview video");
         check_output_path(o.preview, o.overwrite, "preview video");
@@ -299,6 +301,7 @@ private:
         co.threads = o_.threads;
         co.metadata["comment"] = result_.comment;
         co.expected_faces = static_cast<long>(planned.size());
+        co.layers = o_.layers;
         return co;
     }
 

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "ned/blend/layers.hpp"
 #include "ned/renderer/precision.hpp"
 #include "ned/track/face_tracker.hpp"
 
@@ -90,6 +91,7 @@ struct TranslateOptions {
     bool follow_edit_mask = true;  ///< blend mask = source face mask united with the edited NMFC coverage
     std::string preview;           ///< original | edited side by side (with the audio)
     std::string report;            ///< JSON report
+    blend::LayerOptions layers;    ///< --matte, --face-layer: the compositing hand-off (ned/blend/layers.hpp)
 
     /// One edit mode, a finite intensity, the track options (TrackOptions::validate), fit_iters >= 0, crf 0..51:
     /// OptionError (exit 2) naming the field and the value; an unknown emotion: InputError naming it. translate()
