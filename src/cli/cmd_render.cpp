@@ -14,9 +14,10 @@ namespace {
 
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<renderer::RenderOptions>();
-    CLI::App* sub = app.add_subcommand(
-        "render", "Render the actor's face from the conditioning images with a trained neural renderer "
-                  "(NED's Head2Head++ generator) into WORKDIR/faces/ for `ned composite`");
+    CLI::App* sub =
+        app.add_subcommand("render",
+                           "Render the actor's face from the conditioning images with a trained neural renderer "
+                           "(NED's Head2Head++ generator) into WORKDIR/faces/ for `ned composite`");
     sub->add_option("WORKDIR", o->workdir, "Work folder with track.safetensors (analysed) and conditioning/")
         ->required()
         ->check(CLI::ExistingDirectory);
@@ -30,11 +31,15 @@ void setup(CLI::App& app, const CommonOptions& common) {
                     "present, else the landmark mask, warped to aligned space)");
     add_precision_option(sub, o->precision, "fp32, bf16 (CPUs with AVX512-BF16, CUDA) or fp16 (CUDA)",
                          "RenderOptions::precision");
-    sub->footer("Outputs: WORKDIR/faces_aligned/NNNNNN.png (generator output, aligned) and WORKDIR/faces/NNNNNN.png\n"
-                "(warped back to the crop, masked). Every frame with conditioning is rendered; at the start and\n"
-                "after a gap the earlier inputs are the first frame's and the previous outputs zeros.\n"
-                "Exit codes: 2 missing/invalid track, conditioning or masks, outputs exist without -y;\n"
-                "3 renderer checkpoint missing or invalid.");
+    sub->add_flag("--allow-crop-size-mismatch", o->allow_crop_size_mismatch,
+                  "Render with a renderer trained at another face size than the track's crop size (refused "
+                  "otherwise: the generator runs, but its quality at another size is untested)");
+    sub->footer(
+        "Outputs: WORKDIR/faces_aligned/NNNNNN.png (generator output, aligned) and WORKDIR/faces/NNNNNN.png\n"
+        "(warped back to the crop, masked). Every frame with conditioning is rendered; at the start and\n"
+        "after a gap the earlier inputs are the first frame's and the previous outputs zeros.\n"
+        "Exit codes: 2 missing/invalid track, conditioning or masks, outputs exist without -y;\n"
+        "3 renderer checkpoint missing or invalid, or trained at another crop size than the track's.");
     set_runner(sub, [o, &common] {
         const auto t0 = std::chrono::steady_clock::now();
         renderer::RenderOptions opts = *o;

@@ -60,7 +60,8 @@ void add_training_options(CLI::App* sub, renderer::TrainOptions& o, bool& no_aug
     sub->add_option("--init-from", o.init_from,
                     "Fine-tune from this ned.renderer checkpoint (NED's meta-renderer, converted; recommended)");
     sub->add_flag("--resume", o.resume, "Continue the run in --out from its last saved state");
-    sub->add_option("--seed", o.seed, "Seed of initialisation and sampling (same seed, same data -> same run on the CPU)")
+    sub->add_option("--seed", o.seed,
+                    "Seed of initialisation and sampling (same seed, same data -> same run on the CPU)")
         ->check(uint64_text())
         ->capture_default_str();
     sub->add_option("--batch-size", o.batch_size, "Clips per step (NED's paper: 2)")
@@ -69,16 +70,20 @@ void add_training_options(CLI::App* sub, renderer::TrainOptions& o, bool& no_aug
     sub->add_option("--ngf", o.ngf, "Generator width from scratch (NED: 64; smaller = faster, lower quality)")
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
-    sub->add_option("--ndf", o.ndf, "Discriminator width from scratch (NED: 64)")->check(CLI::Range(1, 1024))->capture_default_str();
+    sub->add_option("--ndf", o.ndf, "Discriminator width from scratch (NED: 64)")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
     sub->add_option("--lr", o.lr, "Adam learning rate in (0, 1] (default 2e-4 from scratch, 4e-5 fine-tuning)")
         ->check(finite_range(1e-12, 1));
-    CLI::Option* vgg = sub->add_option("--vgg", o.vgg, "VGG19 weights for the perceptual loss (scripts/convert_vgg19.py)");
+    CLI::Option* vgg =
+        sub->add_option("--vgg", o.vgg, "VGG19 weights for the perceptual loss (scripts/convert_vgg19.py)");
     sub->add_flag("--no-vgg", o.no_vgg, "Train without the perceptual loss (lower quality)")->excludes(vgg);
     sub->add_option("--clip-frames", o.clip_frames,
                     "Generated frames per clip in the first epochs (NED: 12, doubling every 5 epochs up to 48)")
         ->check(CLI::Range(1, 48))
         ->capture_default_str();
-    sub->add_option("--subsequence", o.subsequence, "Frames per training sub-sequence (NED: 50; an epoch visits each once)")
+    sub->add_option("--subsequence", o.subsequence,
+                    "Frames per training sub-sequence (NED: 50; an epoch visits each once)")
         ->check(CLI::Range(3, 100000))
         ->capture_default_str();
     sub->add_option("--val-frames", o.val_frames, "Held-out frames for validation and preview (0 = none)")
@@ -157,9 +162,10 @@ void run_train_renderer(renderer::TrainOptions opts, const DistCliOptions& d, pi
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<renderer::TrainOptions>();
     auto d = std::make_shared<DistCliOptions>();
-    CLI::App* sub = app.add_subcommand(
-        "train-renderer", "Train the neural face renderer (NED's Head2Head++ G with image and mouth discriminators) "
-                          "for one actor, from scratch or fine-tuned from NED's meta-renderer");
+    CLI::App* sub =
+        app.add_subcommand("train-renderer",
+                           "Train the neural face renderer (NED's Head2Head++ G with image and mouth discriminators) "
+                           "for one actor, from scratch or fine-tuned from NED's meta-renderer");
     auto prep = std::make_shared<pipeline::PrepareActorOptions>();
     sub->add_option("ACTOR", o->actors,
                     "The actor's footage: video files, folders of videos, or work folders already prepared with "
@@ -171,9 +177,15 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--deca", prep->models.deca, "DECA weights, to prepare videos (without: the landmark fit)");
     sub->add_option("--fit-iters", prep->fit_iters, "Landmark fit of videos: Adam steps per chunk (0 = defaults)")
         ->check(CLI::Range(0, 1000000));
-    sub->add_option("--out", o->out, "Output folder (created once the inputs are checked; removed again if the run "
-                                     "fails before it saved a state): renderer.safetensors, epoch_NN.safetensors, "
-                                     "state, losses.jsonl, preview/, cache/")
+    sub->add_option("--crop-size", prep->crop_size,
+                    "Face crop size of the videos prepared here (as `ned crop`): the size the renderer trains at "
+                    "(prepared work folders keep their own; all must agree)")
+        ->check(CLI::Range(16, 4096))
+        ->capture_default_str();
+    sub->add_option("--out", o->out,
+                    "Output folder (created once the inputs are checked; removed again if the run "
+                    "fails before it saved a state): renderer.safetensors, epoch_NN.safetensors, "
+                    "state, losses.jsonl, preview/, cache/")
         ->required();
     auto no_augment = std::make_shared<bool>(false);
     add_training_options(sub, *o, *no_augment);
@@ -181,12 +193,13 @@ void setup(CLI::App& app, const CommonOptions& common) {
     auto stop_after_steps = std::make_shared<int>(0);
     sub->add_option("--stop-after-steps", *stop_after_steps, "Testing: exit abruptly after N steps (simulates a kill)")
         ->group("");
-    sub->footer("Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
-                "rank 0 prepares the cache and writes the outputs (DIR on a disk every rank sees); --resume works\n"
-                "with another number of ranks (docs/cluster.md).\n"
-                "Exit codes: 1 training diverged (non-finite loss or weights: lower --lr; the last good\n"
-                "checkpoints stay); 2 bad options or work folders, --out a file or not writable, previous run in\n"
-                "--out without --resume/-y; 3 missing VGG19 weights (without --no-vgg) or bad --init-from checkpoint.");
+    sub->footer(
+        "Several processes (torchrun-style environment or srun) train data-parallel: --batch-size per rank,\n"
+        "rank 0 prepares the cache and writes the outputs (DIR on a disk every rank sees); --resume works\n"
+        "with another number of ranks (docs/cluster.md).\n"
+        "Exit codes: 1 training diverged (non-finite loss or weights: lower --lr; the last good\n"
+        "checkpoints stay); 2 bad options or work folders, --out a file or not writable, previous run in\n"
+        "--out without --resume/-y; 3 missing VGG19 weights (without --no-vgg) or bad --init-from checkpoint.");
     set_inputs(sub, [o] {
         std::vector<std::pair<std::string, std::string>> in{{o->init_from, "--init-from checkpoint"},
                                                             {o->vgg, "VGG19 weights"}};

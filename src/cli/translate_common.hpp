@@ -52,6 +52,14 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
                     "Work folder: keeps every stage's output and a record per stage; a re-run skips finished "
                     "stages (default: a temporary folder removed at the end)");
     add_tracking_options(sub, o->t.track, kTrackTarget | kTrackFaceAt);
+    sub->add_option("--crop-size", o->t.track.crop_size,
+                    "Face crop size in pixels (as `ned crop`): the faces are rendered at this size, which must be the "
+                    "renderer's (512 for close-ups with a 512 renderer)")
+        ->check(CLI::Range(16, 4096))
+        ->capture_default_str();
+    sub->add_flag("--allow-crop-size-mismatch", o->t.allow_crop_size_mismatch,
+                  "Render with a renderer trained at another face size than --crop-size (refused otherwise: the "
+                  "generator runs, but its quality at another size is untested)");
     sub->add_option("--fit-iters", o->t.fit_iters,
                     "Landmark fit (no DECA weights): Adam steps per chunk, twice that for the first chunk and the "
                     "shape (0 = reconstruct's defaults 120/250/250)")

@@ -55,6 +55,7 @@ std::string prepare_video(const std::string& video, const PrepareActorOptions& o
     so.label = name + ": ";
     so.models = o.models;
     so.fit_iters = o.fit_iters;
+    so.track.crop_size = o.crop_size;
     so.device = o.device;
     so.threads = o.threads;
     const SourceStagesOutcome s = run_source_stages(records, so);

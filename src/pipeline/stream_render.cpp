@@ -190,7 +190,7 @@ conditioning::ConditioningRenderer make_conditioner(const recon::FlameModel& fla
 
 renderer::FaceRenderer load_face_renderer(const StreamRenderOptions& o, const StreamInputs& in,
                                           const torch::Device& device) {
-    renderer::Generator g = renderer::load_ned_generator(o.renderer, in.track.crop_size);
+    renderer::Generator g = renderer::load_ned_generator(o.renderer, in.track.crop_size, o.allow_crop_size_mismatch);
     NED_LOG_INFO("[translate] renderer {} (ngf {}, {} ResNet blocks), {} on {}", o.renderer, g->cfg.ngf,
                  g->cfg.n_blocks, renderer::precision_name(o.precision), device.str());
     return renderer::FaceRenderer(std::move(g), device, o.precision);

@@ -35,6 +35,7 @@ struct StreamRenderOptions {
     bool follow_edit_mask = true;       ///< renderer and blend mask = source mask united with the NMFC coverage
     bool segmentation_masks = false;    ///< the source mask is WORK/masks/ (segmenter) when present
     renderer::Precision precision = renderer::Precision::Fp32;
+    bool allow_crop_size_mismatch = false;  ///< a renderer trained at another crop size (check_trained_crop_size)
     std::string device = "cpu";
     int threads = 0;                    ///< conditioning and compositing threads (0 = all cores)
     bool keep_faces = false;            ///< write faces, masks and the resume file into WORK (see above)

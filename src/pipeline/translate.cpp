@@ -26,6 +26,7 @@
 #include "ned/recon/reconstruct.hpp"
 #include "ned/recon/reconstruction.hpp"
 #include "ned/conditioning/render_inputs.hpp"
+#include "ned/renderer/checkpoint.hpp"
 #include "ned/renderer/render.hpp"
 #include "pipeline/source_stages.hpp"
 #include "pipeline/stage_record.hpp"
@@ -71,6 +72,14 @@ void check_reference_reconstruction(const recon::Reconstruction& ref, const std:
         throw InputError(cat("reference ", what, ": no 10 consecutive valid frames (longest run ", longest,
                              "); the style encoder needs one such window"));
 }
+/// The renderer was trained at the crop size the track will have (before any work: a mismatch is one line, exit 3).
+void check_renderer_crop_size(const TranslateOptions& o) {
+    if (o.allow_crop_size_mismatch) return;  // load_ned_generator warns
+    const st::File f = st::load_model(o.models.renderer, renderer::kCheckpointFormat, renderer::kCheckpointVersion);
+    renderer::check_trained_crop_size(o.models.renderer, renderer::trained_crop_size(f.metadata, o.models.renderer),
+                                      o.track.crop_size, o.allow_crop_size_mismatch);
+}
+
 }  // namespace
 
 void TranslateOptions::validate() const {
@@ -137,6 +146,7 @@ void check_models_and_reference(const TranslateOptions& o, bool reference_is_vid
     const Edit& edit = o.edit;
     if (!edit.reference.empty()) {
         if (reference_is_video) {
+    check_renderer_crop_size(o);
             io::VideoReader probe(edit.reference);
         } else {
             check_reference_reconstruction(recon::load_reconstruction(edit.reference), edit.reference);
@@ -344,6 +354,7 @@ private:
             so.composite = co;
             so.output = o_.output;
             ProgressBar b("render", static_cast<long>(track.frames.size()));
+            so.allow_crop_size_mismatch = o_.allow_crop_size_mismatch;
             sr = stream_render(so, b.fn());
             b.finish();
             return sr.frames;

@@ -1,7 +1,11 @@
 // Renderer checkpoint (format ned.renderer v1): see include/ned/renderer/checkpoint.hpp.
 #include "ned/renderer/checkpoint.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "ned/core/error.hpp"
+#include "ned/core/log.hpp"
 #include "ned/core/torch_util.hpp"
 
 namespace ned::renderer {
@@ -21,6 +25,28 @@ const st::Tensor& need(const st::File& f, const std::string& name, size_t dims) 
 }
 
 }  // namespace
+
+int trained_crop_size(const std::map<std::string, std::string>& metadata, const std::string& path) {
+    const auto it = metadata.find("crop_size");
+    if (it == metadata.end()) return kDefaultTrainedCropSize;
+    const std::string& v = it->second;
+    const bool digits = !v.empty() && v.size() <= 5 &&
+                        std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+    const int s = digits ? std::stoi(v) : 0;
+    if (s < 1) throw ModelError(cat(path, ": metadata crop_size '", v, "' is not a positive integer"));
+    return s;
+}
+
+void check_trained_crop_size(const std::string& path, int trained, int crop_size, bool allow_mismatch) {
+    if (trained == crop_size) return;
+    const std::string what = cat(path, " was trained at ", trained, "x", trained, " faces; the track's crops are ",
+                                 crop_size, "x", crop_size);
+    if (!allow_mismatch)
+        throw ModelError(cat(what, " (track with --crop-size ", trained,
+                             " (crop, analyze, translate, style), or train a ", crop_size,
+                             " renderer; --allow-crop-size-mismatch renders anyway, quality untested)"));
+    NED_LOG_WARN("[renderer] {} (--allow-crop-size-mismatch: rendering anyway; the quality is untested)", what);
+}
 
 GeneratorConfig generator_config_from(const st::File& f, const std::string& p) {
     GeneratorConfig c;

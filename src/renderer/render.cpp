@@ -344,7 +344,7 @@ RenderResult render_workdir(const RenderOptions& o, const ProgressFn& progress) 
     check_frame_files(s, frames);
 
     // Load the renderer.
-    Generator g = load_ned_generator(o.renderer, track.crop_size);
+    Generator g = load_ned_generator(o.renderer, track.crop_size, o.allow_crop_size_mismatch);
     NED_LOG_INFO("[renderer] {} (ngf {}, {} ResNet blocks), {} on {}, {} frames", o.renderer, g->cfg.ngf,
                  g->cfg.n_blocks, precision_name(o.precision), s.device.str(), steps.size());
     FaceRenderer renderer(std::move(g), s.device, o.precision);

@@ -30,14 +30,16 @@ std::vector<FrameStep> plan_track_steps(const face::FaceTrack& track, const std:
     return plan_steps(frames, cuts);
 }
 
-Generator load_ned_generator(const std::string& path, int crop_size) {
-    Generator g = load_generator(path, torch::kCPU);
+Generator load_ned_generator(const std::string& path, int crop_size, bool allow_crop_size_mismatch) {
+    RendererNets nets = load_renderer(path, torch::kCPU, false);
+    Generator g = nets.generator;
     if (g->cfg.cond_nc != 27 || g->cfg.prev_nc != 6 || g->cfg.output_nc != 3)
         throw ModelError(cat("[renderer] ", path, " takes ", g->cfg.cond_nc, "+", g->cfg.prev_nc,
                              " input channels and makes ", g->cfg.output_nc,
                              "; NED's renderer takes 27+6 and makes 3"));
     if (crop_size % (1 << g->cfg.n_downsample) != 0)
         throw InputError(cat("[renderer] crop size ", crop_size, " is not a multiple of ", 1 << g->cfg.n_downsample));
+    check_trained_crop_size(path, trained_crop_size(nets.metadata, path), crop_size, allow_crop_size_mismatch);
     return g;
 }
 

@@ -248,6 +248,12 @@ void make_networks(Run& r, st::File& state) {
         tr.Dm = nets.mouth_discriminator;
         if (tr.D.is_empty() || tr.Dm.is_empty())
             throw InputError(cat("[train-renderer] ", r.state_path.string(), " has no discriminators"));
+        // (a state written before crop_size was recorded: its size is unknown and the shapes agree at any size)
+        const int trained = trained_crop_size(nets.metadata, r.state_path.string());
+        if (nets.metadata.count("crop_size") && trained != r.data.size)
+            throw InputError(cat("[train-renderer] ", r.state_path.string(), " was trained at ", trained, "x", trained,
+                                 " faces; the work folders have ", r.data.size, "x", r.data.size,
+                                 " (resume with the same crop size, or start a new --out)"));
         r.init_note = nets.metadata.count("init") ? nets.metadata.at("init") : "resumed";
     } else if (!o.init_from.empty()) {
         RendererNets nets = load_renderer(o.init_from, torch::kCPU, true);
@@ -255,6 +261,10 @@ void make_networks(Run& r, st::File& state) {
         tr.D = nets.discriminator;
         tr.Dm = nets.mouth_discriminator;
         r.init_note = o.init_from;
+        const int trained = trained_crop_size(nets.metadata, o.init_from);
+        if (trained != r.data.size && r.main_rank)  // fully convolutional: G, D and Dm run at any size
+            NED_LOG_INFO("[train-renderer] fine-tuning {} (trained at {}x{} faces) at {}x{}", o.init_from, trained,
+                         trained, r.data.size, r.data.size);
     } else {
         GeneratorConfig gc;
         gc.ngf = o.ngf;
@@ -514,7 +524,7 @@ TrainResult train_renderer(const TrainOptions& o, const ProgressFn& progress) {
             "[train-renderer] G ngf {} ({} parameters), {} sub-sequences, {} steps per epoch, lr {}, init {}{}",
             r.tr.G->cfg.ngf, parameter_count(*r.tr.G), r.N, r.batches, r.lr, r.init_note,
             o.augment ? "" : ", no augmentation");
-    r.run_meta = {{"init", r.init_note}, {"seed", std::to_string(o.seed)}};
+    r.run_meta = {{"init", r.init_note}, {"seed", std::to_string(o.seed)}, {"crop_size", std::to_string(r.data.size)}};
     start_outputs(r);
 
     r.t_start = r.last_save = std::chrono::steady_clock::now();

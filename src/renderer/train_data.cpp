@@ -47,10 +47,12 @@ namespace {
 face::FaceTrack load_actor_track(Actor& a, const std::string& track_path) {
     check_input_file(track_path, "face track");
     if (!fs::is_directory(a.cond_dir))
-        throw InputError(cat("[train-renderer] ", a.workdir.string(), " has no conditioning/ (run `ned render-inputs` on "
+        throw InputError(cat("[train-renderer] ", a.workdir.string(),
+                             " has no conditioning/ (run `ned render-inputs` on "
                              "the actor's own reconstruction)"));
     face::FaceTrack track = face::load_track(track_path);
-    if (!track.has_analysis) throw InputError(cat("[train-renderer] ", track_path, " has no analysis; run `ned analyze`"));
+    if (!track.has_analysis)
+        throw InputError(cat("[train-renderer] ", track_path, " has no analysis; run `ned analyze`"));
     a.size = track.crop_size;
     for (int64_t t : detail::conditioning_frames(a.cond_dir))
         if (t >= 0 && t < static_cast<int64_t>(track.frames.size()) && track.frames[t].valid) a.frames.push_back(t);
@@ -75,8 +77,7 @@ bool cache_is_current(const fs::path& manifest, const Actor& a) {
         if (j.value("format", "") == kCacheFormat && j.value("workdir", "") == fs::absolute(a.workdir).string() &&
             j.at("frames").get<std::vector<int64_t>>() == a.frames)
             return true;
-    } catch (const nlohmann::json::exception&) {
-    }
+    } catch (const nlohmann::json::exception&) {}
     fs::remove(manifest);
     return false;
 }
@@ -197,7 +198,8 @@ FrameData load_frame(const Actor& a, int64_t t, const Augment& aug) {
     cv::Mat face = detail::read_image(a.cache_dir / "faces" / name, cv::IMREAD_COLOR, a.size, "prepared face");
     cv::cvtColor(face, face, cv::COLOR_BGR2RGB);
     d.real = mat_to_tensor(face, 2.0 / 255.0) - 1.0;
-    d.mask = mask_tensor(detail::read_image(a.cache_dir / "masks" / name, cv::IMREAD_GRAYSCALE, a.size, "prepared mask"))[0];
+    d.mask =
+        mask_tensor(detail::read_image(a.cache_dir / "masks" / name, cv::IMREAD_GRAYSCALE, a.size, "prepared mask"))[0];
     d.mouth = a.mouth.at(t);
     return d;
 }
@@ -209,7 +211,8 @@ Dataset make_dataset(const TrainOptions& o, const fs::path& out, bool prepare) {
         std::snprintf(name, sizeof name, "%02d", static_cast<int>(i));
         d.actors.push_back(prepare_actor(o.actors[i], out / "cache" / name, prepare));
         if (d.actors.back().size != d.actors.front().size)
-            throw InputError("[train-renderer] the work folders have different crop sizes");
+            throw InputError(cat("[train-renderer] the work folders have different crop sizes: ", o.actors.front(), " ",
+                                 d.actors.front().size, ", ", o.actors[i], " ", d.actors.back().size));
     }
     d.size = d.actors.front().size;
     // segments = runs of consecutive frames; validation = the end of the longest segment
@@ -234,7 +237,8 @@ Dataset make_dataset(const TrainOptions& o, const fs::path& out, bool prepare) {
     for (const Item& seg : segments)
         for (size_t i = 0; i < seg.frames.size(); i += o.subsequence) {
             Item it{seg.actor, {}};
-            it.frames.assign(seg.frames.begin() + i, seg.frames.begin() + std::min(seg.frames.size(), i + o.subsequence));
+            it.frames.assign(seg.frames.begin() + i,
+                             seg.frames.begin() + std::min(seg.frames.size(), i + o.subsequence));
             if (it.frames.size() >= 3) d.items.push_back(std::move(it));
         }
     if (d.items.empty()) throw InputError("[train-renderer] no run of at least 3 consecutive frames to train on");
@@ -256,7 +260,8 @@ Clips sample_clips(const Dataset& d, const std::vector<size_t>& order, int64_t f
         const size_t off = span ? std::uniform_int_distribution<size_t>(0, span)(crng) : 0;
         std::vector<FrameData> clip;
         for (size_t i = 0; i < L; ++i)
-            clip.push_back(load_frame(d.actors[it.actor], it.frames[off + i], Augment{augment, mix(mix(es, pos), 1000 + i)}));
+            clip.push_back(
+                load_frame(d.actors[it.actor], it.frames[off + i], Augment{augment, mix(mix(es, pos), 1000 + i)}));
         c.clips.push_back(std::move(clip));
     }
     return c;

@@ -948,3 +948,44 @@ TEST(CliTranslate, TrainRendererPreparesAVideoOnceAndReusesIt) {
     EXPECT_NE(r.err.find("none.safetensors"), std::string::npos) << r.err;
     EXPECT_FALSE(fs::exists(dir / "actor2/cache"));
 }
+
+// Faces at 512x512 (issue 24): --crop-size 512 with a renderer trained at 512 keeps 512x512 faces in --work; a
+// 256 renderer (NED's, no crop_size metadata) with --crop-size 512 is refused with one line before any work.
+TEST(CliTranslate, CropSize512KeepsFacesAt512AndRefusesA256Renderer) {
+    NED_REQUIRE_DATA();
+    Fixture& f = shared();
+    ned::test::TempDir dir;
+    torch::manual_seed(3);
+    ned::renderer::GeneratorConfig c;
+    c.ngf = 4;
+    c.n_blocks = 3;
+    ned::renderer::Generator g(c);
+    ned::renderer::init_weights(*g);
+    const std::string r512 = dir / "renderer512.safetensors";
+    ned::renderer::save_renderer(r512, g, ned::renderer::MultiscaleDiscriminator{nullptr},
+                                 ned::renderer::MultiscaleDiscriminator{nullptr}, {{"crop_size", "512"}});
+
+    const std::string work = dir / "work";
+    auto args = translate_args(f, dir / "out.mp4", work, "happy");
+    args.insert(args.end(), {"--crop-size", "512"});
+    auto refused = args;  // renderer1: no crop_size metadata, taken as NED's 256
+    auto r = run_ned(refused);
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    EXPECT_NE(r.err.find("renderer1.safetensors was trained at 256x256 faces; the track's crops are 512x512"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(fs::exists(work)) << "refused before any work";
+
+    args[6] = r512;  // --renderer
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(ned::face::load_track(work + "/track.safetensors").crop_size, 512);
+    int faces = 0;
+    for (const auto& e : fs::directory_iterator(work + "/faces")) {
+        const cv::Mat img = cv::imread(e.path().string(), cv::IMREAD_UNCHANGED);
+        EXPECT_EQ(img.size(), cv::Size(512, 512)) << e.path();
+        ++faces;
+    }
+    EXPECT_GT(faces, 0);
+    EXPECT_EQ(frame_pts(dir / "out.mp4").size(), static_cast<size_t>(kFrames));
+}

@@ -22,9 +22,10 @@
 namespace ned::pipeline {
 
 struct PrepareActorOptions {
-    std::string out;    ///< training output folder; the cache goes to out/cache/
-    ModelPaths models;  ///< flame (required when a video is given), deca, segmentation, landmarks
-    int fit_iters = 0;  ///< landmark fit steps per chunk (0 = reconstruct's defaults)
+    std::string out;      ///< training output folder; the cache goes to out/cache/
+    ModelPaths models;    ///< flame (required when a video is given), deca, segmentation, landmarks
+    int fit_iters = 0;    ///< landmark fit steps per chunk (0 = reconstruct's defaults)
+    int crop_size = 256;  ///< face crop size of the videos' tracks (the size the renderer trains at)
     std::string device = "cpu";
     int threads = 0;
 };

@@ -84,6 +84,9 @@ struct TranslateOptions {
         0;  ///< landmark fit: Adam steps per chunk (first chunk and shape pass: twice); 0 = recon's defaults
     renderer::Precision precision = renderer::Precision::Fp32;
     std::string device = "cpu";
+    /// Render with a renderer trained at another crop size than track.crop_size (refused before any work
+    /// otherwise: renderer::check_trained_crop_size).
+    bool allow_crop_size_mismatch = false;
     int crf = 18;
     std::string preset = "medium";
     int threads = 0;               ///< 0 = all cores

@@ -8,6 +8,8 @@
 // the discriminators are optional (training and fine-tuning use them).
 // Sizes (ngf, downsamplings, ResNet blocks; D's ndf, layers, scales) are read from the tensor shapes, so
 // renderers smaller than NED's load too. Made by scripts/convert_ned_renderer.py or `ned train-renderer`.
+// Metadata "crop_size": the face size (S of the SxS crops) the renderer was trained at, written by
+// `ned train-renderer`; a file without it (NED's converted renderers, ned's before issue 24) is taken as 256.
 #include <torch/torch.h>
 
 #include <map>
@@ -21,6 +23,17 @@ namespace ned::renderer {
 
 constexpr const char* kCheckpointFormat = "ned.renderer";
 constexpr int kCheckpointVersion = 1;
+/// The crop size of a checkpoint without "crop_size" metadata: NED's renderers are trained on 256x256 faces.
+constexpr int kDefaultTrainedCropSize = 256;
+
+/// The crop size a renderer was trained at: metadata "crop_size", else kDefaultTrainedCropSize. A value that is
+/// not a positive integer is a ModelError naming `path`.
+int trained_crop_size(const std::map<std::string, std::string>& metadata, const std::string& path);
+
+/// Refuses (ModelError, exit 3; one line) a renderer trained at `trained` x `trained` faces for a work folder at
+/// `crop_size` unless `allow_mismatch` (NED's generator is fully convolutional and runs, but the quality of a
+/// renderer on faces of another size is untested); with it, a warning.
+void check_trained_crop_size(const std::string& path, int trained, int crop_size, bool allow_mismatch);
 
 /// Generator sizes from the tensors under `prefix` (ModelError naming the file when they are inconsistent).
 GeneratorConfig generator_config_from(const st::File& file, const std::string& prefix = "generator.");

@@ -109,6 +109,9 @@ struct RenderOptions {
     Precision precision = Precision::Fp32;
     std::string device = "cpu";
     bool overwrite = false;
+    /// Render with a renderer trained at another crop size than the track's (refused otherwise:
+    /// check_trained_crop_size).
+    bool allow_crop_size_mismatch = false;
     /// Non-empty: a resumable run keyed on this string (the pipeline's stage key: a hash of every input).
     /// After each frame (its two PNGs written atomically) WORKDIR/render_resume.safetensors records the key,
     /// the frames done and the ring buffer of previous outputs (float32); a run with the same key continues

@@ -32,8 +32,9 @@ namespace ned::renderer {
 std::vector<FrameStep> plan_track_steps(const face::FaceTrack& track, const std::vector<int64_t>& frames);
 
 /// Loads a renderer checkpoint's generator on the CPU and checks that it is NED's (27 + 6 input channels, 3
-/// output channels: ModelError otherwise) and that `crop_size` is a multiple of its downsampling (InputError).
-Generator load_ned_generator(const std::string& path, int crop_size);
+/// output channels: ModelError otherwise), that `crop_size` is a multiple of its downsampling (InputError) and that
+/// it was trained at `crop_size` (check_trained_crop_size: ModelError unless `allow_crop_size_mismatch`).
+Generator load_ned_generator(const std::string& path, int crop_size, bool allow_crop_size_mismatch = false);
 
 /// One frame's renderer input.
 struct ConditionedFrame {

@@ -17,8 +17,10 @@ inline renderer::GeneratorConfig small_generator_config() {
 }
 
 /// Writes a random renderer checkpoint (ned.renderer v1) of small_generator_config() to `path`, seeded with 7
-/// (NED's init), with the image and mouth discriminators (ndf 4) when asked. Returns `path`.
-inline std::string write_synthetic_renderer(const std::string& path, bool with_discriminators = false) {
+/// (NED's init), with the image and mouth discriminators (ndf 4) when asked, recorded as trained at
+/// `crop_size` (the synthetic work folder's 64 by default). Returns `path`.
+inline std::string write_synthetic_renderer(const std::string& path, bool with_discriminators = false,
+                                            int crop_size = 64) {
     torch::manual_seed(7);
     renderer::Generator g(small_generator_config());
     renderer::init_weights(*g);
@@ -29,7 +31,7 @@ inline std::string write_synthetic_renderer(const std::string& path, bool with_d
         d = renderer::MultiscaleDiscriminator(dc);
         dm = renderer::MultiscaleDiscriminator(dc);
     }
-    renderer::save_renderer(path, g, d, dm);
+    renderer::save_renderer(path, g, d, dm, {{"crop_size", std::to_string(crop_size)}});
     return path;
 }
 

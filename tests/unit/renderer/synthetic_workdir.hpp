@@ -35,15 +35,18 @@ inline face::Landmarks transform_landmarks_simple(const face::Landmarks& p, cons
     return out;
 }
 
-/// Crop-space mask of frame t: an ellipse, 0/255.
-inline cv::Mat synthetic_crop_mask(int t) {
-    cv::Mat m = cv::Mat::zeros(kSynthCrop, kSynthCrop, CV_8UC1);
-    cv::ellipse(m, cv::Point(32 + t % 3, 34), cv::Size(20, 24), 0, 0, 360, cv::Scalar(255), cv::FILLED);
+/// Crop-space mask of frame t: an ellipse, 0/255 (at crop size S: the 64 one scaled).
+inline cv::Mat synthetic_crop_mask(int t, int S = kSynthCrop) {
+    cv::Mat m = cv::Mat::zeros(S, S, CV_8UC1);
+    const int k = S / kSynthCrop > 0 ? S / kSynthCrop : 1;
+    cv::ellipse(m, cv::Point((32 + t % 3) * k, 34 * k), cv::Size(20 * k, 24 * k), 0, 0, 360, cv::Scalar(255),
+                cv::FILLED);
     return m;
 }
 
 /// Writes WORKDIR/track.safetensors (num_frames frames, all valid), conditioning PNGs + manifest for
-/// `cond_frames`, and WORKDIR/masks/. Returns the path of a random renderer checkpoint (WORKDIR/renderer.safetensors).
+/// `cond_frames`, and WORKDIR/masks/, all at crop size `crop_size` (64; a multiple of 64). Returns the path of a
+/// random renderer checkpoint trained at that size (WORKDIR/renderer.safetensors).
 /// A 320x240 25 fps clip whose face region (frame box (100,60)-(200,160), the synthetic crop) shows a smooth
 /// pattern that moves with the frame index, so aligned faces differ from frame to frame.
 inline std::string write_synthetic_video(const std::string& dir, int num_frames) {
@@ -75,22 +78,25 @@ inline std::string write_synthetic_video(const std::string& dir, int num_frames)
 
 inline std::string write_synthetic_workdir(const std::string& dir, int num_frames,
                                            const std::vector<int64_t>& cond_frames, bool with_discriminators = false,
-                                           const std::vector<int64_t>& shot_starts = {}, bool with_video = false) {
+                                           const std::vector<int64_t>& shot_starts = {}, bool with_video = false,
+                                           int crop_size = kSynthCrop) {
+    const int S = crop_size;
+    const float k64 = static_cast<float>(S) / kSynthCrop;
     namespace fs = std::filesystem;
     face::FaceTrack track;
     track.source = with_video ? write_synthetic_video(dir, num_frames) : dir + "/missing.mp4";
     track.width = 320;
     track.height = 240;
     track.fps_num = 25;
-    track.crop_size = kSynthCrop;
+    track.crop_size = S;
     track.has_analysis = true;
     track.frames.resize(num_frames);
     for (int t = 0; t < num_frames; ++t) {
         auto& f = track.frames[t];
         f.valid = f.detected = true;
         f.box = {100, 60, 200, 160};
-        f.crop_to_frame = cv::Matx23f(100.f / kSynthCrop, 0, 100, 0, 100.f / kSynthCrop, 60);
-        for (int k = 0; k < 68; ++k) f.landmarks[k] = {12.f + 0.6f * k, 20.f + (k % 9) * 3};
+        f.crop_to_frame = cv::Matx23f(100.f / S, 0, 100, 0, 100.f / S, 60);
+        for (int k = 0; k < 68; ++k) f.landmarks[k] = {(12.f + 0.6f * k) * k64, (20.f + (k % 9) * 3) * k64};
         f.aligned_landmarks = transform_landmarks_simple(f.landmarks, synthetic_align(t));
         f.align = synthetic_align(t);
         f.shot_start = t == 0 || std::find(shot_starts.begin(), shot_starts.end(), t) != shot_starts.end();
@@ -102,19 +108,20 @@ inline std::string write_synthetic_workdir(const std::string& dir, int num_frame
     std::string frames_json;
     for (int64_t t : cond_frames) {
         for (const char* k : {"nmfc", "eyes", "shape"}) {
-            cv::Mat img(kSynthCrop, kSynthCrop, CV_8UC3);
+            cv::Mat img(S, S, CV_8UC3);
             rng.fill(img, cv::RNG::UNIFORM, 0, 256);
             cv::imwrite(dir + "/conditioning/" + k + "/" + frame_name(t, ".png"), img);
         }
         frames_json += (frames_json.empty() ? "" : ",") + std::to_string(t);
     }
-    for (int t = 0; t < num_frames; ++t) cv::imwrite(dir + "/masks/" + frame_name(t, ".png"), synthetic_crop_mask(t));
+    for (int t = 0; t < num_frames; ++t)
+        cv::imwrite(dir + "/masks/" + frame_name(t, ".png"), synthetic_crop_mask(t, S));
     {
         std::ofstream os(dir + "/conditioning/conditioning.json");
-        os << "{\"format\": \"ned.conditioning\", \"version\": 1, \"crop_size\": " << kSynthCrop << ", \"frames\": ["
+        os << "{\"format\": \"ned.conditioning\", \"version\": 1, \"crop_size\": " << S << ", \"frames\": ["
            << frames_json << "]}\n";
     }
-    return write_synthetic_renderer(dir + "/renderer.safetensors", with_discriminators);
+    return write_synthetic_renderer(dir + "/renderer.safetensors", with_discriminators, S);
 }
 
 }  // namespace ned::test
