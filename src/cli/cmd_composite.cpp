@@ -40,6 +40,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
     add_layer_options(sub, o->c.layers);
     sub->footer("A missing face PNG keeps the original frame. Exit codes: 2 bad input.");
     set_inputs(sub, [o] {
+    add_output_format_options(sub, o->c.codec, o->c.pix_fmt, "CompositeOptions");
         return std::vector<std::pair<std::string, std::string>>{
             {o->video, "input video"},
             {(fs::path(o->outdir) / "track.safetensors").string(), "track file"}};
@@ -55,6 +56,10 @@ void setup(CLI::App& app, const CommonOptions& common) {
         check_output_path(o->out, common.overwrite, "output video");
         blend::check_layer_outputs(o->c.layers, common.overwrite);
         const std::string track_path = (fs::path(o->outdir) / "track.safetensors").string();
+        io::VideoWriterOptions format;
+        format.codec = o->c.codec, format.pix_fmt = o->c.pix_fmt, format.keep_color = o->c.keep_color;
+        format.crf = o->c.crf, format.preset = o->c.preset;
+        check_output_format(o->video, o->out, format);
         check_input_file(track_path, "track file");
         const face::FaceTrack track = face::load_track(track_path);
         blend::CompositeOptions c = o->c;

@@ -18,6 +18,26 @@ CLI::Option* add_precision_option(CLI::App* sub, renderer::Precision& precision,
     return opt;
 }
 
+void add_output_format_options(CLI::App* sub, io::Codec& codec, std::string& pix_fmt, const std::string& prefix) {
+    const std::string g = "Output format (docs/post-production.md)";
+    static const std::vector<std::pair<std::string, io::Codec>> names = {
+        {"h264", io::Codec::H264}, {"h265", io::Codec::H265}, {"prores", io::Codec::ProRes}, {"ffv1", io::Codec::Ffv1}};
+    bind_enum(sub->add_option("--codec", codec,
+                              "Video codec of the output: h264 (libx264), h265 (libx265), prores (422 HQ, or 4444 for "
+                              "4:4:4 sources; .mov only) or ffv1 (lossless; .mkv or .mov)"),
+              names, codec)
+        ->group(g);
+    sub->add_option("--pix-fmt", pix_fmt,
+                    "FFmpeg pixel format of the output, e.g. yuv422p10le (default: the input's bit depth and chroma "
+                    "layout, as close as the codec holds them; the input's colour tags are kept either way)")
+        ->group(g);
+    map_fields(sub, {{prefix + "::codec", "--codec"}, {prefix + "::pix_fmt", "--pix-fmt"}});
+}
+
+void check_output_format(const std::string& input, const std::string& out, const io::VideoWriterOptions& options) {
+    io::check_writer_options(out, io::probe(input, false), options);
+}
+
 void add_layer_options(CLI::App* sub, blend::LayerOptions& l) {
     const std::string g = "Compositing hand-off (docs/post-production.md)";
     sub->add_option("--matte", l.matte,

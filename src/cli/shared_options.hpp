@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ned/blend/layers.hpp"
+#include "ned/io/video.hpp"
 #include "ned/renderer/precision.hpp"
 #include "ned/track/face_tracker.hpp"
 
@@ -19,6 +20,14 @@ namespace ned::cli {
 /// --precision fp32|bf16|fp16 (`help` says what runs in it and where); field `field` ("RenderOptions::precision").
 CLI::Option* add_precision_option(CLI::App* sub, renderer::Precision& precision, const std::string& help,
                                   const std::string& field);
+
+/// --codec h264|h265|prores|ffv1 and --pix-fmt NAME of the edited output video (translate, style, composite);
+/// fields `prefix`::codec and `prefix`::pix_fmt ("CompositeOptions").
+void add_output_format_options(CLI::App* sub, io::Codec& codec, std::string& pix_fmt, const std::string& prefix);
+
+/// io::check_writer_options for writing `out` from `input` (probed without counting frames): a container, codec,
+/// pixel format, CRF or preset the output cannot have is an InputError (exit 2, one line) before any work.
+void check_output_format(const std::string& input, const std::string& out, const io::VideoWriterOptions& options);
 
 /// Which tracking options a command has.
 enum TrackingFlags : unsigned {

@@ -70,6 +70,7 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
                     "expression change");
     sub->add_option("--crf", o->t.crf, "libx264 CRF of the output")->check(CLI::Range(0, 51))->capture_default_str();
     sub->add_option("--preset", o->t.preset, "libx264 preset")->capture_default_str();
+    add_output_format_options(sub, o->t.codec, o->t.pix_fmt, "TranslateOptions");
     add_layer_options(sub, o->t.layers);
     add_precision_option(sub, o->t.precision, "Renderer precision: fp32, bf16 or fp16 (CUDA)",
                          "TranslateOptions::precision");

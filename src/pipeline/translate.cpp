@@ -124,6 +124,9 @@ Checked check_inputs(const TranslateOptions& o) {
     renderer::check_precision(o.precision, resolve_device(o.device));
     check_extension(o.output, {".mp4", ".mov", ".mkv"}, "output video");
     check_output_path(o.output, o.overwrite, "output video");
+    io::VideoWriterOptions format;  // the container, codec and pixel format the output can have
+    format.codec = o.codec, format.pix_fmt = o.pix_fmt, format.crf = o.crf, format.preset = o.preset;
+    io::check_writer_options(o.output, io::probe(o.input, false), format);
     // Every output has its own path, none is an input (a report never replaces the video it reports on).
     check_distinct_outputs({{o.output, "output video"}, {o.preview, "--preview video"}, {o.report, "--report"},
                             {o.work, "--work folder"}, {o.layers.matte, "--matte"},
@@ -307,6 +310,8 @@ private:
         blend::CompositeOptions co;
         co.crf = o_.crf;
         co.preset = o_.preset;
+        co.codec = o_.codec;
+        co.pix_fmt = o_.pix_fmt;
         co.overwrite = o_.overwrite;
         co.threads = o_.threads;
         co.metadata["comment"] = result_.comment;
@@ -319,9 +324,11 @@ private:
     void composite_kept(const std::string& r_key, const face::FaceTrack& track, const blend::CompositeOptions& co,
                         const std::vector<int64_t>& planned) {
         result_.stages.push_back({"render", true, 0, 0, r_key, {}});
-        const StageOutcome comp = records_.run(
-            "composite", json{{"upstream", r_key}, {"output", fs::absolute(o_.output).lexically_normal().string()},
-                              {"crf", o_.crf}, {"preset", o_.preset}},
+        json c_in{{"upstream", r_key}, {"output", fs::absolute(o_.output).lexically_normal().string()},
+                  {"crf", o_.crf}, {"preset", o_.preset}};
+        if (o_.codec != io::Codec::H264) c_in["codec"] = io::codec_name(o_.codec);  // (keys of H.264 runs unchanged)
+        if (!o_.pix_fmt.empty()) c_in["pix_fmt"] = o_.pix_fmt;
+        const StageOutcome comp = records_.run("composite", c_in,
             [&]() -> long {
                 ProgressBar b("composite", static_cast<long>(track.frames.size()));
                 result_.edited = blend::composite_video(o_.input, track, o_.output, co,

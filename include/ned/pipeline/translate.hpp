@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ned/blend/layers.hpp"
+#include "ned/io/video.hpp"
 #include "ned/renderer/precision.hpp"
 #include "ned/track/face_tracker.hpp"
 
@@ -89,6 +90,8 @@ struct TranslateOptions {
     bool allow_crop_size_mismatch = false;
     int crf = 18;
     std::string preset = "medium";
+    io::Codec codec = io::Codec::H264;  ///< the output's encoder (--codec)
+    std::string pix_fmt;                ///< --pix-fmt; "" = the input's depth and chroma layout (io::output_pix_fmt)
     int threads = 0;               ///< 0 = all cores
     bool overwrite = false;        ///< -y (OUT, --preview, --report)
     bool follow_edit_mask = true;  ///< blend mask = source face mask united with the edited NMFC coverage
