@@ -82,7 +82,8 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
                      {"ManipulateOptions::schedule", "--schedule"},
                      {"TranslateOptions::fit_iters", "--fit-iters"},
                      {"TranslateOptions::crf", "--crf"},
-                     {"TranslateOptions::preset", "--preset"}});
+                     {"TranslateOptions::preset", "--preset"},
+                     {"TranslateOptions::work", "--work"}});
     set_outputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->t.output, "output video"},
                                                                 {o->t.preview, "--preview video"},

@@ -113,13 +113,13 @@ bool native_bf16() {
     return true;
 }
 
-void require_native_bf16(const std::string& what) {
+void require_native_bf16(const std::string& field) {
     if (native_bf16()) return;
     const std::string cap = onednn_isa_cap();
-    throw InputError(cat(what, ": this CPU has no native bf16 (AVX512-BF16 or AMX",
-                         cap.empty() ? std::string() : cat("; oneDNN is capped at ", cap),
-                         "), so bf16 would be emulated: many times slower than fp32 and visibly off; use fp32 here "
-                         "(or bf16 on a CUDA device)"));
+    throw OptionError(field, cat(" bf16: this CPU has no native bf16 (AVX512-BF16 or AMX",
+                                 cap.empty() ? std::string() : cat("; oneDNN is capped at ", cap),
+                                 "), so bf16 would be emulated: many times slower than fp32 and visibly off; use "
+                                 "fp32 here (or bf16 on a CUDA device)"));
 }
 
 }  // namespace ned::cpu

@@ -121,7 +121,7 @@ Checked check_inputs(const TranslateOptions& o) {
     c.target = o.track;
     c.target.threads = o.threads;
     if (!c.target.target_face.empty()) check_input_file(c.target.target_face, "--target-face photo");
-    renderer::check_precision(o.precision, resolve_device(o.device));
+    renderer::check_precision(o.precision, resolve_device(o.device), "TranslateOptions::precision");
     check_extension(o.output, {".mp4", ".mov", ".mkv"}, "output video");
     check_output_path(o.output, o.overwrite, "output video");
     io::VideoWriterOptions format;  // the container, codec and pixel format the output can have

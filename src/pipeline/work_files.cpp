@@ -26,11 +26,11 @@ namespace ned::pipeline {
 WorkLock::WorkLock(const std::string& work) {
     const std::string path = (fs::path(work) / ".lock").string();
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw InputError(cat("--work ", work, ": cannot create ", path));
+    if (fd_ < 0) throw OptionError("TranslateOptions::work", cat(" ", work, ": cannot create ", path));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
         ::close(fd_);
-        throw InputError(cat("work folder ", work, " is in use by another ned run (", path,
-                             " is locked); wait for it or give another --work"));
+        throw OptionError("TranslateOptions::work", cat(" ", work, " is in use by another ned run (", path,
+                                                        " is locked); wait for it or give another folder"));
     }
 }
 
@@ -42,14 +42,16 @@ WorkFolder::WorkFolder(std::string path) : folder_(path, "--work") {
     for (const char* sub : {"stages", "faces", "edit_masks", "edit_masks/crop", "masks", "reference",
                             "reference/stages", "reference/masks"})
         if (fs::exists(p / sub, ec) && !fs::is_directory(p / sub, ec))
-            throw InputError(cat("work folder ", p.string(), ": ", (p / sub).string(),
-                                 " is a file, expected a folder (remove it or choose another --work)"));
+            throw OptionError("TranslateOptions::work",
+                              cat(" ", p.string(), ": ", (p / sub).string(),
+                                  " is a file, expected a folder (remove it or choose another folder)"));
     for (const char* file :
          {".lock", "track.safetensors", "reconstruction.safetensors", "edited.safetensors", "render_resume.safetensors",
           "reference/track.safetensors", "reference/reconstruction.safetensors"})
         if (fs::is_directory(p / file, ec))
-            throw InputError(cat("work folder ", p.string(), ": ", (p / file).string(),
-                                 " is a folder, expected a file (remove it or choose another --work)"));
+            throw OptionError("TranslateOptions::work",
+                              cat(" ", p.string(), ": ", (p / file).string(),
+                                  " is a folder, expected a file (remove it or choose another folder)"));
     folder_.create();
 }
 

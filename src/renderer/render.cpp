@@ -49,11 +49,10 @@ std::vector<FrameStep> plan_steps(std::vector<int64_t> frames, const std::vector
     return steps;
 }
 
-void check_precision(Precision p, const torch::Device& device) {
+void check_precision(Precision p, const torch::Device& device, const std::string& field) {
     if (device.is_cuda()) return;
-    if (p == Precision::Fp16)
-        throw InputError("[renderer] precision fp16 needs a CUDA device (use fp32 or bf16 on the CPU)");
-    if (p == Precision::Bf16) cpu::require_native_bf16("[renderer] --precision bf16");
+    if (p == Precision::Fp16) throw OptionError(field, " fp16 needs a CUDA device (use fp32 or bf16 on the CPU)");
+    if (p == Precision::Bf16) cpu::require_native_bf16(field);
 }
 
 const char* precision_name(Precision p) {

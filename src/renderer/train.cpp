@@ -53,7 +53,7 @@ void check_options(const TrainOptions& o) {
     if (o.precision == Precision::Fp16 && !resolve_device(o.device).is_cuda())
         throw OptionError("TrainOptions::precision", " fp16 needs a CUDA device; on the CPU use fp32 or bf16");
     if (o.precision == Precision::Bf16 && !resolve_device(o.device).is_cuda())
-        cpu::require_native_bf16("[train-renderer] --precision bf16");
+        cpu::require_native_bf16("TrainOptions::precision");
     if (o.vgg.empty() && !o.no_vgg)
         throw ModelError(
             "[train-renderer] the VGG19 perceptual loss needs --vgg models/vgg19.safetensors (convert "

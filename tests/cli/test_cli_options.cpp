@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/command.hpp"
@@ -152,6 +153,19 @@ TEST(CliOptions, AnOptionErrorNamesTheFlagOfTheRunningCommand) {
     // the common options, for the field of any struct
     const ned::OptionError d("RenderOptions::device", " 'tpu' is not a device");
     EXPECT_EQ(ned::cli::option_error_message(d, cli.app.get_subcommand("render")), "--device 'tpu' is not a device");
+    // fields of the structs validated later (reconstruct, export-mesh, eval, analyze, translate/style's work folder)
+    const std::vector<std::tuple<std::string, std::string, std::string>> mapped = {
+        {"reconstruct", "FitOptions::chunk", "--fit-chunk"},
+        {"export-mesh", "ExportMeshOptions::out_dir", "--out"},
+        {"eval", "EvalOptions::target_emotion", "--target-emotion"},
+        {"analyze", "FaceMaskOptions::forehead_fraction", "--forehead"},
+        {"translate", "TranslateOptions::work", "--work"},
+        {"style", "TranslateOptions::work", "--work"},
+        {"render", "RenderOptions::precision", "--precision"},
+        {"translate", "TranslateOptions::precision", "--precision"},
+        {"train-renderer", "TrainOptions::precision", "--precision"}};
+    for (const auto& [command, field, flag] : mapped)
+        EXPECT_EQ(ned::cli::flag_for_field(cli.app.get_subcommand(command), field), flag) << command << " " << field;
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ std::string aten_capability();
 /// bf16 runs natively on this CPU (see the header comment).
 bool native_bf16();
 
-/// Throws InputError (exit 2) naming `what` (e.g. "--precision bf16") when bf16 on the CPU would be emulated.
-void require_native_bf16(const std::string& what);
+/// Throws an OptionError (exit 2) naming the options field `field` (e.g. "RenderOptions::precision") when bf16
+/// on the CPU would be emulated.
+void require_native_bf16(const std::string& field);
 
 }  // namespace ned::cpu

@@ -43,9 +43,9 @@ struct FrameStep {
 /// runs of consecutive frame indices; `cuts` (frame indices that start a new shot) also start a segment.
 std::vector<FrameStep> plan_steps(std::vector<int64_t> frames, const std::vector<int64_t>& cuts = {});
 
-/// Refuses (InputError, exit 2) a precision the device cannot run for real: fp16 off CUDA, and bf16 on a CPU
-/// without native bf16 (ned::cpu::native_bf16: emulated bf16 is many times slower and visibly off).
-void check_precision(Precision p, const torch::Device& device);
+/// Refuses (OptionError naming `field`, exit 2) a precision the device cannot run for real: fp16 off CUDA, and
+/// bf16 on a CPU without native bf16 (ned::cpu::native_bf16: emulated bf16 is many times slower and visibly off).
+void check_precision(Precision p, const torch::Device& device, const std::string& field = "RenderOptions::precision");
 
 /// One frame's conditioning [9,H,W] float in [0,1], RGB channel order, [nmfc, eyes, shape], from the
 /// images as OpenCV reads the PNGs (BGR, u8).
