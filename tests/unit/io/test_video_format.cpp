@@ -265,3 +265,25 @@ TEST(VideoFormatNames, DefaultPixFmtFollowsTheSource) {
     o.pix_fmt = "yuv422p10le";
     EXPECT_EQ(output_pix_fmt(s, o), "yuv422p10le");
 }
+
+// Through the CLI: a refused combination is exit 2 with one line naming the output, before any work (the track
+// folder here does not even exist: the format is checked first).
+TEST_F(VideoFormat, CliRefusesCombinationsWithExitTwo) {
+    if (!std::filesystem::exists(ned::test::ned_binary())) GTEST_SKIP() << "ned binary not built";
+    const std::string in = make_10bit_709();
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    } cases[] = {{{"--codec", "prores", tmp / "out.mp4"}, "out.mp4: ProRes needs a .mov output"},
+                 {{"--codec", "ffv1", tmp / "out.mp4"}, "out.mp4: FFV1 needs a .mkv or .mov output"},
+                 {{"--pix-fmt", "yuv444p12le", tmp / "out.mp4"}, "cannot encode yuv444p12le"},
+                 {{"--codec", "prores", "--pix-fmt", "yuv420p", tmp / "out.mov"}, "cannot encode yuv420p"}};
+    for (const auto& c : cases) {
+        std::vector<std::string> args = {"composite", in, tmp / "nothing_here", c.args.back()};
+        args.insert(args.end(), c.args.begin(), c.args.end() - 1);
+        const auto r = ned::test::run_ned(args);
+        EXPECT_EQ(r.exit_code, 2) << c.says;
+        EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+        EXPECT_EQ(ned::test::count_lines(r.err), 1) << r.err;
+    }
+}
