@@ -31,6 +31,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
                     "present, else the landmark mask, warped to aligned space)");
     add_precision_option(sub, o->precision, "fp32, bf16 (CPUs with AVX512-BF16, CUDA) or fp16 (CUDA)",
                          "RenderOptions::precision");
+    map_fields(sub, {{"RenderOptions::renderer", "--renderer"}});
     sub->add_flag("--allow-crop-size-mismatch", o->allow_crop_size_mismatch,
                   "Render with a renderer trained at another face size than the track's crop size (refused "
                   "otherwise: the generator runs, but its quality at another size is untested)");

@@ -218,11 +218,20 @@ void check_outputs(const RenderSetup& s, bool overwrite) {
             throw InputError(cat("[renderer] ", d.string(), " already has faces (use -y to overwrite)"));
 }
 
+}  // namespace
+
+void RenderOptions::validate() const {
+    if (renderer.empty()) throw OptionError("RenderOptions::renderer", " is empty: a renderer checkpoint is required");
+    // precision and device: check_precision and resolve_device (they need the device); the folders: check_render
+}
+
+namespace {
+
 /// Validate the options and the folders they name (InputError).
 RenderSetup check_render(const RenderOptions& o) {
     if (o.workdir.empty() || !fs::is_directory(o.workdir))
         throw InputError(cat("[renderer] work folder '", o.workdir, "' does not exist"));
-    if (o.renderer.empty()) throw InputError("[renderer] a renderer checkpoint is required (--renderer)");
+    o.validate();
     RenderSetup s;
     s.device = resolve_device(o.device);
     check_precision(o.precision, s.device);

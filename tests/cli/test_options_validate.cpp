@@ -13,6 +13,7 @@
 #include "ned/manip/train.hpp"
 #include "ned/pipeline/translate.hpp"
 #include "ned/recon/reconstruct.hpp"
+#include "ned/renderer/render.hpp"
 #include "ned/renderer/train.hpp"
 #include "ned/track/face_tracker.hpp"
 
@@ -159,6 +160,13 @@ TEST(OptionsValidate, EvalOptions) {
     o = {};
     o.max_frames = -1;
     expect_option_error([&] { o.validate(); }, "EvalOptions::max_frames", "-1");
+}
+
+TEST(OptionsValidate, RenderOptions) {
+    ned::renderer::RenderOptions r;
+    expect_option_error([&] { r.validate(); }, "RenderOptions::renderer", "empty");
+    r.renderer = "r.safetensors";
+    EXPECT_NO_THROW(r.validate());
 }
 
 TEST(OptionsValidate, AnalyzeAndFaceMask) {

@@ -120,6 +120,9 @@ struct RenderOptions {
     /// The file is removed when the run completes. Without a key (`ned render`) nothing is resumed and the
     /// faces written so far are removed on a failure or a signal.
     std::string resume_key;
+
+    /// OptionError naming the field for a missing renderer checkpoint.
+    void validate() const;
 };
 
 struct RenderResult {
