@@ -23,20 +23,6 @@ namespace {
 
 constexpr int kS = 512, kFrames = 8;
 
-/// Non-empty lines of stderr other than warnings.
-int error_lines(const std::string& err) {
-    int n = 0;
-    size_t pos = 0;
-    while (pos < err.size()) {
-        const size_t end = err.find('\n', pos);
-        const std::string line = err.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-        if (!line.empty() && line.find("warn") == std::string::npos) ++n;
-        if (end == std::string::npos) break;
-        pos = end + 1;
-    }
-    return n;
-}
-
 /// The synthetic 512 work folder (video, analysed track, masks) with a reconstruction and a synthetic FLAME for
 /// render-inputs; its random conditioning is removed (render-inputs makes it). Returns its 512 renderer.
 std::string write_work(const std::string& work) {
@@ -90,7 +76,7 @@ TEST(CliCropSize, A512WorkFolderRendersAndTrainsAt512AndRefusesA256Renderer) {
     const std::string r256 = ned::test::write_synthetic_renderer(dir / "r256.safetensors", true, 256);
     r = run_ned({"-y", "render", work, "--renderer", r256});
     EXPECT_EQ(r.exit_code, 3) << r.err;
-    EXPECT_EQ(error_lines(r.err), 1) << r.err;
+    EXPECT_EQ(ned::test::count_lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("r256.safetensors was trained at 256x256 faces; the track's crops are 512x512"),
               std::string::npos)
         << r.err;
