@@ -5,6 +5,7 @@
 namespace ned::cli {
 
 void build_app(CLI::App& app, CommonOptions& common) {
+    forget_apps();
     app.description(
         "ned - change the emotion on an actor's face in a video while keeping speech, identity, background "
         "and audio\n(Neural Emotion Director, CVPR 2022, in one C++ binary)");

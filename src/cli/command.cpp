@@ -41,6 +41,14 @@ std::map<const CLI::Option*, std::vector<std::string>>& enum_tables() {
 }
 }  // namespace
 
+void forget_apps() {
+    runners().clear();
+    input_fns().clear();
+    output_fns().clear();
+    field_tables().clear();
+    enum_tables().clear();
+}
+
 void map_fields(CLI::App* app, const std::vector<std::pair<std::string, std::string>>& fields) {
     auto& table = field_tables()[app];
     for (const auto& [field, flag] : fields)

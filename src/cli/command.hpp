@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ned/core/error.hpp"
@@ -58,6 +59,11 @@ void set_outputs(CLI::App* sub, OutputsFn outputs);
 /// The declared outputs of a parsed subcommand (empty if none were set).
 std::vector<std::pair<std::string, std::string>> outputs_for(CLI::App* sub);
 
+/// Forgets every App's and Option's entry in this file's tables (runners, inputs, outputs, field tables, enum
+/// values): they are keyed by address, so a second App built in one process (the option-table test) must not
+/// inherit the entries of a destroyed one at a reused address. build_app calls it first.
+void forget_apps();
+
 /// Field -> flag table of a command (group): `fields` are {options-struct field, flag}, e.g.
 /// {"TrackOptions::max_gap_s", "--max-gap"} ("*::device": that field of any struct); entries whose flag `app` lacks are skipped (a command group's table
 /// serves every command of the group). An OptionError (ned/core/error.hpp) thrown by a validate() while `app`
@@ -86,8 +92,25 @@ CLI::Option* bind_enum(CLI::Option* opt, const std::vector<std::pair<std::string
     }
     record_enum_values(opt, texts);
     opt->type_name("TEXT");
-    auto check = any_case ? CLI::CheckedTransformer(names, CLI::ignore_case) : CLI::CheckedTransformer(names);
-    return opt->transform(check.description(listed + "}"));
+    // CLI::CheckedTransformer's mapping, with a refusal that lists only the accepted names (CheckedTransformer's
+    // own reads "Check x value in {a->0,b->1} OR {0,1} FAILED") and without its second way in, the enum's number.
+    auto check = [names, texts, any_case](std::string& value) -> std::string {
+        for (const auto& [text, e] : names)
+            if (any_case ? CLI::detail::to_lower(value) == CLI::detail::to_lower(text) : value == text) {
+                if constexpr (std::is_enum_v<E>)
+                    value = std::to_string(static_cast<std::underlying_type_t<E>>(e));
+                else if constexpr (std::is_arithmetic_v<E>)  // e.g. bool: "1" / "0"
+                    value = std::to_string(e);
+                else  // a string mapped to itself
+                    value = e;
+                return {};
+            }
+        std::string all;
+        for (size_t i = 0; i < texts.size(); ++i)
+            all += (i == 0 ? "" : i + 1 == texts.size() ? " or " : ", ") + texts[i];
+        return "'" + value + "' is not one of " + all;
+    };
+    return opt->transform(CLI::Validator(check, listed + "}", "enum"));
 }
 /// The accepted texts of an option bound with bind_enum (empty for any other option).
 std::vector<std::string> enum_values(const CLI::Option* opt);
