@@ -34,16 +34,17 @@ void setup(CLI::App& app, const CommonOptions& common) {
     sub->add_option("--levels", o->c.levels, "Laplacian pyramid levels")->capture_default_str();
     sub->add_option("--crf", o->c.crf, "libx264 CRF of the output")->capture_default_str();
     sub->add_option("--preset", o->c.preset, "libx264 preset")->capture_default_str();
-    map_fields(sub, {{"CompositeOptions::levels", "--levels"}, {"CompositeOptions::crf", "--crf"},
-                     {"CompositeOptions::preset", "--preset"}, {"CompositeOptions::faces_dir", "--faces"},
+    map_fields(sub, {{"CompositeOptions::levels", "--levels"},
+                     {"CompositeOptions::crf", "--crf"},
+                     {"CompositeOptions::preset", "--preset"},
+                     {"CompositeOptions::faces_dir", "--faces"},
                      {"CompositeOptions::masks_dir", "--masks"}});
     add_layer_options(sub, o->c.layers);
+    add_output_format_options(sub, o->c.codec, o->c.pix_fmt, "CompositeOptions");
     sub->footer("A missing face PNG keeps the original frame. Exit codes: 2 bad input.");
     set_inputs(sub, [o] {
-    add_output_format_options(sub, o->c.codec, o->c.pix_fmt, "CompositeOptions");
         return std::vector<std::pair<std::string, std::string>>{
-            {o->video, "input video"},
-            {(fs::path(o->outdir) / "track.safetensors").string(), "track file"}};
+            {o->video, "input video"}, {(fs::path(o->outdir) / "track.safetensors").string(), "track file"}};
     });
     set_outputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{
@@ -55,11 +56,11 @@ void setup(CLI::App& app, const CommonOptions& common) {
         check_extension(o->out, {".mp4", ".mov", ".mkv"}, "output video");
         check_output_path(o->out, common.overwrite, "output video");
         blend::check_layer_outputs(o->c.layers, common.overwrite);
-        const std::string track_path = (fs::path(o->outdir) / "track.safetensors").string();
         io::VideoWriterOptions format;
         format.codec = o->c.codec, format.pix_fmt = o->c.pix_fmt, format.keep_color = o->c.keep_color;
         format.crf = o->c.crf, format.preset = o->c.preset;
         check_output_format(o->video, o->out, format);
+        const std::string track_path = (fs::path(o->outdir) / "track.safetensors").string();
         check_input_file(track_path, "track file");
         const face::FaceTrack track = face::load_track(track_path);
         blend::CompositeOptions c = o->c;

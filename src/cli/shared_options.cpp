@@ -138,10 +138,10 @@ void add_identity(CLI::App* sub, track::TrackOptions& t, std::vector<CLI::Option
 
 /// --detect-scale and --upsample.
 void add_detection(CLI::App* sub, track::TrackOptions& t, std::vector<CLI::Option*>& added) {
-    added.push_back(sub->add_option("--detect-scale", t.detect_scale,
-                                    "Frame scale for detection (0 = auto: long side 640 px)")
-                        ->check(finite_range(0, 16))
-                        ->capture_default_str());
+    added.push_back(
+        sub->add_option("--detect-scale", t.detect_scale, "Frame scale for detection (0 = auto: long side 640 px)")
+            ->check(finite_range(0, 16))
+            ->capture_default_str());
     added.push_back(sub->add_option("--upsample", t.upsample, "dlib pyramid-up steps for small faces (0, 1 or 2)")
                         ->check(CLI::Range(0, 2))
                         ->capture_default_str());

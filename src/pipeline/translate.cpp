@@ -146,10 +146,10 @@ void check_models_and_reference(const TranslateOptions& o, bool reference_is_vid
     for (const std::string* p : {&o.models.flame, &o.models.deca, &o.models.manipulator, &o.models.segmentation, &o.models.renderer})
         if (!p->empty() && fs::is_regular_file(*p)) declare_input(*p, "model file");
     check_models(o.models, true);
+    check_renderer_crop_size(o);
     const Edit& edit = o.edit;
     if (!edit.reference.empty()) {
         if (reference_is_video) {
-    check_renderer_crop_size(o);
             io::VideoReader probe(edit.reference);
         } else {
             check_reference_reconstruction(recon::load_reconstruction(edit.reference), edit.reference);
@@ -354,6 +354,7 @@ private:
             so.follow_edit_mask = o_.follow_edit_mask;
             so.segmentation_masks = !o_.models.segmentation.empty();
             so.precision = o_.precision;
+            so.allow_crop_size_mismatch = o_.allow_crop_size_mismatch;
             so.device = o_.device;
             so.threads = o_.threads;
             so.keep_faces = keep_faces;
@@ -361,7 +362,6 @@ private:
             so.composite = co;
             so.output = o_.output;
             ProgressBar b("render", static_cast<long>(track.frames.size()));
-            so.allow_crop_size_mismatch = o_.allow_crop_size_mismatch;
             sr = stream_render(so, b.fn());
             b.finish();
             return sr.frames;

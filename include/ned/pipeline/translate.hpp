@@ -84,10 +84,10 @@ struct TranslateOptions {
     int fit_iters =
         0;  ///< landmark fit: Adam steps per chunk (first chunk and shape pass: twice); 0 = recon's defaults
     renderer::Precision precision = renderer::Precision::Fp32;
-    std::string device = "cpu";
     /// Render with a renderer trained at another crop size than track.crop_size (refused before any work
     /// otherwise: renderer::check_trained_crop_size).
     bool allow_crop_size_mismatch = false;
+    std::string device = "cpu";
     int crf = 18;
     std::string preset = "medium";
     io::Codec codec = io::Codec::H264;  ///< the output's encoder (--codec)
