@@ -12,6 +12,7 @@
 #include "ned/core/log.hpp"
 
 using namespace ned::face;
+using namespace ned::track;
 using namespace ned::analysis;
 
 int main(int argc, char** argv) {

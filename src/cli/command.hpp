@@ -65,7 +65,8 @@ std::vector<std::pair<std::string, std::string>> outputs_for(CLI::App* sub);
 void forget_apps();
 
 /// Field -> flag table of a command (group): `fields` are {options-struct field, flag}, e.g.
-/// {"TrackOptions::max_gap_s", "--max-gap"} ("*::device": that field of any struct); entries whose flag `app` lacks are skipped (a command group's table
+/// {"TrackOptions::max_gap_s", "--max-gap"} ("*::device": that field of any struct); entries whose flag `app` lacks
+/// are skipped (a command group's table
 /// serves every command of the group). An OptionError (ned/core/error.hpp) thrown by a validate() while `app`
 /// runs is shown with the flag in place of the field (option_error_message).
 void map_fields(CLI::App* app, const std::vector<std::pair<std::string, std::string>>& fields);

@@ -1,5 +1,6 @@
 // ned — Neural Emotion Director in one binary. Entry point: parses the command line, reads the environment
-// (environment.hpp: the only place), sets up logging and threads, runs the chosen subcommand and maps exceptions to exit codes (the only catch in the program):
+// (environment.hpp: the only place), sets up logging and threads, runs the chosen subcommand and maps exceptions to
+// exit codes (the only catch in the program):
 //   0 ok, 1 failure, 2 bad usage or input, 3 missing or invalid model asset.
 #include <algorithm>
 #include <cstdio>

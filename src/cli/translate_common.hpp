@@ -43,7 +43,8 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
     sub->add_option("--deca", o->models.deca,
                     "DECA weights (overrides MODELS/deca.safetensors; without DECA the landmark fit reconstructs)")
         ->group(g);
-    sub->add_option("--manipulator", o->models.manipulator, "Manipulator checkpoint (overrides MODELS/manipulator.safetensors)")
+    sub->add_option("--manipulator", o->models.manipulator,
+                    "Manipulator checkpoint (overrides MODELS/manipulator.safetensors)")
         ->group(g);
     sub->add_option("--segmentation-model", o->models.segmentation,
                     "FSGAN U-Net for the face masks (overrides MODELS/unet.safetensors)")
@@ -85,12 +86,9 @@ inline void add_translate_options(CLI::App* sub, const std::shared_ptr<Translate
                      {"TranslateOptions::preset", "--preset"},
                      {"TranslateOptions::work", "--work"}});
     set_outputs(sub, [o] {
-        return std::vector<std::pair<std::string, std::string>>{{o->t.output, "output video"},
-                                                                {o->t.preview, "--preview video"},
-                                                                {o->t.report, "--report"},
-                                                                {o->t.layers.matte, "--matte"},
-                                                                {o->t.layers.face_layer, "--face-layer"},
-                                                                {o->t.work, "--work folder"}};
+        return std::vector<std::pair<std::string, std::string>>{
+            {o->t.output, "output video"},  {o->t.preview, "--preview video"},        {o->t.report, "--report"},
+            {o->t.layers.matte, "--matte"}, {o->t.layers.face_layer, "--face-layer"}, {o->t.work, "--work folder"}};
     });
     set_inputs(sub, [o] {
         return std::vector<std::pair<std::string, std::string>>{{o->t.input, "input video"},
@@ -115,9 +113,10 @@ inline void run_translate(TranslateCliOptions& o, const CommonOptions& common, c
     const pipeline::TranslateResult r = pipeline::translate(t);
     int run = 0, skipped = 0;
     for (const auto& s : r.stages) (s.skipped ? skipped : run)++;
-    std::printf("%s: %ld frames, %ld edited (%s), %ld passed through; %d stages run, %d skipped; %.1f s (%.2f fps) -> %s\n",
-                name, r.frames, r.edited, pipeline::format_ranges(r.edited_ranges).c_str(), r.passed, run, skipped,
-                r.total_wall_s, r.total_wall_s > 0 ? r.frames / r.total_wall_s : 0.0, t.output.c_str());
+    std::printf(
+        "%s: %ld frames, %ld edited (%s), %ld passed through; %d stages run, %d skipped; %.1f s (%.2f fps) -> %s\n",
+        name, r.frames, r.edited, pipeline::format_ranges(r.edited_ranges).c_str(), r.passed, run, skipped,
+        r.total_wall_s, r.total_wall_s > 0 ? r.frames / r.total_wall_s : 0.0, t.output.c_str());
 }
 
 }  // namespace ned::cli

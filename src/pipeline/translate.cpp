@@ -85,11 +85,12 @@ void check_renderer_crop_size(const TranslateOptions& o) {
 void TranslateOptions::validate() const {
     const int modes = !edit.emotions.empty() + !edit.schedule.empty() + !edit.reference.empty();
     if (modes != 1)
-        throw OptionError("TranslateOptions::edit", cat(": give exactly one of emotions, schedule or reference (got ",
-                                                        modes, ")"));
+        throw OptionError("TranslateOptions::edit",
+                          cat(": give exactly one of emotions, schedule or reference (got ", modes, ")"));
     for (const auto& e : edit.emotions) manip::emotion_index(e);  // InputError naming the emotion
     if (!std::isfinite(edit.intensity))
-        throw OptionError("TranslateOptions::edit.intensity", cat(" must be a finite number (got ", edit.intensity, ")"));
+        throw OptionError("TranslateOptions::edit.intensity",
+                          cat(" must be a finite number (got ", edit.intensity, ")"));
     track.validate();
     if (fit_iters < 0) throw OptionError("TranslateOptions::fit_iters", cat(" must be >= 0 (got ", fit_iters, ")"));
     if (crf < 0 || crf > 51) throw OptionError("TranslateOptions::crf", cat(" must be in 0..51 (got ", crf, ")"));
@@ -128,8 +129,11 @@ Checked check_inputs(const TranslateOptions& o) {
     format.codec = o.codec, format.pix_fmt = o.pix_fmt, format.crf = o.crf, format.preset = o.preset;
     io::check_writer_options(o.output, io::probe(o.input, false), format);
     // Every output has its own path, none is an input (a report never replaces the video it reports on).
-    check_distinct_outputs({{o.output, "output video"}, {o.preview, "--preview video"}, {o.report, "--report"},
-                            {o.work, "--work folder"}, {o.layers.matte, "--matte"},
+    check_distinct_outputs({{o.output, "output video"},
+                            {o.preview, "--preview video"},
+                            {o.report, "--report"},
+                            {o.work, "--work folder"},
+                            {o.layers.matte, "--matte"},
                             {o.layers.face_layer, "--face-layer"}});
     blend::check_layer_outputs(o.layers, o.overwrite);
     if (!o.preview.empty()) {
@@ -143,7 +147,8 @@ Checked check_inputs(const TranslateOptions& o) {
 /// 2. Models (exit 3), then the reference of `style`, before the long analysis of IN: a reconstruction with a
 /// window for the style encoder, or a video that opens.
 void check_models_and_reference(const TranslateOptions& o, bool reference_is_video) {
-    for (const std::string* p : {&o.models.flame, &o.models.deca, &o.models.manipulator, &o.models.segmentation, &o.models.renderer})
+    for (const std::string* p :
+         {&o.models.flame, &o.models.deca, &o.models.manipulator, &o.models.segmentation, &o.models.renderer})
         if (!p->empty() && fs::is_regular_file(*p)) declare_input(*p, "model file");
     check_models(o.models, true);
     check_renderer_crop_size(o);
@@ -203,8 +208,8 @@ public:
         reference_track.identity = c.target.identity;
         reference_track.identity_threshold = c.target.identity_threshold;
         reference_track.threads = o_.threads;
-        const auto [ref_key, ref_path] =
-            analyse_and_reconstruct(edit.reference, (fs::path(work_) / "reference").string(), "reference-", reference_track);
+        const auto [ref_key, ref_path] = analyse_and_reconstruct(
+            edit.reference, (fs::path(work_) / "reference").string(), "reference-", reference_track);
         return {json{{"upstream", ref_key}, {"file", file_identity(ref_path)}}, ref_path};
     }
 
@@ -270,18 +275,25 @@ public:
         if (rendered) {
             missing_face = missing_kept_face(planned, work_, o_.follow_edit_mask);
             if (!missing_face.empty())
-                NED_LOG_WARN("[translate] {} of the finished render is missing; rendering the faces again", missing_face);
+                NED_LOG_WARN("[translate] {} of the finished render is missing; rendering the faces again",
+                             missing_face);
         }
-        if (rendered && missing_face.empty()) composite_kept(r_key, track, co, planned);
-        else stream(r_in, r_key, track, co, keep_faces, /*always=*/!missing_face.empty());
+        if (rendered && missing_face.empty())
+            composite_kept(r_key, track, co, planned);
+        else
+            stream(r_in, r_key, track, co, keep_faces, /*always=*/!missing_face.empty());
     }
 
     void preview() {
         if (o_.preview.empty()) return;
         const auto t0 = std::chrono::steady_clock::now();
         const long n = write_preview(o_.input, o_.output, o_.preview, o_.crf, o_.preset, o_.overwrite);
-        result_.stages.push_back(
-            {"preview", false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), n, {}, {}});
+        result_.stages.push_back({"preview",
+                                  false,
+                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                                  n,
+                                  {},
+                                  {}});
     }
 
 private:
@@ -293,16 +305,18 @@ private:
     // Every one of them gets its face or the run fails (CompositeOptions::expected_faces): the comment, the
     // report and the records never claim a frame that passed through.
     std::vector<int64_t> plan_edited_frames(const face::FaceTrack& track) {
-        const std::vector<int64_t> planned = conditioning::frames_to_render(track, recon::load_reconstruction(edited_path));
+        const std::vector<int64_t> planned =
+            conditioning::frames_to_render(track, recon::load_reconstruction(edited_path));
         for (int64_t t : planned) {
             if (!result_.edited_ranges.empty() && result_.edited_ranges.back().second == t - 1)
                 result_.edited_ranges.back().second = t;
             else
                 result_.edited_ranges.push_back({t, t});
         }
-        result_.comment = cat("Edited with ned ", NED_VERSION, " (Neural Emotion Director): ", o_.edit.describe(),
-                              "; edited frames ", result_.edited_ranges.empty() ? std::string("none") : format_ranges(result_.edited_ranges),
-                              " of ", track.frames.size(), ". Not original footage.");
+        result_.comment =
+            cat("Edited with ned ", NED_VERSION, " (Neural Emotion Director): ", o_.edit.describe(), "; edited frames ",
+                result_.edited_ranges.empty() ? std::string("none") : format_ranges(result_.edited_ranges), " of ",
+                track.frames.size(), ". Not original footage.");
         return planned;
     }
 
@@ -324,11 +338,14 @@ private:
     void composite_kept(const std::string& r_key, const face::FaceTrack& track, const blend::CompositeOptions& co,
                         const std::vector<int64_t>& planned) {
         result_.stages.push_back({"render", true, 0, 0, r_key, {}});
-        json c_in{{"upstream", r_key}, {"output", fs::absolute(o_.output).lexically_normal().string()},
-                  {"crf", o_.crf}, {"preset", o_.preset}};
+        json c_in{{"upstream", r_key},
+                  {"output", fs::absolute(o_.output).lexically_normal().string()},
+                  {"crf", o_.crf},
+                  {"preset", o_.preset}};
         if (o_.codec != io::Codec::H264) c_in["codec"] = io::codec_name(o_.codec);  // (keys of H.264 runs unchanged)
         if (!o_.pix_fmt.empty()) c_in["pix_fmt"] = o_.pix_fmt;
-        const StageOutcome comp = records_.run("composite", c_in,
+        const StageOutcome comp = records_.run(
+            "composite", c_in,
             [&]() -> long {
                 ProgressBar b("composite", static_cast<long>(track.frames.size()));
                 result_.edited = blend::composite_video(o_.input, track, o_.output, co,
@@ -343,31 +360,35 @@ private:
     void stream(const json& r_in, const std::string& r_key, const face::FaceTrack& track,
                 const blend::CompositeOptions& co, bool keep_faces, bool always) {
         StreamRenderResult sr;
-        const StageOutcome r = records_.run("render", r_in, [&]() -> long {
-            StreamRenderOptions so;
-            so.input = o_.input;
-            so.work = work_;
-            so.edited = edited_path;
-            so.flame = o_.models.flame;
-            so.deca = o_.models.deca;
-            so.renderer = o_.models.renderer;
-            so.follow_edit_mask = o_.follow_edit_mask;
-            so.segmentation_masks = !o_.models.segmentation.empty();
-            so.precision = o_.precision;
-            so.allow_crop_size_mismatch = o_.allow_crop_size_mismatch;
-            so.device = o_.device;
-            so.threads = o_.threads;
-            so.keep_faces = keep_faces;
-            so.resume_key = r_key;
-            so.composite = co;
-            so.output = o_.output;
-            ProgressBar b("render", static_cast<long>(track.frames.size()));
-            sr = stream_render(so, b.fn());
-            b.finish();
-            return sr.frames;
-        }, always);
+        const StageOutcome r = records_.run(
+            "render", r_in,
+            [&]() -> long {
+                StreamRenderOptions so;
+                so.input = o_.input;
+                so.work = work_;
+                so.edited = edited_path;
+                so.flame = o_.models.flame;
+                so.deca = o_.models.deca;
+                so.renderer = o_.models.renderer;
+                so.follow_edit_mask = o_.follow_edit_mask;
+                so.segmentation_masks = !o_.models.segmentation.empty();
+                so.precision = o_.precision;
+                so.allow_crop_size_mismatch = o_.allow_crop_size_mismatch;
+                so.device = o_.device;
+                so.threads = o_.threads;
+                so.keep_faces = keep_faces;
+                so.resume_key = r_key;
+                so.composite = co;
+                so.output = o_.output;
+                ProgressBar b("render", static_cast<long>(track.frames.size()));
+                sr = stream_render(so, b.fn());
+                b.finish();
+                return sr.frames;
+            },
+            always);
         note("render", r);
-        result_.stages.back().busy_s = {{"condition", sr.condition_s}, {"render", sr.render_s}, {"composite", sr.composite_s}};
+        result_.stages.back().busy_s = {
+            {"condition", sr.condition_s}, {"render", sr.render_s}, {"composite", sr.composite_s}};
         result_.edited = sr.composited;
         result_.render_frames_resumed = sr.frames_resumed;
     }
@@ -382,7 +403,7 @@ TranslateResult translate(const TranslateOptions& o) {
     check_models_and_reference(o, checked.reference_is_video);
 
     // 3. Work folder: created only now that the inputs are checked.
-    std::unique_ptr<TempDir> temp;  // removed at the end, on errors and on SIGINT/SIGTERM/SIGHUP
+    std::unique_ptr<TempDir> temp;            // removed at the end, on errors and on SIGINT/SIGTERM/SIGHUP
     std::unique_ptr<WorkFolder> work_folder;  // --work: removed on a failure if created here and nothing finished
     std::string work = o.work;
     if (work.empty()) {

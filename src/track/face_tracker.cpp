@@ -538,7 +538,8 @@ public:
                 cv::cvtColor(small_bgr, g, cv::COLOR_BGR2GRAY);
                 out.cuts.push_back(cuts.next(small_bgr, g, frames));
                 out.times.push_back(fr.time_s);
-                // HOG detects on the grey image, the learned detectors on colour (small_bgr may share the decoder's buffer)
+                // HOG detects on the grey image, the learned detectors on colour (small_bgr may share the decoder's
+                // buffer)
                 queue_.push({frames, detector_needs_colour(opts.detector) ? small_bgr.clone() : std::move(g)});
                 ++frames;
                 {

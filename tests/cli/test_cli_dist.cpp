@@ -267,7 +267,8 @@ TEST(DistTrainManipulator, OverlappedAllReduceMatchesTheAverageAfterBackward) {
     ASSERT_TRUE(std::regex_search(
         log, m,
         std::regex(
-            R"(gradient all-reduce: (\d+) steps, (\d+) buckets launched during the backward pass, (\d+) after it; gradient hooks outside their step: D (\d+), G (\d+))")))
+            R"(gradient all-reduce: (\d+) steps, (\d+) buckets launched during the backward pass, (\d+) after it; )"
+            R"(gradient hooks outside their step: D (\d+), G (\d+))")))
         << log;
     EXPECT_EQ(std::stoll(m[1]), 4 * iters);
     EXPECT_EQ(std::stoll(m[2]), iters * (2 * nd + ngme + ng)) << log;

@@ -133,7 +133,8 @@ float yaw_from_facemesh(const std::vector<cv::Point3f>& mesh);
 /// nose points to: 9-16 for yaw > 0, 0-7 for yaw < 0) is moved to the silhouette of the projected mesh: the mesh
 /// point farthest from the face centre (mean of the 468 points) among those within `band_deg` degrees of the
 /// direction of the fixed face-oval vertex and on the far part of the head (3-D offset along the left-right axis
-/// beyond 40 % of that side's extent, which keeps the nose out), placed on that direction. |yaw_deg| < min_yaw_deg: facemesh_to_68 unchanged.
+/// beyond 40 % of that side's extent, which keeps the nose out), placed on that direction. |yaw_deg| < min_yaw_deg:
+/// facemesh_to_68 unchanged.
 std::vector<cv::Point2f> facemesh_to_68_silhouette(const std::vector<cv::Point3f>& mesh, float yaw_deg,
                                                    float band_deg = 6.f, float min_yaw_deg = 10.f);
 

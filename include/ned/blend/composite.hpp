@@ -73,7 +73,8 @@ PastedRegion warp_crop(cv::Size frame_size, const cv::Mat& crop_bgr, const cv::M
 void paste_region(cv::Mat& frame_bgr, const PastedRegion& region);
 
 /// Where the new faces come from: called once for each frame t valid in the track, from worker threads; at
-/// most two calls (frames t and t+1) run at once, so the later one may start first. Returns false when frame t gets no new face (it passes through);
+/// most two calls (frames t and t+1) run at once, so the later one may start first. Returns false when frame t gets
+/// no new face (it passes through);
 /// else fills `face` (CV_8UC3 BGR, crop_size^2, crop space) and `mask` (u8 0/255 crop-space blend mask, or
 /// empty for the default mask: default_mask_for). May throw; the exception ends the composite.
 using FaceSource = std::function<bool(long t, cv::Mat& face, cv::Mat& mask)>;

@@ -156,7 +156,8 @@ std::string output_pix_fmt(const VideoInfo& source, const VideoWriterOptions& op
 class VideoWriter {
 public:
     /// Creates `out_path` (container chosen from its extension: .mp4, .mov, .mkv) for frames of
-    /// source.display_width x display_height in source.time_base (options checked by check_writer_options). When options.copy_audio, the audio
+    /// source.display_width x display_height in source.time_base (options checked by check_writer_options). When
+    /// options.copy_audio, the audio
     /// streams of source.path are copied; an audio codec the container cannot hold throws InputError
     /// suggesting .mkv. Does not check for existing files (callers use AtomicFile).
     VideoWriter(const std::string& out_path, const VideoInfo& source, const VideoWriterOptions& options = {});

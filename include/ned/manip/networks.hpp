@@ -5,7 +5,8 @@
 // Per frame the manipulator sees x = [pose[3] (jaw opening), exp[0:50]] (51 raw DECA values, no
 // normalisation) in windows of 10 frames.
 //   Generator      G(x[B,10,51], s[B,16]) -> [B,10,51]   Linear 67->512->512, BiLSTM 2x512, MLP 1024->1024->1024->51
-//   StyleEncoder   E(x[B,10,51]) -> [B,16]               Linear 51->512->256, BiLSTM 2x128, MLP 256->128->64->16, mean over time
+//   StyleEncoder   E(x[B,10,51]) -> [B,16]               Linear 51->512->256, BiLSTM 2x128, MLP 256->128->64->16,
+//                                                        mean over time
 //   Discriminator  D(x[B,10,51], y[B]) -> [B]            as E with a 64->7 head; per-step logits averaged, logit of y
 //   MappingNetwork M(z[B,4], y[B]) -> [B,16]             shared 4->64->64->64, 7 heads 64->64->16
 // Parameter names equal NED's state-dict names (seq1.0.weight, LSTM.weight_ih_l0_reverse, ...).

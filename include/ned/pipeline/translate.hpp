@@ -92,12 +92,12 @@ struct TranslateOptions {
     std::string preset = "medium";
     io::Codec codec = io::Codec::H264;  ///< the output's encoder (--codec)
     std::string pix_fmt;                ///< --pix-fmt; "" = the input's depth and chroma layout (io::output_pix_fmt)
-    int threads = 0;               ///< 0 = all cores
-    bool overwrite = false;        ///< -y (OUT, --preview, --report)
-    bool follow_edit_mask = true;  ///< blend mask = source face mask united with the edited NMFC coverage
-    std::string preview;           ///< original | edited side by side (with the audio)
-    std::string report;            ///< JSON report
-    blend::LayerOptions layers;    ///< --matte, --face-layer: the compositing hand-off (ned/blend/layers.hpp)
+    int threads = 0;                    ///< 0 = all cores
+    bool overwrite = false;             ///< -y (OUT, --preview, --report)
+    bool follow_edit_mask = true;       ///< blend mask = source face mask united with the edited NMFC coverage
+    std::string preview;                ///< original | edited side by side (with the audio)
+    std::string report;                 ///< JSON report
+    blend::LayerOptions layers;         ///< --matte, --face-layer: the compositing hand-off (ned/blend/layers.hpp)
 
     /// One edit mode, a finite intensity, the track options (TrackOptions::validate), fit_iters >= 0, crf 0..51:
     /// OptionError (exit 2) naming the field and the value; an unknown emotion: InputError naming it. translate()

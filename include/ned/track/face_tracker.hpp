@@ -4,8 +4,9 @@
 //
 // Pipeline of build_track():
 //   1. decode pass (one thread): each frame is downscaled (DetectorOptions::detect_scale) to grey; a
-//      64-bin grey histogram and an 8x8 colour thumbnail detect shot cuts (is_cut); detection runs on `threads` worker threads, one dlib detector
-//      each. Only the detections of each frame are kept (memory O(frames * few boxes)).
+//      64-bin grey histogram and an 8x8 colour thumbnail detect shot cuts (is_cut); detection runs on `threads`
+//      worker threads, one dlib detector each. Only the detections of each frame are kept (memory O(frames *
+//      few boxes)).
 //   2. target selection + IoU tracking (select_target): at the first frame of a shot that has at least
 //      face_index+1 faces, the face_index-th largest face (0 = largest) is the target (with --face-at:
 //      select_target_at, the face nearest a point at a time, followed forwards and backwards from there;
@@ -16,8 +17,8 @@
 //      match the target is lost; it is re-acquired by the same rule as at the start, and the track is
 //      split there. A cut always ends the track: the next shot picks its target by the same rule.
 //   3. per segment (between cuts, re-acquisitions and jumps), fill_gaps: runs of at most `max_gap_s`
-//      (in frames: gap_frames) without a detection are filled (interpolated between detections, extrapolated at the ends);
-//      longer runs stay invalid (status NoFace). Each run of valid frames is median-smoothed on its own.
+//      (in frames: gap_frames) without a detection are filled (interpolated between detections, extrapolated at
+//      the ends); longer runs stay invalid (status NoFace). Each run of valid frames is median-smoothed on its own.
 //   4. boxes -> hog_to_ned_box -> make_square -> crop_transform(crop_size, margin); a frame whose square
 //      box lies less than `min_inside` inside the frame is invalid (status OutsideFrame).
 #include <nlohmann/json.hpp>
