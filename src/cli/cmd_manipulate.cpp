@@ -22,6 +22,52 @@ struct ManipulateCliOptions {
     int batch_size = 256;
 };
 
+/// The run: inputs checked, the edit's options built, the manipulator applied, the result written.
+void run(const ManipulateCliOptions& o, const CommonOptions& common) {
+    check_input_file(o.input, "input reconstruction");
+    check_output_path(o.output, common.overwrite, "output reconstruction");
+    manip::ManipulateOptions opts;
+    if (!o.emotions.empty()) {
+        std::stringstream ss(o.emotions + ",");  // the trailing comma makes "a," yield an empty last item
+        std::string e;
+        while (std::getline(ss, e, ',')) {
+            if (e.empty())
+                throw InputError(cat("--emotion '", o.emotions, "': empty name in the list (expected e.g. happy,sad)"));
+            opts.emotions.push_back(e);
+        }
+        for (const auto& name : opts.emotions) manip::emotion_index(name);
+    }
+    if (!o.schedule.empty()) opts.schedule = manip::parse_schedule(o.schedule);
+    if (opts.emotions.empty() && opts.schedule.empty() && o.reference.empty())
+        throw InputError("give one of --emotion, --reference or --schedule");
+    const auto in = recon::load_reconstruction(o.input);
+    recon::Reconstruction reference;
+    if (!o.reference.empty()) {
+        reference = recon::load_reconstruction(o.reference);
+        // The style encoder needs at least one window of 10 consecutive valid frames (NED's seq_len).
+        int64_t run = 0, longest = 0;
+        for (uint8_t v : reference.valid) longest = std::max(longest, run = v ? run + 1 : 0);
+        if (longest < 10)
+            throw InputError(cat("reference reconstruction ", o.reference,
+                                 ": no 10 consecutive valid frames "
+                                 "(longest run ",
+                                 longest, "); the style encoder needs one such window"));
+        opts.reference = &reference;
+    }
+    auto nets = manip::load_checkpoint(o.checkpoint);
+    opts.intensity = o.intensity;
+    opts.seed = o.seed;
+    opts.batch_size = o.batch_size;
+    opts.device = common.device;
+    ProgressBar bar("manipulate", 0);
+    opts.progress = bar.fn();
+    auto out = manip::manipulate(in, nets, opts);
+    bar.finish();
+    out.extra_metadata["manipulator_checkpoint"] = o.checkpoint;
+    recon::save_reconstruction(o.output, out);  // atomic (temporary name, then rename)
+    NED_LOG_INFO("[manip] wrote {} ({} frames, {})", o.output, out.num_frames(), out.extra_metadata["manipulation"]);
+}
+
 void setup(CLI::App& app, const CommonOptions& common) {
     auto o = std::make_shared<ManipulateCliOptions>();
     CLI::App* sub = app.add_subcommand(
@@ -61,52 +107,7 @@ void setup(CLI::App& app, const CommonOptions& common) {
                                                                 {o->checkpoint, "checkpoint"}};
     });
     set_outputs(sub, [o] { return std::vector<std::pair<std::string, std::string>>{{o->output, "OUT_RECON"}}; });
-    set_runner(sub, [o, &common] {
-        check_input_file(o->input, "input reconstruction");
-        check_output_path(o->output, common.overwrite, "output reconstruction");
-        manip::ManipulateOptions opts;
-        if (!o->emotions.empty()) {
-            std::stringstream ss(o->emotions + ",");  // the trailing comma makes "a," yield an empty last item
-            std::string e;
-            while (std::getline(ss, e, ',')) {
-                if (e.empty())
-                    throw InputError(
-                        cat("--emotion '", o->emotions, "': empty name in the list (expected e.g. happy,sad)"));
-                opts.emotions.push_back(e);
-            }
-            for (const auto& name : opts.emotions) manip::emotion_index(name);
-        }
-        if (!o->schedule.empty()) opts.schedule = manip::parse_schedule(o->schedule);
-        if (opts.emotions.empty() && opts.schedule.empty() && o->reference.empty())
-            throw InputError("give one of --emotion, --reference or --schedule");
-        const auto in = recon::load_reconstruction(o->input);
-        recon::Reconstruction reference;
-        if (!o->reference.empty()) {
-            reference = recon::load_reconstruction(o->reference);
-            // The style encoder needs at least one window of 10 consecutive valid frames (NED's seq_len).
-            int64_t run = 0, longest = 0;
-            for (uint8_t v : reference.valid) longest = std::max(longest, run = v ? run + 1 : 0);
-            if (longest < 10)
-                throw InputError(cat("reference reconstruction ", o->reference,
-                                     ": no 10 consecutive valid frames "
-                                     "(longest run ",
-                                     longest, "); the style encoder needs one such window"));
-            opts.reference = &reference;
-        }
-        auto nets = manip::load_checkpoint(o->checkpoint);
-        opts.intensity = o->intensity;
-        opts.seed = o->seed;
-        opts.batch_size = o->batch_size;
-        opts.device = common.device;
-        ProgressBar bar("manipulate", 0);
-        opts.progress = bar.fn();
-        auto out = manip::manipulate(in, nets, opts);
-        bar.finish();
-        out.extra_metadata["manipulator_checkpoint"] = o->checkpoint;
-        recon::save_reconstruction(o->output, out);  // atomic (temporary name, then rename)
-        NED_LOG_INFO("[manip] wrote {} ({} frames, {})", o->output, out.num_frames(),
-                     out.extra_metadata["manipulation"]);
-    });
+    set_runner(sub, [o, &common] { run(*o, common); });
 }
 
 }  // namespace

@@ -344,6 +344,16 @@ private:
                   {"preset", o_.preset}};
         if (o_.codec != io::Codec::H264) c_in["codec"] = io::codec_name(o_.codec);  // (keys of H.264 runs unchanged)
         if (!o_.pix_fmt.empty()) c_in["pix_fmt"] = o_.pix_fmt;
+        // A run that adds --matte or --face-layer to a finished edit composites again to write them.
+        if (o_.layers.any()) {
+            const auto abs = [](const std::string& p) {
+                return p.empty() ? p : fs::absolute(p).lexically_normal().string();
+            };
+            c_in["layers"] = {{"matte", abs(o_.layers.matte)},
+                              {"face_layer", abs(o_.layers.face_layer)},
+                              {"format", static_cast<int>(o_.layers.layer_format)},
+                              {"start_number", o_.layers.start_number}};
+        }
         const StageOutcome comp = records_.run(
             "composite", c_in,
             [&]() -> long {

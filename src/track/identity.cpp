@@ -54,6 +54,33 @@ Descriptor describe_photo(const facenet::FaceDescriptor& net, const LandmarkDete
     return describe(net, lm, photo, faces[0].box);
 }
 
+/// The track's shots (a segment starts at every shot_start), each accepted until its faces are compared.
+std::vector<SegmentIdentity> shot_segments(const face::FaceTrack& track) {
+    const long T = static_cast<long>(track.frames.size());
+    std::vector<SegmentIdentity> segs;
+    for (long t = 0; t < T;) {
+        long e = t + 1;
+        while (e < T && !track.frames[e].shot_start) ++e;
+        segs.push_back({t, e, NAN, true});
+        t = e;
+    }
+    return segs;
+}
+
+/// Marks the valid frames of `seg` invalid (status OtherPerson); returns how many.
+long mark_other_person(face::FaceTrack& track, const SegmentIdentity& seg) {
+    long changed = 0;
+    for (long t = seg.begin; t < seg.end; ++t) {
+        face::FaceFrame& f = track.frames[t];
+        if (!f.valid) continue;
+        f.valid = false;
+        f.detected = false;
+        f.status = face::FrameStatus::OtherPerson;
+        ++changed;
+    }
+    return changed;
+}
+
 }  // namespace
 
 std::pair<long, int> find_target_face(const std::string& video_path,
@@ -100,14 +127,7 @@ std::vector<SegmentIdentity> apply_identity(const std::string& video_path, face:
                                             const IdentityOptions& options, const ProgressFn& progress) {
     if (!(options.threshold > 0.f))
         throw InputError(cat("identity threshold must be > 0 (got ", options.threshold, ")"));
-    const long T = static_cast<long>(track.frames.size());
-    std::vector<SegmentIdentity> segs;
-    for (long t = 0; t < T;) {
-        long e = t + 1;
-        while (e < T && !track.frames[e].shot_start) ++e;
-        segs.push_back({t, e, NAN, true});
-        t = e;
-    }
+    std::vector<SegmentIdentity> segs = shot_segments(track);
     if (segs.size() <= 1 && options.target_face.empty()) return segs;
 
     const std::filesystem::path dir =
@@ -162,15 +182,7 @@ std::vector<SegmentIdentity> apply_identity(const std::string& video_path, face:
         segs[s].distance = median(dists[s]);
         if (!(segs[s].distance > options.threshold)) continue;
         segs[s].accepted = false;
-        long changed = 0;
-        for (long t = segs[s].begin; t < segs[s].end; ++t) {
-            face::FaceFrame& f = track.frames[t];
-            if (!f.valid) continue;
-            f.valid = false;
-            f.detected = false;
-            f.status = face::FrameStatus::OtherPerson;
-            ++changed;
-        }
+        const long changed = mark_other_person(track, segs[s]);
         NED_LOG_WARN(
             "[identity] frames {}..{}: another person (descriptor distance {:.2f} > {:.2f}); {} frames "
             "marked invalid",

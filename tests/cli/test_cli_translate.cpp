@@ -257,6 +257,17 @@ TEST(CliTranslate, EndToEndKeepsFramesTimestampsAudioAndResumes) {
     EXPECT_EQ(frame_pts(out), in_pts);
     EXPECT_EQ(read_json(report)["frames_edited"], rep["frames_edited"]);
 
+    // The same edit with a matte added: the finished edit is composited again and writes it, one frame per source
+    // frame.
+    const std::string matte = f.dir / "matte/";
+    args = translate_args(f, out, work, "happy");
+    args.insert(args.end(), {"--report", report, "-y", "--matte", matte});
+    r = run_ned(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(was_skipped(skipped_stages(report), "composite"));
+    ASSERT_TRUE(fs::is_directory(matte));
+    EXPECT_EQ(std::distance(fs::directory_iterator(matte), fs::directory_iterator{}), kFrames);
+
     // Another emotion: manipulation and later run again, analysis and reconstruction are reused.
     const std::string key_manip = read_json(work + "/stages/manipulate.json")["key"];
     args = translate_args(f, out, work, "sad");
